@@ -1,0 +1,37 @@
+"""The `storyterm` command: no arguments opens the TUI; subcommands script everything else."""
+
+from __future__ import annotations
+
+import click
+
+from storyterm import __version__
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="storyterm")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """storyterm: write long stories with a local AI model, part by part.
+
+    Run with no arguments to open the writing room.
+    """
+    if ctx.invoked_subcommand is None:
+        from storyterm.cli.common import get_runtime
+        from storyterm.tui import run_tui
+
+        run_tui(get_runtime())
+
+
+def _register() -> None:
+    from storyterm.cli import db, sessions
+
+    for module in (sessions, db):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="storyterm")

@@ -1,0 +1,71 @@
+"""What every command shares: the runtime, the acting writer, output helpers, error exits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from storyterm.core.errors import StorytermError
+from storyterm.core.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_runtime() -> Runtime:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Runtime()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def handle_errors(func: F) -> F:
+    """Print a StorytermError as the writer-facing message it is, and exit 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StorytermError as exc:
+            click.echo(f"storyterm: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def current_user_id(runtime: Runtime) -> int:
+    """The writer this command acts for."""
+    from storyterm.cli.auth import require_user
+
+    return require_user(runtime).id
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def ago(when: datetime, now: datetime | None = None) -> str:
+    """'just now', '5m ago', '3h ago', '2d ago', '3w ago', or the date."""
+    now = now or datetime.now(UTC)
+    seconds = max(0, int((now - when).total_seconds()))
+    if seconds < 45:
+        return "just now"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{max(1, minutes)}m ago"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours}h ago"
+    days = hours // 24
+    if days < 14:
+        return f"{days}d ago"
+    if days < 60:
+        return f"{days // 7}w ago"
+    return when.strftime("%Y-%m-%d")

@@ -1,0 +1,133 @@
+"""`storyterm db upgrade|current` and `storyterm doctor`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from storyterm.cli.common import get_runtime, handle_errors
+from storyterm.core import database
+from storyterm.core.cache import Cache, CacheState
+from storyterm.core.errors import DatabaseUnavailable
+
+
+@click.group("db")
+def db_group() -> None:
+    """The database schema (migrations)."""
+
+
+@db_group.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Bring the database to the newest schema (storyterm also does this on its own)."""
+    url = get_runtime().settings.resolved_database_url
+    engine = database.make_engine(url)
+    try:
+        before = database.current_revision(engine)
+        database.upgrade(engine)
+        after = database.current_revision(engine)
+    except Exception as exc:
+        raise DatabaseUnavailable(database.describe_error(url, exc)) from exc
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"{database.redact(url)} is already at {after} (head).")
+    else:
+        click.echo(f"Upgraded {database.redact(url)}: {before or 'empty'} -> {after}.")
+
+
+@db_group.command("current")
+@handle_errors
+def db_current() -> None:
+    """Show the revision the database is at."""
+    url = get_runtime().settings.resolved_database_url
+    engine = database.make_engine(url)
+    try:
+        revision = database.current_revision(engine)
+    except Exception as exc:
+        raise DatabaseUnavailable(database.describe_error(url, exc)) from exc
+    finally:
+        engine.dispose()
+    head = database.HEAD_REVISION
+    state = "head" if revision == head else f"behind: head is {head}; run `storyterm db upgrade`"
+    click.echo(f"{database.redact(url)}: {revision or 'empty'} ({state})")
+
+
+def _line(ok: bool, what: str, detail: str) -> bool:
+    mark = click.style("OK  ", fg="green") if ok else click.style("FAIL", fg="red")
+    click.echo(f"{mark} {what}: {detail}")
+    return ok
+
+
+@click.command("doctor")
+def doctor_cmd() -> None:
+    """Check the database, migrations, Redis and the data folder; say what to do for each."""
+    settings = get_runtime().settings
+    url = settings.resolved_database_url
+    healthy = True
+
+    data_dir = settings.data_dir.expanduser()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        writable = os.access(data_dir, os.W_OK)
+    except OSError:
+        writable = False
+    healthy &= _line(
+        writable,
+        "data folder",
+        str(data_dir) if writable else f"{data_dir} is not writable; set STORYTERM_DATA_DIR",
+    )
+
+    engine = None
+    try:
+        engine = database.make_engine(url)
+        revision = database.current_revision(engine)
+        healthy &= _line(True, "database", f"{database.redact(url)} ({engine.dialect.name})")
+        at_head = revision == database.HEAD_REVISION
+        healthy &= _line(
+            at_head or revision is None,
+            "migrations",
+            f"at {revision} (head)"
+            if at_head
+            else (
+                "empty: storyterm creates the schema on first use"
+                if revision is None
+                else f"at {revision}; run `storyterm db upgrade`"
+            ),
+        )
+        database_id = None
+        if revision is not None:
+            database_id = database.ensure_meta(engine).get(database.META_DATABASE_ID)
+    except DatabaseUnavailable as exc:
+        healthy &= _line(False, "database", exc.message)
+        database_id = None
+    except Exception as exc:
+        healthy &= _line(False, "database", database.describe_error(url, exc))
+        database_id = None
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+    if not settings.redis_url:
+        _line(True, "cache", "off (STORYTERM_REDIS_URL is empty); storyterm uses the database")
+    else:
+        cache = Cache(settings.redis_url, namespace=database_id or "doctor")
+        state = cache.ping()
+        cache.close()
+        # Redis is optional: report it, but a missing cache is not a failure.
+        _line(
+            True,
+            "cache",
+            f"redis at {database.redact(settings.redis_url)}"
+            if state is CacheState.ONLINE
+            else (
+                f"offline ({cache.last_error}); storyterm works without it. Start Redis or set "
+                "STORYTERM_REDIS_URL= to turn the cache off"
+            ),
+        )
+    if not healthy:
+        raise SystemExit(1)
+
+
+COMMANDS = [db_group, doctor_cmd]

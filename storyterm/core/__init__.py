@@ -1,0 +1,1 @@
+"""The session core: storage, identity, generation and export, with no UI and no HTTP."""

@@ -1,0 +1,210 @@
+"""The Redis side: keys, TTLs, health. Every Redis error is contained here.
+
+Redis is only ever an accelerator. Each session that is open somewhere (the hot set) has one
+hash holding the session row and the newest parts, stamped with the session's `version`. A
+reader trusts the hash only when its version equals the database's; anything else is dropped
+and rebuilt. When Redis is down, slow or garbage, every method here returns "nothing cached"
+and the cache reports itself offline until a retry finds it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Hot entries live this long after their last use; paused sessions are removed at once.
+HOT_TTL_SECONDS = 24 * 3600
+#: After a failure, Redis is not tried again for this long (so a dead Redis costs one timeout,
+#: not one per call).
+RETRY_AFTER_SECONDS = 2.0
+#: How many of the newest parts a hot entry carries: enough to fill the story pane.
+TAIL_PARTS = 40
+
+# Apply a change to a hot entry only if it still holds the version the change was made from;
+# otherwise drop it (a later reader rebuilds it from the database).
+#   KEYS[1] hash key; ARGV[1] expected version; ARGV[2] new version; ARGV[3] ttl;
+#   ARGV[4] number of field/value pairs to set; then the pairs; then fields to delete.
+_CAS_SCRIPT = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if current ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local n = tonumber(ARGV[4])
+local i = 5
+for _ = 1, n do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+  i = i + 1
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+
+class CacheState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
+class Cache:
+    """Hot copies of open sessions in Redis, namespaced by database id."""
+
+    def __init__(self, url: str | None, namespace: str) -> None:
+        self.url = url or None
+        self.namespace = namespace
+        self._client: Any = None
+        self._cas: Any = None
+        self._state = CacheState.DISABLED if not self.url else CacheState.ONLINE
+        self._down_since: float | None = None
+        self.last_error: str | None = None
+        if self.url:
+            self._connect()
+
+    # -- health ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> CacheState:
+        return self._state
+
+    def _connect(self) -> None:
+        import redis
+
+        try:
+            self._client = redis.Redis.from_url(
+                self.url,
+                socket_connect_timeout=0.5,
+                socket_timeout=0.5,
+                health_check_interval=0,
+                retry_on_timeout=False,
+            )
+            self._cas = self._client.register_script(_CAS_SCRIPT)
+        except (ValueError, redis.RedisError) as exc:
+            self._client = None
+            # A malformed URL will not fix itself: it stays offline for the whole run.
+            self._mark_down(f"the Redis URL {self.url!r} is not usable ({exc})")
+
+    def _mark_down(self, reason: str) -> None:
+        if self._state is not CacheState.OFFLINE:
+            log.warning("cache offline: %s", reason)
+        self._state = CacheState.OFFLINE
+        self._down_since = time.monotonic()
+        self.last_error = reason
+
+    def _usable(self, force: bool = False) -> bool:
+        if self._client is None:
+            return False
+        if self._state is CacheState.OFFLINE and not force:
+            assert self._down_since is not None
+            if time.monotonic() - self._down_since < RETRY_AFTER_SECONDS:
+                return False
+        return True
+
+    def _run(self, op: Callable[[Any], T], default: T, *, force: bool = False) -> T:
+        """Run one Redis operation; any failure turns into `default` and an offline state."""
+        if not self._usable(force):
+            return default
+        import redis
+
+        try:
+            result = op(self._client)
+        except (redis.RedisError, OSError, ValueError) as exc:
+            self._mark_down(str(exc) or exc.__class__.__name__)
+            return default
+        if self._state is CacheState.OFFLINE:
+            log.info("cache back online")
+        self._state = CacheState.ONLINE
+        self.last_error = None
+        return result
+
+    def ping(self) -> CacheState:
+        """Check Redis now (ignoring the retry pause) and return the state."""
+        self._run(lambda r: r.ping(), None, force=True)
+        return self._state
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def key(self, session_id: str) -> str:
+        return f"storyterm:{self.namespace}:session:{session_id}"
+
+    # -- hot entries ----------------------------------------------------------------------
+
+    def load(self, session_id: str) -> tuple[int, dict[str, Any], list[dict[str, Any]]] | None:
+        """The cached (version, session, newest parts) or None. Garbage counts as a miss."""
+
+        def op(r: Any) -> Any:
+            pipe = r.pipeline(transaction=False)
+            pipe.hgetall(self.key(session_id))
+            pipe.expire(self.key(session_id), HOT_TTL_SECONDS)
+            return pipe.execute()[0]
+
+        raw = self._run(op, None)
+        if not raw:
+            return None
+        try:
+            version = int(raw[b"v"])
+            session = json.loads(raw[b"s"])
+            parts = [json.loads(v) for k, v in raw.items() if k.startswith(b"p:")]
+        except (KeyError, ValueError, TypeError):
+            self.drop(session_id)
+            return None
+        parts.sort(key=lambda p: p["seq"])
+        return version, session, parts
+
+    def store(self, version: int, session: dict[str, Any], parts: Sequence[dict[str, Any]]) -> None:
+        """Replace the hot entry for a session with this version's row and newest parts."""
+        key = self.key(session["id"])
+        mapping = {"v": str(version), "s": _dumps(session)}
+        mapping.update({f"p:{p['seq']}": _dumps(p) for p in parts[-TAIL_PARTS:]})
+
+        def op(r: Any) -> None:
+            pipe = r.pipeline(transaction=True)
+            pipe.delete(key)
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, HOT_TTL_SECONDS)
+            pipe.execute()
+
+        self._run(op, None)
+
+    def update(
+        self,
+        prev_version: int,
+        version: int,
+        session: dict[str, Any],
+        parts: Sequence[dict[str, Any]] = (),
+        drop_seqs: Sequence[int] = (),
+    ) -> None:
+        """Move a hot entry from prev_version to version; if it held anything else, drop it."""
+        args: list[Any] = [prev_version, version, HOT_TTL_SECONDS, 1 + len(parts), "s"]
+        args.append(_dumps(session))
+        for part in parts:
+            args += [f"p:{part['seq']}", _dumps(part)]
+        args += [f"p:{seq}" for seq in drop_seqs]
+        self._run(lambda _r: self._cas(keys=[self.key(session["id"])], args=args), None)
+
+    def drop(self, session_id: str) -> None:
+        """Forget a session (paused, completed, deleted, or found stale)."""
+        self._run(lambda r: r.delete(self.key(session_id)), None)
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection must never matter
+                self._client.close()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -1,0 +1,78 @@
+"""StorytermError and its kinds: each carries a message a writer can act on."""
+
+from __future__ import annotations
+
+
+class StorytermError(Exception):
+    """Base of every error storyterm shows to a writer.
+
+    `message` says what happened and what to do; `code` is a stable name for scripts and the API.
+    """
+
+    code = "error"
+    #: The HTTP status the API answers with; the CLI exits non-zero for all of them.
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(StorytermError):
+    """The writer gave something storyterm cannot use (an empty title, metadata that is not an
+    object, ...)."""
+
+    code = "invalid_input"
+    http_status = 422
+
+
+class NotFound(StorytermError):
+    """No such thing for this writer: missing and "belongs to someone else" look the same."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class InvalidTransition(StorytermError):
+    """A status move the rules do not allow (continue a paused story, resume a completed one)."""
+
+    code = "invalid_transition"
+    http_status = 409
+
+
+class Conflict(StorytermError):
+    """Another client changed the same story at the same moment; the loser gets this."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class AuthError(StorytermError):
+    """Not logged in, or the login is no longer valid."""
+
+    code = "auth"
+    http_status = 401
+
+
+class DatabaseUnavailable(StorytermError):
+    """The database cannot be reached or opened."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
+class ModelUnavailable(StorytermError):
+    """Ollama is not running, the model is missing, or the stream failed."""
+
+    code = "model_unavailable"
+    http_status = 503
+
+
+class ExportError(StorytermError):
+    """Files could not be written (read-only directory, full disk, ...)."""
+
+    code = "export_failed"
+    http_status = 500

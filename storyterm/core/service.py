@@ -1,0 +1,350 @@
+"""The use cases every front end calls: start, list, open, pause, resume, complete, delete,
+write parts, edit, with the status rules and ownership checks in one place.
+
+Every call takes the acting writer's user id. A session of another writer is "not found",
+exactly like a missing one (the store filters every query by user id).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from storyterm.core.cache import CacheState
+from storyterm.core.errors import InvalidInput, InvalidTransition
+from storyterm.core.models import PartState, SessionStatus, utcnow
+from storyterm.core.store import Store
+from storyterm.core.views import OpenedSession, Page, Part, Session
+
+MAX_TITLE = 200
+MAX_DIRECTION = 4_000
+MAX_PART = 1_000_000
+MAX_METADATA_VALUE = 20_000
+#: The story bible's known fields, in the order a form shows them.
+BIBLE_FIELDS = ("genre", "tone", "premise", "characters", "style_notes")
+
+
+def clean_title(title: Any) -> str:
+    """A title a list can show: 1-200 characters, no control characters."""
+    if not isinstance(title, str):
+        raise InvalidInput("The title must be text.")
+    title = unicodedata.normalize("NFC", title).strip()
+    if not title:
+        raise InvalidInput("A story needs a title: type a few words to name it.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in title):
+        raise InvalidInput(
+            "The title contains control characters (tabs, escapes or invisible marks). "
+            "Type it as plain text."
+        )
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(
+            f"The title is {len(title):,} characters long; keep it to {MAX_TITLE} or fewer."
+        )
+    return title
+
+
+def clean_metadata(metadata: Any) -> dict[str, Any]:
+    """The story bible: a JSON object whose values are text, numbers, or lists of text."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput(
+            'The story details must be an object, like {"genre": "mystery", "tone": "dark"}, '
+            f"not {type(metadata).__name__}."
+        )
+    cleaned: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInput("Every story detail needs a name (a non-empty text key).")
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if len(value) > MAX_METADATA_VALUE:
+                raise InvalidInput(
+                    f"The story detail {key!r} is too long ({len(value):,} characters); keep it "
+                    f"under {MAX_METADATA_VALUE:,}."
+                )
+        elif isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise InvalidInput(f"The story detail {key!r} must be a list of text.")
+        elif not isinstance(value, (int, float, bool)):
+            raise InvalidInput(
+                f"The story detail {key!r} must be text, a number or a list of text."
+            )
+        cleaned[key.strip()] = value
+    return cleaned
+
+
+def clean_direction(direction: Any) -> str:
+    if direction is None:
+        return ""
+    if not isinstance(direction, str):
+        raise InvalidInput("The direction must be text.")
+    direction = direction.strip()
+    if len(direction) > MAX_DIRECTION:
+        raise InvalidInput(
+            f"That direction is {len(direction):,} characters; keep it under {MAX_DIRECTION:,}, "
+            "and put lasting facts in the story bible instead."
+        )
+    return direction
+
+
+def _clean_content(content: Any) -> str:
+    if not isinstance(content, str):
+        raise InvalidInput("A part's text must be text.")
+    if len(content) > MAX_PART:
+        raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
+    return content
+
+
+class SessionService:
+    """The session use cases, on top of the dual store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- health ---------------------------------------------------------------------------
+
+    @property
+    def cache_state(self) -> CacheState:
+        return self.store.cache_state
+
+    @property
+    def database_backend(self) -> str:
+        return self.store.backend
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def start(
+        self,
+        user_id: int,
+        title: Any,
+        metadata: Any = None,
+        model_name: str | None = None,
+    ) -> Session:
+        return self.store.create_session(
+            user_id, clean_title(title), clean_metadata(metadata), model_name or None
+        )
+
+    def list(
+        self,
+        user_id: int,
+        *,
+        status: SessionStatus | str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Session]:
+        if not 1 <= limit <= 500:
+            raise InvalidInput("Ask for between 1 and 500 sessions at a time.")
+        return self.store.list_sessions(
+            user_id,
+            status=parse_status(status),
+            search=(search or "").strip() or None,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def count(
+        self, user_id: int, *, status: SessionStatus | str | None = None, search: str | None = None
+    ) -> int:
+        return self.store.count_sessions(
+            user_id, status=parse_status(status), search=(search or "").strip() or None
+        )
+
+    def get(self, user_id: int, session_id: str) -> Session:
+        return self.store.get_session(user_id, session_id)
+
+    def open(self, user_id: int, session_id: str, tail: int = 20) -> OpenedSession:
+        """The session with its newest parts (an interrupted generation shows as such)."""
+        return self.store.open_session(user_id, session_id, tail)
+
+    def parts_before(
+        self, user_id: int, session_id: str, before_seq: int, limit: int = 20
+    ) -> list[Part]:
+        return self.store.parts_before(user_id, session_id, before_seq, limit)
+
+    def all_parts(self, user_id: int, session_id: str) -> list[Part]:
+        return list(self.store.iter_parts(user_id, session_id))
+
+    def pause(self, user_id: int, session_id: str) -> Session:
+        return self.store.update_session(
+            user_id,
+            session_id,
+            allowed_from=[SessionStatus.ACTIVE],
+            status=SessionStatus.PAUSED,
+            paused_at=utcnow(),
+        )
+
+    def resume(self, user_id: int, session_id: str) -> Session:
+        session = self.store.update_session(
+            user_id,
+            session_id,
+            allowed_from=[SessionStatus.PAUSED],
+            status=SessionStatus.ACTIVE,
+            paused_at=None,
+        )
+        # Warm the hot copy so the writer's next open is served from Redis.
+        self.store.open_session(user_id, session_id)
+        return session
+
+    def complete(self, user_id: int, session_id: str) -> Session:
+        return self.store.update_session(
+            user_id,
+            session_id,
+            allowed_from=[SessionStatus.ACTIVE, SessionStatus.PAUSED],
+            status=SessionStatus.COMPLETED,
+            completed_at=utcnow(),
+        )
+
+    def delete(self, user_id: int, session_id: str) -> None:
+        self.store.delete_session(user_id, session_id)
+
+    def rename(self, user_id: int, session_id: str, title: Any) -> Session:
+        return self.store.update_session(
+            user_id, session_id, allowed_from=_EDITABLE, title=clean_title(title)
+        )
+
+    def update_metadata(self, user_id: int, session_id: str, metadata: Any) -> Session:
+        return self.store.update_session(
+            user_id, session_id, allowed_from=_EDITABLE, session_metadata=clean_metadata(metadata)
+        )
+
+    def update_memory(
+        self,
+        user_id: int,
+        session_id: str,
+        memory: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> Session:
+        if not isinstance(memory, dict):
+            raise InvalidInput("The story memory must be an object.")
+        return self.store.update_session(
+            user_id,
+            session_id,
+            expected_version=expected_version,
+            allowed_from=_EDITABLE,
+            memory=memory,
+        )
+
+    def set_model(self, user_id: int, session_id: str, model_name: str) -> Session:
+        if not model_name or not model_name.strip():
+            raise InvalidInput("Name a model, like gemma3:latest.")
+        return self.store.update_session(
+            user_id, session_id, allowed_from=_EDITABLE, model_name=model_name.strip()
+        )
+
+    # -- parts ----------------------------------------------------------------------------
+
+    def append_part(
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        direction: Any,
+        content: Any,
+        model_name: str | None = None,
+        expected_seq: int | None = None,
+    ) -> Part:
+        """Add a finished part (imports, scripts, tests)."""
+        return self.store.add_part(
+            user_id,
+            session_id,
+            direction=clean_direction(direction),
+            content=_clean_content(content),
+            model_name=model_name,
+            state=PartState.DONE,
+            expected_seq=expected_seq,
+        )
+
+    def begin_part(
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        direction: Any,
+        model_name: str | None,
+        expected_seq: int | None = None,
+    ) -> Part:
+        """Claim the next seq for a part that is about to stream. The first client wins; a
+        second one gets a Conflict before any model time is spent."""
+        return self.store.add_part(
+            user_id,
+            session_id,
+            direction=clean_direction(direction),
+            content="",
+            model_name=model_name,
+            state=PartState.STREAMING,
+            expected_seq=expected_seq,
+        )
+
+    def checkpoint_part(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        content: str,
+        *,
+        state: PartState = PartState.STREAMING,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> tuple[Part, Session]:
+        """Save a streaming part's text so far (state streaming), or its end (done or
+        interrupted). Returns the session too, so a generation sees a pause from elsewhere."""
+        return self.store.write_part(
+            user_id,
+            session_id,
+            seq,
+            content=_clean_content(content),
+            state=state,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            allow_read_only=True,
+        )
+
+    def edit_part(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        content: Any = None,
+        direction: Any = None,
+    ) -> Part:
+        """The writer's own edit of a part's text or direction. A completed story is read-only;
+        a part that is still streaming cannot be edited underneath the model."""
+        current = self.store.get_part(user_id, session_id, seq)
+        if current.state is PartState.STREAMING:
+            raise InvalidTransition(
+                "That part is still being written. Stop the generation (Esc) first, then edit."
+            )
+        part, _session = self.store.write_part(
+            user_id,
+            session_id,
+            seq,
+            content=None if content is None else _clean_content(content),
+            direction=None if direction is None else clean_direction(direction),
+            state=PartState.DONE if content is not None else None,
+        )
+        return part
+
+    def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
+        return self.store.delete_last_part(user_id, session_id, seq)
+
+
+_EDITABLE = [SessionStatus.ACTIVE, SessionStatus.PAUSED]
+
+
+def parse_status(status: SessionStatus | str | None) -> SessionStatus | None:
+    if status is None or status == "" or status == "all":
+        return None
+    if isinstance(status, SessionStatus):
+        return status
+    try:
+        return SessionStatus(str(status).lower())
+    except ValueError:
+        raise InvalidInput(
+            f"{status!r} is not a status. Use one of: active, paused, completed (or all)."
+        ) from None

@@ -1,0 +1,572 @@
+"""Dual storage: the only code that writes both the database and Redis.
+
+The rules (DESIGN.md, "Dual storage"): the database is the truth and a write is done when its
+commit is; Redis is written after, and a cached entry is used only when its version equals the
+database's. Every write here bumps the session's version.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
+from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
+from storyterm.core.errors import Conflict, DatabaseUnavailable, InvalidTransition, NotFound
+from storyterm.core.models import (
+    PartState,
+    SessionStatus,
+    StoryPart,
+    StorySession,
+    utcnow,
+)
+from storyterm.core.views import OpenedSession, Page, Part, Session
+
+sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
+parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
+
+#: A part still marked streaming whose last checkpoint is older than this was left behind by a
+#: crashed or killed process: it is shown (and stored) as interrupted.
+STREAM_STALE_AFTER = timedelta(seconds=15)
+
+NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions`."
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+class Store:
+    """Sessions and parts in the database, hot copies in Redis."""
+
+    def __init__(self, engine: Engine, cache: Cache, database_id: str) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.database_id = database_id
+
+    @classmethod
+    def open(cls, database_url: str, redis_url: str | None) -> Store:
+        engine = open_database(database_url)
+        meta = ensure_meta(engine)
+        database_id = meta[META_DATABASE_ID]
+        return cls(engine, Cache(redis_url, namespace=database_id), database_id)
+
+    def close(self) -> None:
+        self.cache.close()
+        self.engine.dispose()
+
+    @property
+    def cache_state(self) -> CacheState:
+        return self.cache.state
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction that holds the write lock from its first statement.
+
+        On SQLite that is BEGIN IMMEDIATE (two writers never both read the same "next seq"); on
+        Postgres the session row is locked with SELECT ... FOR UPDATE by `_lock_session`.
+        """
+        try:
+            with self.engine.connect() as conn:
+                if self.engine.dialect.name == "sqlite":
+                    conn.info["sqlite_begin"] = "IMMEDIATE"
+                with conn.begin():
+                    yield conn
+        except IntegrityError:
+            raise
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
+
+    def _lock_session(self, conn: sa.Connection, user_id: int, session_id: str) -> dict[str, Any]:
+        query = sa.select(sessions_t).where(
+            sessions_t.c.id == session_id, sessions_t.c.user_id == user_id
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(NOT_FOUND.format(id=session_id))
+        return dict(row)
+
+    def _bump(
+        self, conn: sa.Connection, row: dict[str, Any], now: datetime, **changes: Any
+    ) -> dict[str, Any]:
+        """Write `changes` to the session row with version + 1; return the new row."""
+        values = {**changes, "version": row["version"] + 1, "updated_at": now}
+        result = conn.execute(
+            sessions_t.update()
+            .where(sessions_t.c.id == row["id"], sessions_t.c.version == row["version"])
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise Conflict(
+                "This story was changed somewhere else at the same moment. It has been reloaded; "
+                "try again."
+            )
+        return {**row, **values}
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        user_id: int,
+        title: str,
+        metadata: dict[str, Any],
+        model_name: str | None,
+    ) -> Session:
+        now = utcnow()
+        row = StorySession(
+            user_id=user_id,
+            title=title,
+            model_name=model_name,
+            session_metadata=metadata,
+            memory={},
+            created_at=now,
+            updated_at=now,
+        ).model_dump()
+        with self._write() as conn:
+            conn.execute(sessions_t.insert().values(**row))
+        session = Session.model_validate(row)
+        self.cache.store(session.version, _dump(session), [])
+        return session
+
+    def get_session(self, user_id: int, session_id: str) -> Session:
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(sessions_t).where(
+                        sessions_t.c.id == session_id, sessions_t.c.user_id == user_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(NOT_FOUND.format(id=session_id))
+        return Session.model_validate(dict(row))
+
+    def list_sessions(
+        self,
+        user_id: int,
+        *,
+        status: SessionStatus | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Session]:
+        """Sessions newest first (by last change), filtered and searched in the database."""
+        query = sa.select(sessions_t).where(sessions_t.c.user_id == user_id)
+        if status is not None:
+            query = query.where(sessions_t.c.status == status.value)
+        if search:
+            query = query.where(sessions_t.c.title.ilike(_like(search), escape="\\"))
+        if cursor:
+            updated_at, last_id = _decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    sessions_t.c.updated_at < updated_at,
+                    sa.and_(sessions_t.c.updated_at == updated_at, sessions_t.c.id < last_id),
+                )
+            )
+        query = query.order_by(sessions_t.c.updated_at.desc(), sessions_t.c.id.desc())
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit + 1)).mappings().all()
+        items = [Session.model_validate(dict(r)) for r in rows[:limit]]
+        next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
+        return Page[Session](items=items, next_cursor=next_cursor)
+
+    def find_session_ids(self, user_id: int, prefix: str, limit: int = 5) -> list[str]:
+        """Ids of this writer's sessions starting with `prefix` (short ids at the CLI)."""
+        query = (
+            sa.select(sessions_t.c.id)
+            .where(
+                sessions_t.c.user_id == user_id,
+                sessions_t.c.id.like(_like(prefix)[1:], escape="\\"),
+            )
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def count_sessions(
+        self, user_id: int, *, status: SessionStatus | None = None, search: str | None = None
+    ) -> int:
+        query = sa.select(sa.func.count()).select_from(sessions_t)
+        query = query.where(sessions_t.c.user_id == user_id)
+        if status is not None:
+            query = query.where(sessions_t.c.status == status.value)
+        if search:
+            query = query.where(sessions_t.c.title.ilike(_like(search), escape="\\"))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def update_session(
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        expected_version: int | None = None,
+        allowed_from: Sequence[SessionStatus] | None = None,
+        **changes: Any,
+    ) -> Session:
+        """Change columns of a session (status, title, metadata, memory, model, timestamps).
+
+        `allowed_from` is checked inside the transaction, so two clients moving one session at
+        once cannot both succeed on a stale view.
+        """
+        now = utcnow()
+        with self._write() as conn:
+            row = self._lock_session(conn, user_id, session_id)
+            if expected_version is not None and row["version"] != expected_version:
+                raise Conflict(
+                    "This story was changed somewhere else since you opened it. It has been "
+                    "reloaded; make your change again."
+                )
+            if allowed_from is not None and row["status"] not in {s.value for s in allowed_from}:
+                raise InvalidTransition(_status_message(row["title"], row["status"]))
+            status = changes.get("status")
+            if isinstance(status, SessionStatus):
+                changes["status"] = status.value
+            new_row = self._bump(conn, row, now, **changes)
+        session = Session.model_validate(new_row)
+        if session.status is SessionStatus.ACTIVE:
+            self.cache.update(row["version"], session.version, _dump(session))
+        else:
+            # Paused and completed sessions leave the hot set.
+            self.cache.drop(session_id)
+        return session
+
+    def delete_session(self, user_id: int, session_id: str) -> None:
+        with self._write() as conn:
+            self._lock_session(conn, user_id, session_id)
+            conn.execute(parts_t.delete().where(parts_t.c.session_id == session_id))
+            conn.execute(sessions_t.delete().where(sessions_t.c.id == session_id))
+        self.cache.drop(session_id)
+
+    # -- reading a story ------------------------------------------------------------------
+
+    def open_session(self, user_id: int, session_id: str, tail: int = 20) -> OpenedSession:
+        """The session and its newest `tail` parts: from Redis when the hot copy is current.
+
+        The session row is always read from the database (one primary-key lookup): its version
+        decides whether the hot copy may be used.
+        """
+        tail = max(1, min(tail, TAIL_PARTS))
+        session = self.get_session(user_id, session_id)
+        parts: list[Part] | None = None
+        from_cache = False
+        if session.status is SessionStatus.ACTIVE:
+            cached = self.cache.load(session_id)
+            if cached is not None and cached[0] == session.version:
+                parts = [Part.model_validate(p) for p in cached[2]]
+                expected = min(session.part_count, TAIL_PARTS)
+                if len(parts) == expected:
+                    from_cache = True
+                else:  # an entry missing parts is as bad as a stale one
+                    parts = None
+            elif cached is not None:
+                self.cache.drop(session_id)
+        if parts is None:
+            parts = self._tail_from_db(session_id, TAIL_PARTS)
+            if session.status is SessionStatus.ACTIVE:
+                self.cache.store(session.version, _dump(session), [_dump(p) for p in parts])
+        if parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1]):
+            self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
+            return self.open_session(user_id, session_id, tail)
+        shown = parts[-tail:]
+        return OpenedSession(
+            session=session,
+            parts=shown,
+            has_more_before=bool(shown) and shown[0].seq > 1,
+            from_cache=from_cache,
+        )
+
+    def _tail_from_db(self, session_id: str, limit: int) -> list[Part]:
+        with self._read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(parts_t)
+                    .where(parts_t.c.session_id == session_id)
+                    .order_by(parts_t.c.seq.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+        return [Part.model_validate(dict(r)) for r in reversed(rows)]
+
+    def parts_before(
+        self, user_id: int, session_id: str, before_seq: int, limit: int = 20
+    ) -> list[Part]:
+        """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up)."""
+        self.get_session(user_id, session_id)
+        with self._read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(parts_t)
+                    .where(parts_t.c.session_id == session_id, parts_t.c.seq < before_seq)
+                    .order_by(parts_t.c.seq.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+        return [Part.model_validate(dict(r)) for r in reversed(rows)]
+
+    def iter_parts(self, user_id: int, session_id: str, batch: int = 200) -> Iterator[Part]:
+        """Every part in order, read a batch at a time (export, memory building)."""
+        self.get_session(user_id, session_id)
+        after = 0
+        while True:
+            with self._read() as conn:
+                rows = (
+                    conn.execute(
+                        sa.select(parts_t)
+                        .where(parts_t.c.session_id == session_id, parts_t.c.seq > after)
+                        .order_by(parts_t.c.seq)
+                        .limit(batch)
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not rows:
+                return
+            for row in rows:
+                yield Part.model_validate(dict(row))
+            after = rows[-1]["seq"]
+
+    def get_part(self, user_id: int, session_id: str, seq: int) -> Part:
+        self.get_session(user_id, session_id)
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(parts_t).where(
+                        parts_t.c.session_id == session_id, parts_t.c.seq == seq
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"This story has no part {seq}.")
+        return Part.model_validate(dict(row))
+
+    # -- writing parts --------------------------------------------------------------------
+
+    def add_part(
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        direction: str,
+        content: str = "",
+        model_name: str | None = None,
+        state: PartState = PartState.DONE,
+        expected_seq: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> Part:
+        """Append a part with the next seq. With `expected_seq`, lose cleanly if another client
+        got there first. Only an active session takes new parts."""
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                row = self._lock_session(conn, user_id, session_id)
+                if row["status"] != SessionStatus.ACTIVE.value:
+                    raise InvalidTransition(_status_message(row["title"], row["status"]))
+                seq = row["part_count"] + 1
+                if expected_seq is not None and expected_seq != seq:
+                    raise Conflict(
+                        "Another window added a part to this story first. It has been reloaded; "
+                        "press Enter again to continue from the new end."
+                    )
+                words = count_words(content)
+                part_row = {
+                    "session_id": session_id,
+                    "seq": seq,
+                    "direction": direction,
+                    "content": content,
+                    "model_name": model_name,
+                    "state": state.value,
+                    "word_count": words,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                part_id = conn.execute(
+                    parts_t.insert().values(**part_row).returning(parts_t.c.id)
+                ).scalar_one()
+                new_row = self._bump(
+                    conn,
+                    row,
+                    now,
+                    part_count=seq,
+                    word_count=row["word_count"] + words,
+                )
+        except IntegrityError as exc:
+            raise Conflict(
+                "Another window added a part to this story at the same moment. It has been "
+                "reloaded; try again."
+            ) from exc
+        part = Part.model_validate({**part_row, "id": part_id})
+        session = Session.model_validate(new_row)
+        drop = [seq - TAIL_PARTS] if seq > TAIL_PARTS else []
+        self.cache.update(row["version"], session.version, _dump(session), [_dump(part)], drop)
+        return part
+
+    def write_part(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        content: str | None = None,
+        direction: str | None = None,
+        state: PartState | None = None,
+        model_name: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        allow_read_only: bool = False,
+    ) -> tuple[Part, Session]:
+        """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
+
+        A checkpoint of a generation that is still running is taken whatever the session's
+        status now is (pausing keeps what was written); edits need `allow_read_only=False`
+        and refuse a completed story.
+        """
+        now = utcnow()
+        with self._write() as conn:
+            row = self._lock_session(conn, user_id, session_id)
+            if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
+                raise InvalidTransition(_status_message(row["title"], row["status"]))
+            old = (
+                conn.execute(
+                    sa.select(parts_t).where(
+                        parts_t.c.session_id == session_id, parts_t.c.seq == seq
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if old is None:
+                raise NotFound(f"This story has no part {seq}.")
+            values: dict[str, Any] = {"updated_at": now}
+            if content is not None:
+                values["content"] = content
+                values["word_count"] = count_words(content)
+            if direction is not None:
+                values["direction"] = direction
+            if state is not None:
+                values["state"] = state.value
+            if model_name is not None:
+                values["model_name"] = model_name
+            if prompt_tokens is not None:
+                values["prompt_tokens"] = prompt_tokens
+            if completion_tokens is not None:
+                values["completion_tokens"] = completion_tokens
+            conn.execute(parts_t.update().where(parts_t.c.id == old["id"]).values(**values))
+            delta = values.get("word_count", old["word_count"]) - old["word_count"]
+            new_row = self._bump(conn, row, now, word_count=row["word_count"] + delta)
+        part = Part.model_validate({**old, **values})
+        session = Session.model_validate(new_row)
+        if session.status is SessionStatus.ACTIVE:
+            self.cache.update(row["version"], session.version, _dump(session), [_dump(part)])
+        return part, session
+
+    def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
+        """Remove the newest part (regenerate replaces it); only the newest can go."""
+        now = utcnow()
+        with self._write() as conn:
+            row = self._lock_session(conn, user_id, session_id)
+            if row["status"] != SessionStatus.ACTIVE.value:
+                raise InvalidTransition(_status_message(row["title"], row["status"]))
+            if row["part_count"] != seq:
+                raise Conflict(
+                    "The story has moved on since you asked: only its newest part can be "
+                    "replaced. It has been reloaded."
+                )
+            old = conn.execute(
+                sa.select(parts_t.c.word_count).where(
+                    parts_t.c.session_id == session_id, parts_t.c.seq == seq
+                )
+            ).scalar_one()
+            conn.execute(
+                parts_t.delete().where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
+            )
+            new_row = self._bump(
+                conn, row, now, part_count=seq - 1, word_count=row["word_count"] - old
+            )
+        session = Session.model_validate(new_row)
+        # Simplest correct move: the hot copy is rebuilt on the next open.
+        self.cache.drop(session_id)
+        return session
+
+    def interrupt_stale_part(self, user_id: int, session_id: str, seq: int) -> None:
+        """Mark a streaming part whose writer vanished as interrupted (text kept)."""
+        with contextlib.suppress(NotFound):
+            part = self.get_part(user_id, session_id, seq)
+            if part.state is PartState.STREAMING and _is_stale(part):
+                self.write_part(
+                    user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
+                )
+
+
+def _is_stale(part: Part) -> bool:
+    return utcnow() - part.updated_at > STREAM_STALE_AFTER
+
+
+def _status_message(title: str, status: str) -> str:
+    if status == SessionStatus.PAUSED.value:
+        return f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`)."
+    if status == SessionStatus.COMPLETED.value:
+        return f"“{title}” is completed and read-only. Export it, or start a new session."
+    return f"“{title}” is {status}: that move is not possible."
+
+
+def _dump(view: Session | Part) -> dict[str, Any]:
+    return view.model_dump(mode="json")
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _encode_cursor(session: Session) -> str:
+    raw = f"{session.updated_at.isoformat()}|{session.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    from storyterm.core.errors import InvalidInput
+
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, session_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), session_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("That page cursor is not valid; start the listing again.") from exc
