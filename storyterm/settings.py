@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(default=1.0, gt=0)
     #: Textual theme, remembered between runs by the TUI.
     theme: str | None = None
+    #: When set, the TUI writes how long it took from process start to ready (JSON) to this file,
+    #: for the benchmark suite (STORYTERM_STARTUP_REPORT).
+    startup_report: Path | None = None
 
     @field_validator("model_preferences", mode="before")
     @classmethod

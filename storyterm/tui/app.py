@@ -1,0 +1,200 @@
+"""StorytermApp: the Textual application around one Runtime.
+
+The app object holds what every screen shares: the runtime, the writer once known, the clock,
+the remembered theme, error reporting, and the start-up measurement. The main screen does the
+work; nothing here touches the database on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.theme import Theme
+
+import storyterm
+from storyterm.core.errors import (
+    AuthError,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    InvalidTransition,
+    ModelUnavailable,
+    NotFound,
+    StorytermError,
+)
+from storyterm.tui.models import ModelChoice, load_model_choice
+from storyterm.tui.state import STATE_FILE, TuiState
+
+if TYPE_CHECKING:
+    from storyterm.core.runtime import Runtime
+
+log = logging.getLogger("storyterm.tui")
+
+
+@dataclass(frozen=True)
+class Writer:
+    """The writer this app acts for."""
+
+    id: int
+    username: str
+
+
+DEFAULT_THEME = "textual-dark"
+
+_ERROR_TITLES: dict[type[StorytermError], str] = {
+    DatabaseUnavailable: "Database unreachable",
+    ModelUnavailable: "Model unavailable",
+    Conflict: "Changed elsewhere",
+    InvalidTransition: "Not possible now",
+    InvalidInput: "Check your input",
+    NotFound: "Not found",
+    AuthError: "Please log in",
+}
+
+
+class StorytermApp(App[None]):
+    """A writer's room in the terminal: sessions on the left, the story on the right."""
+
+    CSS_PATH = "storyterm.tcss"
+    TITLE = "storyterm"
+    NOTIFICATION_TIMEOUT = 6
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self._clock = clock or (lambda: datetime.now(UTC))
+        #: The writer, once the boot worker knows who it is.
+        self.user_id: int | None = None
+        self.username: str | None = None
+        #: Seconds from process start (storyterm.IMPORTED_AT) to the main screen being ready.
+        self.startup_seconds: float | None = None
+        # A few hundred bytes read before the event loop starts: the theme must be right on
+        # the first frame, not flash from the default.
+        self._state_path = runtime.settings.config_dir / STATE_FILE
+        self._state = TuiState.load(self._state_path)
+        self._initial_theme = DEFAULT_THEME
+
+    # -- screens ---------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        from storyterm.tui.screens.main import MainScreen
+
+        return MainScreen()
+
+    def on_mount(self) -> None:
+        self._apply_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def now(self) -> datetime:
+        """The clock every "2h ago" is measured with (fixed in snapshot tests)."""
+        return self._clock()
+
+    # -- themes ----------------------------------------------------------------------------
+
+    def _apply_theme(self) -> None:
+        wanted = self._state.theme or self.runtime.settings.theme or DEFAULT_THEME
+        self._initial_theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        self.theme = self._initial_theme
+        if wanted != self._initial_theme:
+            self.notify(
+                f"There is no theme called {wanted!r}; using {DEFAULT_THEME}. "
+                "Pick one from the command palette (ctrl+p, then “theme”).",
+                title="Theme",
+                severity="warning",
+                markup=False,
+            )
+
+    def _theme_changed(self, theme: Theme) -> None:
+        # The signal also reports the theme applied at start: only a change is remembered.
+        if theme.name == (self._state.theme or self._initial_theme):
+            return
+        self._state.theme = theme.name
+        self._save_state()
+
+    @work(thread=True, exclusive=True, group="state", exit_on_error=False)
+    def _save_state(self) -> None:
+        try:
+            self._state.save(self._state_path)
+        except OSError as exc:
+            self.call_from_thread(
+                self.notify,
+                f"Could not remember the theme in {self._state_path} ({exc}). "
+                "It applies to this run only.",
+                severity="warning",
+                markup=False,
+            )
+
+    # -- commands --------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = getattr(screen, "system_commands", None)
+        if commands is not None:
+            yield from commands()
+
+    # -- shared services -------------------------------------------------------------------
+
+    def resolve_writer(self) -> Writer:
+        """Who is writing (called in the boot worker: it may touch the database)."""
+        from storyterm.cli.auth import require_user
+
+        actor = require_user(self.runtime)
+        return Writer(actor.id, actor.username)
+
+    async def model_choice(self, preferred: str | None = None) -> ModelChoice:
+        """The models Ollama offers, the one to preselect, and any problem (never raises)."""
+        return await load_model_choice(self.runtime, preferred)
+
+    def report_error(self, error: StorytermError) -> None:
+        """Show a core error as a notification that says what to do."""
+        title = next(
+            (name for kind, name in _ERROR_TITLES.items() if isinstance(error, kind)), "Problem"
+        )
+        severity = "warning" if isinstance(error, (InvalidInput, InvalidTransition)) else "error"
+        self.notify(error.message, title=title, severity=severity, timeout=10, markup=False)
+
+    # -- start-up measurement --------------------------------------------------------------
+
+    def mark_ready(self, sessions_loaded: int) -> None:
+        """The session list and the newest story are on screen: stop the start-up clock."""
+        if self.startup_seconds is not None:
+            return
+        self.startup_seconds = time.perf_counter() - storyterm.IMPORTED_AT
+        log.info("storyterm ready in %.3f s", self.startup_seconds)
+        self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
+        report = self.runtime.settings.startup_report
+        if report is not None:
+            self._write_startup_report(str(report), self.startup_seconds, sessions_loaded)
+
+    @work(thread=True, group="state", exit_on_error=False)
+    def _write_startup_report(self, path: str, seconds: float, sessions_loaded: int) -> None:
+        data = {
+            "startup_seconds": round(seconds, 4),
+            "sessions_loaded": sessions_loaded,
+            "database": self.runtime.settings.resolved_database_url.split(":", 1)[0],
+            "at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+        except OSError as exc:
+            log.warning("Could not write the start-up report to %s: %s", path, exc)

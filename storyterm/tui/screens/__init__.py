@@ -1,0 +1,1 @@
+"""The app's screens: the main room, the forms and editors, the dialogs."""

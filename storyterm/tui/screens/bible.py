@@ -1,0 +1,226 @@
+"""The story bible (title, genre, tone, premise, characters, style notes) and the rolling
+summary the model is given instead of the oldest parts: read, edit, save."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from storyterm.core.errors import StorytermError
+from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.screens.new_session import FIELDS
+from storyterm.tui.text import safe
+
+if TYPE_CHECKING:
+    from storyterm.core.views import Session
+    from storyterm.tui.app import StorytermApp
+
+#: Where the rolling summary lives in session.memory (written by the storyteller).
+SUMMARY_KEY = "summary"
+SUMMARY_THROUGH_KEY = "summary_through"
+
+
+class BibleScreen(ModalScreen["Session | None"]):
+    """Edits one session's bible and summary; dismisses with the saved session or None."""
+
+    DEFAULT_CSS = """
+    BibleScreen #summary { height: 10; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Close"),
+    ]
+
+    class Saved(Message):
+        def __init__(self, session: Session) -> None:
+            super().__init__()
+            self.session = session
+
+    class Failed(Message):
+        def __init__(self, error: StorytermError) -> None:
+            super().__init__()
+            self.error = error
+
+    app: StorytermApp  # type: ignore[assignment]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(classes="form-screen")
+        self.session = session
+        self.read_only = str(session.status) == "completed"
+
+    def _initial(self) -> tuple[str, dict[str, str], str]:
+        meta = self.session.session_metadata
+        fields = {key: _as_text(meta.get(key)) for key, *_ in FIELDS}
+        return self.session.title, fields, _as_text(self.session.memory.get(SUMMARY_KEY))
+
+    def compose(self) -> ComposeResult:
+        title, fields, summary = self._initial()
+        with Vertical(id="form", classes="form"):
+            with VerticalScroll(classes="fields"):
+                with Horizontal(classes="field-row"):
+                    yield Label("Title", classes="required")
+                    yield Input(
+                        title, id="title", max_length=200, disabled=self.read_only, compact=True
+                    )
+                for key, label, multi, placeholder in FIELDS:
+                    with Horizontal(classes="field-row"):
+                        yield Label(label)
+                        if multi:
+                            yield TextArea(
+                                fields[key],
+                                id=key,
+                                soft_wrap=True,
+                                placeholder=placeholder,
+                                read_only=self.read_only,
+                            )
+                        else:
+                            yield Input(
+                                fields[key],
+                                id=key,
+                                placeholder=placeholder,
+                                disabled=self.read_only,
+                                compact=True,
+                            )
+                with Horizontal(classes="field-row"):
+                    yield Label("Summary")
+                    yield TextArea(
+                        summary,
+                        id="summary",
+                        soft_wrap=True,
+                        read_only=self.read_only,
+                        placeholder="Empty until the story outgrows the model's context window.",
+                    )
+                yield Static(Content(self._summary_note()), classes="note -info")
+            if self.read_only:
+                yield Static(
+                    Content("This story is completed: its bible is read-only."),
+                    classes="error -shown",
+                )
+            yield Static(id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Close (esc)", id="cancel")
+                if not self.read_only:
+                    yield Button("Save (ctrl+s)", id="save", variant="primary")
+
+    def _summary_note(self) -> str:
+        through = self.session.memory.get(SUMMARY_THROUGH_KEY)
+        if isinstance(through, int) and through > 0:
+            return (
+                f"The summary covers parts 1–{through}; the model gets newer parts word for "
+                "word. Edit it to correct what the model remembers."
+            )
+        return "The model gets the whole story word for word while it fits; no summary yet."
+
+    def on_mount(self) -> None:
+        self.query_one("#form").border_title = Content.assemble(
+            "Story bible · ", Content(safe(self.session.title))
+        )
+        self.query_one("#title", Input).focus()
+
+    def _values(self) -> tuple[str, dict[str, str], str]:
+        title = self.query_one("#title", Input).value
+        fields: dict[str, str] = {}
+        for key, _label, multi, _ in FIELDS:
+            widget = self.query_one(f"#{key}")
+            fields[key] = widget.text if multi else widget.value  # type: ignore[attr-defined]
+        return title, fields, self.query_one("#summary", TextArea).text
+
+    @property
+    def changed(self) -> bool:
+        return not self.read_only and self._values() != self._initial()
+
+    def action_save(self) -> None:
+        if self.read_only:
+            return
+        if not self.changed:
+            self.dismiss(None)
+            return
+        self.query_one("#save", Button).disabled = True
+        title, fields, summary = self._values()
+        self.save(title, fields, summary)
+
+    @work(thread=True, exclusive=True, group="save-bible", exit_on_error=False)
+    def save(self, title: str, fields: dict[str, str], summary: str) -> None:
+        sessions = self.app.runtime.sessions
+        user_id = self.app.user_id
+        session = self.session
+        initial_title, initial_fields, initial_summary = self._initial()
+        try:
+            if summary != initial_summary:
+                memory: dict[str, Any] = {**session.memory, SUMMARY_KEY: summary.strip()}
+                session = sessions.update_memory(
+                    user_id, session.id, memory, expected_version=session.version
+                )
+            if fields != initial_fields:
+                metadata: dict[str, Any] = dict(session.session_metadata)
+                for key, value in fields.items():
+                    if value.strip():
+                        metadata[key] = value.strip()
+                    else:
+                        metadata.pop(key, None)
+                session = sessions.update_metadata(user_id, session.id, metadata)
+            if title != initial_title:
+                session = sessions.rename(user_id, session.id, title)
+        except StorytermError as exc:
+            self.post_message(self.Failed(exc))
+        else:
+            self.post_message(self.Saved(session))
+
+    @on(Saved)
+    def _saved(self, event: Saved) -> None:
+        self.dismiss(event.session)
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        save = self.query("#save")
+        if save:
+            save.first(Button).disabled = False
+        error = self.query_one("#error", Static)
+        error.update(Content(event.error.message))
+        error.add_class("-shown")
+        self.app.report_error(event.error)
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.changed:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard your changes to the story bible?",
+                "Press n to go back and save them with ctrl+s.",
+                yes="Discard",
+                no="Keep editing",
+                danger=True,
+            ),
+            answered,
+        )
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,75 @@
+"""Every key the main screen knows, grouped, with what it does."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+#: (section, [(keys, what it does)])
+HelpSections = list[tuple[str, list[tuple[str, str]]]]
+
+
+class HelpScreen(ModalScreen[None]):
+    """The key reference; ?, q or Esc closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        #panel {
+            width: 76;
+            max-width: 95%;
+            height: auto;
+            max-height: 95%;
+            border: thick $primary 80%;
+            background: $surface;
+        }
+        #keys { height: auto; max-height: 100%; padding: 0 2; }
+        .section { text-style: bold; color: $text-primary; margin-top: 1; }
+        .keys { height: auto; }
+        #tip { color: $text-muted; padding: 1 2 0 2; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "Close"),
+    ]
+
+    def __init__(self, sections: HelpSections) -> None:
+        super().__init__()
+        self._sections = sections
+
+    def compose(self) -> ComposeResult:
+        width = max((len(keys) for _, rows in self._sections for keys, _ in rows), default=8)
+        with Vertical(id="panel"):
+            with VerticalScroll(id="keys"):
+                for section, rows in self._sections:
+                    yield Static(Content(section), classes="section")
+                    lines = [
+                        Content.assemble(
+                            Content.styled(keys.ljust(width + 2), "bold $accent"), Content(what)
+                        )
+                        for keys, what in rows
+                    ]
+                    yield Static(Content("\n").join(lines), classes="keys")
+            yield Static(
+                Content(
+                    "Every command is also in the command palette (ctrl+p). "
+                    "Single-letter keys work when the direction input is not focused: "
+                    "Esc leaves it, Enter on a story goes back to it."
+                ),
+                id="tip",
+            )
+
+    def on_mount(self) -> None:
+        panel = self.query_one("#panel")
+        panel.border_title = "Keys"
+        panel.border_subtitle = "esc closes"
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,975 @@
+"""The writer's room: sessions on the left, the story on the right, the direction under it.
+
+This screen turns keys into use cases. Every database, Redis or model call runs in a worker;
+its result comes back as a message handled here, and the widgets are updated from that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerState
+
+from storyterm.core.errors import DatabaseUnavailable, NotFound, StorytermError
+from storyterm.tui.screens.bible import BibleScreen
+from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.screens.context import ContextScreen
+from storyterm.tui.screens.help import HelpScreen, HelpSections
+from storyterm.tui.screens.new_session import NewSessionScreen
+from storyterm.tui.screens.part_editor import PartEditorScreen
+from storyterm.tui.text import count, one_line
+from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
+from storyterm.tui.widgets.session_list import FILTERS, SessionList, SessionsPanel
+from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
+from storyterm.tui.widgets.story_view import PAGE, StoryView
+from storyterm.tui.widgets.title_bar import TitleBar
+
+if TYPE_CHECKING:
+    from storyterm.core.views import OpenedSession, Page, Part, Session
+    from storyterm.tui.app import StorytermApp
+
+#: Sessions per page of the list.
+LIST_PAGE = 50
+#: Parts shown when a story opens.
+TAIL = 20
+#: Seconds between health checks of Ollama and Redis.
+HEALTH_EVERY = 20.0
+
+#: Actions bound to plain letters: they cannot fire while an input has the keyboard, so the
+#: footer hides them then.
+LETTER_ACTIONS = {
+    "new_session",
+    "write",
+    "pause",
+    "resume",
+    "complete",
+    "export",
+    "edit_part",
+    "bible",
+    "view_context",
+    "delete",
+    "search",
+    "filter",
+    "help",
+    "quit",
+}
+
+
+# -- messages from workers --------------------------------------------------------------------
+
+
+@dataclass
+class Booted(Message):
+    """The database is open and the writer known; the first page and newest story loaded."""
+
+    user_id: int
+    username: str
+    database: str
+    cache: str
+    page: Page[Session]
+    total: int
+    opened: OpenedSession | None
+
+
+@dataclass
+class BootFailed(Message):
+    error: StorytermError
+
+
+@dataclass
+class SessionsLoaded(Message):
+    request: int
+    page: Page[Session]
+    reset: bool
+    total: int | None
+    keep: str | None
+
+
+@dataclass
+class StoryOpened(Message):
+    opened: OpenedSession
+    focus_input: bool
+
+
+@dataclass
+class OlderLoaded(Message):
+    session_id: str
+    parts: list[Part]
+
+
+@dataclass
+class NewerLoaded(Message):
+    session_id: str
+    parts: list[Part]
+    part_count: int
+
+
+@dataclass
+class SessionChanged(Message):
+    """A use case changed a session: show the new state, say what happened."""
+
+    session: Session
+    note: str = ""
+    focus_input: bool = False
+
+
+@dataclass
+class SessionDeleted(Message):
+    session_id: str
+    title: str
+
+
+@dataclass
+class WorkFailed(Message):
+    """A worker's use case said no: show the writer the message."""
+
+    error: StorytermError
+    #: What the failure leaves to undo in the widgets ("list", "older", "newer", "open").
+    undo: str = ""
+    session_id: str | None = None
+
+
+@dataclass
+class Health(Message):
+    ollama_up: bool | None
+    cache: str | None
+
+
+class MainScreen(Screen[None]):
+    """The main screen, as DESIGN.md sketches it."""
+
+    AUTO_FOCUS = None
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_session", "New", tooltip="Start a new story session"),
+        Binding("w", "write", "Write", tooltip="Go to the direction input"),
+        Binding("escape", "stop", "Stop", tooltip="Stop the generation, keeping its text"),
+        Binding("p", "pause", "Pause", tooltip="Pause this story (resume later with r)"),
+        Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
+        Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
+        Binding("e", "export", "Export", tooltip="Export the story to files"),
+        Binding("ctrl+r", "regenerate", "Regenerate", tooltip="Write the last part again"),
+        Binding("E", "edit_part", "Edit part", key_display="E", tooltip="Edit the selected part"),
+        Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
+        Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
+        Binding("d", "delete", "Delete", tooltip="Delete this story"),
+        Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
+        Binding("1", "filter('all')", "Filter", key_display="1-4", tooltip="All stories"),
+        Binding("2", "filter('active')", "Active", show=False),
+        Binding("3", "filter('paused')", "Paused", show=False),
+        Binding("4", "filter('completed')", "Done", show=False),
+        Binding("f5", "reload", "Reload", show=False, tooltip="Reload the list and the story"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    #: The open session (bound down to the title bar, story view and direction bar).
+    session: reactive[Session | None] = reactive(None, init=False, bindings=True)
+    generating: reactive[bool] = reactive(False, init=False, bindings=True)
+
+    app: StorytermApp  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.booted = False
+        self._booting = False
+        self._list_request = 0
+        self._list_cursor: str | None = None
+        self._open_timer: Timer | None = None
+        self._pending_open: str | None = None
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar()
+        with Horizontal(id="body"):
+            yield SessionsPanel(self.app.now, id="sessions-panel")
+            with Vertical(id="story-column"):
+                yield StoryView(id="story").data_bind(MainScreen.session)
+                yield DirectionBar(id="direction-bar").data_bind(
+                    MainScreen.session, MainScreen.generating
+                )
+        yield StatusBar()
+        yield Footer(compact=True)
+
+    def watch_session(self, session: Session | None) -> None:
+        title_bar = self.query_one(TitleBar)
+        title_bar.story = session.title if session else None
+        title_bar.model = session.model_name if session else None
+        self.status_bar.model = session.model_name if session else None
+
+    @property
+    def panel(self) -> SessionsPanel:
+        return self.query_one(SessionsPanel)
+
+    @property
+    def story(self) -> StoryView:
+        return self.query_one(StoryView)
+
+    @property
+    def direction(self) -> DirectionInput:
+        return self.query_one(DirectionInput)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    def on_mount(self) -> None:
+        self.panel.session_list.focus()
+        self.boot()
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        """Open the database and find the writer, then the first page and the newest story."""
+        if self._booting:
+            return
+        self._booting = True
+        self.status_bar.database_ok = None
+        self._boot(self.panel.status, self.panel.search)
+
+    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
+    def _boot(self, status: str, search: str) -> None:
+        runtime = self.app.runtime
+        try:
+            sessions = runtime.sessions  # opens (and migrates) the database
+            writer = self.app.resolve_writer()
+            page = sessions.list(writer.id, status=status, search=search, limit=LIST_PAGE)
+            total = sessions.count(writer.id, status=status, search=search)
+            opened = sessions.open(writer.id, page.items[0].id, tail=TAIL) if page.items else None
+            message = Booted(
+                user_id=writer.id,
+                username=writer.username,
+                database=sessions.database_backend,
+                cache=str(sessions.cache_state),
+                page=page,
+                total=total,
+                opened=opened,
+            )
+        except StorytermError as exc:
+            self.post_message(BootFailed(exc))
+        else:
+            self.post_message(message)
+
+    @on(Booted)
+    async def _booted(self, event: Booted) -> None:
+        self._booting = False
+        self.booted = True
+        self.app.user_id = event.user_id
+        self.app.username = event.username
+        self.query_one(TitleBar).user = event.username
+        bar = self.status_bar
+        bar.database, bar.database_ok, bar.cache = event.database, True, event.cache
+        self._list_cursor = event.page.next_cursor
+        self.panel.show_page(
+            event.page.items,
+            reset=True,
+            has_more=event.page.next_cursor is not None,
+            total=event.total,
+        )
+        if event.opened is not None:
+            await self._show_opened(event.opened, focus_input=True)
+        else:
+            await self.story.clear(
+                "No stories yet.\n\nPress n to start your first one: give it a title, a genre "
+                "and a premise, then tell the model what happens first."
+            )
+        loaded = self.panel.loaded_count
+        self.call_after_refresh(self.app.mark_ready, loaded)
+        self.set_interval(HEALTH_EVERY, self._check_health)
+        self._check_health()
+
+    @on(BootFailed)
+    async def _boot_failed(self, event: BootFailed) -> None:
+        self._booting = False
+        if isinstance(event.error, DatabaseUnavailable):
+            self.status_bar.database_ok = False
+        await self.story.clear(
+            f"storyterm could not open your stories.\n\n{event.error.message}\n\n"
+            "Press F5 to try again."
+        )
+        self.app.report_error(event.error)
+
+    def _require_boot(self) -> bool:
+        """True when the screen can act; otherwise start (or wait for) the boot and say so."""
+        if self.booted:
+            return True
+        if self._booting:
+            self.notify("Still opening your stories: one moment.", markup=False)
+        else:
+            self.notify("Trying the database again…", markup=False)
+            self.boot()
+        return False
+
+    # -- health ----------------------------------------------------------------------------
+
+    def _check_health(self) -> None:
+        self._probe_ollama()
+        self._probe_cache()
+
+    @work(exclusive=True, group="ollama", exit_on_error=False)
+    async def _probe_ollama(self) -> None:
+        choice = await self.app.model_choice()
+        self.post_message(Health(ollama_up=choice.ollama_up, cache=None))
+
+    @work(thread=True, exclusive=True, group="cache", exit_on_error=False)
+    def _probe_cache(self) -> None:
+        store = self.app.runtime.store
+        state = store.cache.ping() if store.cache.url else store.cache_state
+        self.post_message(Health(ollama_up=None, cache=str(state)))
+
+    @on(Health)
+    def _health(self, event: Health) -> None:
+        if event.ollama_up is not None:
+            self.status_bar.ollama = OLLAMA_UP if event.ollama_up else OLLAMA_DOWN
+        if event.cache is not None:
+            self.status_bar.cache = event.cache
+
+    # -- the session list ------------------------------------------------------------------
+
+    @on(SessionsPanel.QueryChanged)
+    def _query_changed(self, event: SessionsPanel.QueryChanged) -> None:
+        if self.booted:
+            self.load_sessions(reset=True, keep=self.session.id if self.session else None)
+
+    @on(SessionList.NeedMore)
+    def _need_more(self) -> None:
+        if self.booted and self._list_cursor is not None:
+            self.load_sessions(reset=False)
+        else:
+            self.panel.page_failed()
+
+    def load_sessions(self, *, reset: bool, keep: str | None = None) -> None:
+        self._list_request += 1
+        self._load_sessions(
+            self._list_request,
+            self.panel.status,
+            self.panel.search,
+            None if reset else self._list_cursor,
+            reset,
+            keep,
+        )
+
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
+    def _load_sessions(
+        self,
+        request: int,
+        status: str,
+        search: str,
+        cursor: str | None,
+        reset: bool,
+        keep: str | None,
+    ) -> None:
+        sessions = self.app.runtime.sessions
+        user_id = self._user_id
+        try:
+            page = sessions.list(
+                user_id, status=status, search=search, limit=LIST_PAGE, cursor=cursor
+            )
+            total = sessions.count(user_id, status=status, search=search) if reset else None
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, undo="list"))
+        else:
+            self.post_message(SessionsLoaded(request, page, reset, total, keep))
+
+    @on(SessionsLoaded)
+    def _sessions_loaded(self, event: SessionsLoaded) -> None:
+        if event.request != self._list_request:
+            return  # a newer query has been asked for since
+        self._list_cursor = event.page.next_cursor
+        self.panel.show_page(
+            event.page.items,
+            reset=event.reset,
+            has_more=event.page.next_cursor is not None,
+            total=event.total,
+            keep=event.keep,
+        )
+
+    @on(SessionsPanel.Highlighted)
+    def _highlighted(self, event: SessionsPanel.Highlighted) -> None:
+        if self.session is not None and event.session_id == self.session.id:
+            return
+        if self.generating:
+            return  # the story pane stays on the part being written
+        # Wait for the cursor to rest: holding the down key must not open every story.
+        self._pending_open = event.session_id
+        if self._open_timer is not None:
+            self._open_timer.stop()
+        self._open_timer = self.set_timer(0.15, self._open_pending)
+
+    def _open_pending(self) -> None:
+        if self._pending_open is not None:
+            self.open_session(self._pending_open)
+
+    @on(SessionsPanel.Chosen)
+    def _chosen(self, event: SessionsPanel.Chosen) -> None:
+        if self.session is not None and event.session_id == self.session.id:
+            self._focus_input_if_writable(explain=True)
+        elif not self.generating:
+            self.open_session(event.session_id, focus_input=True)
+
+    # -- opening and paging a story --------------------------------------------------------
+
+    def open_session(self, session_id: str, *, focus_input: bool = False) -> None:
+        self._pending_open = session_id
+        self._open_story(session_id, focus_input)
+
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def _open_story(self, session_id: str, focus_input: bool) -> None:
+        try:
+            opened = self.app.runtime.sessions.open(self._user_id, session_id, tail=TAIL)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, undo="open", session_id=session_id))
+        else:
+            self.post_message(StoryOpened(opened, focus_input))
+
+    @on(StoryOpened)
+    async def _story_opened(self, event: StoryOpened) -> None:
+        if event.opened.session.id != self._pending_open:
+            return  # the writer has moved on to another story
+        await self._show_opened(event.opened, focus_input=event.focus_input)
+
+    async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> None:
+        self._pending_open = opened.session.id
+        self.session = opened.session
+        self.panel.update_session(opened.session)
+        await self.story.show(opened)
+        if focus_input:
+            self._focus_input_if_writable()
+
+    @on(StoryView.NeedOlder)
+    def _need_older(self, event: StoryView.NeedOlder) -> None:
+        self._load_older(event.session_id, event.before_seq)
+
+    @work(thread=True, exclusive=True, group="older", exit_on_error=False)
+    def _load_older(self, session_id: str, before_seq: int) -> None:
+        try:
+            parts = self.app.runtime.sessions.parts_before(
+                self._user_id, session_id, before_seq, limit=PAGE
+            )
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, undo="page", session_id=session_id))
+        else:
+            self.post_message(OlderLoaded(session_id, parts))
+
+    @on(OlderLoaded)
+    async def _older_loaded(self, event: OlderLoaded) -> None:
+        has_more = bool(event.parts) and event.parts[0].seq > 1
+        await self.story.prepend(event.session_id, event.parts, has_more)
+
+    @on(StoryView.NeedNewer)
+    def _need_newer(self, event: StoryView.NeedNewer) -> None:
+        self._load_newer(event.session_id, event.after_seq)
+
+    @work(thread=True, exclusive=True, group="newer", exit_on_error=False)
+    def _load_newer(self, session_id: str, after_seq: int) -> None:
+        sessions = self.app.runtime.sessions
+        try:
+            # parts_before(after + PAGE + 1) is the page just after `after_seq`.
+            parts = sessions.parts_before(
+                self._user_id, session_id, after_seq + PAGE + 1, limit=PAGE
+            )
+            part_count = sessions.get(self._user_id, session_id).part_count
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, undo="page", session_id=session_id))
+        else:
+            fresh = [p for p in parts if p.seq > after_seq]
+            self.post_message(NewerLoaded(session_id, fresh, part_count))
+
+    @on(NewerLoaded)
+    async def _newer_loaded(self, event: NewerLoaded) -> None:
+        last = event.parts[-1].seq if event.parts else event.part_count
+        await self.story.append_newer(event.session_id, event.parts, last < event.part_count)
+
+    @on(StoryView.NeedNewest)
+    def _need_newest(self, event: StoryView.NeedNewest) -> None:
+        self.open_session(event.session_id)
+
+    @on(StoryView.Selected)
+    def _part_selected(self, event: StoryView.Selected) -> None:
+        self.refresh_bindings()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    @on(WorkFailed)
+    def _work_failed(self, event: WorkFailed) -> None:
+        error = event.error
+        if event.undo == "list":
+            self.panel.page_failed()
+        elif event.undo == "page":
+            self.story.paging_failed()
+        if isinstance(error, DatabaseUnavailable):
+            self.status_bar.database_ok = False
+        elif self.booted:
+            self.status_bar.database_ok = True
+        if isinstance(error, NotFound) and event.session_id is not None:
+            # Deleted from another window or machine: take it off the list too.
+            self.panel.remove_session(event.session_id)
+            if self.session is not None and self.session.id == event.session_id:
+                self.session = None
+                self.call_later(self.story.clear, "That story no longer exists.")
+        self.app.report_error(error)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A bug, not a StorytermError: say so instead of failing silently."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.log.error(f"worker {event.worker.name} failed: {error!r}")
+            if event.worker.group == "boot":
+                self._booting = False
+            self.notify(
+                f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
+                "safe; press F5 to reload, and please report this.",
+                title="Unexpected error",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+
+    # -- status moves ----------------------------------------------------------------------
+
+    @property
+    def _user_id(self) -> int:
+        assert self.app.user_id is not None, "used before the boot worker found the writer"
+        return self.app.user_id
+
+    def _current(self, what: str) -> Session | None:
+        """The open session, or None after telling the writer there is none."""
+        if not self._require_boot():
+            return None
+        if self.session is None:
+            self.notify(f"Open a story first to {what} it (pick one on the left, or n).")
+            return None
+        return self.session
+
+    def action_pause(self) -> None:
+        session = self._current("pause")
+        if session is None:
+            return
+        if str(session.status) != "active":
+            self.notify(_not_now(session, "pause"), markup=False)
+            return
+        self._change_status(session.id, "pause")
+
+    def action_resume(self) -> None:
+        session = self._current("resume")
+        if session is None:
+            return
+        if str(session.status) != "paused":
+            self.notify(_not_now(session, "resume"), markup=False)
+            return
+        self._change_status(session.id, "resume")
+
+    def action_complete(self) -> None:
+        session = self._current("complete")
+        if session is None:
+            return
+        if str(session.status) == "completed":
+            self.notify(_not_now(session, "complete"), markup=False)
+            return
+        title = one_line(session.title)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._change_status(session.id, "complete")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Complete “{title}”?",
+                "A completed story is read-only: you can still read and export it, but not "
+                "add, regenerate or edit parts.",
+                yes="Complete",
+            ),
+            answered,
+        )
+
+    @work(thread=True, group="status", exit_on_error=False)
+    def _change_status(self, session_id: str, move: str) -> None:
+        sessions = self.app.runtime.sessions
+        try:
+            session = getattr(sessions, move)(self._user_id, session_id)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+            return
+        title = f"“{one_line(session.title)}”"
+        note = {
+            "pause": f"Paused {title}. Press r to resume it.",
+            "resume": f"Resumed {title}. Carry on writing.",
+            "complete": f"Completed {title}. It is read-only now; press e to export it.",
+        }[move]
+        self.post_message(SessionChanged(session, note, focus_input=move == "resume"))
+
+    @on(SessionChanged)
+    def _session_changed(self, event: SessionChanged) -> None:
+        self.status_bar.database_ok = True
+        self.panel.update_session(event.session)
+        if self.session is not None and self.session.id == event.session.id:
+            self.session = event.session
+        if event.note:
+            self.notify(event.note, markup=False)
+        if event.focus_input:
+            self._focus_input_if_writable()
+        elif why_disabled(self.session) is not None and self.focused is self.direction:
+            self.panel.session_list.focus()
+
+    # -- delete ----------------------------------------------------------------------------
+
+    def action_delete(self) -> None:
+        session = self._current("delete")
+        if session is None:
+            return
+        if self.generating:
+            self.notify("A part is being written. Stop it first (Esc), then delete.")
+            return
+        title = one_line(session.title)
+        detail = (
+            f"Its {count(session.part_count, 'part')} and {count(session.word_count, 'word')} "
+            "will be gone for good. Export it first (e) if you want a copy."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(session.id, session.title)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete “{title}”?", detail, yes="Delete", danger=True), answered
+        )
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete(self, session_id: str, title: str) -> None:
+        try:
+            self.app.runtime.sessions.delete(self._user_id, session_id)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(SessionDeleted(session_id, title))
+
+    @on(SessionDeleted)
+    async def _deleted(self, event: SessionDeleted) -> None:
+        self.panel.remove_session(event.session_id)
+        self.notify(f"Deleted “{one_line(event.title)}”.", markup=False)
+        if self.session is not None and self.session.id == event.session_id:
+            self.session = None
+            next_id = self.panel.highlighted_id
+            if next_id is not None:
+                self.open_session(next_id)
+            else:
+                await self.story.clear("No stories here. Press n to start one.")
+            self.panel.session_list.focus()
+
+    # -- new session, bible, part editor ---------------------------------------------------
+
+    def action_new_session(self) -> None:
+        if not self._require_boot():
+            return
+
+        def created(session: Session | None) -> None:
+            if session is None:
+                return
+            self.notify(
+                f"Started “{one_line(session.title)}”. Type what happens first and press Enter.",
+                markup=False,
+            )
+            # The newest story is first in every order: reload the first page to show it.
+            if self.panel.status not in ("all", "active") or self.panel.search:
+                self.panel.set_filter("all")
+            self.load_sessions(reset=True, keep=session.id)
+            self.open_session(session.id, focus_input=True)
+
+        self.app.push_screen(NewSessionScreen(), created)
+
+    def action_bible(self) -> None:
+        session = self._current("edit the bible of")
+        if session is None:
+            return
+
+        def saved(updated: Session | None) -> None:
+            if updated is not None:
+                self.post_message(SessionChanged(updated, "Story bible saved."))
+
+        self.app.push_screen(BibleScreen(session), saved)
+
+    def _target_part(self) -> Part | None:
+        story = self.story
+        if story.selected is not None:
+            return story.loaded_part(story.selected)
+        return story.last_part
+
+    def action_edit_part(self) -> None:
+        session = self._current("edit")
+        if session is None:
+            return
+        if str(session.status) == "completed":
+            self.notify(_not_now(session, "edit"), markup=False)
+            return
+        part = self._target_part()
+        if part is None:
+            self.notify("This story has no parts to edit yet.")
+            return
+        view = self.story.part_view(part.seq)
+        if str(part.state) == "streaming" or (view is not None and view.streaming):
+            self.notify("That part is still being written. Stop it (Esc) first, then edit.")
+            return
+
+        def saved(updated: Part | None) -> None:
+            if updated is not None:
+                self.story.update_part(updated)
+                self.notify(f"Part {updated.seq} saved.", markup=False)
+                self._refresh_session(updated.session_id)
+
+        self.app.push_screen(PartEditorScreen(part, session.title), saved)
+
+    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
+    def _refresh_session(self, session_id: str) -> None:
+        try:
+            session = self.app.runtime.sessions.get(self._user_id, session_id)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(SessionChanged(session))
+
+    # -- generation, export, context (the storyteller and export land separately) ----------
+
+    @on(Input.Submitted, "#direction")
+    def _direction_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        session = self.session
+        if session is None or not self._require_boot():
+            return
+        if self.generating:
+            self.notify(
+                "A part is being written. Wait for it, or press Esc to stop it; your new "
+                "direction stays in the input.",
+                markup=False,
+            )
+            return
+        self.generate(session, event.value, regenerate=False)
+
+    def generate(self, session: Session, direction: str, *, regenerate: bool) -> None:
+        self.notify(
+            "Writing with the model needs the storyteller, which this build does not have yet. "
+            "Your direction stays in the input.",
+            title="Not available",
+            severity="warning",
+            markup=False,
+        )
+
+    def action_stop(self) -> None:
+        """Esc: stop the generation and keep what was written."""
+
+    def action_regenerate(self) -> None:
+        session = self._current("regenerate the last part of")
+        if session is None:
+            return
+        self.generate(session, "", regenerate=True)
+
+    def action_export(self) -> None:
+        session = self._current("export")
+        if session is None:
+            return
+        self.notify(
+            "Export needs the export module, which this build does not have yet. "
+            "`storyterm show` prints a story meanwhile.",
+            title="Not available",
+            severity="warning",
+            markup=False,
+        )
+
+    def action_view_context(self) -> None:
+        session = self._current("see the context of")
+        if session is None:
+            return
+        self.app.push_screen(
+            ContextScreen(
+                session.title,
+                [],
+                "Nothing has been sent to the model for this story in this run yet.",
+            )
+        )
+
+    # -- focus and small actions -----------------------------------------------------------
+
+    @on(DirectionInput.Leave)
+    def _direction_leave(self) -> None:
+        if self.generating:
+            self.action_stop()
+        else:
+            self.panel.session_list.focus()
+
+    def _focus_input_if_writable(self, *, explain: bool = False) -> None:
+        why = why_disabled(self.session)
+        if why is None:
+            self.direction.focus()
+        elif explain:
+            self.notify(why, markup=False)
+
+    def action_write(self) -> None:
+        self._focus_input_if_writable(explain=True)
+
+    def action_search(self) -> None:
+        self.panel.focus_search()
+
+    def action_filter(self, status: str) -> None:
+        self.panel.set_filter(status)
+        self.panel.session_list.focus()
+
+    def action_reload(self) -> None:
+        if not self.booted:
+            self._require_boot()
+            return
+        keep = self.session.id if self.session else None
+        self.load_sessions(reset=True, keep=keep)
+        if keep is not None and not self.generating:
+            self.open_session(keep)
+        self._check_health()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.help_sections()))
+
+    async def action_quit(self) -> None:
+        self.app.exit()
+
+    # -- footer and palette ----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Decide what the footer shows: nothing that cannot work now."""
+        if action in LETTER_ACTIONS and isinstance(self.focused, Input):
+            return False  # the input is taking the letters
+        session = self.session
+        status = str(session.status) if session is not None else None
+        if action == "stop":
+            return self.generating
+        if action == "pause":
+            return status == "active"
+        if action == "resume":
+            return status == "paused"
+        if action == "complete":
+            return status in ("active", "paused")
+        if action in ("regenerate",):
+            return status == "active" and session is not None and session.part_count > 0
+        if action == "edit_part":
+            return (
+                status in ("active", "paused") and session is not None and (session.part_count > 0)
+            )
+        if action in ("export", "bible", "view_context", "delete"):
+            return session is not None
+        if action == "write":
+            return status == "active" and not isinstance(self.focused, DirectionInput)
+        return True
+
+    def system_commands(self) -> Iterable[SystemCommand]:
+        """The main screen's actions for the command palette (ctrl+p)."""
+        run: Callable[..., Any]
+        for binding in self._palette_bindings():
+            action, _, args = binding.action.partition("(")
+            params = tuple(a.strip(" '\"") for a in args.rstrip(")").split(",") if a.strip())
+            method = getattr(self, f"action_{action}", None)
+            if method is None:
+                continue
+            run = partial(method, *params)
+            title = binding.description
+            if action == "filter":
+                title = f"Show {FILTERS[str(params[0])].lower()} stories"
+            yield SystemCommand(
+                f"{title} ({binding.key_display or binding.key})",
+                binding.tooltip or title,
+                run,
+            )
+
+    def _palette_bindings(self) -> list[Binding]:
+        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        return [b for b in bindings if b.action not in ("quit",)]
+
+    def help_sections(self) -> HelpSections:
+        """Every key, from the bindings themselves so the help never drifts from the code."""
+
+        def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+            out = []
+            for binding in bindings:
+                if not isinstance(binding, Binding):
+                    continue
+                key = binding.key_display or _key_name(binding.key)
+                out.append((key, binding.tooltip or binding.description))
+            return out
+
+        screen_rows = rows(self.BINDINGS)
+        screen_rows = [
+            (k, d)
+            for k, d in screen_rows
+            if k not in ("2", "3", "4")  # listed as 1-4 below
+        ]
+        filters = ", ".join(f"{i} {label.lower()}" for i, label in enumerate(FILTERS.values(), 1))
+        screen_rows = [(k, filters if k == "1-4" else d) for k, d in screen_rows]
+        return [
+            (
+                "Writing",
+                [
+                    ("enter", "In the direction input: write the next part"),
+                    ("esc", "Stop the generation (text kept), or leave the input"),
+                    *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "v")],
+                ],
+            ),
+            (
+                "Stories",
+                [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5")],
+            ),
+            (
+                "Finding stories",
+                [
+                    *[(k, d) for k, d in screen_rows if k in ("/", "1-4")],
+                    ("↑ ↓ / j k", "Move in the list (the story opens as you stop)"),
+                    ("enter", "On a story: open it and go to the direction input"),
+                    ("esc", "In the search: clear it, then back to the list"),
+                ],
+            ),
+            (
+                "Reading",
+                [
+                    *rows(StoryView.BINDINGS),
+                    ("home / pgup", "Scroll up; older parts load as you reach the top"),
+                ],
+            ),
+            (
+                "App",
+                [
+                    ("?", "This help"),
+                    ("ctrl+p", "Command palette: every command, and themes"),
+                    ("tab", "Next pane"),
+                    ("q / ctrl+q", "Quit"),
+                ],
+            ),
+        ]
+
+
+def _key_name(key: str) -> str:
+    return {
+        "slash": "/",
+        "question_mark": "?",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
+        "escape": "esc",
+    }.get(key, key)
+
+
+def _not_now(session: Session, move: str) -> str:
+    title = f"“{one_line(session.title)}”"
+    status = str(session.status)
+    if status == "completed":
+        return f"{title} is completed and read-only, so it cannot {move}. Press e to export it."
+    if status == "paused" and move == "pause":
+        return f"{title} is already paused. Press r to resume it."
+    if status == "active" and move == "resume":
+        return f"{title} is not paused: just write (Enter in the input)."
+    return f"{title} is {status}: it cannot {move} now."

@@ -1,0 +1,187 @@
+"""The new-session form: title, the story bible, and the model picked from the live list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
+
+from storyterm.core.errors import StorytermError
+from storyterm.tui.models import ModelChoice
+from storyterm.tui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from storyterm.core.views import Session
+    from storyterm.tui.app import StorytermApp
+
+#: (field, label, multi-line?, placeholder)
+FIELDS: list[tuple[str, str, bool, str]] = [
+    ("genre", "Genre", False, "mystery, fantasy, literary…"),
+    ("tone", "Tone", False, "quiet and eerie, warm, fast…"),
+    ("premise", "Premise", True, "What the story is about, in a few lines."),
+    ("characters", "Characters", True, "Who is in it: one per line, with a few words each."),
+    ("style_notes", "Style notes", True, "Point of view, tense, things to avoid…"),
+]
+
+
+class NewSessionScreen(ModalScreen["Session | None"]):
+    """Creates a session in a worker; dismisses with it, or None when cancelled."""
+
+    AUTO_FOCUS = "#title"
+
+    def __init__(self) -> None:
+        super().__init__(classes="form-screen")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "create", "Create", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    class Created(Message):
+        """Posted from the worker when the database has the new session."""
+
+        def __init__(self, session: Session) -> None:
+            super().__init__()
+            self.session = session
+
+    class Failed(Message):
+        def __init__(self, error: StorytermError) -> None:
+            super().__init__()
+            self.error = error
+
+    app: StorytermApp  # type: ignore[assignment]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form", classes="form"):
+            with VerticalScroll(classes="fields"):
+                with Horizontal(classes="field-row"):
+                    yield Label("Title", classes="required")
+                    yield Input(
+                        placeholder="What is the story called?",
+                        id="title",
+                        max_length=200,
+                        compact=True,
+                    )
+                for key, label, multi, placeholder in FIELDS:
+                    with Horizontal(classes="field-row"):
+                        yield Label(label)
+                        if multi:
+                            yield TextArea(
+                                id=key,
+                                soft_wrap=True,
+                                show_line_numbers=False,
+                                placeholder=placeholder,
+                            )
+                        else:
+                            yield Input(placeholder=placeholder, id=key, compact=True)
+                with Horizontal(classes="field-row"):
+                    yield Label("Model")
+                    yield Select[str](
+                        [], id="model", prompt="Asking Ollama…", allow_blank=True, compact=True
+                    )
+                yield Static(id="model-note", classes="note")
+            yield Static(id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Create (ctrl+s)", id="create", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#form").border_title = "New story"
+        self.query_one("#title", Input).focus()
+        self.query_one("#model-note").display = False
+        self.load_models()
+
+    @work(exclusive=True, group="models", exit_on_error=False)
+    async def load_models(self) -> None:
+        choice = await self.app.model_choice()
+        self._show_models(choice)
+
+    def _show_models(self, choice: ModelChoice) -> None:
+        select = self.query_one("#model", Select)
+        select.set_options((Content(name), name) for name in choice.names)
+        if choice.default is not None:
+            select.value = choice.default
+        select.prompt = "No model"
+        note = self.query_one("#model-note", Static)
+        note.display = bool(choice.problem)
+        note.update(Content(choice.problem or ""))
+
+    def _values(self) -> tuple[str, dict[str, Any], str | None]:
+        title = self.query_one("#title", Input).value
+        metadata: dict[str, Any] = {}
+        for key, _label, multi, _ in FIELDS:
+            widget = self.query_one(f"#{key}")
+            value = widget.text if multi else widget.value  # type: ignore[attr-defined]
+            if value.strip():
+                metadata[key] = value.strip()
+        model = self.query_one("#model", Select).value
+        return title, metadata, model if isinstance(model, str) else None
+
+    def action_create(self) -> None:
+        title, metadata, model = self._values()
+        if not title.strip():
+            self._show_error("A story needs a title: type a few words to name it.")
+            self.query_one("#title", Input).focus()
+            return
+        self.query_one("#create", Button).disabled = True
+        self.create(title, metadata, model)
+
+    @work(thread=True, exclusive=True, group="create", exit_on_error=False)
+    def create(self, title: str, metadata: dict[str, Any], model: str | None) -> None:
+        try:
+            session = self.app.runtime.sessions.start(self.app.user_id, title, metadata, model)
+        except StorytermError as exc:
+            self.post_message(self.Failed(exc))
+        else:
+            self.post_message(self.Created(session))
+
+    @on(Created)
+    def _created(self, event: Created) -> None:
+        self.dismiss(event.session)
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        self.query_one("#create", Button).disabled = False
+        self._show_error(event.error.message)
+        self.app.report_error(event.error)
+
+    def _show_error(self, text: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(Content(text))
+        error.add_class("-shown")
+
+    @on(Button.Pressed, "#create")
+    def _create_pressed(self) -> None:
+        self.action_create()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        title, metadata, _model = self._values()
+        if not title.strip() and not metadata:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard this new story?",
+                "What you typed in the form will be lost.",
+                yes="Discard",
+                no="Keep editing",
+                danger=True,
+            ),
+            answered,
+        )

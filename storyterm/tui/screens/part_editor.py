@@ -1,0 +1,152 @@
+"""Rewrite one part by hand: its direction and its text, in a full-screen editor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+
+from storyterm.core.errors import StorytermError
+from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.text import one_line
+
+if TYPE_CHECKING:
+    from storyterm.core.views import Part
+    from storyterm.tui.app import StorytermApp
+
+
+class PartEditorScreen(Screen["Part | None"]):
+    """Edits part `seq` of a session; dismisses with the saved part, or None."""
+
+    DEFAULT_CSS = """
+    PartEditorScreen {
+        #editor { padding: 0 1; }
+        #heading { text-style: bold; color: $text-primary; padding: 1 1 0 1; }
+        Label { color: $text-muted; margin: 1 0 0 1; }
+        #direction { margin: 0 0 0 0; }
+        #content { height: 1fr; }
+        #error { color: $text-error; padding: 0 1; display: none; }
+        #error.-shown { display: block; }
+        #buttons { height: auto; align-horizontal: right; padding: 1 1 0 1; }
+        Button { margin-left: 2; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Close"),
+    ]
+
+    class Saved(Message):
+        def __init__(self, part: Part) -> None:
+            super().__init__()
+            self.part = part
+
+    class Failed(Message):
+        def __init__(self, error: StorytermError) -> None:
+            super().__init__()
+            self.error = error
+
+    app: StorytermApp  # type: ignore[assignment]
+
+    def __init__(self, part: Part, story_title: str) -> None:
+        super().__init__()
+        self.part = part
+        self.story_title = story_title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="editor"):
+            yield Static(
+                Content(f"Editing part {self.part.seq} of “{one_line(self.story_title)}”"),
+                id="heading",
+            )
+            yield Label("Direction (what you asked for)")
+            yield Input(self.part.direction, id="direction", max_length=4000)
+            yield Label("Text")
+            # The raw text, control characters and all: the editor shows what is stored.
+            yield TextArea(self.part.content, id="content", soft_wrap=True)
+            yield Static(id="error")
+            with Horizontal(id="buttons"):
+                yield Button("Close (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#content", TextArea).focus()
+
+    def _values(self) -> tuple[str, str]:
+        return self.query_one("#direction", Input).value, self.query_one("#content", TextArea).text
+
+    @property
+    def changed(self) -> bool:
+        return self._values() != (self.part.direction, self.part.content)
+
+    def action_save(self) -> None:
+        if not self.changed:
+            self.dismiss(None)
+            return
+        self.query_one("#save", Button).disabled = True
+        direction, content = self._values()
+        self.save(direction, content)
+
+    @work(thread=True, exclusive=True, group="save-part", exit_on_error=False)
+    def save(self, direction: str, content: str) -> None:
+        try:
+            part = self.app.runtime.sessions.edit_part(
+                self.app.user_id,
+                self.part.session_id,
+                self.part.seq,
+                content=content if content != self.part.content else None,
+                direction=direction if direction != self.part.direction else None,
+            )
+        except StorytermError as exc:
+            self.post_message(self.Failed(exc))
+        else:
+            self.post_message(self.Saved(part))
+
+    @on(Saved)
+    def _saved(self, event: Saved) -> None:
+        self.dismiss(event.part)
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        self.query_one("#save", Button).disabled = False
+        error = self.query_one("#error", Static)
+        error.update(Content(event.error.message))
+        error.add_class("-shown")
+        self.app.report_error(event.error)
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.changed:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Discard your changes to part {self.part.seq}?",
+                "Press n to go back and save them with ctrl+s.",
+                yes="Discard",
+                no="Keep editing",
+                danger=True,
+            ),
+            answered,
+        )

@@ -1,0 +1,49 @@
+"""What the TUI remembers between runs (the theme), in a small JSON file in the config dir.
+
+config.toml belongs to the writer; this file belongs to the app, so choosing a theme never
+rewrites a file the writer edits by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "tui-state.json"
+
+
+@dataclass
+class TuiState:
+    """The remembered choices; unknown or broken files read as 'nothing remembered'."""
+
+    theme: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> TuiState:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            log.warning("Ignoring unreadable %s: %s", path, exc)
+            return cls()
+        theme = data.get("theme") if isinstance(data, dict) else None
+        return cls(theme=theme if isinstance(theme, str) and theme else None)
+
+    def save(self, path: Path) -> None:
+        """Write atomically, so a crash mid-write never leaves a half file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tui-state-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(asdict(self), handle, indent=2)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

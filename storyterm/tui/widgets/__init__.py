@@ -1,0 +1,1 @@
+"""The main screen's widgets: each small, fed by reactives, talking upward with messages."""

@@ -1,0 +1,101 @@
+"""The direction input under the story ("What happens next?") and why it is off, when it is."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, Static
+
+from storyterm.tui.text import one_line
+
+if TYPE_CHECKING:
+    from storyterm.core.views import Session
+
+PLACEHOLDER = "Type a direction and press Enter · Esc leaves the input"
+
+
+def why_disabled(session: Session | None) -> str | None:
+    """The line shown instead of a usable input, or None when the writer can write."""
+    if session is None:
+        return "No story is open. Press n to start one, or pick one on the left."
+    title = f"“{one_line(session.title)}”"
+    status = str(session.status)
+    if status == "paused":
+        return f"{title} is paused. Press r to resume it and carry on writing."
+    if status == "completed":
+        return (
+            f"{title} is completed and read-only. Press e to export it, or n to start a new story."
+        )
+    return None
+
+
+class DirectionInput(Input):
+    """Where the writer says what happens next. Enter asks for the next part."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "submit", "Write next part", key_display="⏎"),
+        Binding("escape", "leave", "Commands", tooltip="Leave the input (or stop a generation)"),
+    ]
+
+    class Leave(Message):
+        """Esc with no generation running: give the keyboard back to the commands."""
+
+    def action_leave(self) -> None:
+        self.post_message(self.Leave())
+
+
+class DirectionBar(Vertical):
+    """The input with its title, or a line saying why it is disabled and how to change that."""
+
+    DEFAULT_CSS = """
+    DirectionBar {
+        height: auto;
+        border: round $border-blurred;
+        border-title-color: $text;
+        &:focus-within { border: round $border; }
+        DirectionInput { width: 1fr; padding: 0 1; background: transparent; }
+        DirectionInput:disabled { display: none; }
+        #why { color: $text-warning; padding: 0 1; display: none; }
+        &.-disabled #why { display: block; }
+    }
+    """
+
+    session: reactive[Session | None] = reactive(None, init=False)
+    #: A generation is running: Enter waits; Esc stops it.
+    generating: reactive[bool] = reactive(False, init=False)
+
+    def compose(self) -> ComposeResult:
+        yield DirectionInput(placeholder=PLACEHOLDER, id="direction", max_length=4000, compact=True)
+        yield Static(id="why")
+
+    def on_mount(self) -> None:
+        self.border_title = "What happens next?"
+        self._apply()
+
+    @property
+    def input(self) -> DirectionInput:
+        return self.query_one(DirectionInput)
+
+    def watch_session(self) -> None:
+        self._apply()
+
+    def watch_generating(self) -> None:
+        self._apply()
+
+    def _apply(self) -> None:
+        if not self.is_mounted:
+            return
+        why = why_disabled(self.session)
+        self.set_class(why is not None, "-disabled")
+        self.query_one("#why", Static).update(Content(why or ""))
+        self.input.disabled = why is not None
+        if self.generating:
+            self.border_title = "What happens next? · writing… (Esc stops)"
+        else:
+            self.border_title = "What happens next?"

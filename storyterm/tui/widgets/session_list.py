@@ -1,0 +1,346 @@
+"""The left pane: filter tabs, a title search, and the writer's sessions a page at a time.
+
+The list never holds more than the pages the writer has scrolled through: the screen loads
+the first page (about 50 sessions) and the next one each time the list nears its end, with the
+filter and the search done by the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Input, OptionList, Static, Tab, Tabs
+from textual.widgets.option_list import Option, OptionDoesNotExist
+
+from storyterm.tui.text import STATUS_MARK, ago, one_line
+
+if TYPE_CHECKING:
+    from storyterm.core.views import Session
+
+#: Tab id -> the status filter the database applies ("all": none).
+FILTERS: dict[str, str] = {
+    "all": "All",
+    "active": "Active",
+    "paused": "Paused",
+    "completed": "Done",
+}
+#: Ask for the next page when the cursor or the scroll position is this close to the end.
+NEAR_END = 10
+
+_MARK_STYLE = {"active": "$success", "paused": "$warning", "completed": "$text-muted"}
+
+
+def short_model(name: str | None) -> str:
+    """'gemma3:latest' -> 'gemma3' (the tag everyone uses is noise in a narrow list)."""
+    if not name:
+        return ""
+    return name.removesuffix(":latest")
+
+
+def short_words(n: int) -> str:
+    if n < 10_000:
+        return f"{n:,}"
+    return f"{n / 1000:.1f}k" if n < 100_000 else f"{n // 1000}k"
+
+
+def session_prompt(session: Session, now: datetime) -> Content:
+    """Two lines: the mark and title; parts, words, model and age, dimmed."""
+    status = str(session.status)
+    first = Content.assemble(
+        Content.styled(STATUS_MARK.get(status, "?"), _MARK_STYLE.get(status, "")),
+        " ",
+        Content.styled(one_line(session.title), "bold"),
+    )
+    details = [f"{session.part_count:,}p", f"{short_words(session.word_count)} words"]
+    if session.model_name:
+        details.append(short_model(session.model_name))
+    details.append(ago(session.updated_at, now))
+    second = Content.styled("  " + " · ".join(one_line(d) for d in details), "$text-muted")
+    return Content("\n").join([first.truncate(200), second])
+
+
+class SearchInput(Input):
+    """The title search: typing filters in the database, Esc clears it, Enter goes to the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear_or_leave", "Clear search", show=False),
+        Binding("down", "leave", "To the list", show=False),
+    ]
+
+    class Leave(Message):
+        """The writer is done searching: focus the list."""
+
+    def action_clear_or_leave(self) -> None:
+        if self.value:
+            self.value = ""
+        else:
+            self.post_message(self.Leave())
+
+    def action_leave(self) -> None:
+        self.post_message(self.Leave())
+
+
+class SessionList(OptionList):
+    """The sessions as a scrolling list of two-line options; asks for more near its end."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    class NeedMore(Message):
+        """The writer is near the end of what is loaded: load the next page."""
+
+    #: More sessions exist in the database after the last one loaded.
+    has_more: reactive[bool] = reactive(False, init=False)
+    loading: reactive[bool] = reactive(False, init=False)
+
+    def _maybe_need_more(self) -> None:
+        if not self.has_more or self.loading:
+            return
+        near_scroll = self.scroll_y >= self.max_scroll_y - max(self.size.height, NEAR_END)
+        near_cursor = (
+            self.highlighted is not None and self.highlighted >= self.option_count - NEAR_END
+        )
+        if near_scroll or near_cursor:
+            self.loading = True
+            self.post_message(self.NeedMore())
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._maybe_need_more()
+
+    def watch_highlighted(self, highlighted: int | None) -> None:
+        super().watch_highlighted(highlighted)
+        self._maybe_need_more()
+
+
+class SessionsPanel(Vertical):
+    """Tabs, search and list together; owns the query (filter + search), not the data."""
+
+    DEFAULT_CSS = """
+    SessionsPanel {
+        width: 42;
+        border: round $border-blurred;
+        border-title-color: $text;
+        &:focus-within { border: round $border; }
+        Tabs { height: 2; }
+        SearchInput { border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost; }
+        SessionList { border: none; height: 1fr; background: transparent; padding: 0; }
+        SessionList > .option-list--option { padding: 0 1; }
+        #empty-list { color: $text-muted; padding: 1 2; display: none; }
+        &.-empty #empty-list { display: block; }
+        &.-empty SessionList { display: none; }
+    }
+    """
+
+    class QueryChanged(Message):
+        """The filter or the search changed: reload the list from the first page."""
+
+        def __init__(self, status: str, search: str) -> None:
+            super().__init__()
+            self.status = status
+            self.search = search
+
+    class Highlighted(Message):
+        """The cursor is on this session (the screen previews it)."""
+
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    class Chosen(Message):
+        """Enter on a session: open it and go write."""
+
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    status: reactive[str] = reactive("all", init=False)
+    search: reactive[str] = reactive("", init=False)
+    total: reactive[int | None] = reactive(None)
+
+    def __init__(self, now: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._now = now
+        self._sessions: dict[str, Session] = {}
+        self._search_timer: Timer | None = None
+        self._loaded_once = False
+
+    def compose(self) -> ComposeResult:
+        yield Tabs(*(Tab(label, id=key) for key, label in FILTERS.items()), id="filters")
+        yield SearchInput(placeholder="/ search titles", id="search")
+        yield SessionList(id="sessions")
+        yield Static(id="empty-list")
+
+    def on_mount(self) -> None:
+        self.border_title = "Sessions"
+        self.set_interval(60, self._refresh_ages)
+
+    @property
+    def session_list(self) -> SessionList:
+        return self.query_one(SessionList)
+
+    # -- query -----------------------------------------------------------------------------
+
+    def set_filter(self, status: str) -> None:
+        """Switch the tab (1-4 keys call this); the tab change reloads the list."""
+        self.query_one(Tabs).active = status
+
+    @on(Tabs.TabActivated, "#filters")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab.id and event.tab.id != self.status:
+            self.status = event.tab.id
+            self.post_message(self.QueryChanged(self.status, self.search))
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        # Wait for a pause in typing: one query per burst, not one per key.
+        self._search_timer = self.set_timer(0.25, lambda: self._apply_search(event.value))
+
+    def _apply_search(self, value: str) -> None:
+        value = value.strip()
+        if value != self.search:
+            self.search = value
+            self.post_message(self.QueryChanged(self.status, self.search))
+
+    @on(Input.Submitted, "#search")
+    @on(SearchInput.Leave)
+    def _leave_search(self, event: Message) -> None:
+        event.stop()
+        if isinstance(event, Input.Submitted):
+            self._apply_search(event.value)
+        self.session_list.focus()
+
+    def focus_search(self) -> None:
+        self.query_one(SearchInput).focus()
+
+    # -- data in ---------------------------------------------------------------------------
+
+    def show_page(
+        self,
+        sessions: Iterable[Session],
+        *,
+        reset: bool,
+        has_more: bool,
+        total: int | None = None,
+        keep: str | None = None,
+    ) -> None:
+        """Put a page of sessions in the list: a fresh first page (`reset`) or the next one.
+
+        `keep` is a session id to leave highlighted if it is on the page.
+        """
+        option_list = self.session_list
+        now = self._now()
+        new = [s for s in sessions if reset or s.id not in self._sessions]
+        if reset:
+            self._sessions.clear()
+            option_list.clear_options()
+        for session in new:
+            self._sessions[session.id] = session
+        option_list.add_options(Option(session_prompt(s, now), id=s.id) for s in new)
+        option_list.has_more = has_more
+        option_list.loading = False
+        if total is not None:
+            self.total = total
+        if reset:
+            index = None
+            if keep is not None:
+                try:
+                    index = option_list.get_option_index(keep)
+                except OptionDoesNotExist:
+                    index = None
+            option_list.highlighted = index if index is not None else (0 if new else None)
+        self._loaded_once = True
+        self._update_empty()
+
+    def page_failed(self) -> None:
+        """A page could not be loaded: let a later scroll ask again."""
+        self.session_list.loading = False
+
+    def update_session(self, session: Session) -> None:
+        """Show a changed session where it is (the order settles on the next reload)."""
+        if session.id not in self._sessions:
+            return
+        self._sessions[session.id] = session
+        self.session_list.replace_option_prompt(session.id, session_prompt(session, self._now()))
+
+    def remove_session(self, session_id: str) -> None:
+        if session_id not in self._sessions:
+            return
+        del self._sessions[session_id]
+        option_list = self.session_list
+        index = option_list.get_option_index(session_id)
+        option_list.remove_option(session_id)
+        if self.total:
+            self.total -= 1
+        if option_list.option_count:
+            option_list.highlighted = min(index, option_list.option_count - 1)
+        self._update_empty()
+
+    def select(self, session_id: str) -> None:
+        """Move the cursor to a session if it is loaded."""
+        with contextlib.suppress(OptionDoesNotExist):
+            self.session_list.highlighted = self.session_list.get_option_index(session_id)
+
+    @property
+    def highlighted_id(self) -> str | None:
+        option = self.session_list.highlighted_option
+        return option.id if option is not None else None
+
+    @property
+    def loaded_count(self) -> int:
+        return self.session_list.option_count
+
+    def watch_total(self, total: int | None) -> None:
+        self.border_title = "Sessions" if total is None else f"Sessions · {total:,}"
+
+    def _update_empty(self) -> None:
+        empty = self.session_list.option_count == 0 and self._loaded_once
+        self.set_class(empty, "-empty")
+        if empty:
+            if self.search:
+                text = f"No titles match “{one_line(self.search)}”.\nEsc in the search clears it."
+            elif self.status != "all":
+                text = f"No {FILTERS[self.status].lower()} stories.\nPress 1 to see them all."
+            else:
+                text = "No stories yet.\nPress n to start your first one."
+            self.query_one("#empty-list", Static).update(Content(text))
+
+    def _refresh_ages(self) -> None:
+        """'just now' must not stay 'just now': refresh the newest rows' ages every minute."""
+        now = self._now()
+        option_list = self.session_list
+        for option in list(option_list.options)[:100]:
+            session = self._sessions.get(option.id or "")
+            if session is not None:
+                option_list.replace_option_prompt(session.id, session_prompt(session, now))
+
+    # -- events up -------------------------------------------------------------------------
+
+    @on(OptionList.OptionHighlighted, "#sessions")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Highlighted(event.option.id))
+
+    @on(OptionList.OptionSelected, "#sessions")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Chosen(event.option.id))

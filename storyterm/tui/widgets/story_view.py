@@ -1,0 +1,505 @@
+"""The right pane: the open story as Markdown, newest part at the bottom.
+
+Only a window of parts is mounted (the newest ones on open, at most WINDOW at any time). When
+the writer scrolls to the top the screen loads the page before; when the window grows too big
+the parts furthest from the writer are unmounted and load again when scrolled back to.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Label, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from storyterm.tui.text import count, one_line, plain, safe
+
+if TYPE_CHECKING:
+    from storyterm.core.views import OpenedSession, Part, Session
+
+#: Parts mounted at most; beyond this the far end of the window is unmounted.
+WINDOW = 60
+#: Parts loaded per page when scrolling past either end of the window.
+PAGE = 20
+#: Scrolled this close to an end (lines) counts as "at the end".
+EDGE = 2
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def part_markdown(part: Part) -> str:
+    """A part's text as the Markdown widget shows it (control characters neutralised)."""
+    return safe(part.content)
+
+
+def no_parts_text(session: Session) -> str:
+    title = f"“{one_line(session.title)}”"
+    status = str(session.status)
+    if status == "active":
+        return (
+            f"{title} has no parts yet.\n\nType what happens first in the box below and press "
+            "Enter: the model writes part 1 from your direction and the story bible (b)."
+        )
+    return f"{title} has no parts."
+
+
+class PartView(Vertical):
+    """One part: `Part N` with its state, the writer's direction as a quote, the text."""
+
+    DEFAULT_CSS = """
+    PartView {
+        height: auto;
+        padding: 0 1 1 1;
+        border-left: blank;
+        &.-selected { border-left: thick $accent; background: $boost; }
+        .part-header { height: 1; margin-bottom: 1; }
+        .part-title { width: 1fr; text-style: bold; color: $text-primary; }
+        .part-meta { width: auto; color: $text-muted; }
+        &.-interrupted .part-meta { color: $text-warning; }
+        &.-streaming .part-meta { color: $text-accent; }
+        .direction {
+            border-left: outer $primary 60%;
+            padding: 0 1;
+            margin: 0 0 1 0;
+            color: $text-muted;
+            text-style: italic;
+        }
+        Markdown { margin: 0; padding: 0; background: transparent; }
+        Markdown > MarkdownParagraph:last-child { margin-bottom: 0; }
+        .empty-part { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    class Clicked(Message):
+        """The writer clicked this part (selects it)."""
+
+        def __init__(self, seq: int) -> None:
+            super().__init__()
+            self.seq = seq
+
+    def __init__(self, part: Part) -> None:
+        super().__init__(id=f"part-{part.seq}")
+        self.part = part
+        self._stream: MarkdownStream | None = None
+        self._spinner: Timer | None = None
+        self._frames = itertools.cycle(SPINNER)
+        self._rate: float | None = None
+        self._started = 0.0
+        self._streamed_chars = 0
+
+    @property
+    def seq(self) -> int:
+        return self.part.seq
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="part-header"):
+            yield Label(self._title(), classes="part-title")
+            yield Label(self._meta(), classes="part-meta")
+        yield Static(plain(self.part.direction), classes="direction")
+        yield Markdown(part_markdown(self.part), open_links=False)
+
+    def on_mount(self) -> None:
+        self._apply_state()
+
+    def _title(self) -> Content:
+        return Content(f"Part {self.part.seq}")
+
+    def _meta(self) -> Content:
+        part = self.part
+        state = str(part.state)
+        words = count(part.word_count, "word")
+        if self._stream is not None:
+            frame = next(self._frames)
+            rate = f" · {self._rate:.0f} tok/s" if self._rate else ""
+            return Content(f"{frame} writing{rate}")
+        if state == "interrupted":
+            return Content(f"interrupted · text kept · {words}")
+        if state == "streaming":
+            return Content(f"being written… · {words}")
+        return Content(words)
+
+    def _apply_state(self) -> None:
+        state = str(self.part.state)
+        self.set_class(state == "interrupted", "-interrupted")
+        self.set_class(state == "streaming" or self._stream is not None, "-streaming")
+        self.query_one(".direction").display = bool(self.part.direction.strip())
+
+    def _refresh_header(self) -> None:
+        self.query_one(".part-title", Label).update(self._title())
+        self.query_one(".part-meta", Label).update(self._meta())
+
+    def update_part(self, part: Part) -> None:
+        """Show a new version of this part (an edit, a checkpoint from another window)."""
+        self.part = part
+        self.query_one(".direction", Static).update(plain(part.direction))
+        self.query_one(Markdown).update(part_markdown(part))
+        self._apply_state()
+        self._refresh_header()
+
+    # -- streaming -------------------------------------------------------------------------
+
+    def begin_stream(self) -> None:
+        """Start showing tokens as they arrive, with a spinner and the live rate."""
+        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._started = time.monotonic()
+        self._apply_state()
+        self._spinner = self.set_interval(0.1, self._refresh_header)
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
+    async def write(self, delta: str) -> None:
+        """Append model output; MarkdownStream batches when rendering falls behind."""
+        if self._stream is None:
+            return
+        # A CR LF split across two deltas must not become two line breaks.
+        text = safe(delta.replace("\r", ""))
+        self._streamed_chars += len(text)
+        await self._stream.write(text)
+
+    def set_rate(self, tokens_per_second: float | None) -> None:
+        self._rate = tokens_per_second
+
+    async def end_stream(self, part: Part | None) -> None:
+        """Stop the stream and show the part as saved: one full update so block state
+        (code fences, lists) is right."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        if part is not None:
+            self.part = part
+        await self.query_one(Markdown).update(part_markdown(self.part))
+        self._apply_state()
+        self._refresh_header()
+
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(self.Clicked(self.part.seq))
+
+
+class StoryView(VerticalScroll, can_focus=True):
+    """The story of the open session, a window of its parts; pages older ones in on scroll."""
+
+    DEFAULT_CSS = """
+    StoryView {
+        height: 1fr;
+        border: round $border-blurred;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        padding: 0 1;
+        &:focus { border: round $border; }
+        #older, #newer { color: $text-muted; text-align: center; padding: 0 0 1 0; width: 1fr; }
+        #newer { padding: 1 0 0 0; }
+        #story-empty { color: $text-muted; padding: 2 2; width: 1fr; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left_square_bracket", "select_part(-1)", "Prev part", key_display="["),
+        Binding("right_square_bracket", "select_part(1)", "Next part", key_display="]"),
+        Binding("end", "newest", "Newest", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("j", "scroll_down", "Down", show=False),
+    ]
+
+    class NeedOlder(Message):
+        """Scrolled to the top and older parts exist: load the page before `before_seq`."""
+
+        def __init__(self, session_id: str, before_seq: int) -> None:
+            super().__init__()
+            self.session_id = session_id
+            self.before_seq = before_seq
+
+    class NeedNewer(Message):
+        """Scrolled to the bottom of a trimmed window: load the page after `after_seq`."""
+
+        def __init__(self, session_id: str, after_seq: int) -> None:
+            super().__init__()
+            self.session_id = session_id
+            self.after_seq = after_seq
+
+    class NeedNewest(Message):
+        """The writer asked for the newest parts while the window is trimmed: reopen the tail."""
+
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    class Selected(Message):
+        """The selected part changed (the header shows "part N of M")."""
+
+        def __init__(self, seq: int | None) -> None:
+            super().__init__()
+            self.seq = seq
+
+    #: The open session (data-bound from the screen): drives the border title.
+    session: reactive[Session | None] = reactive(None, init=False)
+    selected: reactive[int | None] = reactive(None, init=False)
+    has_more_before: reactive[bool] = reactive(False, init=False)
+    has_more_after: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown_id: str | None = None
+        self._paging = False
+        self._empty_text = Content("Opening your stories…")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="older")
+        yield Static(self._empty_text, id="story-empty")
+        yield Static(id="newer")
+
+    def on_mount(self) -> None:
+        self._update_markers()
+
+    # -- what is shown ---------------------------------------------------------------------
+
+    @property
+    def part_views(self) -> list[PartView]:
+        return list(self.query_children(PartView))
+
+    @property
+    def shown_session_id(self) -> str | None:
+        return self._shown_id
+
+    def part_view(self, seq: int) -> PartView | None:
+        try:
+            return self.query_one(f"#part-{seq}", PartView)
+        except NoMatches:
+            return None
+
+    def loaded_part(self, seq: int) -> Part | None:
+        view = self.part_view(seq)
+        return view.part if view is not None else None
+
+    @property
+    def last_part(self) -> Part | None:
+        views = self.part_views
+        if not views or self.has_more_after:
+            return None
+        return views[-1].part
+
+    def set_empty_text(self, text: str) -> None:
+        """What the pane says when there is nothing to show (no story, no parts yet)."""
+        self._empty_text = Content(text)
+        self.query_one("#story-empty", Static).update(self._empty_text)
+        self._update_markers()
+
+    async def show(self, opened: OpenedSession) -> None:
+        """Replace the pane with this session's newest parts, scrolled to the bottom."""
+        self._shown_id = opened.session.id
+        if not opened.parts:
+            self.set_empty_text(no_parts_text(opened.session))
+        self._paging = False
+        with self.app.batch_update():
+            await self.remove_children(PartView)
+            self.selected = None
+            self.has_more_before = opened.has_more_before
+            self.has_more_after = False
+            await self.mount_all(
+                [PartView(p) for p in opened.parts], before=self.query_one("#newer")
+            )
+            self._update_markers()
+        self.scroll_end(animate=False, immediate=False)
+
+    async def clear(self, text: str) -> None:
+        self._shown_id = None
+        self.has_more_before = self.has_more_after = False
+        await self.remove_children(PartView)
+        self.selected = None
+        self.set_empty_text(text)
+
+    async def prepend(self, session_id: str, parts: list[Part], has_more_before: bool) -> None:
+        """Mount an older page above the window, keeping the writer's place on the screen."""
+        self._paging = False
+        if session_id != self._shown_id:
+            return
+        views = self.part_views
+        first = views[0] if views else None
+        fresh = [p for p in parts if first is None or p.seq < first.seq]
+        self.has_more_before = has_more_before
+        if not fresh or first is None:
+            self._update_markers()
+            return
+        before_y = first.virtual_region.y
+        await self.mount_all([PartView(p) for p in fresh], before=first)
+        self._update_markers()
+        await self._trim(keep_top=True)
+
+        def keep_place() -> None:
+            self.scroll_to(y=self.scroll_y + first.virtual_region.y - before_y, animate=False)
+
+        self.call_after_refresh(keep_place)
+
+    async def append_newer(self, session_id: str, parts: list[Part], has_more_after: bool) -> None:
+        """Mount a newer page below a trimmed window (scrolling back down)."""
+        self._paging = False
+        if session_id != self._shown_id:
+            return
+        views = self.part_views
+        last = views[-1].seq if views else 0
+        fresh = [p for p in parts if p.seq > last]
+        self.has_more_after = has_more_after
+        await self.mount_all([PartView(p) for p in fresh], before=self.query_one("#newer"))
+        self._update_markers()
+        await self._trim(keep_top=False)
+
+    async def _trim(self, *, keep_top: bool) -> None:
+        """Unmount the parts furthest from the writer when the window is over WINDOW."""
+        views = self.part_views
+        extra = len(views) - WINDOW
+        if extra <= 0:
+            return
+        if keep_top:
+            await self.remove_children(views[-extra:])
+            self.has_more_after = True
+        else:
+            gone = views[:extra]
+            height = sum(v.outer_size.height for v in gone)
+            await self.remove_children(gone)
+            self.has_more_before = True
+            self.scroll_to(y=max(0, self.scroll_y - height), animate=False, immediate=True)
+        if self.selected is not None and self.part_view(self.selected) is None:
+            self.selected = None
+        self._update_markers()
+
+    async def add_part(self, part: Part) -> PartView:
+        """Mount a part at the bottom (a new generation) and return its view."""
+        view = PartView(part)
+        await self.mount(view, before=self.query_one("#newer"))
+        self._update_markers()
+        await self._trim(keep_top=False)
+        return view
+
+    def update_part(self, part: Part) -> None:
+        view = self.part_view(part.seq)
+        if view is not None:
+            view.update_part(part)
+
+    async def remove_part(self, seq: int) -> None:
+        view = self.part_view(seq)
+        if view is not None:
+            await view.remove()
+        if self.selected == seq:
+            self.selected = None
+        self._update_markers()
+
+    def _update_markers(self) -> None:
+        views = self.part_views
+        older = self.query_one("#older", Static)
+        first_seq = views[0].seq if views else None
+        if self.has_more_before and first_seq is not None:
+            older.update(
+                Content(f"↑ {count(first_seq - 1, 'earlier part')} · scroll up to read them")
+            )
+            older.display = True
+        elif views and first_seq == 1:
+            older.update(Content("— the beginning —"))
+            older.display = True
+        else:
+            older.display = False
+        newer = self.query_one("#newer", Static)
+        newer.display = self.has_more_after
+        newer.update(Content("↓ newer parts · scroll down (End jumps to the newest)"))
+        self.query_one("#story-empty").display = not views
+        self._update_title()
+
+    def watch_session(self, session: Session | None) -> None:
+        self._update_title()
+
+    def _update_title(self) -> None:
+        session = self.session
+        if session is None:
+            self.border_title = Content("Story")
+            self.border_subtitle = ""
+            return
+        total = session.part_count
+        if self.selected is not None:
+            where = f"part {self.selected} of {total}"
+        else:
+            where = count(total, "part")
+        self.border_title = Content.assemble(
+            plain(session.title, "bold"),
+            Content(f" · {where} · {count(session.word_count, 'word')}"),
+        )
+        status = str(session.status)
+        self.border_subtitle = "" if status == "active" else Content(status)
+
+    # -- paging on scroll ------------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._check_edges()
+
+    def _check_edges(self) -> None:
+        if self._paging or self._shown_id is None:
+            return
+        views = self.part_views
+        if not views:
+            return
+        if self.has_more_before and self.scroll_y <= EDGE:
+            self._paging = True
+            older = self.query_one("#older", Static)
+            older.update(Content("Loading earlier parts…"))
+            self.post_message(self.NeedOlder(self._shown_id, views[0].seq))
+        elif self.has_more_after and self.scroll_y >= self.max_scroll_y - EDGE:
+            self._paging = True
+            self.post_message(self.NeedNewer(self._shown_id, views[-1].seq))
+
+    def paging_failed(self) -> None:
+        """A page did not load: let the next scroll ask again."""
+        self._paging = False
+        self._update_markers()
+
+    def on_resize(self) -> None:
+        # A story shorter than the pane cannot be scrolled: ask for older parts right away.
+        self.call_after_refresh(self._check_edges)
+
+    # -- selecting a part ------------------------------------------------------------------
+
+    def action_select_part(self, step: int) -> None:
+        views = self.part_views
+        if not views:
+            return
+        seqs = [v.seq for v in views]
+        if self.selected is None or self.selected not in seqs:
+            index = len(seqs) - 1 if step < 0 else 0
+        else:
+            index = max(0, min(len(seqs) - 1, seqs.index(self.selected) + step))
+        self.selected = seqs[index]
+
+    def watch_selected(self, old: int | None, new: int | None) -> None:
+        for seq, on_ in ((old, False), (new, True)):
+            view = self.part_view(seq) if seq is not None else None
+            if view is not None:
+                view.set_class(on_, "-selected")
+        if new is not None and (view := self.part_view(new)) is not None:
+            self.scroll_to_widget(view, animate=False, top=True)
+        self._update_title()
+        self.post_message(self.Selected(new))
+
+    @on(PartView.Clicked)
+    def _part_clicked(self, event: PartView.Clicked) -> None:
+        event.stop()
+        self.selected = None if self.selected == event.seq else event.seq
+
+    def action_newest(self) -> None:
+        """End: the newest part, reloading the tail if the window was trimmed."""
+        if self.has_more_after and self._shown_id is not None:
+            self.post_message(self.NeedNewest(self._shown_id))
+        else:
+            self.scroll_end(animate=False)
