@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Label, Markdown, Static
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from storyterm.tui.text import count, one_line, plain, safe
@@ -54,6 +55,24 @@ def no_parts_text(session: Session) -> str:
     return f"{title} has no parts."
 
 
+class PartHeader(Widget):
+    """`Part 12` on the left, its state (words, interrupted, a spinner and tok/s) on the right:
+    one widget, not a row of labels, because a long story mounts many of these."""
+
+    DEFAULT_CSS = """
+    PartHeader { height: 1; margin-bottom: 1; }
+    """
+
+    title: reactive[Content] = reactive(Content, layout=False)
+    meta: reactive[Content] = reactive(Content, layout=False)
+
+    def render(self) -> Content:
+        title = self.title.stylize("bold $text-primary")
+        meta = self.meta
+        gap = max(1, self.size.width - title.cell_length - meta.cell_length)
+        return Content.assemble(title, " " * gap, meta)
+
+
 class PartView(Vertical):
     """One part: `Part N` with its state, the writer's direction as a quote, the text."""
 
@@ -63,11 +82,6 @@ class PartView(Vertical):
         padding: 0 1 1 1;
         border-left: blank;
         &.-selected { border-left: thick $accent; background: $boost; }
-        .part-header { height: 1; margin-bottom: 1; }
-        .part-title { width: 1fr; text-style: bold; color: $text-primary; }
-        .part-meta { width: auto; color: $text-muted; }
-        &.-interrupted .part-meta { color: $text-warning; }
-        &.-streaming .part-meta { color: $text-accent; }
         .direction {
             border-left: outer $primary 60%;
             padding: 0 1;
@@ -103,9 +117,10 @@ class PartView(Vertical):
         return self.part.seq
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="part-header"):
-            yield Label(self._title(), classes="part-title")
-            yield Label(self._meta(), classes="part-meta")
+        header = PartHeader()
+        header.title = self._title()
+        header.meta = self._meta()
+        yield header
         yield Static(plain(self.part.direction), classes="direction")
         yield Markdown(part_markdown(self.part), open_links=False)
 
@@ -122,12 +137,12 @@ class PartView(Vertical):
         if self._stream is not None:
             frame = next(self._frames)
             rate = f" · {self._rate:.0f} tok/s" if self._rate else ""
-            return Content(f"{frame} writing{rate}")
+            return Content.styled(f"{frame} writing{rate}", "$text-accent")
         if state == "interrupted":
-            return Content(f"interrupted · text kept · {words}")
+            return Content.styled(f"interrupted · text kept · {words}", "$text-warning")
         if state == "streaming":
-            return Content(f"being written… · {words}")
-        return Content(words)
+            return Content.styled(f"being written… · {words}", "$text-accent")
+        return Content.styled(words, "$text-muted")
 
     def _apply_state(self) -> None:
         state = str(self.part.state)
@@ -136,8 +151,9 @@ class PartView(Vertical):
         self.query_one(".direction").display = bool(self.part.direction.strip())
 
     def _refresh_header(self) -> None:
-        self.query_one(".part-title", Label).update(self._title())
-        self.query_one(".part-meta", Label).update(self._meta())
+        header = self.query_one(PartHeader)
+        header.title = self._title()
+        header.meta = self._meta()
 
     def update_part(self, part: Part) -> None:
         """Show a new version of this part (an edit, a checkpoint from another window)."""
@@ -304,7 +320,8 @@ class StoryView(VerticalScroll, can_focus=True):
         self._shown_id = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
-        self._paging = False
+        # No paging until the view has settled at the bottom (it starts at the top).
+        self._paging = True
         with self.app.batch_update():
             await self.remove_children(PartView)
             self.selected = None
@@ -314,7 +331,14 @@ class StoryView(VerticalScroll, can_focus=True):
                 [PartView(p) for p in opened.parts], before=self.query_one("#newer")
             )
             self._update_markers()
-        self.scroll_end(animate=False, immediate=False)
+        # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
+        # writer scrolls away.
+        self.anchor()
+        self.call_after_refresh(self._settled)
+
+    def _settled(self) -> None:
+        self._paging = False
+        self._check_edges()
 
     async def clear(self, text: str) -> None:
         self._shown_id = None
@@ -325,7 +349,6 @@ class StoryView(VerticalScroll, can_focus=True):
 
     async def prepend(self, session_id: str, parts: list[Part], has_more_before: bool) -> None:
         """Mount an older page above the window, keeping the writer's place on the screen."""
-        self._paging = False
         if session_id != self._shown_id:
             return
         views = self.part_views
@@ -333,6 +356,7 @@ class StoryView(VerticalScroll, can_focus=True):
         fresh = [p for p in parts if first is None or p.seq < first.seq]
         self.has_more_before = has_more_before
         if not fresh or first is None:
+            self._paging = False
             self._update_markers()
             return
         before_y = first.virtual_region.y
@@ -341,14 +365,19 @@ class StoryView(VerticalScroll, can_focus=True):
         await self._trim(keep_top=True)
 
         def keep_place() -> None:
-            self.scroll_to(y=self.scroll_y + first.virtual_region.y - before_y, animate=False)
+            # The part that was at the top is pushed down by the new page: follow it, then
+            # allow the next page (checking before this would load page after page).
+            self.scroll_to(
+                y=self.scroll_y + first.virtual_region.y - before_y, animate=False, immediate=True
+            )
+            self._paging = False
 
         self.call_after_refresh(keep_place)
 
     async def append_newer(self, session_id: str, parts: list[Part], has_more_after: bool) -> None:
         """Mount a newer page below a trimmed window (scrolling back down)."""
-        self._paging = False
         if session_id != self._shown_id:
+            self._paging = False
             return
         views = self.part_views
         last = views[-1].seq if views else 0
@@ -357,6 +386,7 @@ class StoryView(VerticalScroll, can_focus=True):
         await self.mount_all([PartView(p) for p in fresh], before=self.query_one("#newer"))
         self._update_markers()
         await self._trim(keep_top=False)
+        self.call_after_refresh(setattr, self, "_paging", False)
 
     async def _trim(self, *, keep_top: bool) -> None:
         """Unmount the parts furthest from the writer when the window is over WINDOW."""
@@ -451,7 +481,9 @@ class StoryView(VerticalScroll, can_focus=True):
         views = self.part_views
         if not views:
             return
-        if self.has_more_before and self.scroll_y <= EDGE:
+        # Ask for the page before while the writer is still a screen away from the top, so it
+        # is usually there before they arrive.
+        if self.has_more_before and self.scroll_y <= max(EDGE, self.size.height):
             self._paging = True
             older = self.query_one("#older", Static)
             older.update(Content("Loading earlier parts…"))
