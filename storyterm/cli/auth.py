@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 
 import click
 
@@ -73,7 +74,10 @@ def _username(option: str | None) -> str:
 
 
 def _password_from_stdin() -> str:
-    line = click.get_text_stream("stdin").readline()
+    try:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InvalidInput(f"--password-stdin could not read standard input ({exc}).") from exc
     password = line.rstrip("\r\n")
     if not password:
         raise InvalidInput(
@@ -101,10 +105,12 @@ def _check_stdin_options(username: str | None, password_stdin: bool) -> None:
 # -- keeping the login -------------------------------------------------------------------------
 
 
-def _keep_login(runtime: Runtime, account: Account, token: str) -> None:
+def _keep_login(
+    runtime: Runtime, account: Account, token: str, *, revoke_previous: bool = True
+) -> None:
     """Save the token for this database and tell the writer where it lives."""
     tokens = runtime.tokens
-    previous = tokens.load()
+    previous = tokens.load() if revoke_previous else None
     if previous and previous != token:
         # Switching accounts: the replaced login should not live on unseen in someone's copy.
         runtime.identity.logout(previous)
@@ -263,7 +269,8 @@ def passwd_cmd() -> None:
             err=True,
         )
         return
-    _keep_login(runtime, account, token)
+    # The previous token ended with the old password; no need to revoke it as well.
+    _keep_login(runtime, account, token, revoke_previous=False)
 
 
 COMMANDS = [register_cmd, login_cmd, logout_cmd, whoami_cmd, passwd_cmd]
