@@ -283,3 +283,22 @@ def test_login_as_helper_logs_in_for_commands(
     assert alice.id != bob.id
     ok = run(runner, "login", "-u", "bob", "--password-stdin", input=password_for("bob") + "\n")
     assert ok.exit_code == 0
+
+
+def test_print_token_asks_on_stderr_so_stdout_is_the_token(runner: CliRunner) -> None:
+    register(runner)
+    result = run(runner, "login", "--print-token", input=f"alice\n{PASSWORD}\n")
+    assert result.exit_code == 0
+    assert result.stdout.count("\n") == 1 and result.stdout.count(".") == 2
+    assert "Username" in result.stderr and "Password:" in result.stderr
+
+
+def test_doctor_says_where_logins_are_kept(runner: CliRunner) -> None:
+    assert "OK   keyring: logins are kept in the " in run(runner, "doctor").output
+
+
+def test_doctor_explains_a_machine_without_keyring(runner: CliRunner, no_keyring: None) -> None:
+    result = run(runner, "doctor")
+    assert result.exit_code == 0
+    assert "keyring: This machine has no system keyring" in result.output
+    assert "a login lasts one command. Use STORYTERM_TOKEN" in result.output

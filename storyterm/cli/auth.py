@@ -63,13 +63,14 @@ def _as_usage_error(check):  # type: ignore[no-untyped-def]
     return convert
 
 
-def _username(option: str | None) -> str:
+def _username(option: str | None, *, err: bool = False) -> str:
     if option is not None:
         return clean_username(option)
     return click.prompt(
         "Username",
         default=_os_username(),
         value_proc=_as_usage_error(clean_username),
+        err=err,
     )
 
 
@@ -174,9 +175,13 @@ def login_cmd(username: str | None, password_stdin: bool, print_token: bool) -> 
     """Log in; the login is kept in the system keyring for this database."""
     _check_stdin_options(username, password_stdin)
     runtime = get_runtime()
-    name = _username(username)
+    # With --print-token, stdout is the token alone (`export STORYTERM_TOKEN=$(...)`): ask on
+    # stderr.
+    name = _username(username, err=print_token)
     password = (
-        _password_from_stdin() if password_stdin else click.prompt("Password", hide_input=True)
+        _password_from_stdin()
+        if password_stdin
+        else click.prompt("Password", hide_input=True, err=print_token)
     )
     account, token = runtime.identity.login(name, password)
     if print_token:

@@ -295,6 +295,9 @@ class IdentityService:
             raise InvalidInput("Type your username.")
         if not isinstance(password, str) or not password:
             raise InvalidInput("Type your password.")
+        if len(password) > PASSWORD_MAX:
+            # No password is that long: refuse before spending argon2 time on it.
+            raise AuthError(BAD_CREDENTIALS)
         key = username_key(unicodedata.normalize("NFC", username).strip())
         with self._db() as conn:
             row = self._user_by_key(conn, key) if len(key) <= USERNAME_MAX else None
@@ -314,7 +317,7 @@ class IdentityService:
             wait = row["last_failed_at"] + lock_delay(failures) - now
             if wait > timedelta(0):
                 raise TooManyAttempts(
-                    f"Too many wrong passwords for {row['username']!r} in a row. Wait "
+                    "Too many wrong passwords for this account in a row. Wait "
                     f"{describe_wait(wait)}, then try again.",
                     retry_after=math.ceil(wait.total_seconds()),
                 )
@@ -472,6 +475,7 @@ class IdentityService:
             or not isinstance(sub, str)
             or not sub.isascii()
             or not sub.isdigit()
+            or not 0 < int(sub) < 2**31  # users.id is a 32-bit integer on PostgreSQL
             or not isinstance(jti, str)
             or not 0 < len(jti) <= 64
         ):
@@ -585,6 +589,15 @@ class TokenStore:
             self._reason = NO_KEYRING
         elif isinstance(backend, null.Keyring):
             self._reason = "The system keyring is turned off (keyring's null backend is chosen)"
+
+    @property
+    def backend_name(self) -> str | None:
+        """Which keyring holds the logins ("SecretService Keyring", ...), None without one."""
+        if not self.available:
+            return None
+        import keyring
+
+        return str(keyring.get_keyring().name)
 
     def _failed(self, action: str, exc: Exception) -> None:
         from keyring.errors import NoKeyringError
