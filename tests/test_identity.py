@@ -428,3 +428,23 @@ def test_a_short_jwt_secret_is_refused(store: Store) -> None:
     identity.register("alice", PASSWORD)
     with pytest.raises(InvalidInput, match="STORYTERM_JWT_SECRET is 5 bytes long"):
         identity.login("alice", PASSWORD)
+
+
+def test_two_registrations_of_one_name_at_the_same_moment(
+    identity: IdentityService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity.register("alice", PASSWORD)
+    # The other registration passed its checks before this one committed: the unique index on
+    # username_key is what refuses it, with the same message.
+    monkeypatch.setattr(identity, "_user_by_key", lambda conn, key: None)
+    with pytest.raises(Conflict, match="The username 'ALICE' is taken"):
+        identity.register("ALICE", PASSWORD)
+
+
+def test_an_absurdly_long_password_is_refused_without_hashing(store: Store) -> None:
+    identity = IdentityService(store, load_settings(), hasher=CountingHasher())
+    identity.register("alice", PASSWORD)
+    CountingHasher.verified = 0
+    with pytest.raises(AuthError, match="Wrong username or password"):
+        identity.login("alice", "x" * 1_000_000)
+    assert CountingHasher.verified == 0
