@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -39,15 +38,6 @@ if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
 
 log = logging.getLogger("storyterm.tui")
-
-
-@dataclass(frozen=True)
-class Writer:
-    """The writer this app acts for."""
-
-    id: int
-    username: str
-
 
 DEFAULT_THEME = "textual-dark"
 
@@ -153,13 +143,6 @@ class StorytermApp(App[None]):
 
     # -- shared services -------------------------------------------------------------------
 
-    def resolve_writer(self) -> Writer:
-        """Who is writing (called in the boot worker: it may touch the database)."""
-        from storyterm.cli.auth import require_user
-
-        actor = require_user(self.runtime)
-        return Writer(actor.id, actor.username)
-
     async def model_choice(self, preferred: str | None = None) -> ModelChoice:
         """The models Ollama offers, the one to preselect, and any problem (never raises)."""
         return await load_model_choice(self.runtime, preferred)
@@ -174,8 +157,9 @@ class StorytermApp(App[None]):
 
     # -- start-up measurement --------------------------------------------------------------
 
-    def mark_ready(self, sessions_loaded: int) -> None:
-        """The session list and the newest story are on screen: stop the start-up clock."""
+    def mark_ready(self, sessions_loaded: int, screen: str = "main") -> None:
+        """The first screen a writer can use is up (the main screen with the session list and
+        the newest story, or the login screen): stop the start-up clock."""
         if self.startup_seconds is not None:
             return
         self.startup_seconds = time.perf_counter() - storyterm.IMPORTED_AT
@@ -183,12 +167,15 @@ class StorytermApp(App[None]):
         self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
         report = self.runtime.settings.startup_report
         if report is not None:
-            self._write_startup_report(str(report), self.startup_seconds, sessions_loaded)
+            self._write_startup_report(str(report), self.startup_seconds, sessions_loaded, screen)
 
     @work(thread=True, group="state", exit_on_error=False)
-    def _write_startup_report(self, path: str, seconds: float, sessions_loaded: int) -> None:
+    def _write_startup_report(
+        self, path: str, seconds: float, sessions_loaded: int, screen: str
+    ) -> None:
         data = {
             "startup_seconds": round(seconds, 4),
+            "screen": screen,
             "sessions_loaded": sessions_loaded,
             "database": self.runtime.settings.resolved_database_url.split(":", 1)[0],
             "at": datetime.now(UTC).isoformat(),

@@ -1,4 +1,4 @@
-"""Fixtures for the TUI tests: a runtime on a fresh SQLite file, seen as the writer "alice"."""
+"""Fixtures for the TUI tests: a runtime on a fresh SQLite file, logged in as "alice"."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ import pytest
 
 from storyterm.core.runtime import Runtime
 from storyterm.settings import load_settings
+from tests.helpers import login_as
 
 
 @pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    # The local writer is named after the OS login: pin it so screens and snapshots agree.
+def fresh_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A first run: an empty database, nobody logged in, the OS login named "alice"."""
+    # The new-account form offers the OS login name: pin it so screens and snapshots agree.
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(name, "alice")
     runtime = Runtime(load_settings())
     yield runtime
     runtime.close()
+
+
+@pytest.fixture
+def runtime(fresh_runtime: Runtime) -> Runtime:
+    """A writer who has logged in before: alice's token is in the (test) keyring."""
+    login_as(fresh_runtime, "alice")
+    return fresh_runtime

@@ -29,8 +29,10 @@ def make_app(runtime: Runtime) -> StorytermApp:
 
 
 def writer_id(runtime: Runtime) -> int:
-    """The id of the writer the app acts for (created on first use)."""
-    return StorytermApp(runtime).resolve_writer().id
+    """The id of the writer the app acts for (the account logged in on `runtime`)."""
+    account = runtime.current_account()
+    assert account is not None, "log in first (the runtime fixture does)"
+    return account.id
 
 
 async def wait_until(

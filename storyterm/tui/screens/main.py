@@ -22,11 +22,12 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from storyterm.core.errors import DatabaseUnavailable, NotFound, StorytermError
+from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
 from storyterm.tui.screens.bible import BibleScreen
 from storyterm.tui.screens.confirm import ConfirmScreen
 from storyterm.tui.screens.context import ContextScreen
 from storyterm.tui.screens.help import HelpScreen, HelpSections
+from storyterm.tui.screens.login import LOGIN, REGISTER, LoginResult, LoginScreen
 from storyterm.tui.screens.new_session import NewSessionScreen
 from storyterm.tui.screens.part_editor import PartEditorScreen
 from storyterm.tui.text import count, one_line
@@ -37,6 +38,7 @@ from storyterm.tui.widgets.story_view import PAGE, StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
+    from storyterm.core.identity import Account
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.tui.app import StorytermApp
 
@@ -86,6 +88,21 @@ class Booted(Message):
 @dataclass
 class BootFailed(Message):
     error: StorytermError
+
+
+@dataclass
+class NeedLogin(Message):
+    """Nobody is logged in (or the saved login no longer holds): show the login screen."""
+
+    #: Why the saved login was refused; None on a first run.
+    reason: str | None
+    #: Why the keyring cannot keep the login (None when it can).
+    keyring_problem: str | None
+
+
+@dataclass
+class LoggedOut(Message):
+    username: str
 
 
 @dataclass
@@ -189,6 +206,7 @@ class MainScreen(Screen[None]):
         self._list_cursor: str | None = None
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
+        self._health_timer: Timer | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -244,24 +262,84 @@ class MainScreen(Screen[None]):
     def _boot(self, status: str, search: str) -> None:
         runtime = self.app.runtime
         try:
-            sessions = runtime.sessions  # opens (and migrates) the database
-            writer = self.app.resolve_writer()
-            page = sessions.list(writer.id, status=status, search=search, limit=LIST_PAGE)
-            total = sessions.count(writer.id, status=status, search=search)
-            opened = sessions.open(writer.id, page.items[0].id, tail=TAIL) if page.items else None
-            message = Booted(
-                user_id=writer.id,
-                username=writer.username,
-                database=sessions.database_backend,
-                cache=str(sessions.cache_state),
-                page=page,
-                total=total,
-                opened=opened,
-            )
+            runtime.sessions  # noqa: B018 - opens (and migrates) the database
+            try:
+                account = runtime.current_account()
+                reason = None
+            except AuthError as exc:
+                account, reason = None, exc.message
+            if account is None:
+                tokens = runtime.tokens
+                self.post_message(
+                    NeedLogin(reason, None if tokens.available else tokens.unavailable_reason)
+                )
+                return
+            message = self._first_load(account, status, search)
         except StorytermError as exc:
             self.post_message(BootFailed(exc))
         else:
             self.post_message(message)
+
+    def _first_load(self, account: Account, status: str, search: str) -> Booted:
+        """The first page of the list and the newest story (in a worker thread)."""
+        sessions = self.app.runtime.sessions
+        page = sessions.list(account.id, status=status, search=search, limit=LIST_PAGE)
+        total = sessions.count(account.id, status=status, search=search)
+        opened = sessions.open(account.id, page.items[0].id, tail=TAIL) if page.items else None
+        return Booted(
+            user_id=account.id,
+            username=account.username,
+            database=sessions.database_backend,
+            cache=str(sessions.cache_state),
+            page=page,
+            total=total,
+            opened=opened,
+        )
+
+    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
+    def _load_for(self, account: Account, status: str, search: str) -> None:
+        try:
+            message = self._first_load(account, status, search)
+        except StorytermError as exc:
+            self.post_message(BootFailed(exc))
+        else:
+            self.post_message(message)
+
+    @on(NeedLogin)
+    def _need_login(self, event: NeedLogin) -> None:
+        self._booting = False
+        bar = self.status_bar
+        bar.database, bar.database_ok = self.app.runtime.store.backend, True
+        keyring_note = None
+        if event.keyring_problem:
+            keyring_note = (
+                f"{event.keyring_problem}: your login lasts for this run only. To stay logged "
+                "in, set STORYTERM_TOKEN (`storyterm login --print-token` prints one)."
+            )
+        screen = LoginScreen(
+            mode=LOGIN if event.reason else REGISTER,
+            reason=event.reason,
+            keyring_note=keyring_note,
+        )
+        self.app.push_screen(screen, self._logged_in)
+        self.call_after_refresh(self.app.mark_ready, 0, "login")
+
+    def _logged_in(self, result: LoginResult | None) -> None:
+        if result is None:
+            return
+        account = result.account
+        if result.kept:
+            self.notify(f"Welcome, {account.username}.", markup=False)
+        else:
+            self.notify(
+                f"Welcome, {account.username}. There is no system keyring here, so this login "
+                "lasts until you quit.",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+        self._booting = True
+        self._load_for(account, self.panel.status, self.panel.search)
 
     @on(Booted)
     async def _booted(self, event: Booted) -> None:
@@ -287,8 +365,9 @@ class MainScreen(Screen[None]):
                 "and a premise, then tell the model what happens first."
             )
         loaded = self.panel.loaded_count
-        self.call_after_refresh(self.app.mark_ready, loaded)
-        self.set_interval(HEALTH_EVERY, self._check_health)
+        self.call_after_refresh(self.app.mark_ready, loaded, "main")
+        if self._health_timer is None:
+            self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
         self._check_health()
 
     @on(BootFailed)
@@ -841,6 +920,47 @@ class MainScreen(Screen[None]):
     async def action_quit(self) -> None:
         self.app.exit()
 
+    def action_logout(self) -> None:
+        """Revoke the saved login, forget it here, and show the login screen."""
+        if not self._require_boot():
+            return
+        if (self.app.runtime.settings.token or "").strip():
+            self.notify(
+                "You are logged in with STORYTERM_TOKEN: unset it (and restart) to log out.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if self.generating:
+            self.notify("A part is being written. Stop it first (Esc), then log out.")
+            return
+        self._logout(self.app.username or "")
+
+    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
+    def _logout(self, username: str) -> None:
+        runtime = self.app.runtime
+        try:
+            token = runtime.tokens.load()
+            if token:
+                runtime.identity.logout(token)
+            runtime.tokens.clear()
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc))
+        else:
+            self.post_message(LoggedOut(username))
+
+    @on(LoggedOut)
+    async def _logged_out(self, event: LoggedOut) -> None:
+        self.booted = False
+        self.session = None
+        self.app.user_id = self.app.username = None
+        self.query_one(TitleBar).user = None
+        self.panel.show_page([], reset=True, has_more=False, total=None)
+        await self.story.clear("Logged out.")
+        self.notify(f"Logged out {event.username}.", markup=False)
+        tokens = self.app.runtime.tokens
+        self.post_message(NeedLogin(None, None if tokens.available else tokens.unavailable_reason))
+
     # -- footer and palette ----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -886,6 +1006,12 @@ class MainScreen(Screen[None]):
                 f"{title} ({binding.key_display or binding.key})",
                 binding.tooltip or title,
                 run,
+            )
+        if self.booted:
+            yield SystemCommand(
+                f"Log out ({self.app.username})",
+                "End this login (it is revoked) and show the login screen",
+                self.action_logout,
             )
 
     def _palette_bindings(self) -> list[Binding]:

@@ -1,0 +1,202 @@
+"""Create an account or log in: the first screen of a first run, and after a login ends."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static, Tab, Tabs
+
+from storyterm.core.errors import StorytermError
+
+if TYPE_CHECKING:
+    from storyterm.core.identity import Account
+    from storyterm.tui.app import StorytermApp
+
+REGISTER = "register"
+LOGIN = "login"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """Who logged in, and whether the login was kept in the keyring (False: this run only)."""
+
+    account: Account
+    kept: bool
+
+
+def os_username() -> str:
+    """The OS login name, offered as the username of a new account."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""
+
+
+class LoginScreen(ModalScreen[LoginResult]):
+    """Create an account (username prefilled from the OS login) or log in; dismisses with the
+    account once a token is issued and kept."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "submit", "Go", priority=True),
+        Binding("ctrl+t", "switch", "Create account / Log in"),
+    ]
+
+    class Done(Message):
+        def __init__(self, result: LoginResult) -> None:
+            super().__init__()
+            self.result = result
+
+    class Failed(Message):
+        def __init__(self, error: StorytermError) -> None:
+            super().__init__()
+            self.error = error
+
+    app: StorytermApp  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        *,
+        mode: str = REGISTER,
+        reason: str | None = None,
+        keyring_note: str | None = None,
+    ) -> None:
+        super().__init__(classes="form-screen")
+        self.mode = mode
+        self.reason = reason
+        self.keyring_note = keyring_note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form", classes="form login"):
+            yield Tabs(Tab("Create account", id=REGISTER), Tab("Log in", id=LOGIN))
+            if self.reason:
+                yield Static(Content(self.reason), id="reason", classes="note")
+            with Vertical(classes="fields"):
+                with Horizontal(classes="field-row"):
+                    yield Label("Username", classes="required")
+                    yield Input(
+                        os_username() if self.mode == REGISTER else "",
+                        id="username",
+                        max_length=64,
+                        compact=True,
+                    )
+                with Horizontal(classes="field-row"):
+                    yield Label("Password", classes="required")
+                    yield Input(password=True, id="password", max_length=1024, compact=True)
+                with Horizontal(classes="field-row", id="confirm-row"):
+                    yield Label("Again", classes="required")
+                    yield Input(password=True, id="confirm", max_length=1024, compact=True)
+                yield Static(id="hint", classes="note -info")
+            if self.keyring_note:
+                yield Static(Content(self.keyring_note), id="keyring", classes="note")
+            yield Static(id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Quit (ctrl+q)", id="quit")
+                yield Button("Create account", id="go", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#form").border_title = "Welcome to storyterm"
+        self._apply_mode()
+        if self.mode != REGISTER:
+            # Tabs mounts its tabs after this screen's mount: switch once they exist.
+            self.call_after_refresh(setattr, self.query_one(Tabs), "active", self.mode)
+
+    def _apply_mode(self) -> None:
+        registering = self.mode == REGISTER
+        self.query_one("#confirm-row").display = registering
+        self.query_one("#go", Button).label = "Create account" if registering else "Log in"
+        hint = (
+            "At least 8 characters; a few words in a row make a good password. "
+            "ctrl+t: log in to an existing account instead."
+            if registering
+            else "ctrl+t: create a new account instead."
+        )
+        self.query_one("#hint", Static).update(Content(hint))
+        username = self.query_one("#username", Input)
+        target = self.query_one("#password", Input) if username.value else username
+        target.focus()
+
+    @on(Tabs.TabActivated)
+    def _tab(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab.id and event.tab.id != self.mode:
+            self.mode = event.tab.id
+            self._hide_error()
+            self._apply_mode()
+
+    def action_switch(self) -> None:
+        self.query_one(Tabs).active = LOGIN if self.mode == REGISTER else REGISTER
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        order = ["username", "password"] + (["confirm"] if self.mode == REGISTER else [])
+        empty = next((name for name in order if not self.query_one(f"#{name}", Input).value), None)
+        if empty is not None and event.input.id != order[-1]:
+            self.query_one(f"#{empty}", Input).focus()
+            return
+        self.action_submit()
+
+    @on(Button.Pressed, "#go")
+    def _go(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#quit")
+    def _quit(self) -> None:
+        self.app.exit()
+
+    def action_submit(self) -> None:
+        username = self.query_one("#username", Input).value
+        password = self.query_one("#password", Input).value
+        if self.mode == REGISTER and password != self.query_one("#confirm", Input).value:
+            self._show_error("The two passwords are not the same. Type them again.")
+            self.query_one("#confirm", Input).value = ""
+            self.query_one("#confirm", Input).focus()
+            return
+        self.query_one("#go", Button).disabled = True
+        self._authenticate(self.mode, username, password)
+
+    @work(thread=True, exclusive=True, group="login", exit_on_error=False)
+    def _authenticate(self, mode: str, username: str, password: str) -> None:
+        """Hash and check off the event loop: argon2 takes a noticeable moment on purpose."""
+        runtime = self.app.runtime
+        try:
+            if mode == REGISTER:
+                runtime.identity.register(username, password)
+            account, token = runtime.identity.login(username, password)
+            previous = runtime.tokens.load()
+            if previous and previous != token:
+                # Switching accounts: the replaced login must not live on unseen.
+                runtime.identity.logout(previous)
+            kept = runtime.tokens.save(token)
+        except StorytermError as exc:
+            self.post_message(self.Failed(exc))
+        else:
+            self.post_message(self.Done(LoginResult(account, kept)))
+
+    @on(Done)
+    def _done(self, event: Done) -> None:
+        self.dismiss(event.result)
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        self.query_one("#go", Button).disabled = False
+        self._show_error(event.error.message)
+        password = self.query_one("#password", Input)
+        password.focus()
+
+    def _show_error(self, text: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(Content(text))
+        error.add_class("-shown")
+
+    def _hide_error(self) -> None:
+        self.query_one("#error", Static).remove_class("-shown")

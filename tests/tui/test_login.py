@@ -1,0 +1,119 @@
+"""Logging in from the TUI: first run, later runs, a login that no longer holds, no keyring."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Tabs
+
+from storyterm.core.runtime import Runtime
+from storyterm.tui.screens.login import LoginScreen
+from storyterm.tui.screens.main import MainScreen
+from tests.helpers import MemoryKeyring, login_as, password_for
+from tests.tui.helpers import make_app, ready, wait_until
+
+SIZE = (120, 36)
+
+
+def notifications(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return [n.message for n in app._notifications]
+
+
+async def test_first_run_creates_an_account_with_the_os_login_prefilled(
+    fresh_runtime: Runtime, memory_keyring: MemoryKeyring
+) -> None:
+    app = make_app(fresh_runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one(Tabs).active == "register")
+        assert screen.query_one("#username", Input).value == "alice"
+        await wait_until(pilot, lambda: app.focused is screen.query_one("#password", Input))
+        assert app.startup_seconds is not None  # the login screen counts as ready
+        # Passwords that differ are caught before anything is sent.
+        await pilot.press(*"a long enough secret", "enter")
+        await pilot.press(*"a long enough secreT", "enter")
+        await wait_until(pilot, lambda: screen.query_one("#error").has_class("-shown"))
+        assert "not the same" in str(screen.query_one("#error").visual)
+        await pilot.press(*"a long enough secret", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        main = app.screen
+        await wait_until(pilot, lambda: main.booted)
+        assert app.username == "alice"
+        assert "Welcome, alice." in notifications(app)
+    # The login is kept in the keyring: the next run goes straight in.
+    assert any(key[0].startswith("storyterm:") for key in memory_keyring.passwords)
+    again = make_app(fresh_runtime.__class__(fresh_runtime.settings))
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert isinstance(again.screen, MainScreen) and again.username == "alice"
+    again.runtime.close()
+
+
+async def test_a_taken_username_or_a_wrong_password_keeps_the_form(
+    fresh_runtime: Runtime,
+) -> None:
+    login_as(fresh_runtime, "alice")
+    fresh_runtime.tokens.clear()
+    app = make_app(fresh_runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+        await pilot.press(*"a long enough secret", "enter", *"a long enough secret", "enter")
+        await wait_until(pilot, lambda: "is taken" in str(screen.query_one("#error").visual))
+        await pilot.press("ctrl+t")  # to "Log in"
+        assert screen.query_one(Tabs).active == "login"
+        assert not screen.query_one("#confirm-row").display
+        screen.query_one("#password", Input).value = "not the password"
+        await pilot.press("ctrl+s")
+        await wait_until(
+            pilot, lambda: "Wrong username or password" in str(screen.query_one("#error").visual)
+        )
+        assert isinstance(app.screen, LoginScreen)
+        assert screen.query_one("#username", Input).value == "alice"
+        screen.query_one("#password", Input).value = password_for("alice")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.booted)
+
+
+async def test_a_login_that_no_longer_holds_asks_to_log_in_again(
+    fresh_runtime: Runtime,
+) -> None:
+    login_as(fresh_runtime, "alice")
+    token = fresh_runtime.tokens.load()
+    assert token
+    fresh_runtime.identity.logout(token)  # revoked elsewhere; the keyring still has it
+    app = make_app(fresh_runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one(Tabs).active == "login")
+        assert "logout" in str(screen.query_one("#reason").visual)
+
+
+@pytest.mark.usefixtures("no_keyring")
+async def test_without_a_keyring_a_line_says_the_login_lasts_this_run(
+    fresh_runtime: Runtime,
+) -> None:
+    app = make_app(fresh_runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        await wait_until(pilot, lambda: app.focused is app.screen.query_one("#password"))
+        note = str(app.screen.query_one("#keyring").visual)
+        assert "no system keyring" in note and "this run only" in note
+        await pilot.press(*"a long enough secret", "enter", *"a long enough secret", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.booted)
+        assert any("lasts until you quit" in m for m in notifications(app))
+
+
+async def test_log_out_from_the_palette_shows_the_login_screen(runtime: Runtime) -> None:
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title.startswith("Log out")
+        )
+        command.callback()
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        assert runtime.tokens.load() is None
+        assert "Logged out alice." in notifications(app)
