@@ -4,10 +4,15 @@ so that a command that needs none of them (help, version) touches no database.""
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from storyterm.core.service import SessionService
 from storyterm.core.store import Store
 from storyterm.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from storyterm.core.models_catalog import ModelCatalog
+    from storyterm.core.storyteller import Storyteller
 
 
 class Runtime:
@@ -24,6 +29,21 @@ class Runtime:
     def sessions(self) -> SessionService:
         return SessionService(self.store)
 
+    @cached_property
+    def models(self) -> ModelCatalog:
+        """Ollama's models (nothing is imported or asked until a listing is wanted)."""
+        from storyterm.core.models_catalog import ModelCatalog
+
+        return ModelCatalog(self.settings)
+
+    @cached_property
+    def storyteller(self) -> Storyteller:
+        from storyterm.core.storyteller import Storyteller
+
+        return Storyteller(self.sessions, self.settings, catalog=self.models)
+
     def close(self) -> None:
+        if "storyteller" in self.__dict__:
+            self.storyteller.close()
         if "store" in self.__dict__:
             self.store.close()
