@@ -63,6 +63,8 @@ T = TypeVar("T")
 
 #: Folding rounds per generation at most (each round may be several model calls).
 MAX_FOLD_ROUNDS = 4
+#: Sessions whose last prompt is kept in memory (older ones are rebuilt from the database).
+LAST_PROMPTS_KEPT = 64
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -91,7 +93,8 @@ class Finished:
     prompt_tokens: int | None
     completion_tokens: int | None
     tokens_per_second: float | None
-    #: Ollama's reason: "stop" (the model ended the part) or "length" (it hit the reply room).
+    #: Why it ended: Ollama's "stop" (the model ended the part) or "length" (it filled the
+    #: reply room); for an interrupted part, "cancel", "paused" or "completed".
     done_reason: str | None = None
 
     @property
@@ -249,7 +252,8 @@ class Storyteller:
 
     def last_prompt(self, user_id: int, session_id: str) -> list[tuple[str, str]]:
         """The exact messages last sent for this story, as (role, text) with Ollama's roles
-        (system, user, assistant); empty when nothing has been generated yet.
+        (system, user, assistant); empty when nothing has been generated yet. It reads the
+        database: a UI calls it from a worker thread.
 
         Kept in this process; after a restart rebuilt from session.memory's record of the
         prompt and the stored parts (an edit made since then shows in the rebuilt text)."""
@@ -624,10 +628,11 @@ class _Run:
 
         record = plan.record()
         self.raw_estimate = plan.raw_estimate
-        self.teller._last_prompts[(self.user_id, self.session_id)] = (
-            record["digest"],
-            m.as_pairs(plan.messages),
-        )
+        cache = self.teller._last_prompts
+        cache.pop((self.user_id, self.session_id), None)
+        while len(cache) >= LAST_PROMPTS_KEPT:  # the oldest entry goes (dicts keep order)
+            cache.pop(next(iter(cache)))
+        cache[(self.user_id, self.session_id)] = (record["digest"], m.as_pairs(plan.messages))
         self.session = await self.db(
             self._merge_memory,
             {
