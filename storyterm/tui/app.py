@@ -94,6 +94,15 @@ class StorytermApp(App[None]):
         self._apply_theme()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
 
+    async def action_quit(self) -> None:
+        """Quit; a part being written is stopped first so that its text is saved."""
+        from storyterm.tui.screens.main import MainScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                await screen.stop_generation()
+        self.exit()
+
     def now(self) -> datetime:
         """The clock every "2h ago" is measured with (fixed in snapshot tests)."""
         return self._clock()

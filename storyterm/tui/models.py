@@ -1,11 +1,18 @@
-"""Which models the new-session form offers, and whether Ollama answers (status line)."""
+"""Which models the forms offer, and whether Ollama answers (status line): the model catalog,
+asked from a worker, with the ollama client imported in a thread so the event loop never
+stalls on an import."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from storyterm.core.errors import ModelUnavailable
+
 if TYPE_CHECKING:
+    from storyterm.core.models_catalog import ModelInfo
     from storyterm.core.runtime import Runtime
 
 
@@ -15,47 +22,63 @@ class ModelChoice:
 
     names: list[str] = field(default_factory=list)
     default: str | None = None
-    #: A line for the writer: Ollama is down, or no model is installed, and what to do.
+    #: A line for the writer: Ollama is down, or has no model, and what to do.
     problem: str | None = None
     ollama_up: bool = False
+    #: Details for a picker: name -> "3.3 GB · gemma3 · 4B".
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def _warm_imports() -> None:
+    for name in ("httpx", "ollama"):
+        importlib.import_module(name)
+
+
+def warm_generation_imports() -> None:
+    """Import LangChain and the Ollama chat model ahead of the first Enter (about a second
+    of imports that would otherwise freeze the first generation). Run in a thread."""
+    for name in ("httpx", "ollama", "langchain_ollama", "storyterm.core.memory"):
+        importlib.import_module(name)
 
 
 async def load_model_choice(runtime: Runtime, preferred: str | None = None) -> ModelChoice:
-    """Ask Ollama for its models (off the event loop's critical path: an async call).
+    """The installed models and the one the rules pick. Never raises: a problem becomes
+    `ModelChoice.problem`, so a form works without Ollama."""
+    from storyterm.core.models_catalog import normalise_model_name, pick_model
 
-    Never raises: a problem becomes `ModelChoice.problem`, so the form works without Ollama.
-    """
-    import httpx
-
+    await asyncio.to_thread(_warm_imports)
     settings = runtime.settings
-    host = settings.ollama_host.rstrip("/")
-    fallback = [preferred] if preferred else []
-    fallback += [m for m in settings.model_preferences if m not in fallback]
+    fallback = [normalise_model_name(preferred)] if preferred else []
+    fallback += [
+        normalise_model_name(m)
+        for m in settings.model_preferences
+        if normalise_model_name(m) not in fallback
+    ]
     try:
-        async with httpx.AsyncClient(timeout=3.0) as client:
-            response = await client.get(f"{host}/api/tags")
-            response.raise_for_status()
-            data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        reason = type(exc).__name__ if not str(exc) else str(exc).splitlines()[0]
+        models = await runtime.models.list_models()
+    except ModelUnavailable as exc:
         return ModelChoice(
             names=fallback,
             default=fallback[0] if fallback else None,
-            problem=(
-                f"Ollama is not answering at {host} ({reason}). The story can be created now; "
-                "start Ollama (`ollama serve`) before you write, or set OLLAMA_HOST."
-            ),
+            problem=f"{exc.message} The story can be created now; it needs Ollama to be written.",
         )
-    names = sorted(
-        {m.get("name") or m.get("model") for m in data.get("models", []) if isinstance(m, dict)}
-        - {None}
-    )
-    if not names:
+    writable = [m for m in models if m.can_write]
+    if not writable:
         return ModelChoice(
             names=fallback,
             default=fallback[0] if fallback else None,
-            problem="Ollama has no models yet. Run `ollama pull gemma3` in a terminal.",
+            problem="Ollama has no models to write with. Run `ollama pull gemma3` (about 3 GB).",
             ollama_up=True,
         )
-    default = next((m for m in fallback if m in names), names[0])
-    return ModelChoice(names=names, default=default, ollama_up=True)
+    default = pick_model(writable, preferred, settings.model_preferences).name
+    return ModelChoice(
+        names=sorted(m.name for m in writable),
+        default=default,
+        ollama_up=True,
+        details={m.name: _describe(m) for m in writable},
+    )
+
+
+def _describe(model: ModelInfo) -> str:
+    bits = [model.size_text, model.family or "", model.parameter_size or ""]
+    return " · ".join(b for b in bits if b)

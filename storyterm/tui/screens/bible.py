@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from storyterm.core.views import Session
     from storyterm.tui.app import StorytermApp
 
-#: Where the rolling summary lives in session.memory (written by the storyteller).
+#: Where the rolling summary lives in session.memory (core/memory.py writes it).
 SUMMARY_KEY = "summary"
-SUMMARY_THROUGH_KEY = "summary_through"
+SUMMARY_THROUGH_KEY = "summary_through_seq"
+STALE_KEY = "stale"
 
 
 class BibleScreen(ModalScreen["Session | None"]):
@@ -112,12 +113,19 @@ class BibleScreen(ModalScreen["Session | None"]):
                     yield Button("Save (ctrl+s)", id="save", variant="primary")
 
     def _summary_note(self) -> str:
-        through = self.session.memory.get(SUMMARY_THROUGH_KEY)
+        memory = self.session.memory
+        through = memory.get(SUMMARY_THROUGH_KEY)
         if isinstance(through, int) and through > 0:
-            return (
+            note = (
                 f"The summary covers parts 1–{through}; the model gets newer parts word for "
                 "word. Edit it to correct what the model remembers."
             )
+            if memory.get(STALE_KEY):
+                note += (
+                    " A part it covers was edited since: check that it still says what "
+                    "happened (saving it here marks it current)."
+                )
+            return note
         return "The model gets the whole story word for word while it fits; no summary yet."
 
     def on_mount(self) -> None:
@@ -156,10 +164,8 @@ class BibleScreen(ModalScreen["Session | None"]):
         initial_title, initial_fields, initial_summary = self._initial()
         try:
             if summary != initial_summary:
-                memory: dict[str, Any] = {**session.memory, SUMMARY_KEY: summary.strip()}
-                session = sessions.update_memory(
-                    user_id, session.id, memory, expected_version=session.version
-                )
+                # The storyteller's own call: it also clears the "stale" mark.
+                session = self.app.runtime.storyteller.set_summary(user_id, session.id, summary)
             if fields != initial_fields:
                 metadata: dict[str, Any] = dict(session.session_metadata)
                 for key, value in fields.items():

@@ -6,6 +6,9 @@ its result comes back as a message handled here, and the widgets are updated fro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -23,18 +26,20 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
+from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.screens.bible import BibleScreen
 from storyterm.tui.screens.confirm import ConfirmScreen
 from storyterm.tui.screens.context import ContextScreen
 from storyterm.tui.screens.help import HelpScreen, HelpSections
 from storyterm.tui.screens.login import LOGIN, REGISTER, LoginResult, LoginScreen
+from storyterm.tui.screens.model import ModelScreen
 from storyterm.tui.screens.new_session import NewSessionScreen
 from storyterm.tui.screens.part_editor import PartEditorScreen
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.session_list import FILTERS, SessionList, SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
-from storyterm.tui.widgets.story_view import PAGE, StoryView
+from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisional_part
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
@@ -61,6 +66,7 @@ LETTER_ACTIONS = {
     "edit_part",
     "bible",
     "view_context",
+    "model",
     "delete",
     "search",
     "filter",
@@ -159,6 +165,12 @@ class WorkFailed(Message):
 
 
 @dataclass
+class ContextLoaded(Message):
+    title: str
+    messages: list[tuple[str, str]]
+
+
+@dataclass
 class Health(Message):
     ollama_up: bool | None
     cache: str | None
@@ -177,9 +189,15 @@ class MainScreen(Screen[None]):
         Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
         Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
         Binding("e", "export", "Export", tooltip="Export the story to files"),
-        Binding("ctrl+r", "regenerate", "Regenerate", tooltip="Write the last part again"),
+        Binding(
+            "ctrl+r",
+            "regenerate",
+            "Regenerate",
+            tooltip="Write the last part again (with the direction in the input, if any)",
+        ),
         Binding("E", "edit_part", "Edit part", key_display="E", tooltip="Edit the selected part"),
         Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
+        Binding("m", "model", "Model", tooltip="Choose the model this story is written with"),
         Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
         Binding("d", "delete", "Delete", tooltip="Delete this story"),
         Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
@@ -207,6 +225,10 @@ class MainScreen(Screen[None]):
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
         self._health_timer: Timer | None = None
+        self._cancel: asyncio.Event | None = None
+        self._generation: Worker[None] | None = None
+        #: A generation asked for while the newest parts were being loaded.
+        self._queued: tuple[str, bool] | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -368,6 +390,7 @@ class MainScreen(Screen[None]):
         self.call_after_refresh(self.app.mark_ready, loaded, "main")
         if self._health_timer is None:
             self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
+            self._warm_generation()
         self._check_health()
 
     @on(BootFailed)
@@ -527,6 +550,10 @@ class MainScreen(Screen[None]):
         await self.story.show(opened)
         if focus_input:
             self._focus_input_if_writable()
+        if self._queued is not None:
+            direction, regenerate = self._queued
+            self._queued = None
+            self.generate(opened.session, direction, regenerate=regenerate)
 
     @on(StoryView.NeedOlder)
     def _need_older(self, event: StoryView.NeedOlder) -> None:
@@ -640,6 +667,8 @@ class MainScreen(Screen[None]):
         if str(session.status) != "active":
             self.notify(_not_now(session, "pause"), markup=False)
             return
+        # Pausing during a generation stops it; what was written is kept.
+        self.action_stop()
         self._change_status(session.id, "pause")
 
     def action_resume(self) -> None:
@@ -662,6 +691,7 @@ class MainScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
+                self.action_stop()
                 self._change_status(session.id, "complete")
 
         self.app.push_screen(
@@ -753,6 +783,9 @@ class MainScreen(Screen[None]):
     def action_new_session(self) -> None:
         if not self._require_boot():
             return
+        if self.generating:
+            self.notify("A part is being written. Wait for it, or stop it (Esc), then press n.")
+            return
 
         def created(session: Session | None) -> None:
             if session is None:
@@ -819,7 +852,7 @@ class MainScreen(Screen[None]):
         else:
             self.post_message(SessionChanged(session))
 
-    # -- generation, export, context (the storyteller and export land separately) ----------
+    # -- generation ------------------------------------------------------------------------
 
     @on(Input.Submitted, "#direction")
     def _direction_submitted(self, event: Input.Submitted) -> None:
@@ -834,25 +867,163 @@ class MainScreen(Screen[None]):
                 markup=False,
             )
             return
-        self.generate(session, event.value, regenerate=False)
+        self.generate(session, event.value.strip(), regenerate=False)
 
     def generate(self, session: Session, direction: str, *, regenerate: bool) -> None:
-        self.notify(
-            "Writing with the model needs the storyteller, which this build does not have yet. "
-            "Your direction stays in the input.",
-            title="Not available",
-            severity="warning",
-            markup=False,
+        """Ask the storyteller for the next part (or the last part again) and stream it in."""
+        if why_disabled(session) is not None:
+            self.notify(why_disabled(session) or "", markup=False)
+            return
+        if self.story.has_more_after or self.story.shown_session_id != session.id:
+            # The newest parts are not mounted (the writer scrolled far up): load them first.
+            self._queued = (direction, regenerate)
+            self.open_session(session.id)
+            return
+        self.generating = True
+        self._cancel = asyncio.Event()
+        self._generation = self._generate(session, direction, regenerate, self._cancel)
+
+    @work(exclusive=True, group="generate", exit_on_error=False)
+    async def _generate(
+        self, session: Session, direction: str, regenerate: bool, cancel: asyncio.Event
+    ) -> None:
+        from storyterm.core.errors import GenerationStopped, ModelMissing, ModelUnavailable
+        from storyterm.core.storyteller import Failed, Finished, Progress, Saved, TextDelta
+
+        story = self.story
+        replaced = story.last_part if regenerate else None
+        if regenerate and replaced is None:
+            self.generating = False
+            self.notify("This story has no part to write again yet.")
+            return
+        seq = replaced.seq if replaced is not None else session.part_count + 1
+        shown = direction or (replaced.direction if replaced is not None else "")
+        view = await story.add_part(
+            provisional_part(session, seq, shown), replace=replaced is not None
         )
+        view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
+        story.follow()
+        cleared = False
+        tokens = 0
+        first_token_at = 0.0
+        kept: Part | None = None
+        outcome: Session | None = None
+        try:
+            events = self.app.runtime.storyteller.generate(
+                self._user_id,
+                session.id,
+                direction or None,
+                regenerate=regenerate,
+                cancel=cancel,
+            )
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if not cleared:
+                        # The part exists in the database now: the direction lives there.
+                        cleared = self._clear_direction(direction)
+                        first_token_at = time.monotonic()
+                    tokens += 1
+                    elapsed = time.monotonic() - first_token_at
+                    view.set_rate(tokens / elapsed if elapsed > 0.5 else None)
+                    await view.write(event.text)
+                elif isinstance(event, Saved):
+                    if not cleared:
+                        cleared = self._clear_direction(direction)
+                    view.checkpointed(event.part)
+                elif isinstance(event, Progress):
+                    view.set_note(event.message)
+                    self.notify(event.message, timeout=5, markup=False)
+                elif isinstance(event, Finished):
+                    kept, outcome = event.part, event.session
+                    self.status_bar.ollama = OLLAMA_UP
+                    if event.interrupted:
+                        self.notify(
+                            f"Stopped. Part {event.part.seq} keeps the "
+                            f"{count(event.part.word_count, 'word')} written so far; ctrl+r "
+                            "writes it again.",
+                            markup=False,
+                        )
+                    elif event.done_reason == "length":
+                        self.notify(
+                            f"Part {event.part.seq} filled the model's reply room and stops "
+                            "mid-flow; press Enter to continue it.",
+                            markup=False,
+                        )
+                elif isinstance(event, Failed):
+                    kept = event.part
+                    error = event.error
+                    if isinstance(error, GenerationStopped):
+                        self.notify(error.message, markup=False)
+                    else:
+                        if isinstance(error, ModelUnavailable) and not isinstance(
+                            error, ModelMissing
+                        ):
+                            self.status_bar.ollama = OLLAMA_DOWN
+                        self.app.report_error(error)
+                    if kept is None and replaced is not None:
+                        kept = replaced  # nothing was claimed: the old part still stands
+        finally:
+            await self._end_generation(view, kept, outcome)
+
+    async def _end_generation(
+        self, view: PartView, kept: Part | None, outcome: Session | None
+    ) -> None:
+        story = self.story
+        if kept is not None and view.is_attached:
+            await view.end_stream(kept)
+        elif view.is_attached:
+            await view.end_stream(None)
+            await story.remove_part(view.seq)
+        self.generating = False
+        session_id = outcome.id if outcome is not None else (view.part.session_id)
+        if outcome is not None:
+            self.post_message(SessionChanged(outcome))
+        else:
+            self._refresh_session(session_id)
+        if kept is not None and kept.seq != view.seq:
+            self.open_session(session_id)  # another window wrote meanwhile: show the truth
+
+    def _clear_direction(self, direction: str) -> bool:
+        """Empty the input, unless the writer has typed something new there meanwhile."""
+        field = self.direction
+        if field.value.strip() == direction:
+            field.value = ""
+        return True
 
     def action_stop(self) -> None:
         """Esc: stop the generation and keep what was written."""
+        if self.generating and self._cancel is not None and not self._cancel.is_set():
+            self._cancel.set()
+            self.notify("Stopping… what was written so far is kept.", markup=False)
+
+    async def stop_generation(self, timeout: float = 5.0) -> None:
+        """Stop a running generation and wait until its text is saved (quitting)."""
+        worker = self._generation
+        if not self.generating or worker is None:
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.wait(), timeout)
 
     def action_regenerate(self) -> None:
         session = self._current("regenerate the last part of")
         if session is None:
             return
-        self.generate(session, "", regenerate=True)
+        if self.generating:
+            self.notify("A part is being written. Stop it (Esc) first.")
+            return
+        if session.part_count == 0:
+            self.notify("This story has no part to write again yet: write one with Enter.")
+            return
+        # A direction waiting in the input replaces the old one; else the part keeps its own.
+        self.generate(session, self.direction.value.strip(), regenerate=True)
+
+    @work(thread=True, group="warm", exit_on_error=False)
+    def _warm_generation(self) -> None:
+        warm_generation_imports()
+
+    # -- export and context ----------------------------------------------------------------
 
     def action_export(self) -> None:
         session = self._current("export")
@@ -870,22 +1041,62 @@ class MainScreen(Screen[None]):
         session = self._current("see the context of")
         if session is None:
             return
-        self.app.push_screen(
-            ContextScreen(
-                session.title,
-                [],
-                "Nothing has been sent to the model for this story in this run yet.",
-            )
+        self._load_context(session.id, session.title)
+
+    @work(thread=True, exclusive=True, group="context", exit_on_error=False)
+    def _load_context(self, session_id: str, title: str) -> None:
+        try:
+            messages = self.app.runtime.storyteller.last_prompt(self._user_id, session_id)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(ContextLoaded(title, messages))
+
+    @on(ContextLoaded)
+    def _context_loaded(self, event: ContextLoaded) -> None:
+        note = (
+            ""
+            if event.messages
+            else "Nothing has been sent to the model for this story yet: write a part first."
         )
+        self.app.push_screen(ContextScreen(event.title, event.messages, note))
+
+    # -- the story's model -----------------------------------------------------------------
+
+    def action_model(self) -> None:
+        session = self._current("choose the model of")
+        if session is None:
+            return
+        if str(session.status) == "completed":
+            self.notify(_not_now(session, "change its model"), markup=False)
+            return
+
+        def chosen(name: str | None) -> None:
+            if name and name != session.model_name:
+                self._set_model(session.id, name)
+
+        self.app.push_screen(ModelScreen(session.title, session.model_name), chosen)
+
+    @work(thread=True, group="status", exit_on_error=False)
+    def _set_model(self, session_id: str, name: str) -> None:
+        try:
+            session = self.app.runtime.sessions.set_model(self._user_id, session_id, name)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(
+                SessionChanged(session, f"“{one_line(session.title)}” now uses {name}.")
+            )
 
     # -- focus and small actions -----------------------------------------------------------
 
     @on(DirectionInput.Leave)
     def _direction_leave(self) -> None:
-        if self.generating:
-            self.action_stop()
-        else:
-            self.panel.session_list.focus()
+        self.panel.session_list.focus()
+
+    @on(DirectionInput.Stop)
+    def _direction_stop(self) -> None:
+        self.action_stop()
 
     def _focus_input_if_writable(self, *, explain: bool = False) -> None:
         why = why_disabled(self.session)
@@ -918,7 +1129,7 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen(self.help_sections()))
 
     async def action_quit(self) -> None:
-        self.app.exit()
+        await self.app.action_quit()
 
     def action_logout(self) -> None:
         """Revoke the saved login, forget it here, and show the login screen."""
@@ -985,6 +1196,8 @@ class MainScreen(Screen[None]):
             )
         if action in ("export", "bible", "view_context", "delete"):
             return session is not None
+        if action == "model":
+            return status in ("active", "paused")
         if action == "write":
             return status == "active" and not isinstance(self.focused, DirectionInput)
         return True
@@ -1044,7 +1257,7 @@ class MainScreen(Screen[None]):
                 [
                     ("enter", "In the direction input: write the next part"),
                     ("esc", "Stop the generation (text kept), or leave the input"),
-                    *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "v")],
+                    *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "m", "v")],
                 ],
             ),
             (

@@ -105,7 +105,18 @@ class NewSessionScreen(ModalScreen["Session | None"]):
 
     def _show_models(self, choice: ModelChoice) -> None:
         select = self.query_one("#model", Select)
-        select.set_options((Content(name), name) for name in choice.names)
+        select.set_options(
+            (
+                Content.assemble(
+                    Content(name),
+                    Content.styled(f"  {choice.details[name]}", "$text-muted")
+                    if choice.details.get(name)
+                    else Content(""),
+                ),
+                name,
+            )
+            for name in choice.names
+        )
         if choice.default is not None:
             select.value = choice.default
         select.prompt = "No model"

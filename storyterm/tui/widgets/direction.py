@@ -40,14 +40,33 @@ class DirectionInput(Input):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "submit", "Write next part", key_display="⏎"),
-        Binding("escape", "leave", "Commands", tooltip="Leave the input (or stop a generation)"),
+        Binding("escape", "stop", "Stop writing", tooltip="Stop the generation, keeping its text"),
+        Binding(
+            "escape", "leave", "Commands", tooltip="Leave the input for the single-key commands"
+        ),
     ]
+
+    #: A generation is running (set by the bar): Esc stops it instead of leaving.
+    generating: reactive[bool] = reactive(False, bindings=True)
 
     class Leave(Message):
         """Esc with no generation running: give the keyboard back to the commands."""
 
+    class Stop(Message):
+        """Esc while a part is being written: stop it."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.generating
+        if action == "leave":
+            return not self.generating
+        return super().check_action(action, parameters)
+
     def action_leave(self) -> None:
         self.post_message(self.Leave())
+
+    def action_stop(self) -> None:
+        self.post_message(self.Stop())
 
 
 class DirectionBar(Vertical):
@@ -95,6 +114,7 @@ class DirectionBar(Vertical):
         self.set_class(why is not None, "-disabled")
         self.query_one("#why", Static).update(Content(why or ""))
         self.input.disabled = why is not None
+        self.input.generating = self.generating
         if self.generating:
             self.border_title = "What happens next? · writing… (Esc stops)"
         else:

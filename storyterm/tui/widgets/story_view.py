@@ -8,7 +8,6 @@ the parts furthest from the writer are unmounted and load again when scrolled ba
 from __future__ import annotations
 
 import itertools
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -42,6 +41,26 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 def part_markdown(part: Part) -> str:
     """A part's text as the Markdown widget shows it (control characters neutralised)."""
     return safe(part.content)
+
+
+def provisional_part(session: Session, seq: int, direction: str) -> Part:
+    """What a part about to be written looks like before its first checkpoint."""
+    from storyterm.core.models import PartState, utcnow
+    from storyterm.core.views import Part
+
+    now = utcnow()
+    return Part(
+        id=0,
+        session_id=session.id,
+        seq=seq,
+        direction=direction,
+        content="",
+        model_name=session.model_name,
+        state=PartState.STREAMING,
+        word_count=0,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def no_parts_text(session: Session) -> str:
@@ -109,8 +128,8 @@ class PartView(Vertical):
         self._spinner: Timer | None = None
         self._frames = itertools.cycle(SPINNER)
         self._rate: float | None = None
-        self._started = 0.0
         self._streamed_chars = 0
+        self._note = "waiting for the model…"
 
     @property
     def seq(self) -> int:
@@ -136,8 +155,14 @@ class PartView(Vertical):
         words = count(part.word_count, "word")
         if self._stream is not None:
             frame = next(self._frames)
-            rate = f" · {self._rate:.0f} tok/s" if self._rate else ""
-            return Content.styled(f"{frame} writing{rate}", "$text-accent")
+            if not self._streamed_chars:
+                return Content.styled(f"{frame} {self._note}", "$text-accent")
+            bits = [f"{frame} writing"]
+            if part.word_count:
+                bits.append(words)
+            if self._rate:
+                bits.append(f"{self._rate:.0f} tok/s")
+            return Content.styled(" · ".join(bits), "$text-accent")
         if state == "interrupted":
             return Content.styled(f"interrupted · text kept · {words}", "$text-warning")
         if state == "streaming":
@@ -165,12 +190,21 @@ class PartView(Vertical):
 
     # -- streaming -------------------------------------------------------------------------
 
-    def begin_stream(self) -> None:
+    def begin_stream(self, note: str | None = None) -> None:
         """Start showing tokens as they arrive, with a spinner and the live rate."""
         self._stream = Markdown.get_stream(self.query_one(Markdown))
-        self._started = time.monotonic()
+        if note:
+            self._note = note
         self._apply_state()
         self._spinner = self.set_interval(0.1, self._refresh_header)
+
+    def set_note(self, note: str) -> None:
+        """What the spinner says before the first token (waiting, summarising...)."""
+        self._note = note
+
+    def checkpointed(self, part: Part) -> None:
+        """A checkpoint was saved: keep its numbers (the text on screen is already newer)."""
+        self.part = part
 
     @property
     def streaming(self) -> bool:
@@ -407,13 +441,23 @@ class StoryView(VerticalScroll, can_focus=True):
             self.selected = None
         self._update_markers()
 
-    async def add_part(self, part: Part) -> PartView:
-        """Mount a part at the bottom (a new generation) and return its view."""
+    async def add_part(self, part: Part, *, replace: bool = False) -> PartView:
+        """Mount a part at the bottom (a new generation) and return its view; with `replace`
+        the view of the same part goes first (regenerating the last part)."""
+        if replace and (old := self.part_view(part.seq)) is not None:
+            await old.remove()
+        if self.selected == part.seq:
+            self.selected = None
         view = PartView(part)
         await self.mount(view, before=self.query_one("#newer"))
         self._update_markers()
         await self._trim(keep_top=False)
         return view
+
+    def follow(self) -> None:
+        """Keep the newest text in view while it streams, until the writer scrolls up (and
+        again once they come back to the bottom)."""
+        self.anchor()
 
     def update_part(self, part: Part) -> None:
         view = self.part_view(part.seq)

@@ -1,0 +1,228 @@
+"""Writing with the model from the TUI, against the loopback Ollama-protocol server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from storyterm.core.runtime import Runtime
+from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.tui.screens.context import ContextScreen
+from storyterm.tui.screens.main import MainScreen
+from storyterm.tui.screens.model import ModelScreen
+from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
+from storyterm.tui.widgets.status_bar import StatusBar
+from storyterm.tui.widgets.story_view import PartView, StoryView
+from tests.tui.helpers import (
+    make_app,
+    ready,
+    screen_text,
+    seed_session,
+    sessions_t,
+    wait_until,
+    writer_id,
+)
+
+SIZE = (120, 36)
+
+HOSTILE = (
+    "Mara read it aloud: \x1b[31mRED ALERT\x1b[0m and then \x1b]0;pwned-title\x07 the lamp. "
+    "[bold]not bold[/bold] [link=https://evil.example]click[/link] \x1b[2J\x1b[H\x9b31m done."
+)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOllama]:
+    with FakeOllama(models=["gemma3:latest", "mistral-small3.1:latest"], tokens=60) as server:
+        yield server
+
+
+@pytest.fixture
+def writing(runtime: Runtime, fake: FakeOllama) -> Runtime:
+    runtime.settings.ollama_host = fake.url
+    runtime.settings.checkpoint_interval = 0.2
+    return runtime
+
+
+def main(app) -> MainScreen:  # type: ignore[no-untyped-def]
+    assert isinstance(app.screen, MainScreen)
+    return app.screen
+
+
+def notifications(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return [n.message for n in app._notifications]
+
+
+async def test_enter_streams_the_next_part_and_saves_it(writing: Runtime) -> None:
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "The Keeper's Letter", parts=1)
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        assert screen.query_one(StatusBar).ollama == "up"
+        assert isinstance(app.focused, DirectionInput)
+        await pilot.press(*"Mara reads the letter", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        stored = writing.sessions.open(alice, sid).parts
+        assert [p.seq for p in stored] == [1, 2]
+        part = stored[-1]
+        assert str(part.state) == "done" and part.direction == "Mara reads the letter"
+        assert part.word_count > 20
+        view = screen.query_one("#part-2", PartView)
+        assert view.part.content == part.content and not view.streaming
+        assert screen.query_one(DirectionBar).input.value == ""  # used: it is in the part now
+        assert screen.session.part_count == 2
+        row = screen.panel.session_list.get_option(sid)
+        assert "2p" in str(row.prompt)
+        text, _raw = screen_text(app)
+        assert "Part 2" in text and "Mara reads the letter" in text
+
+
+async def test_esc_stops_mid_stream_and_keeps_the_text(writing: Runtime, fake: FakeOllama) -> None:
+    fake.tokens, fake.rate = 2000, 40.0
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"The storm", "enter")
+        await wait_until(pilot, lambda: screen.generating)
+        view = screen.query_one("#part-1", PartView)
+        await wait_until(pilot, lambda: view._streamed_chars > 40)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+        part = writing.sessions.open(alice, sid).parts[-1]
+        assert str(part.state) == "interrupted" and part.word_count > 3
+        assert view.has_class("-interrupted")
+        assert any("Stopped." in m for m in notifications(app))
+        assert isinstance(app.focused, DirectionInput)  # Esc stopped; it did not leave
+
+
+async def test_ollama_down_is_a_notification_and_the_direction_stays(runtime: Runtime) -> None:
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)  # OLLAMA_HOST points at a closed port
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"They reach the harbour", "enter")
+        await wait_until(
+            pilot, lambda: any("Ollama is not running" in m for m in notifications(app))
+        )
+        await wait_until(pilot, lambda: not screen.generating)
+        assert screen.query_one(DirectionBar).input.value == "They reach the harbour"
+        assert runtime.sessions.get(alice, sid).part_count == 1
+        assert screen.query_one(StoryView).part_view(2) is None
+        assert screen.query_one(StatusBar).ollama == "down"
+
+
+async def test_a_missing_model_says_how_to_get_it(writing: Runtime) -> None:
+    alice = writer_id(writing)
+    seed_session(writing, alice, "Salt Roads", model="llama9:latest")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press(*"Go", "enter")
+        await wait_until(pilot, lambda: any("ollama pull" in m for m in notifications(app)))
+        assert main(app).query_one(DirectionBar).input.value == "Go"
+
+
+async def test_hostile_model_output_is_shown_as_literal_text(
+    writing: Runtime, fake: FakeOllama
+) -> None:
+    fake.reply = HOSTILE
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "placeholder")
+    # The core refuses control characters in titles; one that got in some other way (an old
+    # import, a hand-edited database) must still be harmless.
+    with writing.store.engine.begin() as conn:
+        conn.execute(
+            sessions_t.update()
+            .where(sessions_t.c.id == sid)
+            .values(title="[red]Hostile[/red] \x1b]0;title\x07")
+        )
+    app = make_app(writing)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"Read it", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 1 and not screen.generating)
+        stored = writing.sessions.open(alice, sid).parts[-1].content
+        assert "\x1b[31m" in stored  # the text is kept as the model wrote it...
+        text, raw = screen_text(app)
+        # ...and shown as text: markup stays literal, escapes become visible symbols.
+        assert "[bold]not bold[/bold]" in text
+        assert "␛[31mRED ALERT␛[0m" in text
+        assert "␛]0;pwned-title␇" in text
+        assert "[red]Hostile[/red]" in text
+        # Nothing the model wrote reaches the terminal as a control sequence.
+        for sequence in ("\x1b]0;", "\x07", "\x1b[2J", "\x1b[31mRED", "\x9b"):
+            assert sequence not in raw, repr(sequence)
+
+
+async def test_regenerate_writes_the_last_part_again(writing: Runtime, fake: FakeOllama) -> None:
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads", parts=2)
+    fake.reply = "A different ending, written again."
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press("escape", "ctrl+r")
+        await wait_until(
+            pilot,
+            lambda: (
+                not screen.generating
+                and screen.query_one("#part-2", PartView).part.content.startswith("A different")
+            ),
+        )
+        parts = writing.sessions.open(alice, sid).parts
+        assert [p.seq for p in parts] == [1, 2]
+        assert parts[-1].content == "A different ending, written again."
+        assert parts[-1].direction == "Direction for part 2"
+        assert screen.query_one("#part-2", PartView).part.content == parts[-1].content
+
+
+async def test_the_context_viewer_shows_what_the_model_was_sent(writing: Runtime) -> None:
+    alice = writer_id(writing)
+    seed_session(writing, alice, "Salt Roads", parts=1)
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press("escape", "v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ContextScreen))
+        assert "Nothing has been sent" in str(app.screen.query_one("#note").visual)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("w", *"The tide turns", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        await pilot.press("escape", "v")
+        await wait_until(pilot, lambda: isinstance(app.screen, ContextScreen))
+        shown = " ".join(str(s.visual) for s in app.screen.query(".message"))
+        assert "The tide turns" in shown
+        roles = [str(s.visual) for s in app.screen.query(".role")]
+        assert roles[0].startswith("System")
+
+
+async def test_m_switches_the_story_to_another_installed_model(writing: Runtime) -> None:
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("escape", "m")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelScreen))
+        picker = app.screen
+        options = picker.query_one("OptionList")
+        await wait_until(pilot, lambda: options.option_count == 2)
+        assert options.highlighted_option.id == "gemma3:latest"
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_until(
+            pilot, lambda: writing.sessions.get(alice, sid).model_name == "mistral-small3.1:latest"
+        )
+        await wait_until(pilot, lambda: main(app).session.model_name == "mistral-small3.1:latest")
