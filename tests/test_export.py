@@ -304,15 +304,33 @@ def test_hostile_text_makes_a_valid_epub(sqlite_service: SessionService, tmp_pat
     service = sqlite_service
     alice = make_user(service.store)
     s = service.start(alice, '<b>Bold</b> & ]]> "quoted"', {"language": "not a language!"})
-    service.append_part(
-        alice, s.id, direction="", content="Bell\x07 and\x00 null\x1b[31m, </body></html> ***x*"
-    )
+    tricky = [
+        "Bell\x07 and\x00 null\x1b[31m, </body></html> ***x*",
+        "**a *b** c*",
+        "*a **b* c**",
+        "***both***",
+        "**bold\n\nnot closed** later*",
+        "<![CDATA[ ]]> &amp; &#x0; \ufffe\uffff",
+        "# Heading\n\n- list\n\n---\n\n* * *",
+    ]
+    for text in tricky:
+        service.append_part(alice, s.id, direction=text, content=text)
     result = export_session(service, alice, s.id, out_dir=tmp_path, formats=["epub"])
     book = epub.read_epub(str(result.folder / "story.epub"))
     assert book.get_metadata("DC", "title")[0][0] == s.title
     assert book.get_metadata("DC", "language")[0][0] == "en"
     [chapter] = [i for i in book.get_items() if i.get_name() == "part-0001.xhtml"]
     assert "&lt;/body&gt;&lt;/html&gt;" in chapter.get_content().decode()
+    # Every document is well-formed XML (strict parsing, no HTML-style repair).
+    import zipfile
+
+    from lxml import etree
+
+    with zipfile.ZipFile(result.folder / "story.epub") as zf:
+        documents = [n for n in zf.namelist() if n.endswith((".xhtml", ".opf", ".ncx"))]
+        assert len(documents) == len(tricky) + 4  # + title page, nav, OPF, NCX
+        for name in documents:
+            etree.fromstring(zf.read(name))
 
 
 @pytest.mark.parametrize("formats", [[], ["pdf"], "md,docx", [""]])
@@ -649,3 +667,18 @@ def test_an_older_file_without_optional_fields_imports(
     )
     [part] = service.all_parts(alice, copy.id)
     assert (part.direction, part.state, part.model_name) == ("", PartState.DONE, None)
+
+
+def test_ebooklib_loads_only_for_an_epub() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, storyterm.cli, storyterm.core.export; "
+        "print(sorted(m for m in ('ebooklib', 'lxml') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -72,7 +72,7 @@ def test_a_file_in_the_way_of_the_export_directory(service: SessionService, tmp_
     with pytest.raises(ExportError) as caught:
         export_session(service, alice, s.id, out_dir=blocker / "exports")
     message = caught.value.message
-    assert "is a file, not a folder" in message and str(blocker) in message
+    assert message.startswith(f"{blocker} is a file, not a folder, so the story cannot be")
     assert "Nothing there was changed" in message and "--out DIR" in message
     with pytest.raises(ExportError, match="is a file, not a folder"):
         export_session(service, alice, s.id, out_dir=blocker)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import html
 import json
 import os
@@ -132,10 +133,14 @@ def slugify(title: str, max_length: int = MAX_SLUG) -> str:
         else:
             out.append("-")
     slug = re.sub(r"-+", "-", "".join(out).lower()).strip("-")
-    if len(slug) > max_length:
-        cut = slug[:max_length]
+    # Characters of other scripts take up to 4 bytes each; file names are limited in bytes.
+    limit = max_length
+    while len(slug[:limit].encode()) > 3 * max_length:
+        limit -= 1
+    if len(slug) > limit:
+        cut = slug[:limit]
         # End on a word boundary when one is reasonably close to the limit.
-        if "-" in cut[max_length // 2 :]:
+        if "-" in cut[limit // 2 :]:
             cut = cut[: cut.rindex("-")]
         slug = cut.strip("-")
     if not slug:
@@ -482,8 +487,10 @@ def _export_error(folder: Path, exc: OSError, committed: list[str] | int) -> Exp
         what = f"storyterm may not write to {where} (permission denied)."
         fix = "Give yourself write access to it, or choose another export folder"
     elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        bad = exc.filename or where
-        what = f"{bad} is a file, not a folder, so the story cannot be exported to {where}."
+        bad = _first_file_on(Path(exc.filename)) if exc.filename else None
+        what = (
+            f"{bad or where} is a file, not a folder, so the story cannot be exported to {where}."
+        )
         fix = "Move that file away, or choose another export folder"
     elif exc.errno == errno.ENAMETOOLONG:
         what = f"The path {where} is too long for this system."
@@ -498,6 +505,14 @@ def _export_error(folder: Path, exc: OSError, committed: list[str] | int) -> Exp
     return ExportError(
         f"{what} {done} {fix} (`storyterm export ID --out DIR`, or export_dir in config.toml)."
     )
+
+
+def _first_file_on(path: Path) -> Path | None:
+    """The file standing where a folder of `path` should be (/etc/passwd for /etc/passwd/x)."""
+    for candidate in reversed([path, *path.parents]):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
 
 
 # -- the formats ---------------------------------------------------------------------------
@@ -639,6 +654,8 @@ class _Writers:
         self.stage = stage
         self.session = session
         self.wanted = wanted
+        # First, before any file is open: EbookLib missing is an error of its own.
+        self.epub = _EpubBuilder(session) if "epub" in wanted else None
         self._stack = contextlib.ExitStack()
         # story.md and story.txt open with a title block that counts words: their bodies are
         # streamed to scratch files and joined behind the block at the end.
@@ -649,7 +666,6 @@ class _Writers:
         if "json" in wanted:
             self.json = self._stack.enter_context(stage.open("story.json"))
             self._json_head()
-        self.epub = _EpubBuilder(session) if "epub" in wanted else None
 
     def __enter__(self) -> _Writers:
         return self
@@ -766,44 +782,40 @@ class _EpubBuilder:
         self.book.add_item(self.css)
         self.chapters: list[Any] = []
 
+    def _document(self, uid: str, file_name: str, title: str, body: str) -> Any:
+        document = _prebuilt_html_class()(
+            uid=uid, title=_xml_text(title), file_name=file_name, lang=self.language
+        )
+        document.content = _XHTML.format(lang=self.language, title=_esc(title), body=body).encode()
+        self.book.add_item(document)
+        return document
+
     def add(self, part: Part) -> None:
         title = f"Part {part.seq}"
-        chapter = self.epub.EpubHtml(
-            uid=f"part-{part.seq:04d}",
-            title=title,
-            file_name=f"part-{part.seq:04d}.xhtml",
-            lang=self.language,
-        )
-        note = _state_note(part).strip()
         body = [f"<h2>{title}</h2>"]
+        note = _state_note(part).strip(" ()")
         if note:
-            body.append(f'<p class="note">{_esc(note.strip("()"))}</p>')
+            body.append(f'<p class="note">{_esc(note)}</p>')
         body += _paragraphs(part.content)
-        chapter.content = "".join(body)
-        chapter.add_item(self.css)
-        self.book.add_item(chapter)
-        self.chapters.append(chapter)
+        name = f"part-{part.seq:04d}"
+        self.chapters.append(self._document(name, f"{name}.xhtml", title, "\n".join(body)))
 
     def build(self, parts: int, words: int, models: list[str]) -> bytes:
         import io
 
         epub = self.epub
-        title = _xml_text(self.session.title)
-        title_page = epub.EpubHtml(
-            uid="title-page", title=title, file_name="title.xhtml", lang=self.language
-        )
         rows = "".join(
             f"<dt>{_esc(label)}</dt><dd>{_esc(value)}</dd>"
             for label, value in _facts(self.session, parts, words, models)
-            if label not in ("Status",)
+            if label != "Status"
         )
-        title_page.content = (
-            f'<h1 class="title">{_esc(self.session.title)}</h1><dl class="facts">{rows}</dl>'
+        title_page = self._document(
+            "title-page",
+            "title.xhtml",
+            self.session.title,
+            f'<h1 class="title">{_esc(self.session.title)}</h1>\n<dl class="facts">{rows}</dl>',
         )
-        title_page.add_item(self.css)
-        self.book.add_item(title_page)
-        self.book.toc = [epub.Link("title.xhtml", title, "title")]
-        self.book.toc += self.chapters
+        self.book.toc = [title_page, *self.chapters]
         self.book.add_item(epub.EpubNcx())
         self.book.add_item(epub.EpubNav())
         self.book.spine = [title_page, "nav", *self.chapters]
@@ -813,6 +825,35 @@ class _EpubBuilder:
         epub.write_epub(buffer, self.book, {"raise_exceptions": True, "epub3_pages": False})
         return buffer.getvalue()
 
+
+@functools.cache
+def _prebuilt_html_class() -> type:
+    """An EbookLib document whose XHTML we write whole. EbookLib's own EpubHtml parses every
+    chapter with lxml and serialises it again, which is most of an EPUB's cost on a long
+    story; ours is well-formed by construction (escaped text, tags that never overlap)."""
+    from ebooklib import epub
+
+    class PrebuiltHtml(epub.EpubHtml):  # type: ignore[misc]
+        def get_content(self, default: Any = None) -> bytes:
+            return self.content  # type: ignore[no-any-return]
+
+    return PrebuiltHtml
+
+
+_XHTML = """\
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" \
+lang="{lang}" xml:lang="{lang}">
+<head>
+<title>{title}</title>
+<link href="style/story.css" rel="stylesheet" type="text/css"/>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
 
 _EPUB_CSS = """\
 body { font-family: serif; line-height: 1.5; }
@@ -834,8 +875,10 @@ def _esc(text: str) -> str:
     return html.escape(_xml_text(text), quote=True)
 
 
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_ITALIC = re.compile(r"(?<![*\w])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![*\w])")
+# Emphasis never spans a tag (the text between the marks holds no < or >), so the tags this
+# makes are always properly nested: <strong>..<em>..</em>..</strong>, never crossed.
+_BOLD = re.compile(r"\*\*(?=[^\s<>])([^<>]+?)(?<=[^\s<>])\*\*")
+_ITALIC = re.compile(r"(?<![*\w])\*(?=[^\s*<>])([^<>]+?)(?<=[^\s*<>])\*(?![*\w])")
 _SCENE_BREAK = re.compile(r"^\s*([*\-_#~]\s*){3,}$")
 
 
