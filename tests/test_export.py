@@ -473,6 +473,21 @@ def test_exporting_again_updates_in_place(sqlite_service: SessionService, tmp_pa
     assert third.removed == [] and (folder / "part-003.md").exists()
 
 
+def test_exported_files_get_the_usual_permissions(
+    sqlite_service: SessionService, tmp_path: Path
+) -> None:
+    service = sqlite_service
+    alice = make_user(service.store)
+    s = write_story(service, alice)
+    old_mask = os.umask(0o022)
+    try:
+        result = export_session(service, alice, s.id, out_dir=tmp_path / "out", formats="all")
+    finally:
+        os.umask(old_mask)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in result.files}
+    assert set(modes.values()) == {0o644}, modes
+
+
 def test_stale_temporary_files_are_swept_fresh_ones_kept(
     sqlite_service: SessionService, tmp_path: Path
 ) -> None:

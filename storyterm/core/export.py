@@ -18,6 +18,7 @@ import html
 import json
 import os
 import re
+import secrets
 import stat
 import tempfile
 import threading
@@ -351,7 +352,17 @@ class _Stage:
                 self.existing[entry.name] = info.st_size
 
     def _temp(self, name: str) -> tuple[int, str]:
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self.folder)
+        # Not tempfile.mkstemp: its files are private (0600), and these become the writer's
+        # files; O_CREAT|O_EXCL with 0666 gets the usual umask-based permissions, and it never
+        # follows a link planted at the name.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        while True:
+            temp = str(self.folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+            try:
+                fd = os.open(temp, flags, 0o666)
+                break
+            except FileExistsError:
+                continue
         with self._lock:
             self.pending.append((temp, name))
         return fd, temp
