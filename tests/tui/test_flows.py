@@ -474,3 +474,22 @@ async def test_part_views_show_interrupted_parts_as_such(runtime: Runtime) -> No
         view = main(app).query_one("#part-2", PartView)
         assert view.has_class("-interrupted")
         assert "interrupted · text kept" in view.query_one(PartHeader).meta.plain
+
+
+async def test_e_exports_the_story_and_names_the_folder(runtime: Runtime) -> None:
+    alice = writer_id(runtime)
+    seed_session(runtime, alice, "Salt Roads: a Voyage", parts=3, status="completed")
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("e")  # a completed story: the input is off, letters are commands
+        await wait_until(pilot, lambda: any("Exported" in m for m in notifications(app)))
+        message = next(m for m in notifications(app) if "Exported" in m)
+        folder = Path(runtime.settings.export_dir).resolve()
+        exported = [p for p in folder.iterdir() if p.name.startswith("salt-roads")]
+        assert len(exported) == 1
+        assert str(exported[0]) in message and "3 parts" in message
+        assert (exported[0] / "part-003.md").exists()
+        await pilot.press("e")  # again: updated in place
+        await wait_until(pilot, lambda: any("already up to date" in m for m in notifications(app)))
+        assert [p for p in folder.iterdir() if p.name.startswith("salt-roads")] == exported

@@ -43,6 +43,7 @@ from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisio
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
+    from storyterm.core.export import ExportResult
     from storyterm.core.identity import Account
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.tui.app import StorytermApp
@@ -162,6 +163,11 @@ class WorkFailed(Message):
     #: What the failure leaves to undo in the widgets ("list", "older", "newer", "open").
     undo: str = ""
     session_id: str | None = None
+
+
+@dataclass
+class Exported(Message):
+    result: ExportResult
 
 
 @dataclass
@@ -1026,16 +1032,36 @@ class MainScreen(Screen[None]):
     # -- export and context ----------------------------------------------------------------
 
     def action_export(self) -> None:
+        """One key: the story as files in the export folder (updated in place next time)."""
         session = self._current("export")
         if session is None:
             return
-        self.notify(
-            "Export needs the export module, which this build does not have yet. "
-            "`storyterm show` prints a story meanwhile.",
-            title="Not available",
-            severity="warning",
-            markup=False,
-        )
+        self._export(session.id)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, session_id: str) -> None:
+        from storyterm.core.export import export_session
+
+        runtime = self.app.runtime
+        try:
+            result = export_session(
+                runtime.sessions, self._user_id, session_id, out_dir=runtime.settings.export_dir
+            )
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(Exported(result))
+
+    @on(Exported)
+    def _exported(self, event: Exported) -> None:
+        result = event.result
+        folder = result.folder.expanduser().resolve()
+        files = count(len(result.files), "file")
+        what = f"{count(result.part_count, 'part')}, {count(result.word_count, 'word')}"
+        if result.unchanged:
+            files += f", {result.unchanged} already up to date"
+        note = f"Exported {what} to {folder} ({files})."
+        self.notify(note, title="Exported", timeout=12, markup=False)
 
     def action_view_context(self) -> None:
         session = self._current("see the context of")
