@@ -77,6 +77,7 @@ class StorytermApp(App[None]):
         self.username: str | None = None
         #: Seconds from process start (storyterm.IMPORTED_AT) to the main screen being ready.
         self.startup_seconds: float | None = None
+        self.quitting = False
         # A few hundred bytes read before the event loop starts: the theme must be right on
         # the first frame, not flash from the default.
         self._state_path = runtime.settings.config_dir / STATE_FILE
@@ -98,6 +99,8 @@ class StorytermApp(App[None]):
         """Quit; a part being written is stopped first so that its text is saved."""
         from storyterm.tui.screens.main import MainScreen
 
+        # Keys typed after q must not open screens while the app closes.
+        self.quitting = True
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 await screen.stop_generation()
@@ -129,6 +132,15 @@ class StorytermApp(App[None]):
         self._state.theme = theme.name
         self._save_state()
 
+    @property
+    def last_username(self) -> str | None:
+        return self._state.last_username
+
+    def remember_username(self, username: str) -> None:
+        if username != self._state.last_username:
+            self._state.last_username = username
+            self._save_state()
+
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def _save_state(self) -> None:
         try:
@@ -136,8 +148,8 @@ class StorytermApp(App[None]):
         except OSError as exc:
             self.call_from_thread(
                 self.notify,
-                f"Could not remember the theme in {self._state_path} ({exc}). "
-                "It applies to this run only.",
+                f"Could not save the app's settings in {self._state_path} ({exc}). "
+                "The theme you picked applies to this run only.",
                 severity="warning",
                 markup=False,
             )

@@ -23,6 +23,9 @@ class TuiState:
     """The remembered choices; unknown or broken files read as 'nothing remembered'."""
 
     theme: str | None = None
+    #: Who last logged in here (a name, never a password or token): the login screen offers
+    #: "Log in" with it instead of "Create account".
+    last_username: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> TuiState:
@@ -33,8 +36,14 @@ class TuiState:
         except (OSError, ValueError) as exc:
             log.warning("Ignoring unreadable %s: %s", path, exc)
             return cls()
-        theme = data.get("theme") if isinstance(data, dict) else None
-        return cls(theme=theme if isinstance(theme, str) and theme else None)
+        if not isinstance(data, dict):
+            return cls()
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        return cls(theme=text("theme"), last_username=text("last_username"))
 
     def save(self, path: Path) -> None:
         """Write atomically, so a crash mid-write never leaves a half file."""

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -22,16 +22,22 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen {
         align: center middle;
         #panel {
-            width: 76;
+            width: 80;
             max-width: 95%;
-            height: auto;
-            max-height: 95%;
+            height: 95%;
             border: thick $primary 80%;
             background: $surface;
         }
-        #keys { height: auto; max-height: 100%; padding: 0 2; }
+        #keys { height: 1fr; padding: 0 2; }
         .section { text-style: bold; color: $text-primary; margin-top: 1; }
-        .keys { height: auto; }
+        .keys {
+            layout: grid;
+            grid-size: 2;
+            grid-columns: auto 1fr;
+            grid-gutter: 0 2;
+            height: auto;
+        }
+        .key { text-style: bold; color: $text-accent; }
         #tip { color: $text-muted; padding: 1 2 0 2; }
     }
     """
@@ -50,13 +56,11 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="keys"):
                 for section, rows in self._sections:
                     yield Static(Content(section), classes="section")
-                    lines = [
-                        Content.assemble(
-                            Content.styled(keys.ljust(width + 2), "bold $accent"), Content(what)
-                        )
-                        for keys, what in rows
-                    ]
-                    yield Static(Content("\n").join(lines), classes="keys")
+                    with Grid(classes="keys"):
+                        for keys, what in rows:
+                            # Every key column as wide as the widest: the sections line up.
+                            yield Static(Content(keys.ljust(width)), classes="key")
+                            yield Static(Content(what), classes="what")
             yield Static(
                 Content(
                     "Every command is also in the command palette (ctrl+p). "
@@ -69,7 +73,8 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         panel = self.query_one("#panel")
         panel.border_title = "Keys"
-        panel.border_subtitle = "esc closes"
+        panel.border_subtitle = "↑ ↓ scroll · esc closes"
+        self.query_one("#keys").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

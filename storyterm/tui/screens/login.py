@@ -68,11 +68,13 @@ class LoginScreen(ModalScreen[LoginResult]):
         mode: str = REGISTER,
         reason: str | None = None,
         keyring_note: str | None = None,
+        username: str | None = None,
     ) -> None:
         super().__init__(classes="form-screen")
         self.mode = mode
         self.reason = reason
         self.keyring_note = keyring_note
+        self.username = username
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="form login"):
@@ -83,7 +85,7 @@ class LoginScreen(ModalScreen[LoginResult]):
                 with Horizontal(classes="field-row"):
                     yield Label("Username", classes="required")
                     yield Input(
-                        os_username() if self.mode == REGISTER else "",
+                        self.username or (os_username() if self.mode == REGISTER else ""),
                         id="username",
                         max_length=64,
                         compact=True,
@@ -95,8 +97,8 @@ class LoginScreen(ModalScreen[LoginResult]):
                     yield Label("Again", classes="required")
                     yield Input(password=True, id="confirm", max_length=1024, compact=True)
                 yield Static(id="hint", classes="note -info")
-            if self.keyring_note:
-                yield Static(Content(self.keyring_note), id="keyring", classes="note")
+                if self.keyring_note:
+                    yield Static(Content(self.keyring_note), id="keyring", classes="note")
             yield Static(id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Quit (ctrl+q)", id="quit")

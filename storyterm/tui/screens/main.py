@@ -233,6 +233,7 @@ class MainScreen(Screen[None]):
         self._health_timer: Timer | None = None
         self._cancel: asyncio.Event | None = None
         self._generation: Worker[None] | None = None
+        self._streaming_view: PartView | None = None
         #: A generation asked for while the newest parts were being loaded.
         self._queued: tuple[str, bool] | None = None
 
@@ -344,10 +345,13 @@ class MainScreen(Screen[None]):
                 f"{event.keyring_problem}: your login lasts for this run only. To stay logged "
                 "in, set STORYTERM_TOKEN (`storyterm login --print-token` prints one)."
             )
+        # Someone logged in here before: offer "Log in" with their name, not a new account.
+        known = self.app.last_username
         screen = LoginScreen(
-            mode=LOGIN if event.reason else REGISTER,
+            mode=LOGIN if event.reason or known else REGISTER,
             reason=event.reason,
             keyring_note=keyring_note,
+            username=known,
         )
         self.app.push_screen(screen, self._logged_in)
         self.call_after_refresh(self.app.mark_ready, 0, "login")
@@ -356,6 +360,7 @@ class MainScreen(Screen[None]):
         if result is None:
             return
         account = result.account
+        self.app.remember_username(account.username)
         if result.kept:
             self.notify(f"Welcome, {account.username}.", markup=False)
         else:
@@ -908,6 +913,7 @@ class MainScreen(Screen[None]):
             provisional_part(session, seq, shown), replace=replaced is not None
         )
         view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
+        self._streaming_view = view
         story.follow()
         cleared = False
         tokens = 0
@@ -981,6 +987,7 @@ class MainScreen(Screen[None]):
             await view.end_stream(None)
             await story.remove_part(view.seq)
         self.generating = False
+        self._streaming_view = None
         session_id = outcome.id if outcome is not None else (view.part.session_id)
         if outcome is not None:
             self.post_message(SessionChanged(outcome))
@@ -1000,7 +1007,8 @@ class MainScreen(Screen[None]):
         """Esc: stop the generation and keep what was written."""
         if self.generating and self._cancel is not None and not self._cancel.is_set():
             self._cancel.set()
-            self.notify("Stopping… what was written so far is kept.", markup=False)
+            if self._streaming_view is not None:
+                self._streaming_view.stopping()
 
     async def stop_generation(self, timeout: float = 5.0) -> None:
         """Stop a running generation and wait until its text is saved (quitting)."""
@@ -1202,6 +1210,8 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Decide what the footer shows: nothing that cannot work now."""
+        if self.app.quitting:
+            return False
         if action in LETTER_ACTIONS and isinstance(self.focused, Input):
             return False  # the input is taking the letters
         session = self.session
@@ -1300,10 +1310,12 @@ class MainScreen(Screen[None]):
                 ],
             ),
             (
-                "Reading",
+                "Reading (in the story pane)",
                 [
-                    *rows(StoryView.BINDINGS),
+                    *[(k, d) for k, d in rows(StoryView.BINDINGS) if k not in ("j", "k")],
+                    ("↑ ↓ / j k", "Scroll"),
                     ("home / pgup", "Scroll up; older parts load as you reach the top"),
+                    ("click", "Select a part"),
                 ],
             ),
             (

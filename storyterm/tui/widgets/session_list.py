@@ -137,7 +137,9 @@ class SessionsPanel(Vertical):
         &:focus-within { border: round $border; }
         Tabs { height: 2; }
         SearchInput { border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost; }
-        SessionList { border: none; height: 1fr; background: transparent; padding: 0; }
+        SessionList, SessionList:focus {
+            border: none; height: 1fr; background: transparent; padding: 0;
+        }
         SessionList > .option-list--option { padding: 0 1; }
         #empty-list { color: $text-muted; padding: 1 2; display: none; }
         &.-empty #empty-list { display: block; }

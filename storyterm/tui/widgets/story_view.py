@@ -130,6 +130,7 @@ class PartView(Vertical):
         self._rate: float | None = None
         self._streamed_chars = 0
         self._note = "waiting for the model…"
+        self._stopping = False
 
     @property
     def seq(self) -> int:
@@ -155,6 +156,8 @@ class PartView(Vertical):
         words = count(part.word_count, "word")
         if self._stream is not None:
             frame = next(self._frames)
+            if self._stopping:
+                return Content.styled(f"{frame} stopping… the text so far is kept", "$text-warning")
             if not self._streamed_chars:
                 return Content.styled(f"{frame} {self._note}", "$text-accent")
             bits = [f"{frame} writing"]
@@ -201,6 +204,10 @@ class PartView(Vertical):
     def set_note(self, note: str) -> None:
         """What the spinner says before the first token (waiting, summarising...)."""
         self._note = note
+
+    def stopping(self) -> None:
+        """The writer asked to stop: say so until the part is saved."""
+        self._stopping = True
 
     def checkpointed(self, part: Part) -> None:
         """A checkpoint was saved: keep its numbers (the text on screen is already newer)."""
@@ -259,11 +266,23 @@ class StoryView(VerticalScroll, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left_square_bracket", "select_part(-1)", "Prev part", key_display="["),
-        Binding("right_square_bracket", "select_part(1)", "Next part", key_display="]"),
-        Binding("end", "newest", "Newest", show=False),
-        Binding("k", "scroll_up", "Up", show=False),
-        Binding("j", "scroll_down", "Down", show=False),
+        Binding(
+            "left_square_bracket",
+            "select_part(-1)",
+            "Prev part",
+            key_display="[",
+            tooltip="Select the part before (E edits the selected part)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "select_part(1)",
+            "Next part",
+            key_display="]",
+            tooltip="Select the part after",
+        ),
+        Binding("end", "newest", "Newest", show=False, tooltip="Jump to the newest part"),
+        Binding("k", "scroll_up", "Up", show=False, tooltip="Scroll"),
+        Binding("j", "scroll_down", "Down", show=False, tooltip="Scroll"),
     ]
 
     class NeedOlder(Message):
