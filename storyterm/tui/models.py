@@ -30,8 +30,12 @@ class ModelChoice:
 
 
 def _warm_imports() -> None:
+    from storyterm.core.models_catalog import shared_ssl_context
+
     for name in ("httpx", "ollama"):
         importlib.import_module(name)
+    # Loading the CA bundle takes ~80 ms: never on the event loop.
+    shared_ssl_context()
 
 
 def warm_generation_imports() -> None:

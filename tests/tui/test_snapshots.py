@@ -185,6 +185,7 @@ def test_main_long_story_top(runtime: Runtime, snap_compare: Any) -> None:
         # At the top, the page before loads and the writer's place stays where it was: part
         # 181 is still the first line on screen, with 161-180 above it.
         story = pilot.app.screen.query_one("StoryView")
+        await wait_until(pilot, lambda: story.part_views[0].seq == 181 and not story._paging)
         story.focus()
         story.scroll_home(animate=False)
         await wait_until(pilot, lambda: story.part_views[0].seq == 161 and not story._paging)

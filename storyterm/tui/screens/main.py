@@ -397,8 +397,11 @@ class MainScreen(Screen[None]):
                 "No stories yet.\n\nPress n to start your first one: give it a title, a genre "
                 "and a premise, then tell the model what happens first."
             )
-        loaded = self.panel.loaded_count
-        self.call_after_refresh(self.app.mark_ready, loaded, "main")
+        self.call_after_refresh(self._ready)
+
+    def _ready(self) -> None:
+        """The list and the newest story are on screen: stop the clock, then do the rest."""
+        self.app.mark_ready(self.panel.loaded_count, "main")
         if self._health_timer is None:
             self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
             self._warm_generation()

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 WINDOW = 60
 #: Parts loaded per page when scrolling past either end of the window.
 PAGE = 20
+#: Parts mounted before the first frame of a story: enough to fill a tall terminal.
+FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
 
@@ -369,27 +371,33 @@ class StoryView(VerticalScroll, can_focus=True):
         self._update_markers()
 
     async def show(self, opened: OpenedSession) -> None:
-        """Replace the pane with this session's newest parts, scrolled to the bottom."""
+        """Replace the pane with this session's newest parts, scrolled to the bottom.
+
+        The last FIRST_SCREEN parts are mounted at once (they fill the pane); the rest of the
+        loaded tail goes in above them right after, so a story opens as fast as a short one.
+        """
         self._shown_id = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
         self._paging = True
+        first, rest = opened.parts[-FIRST_SCREEN:], opened.parts[:-FIRST_SCREEN]
         with self.app.batch_update():
             await self.remove_children(PartView)
             self.selected = None
-            self.has_more_before = opened.has_more_before
+            self.has_more_before = bool(rest) or opened.has_more_before
             self.has_more_after = False
-            await self.mount_all(
-                [PartView(p) for p in opened.parts], before=self.query_one("#newer")
-            )
+            await self.mount_all([PartView(p) for p in first], before=self.query_one("#newer"))
             self._update_markers()
         # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
         # writer scrolls away.
         self.anchor()
-        self.call_after_refresh(self._settled)
+        self.call_after_refresh(self._settled, opened.session.id, rest, opened.has_more_before)
 
-    def _settled(self) -> None:
+    async def _settled(self, session_id: str, rest: list[Part], has_more_before: bool) -> None:
+        if rest and session_id == self._shown_id:
+            await self.prepend(session_id, rest, has_more_before)
+            return  # prepend lets paging go on once the writer's place is kept
         self._paging = False
         self._check_edges()
 
