@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
@@ -55,7 +56,8 @@ _ERROR_TITLES: dict[type[StorytermError], str] = {
 class StorytermApp(App[None]):
     """A writer's room in the terminal: sessions on the left, the story on the right."""
 
-    CSS_PATH = "storyterm.tcss"
+    # Absolute, so that a subclass elsewhere (tests, the benchmark suite) finds it too.
+    CSS_PATH = Path(__file__).with_name("storyterm.tcss")
     TITLE = "storyterm"
     NOTIFICATION_TIMEOUT = 6
 

@@ -226,3 +226,25 @@ async def test_m_switches_the_story_to_another_installed_model(writing: Runtime)
             pilot, lambda: writing.sessions.get(alice, sid).model_name == "mistral-small3.1:latest"
         )
         await wait_until(pilot, lambda: main(app).session.model_name == "mistral-small3.1:latest")
+
+
+async def test_a_part_written_in_another_window_meanwhile_is_shown_after(
+    writing: Runtime, fake: FakeOllama
+) -> None:
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads", parts=1)
+    fake.reply = "Mine."
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        # Another client adds part 2 while this window still shows one part.
+        writing.sessions.append_part(alice, sid, direction="elsewhere", content="Theirs.")
+        await pilot.press(*"Go on", "enter")
+        story = screen.query_one(StoryView)
+        await wait_until(
+            pilot,
+            lambda: not screen.generating and [v.seq for v in story.part_views] == [1, 2, 3],
+        )
+        assert story.loaded_part(2).content == "Theirs."
+        assert story.loaded_part(3).content == "Mine."

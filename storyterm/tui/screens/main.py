@@ -234,6 +234,7 @@ class MainScreen(Screen[None]):
         self._cancel: asyncio.Event | None = None
         self._generation: Worker[None] | None = None
         self._streaming_view: PartView | None = None
+        self._reload_after: str | None = None
         #: A generation asked for while the newest parts were being loaded.
         self._queued: tuple[str, bool] | None = None
 
@@ -901,7 +902,12 @@ class MainScreen(Screen[None]):
     async def _generate(
         self, session: Session, direction: str, regenerate: bool, cancel: asyncio.Event
     ) -> None:
-        from storyterm.core.errors import GenerationStopped, ModelMissing, ModelUnavailable
+        from storyterm.core.errors import (
+            Conflict,
+            GenerationStopped,
+            ModelMissing,
+            ModelUnavailable,
+        )
         from storyterm.core.storyteller import Failed, Finished, Progress, Saved, TextDelta
 
         story = self.story
@@ -977,6 +983,9 @@ class MainScreen(Screen[None]):
                         self.app.report_error(error)
                     if kept is None and replaced is not None:
                         kept = replaced  # nothing was claimed: the old part still stands
+                    if isinstance(error, Conflict):
+                        # Another window wrote first: show the story as it now is.
+                        self._reload_after = session.id
         finally:
             await self._end_generation(view, kept, outcome)
 
@@ -984,6 +993,7 @@ class MainScreen(Screen[None]):
         self, view: PartView, kept: Part | None, outcome: Session | None
     ) -> None:
         story = self.story
+        shown_seq = view.seq  # before end_stream replaces the provisional part
         if kept is not None and view.is_attached:
             await view.end_stream(kept)
         elif view.is_attached:
@@ -996,8 +1006,9 @@ class MainScreen(Screen[None]):
             self.post_message(SessionChanged(outcome))
         else:
             self._refresh_session(session_id)
-        if kept is not None and kept.seq != view.seq:
+        if (kept is not None and kept.seq != shown_seq) or self._reload_after == session_id:
             self.open_session(session_id)  # another window wrote meanwhile: show the truth
+        self._reload_after = None
 
     def _clear_direction(self, direction: str) -> bool:
         """Empty the input, unless the writer has typed something new there meanwhile."""

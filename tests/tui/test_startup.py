@@ -1,0 +1,68 @@
+"""Nothing slow before the first frame: what the start-up path imports, checked in a fresh
+interpreter (the way harlequin checks its core)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import login_as
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import asyncio, json, sys
+import storyterm.tui
+after_package = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
+from storyterm.core.runtime import Runtime
+from storyterm.tui.app import StorytermApp
+
+SLOW = ("langchain", "langchain_core", "langchain_ollama", "ollama")
+seen = {}
+
+class Probe(StorytermApp):
+    def mark_ready(self, *args, **kwargs):
+        seen["at_ready"] = sorted(m for m in sys.modules if m.split(".")[0] in SLOW)
+        super().mark_ready(*args, **kwargs)
+
+async def main():
+    app = Probe(Runtime())
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(3000):
+            if app.startup_seconds is not None:
+                break
+            await asyncio.sleep(0.01)
+        seen["seconds"] = app.startup_seconds
+        seen["screen"] = type(app.screen).__name__
+
+asyncio.run(main())
+seen["after_package"] = after_package
+print(json.dumps(seen))
+"""
+
+
+def test_no_langchain_or_ollama_before_the_main_screen_is_ready(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    login_as(monkeypatch, "alice")  # STORYTERM_TOKEN: the subprocess is logged in
+    probe = tmp_path / "probe.py"  # a file: Textual resolves CSS paths from the class's source
+    probe.write_text(PROBE)
+    result = subprocess.run(
+        [sys.executable, str(probe)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["screen"] == "MainScreen"
+    assert seen["at_ready"] == [], "imported before the first useful frame"
+    # `import storyterm.tui` is free: Textual loads only when the app is asked for.
+    assert seen["after_package"] == []
