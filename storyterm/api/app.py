@@ -1,0 +1,68 @@
+"""The FastAPI app factory: `create_app(runtime)` builds a fresh app over one Runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from storyterm import __version__
+from storyterm.api.errors import install_error_handlers
+from storyterm.api.routes import health, sessions, story
+from storyterm.core.errors import StorytermError
+from storyterm.core.runtime import Runtime
+
+log = logging.getLogger("storyterm.api")
+
+DESCRIPTION = """
+The sessions of the storyterm writing room over HTTP, for editor plugins, web pages and
+scripts. The same accounts, sessions and rules as the terminal app.
+
+Log in with `POST /api/auth/login` and send the token as `Authorization: Bearer <token>`.
+Every failure answers `{"error": {"code": ..., "message": ...}}`.
+"""
+
+TAGS = [
+    {
+        "name": "auth",
+        "description": "Log in and out (accounts are made with `storyterm register`).",
+    },
+    {"name": "story", "description": "Start a story and write it part by part."},
+    {"name": "sessions", "description": "List, read, pause, resume, complete, delete, save."},
+    {"name": "models", "description": "The Ollama models a story can be written with."},
+    {"name": "health", "description": "Whether the database, the cache and Ollama answer."},
+]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """A new app serving `runtime`. The caller owns the runtime and closes it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Open the database (and migrate it) once, before the first request, rather than in
+        # whichever request comes first. A database that is down is reported by /api/health
+        # and by every call that needs it; the server still starts.
+        try:
+            await run_in_threadpool(lambda: runtime.store)
+        except StorytermError as exc:
+            log.warning("database not available at start-up: %s", exc.message)
+        yield
+
+    app = FastAPI(
+        title="storyterm",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        # Operation ids from the function names (list_sessions, pause_session, ...): what
+        # generated clients show.
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for module in (story, sessions, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,186 @@
+"""Every failure the API answers with, as one JSON shape: {"error": {"code", "message"}}.
+
+The core's StorytermError kinds carry their own status and code; FastAPI's validation errors and
+Starlette's routing errors are reshaped into the same body; anything else is a 500 with a
+generic message (the traceback goes to the log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from storyterm.core.errors import AuthError, StorytermError
+
+log = logging.getLogger("storyterm.api")
+
+INTERNAL_MESSAGE = (
+    "Something went wrong inside storyterm while handling this request. Nothing already saved "
+    "is lost; try again, and if it keeps happening, look at the server's log."
+)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, for a person (`message`) and for a script (`code`)."""
+
+    code: str = Field(
+        description=(
+            "A stable name for the kind of failure: auth, not_found, invalid_transition, "
+            "conflict, invalid_input, database_unavailable, model_unavailable, export_failed, "
+            "method_not_allowed, internal."
+        ),
+        examples=["not_found"],
+    )
+    message: str = Field(
+        description="What happened and what to do about it.",
+        examples=["No story session 'abc' here. Check the id with `storyterm sessions`."],
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The body of every answer that is not a success."""
+
+    error: ErrorDetail
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+# -- OpenAPI: the error answers each route documents ----------------------------------------
+
+_DESCRIPTIONS: dict[int, str] = {
+    401: "Missing, malformed, expired or revoked bearer token: log in again.",
+    404: "No such session for this account (another writer's session looks exactly the same).",
+    409: "The move is not possible in the session's status, or another client won a race.",
+    422: "The request is not usable: a missing or malformed field, or a value the rules refuse.",
+    500: "An unexpected failure (the details are in the server's log), or export files could "
+    "not be written.",
+    503: "The database or Ollama cannot be reached.",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each listed status documented with the error body.
+
+    Every route can answer 422 (malformed request) and 500 (unexpected failure), so those are
+    always included.
+    """
+    wanted: Sequence[int] = sorted({*statuses, 422, 500})
+    return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in wanted}
+
+
+# -- handlers -------------------------------------------------------------------------------
+
+
+def _storyterm_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StorytermError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    if exc.http_status >= 500:
+        # A writer-facing failure (database down, export not written): worth a log line.
+        log.warning("%s: %s", exc.code, exc.message)
+    return error_response(exc.http_status, exc.code, exc.message, headers)
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "invalid_input", describe_validation(exc.errors()))
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 404:
+        code = "not_found"
+        message = (
+            f"There is no {request.method} {request.url.path} here. The endpoints are listed "
+            "at /docs."
+        )
+    elif status == 405:
+        code = "method_not_allowed"
+        message = (
+            f"{request.url.path} does not take {request.method}. The endpoints and their "
+            "methods are listed at /docs."
+        )
+    elif status == 401:
+        code = "auth"
+        message = "Log in first (POST /api/auth/login), then send Authorization: Bearer <token>."
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    else:
+        try:
+            code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        except ValueError:
+            code = "error"
+        message = str(exc.detail)
+    return error_response(status, code, message, headers or None)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", INTERNAL_MESSAGE)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StorytermError, _storyterm_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+# -- readable validation messages -----------------------------------------------------------
+
+_PLACES = {"body": "the request body", "query": "query parameter", "path": "path parameter"}
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    if not loc:
+        return "the request"
+    source, *rest = loc
+    if source == "body":
+        if not rest:
+            return "the request body"
+        return "field " + repr(".".join(str(part) for part in rest))
+    if source in ("query", "path", "header", "cookie") and rest:
+        kind = {"header": "header", "cookie": "cookie"}.get(str(source), _PLACES[str(source)])
+        return f"{kind} {rest[0]!r}"
+    return repr(".".join(str(part) for part in loc))
+
+
+def describe_validation(problems: Sequence[Any]) -> str:
+    """FastAPI's list of validation errors as sentences a person can act on."""
+    sentences: list[str] = []
+    for problem in problems[:5]:
+        kind = problem.get("type", "")
+        where = _where(problem.get("loc", ()))
+        if kind == "missing":
+            if where == "the request body":
+                sentences.append("The request needs a JSON body.")
+            else:
+                sentences.append(f"{where[0].upper()}{where[1:]} is required.")
+        elif kind == "json_invalid":
+            detail = (problem.get("ctx") or {}).get("error", "")
+            sentences.append(
+                "The request body is not valid JSON" + (f" ({detail})." if detail else ".")
+            )
+        elif kind == "extra_forbidden":
+            sentences.append(f"{where[0].upper()}{where[1:]} is not something this endpoint takes.")
+        elif kind in ("model_attributes_type", "dict_type") and where == "the request body":
+            sentences.append("The request body must be a JSON object.")
+        else:
+            message = str(problem.get("msg", "is not valid")).rstrip(".")
+            sentences.append(f"{where[0].upper()}{where[1:]}: {message}.")
+    if len(problems) > 5:
+        sentences.append(f"(and {len(problems) - 5} more problems)")
+    return " ".join(sentences) + " The fields each endpoint takes are listed at /docs."
