@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
-from storyterm.api.routes import health, sessions, story
+from storyterm.api.routes import auth, health, sessions, story
 from storyterm.core.errors import StorytermError
 from storyterm.core.runtime import Runtime
 
@@ -63,6 +63,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (story, sessions, health):
+    for module in (auth, story, sessions, health):
         app.include_router(module.router)
     return app

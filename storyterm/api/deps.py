@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from storyterm.core.errors import AuthError
+from storyterm.core.identity import Account
 from storyterm.core.runtime import Runtime
-
-
-class Account(Protocol):
-    """What the API needs of a verified account (storyterm.core.identity.Account)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def username(self) -> str: ...
-
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storyterm.core.errors import AuthError, StorytermError
+from storyterm.core.errors import AuthError, InvalidToken, StorytermError
 
 log = logging.getLogger("storyterm.api")
 
@@ -33,9 +33,9 @@ class ErrorDetail(BaseModel):
 
     code: str = Field(
         description=(
-            "A stable name for the kind of failure: auth, not_found, invalid_transition, "
-            "conflict, invalid_input, database_unavailable, model_unavailable, export_failed, "
-            "method_not_allowed, internal."
+            "A stable name for the kind of failure: auth, invalid_token, too_many_attempts, "
+            "not_found, invalid_transition, conflict, invalid_input, database_unavailable, "
+            "model_unavailable, export_failed, method_not_allowed, internal."
         ),
         examples=["not_found"],
     )
@@ -64,6 +64,7 @@ _DESCRIPTIONS: dict[int, str] = {
     401: "Missing, malformed, expired or revoked bearer token: log in again.",
     404: "No such session for this account (another writer's session looks exactly the same).",
     409: "The move is not possible in the session's status, or another client won a race.",
+    429: "Too many wrong passwords in a row: wait `Retry-After` seconds before trying again.",
     422: "The request is not usable: a missing or malformed field, or a value the rules refuse.",
     500: "An unexpected failure (the details are in the server's log), or export files could "
     "not be written.",
@@ -86,11 +87,20 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _storyterm_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StorytermError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    message = exc.message
+    if isinstance(exc, InvalidToken):
+        # The core's remedy names the command line; an API client logs in over HTTP.
+        message = f"{exc.reason}. Log in again: POST /api/auth/login."
+    headers: dict[str, str] = {}
+    if exc.http_status == 401 and isinstance(exc, AuthError):
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        headers["Retry-After"] = str(int(retry_after + 0.999))
     if exc.http_status >= 500:
         # A writer-facing failure (database down, export not written): worth a log line.
         log.warning("%s: %s", exc.code, exc.message)
-    return error_response(exc.http_status, exc.code, exc.message, headers)
+    return error_response(exc.http_status, exc.code, message, headers or None)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -113,6 +123,14 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = (
             f"{request.url.path} does not take {request.method}. The endpoints and their "
             "methods are listed at /docs."
+        )
+    elif status == 400:
+        # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form): bad
+        # input like any other, so the same 422 as a malformed JSON body.
+        status, code = 422, "invalid_input"
+        message = (
+            "The request body could not be read. Send JSON text (UTF-8) with "
+            "Content-Type: application/json. The fields each endpoint takes are listed at /docs."
         )
     elif status == 401:
         code = "auth"

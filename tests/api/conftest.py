@@ -1,22 +1,20 @@
-"""The API against real SQLite and the tests' throwaway Redis."""
+"""The API against real SQLite and the tests' throwaway Redis, with real accounts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from storyterm.api import create_app
-from storyterm.api.deps import bearer_token, current_account
-from storyterm.core.errors import AuthError
 from storyterm.core.runtime import Runtime
 from storyterm.settings import load_settings
-from tests.helpers import make_user
 
 Login = Callable[[str], dict[str, str]]
+
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -37,33 +35,19 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
-@dataclass(frozen=True)
-class _Actor:
-    id: int
-    username: str
+def login_headers(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 @pytest.fixture
 def login(app: FastAPI, runtime: Runtime) -> Login:
-    """Make a writer and return the headers that act as them."""
-    tokens: dict[str, _Actor] = {}
-
-    def verify(token: str = _dep_token()) -> _Actor:  # type: ignore[assignment]
-        if token not in tokens:
-            raise AuthError("That login is no longer valid: log in again.")
-        return tokens[token]
-
-    app.dependency_overrides[current_account] = verify
+    """Register a writer and log them in over the API; returns their Authorization header."""
 
     def make(name: str) -> dict[str, str]:
-        user_id = make_user(runtime.store, name)
-        tokens[f"token-{name}"] = _Actor(user_id, name)
-        return {"Authorization": f"Bearer token-{name}"}
+        runtime.identity.register(name, PASSWORD)
+        with TestClient(app) as client:
+            return login_headers(client, name)
 
     return make
-
-
-def _dep_token():  # type: ignore[no-untyped-def]
-    from fastapi import Depends
-
-    return Depends(bearer_token)
