@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
-from storyterm.api.routes import auth, health, sessions, story
+from storyterm.api.routes import auth, health, models, sessions, story
+from storyterm.api.streaming import Generations
 from storyterm.core.errors import StorytermError
 from storyterm.core.runtime import Runtime
 
@@ -62,7 +64,31 @@ def create_app(runtime: Runtime) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.runtime = runtime
+    #: Running generations; `storyterm serve` stops them all when it is asked to quit.
+    app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, health):
+    for module in (auth, story, sessions, models, health):
         app.include_router(module.router)
+    _describe_event_streams(app)
     return app
+
+
+def _describe_event_streams(app: FastAPI) -> None:
+    """FastAPI types any non-JSON body as a string and merges the response model into that;
+    for the event stream the frame schemas alone are the description (each frame is one of
+    them), so the contradictory `"type": "string"` is dropped."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    for response in operation.get("responses", {}).values():
+                        stream = response.get("content", {}).get("text/event-stream", {})
+                        if "anyOf" in stream.get("schema", {}):
+                            stream["schema"].pop("type", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -72,13 +72,20 @@ _DESCRIPTIONS: dict[int, str] = {
 }
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def errors(*statuses: int, streaming: bool = False) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each listed status documented with the error body.
 
     Every route can answer 422 (malformed request) and 500 (unexpected failure), so those are
-    always included.
+    always included. FastAPI files a response `model` under the route's own media type, which
+    for a streaming route is text/event-stream; its errors are JSON, so they are spelt out.
     """
     wanted: Sequence[int] = sorted({*statuses, 422, 500})
+    if streaming:
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        return {
+            s: {"description": _DESCRIPTIONS[s], "content": {"application/json": {"schema": ref}}}
+            for s in wanted
+        }
     return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in wanted}
 
 

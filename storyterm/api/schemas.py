@@ -7,12 +7,11 @@ shown without its owner's user id and without the internal story memory (`Sessio
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storyterm.core.models import SessionStatus
+from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.views import Part, Session
 
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).
@@ -132,20 +131,41 @@ class ContinueRequest(_Request):
     )
 
 
+class ProgressEvent(BaseModel):
+    """`event: progress`: a note before the text starts (older parts being folded into the
+    story's summary, a model chosen for the story)."""
+
+    message: str
+
+
 class DeltaEvent(BaseModel):
     """`event: delta`: the next piece of text the model wrote."""
 
     text: str
 
 
+class SavedEvent(BaseModel):
+    """`event: saved`: the text so far is checkpointed in the database (about once a second)."""
+
+    seq: int
+    state: PartState
+    word_count: int
+
+
 class DoneEvent(BaseModel):
-    """`event: done`: the part is finished and saved."""
+    """`event: done`: the part is saved: `done`, or `interrupted` when the generation was
+    stopped (the story paused elsewhere, or the client went away) with the text kept."""
 
     part: Part
     session: SessionOut
     prompt_tokens: int | None
     completion_tokens: int | None
     tokens_per_second: float | None
+    done_reason: str | None = Field(
+        default=None,
+        description="stop or length (the model ended the part or filled its room); for an "
+        "interrupted part, cancel, paused or completed.",
+    )
 
 
 class ErrorEvent(BaseModel):
@@ -156,26 +176,90 @@ class ErrorEvent(BaseModel):
     part: Part | None = None
 
 
+class _Frame(BaseModel):
+    """One server-sent event: `event: <event>` then `data: <JSON>`."""
+
+
+class ProgressFrame(_Frame):
+    event: Literal["progress"]
+    data: ProgressEvent
+
+
+class DeltaFrame(_Frame):
+    event: Literal["delta"]
+    data: DeltaEvent
+
+
+class SavedFrame(_Frame):
+    event: Literal["saved"]
+    data: SavedEvent
+
+
+class DoneFrame(_Frame):
+    event: Literal["done"]
+    data: DoneEvent
+
+
+class ErrorFrame(_Frame):
+    event: Literal["error"]
+    data: ErrorEvent
+
+
+StreamFrame = ProgressFrame | DeltaFrame | SavedFrame | DoneFrame | ErrorFrame
+
+
 # -- export ---------------------------------------------------------------------------------
 
 
+ExportFormat = Literal["md", "txt", "json", "epub", "all"]
+
+
 class SaveRequest(_Request):
-    formats: list[str] = Field(
+    formats: list[ExportFormat] = Field(
         default_factory=lambda: ["md", "json"],
-        description="Which files to write.",
-        examples=[["md", "json"]],
+        description="Which files to write: md (story.md and one part-NNN.md per part), txt "
+        "(story.txt), json (story.json, which `storyterm import` reads back), epub "
+        "(story.epub), or all.",
+        examples=[["md", "json"], ["all"]],
     )
 
 
 class SaveResponse(BaseModel):
-    """Where the story was written."""
+    """What was written, on the machine the API runs on."""
 
-    folder: str
-    files: list[str]
+    folder: str = Field(description="The story's export folder (absolute path).")
+    files: list[str] = Field(description="Every file of this export in the folder.")
+    removed: list[str] = Field(
+        default_factory=list, description="Part files of parts that no longer exist, removed."
+    )
+    part_count: int
+    word_count: int
 
-    @classmethod
-    def of(cls, folder: Path, files: list[Path]) -> SaveResponse:
-        return cls(folder=str(folder), files=[str(f) for f in files])
+
+# -- models ---------------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    """One model installed in Ollama."""
+
+    name: str = Field(examples=["gemma3:latest"])
+    size: int | None = Field(default=None, description="Bytes on disk.")
+    family: str | None = None
+    parameter_size: str | None = Field(default=None, examples=["4.3B"])
+    quantization: str | None = Field(default=None, examples=["Q4_K_M"])
+    context_length: int | None = Field(
+        default=None, description="The model's context window, when already looked up."
+    )
+    can_write: bool = Field(description="False for embedding-only models.")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelOut]
+    default: str | None = Field(
+        description="The model a new story without one gets (the first installed of the "
+        "preferences, gemma3 then mistral-small3.1); null when no model can write.",
+        examples=["gemma3:latest"],
+    )
 
 
 # -- health ---------------------------------------------------------------------------------

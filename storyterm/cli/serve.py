@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import ipaddress
 import socket
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from storyterm.cli.common import get_runtime, handle_errors
 from storyterm.core.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+#: On Ctrl+C, streams still running get this long to finish; then they are stopped, and each
+#: part being written is saved as interrupted before the process ends.
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 def is_loopback(host: str) -> bool:
@@ -79,8 +87,6 @@ def log_config() -> dict[str, Any]:
 def serve_cmd(host: str, port: int) -> None:
     """Serve the HTTP API: the same sessions and accounts as the app, for editor plugins,
     web pages and scripts. Documentation at http://HOST:PORT/docs. Ctrl+C stops it."""
-    import uvicorn
-
     from storyterm.api import create_app
 
     if not is_loopback(host):
@@ -98,13 +104,37 @@ def serve_cmd(host: str, port: int) -> None:
     runtime.store  # noqa: B018
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"storyterm: API at http://{shown}:{port}/api (docs: /docs). Ctrl+C stops it.")
-    uvicorn.run(
-        create_app(runtime),
+    run_server(create_app(runtime), host, port)
+
+
+def run_server(app: FastAPI, host: str, port: int) -> None:
+    """uvicorn, with one addition: when asked to quit, the running generations are stopped
+    first, so each part is saved as interrupted and each client gets its `done` event before
+    the connections close."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping = app.state.generations.stop_all()
+            if stopping and not self.should_exit:
+                click.echo(
+                    f"storyterm: stopping {stopping} generation(s); their text is kept.",
+                    err=True,
+                )
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
         log_config=log_config(),
         log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+    # uvicorn raises the signal it caught again once it has shut down; as in uvicorn.run, a
+    # Ctrl+C that stopped the server cleanly is a normal exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        Server(config).run()
 
 
 COMMANDS = [serve_cmd]

@@ -42,7 +42,9 @@ def test_every_operation_is_documented(app: FastAPI) -> None:
             schemas = [c.get("schema") for c in response.get("content", {}).values()]
             assert schemas and all(schemas), (where, status)
             if status.startswith(("4", "5")) and (method, path) != ("get", "/api/health"):
-                assert schemas[0] == {"$ref": "#/components/schemas/ErrorResponse"}, where
+                assert response["content"] == {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+                }, where
         if (method, path) in PUBLIC:
             assert "security" not in op, where
         else:
@@ -57,3 +59,19 @@ def test_the_document_is_served(client) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "storyterm"
     assert client.get("/docs").status_code == 200
+
+
+def test_continue_documents_its_event_stream(app: FastAPI) -> None:
+    doc = app.openapi()
+    op = doc["paths"]["/api/langchain/story/{session_id}/continue"]["post"]
+    ok = op["responses"]["200"]["content"]
+    assert list(ok) == ["text/event-stream"]
+    frames = ok["text/event-stream"]["schema"]
+    assert "type" not in frames
+    refs = {item["$ref"].rsplit("/", 1)[1] for item in frames["anyOf"]}
+    assert refs == {"ProgressFrame", "DeltaFrame", "SavedFrame", "DoneFrame", "ErrorFrame"}
+    for name in ("DeltaEvent", "DoneEvent", "ErrorEvent", "SavedEvent", "ProgressEvent"):
+        assert name in doc["components"]["schemas"]
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ContinueRequest"
+    }

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from storyterm.cli import cli
-from storyterm.cli.serve import check_port, is_loopback
+from storyterm.cli.serve import check_port, is_loopback, log_config
 from storyterm.core.errors import InvalidInput
 from tests.services import free_port, wait_for_port
 
@@ -56,15 +57,14 @@ def test_an_unknown_host_is_a_clear_message() -> None:
 
 
 def _serve(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[Any, dict[str, Any]]:
-    import uvicorn
+    from storyterm.cli import serve
 
     seen: dict[str, Any] = {}
 
-    def fake_run(app: Any, **kwargs: Any) -> None:
-        seen["app"] = app
-        seen.update(kwargs)
+    def fake_run(app: Any, host: str, port: int) -> None:
+        seen.update(app=app, host=host, port=port)
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(serve, "run_server", fake_run)
     result = CliRunner().invoke(cli, ["serve", *args])
     return result, seen
 
@@ -74,8 +74,8 @@ def test_serve_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.exit_code == 0, result.output
     assert seen["host"] == "127.0.0.1"
     assert "warning" not in result.output
-    assert "storyterm" in seen["log_config"]["loggers"]
     assert seen["app"].state.runtime is not None
+    assert "storyterm" in log_config()["loggers"]
 
 
 def test_serve_warns_when_binding_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +133,55 @@ def test_the_api_is_loaded_only_by_serve() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_ctrl_c_during_a_stream_saves_the_part_and_tells_the_client() -> None:
+    import httpx
+
+    from storyterm.core.runtime import Runtime
+    from storyterm.devtools.fake_ollama import FakeOllama
+    from tests.api.conftest import PASSWORD, login_headers
+
+    runtime = Runtime()  # the same database the server opens (this test's STORYTERM_DATA_DIR)
+    runtime.identity.register("alice", PASSWORD)
+    runtime.close()
+    port = free_port()
+    with FakeOllama(tokens=2000, rate=100.0) as fake:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "storyterm", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "OLLAMA_HOST": fake.url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, timeout=30)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                alice = login_headers(http, "alice")
+                sid = http.post(
+                    "/api/langchain/story/start",
+                    json={"title": "Night Shift", "model": "gemma3:latest"},
+                    headers=alice,
+                ).json()["id"]
+                url = f"/api/langchain/story/{sid}/continue"
+                lines: list[str] = []
+                with http.stream("POST", url, json={}, headers=alice) as response:
+                    for line in response.iter_lines():
+                        lines.append(line)
+                        if len(lines) == 30:
+                            proc.send_signal(signal.SIGINT)
+                stopped_at = time.monotonic()
+            output = proc.communicate(timeout=15)[0].decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, output
+    assert time.monotonic() - stopped_at < 5  # well inside the grace period
+    assert "stopping 1 generation(s); their text is kept" in output
+    assert "Traceback" not in output
+    events = [line[7:] for line in lines if line.startswith("event: ")]
+    assert events[-1] == "done"
+    done = json.loads(lines[lines.index("event: done") + 1][6:])
+    assert done["part"]["state"] == "interrupted"
+    assert done["done_reason"] == "cancel"
+    assert 0 < done["part"]["word_count"] < 2000

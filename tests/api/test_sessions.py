@@ -137,6 +137,8 @@ ENDPOINTS = [
     ("POST", "{sid}/resume", None),
     ("POST", "{sid}/complete", None),
     ("DELETE", "{sid}", None),
+    ("POST", "{sid}/save", {"formats": ["md"]}),
+    ("POST", "/api/langchain/story/{sid}/continue", {"direction": "steal it"}),
 ]
 
 
@@ -146,7 +148,7 @@ def test_another_writers_session_is_not_found_exactly_like_a_missing_one(
 ) -> None:
     alice, bob = login("alice"), login("bob")
     sid = start(client, alice, "Alice's secret")["id"]
-    url = f"{SESSIONS}/{path.format(sid=sid)}"
+    url = path.format(sid=sid) if path.startswith("/") else f"{SESSIONS}/{path.format(sid=sid)}"
 
     as_bob = client.request(method, url, headers=bob, json=body)
     assert as_bob.status_code == 404

@@ -13,11 +13,15 @@ from storyterm.api.deps import RuntimeDep
 from storyterm.api.schemas import ComponentHealth, DatabaseHealth, HealthResponse
 from storyterm.core.database import describe_error
 from storyterm.core.errors import StorytermError
+from storyterm.core.models_catalog import NO_MODELS_MESSAGE
 from storyterm.core.runtime import Runtime
 
 log = logging.getLogger("storyterm.api")
 
 router = APIRouter(tags=["health"])
+
+#: A health check answers quickly even when Ollama hangs.
+OLLAMA_CHECK_SECONDS = 3.0
 
 
 def _database(runtime: Runtime) -> DatabaseHealth:
@@ -49,7 +53,19 @@ def _cache(runtime: Runtime, database_open: bool) -> ComponentHealth:
 
 
 async def _ollama(runtime: Runtime) -> ComponentHealth:
-    return ComponentHealth(state="unknown", detail="Not checked.")
+    try:
+        models = await asyncio.wait_for(runtime.models.list_models(), OLLAMA_CHECK_SECONDS)
+    except StorytermError as exc:
+        return ComponentHealth(state="offline", detail=exc.message)
+    except TimeoutError:
+        return ComponentHealth(
+            state="offline",
+            detail=f"Ollama at {runtime.settings.ollama_host} did not answer within "
+            f"{OLLAMA_CHECK_SECONDS:g} seconds.",
+        )
+    if not any(m.can_write for m in models):
+        return ComponentHealth(state="no_models", detail=NO_MODELS_MESSAGE)
+    return ComponentHealth(state="online")
 
 
 async def _guard(name: str, check) -> ComponentHealth:  # type: ignore[no-untyped-def]

@@ -8,8 +8,15 @@ from fastapi import APIRouter, Path, Query, Response
 
 from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
-from storyterm.api.schemas import SessionDetail, SessionOut, SessionPage
+from storyterm.api.schemas import (
+    SaveRequest,
+    SaveResponse,
+    SessionDetail,
+    SessionOut,
+    SessionPage,
+)
 from storyterm.core.cache import TAIL_PARTS
+from storyterm.core.export import export_session
 
 router = APIRouter(prefix="/api/langchain/sessions", tags=["sessions"])
 
@@ -128,3 +135,34 @@ def complete_session(session_id: SessionId, account: AccountDep, runtime: Runtim
 def delete_session(session_id: SessionId, account: AccountDep, runtime: RuntimeDep) -> Response:
     runtime.sessions.delete(account.id, session_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{session_id}/save",
+    summary="Save the story to files",
+    description=(
+        "Writes (or updates in place) the story's folder in the export directory of the "
+        "machine the API runs on (the export_dir setting): `<title>-<short id>/` with the "
+        "formats asked for. Any status can be saved."
+    ),
+    response_model=SaveResponse,
+    responses=errors(401, 404, 503),
+)
+def save_session(
+    session_id: SessionId, account: AccountDep, runtime: RuntimeDep, body: SaveRequest | None = None
+) -> SaveResponse:
+    formats = (body or SaveRequest()).formats
+    result = export_session(
+        runtime.sessions,
+        account.id,
+        session_id,
+        out_dir=runtime.settings.export_dir,
+        formats=formats,
+    )
+    return SaveResponse(
+        folder=str(result.folder.resolve()),
+        files=[str(f.resolve()) for f in result.files],
+        removed=[str(f.resolve()) for f in result.removed],
+        part_count=result.part_count,
+        word_count=result.word_count,
+    )
