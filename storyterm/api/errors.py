@@ -35,7 +35,8 @@ class ErrorDetail(BaseModel):
         description=(
             "A stable name for the kind of failure: auth, invalid_token, too_many_attempts, "
             "not_found, invalid_transition, conflict, invalid_input, database_unavailable, "
-            "model_unavailable, export_failed, method_not_allowed, internal."
+            "model_unavailable, model_missing, stopped, export_failed, method_not_allowed, "
+            "internal."
         ),
         examples=["not_found"],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
@@ -68,7 +69,7 @@ async def _ollama(runtime: Runtime) -> ComponentHealth:
     return ComponentHealth(state="online")
 
 
-async def _guard(name: str, check) -> ComponentHealth:  # type: ignore[no-untyped-def]
+async def _guard(name: str, check: Awaitable[ComponentHealth]) -> ComponentHealth:
     try:
         return await check
     except Exception:
