@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from storyterm.core.models import User
 from storyterm.core.store import Store
 

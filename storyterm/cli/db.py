@@ -9,7 +9,7 @@ import click
 from storyterm.cli.common import get_runtime, handle_errors
 from storyterm.core import database
 from storyterm.core.cache import Cache, CacheState
-from storyterm.core.errors import DatabaseUnavailable
+from storyterm.core.errors import DatabaseUnavailable, StorytermError
 
 
 @click.group("db")
@@ -62,8 +62,13 @@ def _line(ok: bool, what: str, detail: str) -> bool:
 
 @click.command("doctor")
 def doctor_cmd() -> None:
-    """Check the database, migrations, Redis and the data folder; say what to do for each."""
-    settings = get_runtime().settings
+    """Check the settings, data folder, database, migrations and Redis; say what to do for each."""
+    try:
+        settings = get_runtime().settings
+    except StorytermError as exc:
+        # doctor is where a writer goes when storyterm will not start: report, do not crash.
+        _line(False, "settings", exc.message)
+        raise SystemExit(1) from None
     url = settings.resolved_database_url
     healthy = True
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,7 +59,8 @@ class Store:
         engine = open_database(database_url)
         meta = ensure_meta(engine)
         database_id = meta[META_DATABASE_ID]
-        return cls(engine, Cache(redis_url, namespace=database_id), database_id)
+        namespace = cache_namespace(engine, database_id)
+        return cls(engine, Cache(redis_url, namespace=namespace), database_id)
 
     def close(self) -> None:
         self.cache.close()
@@ -494,7 +498,11 @@ class Store:
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
-            self.cache.update(row["version"], session.version, _dump(session), [_dump(part)])
+            # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
+            # the session (word count, version) but must not grow the entry past its tail.
+            in_tail = seq > session.part_count - TAIL_PARTS
+            hot_parts = [_dump(part)] if in_tail else []
+            self.cache.update(row["version"], session.version, _dump(session), hot_parts)
         return part, session
 
     def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
@@ -533,6 +541,27 @@ class Store:
                 self.write_part(
                     user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
                 )
+
+
+def cache_namespace(engine: Engine, database_id: str) -> str:
+    """The Redis namespace of one database: its id, plus where it lives.
+
+    The id alone is not enough: a copied SQLite file (a backup opened beside the original, a
+    second draft) or a Postgres database created from another keeps the id while its stories
+    go their own way, and two databases must never share hot entries (their versions can
+    coincide while their parts differ). Clients of one database still share one namespace.
+    """
+    if engine.dialect.name == "sqlite":
+        where = engine.url.database or ":memory:"
+        if where != ":memory:":
+            where = os.path.realpath(Path(where).expanduser())
+    else:
+        try:
+            with engine.connect() as conn:
+                where = str(conn.execute(sa.text("SELECT current_database()")).scalar_one())
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(describe_error(str(engine.url), exc)) from exc
+    return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
 def _is_stale(part: Part) -> bool:
