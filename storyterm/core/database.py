@@ -21,6 +21,9 @@ from storyterm.core.errors import DatabaseUnavailable
 #: database that is already at head never has to load Alembic (start-up stays fast).
 HEAD_REVISION = "0001_initial"
 
+#: How long a SQLite writer waits for another one to finish before giving up with a message.
+SQLITE_BUSY_TIMEOUT_S = 10.0
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -48,7 +51,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # WAL + NORMAL is durable against a crash of storyterm; only a power cut can lose the last
     # commits, and never corrupts the file.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
 
 
@@ -77,7 +80,7 @@ def make_engine(url: str) -> Engine:
                 ) from exc
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling does not emit BEGIN until the first write, which
@@ -108,6 +111,12 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 def describe_error(url: str, exc: BaseException) -> str:
     reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0] if str(exc) else ""
+    if "database is locked" in reason:
+        # SQLite waited out its busy timeout: the file is fine, another program holds it.
+        return (
+            f"The database at {redact(url)} is busy: another program has kept it locked for "
+            "too long. Nothing was lost; try again in a moment."
+        )
     return (
         f"Cannot open the database at {redact(url)} ({reason}). Check that it is running and "
         "that STORYTERM_DATABASE_URL is right, then try again; `storyterm doctor` checks it."

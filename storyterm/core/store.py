@@ -22,7 +22,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
-from storyterm.core.errors import Conflict, DatabaseUnavailable, InvalidTransition, NotFound
+from storyterm.core.errors import (
+    AuthError,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidTransition,
+    NotFound,
+)
 from storyterm.core.models import (
     PartState,
     SessionStatus,
@@ -151,8 +157,16 @@ class Store:
             created_at=now,
             updated_at=now,
         ).model_dump()
-        with self._write() as conn:
-            conn.execute(sessions_t.insert().values(**row))
+        try:
+            with self._write() as conn:
+                conn.execute(sessions_t.insert().values(**row))
+        except IntegrityError as exc:
+            # The only constraint a new session can break is its user: a login from another
+            # database, or an account removed since.
+            raise AuthError(
+                "Your account is not in this database (it was removed, or the login belongs to "
+                "another storyterm database). Log in again, or register."
+            ) from exc
         session = Session.model_validate(row)
         self.cache.store(session.version, _dump(session), [])
         return session
