@@ -291,18 +291,37 @@ def test_doctor_on_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) -> N
     assert "hunter2" not in result.stdout
 
 
-def test_doctor_on_a_database_behind_head(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from storyterm.core.database import make_engine
+def test_a_database_upgraded_by_a_newer_storyterm(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another client of a shared database ran a newer storyterm: say so, change nothing."""
+    from storyterm.core.database import make_engine, open_database
 
-    engine = make_engine(sqlite_url)
-    with engine.begin() as conn:  # a database some other tool stamped with an unknown revision
-        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('0000_older')"))
+    engine = open_database(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
     engine.dispose()
     monkeypatch.setenv("STORYTERM_DATABASE_URL", sqlite_url)
-    result = CliRunner().invoke(cli, ["doctor"])
-    assert result.exit_code == 1
-    assert "FAIL migrations: at 0000_older; run `storyterm db upgrade`" in result.stdout
+    monkeypatch.setattr(sessions_cli, "current_user_id", lambda runtime: runtime.store and 1)
+    runner = CliRunner()
+    for args in (["sessions"], ["db", "upgrade"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert "has schema revision '0099_future'" in result.stderr
+        assert "a newer storyterm has upgraded it. Upgrade storyterm" in result.stderr
+        assert "Traceback" not in result.output
+    current = runner.invoke(cli, ["db", "current"])
+    assert "0099_future (newer than this storyterm knows: upgrade storyterm)" in current.stdout
+    doctor = runner.invoke(cli, ["doctor"])
+    assert doctor.exit_code == 1
+    assert "FAIL migrations: The database at" in doctor.stdout
+    assert "db upgrade" not in doctor.stdout  # that advice would not help
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
+            "0099_future"
+        )
+    engine.dispose()
 
 
 def test_doctor_on_an_unwritable_data_folder(

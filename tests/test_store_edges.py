@@ -161,3 +161,28 @@ def test_a_sqlite_file_locked_by_another_program_says_so(
     finally:
         other.close()
         store.close()
+
+
+def test_title_search_ignores_case(service: SessionService) -> None:
+    alice = make_user(service.store)
+    service.start(alice, "The Keeper's Letter")
+    service.start(alice, "keeper of bees")
+    service.start(alice, "50% of a story_draft")
+    assert service.count(alice, search="KEEPER") == 2
+    assert [s.title for s in service.list(alice, search="50%").items] == ["50% of a story_draft"]
+    assert service.count(alice, search="y_d") == 1  # _ and % are literal, not wildcards
+    assert service.count(alice, search="5_%") == 0
+
+
+def test_title_search_ignores_case_beyond_ascii_on_sqlite(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url, None)
+    service = SessionService(store)
+    try:
+        alice = make_user(store)
+        service.start(alice, "Émile's Garden")
+        service.start(alice, "ΩMEGA STATION")
+        assert [s.title for s in service.list(alice, search="émile").items] == ["Émile's Garden"]
+        assert service.count(alice, search="ÉMILE") == 1
+        assert [s.title for s in service.list(alice, search="ωmega").items] == ["ΩMEGA STATION"]
+    finally:
+        store.close()

@@ -53,6 +53,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
+    # SQLite's own lower() folds ASCII only, so a title search (ILIKE, which SQLAlchemy turns
+    # into lower(..) LIKE lower(..)) for "émile" missed "Émile's Garden". Python's is Unicode.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def make_engine(url: str) -> Engine:
@@ -146,6 +153,9 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
             try:
                 yield conn
             finally:
+                # A failed migration leaves the transaction aborted; end it before unlocking,
+                # or the unlock itself fails and hides the real error.
+                conn.rollback()
                 conn.execute(sa.text("SELECT pg_advisory_unlock(7261839)"))
                 conn.commit()
 
@@ -153,9 +163,7 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as conn:
-        if not sa.inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return _revision_on(conn)
 
 
 def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
@@ -172,8 +180,35 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     with _migration_lock(engine) as conn:
+        current = _revision_on(conn)
+        if current is not None and current not in known_revisions():
+            raise DatabaseUnavailable(unknown_revision_message(str(engine.url), current))
         command.upgrade(_alembic_config(conn), revision)
         conn.commit()
+
+
+def _revision_on(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def known_revisions() -> set[str]:
+    """Every revision this storyterm's migration scripts know."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def unknown_revision_message(url: str, revision: str) -> str:
+    from storyterm import __version__
+
+    return (
+        f"The database at {redact(url)} has schema revision {revision!r}, which this storyterm "
+        f"({__version__}) does not know: a newer storyterm has upgraded it. Upgrade storyterm "
+        "here (pip install -U storyterm); nothing was changed."
+    )
 
 
 def head_revision() -> str:
@@ -191,6 +226,8 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
     try:
         revision = current_revision(engine)
         if revision != HEAD_REVISION:
+            if revision is not None and revision not in known_revisions():
+                raise DatabaseUnavailable(unknown_revision_message(url, revision))
             if not migrate:
                 raise DatabaseUnavailable(
                     f"The database at {redact(url)} is at revision {revision or 'none'}, not "

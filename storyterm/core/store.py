@@ -286,7 +286,9 @@ class Store:
 
     # -- reading a story ------------------------------------------------------------------
 
-    def open_session(self, user_id: int, session_id: str, tail: int = 20) -> OpenedSession:
+    def open_session(
+        self, user_id: int, session_id: str, tail: int = 20, *, _settled: bool = False
+    ) -> OpenedSession:
         """The session and its newest `tail` parts: from Redis when the hot copy is current.
 
         The session row is always read from the database (one primary-key lookup): its version
@@ -311,9 +313,11 @@ class Store:
             parts = self._tail_from_db(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
                 self.cache.store(session.version, _dump(session), [_dump(p) for p in parts])
-        if parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1]):
+        stale = parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1])
+        if stale and not _settled:
             self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
-            return self.open_session(user_id, session_id, tail)
+            # Read once more, whatever happened meanwhile (never loop).
+            return self.open_session(user_id, session_id, tail, _settled=True)
         shown = parts[-tail:]
         return OpenedSession(
             session=session,
