@@ -46,7 +46,8 @@ def test_head_revision_constant_matches_the_scripts() -> None:
     assert head_revision() == HEAD_REVISION
 
 
-def test_empty_database_goes_to_head_and_equals_the_models(database_url: str) -> None:
+def test_empty_database_goes_to_head_and_equals_the_models(empty_database_url: str) -> None:
+    database_url = empty_database_url
     engine = make_engine(database_url)
     assert current_revision(engine) is None
     engine.dispose()
@@ -97,7 +98,10 @@ def _open_in_child(url: str, barrier, results) -> None:  # type: ignore[no-untyp
         results.put(("error", repr(exc), None))
 
 
-def test_processes_opening_a_new_database_at_once_migrate_it_once(database_url: str) -> None:
+def test_processes_opening_a_new_database_at_once_migrate_it_once(
+    empty_database_url: str,
+) -> None:
+    database_url = empty_database_url
     ctx = multiprocessing.get_context("fork")
     n = 4
     barrier = ctx.Barrier(n)
@@ -141,8 +145,9 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
 
 
 def test_db_current_and_upgrade_commands(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    database_url = empty_database_url
     monkeypatch.setenv("STORYTERM_DATABASE_URL", database_url)
     runner = CliRunner()
     shown = database.redact(database_url)
