@@ -358,3 +358,22 @@ def test_python_m_storyterm_runs_the_same_commands(sqlite_url: str) -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("storyterm: Cannot open the database")
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a database url", "is not a URL storyterm understands"),
+        ("mysql://root@localhost/stories", "works with SQLite and PostgreSQL, not 'mysql'"),
+        ("sqlite:////proc/storyterm/stories.db", "Cannot create the folder for the database file"),
+    ],
+)
+def test_a_database_url_storyterm_cannot_use(
+    url: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORYTERM_DATABASE_URL", url)
+    monkeypatch.setattr(sessions_cli, "current_user_id", lambda runtime: runtime.store and 1)
+    result = CliRunner().invoke(cli, ["sessions"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("storyterm: ") and message in result.stderr
+    assert "Traceback" not in result.output

@@ -186,3 +186,18 @@ def test_title_search_ignores_case_beyond_ascii_on_sqlite(sqlite_url: str) -> No
         assert [s.title for s in service.list(alice, search="ωmega").items] == ["ΩMEGA STATION"]
     finally:
         store.close()
+
+
+def test_a_sqlite_url_with_a_tilde_opens_in_the_home_folder(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HOME", str(tmp_path / "writer"))
+    monkeypatch.chdir(tmp_path)
+    store = Store.open("sqlite:///~/notes/stories.db", None)
+    try:
+        alice = make_user(store)
+        SessionService(store).start(alice, "At home")
+    finally:
+        store.close()
+    assert (tmp_path / "writer" / "notes" / "stories.db").is_file()
+    assert not (tmp_path / "~").exists()

@@ -78,6 +78,9 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             path = Path(database).expanduser()
+            # sqlite3 does not expand "~" itself: "sqlite:///~/stories.db" would open a file
+            # under a folder literally named "~" in the current directory.
+            parsed = parsed.set(database=str(path))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -86,7 +89,7 @@ def make_engine(url: str) -> Engine:
                     "Point STORYTERM_DATABASE_URL at a writable place."
                 ) from exc
         engine = sa.create_engine(
-            url,
+            parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
