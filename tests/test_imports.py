@@ -8,14 +8,14 @@ import sys
 
 FORBIDDEN = ("textual", "fastapi", "starlette", "uvicorn", "langchain", "ollama", "rich")
 
+SNAPSHOT = "import sys, json; print(json.dumps(sorted(sys.modules)), flush=True)"
 
-def modules_after(code: str, env: dict[str, str] | None = None) -> list[str]:
-    probe = code + "\nimport sys, json\nprint(json.dumps(sorted(m for m in sys.modules)))"
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
-    )
+
+def module_lists(code: str) -> list[list[str]]:
+    """Run `code` in a fresh interpreter; each SNAPSHOT line in it prints the loaded modules."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[")]
 
 
 def offending(modules: list[str], roots: tuple[str, ...] = FORBIDDEN) -> list[str]:
@@ -23,31 +23,32 @@ def offending(modules: list[str], roots: tuple[str, ...] = FORBIDDEN) -> list[st
 
 
 def test_core_and_cli_import_no_ui_api_or_model_stack() -> None:
-    modules = modules_after(
+    core, with_textual = module_lists(
         "import storyterm.core.service, storyterm.core.store, storyterm.core.runtime, "
-        "storyterm.settings, storyterm.cli"
+        "storyterm.settings, storyterm.cli\n"
+        f"{SNAPSHOT}\n"
+        "import textual.app\n"
+        f"{SNAPSHOT}\n"
     )
-    assert "storyterm.core.store" in modules and "storyterm.cli.sessions" in modules
-    assert offending(modules) == []
+    assert "storyterm.core.store" in core and "storyterm.cli.sessions" in core
+    assert offending(core) == []
     # Alembic loads only when a database has to be migrated.
-    assert offending(modules, ("alembic",)) == []
+    assert offending(core, ("alembic",)) == []
+    # The probe is real: a forbidden import does show up.
+    assert "textual" in offending(with_textual)
 
 
 def test_opening_a_database_at_head_does_not_load_alembic(sqlite_url: str) -> None:
     from storyterm.core.database import open_database
 
     open_database(sqlite_url).dispose()  # migrate once, here
-    modules = modules_after(
+    [modules] = module_lists(
         "from storyterm.core.runtime import Runtime\n"
         "from storyterm.settings import load_settings\n"
         f"rt = Runtime(load_settings(database_url={sqlite_url!r}, redis_url=''))\n"
         "rt.sessions.list(1)\n"
-        "rt.close()"
+        "rt.close()\n"
+        f"{SNAPSHOT}\n"
     )
     assert "storyterm.core.store" in modules
     assert offending(modules, ("alembic", *FORBIDDEN)) == []
-
-
-def test_the_probe_can_see_a_forbidden_import() -> None:
-    """The check above is real: importing Textual shows up."""
-    assert "textual" in offending(modules_after("import storyterm.core.service, textual"))
