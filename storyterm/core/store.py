@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +23,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
-from storyterm.core.errors import Conflict, DatabaseUnavailable, InvalidTransition, NotFound
+from storyterm.core.errors import (
+    AuthError,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidTransition,
+    NotFound,
+)
 from storyterm.core.models import (
     PartState,
     SessionStatus,
@@ -72,7 +81,8 @@ class Store:
         engine = open_database(database_url)
         meta = ensure_meta(engine)
         database_id = meta[META_DATABASE_ID]
-        return cls(engine, Cache(redis_url, namespace=database_id), database_id)
+        namespace = cache_namespace(engine, database_id)
+        return cls(engine, Cache(redis_url, namespace=namespace), database_id)
 
     def close(self) -> None:
         self.cache.close()
@@ -163,8 +173,16 @@ class Store:
             created_at=now,
             updated_at=now,
         ).model_dump()
-        with self._write() as conn:
-            conn.execute(sessions_t.insert().values(**row))
+        try:
+            with self._write() as conn:
+                conn.execute(sessions_t.insert().values(**row))
+        except IntegrityError as exc:
+            # The only constraint a new session can break is its user: a login from another
+            # database, or an account removed since.
+            raise AuthError(
+                "Your account is not in this database (it was removed, or the login belongs to "
+                "another storyterm database). Log in again, or register."
+            ) from exc
         session = Session.model_validate(row)
         self.cache.store(session.version, _dump(session), [])
         return session
@@ -342,7 +360,9 @@ class Store:
 
     # -- reading a story ------------------------------------------------------------------
 
-    def open_session(self, user_id: int, session_id: str, tail: int = 20) -> OpenedSession:
+    def open_session(
+        self, user_id: int, session_id: str, tail: int = 20, *, _settled: bool = False
+    ) -> OpenedSession:
         """The session and its newest `tail` parts: from Redis when the hot copy is current.
 
         The session row is always read from the database (one primary-key lookup): its version
@@ -367,9 +387,11 @@ class Store:
             parts = self._tail_from_db(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
                 self.cache.store(session.version, _dump(session), [_dump(p) for p in parts])
-        if parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1]):
+        stale = parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1])
+        if stale and not _settled:
             self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
-            return self.open_session(user_id, session_id, tail)
+            # Read once more, whatever happened meanwhile (never loop).
+            return self.open_session(user_id, session_id, tail, _settled=True)
         shown = parts[-tail:]
         return OpenedSession(
             session=session,
@@ -568,7 +590,11 @@ class Store:
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
-            self.cache.update(row["version"], session.version, _dump(session), [_dump(part)])
+            # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
+            # the session (word count, version) but must not grow the entry past its tail.
+            in_tail = seq > session.part_count - TAIL_PARTS
+            hot_parts = [_dump(part)] if in_tail else []
+            self.cache.update(row["version"], session.version, _dump(session), hot_parts)
         return part, session
 
     def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
@@ -607,6 +633,27 @@ class Store:
                 self.write_part(
                     user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
                 )
+
+
+def cache_namespace(engine: Engine, database_id: str) -> str:
+    """The Redis namespace of one database: its id, plus where it lives.
+
+    The id alone is not enough: a copied SQLite file (a backup opened beside the original, a
+    second draft) or a Postgres database created from another keeps the id while its stories
+    go their own way, and two databases must never share hot entries (their versions can
+    coincide while their parts differ). Clients of one database still share one namespace.
+    """
+    if engine.dialect.name == "sqlite":
+        where = engine.url.database or ":memory:"
+        if where != ":memory:":
+            where = os.path.realpath(Path(where).expanduser())
+    else:
+        try:
+            with engine.connect() as conn:
+                where = str(conn.execute(sa.text("SELECT current_database()")).scalar_one())
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(describe_error(str(engine.url), exc)) from exc
+    return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
 def _is_stale(part: Part) -> bool:
