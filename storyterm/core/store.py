@@ -338,7 +338,7 @@ class Store:
                     "reloaded; make your change again."
                 )
             if allowed_from is not None and row["status"] not in {s.value for s in allowed_from}:
-                raise InvalidTransition(_status_message(row["title"], row["status"]))
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             status = changes.get("status")
             if isinstance(status, SessionStatus):
                 changes["status"] = status.value
@@ -492,7 +492,7 @@ class Store:
             with self._write() as conn:
                 row = self._lock_session(conn, user_id, session_id)
                 if row["status"] != SessionStatus.ACTIVE.value:
-                    raise InvalidTransition(_status_message(row["title"], row["status"]))
+                    raise InvalidTransition(status_message(row["title"], row["status"]))
                 seq = row["part_count"] + 1
                 if expected_seq is not None and expected_seq != seq:
                     raise Conflict(
@@ -558,7 +558,7 @@ class Store:
         with self._write() as conn:
             row = self._lock_session(conn, user_id, session_id)
             if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
-                raise InvalidTransition(_status_message(row["title"], row["status"]))
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             old = (
                 conn.execute(
                     sa.select(parts_t).where(
@@ -603,7 +603,7 @@ class Store:
         with self._write() as conn:
             row = self._lock_session(conn, user_id, session_id)
             if row["status"] != SessionStatus.ACTIVE.value:
-                raise InvalidTransition(_status_message(row["title"], row["status"]))
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             if row["part_count"] != seq:
                 raise Conflict(
                     "The story has moved on since you asked: only its newest part can be "
@@ -660,9 +660,13 @@ def _is_stale(part: Part) -> bool:
     return utcnow() - part.updated_at > STREAM_STALE_AFTER
 
 
-def _status_message(title: str, status: str) -> str:
+def status_message(title: str, status: str) -> str:
+    """Why a story in `status` cannot take this move, and what to do instead."""
     if status == SessionStatus.PAUSED.value:
-        return f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`)."
+        return (
+            f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`), "
+            "then continue."
+        )
     if status == SessionStatus.COMPLETED.value:
         return f"“{title}” is completed and read-only. Export it, or start a new session."
     return f"“{title}” is {status}: that move is not possible."

@@ -49,6 +49,7 @@ from storyterm.core.models_catalog import (
     translate_ollama_error,
 )
 from storyterm.core.service import SessionService, clean_direction
+from storyterm.core.store import status_message
 from storyterm.core.views import Part, Session
 from storyterm.settings import Settings
 
@@ -882,9 +883,4 @@ def _range_text(first: int, last: int) -> str:
 
 
 def _not_active_message(session: Session) -> str:
-    if session.status is SessionStatus.PAUSED:
-        return (
-            f"“{session.title}” is paused. Resume it first (r in the app, "
-            "`storyterm resume ID`), then continue."
-        )
-    return f"“{session.title}” is completed and read-only. Export it, or start a new session."
+    return status_message(session.title, session.status.value)
