@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from storyterm.cli import cli
 from storyterm.cli import sessions as sessions_cli
 from storyterm.core import store as store_module
-from storyterm.core.errors import InvalidTransition
+from storyterm.core.errors import Conflict, InvalidTransition
 from storyterm.core.models import PartState
 from storyterm.core.service import SessionService
 from storyterm.core.store import Store
@@ -197,3 +197,21 @@ def test_show_marks_an_interrupted_part(sqlite_url: str, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     assert "## Part 1  (interrupted)" in result.stdout
     assert "It was a dark and" in result.stdout
+
+
+def test_a_stale_generation_never_writes_over_its_replacement(service: SessionService) -> None:
+    """Window A's generation stalls, window B takes the part for abandoned and regenerates it;
+    A's late checkpoint must not overwrite B's new part at the same seq."""
+    alice = make_user(service.store)
+    s = service.start(alice, "Salt Roads")
+    first = service.begin_part(alice, s.id, direction="north", model_name="m", expected_seq=1)
+    service.checkpoint_part(alice, s.id, 1, "A's words", expect=first)
+    service.remove_last_part(alice, s.id, 1)  # B regenerates: the old part goes ...
+    second = service.begin_part(alice, s.id, direction="north", model_name="m", expected_seq=1)
+    service.checkpoint_part(alice, s.id, 1, "B's words", expect=second)  # ... and B writes
+    with pytest.raises(Conflict, match="replaced in another window"):
+        service.checkpoint_part(
+            alice, s.id, 1, "A's late words", state=PartState.DONE, expect=first
+        )
+    kept = service.open(alice, s.id).parts
+    assert [(p.seq, p.content, p.state) for p in kept] == [(1, "B's words", PartState.STREAMING)]

@@ -547,6 +547,7 @@ class Store:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         allow_read_only: bool = False,
+        expect: Part | None = None,
     ) -> tuple[Part, Session]:
         """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
 
@@ -570,6 +571,16 @@ class Store:
             )
             if old is None:
                 raise NotFound(f"This story has no part {seq}.")
+            if expect is not None and (
+                old["id"] != expect.id or old["created_at"] != expect.created_at
+            ):
+                # Another window regenerated this part (after taking it for abandoned): never
+                # write a stale generation over its replacement. (SQLite may reuse the id of
+                # a deleted newest row, hence the creation time as well.)
+                raise Conflict(
+                    f"Part {seq} was replaced in another window while this one was writing it; "
+                    "the replacement was kept."
+                )
             values: dict[str, Any] = {"updated_at": now}
             if content is not None:
                 values["content"] = content

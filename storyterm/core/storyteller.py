@@ -705,7 +705,10 @@ class _Run:
                 self.part.seq,
                 text,
                 state=PartState.STREAMING,
+                expect=self.part,
             )
+        except Conflict:
+            raise  # replaced elsewhere: this generation must not go on writing
         except StorytermError as exc:
             # The database may be back at the next checkpoint; the text is still here.
             log.warning("checkpoint of part %s failed: %s", self.part.seq, exc)
@@ -750,6 +753,7 @@ class _Run:
             state=PartState.DONE,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=completion,
+            expect=self.part,
         )
         self.ended = True
         self.part = part
@@ -789,6 +793,7 @@ class _Run:
                     state=PartState.INTERRUPTED,
                     prompt_tokens=self.prompt_tokens,
                     completion_tokens=self.completion_tokens or self.chunks or None,
+                    expect=self.part,
                 )
                 return part, session, None
             if self.replaced is not None:
