@@ -184,13 +184,72 @@ def _where(loc: Sequence[int | str]) -> str:
     return repr(".".join(str(part) for part in loc))
 
 
+#: How union members (the last part of a pydantic error location) read in a sentence.
+_KINDS = {
+    "str": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "list[str]": "a list of text",
+    "none": "null",
+}
+
+
+#: Pydantic's type errors, as what the value must be.
+_TYPE_ERRORS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+}
+
+
+def _collapse_unions(problems: Sequence[Any]) -> list[Any]:
+    """A value that fits no member of a union gives one error per member (loc ends in "str",
+    "int", ...): fold those into one problem that lists what the field takes."""
+    grouped: dict[tuple[Any, ...], list[tuple[str | None, Any]]] = {}
+    for problem in problems:
+        loc = tuple(problem.get("loc", ()))
+        at = next((i for i, part in enumerate(loc) if i and part in _KINDS), None)
+        key, tag = (loc[:at], loc[at]) if at is not None else (loc, None)
+        grouped.setdefault(key, []).append((tag, problem))
+    folded: list[Any] = []
+    for loc, found in grouped.items():
+        tags = [tag for tag, _ in found if tag is not None]
+        members = [problem for _, problem in found]
+        if len(set(tags)) < 2:
+            folded.extend(members)
+            continue
+        kinds = [_KINDS[t] for t in dict.fromkeys(tags)]
+        if "a number" in kinds and "a whole number" in kinds:
+            kinds.remove("a whole number")
+        wanted = "one of: " + ", ".join(kinds)
+        note = ""
+        if any(m.get("type") == "finite_number" for m in members):
+            note = " (NaN and Infinity are not numbers JSON can carry)"
+        folded.append({"type": "union", "loc": loc, "msg": f"must be {wanted}{note}"})
+    return folded
+
+
 def describe_validation(problems: Sequence[Any]) -> str:
     """FastAPI's list of validation errors as sentences a person can act on."""
+    problems = _collapse_unions(problems)
     sentences: list[str] = []
     for problem in problems[:5]:
         kind = problem.get("type", "")
         where = _where(problem.get("loc", ()))
-        if kind == "missing":
+        if kind == "union":
+            sentences.append(f"{where[0].upper()}{where[1:]} {problem['msg']}.")
+        elif kind == "missing":
             if where == "the request body":
                 sentences.append("The request needs a JSON body.")
             else:
@@ -204,6 +263,11 @@ def describe_validation(problems: Sequence[Any]) -> str:
             sentences.append(f"{where[0].upper()}{where[1:]} is not something this endpoint takes.")
         elif kind in ("model_attributes_type", "dict_type") and where == "the request body":
             sentences.append("The request body must be a JSON object.")
+        elif kind in _TYPE_ERRORS:
+            sentences.append(f"{where[0].upper()}{where[1:]} must be {_TYPE_ERRORS[kind]}.")
+        elif kind == "literal_error":
+            expected = (problem.get("ctx") or {}).get("expected", "")
+            sentences.append(f"{where[0].upper()}{where[1:]} must be {expected}.")
         else:
             message = str(problem.get("msg", "is not valid")).rstrip(".")
             sentences.append(f"{where[0].upper()}{where[1:]}: {message}.")

@@ -7,7 +7,7 @@ shown without its owner's user id and without the internal story memory (`Sessio
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,9 @@ from storyterm.core.views import Part, Session
 
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).
 MetadataValue = str | int | float | bool | list[str] | None
+#: The same on the way in, where NaN and Infinity (which Python's JSON reader accepts) are
+#: refused rather than stored as something no JSON client can read back.
+MetadataInput = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | list[str] | None
 
 
 class _Request(BaseModel):
@@ -82,7 +85,7 @@ class SessionOut(BaseModel):
 
 class StartRequest(_Request):
     title: str = Field(examples=["The Keeper's Letter"])
-    metadata: dict[str, MetadataValue] | None = Field(
+    metadata: dict[str, MetadataInput] | None = Field(
         default=None,
         description="The story bible (genre, tone, premise, characters, style_notes, ...).",
         examples=[{"genre": "mystery", "tone": "quiet, salt-stung", "characters": ["Mara"]}],

@@ -53,10 +53,13 @@ def test_401_without_a_good_token(client: TestClient, login: Login, headers: dic
     ("body", "words"),
     [
         ({}, ["'title'", "required"]),
-        ({"title": 42}, ["'title'"]),
+        ({"title": 42}, ["Field 'title' must be text."]),
         ({"title": "x", "titel": "y"}, ["'titel'", "not something this endpoint takes"]),
         ({"title": "x", "metadata": ["not", "an", "object"]}, ["'metadata'"]),
-        ({"title": "x", "metadata": {"genre": {"deep": 1}}}, ["'metadata.genre"]),
+        (
+            {"title": "x", "metadata": {"genre": {"deep": 1}}},
+            ["Field 'metadata.genre' must be one of: text, a number, true or false"],
+        ),
         ({"title": "   "}, ["needs a title"]),
         ({"title": "x" * 201}, ["200 or fewer"]),
         ({"title": "bad\x1b[31m"}, ["control characters"]),
@@ -71,6 +74,18 @@ def test_422_bad_story_input(client: TestClient, login: Login, body: dict, words
     assert error["code"] == "invalid_input"
     for word in words:
         assert word in error["message"], (word, error["message"])
+
+
+def test_422_numbers_json_cannot_hold(client: TestClient, login: Login) -> None:
+    alice = login("alice")
+    response = client.post(
+        START,
+        content=b'{"title": "x", "metadata": {"odds": NaN}}',
+        headers={**alice, "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "'metadata.odds' must be one of" in error_of(response)["message"]
+    assert "NaN and Infinity" in error_of(response)["message"]
 
 
 def test_422_body_that_is_not_json(client: TestClient, login: Login) -> None:
