@@ -7,6 +7,7 @@ exactly like a missing one (the store filters every query by user id).
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -71,6 +72,8 @@ def clean_metadata(metadata: Any) -> dict[str, Any]:
         elif isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
                 raise InvalidInput(f"The story detail {key!r} must be a list of text.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"The story detail {key!r} must be a real number, not {value}.")
         elif not isinstance(value, (int, float, bool)):
             raise InvalidInput(
                 f"The story detail {key!r} must be text, a number or a list of text."
