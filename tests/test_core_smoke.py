@@ -91,6 +91,10 @@ def test_metadata_must_be_an_object(service: SessionService) -> None:
     alice = make_user(service.store)
     with pytest.raises(InvalidInput, match="must be an object"):
         service.start(alice, "Title", ["genre", "mystery"])
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InvalidInput, match="must be a real number"):
+            service.start(alice, "Title", {"chapters": bad})
+    assert service.count(alice) == 0
 
 
 def test_expected_seq_makes_the_second_writer_lose(service: SessionService) -> None:

@@ -17,15 +17,18 @@ def cli(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is None:
         from storyterm.cli.common import get_runtime
+
+        # Settings first: a broken config.toml is reported before Textual is even imported.
+        runtime = get_runtime()
         from storyterm.tui import run_tui
 
-        run_tui(get_runtime())
+        run_tui(runtime)
 
 
 def _register() -> None:
-    from storyterm.cli import auth, db, export, sessions, story
+    from storyterm.cli import auth, db, export, serve, sessions, story
 
-    for module in (auth, sessions, story, export, db):
+    for module in (auth, sessions, story, export, db, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -34,4 +37,12 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="storyterm")
+    from storyterm.core.errors import StorytermError
+
+    try:
+        cli(prog_name="storyterm")
+    except StorytermError as exc:
+        # Commands print their own errors (common.handle_errors); this catches what happens
+        # before one runs, such as opening the writing room on a broken config.toml.
+        click.echo(f"storyterm: {exc.message}", err=True)
+        raise SystemExit(1) from None

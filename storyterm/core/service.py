@@ -7,6 +7,7 @@ exactly like a missing one (the store filters every query by user id).
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -71,6 +72,8 @@ def clean_metadata(metadata: Any) -> dict[str, Any]:
         elif isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
                 raise InvalidInput(f"The story detail {key!r} must be a list of text.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"The story detail {key!r} must be a real number, not {value}.")
         elif not isinstance(value, (int, float, bool)):
             raise InvalidInput(
                 f"The story detail {key!r} must be text, a number or a list of text."
@@ -362,9 +365,13 @@ class SessionService:
         state: PartState = PartState.STREAMING,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        expect: Part | None = None,
     ) -> tuple[Part, Session]:
         """Save a streaming part's text so far (state streaming), or its end (done or
-        interrupted). Returns the session too, so a generation sees a pause from elsewhere."""
+        interrupted). Returns the session too, so a generation sees a pause from elsewhere.
+
+        `expect` is the part as the generation claimed it: if another window has replaced it
+        since, Conflict is raised instead of writing over the replacement."""
         return self.store.write_part(
             user_id,
             session_id,
@@ -374,6 +381,7 @@ class SessionService:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             allow_read_only=True,
+            expect=expect,
         )
 
     def edit_part(
