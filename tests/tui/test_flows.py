@@ -46,7 +46,8 @@ async def test_first_run_shows_an_empty_room_and_reports_startup(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         screen = main(app)
-        assert app.startup_seconds is not None and 0 < app.startup_seconds < 30
+        # Measured from the first import of storyterm (in a test run, the session start).
+        assert app.startup_seconds is not None and app.startup_seconds > 0
         assert screen.panel.loaded_count == 0
         assert "No stories yet" in str(screen.query_one("#empty-list").visual)
         bar = screen.query_one(DirectionBar)

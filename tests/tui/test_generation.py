@@ -248,3 +248,54 @@ async def test_a_part_written_in_another_window_meanwhile_is_shown_after(
         )
         assert story.loaded_part(2).content == "Theirs."
         assert story.loaded_part(3).content == "Mine."
+
+
+async def test_the_view_follows_the_bottom_only_while_the_writer_is_there(
+    writing: Runtime, fake: FakeOllama
+) -> None:
+    fake.tokens, fake.rate = 3000, 60.0
+    alice = writer_id(writing)
+    seed_session(writing, alice, "Salt Roads", parts=4, words_per_part=120)
+    app = make_app(writing)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        story = screen.query_one(StoryView)
+        await pilot.press(*"On", "enter")
+        await wait_until(pilot, lambda: screen.generating)
+        view = screen.query_one("#part-5", PartView)
+        await wait_until(pilot, lambda: view._streamed_chars > 300)
+        assert story.scroll_y == story.max_scroll_y  # following the new text
+        # The writer scrolls up to reread: the view stays where they put it.
+        story.scroll_relative(y=-15, animate=False)
+        await pilot.pause()
+        held = story.scroll_y
+        grown = view._streamed_chars
+        await wait_until(pilot, lambda: view._streamed_chars > grown + 300)
+        await pilot.pause()
+        assert story.scroll_y == held < story.max_scroll_y
+        # Back at the bottom, it follows again.
+        story.scroll_end(animate=False, immediate=True)
+        grown = view._streamed_chars
+        await wait_until(pilot, lambda: view._streamed_chars > grown + 300)
+        await pilot.pause(0.2)
+        assert story.max_scroll_y - story.scroll_y <= 2
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+
+
+async def test_quitting_mid_stream_keeps_the_text(writing: Runtime, fake: FakeOllama) -> None:
+    fake.tokens, fake.rate = 3000, 60.0
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"Go", "enter")
+        await wait_until(pilot, lambda: screen.generating)
+        view = screen.query_one("#part-1", PartView)
+        await wait_until(pilot, lambda: view._streamed_chars > 100)
+        await pilot.press("ctrl+q")
+    part = writing.sessions.open(alice, sid).parts[-1]
+    assert str(part.state) == "interrupted" and part.word_count > 10

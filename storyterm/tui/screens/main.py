@@ -71,6 +71,7 @@ LETTER_ACTIONS = {
     "delete",
     "search",
     "filter",
+    "zen",
     "help",
     "quit",
 }
@@ -212,6 +213,7 @@ class MainScreen(Screen[None]):
         Binding("3", "filter('paused')", "Paused", show=False),
         Binding("4", "filter('completed')", "Done", show=False),
         Binding("f5", "reload", "Reload", show=False, tooltip="Reload the list and the story"),
+        Binding("z", "zen", "Zen", show=False, tooltip="Hide or show the session list"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -1157,9 +1159,20 @@ class MainScreen(Screen[None]):
         self._focus_input_if_writable(explain=True)
 
     def action_search(self) -> None:
+        if self.has_class("-zen"):
+            self.action_zen()
         self.panel.focus_search()
 
+    def action_zen(self) -> None:
+        """Hide the session list to give the story the whole width (z again brings it back)."""
+        zen = not self.has_class("-zen")
+        self.set_class(zen, "-zen")
+        if zen and self.panel.has_focus_within:
+            self.story.focus()
+
     def action_filter(self, status: str) -> None:
+        if self.has_class("-zen"):
+            self.action_zen()
         self.panel.set_filter(status)
         self.panel.session_list.focus()
 
@@ -1312,7 +1325,7 @@ class MainScreen(Screen[None]):
             ),
             (
                 "Stories",
-                [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5")],
+                [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5", "z")],
             ),
             (
                 "Finding stories",

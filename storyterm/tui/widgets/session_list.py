@@ -131,7 +131,9 @@ class SessionsPanel(Vertical):
 
     DEFAULT_CSS = """
     SessionsPanel {
-        width: 42;
+        width: 36%;
+        min-width: 28;
+        max-width: 44;
         border: round $border-blurred;
         border-title-color: $text;
         &:focus-within { border: round $border; }
