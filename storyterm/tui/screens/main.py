@@ -1279,7 +1279,7 @@ class MainScreen(Screen[None]):
             if action == "filter":
                 title = f"Show {FILTERS[str(params[0])].lower()} stories"
             yield SystemCommand(
-                f"{title} ({binding.key_display or binding.key})",
+                f"{title} ({binding.key_display or _key_name(binding.key)})",
                 binding.tooltip or title,
                 run,
             )
