@@ -338,7 +338,14 @@ class Store:
                     "reloaded; make your change again."
                 )
             if allowed_from is not None and row["status"] not in {s.value for s in allowed_from}:
-                raise InvalidTransition(status_message(row["title"], row["status"]))
+                target = changes.get("status")
+                raise InvalidTransition(
+                    status_message(
+                        row["title"],
+                        row["status"],
+                        SessionStatus(target) if target is not None else None,
+                    )
+                )
             status = changes.get("status")
             if isinstance(status, SessionStatus):
                 changes["status"] = status.value
@@ -671,8 +678,11 @@ def _is_stale(part: Part) -> bool:
     return utcnow() - part.updated_at > STREAM_STALE_AFTER
 
 
-def status_message(title: str, status: str) -> str:
-    """Why a story in `status` cannot take this move, and what to do instead."""
+def status_message(title: str, status: str, target: SessionStatus | None = None) -> str:
+    """Why a story in `status` cannot take this move (towards `target`, when it is a status
+    move), and what to do instead."""
+    if target is not None and status == target.value != SessionStatus.COMPLETED.value:
+        return f"“{title}” is already {status}."
     if status == SessionStatus.PAUSED.value:
         return (
             f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`), "
