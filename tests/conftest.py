@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import MemoryKeyring
 from tests.services import PostgresServer, RedisServer, create_database, drop_database
 
 REQUIRE_SERVICES = os.environ.get("STORYTERM_REQUIRE_SERVICES") == "1"
@@ -40,6 +41,42 @@ def storyterm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Nothing listens here: a test that forgets to start its Ollama stand-in fails fast.
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """Every test gets an empty in-memory keyring in place of the OS keyring: logins made by a
+    test never reach the real user's keyring, and a test can look at what was stored."""
+    import keyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with tiny parameters: the real algorithm and code paths, without spending a
+    quarter second of both CPU cores per password (test_identity checks the real parameters)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(
+        "storyterm.core.identity.default_hasher",
+        lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+    )
+
+
+@pytest.fixture
+def no_keyring(memory_keyring: MemoryKeyring) -> Iterator[None]:
+    """A machine without a keyring backend (a headless Linux box): keyring's fail backend."""
+    import keyring
+    from keyring.backends import fail
+
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(memory_keyring)
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def test_a_story_keeps_every_part_in_order(service: SessionService) -> None:
 def test_status_rules(service: SessionService) -> None:
     alice = make_user(service.store)
     s = service.start(alice, "Salt Roads")
-    with pytest.raises(InvalidTransition, match="not possible|paused"):
+    with pytest.raises(InvalidTransition, match=r"not possible|paused"):
         service.resume(alice, s.id)
     assert service.pause(alice, s.id).status is SessionStatus.PAUSED
     with pytest.raises(InvalidTransition, match="Resume it first"):

@@ -1,32 +1,281 @@
-"""Who is acting. Until accounts land (issue 3), commands act for one local writer."""
+"""`storyterm register|login|logout|whoami|passwd`, and `require_user`: who a command acts for."""
 
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
+import sys
 
-import sqlalchemy as sa
+import click
 
-from storyterm.core.models import User
-from storyterm.core.runtime import Runtime
+from storyterm.cli.common import get_runtime, handle_errors, print_json
+from storyterm.core.database import redact
+from storyterm.core.errors import AuthError, InvalidInput, StorytermError
+from storyterm.core.identity import NO_KEYRING, Account, check_password, clean_username
+from storyterm.core.runtime import Runtime, TokenSource
+
+NOT_LOGGED_IN = (
+    "You are not logged in. Run `storyterm login` (or `storyterm register` to create an account)."
+)
+STAY_LOGGED_IN = (
+    "To stay logged in, run `storyterm login --print-token` and set STORYTERM_TOKEN to the token "
+    "it prints (keep it secret, like a password)."
+)
 
 
-@dataclass(frozen=True)
-class Actor:
-    id: int
-    username: str
+def require_user(runtime: Runtime) -> Account:
+    """The verified writer a command acts for, or AuthError saying how to log in."""
+    account = runtime.current_account()
+    if account is None:
+        message = NOT_LOGGED_IN
+        if not runtime.tokens.available:
+            message += (
+                f" {runtime.tokens.unavailable_reason}, so a login lasts for one command only. "
+                + STAY_LOGGED_IN
+            )
+        raise AuthError(message)
+    return account
 
 
-def require_user(runtime: Runtime) -> Actor:
-    users = User.__table__  # type: ignore[attr-defined]
-    name = getpass.getuser() or "writer"
-    with runtime.store.engine.begin() as conn:
-        row = conn.execute(sa.select(users.c.id).where(users.c.username_key == name.casefold()))
-        user_id = row.scalar()
-        if user_id is None:
-            user_id = conn.execute(
-                users.insert()
-                .values(username=name, username_key=name.casefold(), password_hash="!")
-                .returning(users.c.id)
-            ).scalar_one()
-    return Actor(id=user_id, username=name)
+# -- prompts -----------------------------------------------------------------------------------
+
+
+def _os_username() -> str | None:
+    """The OS login name as a default username, when it makes a valid one."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None
+    try:
+        return clean_username(name)
+    except InvalidInput:
+        return None
+
+
+def _as_usage_error(check):  # type: ignore[no-untyped-def]
+    """Make a rule check re-ask at a click prompt instead of ending the command."""
+
+    def convert(value: str) -> str:
+        try:
+            return check(value)
+        except InvalidInput as exc:
+            raise click.UsageError(exc.message) from exc
+
+    return convert
+
+
+def _username(option: str | None, *, err: bool = False) -> str:
+    if option is not None:
+        return clean_username(option)
+    return click.prompt(
+        "Username",
+        default=_os_username(),
+        value_proc=_as_usage_error(clean_username),
+        err=err,
+    )
+
+
+def _password_from_stdin() -> str:
+    try:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InvalidInput(f"--password-stdin could not read standard input ({exc}).") from exc
+    password = line.rstrip("\r\n")
+    if not password:
+        raise InvalidInput(
+            "--password-stdin found no password on standard input. Pipe it in, for example "
+            "`storyterm login --username alice --password-stdin < password.txt`."
+        )
+    return password
+
+
+def _new_password(username: str, prompt: str = "Password") -> str:
+    return click.prompt(
+        prompt,
+        hide_input=True,
+        confirmation_prompt="Repeat the password",
+        value_proc=_as_usage_error(lambda value: check_password(value, username)),
+    )
+
+
+def _check_stdin_options(username: str | None, password_stdin: bool) -> None:
+    if password_stdin and username is None:
+        # Prompting for the name would read the password's line from the same stdin.
+        raise click.UsageError("--password-stdin needs --username too.")
+
+
+# -- keeping the login -------------------------------------------------------------------------
+
+
+def _keep_login(
+    runtime: Runtime, account: Account, token: str, *, revoke_previous: bool = True
+) -> None:
+    """Save the token for this database and tell the writer where it lives."""
+    tokens = runtime.tokens
+    previous = tokens.load() if revoke_previous else None
+    if previous and previous != token:
+        # Switching accounts: the replaced login should not live on unseen in someone's copy.
+        runtime.identity.logout(previous)
+    saved = tokens.save(token)
+    if not saved:
+        reason = tokens.unavailable_reason or NO_KEYRING
+        opening = "No system keyring here" if reason == NO_KEYRING else reason
+        click.echo(
+            f"{opening}: you stay logged in for this command only. {STAY_LOGGED_IN}",
+            err=True,
+        )
+    env_token = (runtime.settings.token or "").strip()
+    if env_token and env_token != token:
+        click.echo(
+            f"Note: STORYTERM_TOKEN is set, and storyterm uses it before this login. Unset it "
+            f"to act as {account.username}.",
+            err=True,
+        )
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@click.command("register")
+@click.option("--username", "-u", default=None, help="Your username (asked for when left out).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+@handle_errors
+def register_cmd(username: str | None, password_stdin: bool) -> None:
+    """Create an account on this database and log in to it."""
+    _check_stdin_options(username, password_stdin)
+    runtime = get_runtime()
+    name = _username(username)
+    password = (
+        check_password(_password_from_stdin(), name) if password_stdin else _new_password(name)
+    )
+    account = runtime.identity.register(name, password)
+    account, token = runtime.identity.login(account.username, password)
+    click.echo(f"Welcome to storyterm, {account.username}. You are logged in.")
+    _keep_login(runtime, account, token)
+
+
+@click.command("login")
+@click.option("--username", "-u", default=None, help="Your username (asked for when left out).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+@click.option(
+    "--print-token",
+    is_flag=True,
+    help="Print the login token (for STORYTERM_TOKEN and scripts) instead of keeping it in the "
+    "system keyring.",
+)
+@handle_errors
+def login_cmd(username: str | None, password_stdin: bool, print_token: bool) -> None:
+    """Log in; the login is kept in the system keyring for this database."""
+    _check_stdin_options(username, password_stdin)
+    runtime = get_runtime()
+    # With --print-token, stdout is the token alone (`export STORYTERM_TOKEN=$(...)`): ask on
+    # stderr.
+    name = _username(username, err=print_token)
+    password = (
+        _password_from_stdin()
+        if password_stdin
+        else click.prompt("Password", hide_input=True, err=print_token)
+    )
+    account, token = runtime.identity.login(name, password)
+    if print_token:
+        click.echo(token)
+        days = runtime.settings.token_ttl_days
+        click.echo(
+            f"Logged in as {account.username}. The token above is valid for {days} days; keep "
+            "it secret, like a password.",
+            err=True,
+        )
+        return
+    click.echo(f"Logged in as {account.username}.")
+    _keep_login(runtime, account, token)
+
+
+@click.command("logout")
+@handle_errors
+def logout_cmd() -> None:
+    """Log out: the login is revoked (a copy of it stops working) and removed here."""
+    runtime = get_runtime()
+    saved = runtime.tokens.load()
+    env_token = (runtime.settings.token or "").strip()
+    if not saved and not env_token:
+        click.echo("You were not logged in.")
+        return
+    for token, where in ((saved, "saved"), (env_token, "STORYTERM_TOKEN")):
+        if not token:
+            continue
+        try:
+            name: str | None = runtime.identity.verify(token).username
+        except AuthError:
+            name = None
+        revoked = runtime.identity.logout(token)
+        if where == "saved":
+            runtime.tokens.clear()
+            if name and revoked:
+                click.echo(f"Logged out {name}.")
+            else:
+                click.echo("Removed the saved login (it was no longer valid).")
+        else:
+            click.echo(
+                f"{'Revoked' if revoked else 'Nothing to revoke for'} the token in "
+                "STORYTERM_TOKEN"
+                + (f" ({name})" if name and revoked else "")
+                + "; unset STORYTERM_TOKEN, it no longer logs anyone in."
+            )
+
+
+@click.command("whoami")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@handle_errors
+def whoami_cmd(as_json: bool) -> None:
+    """Show who you are logged in as."""
+    runtime = get_runtime()
+    account = require_user(runtime)
+    login = runtime.current_login()
+    source = login.source if login else TokenSource.MEMORY
+    database = redact(runtime.settings.resolved_database_url)
+    if as_json:
+        print_json(
+            {
+                **account.model_dump(mode="json"),
+                "login_from": source.value,
+                "database": database,
+            }
+        )
+        return
+    click.echo(f"{account.username} · login: {source.value} · database: {database}")
+
+
+@click.command("passwd")
+@handle_errors
+def passwd_cmd() -> None:
+    """Change your password. Logins on other machines end; this one stays logged in."""
+    runtime = get_runtime()
+    account = require_user(runtime)
+    login = runtime.current_login()
+    old = click.prompt("Current password", hide_input=True)
+    new = _new_password(account.username, "New password")
+    runtime.identity.change_password(account.id, old, new)
+    click.echo(f"Password changed for {account.username}. Logins elsewhere have ended.")
+    try:
+        account, token = runtime.identity.login(account.username, new)
+    except StorytermError as exc:  # pragma: no cover - the password was just set
+        raise AuthError(f"Your password was changed, but logging in again failed: {exc}") from exc
+    if login is not None and login.source is TokenSource.ENV:
+        click.echo(
+            "The token in STORYTERM_TOKEN has ended too: run `storyterm login --print-token` "
+            "and put the new token there.",
+            err=True,
+        )
+        return
+    # The previous token ended with the old password; no need to revoke it as well.
+    _keep_login(runtime, account, token, revoke_previous=False)
+
+
+COMMANDS = [register_cmd, login_cmd, logout_cmd, whoami_cmd, passwd_cmd]

@@ -126,6 +126,20 @@ def doctor_cmd() -> None:
                 "STORYTERM_REDIS_URL= to turn the cache off"
             ),
         )
+    from storyterm.core.identity import TokenStore
+
+    tokens = TokenStore(database_id or "doctor")
+    # No keyring is a normal headless setup, not a failure: say what it means.
+    _line(
+        True,
+        "keyring",
+        f"logins are kept in the {tokens.backend_name}"
+        if tokens.available
+        else (
+            f"{tokens.unavailable_reason}: a login lasts one command. Use STORYTERM_TOKEN "
+            "(`storyterm login --print-token`) to stay logged in"
+        ),
+    )
     if not healthy:
         raise SystemExit(1)
 

@@ -76,3 +76,29 @@ class ExportError(StorytermError):
 
     code = "export_failed"
     http_status = 500
+
+
+class InvalidToken(AuthError):
+    """A login token that does not hold up (forged, expired, revoked, another database, ...).
+
+    `reason` says what is wrong with it; the message adds what to do about it.
+    """
+
+    code = "invalid_token"
+
+    def __init__(
+        self, reason: str, remedy: str = "Please log in again (`storyterm login`)."
+    ) -> None:
+        super().__init__(f"{reason}. {remedy}")
+        self.reason = reason
+
+
+class TooManyAttempts(AuthError):
+    """Too many wrong passwords in a row: the account refuses logins for `retry_after` seconds."""
+
+    code = "too_many_attempts"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -3,11 +3,32 @@ so that a command that needs none of them (help, version) touches no database.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
+from typing import TYPE_CHECKING
 
+from storyterm.core.errors import InvalidToken
 from storyterm.core.service import SessionService
 from storyterm.core.store import Store
 from storyterm.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from storyterm.core.identity import Account, IdentityService, TokenStore
+
+
+class TokenSource(StrEnum):
+    ENV = "STORYTERM_TOKEN"
+    KEYRING = "system keyring"
+    MEMORY = "this run only"
+
+
+@dataclass(frozen=True)
+class Login:
+    """The token this process acts with, and where it came from."""
+
+    token: str
+    source: TokenSource
 
 
 class Runtime:
@@ -23,6 +44,49 @@ class Runtime:
     @cached_property
     def sessions(self) -> SessionService:
         return SessionService(self.store)
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        from storyterm.core.identity import IdentityService
+
+        return IdentityService(self.store, self.settings)
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        """This database's login in the OS keyring (or in memory where there is none)."""
+        from storyterm.core.identity import TokenStore
+
+        return TokenStore(self.store.database_id)
+
+    def current_login(self) -> Login | None:
+        """The token in effect: STORYTERM_TOKEN first, then the keyring; None without one."""
+        env_token = (self.settings.token or "").strip()
+        if env_token:
+            return Login(env_token, TokenSource.ENV)
+        token = self.tokens.load()
+        if not token:
+            return None
+        return Login(token, TokenSource.KEYRING if self.tokens.available else TokenSource.MEMORY)
+
+    def current_account(self) -> Account | None:
+        """The verified writer this process acts for; None when nobody is logged in.
+
+        Raises InvalidToken (an AuthError) when the token in effect is no good, saying where it
+        came from so the writer knows what to replace.
+        """
+        login = self.current_login()
+        if login is None:
+            return None
+        try:
+            return self.identity.verify(login.token)
+        except InvalidToken as exc:
+            if login.source is TokenSource.ENV:
+                raise InvalidToken(
+                    f"{exc.reason} (the token in STORYTERM_TOKEN)",
+                    "Please log in again: run `storyterm login --print-token` and put the new "
+                    "token in STORYTERM_TOKEN, or unset STORYTERM_TOKEN.",
+                ) from exc
+            raise
 
     def close(self) -> None:
         if "store" in self.__dict__:
