@@ -48,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         help="start no Redis or PostgreSQL (their figures are left out, and say so)",
     )
     parser.add_argument(
+        "--calm",
+        type=float,
+        default=None,
+        metavar="LOAD",
+        help="before each area, wait (up to 5 minutes) until the 1-minute load average is below "
+        "LOAD: the machine may be shared, and other work inflates the tails",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="where to write the report (default bench/RESULTS.md; bench/out/RESULTS-quick.md "
@@ -79,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 key=key, title=title, date=now_text(), command=command, quick=args.quick
             )
             log(f"== {title}")
+            if args.calm is not None:
+                wait_for_calm(args.calm)
             t0 = time.perf_counter()
             try:
                 module = importlib.import_module(module_name)
@@ -109,6 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(render(merged, [(key, title) for key, _m, title in AREAS]))
     log(f"wrote {out}")
     return 1 if failed else 0
+
+
+def wait_for_calm(limit: float, patience: float = 300.0) -> None:
+    deadline = time.monotonic() + patience
+    while True:
+        load = float(loadavg().split()[0])
+        if load < limit:
+            return
+        if time.monotonic() > deadline:
+            log(f"load is still {load:.2f} after {patience:.0f} s; measuring anyway")
+            return
+        log(f"load {load:.2f} >= {limit}; waiting for the machine to calm down")
+        time.sleep(15)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from bench.common import OUT_DIR, log
 
 #: Bump when the generator changes, so stale templates are not reused.
-DATASET_VERSION = 2
+DATASET_VERSION = 3
 USERNAME = "bench-writer"
 PASSWORD = "correct horse battery staple"
 #: Title words that searches look for: COMMON is in ~1 title in 20, RARE in exactly one.
