@@ -102,3 +102,26 @@ class TooManyAttempts(AuthError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ModelMissing(ModelUnavailable):
+    """The model a story uses (or the writer asked for) is not installed in Ollama.
+
+    `model` is the missing name; `fallback` an installed model the writer can switch to
+    (None when Ollama has none), so a front end can offer it with one key.
+    """
+
+    code = "model_missing"
+
+    def __init__(self, message: str, *, model: str, fallback: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.fallback = fallback
+
+
+class GenerationStopped(StorytermError):
+    """A generation was stopped (the writer pressed Esc or Ctrl-C, or paused the story
+    elsewhere) before the model wrote anything, so nothing was added."""
+
+    code = "stopped"
+    http_status = 409

@@ -15,6 +15,8 @@ from storyterm.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from storyterm.core.identity import Account, IdentityService, TokenStore
+    from storyterm.core.models_catalog import ModelCatalog
+    from storyterm.core.storyteller import Storyteller
 
 
 class TokenSource(StrEnum):
@@ -88,6 +90,21 @@ class Runtime:
                 ) from exc
             raise
 
+    @cached_property
+    def models(self) -> ModelCatalog:
+        """Ollama's models (nothing is imported or asked until a listing is wanted)."""
+        from storyterm.core.models_catalog import ModelCatalog
+
+        return ModelCatalog(self.settings)
+
+    @cached_property
+    def storyteller(self) -> Storyteller:
+        from storyterm.core.storyteller import Storyteller
+
+        return Storyteller(self.sessions, self.settings, catalog=self.models)
+
     def close(self) -> None:
+        if "storyteller" in self.__dict__:
+            self.storyteller.close()
         if "store" in self.__dict__:
             self.store.close()

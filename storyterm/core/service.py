@@ -11,7 +11,7 @@ import unicodedata
 from typing import Any
 
 from storyterm.core.cache import CacheState
-from storyterm.core.errors import InvalidInput, InvalidTransition
+from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition
 from storyterm.core.models import PartState, SessionStatus, utcnow
 from storyterm.core.store import Store
 from storyterm.core.views import OpenedSession, Page, Part, Session
@@ -320,7 +320,7 @@ class SessionService:
             raise InvalidTransition(
                 "That part is still being written. Stop the generation (Esc) first, then edit."
             )
-        part, _session = self.store.write_part(
+        part, session = self.store.write_part(
             user_id,
             session_id,
             seq,
@@ -328,7 +328,28 @@ class SessionService:
             direction=None if direction is None else clean_direction(direction),
             state=PartState.DONE if content is not None else None,
         )
+        self._mark_summary_stale(user_id, session, seq)
         return part
+
+    def _mark_summary_stale(self, user_id: int, session: Session, seq: int) -> None:
+        """An edit of a part the rolling summary already covers makes the summary stale (the
+        story memory keeps it in session.memory; see core/memory.py)."""
+        for _attempt in range(3):
+            memory = session.memory or {}
+            through = memory.get("summary_through_seq") or 0
+            if not isinstance(through, int) or seq > through or memory.get("stale"):
+                return
+            try:
+                self.store.update_session(
+                    user_id,
+                    session.id,
+                    expected_version=session.version,
+                    allowed_from=_EDITABLE,
+                    memory={**memory, "stale": True},
+                )
+                return
+            except Conflict:  # the memory moved on (a generation saved it): look again
+                session = self.store.get_session(user_id, session.id)
 
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
         return self.store.delete_last_part(user_id, session_id, seq)

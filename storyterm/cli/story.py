@@ -1,0 +1,258 @@
+"""`storyterm new|continue|models`: start a story, write its next part, see Ollama's models.
+
+Story text goes to stdout as it arrives; notes, progress and the closing numbers go to stderr,
+so `storyterm continue ID > part.md` captures only the story.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import Any
+
+import click
+
+from storyterm.cli.common import current_user_id, get_runtime, handle_errors, print_json
+from storyterm.cli.sessions import resolve_session_id
+from storyterm.core.runtime import Runtime
+
+#: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
+EXIT_STOPPED = 130
+
+
+def _note(message: str) -> None:
+    click.echo(click.style(message, dim=True), err=True)
+
+
+@click.command("new")
+@click.argument("title")
+@click.option("--genre", default=None, help="The genre, e.g. mystery.")
+@click.option("--tone", default=None, help="The tone, e.g. dark and quiet.")
+@click.option("--premise", default=None, help="What the story is about, in a sentence or two.")
+@click.option("--characters", default=None, help="Who is in it, e.g. 'Mara, a lighthouse keeper'.")
+@click.option("--style-notes", default=None, help="How it should read, e.g. 'short chapters'.")
+@click.option("--model", default=None, help="An installed Ollama model (default: the preferred).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new session as JSON.")
+@handle_errors
+def new_cmd(
+    title: str,
+    genre: str | None,
+    tone: str | None,
+    premise: str | None,
+    characters: str | None,
+    style_notes: str | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """Start a new story session and print its id."""
+    runtime = get_runtime()
+    user_id = current_user_id(runtime)
+    bible = {
+        "genre": genre,
+        "tone": tone,
+        "premise": premise,
+        "characters": characters,
+        "style_notes": style_notes,
+    }
+    # Check the title and the bible before asking Ollama anything.
+    from storyterm.core.service import clean_metadata, clean_title
+
+    clean_title(title)
+    clean_metadata(bible)
+    choice = asyncio.run(runtime.models.resolve_offline(model))
+    session = runtime.sessions.start(user_id, title, bible, choice.name)
+    if choice.note:
+        _note(choice.note)
+    if as_json:
+        print_json(session.model_dump(mode="json"))
+        return
+    click.echo(session.id)
+    if sys.stderr.isatty():
+        _note(f'Write its first part: storyterm continue {session.id[:8]} --direction "..."')
+
+
+@click.command("continue")
+@click.argument("session_id")
+@click.option(
+    "--direction",
+    "-d",
+    default="",
+    help="What should happen in this part (leave out to let the story go on).",
+)
+@click.option(
+    "--regenerate",
+    is_flag=True,
+    help="Write the last part again (with its direction, or with --direction).",
+)
+@click.option("--model", default=None, help="Switch the story to this installed model first.")
+@handle_errors
+def continue_cmd(session_id: str, direction: str, regenerate: bool, model: str | None) -> None:
+    """Write the next part of a story, streaming it as it arrives.
+
+    Ctrl-C stops the model and keeps what it wrote (marked interrupted).
+    """
+    runtime = get_runtime()
+    user_id = current_user_id(runtime)
+    session_id = resolve_session_id(runtime, user_id, session_id)
+    if model:
+        runtime.sessions.set_model(user_id, session_id, asyncio.run(_installed(runtime, model)))
+    code = asyncio.run(_write_part(runtime, user_id, session_id, direction, regenerate))
+    if code:
+        sys.exit(code)
+
+
+async def _installed(runtime: Runtime, name: str) -> str:
+    from storyterm.core.errors import ModelMissing
+
+    models = await runtime.models.list_models()
+    try:
+        return runtime.models.ensure_installed(name, models)
+    except ModelMissing as exc:
+        names = ", ".join(m.name for m in models) or "none"
+        raise ModelMissing(
+            f"{name} is not installed in Ollama (installed: {names}). Run `ollama pull {name}`, "
+            "or pick one of those.",
+            model=name,
+            fallback=exc.fallback,
+        ) from None
+
+
+async def _write_part(
+    runtime: Runtime, user_id: int, session_id: str, direction: str, regenerate: bool
+) -> int:
+    from storyterm.core.storyteller import Failed, Finished, Progress, TextDelta
+
+    session = runtime.sessions.get(user_id, session_id)
+    seq = session.part_count if regenerate else session.part_count + 1
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    presses = 0
+
+    def on_interrupt() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            cancel.set()
+        elif task is not None:  # a second Ctrl-C: stop waiting (the text is still saved)
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    _note(
+        f"{'Rewriting' if regenerate else 'Writing'} part {seq} of “{session.title}” with "
+        f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
+    )
+    wrote = False
+    events = runtime.storyteller.generate(
+        user_id, session_id, direction, regenerate=regenerate, cancel=cancel
+    )
+    try:
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    click.echo(event.text, nl=False)
+                    wrote = True
+                elif isinstance(event, Progress):
+                    _note(event.message)
+                elif isinstance(event, Finished):
+                    if wrote:
+                        click.echo()
+                    return _report_finished(event)
+                elif isinstance(event, Failed):
+                    if wrote:
+                        click.echo()
+                    click.echo(f"storyterm: {event.error.message}", err=True)
+                    return EXIT_STOPPED if event.error.code == "stopped" else 1
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+    return 1
+
+
+def _report_finished(event: Any) -> int:
+    part = event.part
+    numbers = []
+    if event.completion_tokens is not None:
+        numbers.append(f"{event.completion_tokens:,} tokens")
+    if event.tokens_per_second:
+        numbers.append(f"{event.tokens_per_second:.1f} tokens/s")
+    numbers.append(f"{part.word_count:,} words")
+    stats = " · ".join(numbers)
+    if event.interrupted:
+        click.echo(
+            f"Stopped. Part {part.seq} keeps the {part.word_count:,} words written so far "
+            f"(marked interrupted) · {stats}",
+            err=True,
+        )
+        return EXIT_STOPPED
+    tail = " (it reached the length limit)" if event.done_reason == "length" else ""
+    click.echo(f"Part {part.seq} saved · {stats}{tail}", err=True)
+    return 0
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@handle_errors
+def models_cmd(as_json: bool) -> None:
+    """List the models Ollama has, and the one new stories would use."""
+    runtime = get_runtime()
+    models, chosen = asyncio.run(_list_models(runtime))
+    if as_json:
+        print_json(
+            {
+                "host": runtime.settings.ollama_host,
+                "chosen": chosen,
+                "models": [
+                    {
+                        "name": m.name,
+                        "size": m.size,
+                        "family": m.family,
+                        "parameter_size": m.parameter_size,
+                        "quantization": m.quantization,
+                        "context_length": m.context_length,
+                    }
+                    for m in models
+                ],
+            }
+        )
+        return
+    width = max(len(m.name) for m in models)
+    for m in models:
+        mark = "●" if m.name == chosen else " "
+        facts = [f for f in (m.size_text, m.family, m.parameter_size, m.quantization) if f]
+        if m.context_length:
+            facts.append(f"context {m.context_length:,}")
+        line = f"{mark} {m.name.ljust(width)}  {' · '.join(facts)}"
+        if m.name == chosen:
+            line += click.style("  ← new stories use this", bold=True)
+        click.echo(line)
+    click.echo(
+        f"Ollama at {runtime.settings.ollama_host}; preferred: "
+        f"{', '.join(runtime.settings.model_preferences) or '(none)'}.",
+        err=True,
+    )
+
+
+async def _list_models(runtime: Runtime) -> tuple[list[Any], str]:
+    from dataclasses import replace
+
+    from storyterm.core.errors import StorytermError
+    from storyterm.core.models_catalog import pick_model
+
+    catalog = runtime.models
+    models = await catalog.list_models()
+    chosen = pick_model(models, None, runtime.settings.model_preferences).name
+
+    async def with_context(model: Any) -> Any:
+        try:
+            return replace(model, context_length=await catalog.context_length(model.name))
+        except StorytermError:  # a model that cannot be shown is still listed
+            return model
+
+    return list(await asyncio.gather(*(with_context(m) for m in models))), chosen
+
+
+COMMANDS = [new_cmd, continue_cmd, models_cmd]

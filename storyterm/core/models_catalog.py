@@ -1,0 +1,302 @@
+"""Which models Ollama has, how much context each takes, and which one a story should use.
+
+The rules (DESIGN.md, "The model"): the writer's pick if it is installed; else the first of
+`settings.model_preferences` (gemma3:latest, mistral-small3.1:latest) that is; else any installed
+model; else a clear message to start Ollama or pull a model. The ollama client is imported when a
+listing is first asked for, never at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from storyterm.core.errors import ModelMissing, ModelUnavailable, StorytermError
+from storyterm.settings import Settings
+
+if TYPE_CHECKING:
+    import ssl
+
+    import ollama
+
+#: Seconds to wait for Ollama to accept a connection / to answer a listing.
+CONNECT_TIMEOUT = 5.0
+ANSWER_TIMEOUT = 30.0
+#: Context length assumed when /api/show does not report one (small enough to be safe).
+FALLBACK_CONTEXT_LENGTH = 4096
+#: Families and name parts of embedding-only models, which cannot write a story.
+_EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model installed in Ollama."""
+
+    name: str
+    size: int | None = None
+    family: str | None = None
+    context_length: int | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
+
+    @property
+    def size_text(self) -> str:
+        """'3.3 GB', '870 MB', or '' when unknown."""
+        if not self.size:
+            return ""
+        size = float(self.size)
+        for unit in ("B", "KB", "MB", "GB", "TB"):
+            if size < 1000 or unit == "TB":
+                return f"{size:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{size:.1f} {unit}"
+            size /= 1000
+        return ""
+
+    @property
+    def can_write(self) -> bool:
+        """False for embedding-only models (they cannot generate text)."""
+        return (self.family or "") not in _EMBEDDING_FAMILIES and "embed" not in self.name
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The outcome of choosing a model for a new story."""
+
+    name: str
+    #: False when Ollama could not be asked: `name` is the first preference, unverified.
+    verified: bool = True
+    #: A sentence for the writer when the choice is not what they asked for.
+    note: str | None = None
+
+
+@cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every Ollama client of the process. httpx builds a new one for each
+    client by default, loading the CA bundle each time (about 50 ms); a generation makes
+    several clients."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
+def normalise_model_name(name: str) -> str:
+    """Ollama's rule: a name without a tag means ':latest' (`gemma3` is `gemma3:latest`)."""
+    name = name.strip()
+    return name if ":" in name else f"{name}:latest"
+
+
+def ollama_down_message(host: str) -> str:
+    return (
+        f"Ollama is not running at {host}. Start it (`ollama serve`, or open the Ollama app) "
+        "and try again; set OLLAMA_HOST if it runs somewhere else."
+    )
+
+
+NO_MODELS_MESSAGE = "Ollama has no models. Run `ollama pull gemma3` (about 3 GB), then try again."
+
+
+def translate_ollama_error(
+    exc: BaseException, host: str, model: str | None = None
+) -> StorytermError:
+    """The writer-facing error for anything the ollama client or httpx raised.
+
+    A refused connection arrives as httpx.ConnectError (streaming) or as the builtin
+    ConnectionError (the ollama client's other calls); a missing model as ResponseError 404; a
+    failure in the middle of a stream as ResponseError with the server's message.
+    """
+    import httpx
+    import ollama
+
+    if isinstance(exc, StorytermError):
+        return exc
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
+        return ModelUnavailable(ollama_down_message(host))
+    if isinstance(exc, ollama.ResponseError):
+        if exc.status_code == 404 and model:
+            return ModelMissing(
+                f"The model {model} is not installed in Ollama at {host}. Run "
+                f"`ollama pull {model}`, or choose another model.",
+                model=model,
+            )
+        if exc.status_code == 404:
+            return ModelUnavailable(f"Ollama at {host} answered: {exc.error}.")
+        return ModelUnavailable(
+            f"Ollama stopped with an error: {exc.error}. Try again; if it keeps happening, "
+            "look at Ollama's own log (the model may not fit in memory)."
+        )
+    if isinstance(exc, ConnectionError):
+        return ModelUnavailable(ollama_down_message(host))
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return ModelUnavailable(
+            f"The connection to Ollama at {host} broke off (did Ollama stop or restart?). "
+            "Check that it is running and try again."
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelUnavailable(
+            f"Ollama at {host} did not answer in time. It may be busy loading a model; "
+            "try again in a moment."
+        )
+    if isinstance(exc, httpx.HTTPError):
+        return ModelUnavailable(f"Talking to Ollama at {host} failed: {exc}. Try again.")
+    return ModelUnavailable(f"Ollama at {host} failed: {exc}.")
+
+
+class ModelCatalog:
+    """The models Ollama at `settings.ollama_host` has, and the choice rules."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context: dict[str, int] = {}
+
+    @property
+    def host(self) -> str:
+        return self.settings.ollama_host
+
+    def _client(self) -> ollama.AsyncClient:
+        import httpx
+        import ollama
+
+        return ollama.AsyncClient(
+            host=self.host,
+            timeout=httpx.Timeout(ANSWER_TIMEOUT, connect=CONNECT_TIMEOUT),
+            verify=shared_ssl_context(),
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Installed models, as Ollama lists them. ModelUnavailable when Ollama is down."""
+        try:
+            async with self._client() as client:
+                response = await client.list()
+        except Exception as exc:
+            raise translate_ollama_error(exc, self.host) from exc
+        models: list[ModelInfo] = []
+        for entry in response.models:
+            name = entry.model or ""
+            if not name:
+                continue
+            details = entry.details
+            models.append(
+                ModelInfo(
+                    name=name,
+                    size=int(entry.size) if entry.size is not None else None,
+                    family=details.family if details else None,
+                    context_length=self._context.get(name),
+                    parameter_size=details.parameter_size if details else None,
+                    quantization=details.quantization_level if details else None,
+                )
+            )
+        return models
+
+    async def context_length(self, name: str) -> int:
+        """The model's trained context window (/api/show model_info "<arch>.context_length").
+        ModelMissing when it is not installed; a safe default when Ollama does not say."""
+        name = normalise_model_name(name)
+        if name in self._context:
+            return self._context[name]
+        try:
+            async with self._client() as client:
+                shown = await client.show(name)
+        except Exception as exc:
+            raise translate_ollama_error(exc, self.host, name) from exc
+        length = _context_from_model_info(shown.modelinfo or {})
+        self._context[name] = length or FALLBACK_CONTEXT_LENGTH
+        return self._context[name]
+
+    async def resolve(self, preferred: str | None) -> ModelChoice:
+        """Choose a model for a new story and say why when it is not the writer's pick."""
+        models = await self.list_models()
+        return pick_model(models, preferred, self.settings.model_preferences)
+
+    async def choose(self, preferred: str | None) -> str:
+        """The model a new story should use (see the module docstring for the rules)."""
+        return (await self.resolve(preferred)).name
+
+    async def resolve_offline(self, preferred: str | None) -> ModelChoice:
+        """Like `resolve`, but when Ollama is down or empty, the writer's pick or the first
+        preference, unverified, with a note saying generation needs Ollama."""
+        try:
+            return await self.resolve(preferred)
+        except ModelUnavailable as exc:
+            if isinstance(exc, ModelMissing):
+                raise
+            name = normalise_model_name(preferred) if preferred else self._first_preference()
+            return ModelChoice(
+                name=name,
+                verified=False,
+                note=f"{exc.message} The story will use {name} once Ollama has it.",
+            )
+
+    async def check_installed(self, name: str) -> str:
+        """The installed name for `name`; ModelMissing (with an installed fallback to offer)
+        when it is not installed."""
+        return self.ensure_installed(name, await self.list_models())
+
+    def ensure_installed(self, name: str, models: list[ModelInfo]) -> str:
+        """Like `check_installed`, on a listing already fetched."""
+        wanted = normalise_model_name(name)
+        for model in models:
+            if normalise_model_name(model.name) == wanted:
+                return model.name
+        writable = [m for m in models if m.can_write] or models
+        fallback = None
+        if writable:
+            fallback = pick_model(writable, None, self.settings.model_preferences).name
+        if fallback:
+            message = (
+                f"This story's model {name} is no longer installed in Ollama. Switch the story "
+                f"to {fallback} (m in the app, or `storyterm continue ID --model {fallback}`), "
+                f"or bring it back with `ollama pull {name}`."
+            )
+        else:
+            message = f"This story's model {name} is not installed. {NO_MODELS_MESSAGE}"
+        raise ModelMissing(message, model=name, fallback=fallback)
+
+    def _first_preference(self) -> str:
+        prefs = self.settings.model_preferences
+        return normalise_model_name(prefs[0]) if prefs else "gemma3:latest"
+
+
+def pick_model(
+    models: list[ModelInfo], preferred: str | None, preferences: list[str]
+) -> ModelChoice:
+    """The choice rules on a known list of installed models (no network)."""
+    if not models:
+        raise ModelUnavailable(NO_MODELS_MESSAGE)
+    by_name = {normalise_model_name(m.name): m.name for m in models}
+    requested = preferred.strip() if preferred else ""
+    if requested and normalise_model_name(requested) in by_name:
+        return ModelChoice(by_name[normalise_model_name(requested)])
+    chosen = next(
+        (
+            by_name[normalise_model_name(p)]
+            for p in preferences
+            if normalise_model_name(p) in by_name
+        ),
+        None,
+    )
+    if chosen is None:
+        writable = [m for m in models if m.can_write] or models
+        chosen = writable[0].name
+    note = None
+    if requested:
+        note = (
+            f"{requested} is not installed in Ollama; using {chosen}. Run "
+            f"`ollama pull {requested}` to get it; `storyterm continue ID --model {requested}` "
+            "then switches the story to it."
+        )
+    return ModelChoice(chosen, note=note)
+
+
+def _context_from_model_info(info: Any) -> int | None:
+    try:
+        items = dict(info)
+    except (TypeError, ValueError):
+        return None
+    arch = items.get("general.architecture")
+    candidates = [f"{arch}.context_length"] if arch else []
+    candidates += [k for k in items if str(k).endswith(".context_length")]
+    for key in candidates:
+        value = items.get(key)
+        if isinstance(value, (int, float)) and value > 0:
+            return int(value)
+    return None

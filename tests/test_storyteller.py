@@ -1,0 +1,408 @@
+"""The storyteller with the real ChatOllama client against the project's fake Ollama: streaming,
+checkpoints, cancel, pause, every failure keeps the text, and long stories stay in the window."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storyterm.core import memory as m
+from storyterm.core.errors import (
+    Conflict,
+    GenerationStopped,
+    InvalidInput,
+    InvalidTransition,
+    ModelMissing,
+    ModelUnavailable,
+)
+from storyterm.core.models import PartState, SessionStatus
+from storyterm.core.storyteller import Failed, Finished, Saved, TextDelta
+from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
+from tests.story_helpers import (
+    BIBLE,
+    StoryKit,
+    StubCatalog,
+    consume_until,
+    make_kit,
+    text_of,
+    wait_for,
+)
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    with FakeOllama(
+        models=["gemma3:latest", FakeModel("tiny:latest", context_length=2048)]
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture
+def kit(tmp_path: Path, fake_ollama: FakeOllama) -> Iterator[StoryKit]:
+    story_kit = make_kit(tmp_path, fake_ollama)
+    yield story_kit
+    story_kit.close()
+
+
+def deltas(events: list) -> int:
+    return sum(isinstance(e, TextDelta) for e in events)
+
+
+async def test_a_part_streams_is_saved_and_reports_its_numbers(
+    kit: StoryKit, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.tokens, fake_ollama.rate = 60, 300
+    session = kit.new_session()
+    events = await kit.run(session.id, "Mara finds the letter")
+    finished = events[-1]
+    assert isinstance(finished, Finished) and not finished.interrupted
+    assert deltas(events) == 60
+    assert any(isinstance(e, Saved) for e in events)  # checkpointed while streaming
+    part = finished.part
+    assert part.state is PartState.DONE and part.seq == 1
+    assert part.content == text_of(events) == fake_ollama.chat_requests[-1].text_sent
+    assert part.direction == "Mara finds the letter" and part.model_name == "gemma3:latest"
+    assert finished.completion_tokens == 60 and part.completion_tokens == 60
+    assert finished.prompt_tokens == fake_ollama.chat_requests[-1].prompt_tokens
+    assert 150 < finished.tokens_per_second < 600
+    body = fake_ollama.chat_requests[-1].body
+    assert body["options"]["num_ctx"] == 8192  # min(32768 trained, max_num_ctx 8192)
+    assert body["options"]["num_predict"] == m.Budget.for_num_ctx(8192).reply_tokens
+    # The context viewer shows exactly what was sent.
+    sent = [(x["role"], x["content"]) for x in body["messages"]]
+    assert kit.storyteller.last_prompt(kit.user_id, session.id) == sent
+    assert sent[-1] == ("user", "Mara finds the letter")
+    memory = finished.session.memory
+    assert memory["num_ctx"] == 8192 and memory["last_prompt_eval_count"] > 0
+    assert memory["token_ratio"] > 0
+
+
+async def test_the_story_so_far_is_in_the_next_prompt(kit: StoryKit, fake_ollama) -> None:
+    session = kit.new_session()
+    first = (await kit.run(session.id, "Mara finds the letter"))[-1].part
+    await kit.run(session.id, "She reads it aloud")
+    messages = fake_ollama.chat_requests[-1].messages
+    assert [x["role"] for x in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1]["content"] == "Mara finds the letter"
+    assert messages[2]["content"] == first.content
+    assert messages[3]["content"] == "She reads it aloud"
+    for field in BIBLE.values():
+        assert field in messages[0]["content"]
+
+
+async def test_paused_and_completed_stories_cannot_generate(kit: StoryKit, fake_ollama) -> None:
+    session = kit.new_session()
+    kit.sessions.pause(kit.user_id, session.id)
+    [failed] = await kit.run(session.id)
+    assert isinstance(failed, Failed) and isinstance(failed.error, InvalidTransition)
+    assert "is paused. Resume it first" in failed.error.message
+    kit.sessions.complete(kit.user_id, session.id)
+    [failed] = await kit.run(session.id)
+    assert "completed and read-only" in failed.error.message
+    assert fake_ollama.chat_requests == []
+
+
+async def test_cancel_stops_promptly_and_keeps_the_text(kit: StoryKit, fake_ollama) -> None:
+    fake_ollama.tokens, fake_ollama.rate = 2000, 200
+    session = kit.new_session()
+    cancel = asyncio.Event()
+    stream = kit.storyteller.generate(kit.user_id, session.id, "", cancel=cancel)
+    seen = await consume_until(stream, lambda s: deltas(s) >= 30)
+    cancel.set()
+    started = time.monotonic()
+    rest = [event async for event in stream]
+    assert time.monotonic() - started < 0.5
+    finished = rest[-1]
+    assert isinstance(finished, Finished) and finished.interrupted
+    text = text_of(seen + rest)
+    assert finished.part.content == text and len(text.split()) >= 30
+    stored = kit.sessions.open(kit.user_id, session.id).parts[-1]
+    assert stored.state is PartState.INTERRUPTED and stored.content == text
+    await wait_for(lambda: fake_ollama.chat_requests[-1].disconnected)  # Ollama stops too
+
+
+async def test_cancelling_the_consumer_task_keeps_the_text(kit: StoryKit, fake_ollama) -> None:
+    fake_ollama.tokens, fake_ollama.rate = 2000, 200
+    session = kit.new_session()
+    seen: list = []
+
+    async def consume() -> None:
+        async for event in kit.storyteller.generate(kit.user_id, session.id, "Go on"):
+            seen.append(event)
+
+    task = asyncio.create_task(consume())
+    await wait_for(lambda: deltas(seen) >= 20)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = kit.sessions.open(kit.user_id, session.id).parts[-1]
+    assert stored.state is PartState.INTERRUPTED
+    assert stored.content == text_of(seen)
+
+
+async def test_pausing_elsewhere_stops_the_generation(kit: StoryKit, fake_ollama) -> None:
+    fake_ollama.tokens, fake_ollama.rate = 2000, 200
+    session = kit.new_session()
+    stream = kit.storyteller.generate(kit.user_id, session.id, "")
+    seen = await consume_until(stream, lambda s: deltas(s) >= 10)
+    kit.sessions.pause(kit.user_id, session.id)  # another window
+    paused_at = time.monotonic()
+    rest = [event async for event in stream]
+    assert time.monotonic() - paused_at < 1.0
+    finished = rest[-1]
+    assert isinstance(finished, Finished) and finished.interrupted
+    assert finished.session.status is SessionStatus.PAUSED
+    assert finished.part.content == text_of(seen + rest)
+
+
+async def test_ollama_down_says_so_and_adds_nothing(tmp_path: Path) -> None:
+    down = make_kit(tmp_path, None)
+    try:
+        session = down.new_session()
+        [failed] = await down.run(session.id)
+        assert isinstance(failed.error, ModelUnavailable) and failed.part is None
+        assert "Ollama is not running at http://127.0.0.1:9" in failed.error.message
+        assert down.sessions.get(down.user_id, session.id).part_count == 0
+    finally:
+        down.close()
+
+
+async def test_a_refused_stream_removes_the_empty_claim(tmp_path: Path) -> None:
+    # The listing says the model exists, then nothing answers the chat: httpx.ConnectError.
+    down = make_kit(tmp_path, None)
+    down.storyteller.catalog = StubCatalog(down.settings, ["gemma3:latest"])
+    try:
+        session = down.new_session()
+        events = await down.run(session.id)
+        failed = events[-1]
+        assert isinstance(failed, Failed) and "not running" in failed.error.message
+        assert "Nothing was added" in failed.error.message
+        assert down.sessions.get(down.user_id, session.id).part_count == 0
+    finally:
+        down.close()
+
+
+async def test_a_missing_model_names_the_fallback(kit: StoryKit, fake_ollama) -> None:
+    session = kit.new_session(model="llama3:8b")
+    [failed] = await kit.run(session.id)
+    assert isinstance(failed.error, ModelMissing)
+    assert failed.error.fallback == "gemma3:latest"
+    assert "llama3:8b is no longer installed" in failed.error.message
+    assert fake_ollama.chat_requests == []
+    # Ollama answering 404 to the chat itself (the model vanished a moment ago).
+    kit.storyteller.catalog = StubCatalog(kit.settings, ["llama3:8b"])
+    events = await kit.run(session.id)
+    assert isinstance(events[-1].error, ModelMissing)
+    assert "ollama pull llama3:8b" in events[-1].error.message
+    assert kit.sessions.get(kit.user_id, session.id).part_count == 0
+
+
+async def test_an_error_line_mid_stream_keeps_what_was_written(kit: StoryKit, fake_ollama) -> None:
+    fake_ollama.tokens, fake_ollama.error_after = 100, 12
+    fake_ollama.error_message = "model runner has unexpectedly stopped"
+    session = kit.new_session()
+    events = await kit.run(session.id)
+    failed = events[-1]
+    assert isinstance(failed, Failed) and isinstance(failed.error, ModelUnavailable)
+    assert "model runner has unexpectedly stopped" in failed.error.message
+    assert "kept in part 1 (marked interrupted)" in failed.error.message
+    assert failed.part.state is PartState.INTERRUPTED
+    assert failed.part.content == text_of(events) and deltas(events) == 12
+
+
+async def test_ollama_dying_mid_stream_keeps_what_was_written(tmp_path: Path) -> None:
+    fake = FakeOllama(tokens=2000, rate=200).start()
+    kit = make_kit(tmp_path, fake)
+    try:
+        session = kit.new_session()
+        stream = kit.storyteller.generate(kit.user_id, session.id, "")
+        seen = await consume_until(stream, lambda s: deltas(s) >= 10)
+        threading.Thread(target=fake.close).start()
+        rest = [event async for event in stream]
+        failed = rest[-1]
+        assert isinstance(failed, Failed)
+        assert "broke off" in failed.error.message or "not running" in failed.error.message
+        assert failed.part.content == text_of(seen + rest)
+        assert failed.part.state is PartState.INTERRUPTED
+    finally:
+        kit.close()
+        fake.close()
+
+
+async def test_a_hung_stream_times_out_with_its_text_kept(tmp_path: Path) -> None:
+    with FakeOllama(tokens=100, hang_after=8) as fake:
+        kit = make_kit(tmp_path, fake, ollama_timeout=0.5, checkpoint_interval=0.1)
+        try:
+            session = kit.new_session()
+            started = time.monotonic()
+            events = await kit.run(session.id)
+            assert time.monotonic() - started < 3
+            failed = events[-1]
+            assert isinstance(failed, Failed)
+            assert "gemma3:latest sent nothing for 0.5 seconds" in failed.error.message
+            assert "STORYTERM_OLLAMA_TIMEOUT" in failed.error.message
+            assert failed.part.state is PartState.INTERRUPTED
+            assert failed.part.content == text_of(events) and deltas(events) == 8
+        finally:
+            kit.close()
+
+
+async def test_the_second_of_two_racing_generations_gets_conflict_first(
+    kit: StoryKit, fake_ollama
+) -> None:
+    fake_ollama.tokens = 30
+    session = kit.new_session()
+    one, two = await asyncio.gather(kit.run(session.id, "one"), kit.run(session.id, "two"))
+    ends = [one[-1], two[-1]]
+    assert sum(isinstance(e, Finished) for e in ends) == 1
+    [lost] = [e for e in ends if isinstance(e, Failed)]
+    assert isinstance(lost.error, Conflict) and lost.part is None
+    assert len(fake_ollama.chat_requests) == 1  # the loser spent no model time
+    assert kit.sessions.get(kit.user_id, session.id).part_count == 1
+
+
+async def test_a_part_being_written_blocks_a_second_generation(kit: StoryKit, fake_ollama) -> None:
+    fake_ollama.tokens, fake_ollama.rate = 2000, 200
+    session = kit.new_session()
+    cancel = asyncio.Event()
+    stream = kit.storyteller.generate(kit.user_id, session.id, "", cancel=cancel)
+    await consume_until(stream, lambda s: deltas(s) >= 5)
+    [failed] = await kit.run(session.id)
+    assert isinstance(failed.error, Conflict) and "being written right now" in failed.error.message
+    cancel.set()
+    [event async for event in stream]
+
+
+async def test_regenerate_replaces_the_last_part(kit: StoryKit, fake_ollama) -> None:
+    session = kit.new_session()
+    await kit.run(session.id, "Mara finds the letter")
+    fake_ollama.reply = "A different telling of the scene."
+    events = await kit.run(session.id, regenerate=True)
+    part = events[-1].part
+    assert part.seq == 1 and part.content == "A different telling of the scene."
+    assert part.direction == "Mara finds the letter"
+    assert fake_ollama.chat_requests[-1].messages[-1]["content"] == "Mara finds the letter"
+    events = await kit.run(session.id, "Mara burns the letter", regenerate=True)
+    assert events[-1].part.direction == "Mara burns the letter"
+    assert kit.sessions.get(kit.user_id, session.id).part_count == 1
+
+
+async def test_a_failed_regenerate_leaves_the_old_part_as_it_was(
+    kit: StoryKit, fake_ollama
+) -> None:
+    session = kit.new_session()
+    original = (await kit.run(session.id, "Mara finds the letter"))[-1].part
+    fake_ollama.error_after = 0
+    events = await kit.run(session.id, "Something else", regenerate=True)
+    assert isinstance(events[-1], Failed) and "Part 1 is as it was" in events[-1].error.message
+    [kept] = kit.sessions.all_parts(kit.user_id, session.id)
+    assert (kept.content, kept.direction, kept.state) == (
+        original.content,
+        original.direction,
+        PartState.DONE,
+    )
+    [nothing] = await kit.run(kit.new_session("Empty").id, regenerate=True)
+    assert isinstance(nothing.error, InvalidInput)
+
+
+async def test_cancel_before_any_text_adds_nothing(kit: StoryKit, fake_ollama) -> None:
+    fake_ollama.load_delay = 2.0  # the model is still loading
+    session = kit.new_session()
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, cancel.set)
+    events = await kit.run(session.id, cancel=cancel)
+    assert isinstance(events[-1].error, GenerationStopped)
+    assert "Nothing was added" in events[-1].error.message
+    assert kit.sessions.get(kit.user_id, session.id).part_count == 0
+
+
+async def test_num_ctx_stays_fixed_for_a_story(tmp_path: Path) -> None:
+    with FakeOllama(models=[FakeModel("gemma3:latest", context_length=16384)], tokens=5) as fake:
+        first = make_kit(tmp_path, fake, max_num_ctx=4096)
+        session = first.new_session()
+        await first.run(session.id)
+        first.close()
+        # A larger cap later does not reload the model for this story...
+        later = make_kit(tmp_path, fake, max_num_ctx=16384)
+        await later.run(session.id)
+        assert [r.options["num_ctx"] for r in fake.chat_requests] == [4096, 4096]
+        # ...but a new story gets the new window.
+        await later.run(later.new_session("Another").id)
+        assert fake.chat_requests[-1].options["num_ctx"] == 16384
+        later.close()
+
+
+async def test_a_300_part_story_always_fits_and_carries_bible_and_summary(
+    tmp_path: Path,
+) -> None:
+    summaries: list[str] = []
+
+    def reply(body: dict) -> str | None:
+        if body["messages"][0]["content"].startswith("You keep the running summary"):
+            summaries.append(f"SUMMARY-{len(summaries) + 1}: " + prose(60, seed=len(summaries)))
+            return summaries[-1]
+        return prose(150, seed=len(body["messages"]))
+
+    model = FakeModel("gemma3:latest", context_length=2048)
+    with FakeOllama(models=[model], reply=reply, chars_per_token=3.6) as fake:
+        kit = make_kit(tmp_path, fake)
+        try:
+            session = kit.new_session()
+            for n in range(1, 301):
+                kit.sessions.append_part(
+                    kit.user_id, session.id, direction=f"Step {n}", content=prose(70, seed=n)
+                )
+            reads: list[int] = []
+            original = kit.sessions.parts_before
+
+            def counting(*args, **kwargs):
+                parts = original(*args, **kwargs)
+                reads.append(len(parts))
+                return parts
+
+            kit.sessions.parts_before = counting  # type: ignore[method-assign]
+            for direction in ("Mara opens the door", "", "The ferryman confesses"):
+                reads.clear()
+                events = await kit.run(session.id, direction)
+                assert isinstance(events[-1], Finished), events[-1]
+            # The last generations only read the tail, never the 300 parts.
+            assert sum(reads) < 60
+
+            latest_summary = None
+            for request in fake.chat_requests:
+                num_ctx = request.options["num_ctx"]
+                assert num_ctx == 2048
+                assert request.prompt_tokens + request.options["num_predict"] <= num_ctx
+                assert not request.overflowed
+                text = request.prompt_text
+                assert "Title: The Keeper's Letter" in text and BIBLE["premise"] in text
+                if latest_summary:
+                    assert latest_summary in text  # the current summary, in every prompt
+                sent = request.text_sent
+                if sent.startswith("SUMMARY-"):
+                    latest_summary = sent
+            memory = kit.sessions.get(kit.user_id, session.id).memory
+            assert memory["summary"] == latest_summary
+            assert memory["summary_through_seq"] < 303
+            tail = fake.chat_requests[-1].messages
+            assert tail[1]["content"] == f"Step {memory['summary_through_seq'] + 1}"
+        finally:
+            kit.close()
+
+
+async def test_tokens_per_second_through_chatollama(kit: StoryKit, fake_ollama) -> None:
+    """A number for the report: how fast the whole path (ChatOllama, events, checkpoints) goes
+    when the server is not the limit."""
+    fake_ollama.tokens, fake_ollama.rate = 2000, None
+    session = kit.new_session()
+    started = time.perf_counter()
+    events = await kit.run(session.id)
+    elapsed = time.perf_counter() - started
+    assert deltas(events) == 2000
+    print(f"\n2000 tokens end to end in {elapsed:.2f}s = {2000 / elapsed:,.0f} tokens/s")
