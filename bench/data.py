@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from bench.common import OUT_DIR, log
 
 #: Bump when the generator changes, so stale templates are not reused.
-DATASET_VERSION = 3
+DATASET_VERSION = 5
 USERNAME = "bench-writer"
 PASSWORD = "correct horse battery staple"
 #: Title words that searches look for: COMMON is in ~1 title in 20, RARE in exactly one.
@@ -157,7 +157,12 @@ def _rows(size: Size, user_id: int, now: datetime) -> Iterator[tuple[str, list[d
                 "premise": text.paragraphs(60),
                 "characters": ["Mara, the keeper", "Tobias, her brother", "Elin, the pilot"],
             },
-            "memory": {"summary": text.paragraphs(300), "through_seq": size.big_parts - 20},
+            # The storyteller's own keys (core/memory.py): a rolling summary through the part
+            # just before the verbatim tail, so continuing needs no folding first.
+            "memory": {
+                "summary": text.paragraphs(300),
+                "summary_through_seq": size.big_parts - 2,
+            },
             "part_count": size.big_parts,
             "word_count": big_words,
             "version": size.big_parts + 1,

@@ -53,6 +53,7 @@ async def running_app(
     redis_url: str | None = None,
     ollama_url: str | None = None,
     size: tuple[int, int] = SIZE,
+    prepare: Callable[[Any], None] | None = None,
 ) -> AsyncIterator[tuple[Any, Any]]:
     """The storyterm app on `dataset`, logged in as its writer, main screen ready."""
     require_tui()
@@ -72,6 +73,8 @@ async def running_app(
         export_dir=home / "exports",
     )
     runtime = Runtime(settings)
+    if prepare is not None:
+        prepare(runtime)
     app = StorytermApp(runtime)
     try:
         async with app.run_test(size=size) as pilot:
