@@ -23,9 +23,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from storyterm.cli import auth, db, sessions, story
+    from storyterm.cli import auth, db, export, sessions, story
 
-    for module in (auth, sessions, story, db):
+    for module in (auth, sessions, story, export, db):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -8,18 +8,21 @@ exactly like a missing one (the store filters every query by user id).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from storyterm.core.cache import CacheState
 from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition
 from storyterm.core.models import PartState, SessionStatus, utcnow
-from storyterm.core.store import Store
+from storyterm.core.store import NewPart, Store
 from storyterm.core.views import OpenedSession, Page, Part, Session
 
 MAX_TITLE = 200
 MAX_DIRECTION = 4_000
 MAX_PART = 1_000_000
 MAX_METADATA_VALUE = 20_000
+MAX_MODEL_NAME = 200
 #: The story bible's known fields, in the order a form shows them.
 BIBLE_FIELDS = ("genre", "tone", "premise", "characters", "style_notes")
 
@@ -168,6 +171,11 @@ class SessionService:
     def all_parts(self, user_id: int, session_id: str) -> list[Part]:
         return list(self.store.iter_parts(user_id, session_id))
 
+    def iter_parts(self, user_id: int, session_id: str) -> Iterator[Part]:
+        """Every part in order, read from the database a batch at a time (export): a story of
+        any length is never held in memory whole."""
+        return self.store.iter_parts(user_id, session_id)
+
     def pause(self, user_id: int, session_id: str) -> Session:
         return self.store.update_session(
             user_id,
@@ -234,6 +242,70 @@ class SessionService:
             raise InvalidInput("Name a model, like gemma3:latest.")
         return self.store.update_session(
             user_id, session_id, allowed_from=_EDITABLE, model_name=model_name.strip()
+        )
+
+    def import_session(
+        self,
+        user_id: int,
+        *,
+        title: Any,
+        metadata: Any,
+        memory: Any,
+        model_name: Any,
+        status: SessionStatus | str,
+        created_at: datetime | None,
+        paused_at: datetime | None,
+        completed_at: datetime | None,
+        parts: Sequence[NewPart],
+    ) -> Session:
+        """A story brought back from an export, as a new session of `user_id` with every part
+        exactly as it was (text, direction, state, token counts, model names, dates).
+
+        A part that was still streaming when it was exported is nobody's generation here: it
+        comes back as interrupted, which is what opening it would show anyway.
+        """
+        if not isinstance(memory, dict):
+            raise InvalidInput("The story memory must be an object.")
+        status = parse_status(status) or SessionStatus.ACTIVE
+        now = utcnow()
+        if status is SessionStatus.ACTIVE:
+            paused_at = None
+        elif status is SessionStatus.PAUSED:
+            paused_at = paused_at or now
+        elif status is SessionStatus.COMPLETED:
+            completed_at = completed_at or now
+        cleaned: list[NewPart] = []
+        for part in parts:
+            for tokens in (part.prompt_tokens, part.completion_tokens):
+                if tokens is not None and (not isinstance(tokens, int) or tokens < 0):
+                    raise InvalidInput("Token counts must be whole numbers of 0 or more.")
+            cleaned.append(
+                NewPart(
+                    direction=clean_direction(part.direction),
+                    content=_clean_content(part.content),
+                    model_name=_clean_model_name(part.model_name),
+                    state=(
+                        PartState.INTERRUPTED
+                        if part.state is PartState.STREAMING
+                        else PartState(part.state)
+                    ),
+                    prompt_tokens=part.prompt_tokens,
+                    completion_tokens=part.completion_tokens,
+                    created_at=part.created_at,
+                    updated_at=part.updated_at,
+                )
+            )
+        return self.store.restore_session(
+            user_id,
+            title=clean_title(title),
+            metadata=clean_metadata(metadata),
+            memory=memory,
+            model_name=_clean_model_name(model_name),
+            status=status,
+            created_at=created_at or now,
+            paused_at=paused_at,
+            completed_at=completed_at,
+            parts=cleaned,
         )
 
     # -- parts ----------------------------------------------------------------------------
@@ -356,6 +428,17 @@ class SessionService:
 
 
 _EDITABLE = [SessionStatus.ACTIVE, SessionStatus.PAUSED]
+
+
+def _clean_model_name(model_name: Any) -> str | None:
+    if model_name is None:
+        return None
+    if not isinstance(model_name, str):
+        raise InvalidInput("A model name must be text, like gemma3:latest.")
+    model_name = model_name.strip()
+    if len(model_name) > MAX_MODEL_NAME:
+        raise InvalidInput(f"A model name can be at most {MAX_MODEL_NAME} characters long.")
+    return model_name or None
 
 
 def parse_status(status: SessionStatus | str | None) -> SessionStatus | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,21 @@ NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions
 
 def count_words(text: str) -> int:
     return len(text.split())
+
+
+@dataclass(frozen=True)
+class NewPart:
+    """A whole part brought in from outside (an import): everything but its id; its seq is its
+    place in the list it arrives in."""
+
+    direction: str
+    content: str
+    model_name: str | None
+    state: PartState
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class Store:
@@ -152,6 +168,64 @@ class Store:
         session = Session.model_validate(row)
         self.cache.store(session.version, _dump(session), [])
         return session
+
+    def restore_session(
+        self,
+        user_id: int,
+        *,
+        title: str,
+        metadata: dict[str, Any],
+        memory: dict[str, Any],
+        model_name: str | None,
+        status: SessionStatus,
+        created_at: datetime,
+        paused_at: datetime | None,
+        completed_at: datetime | None,
+        parts: Sequence[NewPart],
+    ) -> Session:
+        """Create a session with all its parts at once (an import): one transaction, so a
+        failure leaves no half-imported story behind. The session gets a new id; `status`
+        is set directly, so a completed story comes back completed with every part."""
+        now = utcnow()
+        row = StorySession(
+            user_id=user_id,
+            title=title,
+            status=status.value,
+            model_name=model_name,
+            session_metadata=metadata,
+            memory=memory,
+            part_count=len(parts),
+            word_count=0,
+            created_at=created_at,
+            updated_at=now,
+            paused_at=paused_at,
+            completed_at=completed_at,
+        ).model_dump()
+        part_rows = []
+        for seq, part in enumerate(parts, start=1):
+            words = count_words(part.content)
+            row["word_count"] += words
+            part_rows.append(
+                {
+                    "session_id": row["id"],
+                    "seq": seq,
+                    "direction": part.direction,
+                    "content": part.content,
+                    "model_name": part.model_name,
+                    "state": part.state.value,
+                    "word_count": words,
+                    "prompt_tokens": part.prompt_tokens,
+                    "completion_tokens": part.completion_tokens,
+                    "created_at": part.created_at,
+                    "updated_at": part.updated_at,
+                }
+            )
+        with self._write() as conn:
+            conn.execute(sessions_t.insert().values(**row))
+            for start in range(0, len(part_rows), 500):
+                conn.execute(parts_t.insert(), part_rows[start : start + 500])
+        # No hot copy yet: the first open builds it from the database.
+        return Session.model_validate(row)
 
     def get_session(self, user_id: int, session_id: str) -> Session:
         with self._read() as conn:

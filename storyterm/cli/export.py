@@ -1,0 +1,90 @@
+"""`storyterm export ID` and `storyterm import FILE`: a story to a folder of files and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from storyterm.cli.common import current_user_id, get_runtime, handle_errors
+from storyterm.cli.sessions import resolve_session_id
+from storyterm.core.export import DEFAULT_FORMATS, FORMATS, ExportResult
+
+
+@click.command("export")
+@click.argument("session_id")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Export directory (default: the export_dir setting, ./generated_stories). The story "
+    "goes into a folder of its own inside it.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default=",".join(DEFAULT_FORMATS),
+    show_default=True,
+    metavar="LIST",
+    help=f"Comma-separated formats: {', '.join(FORMATS)}, or all. md also writes one "
+    "part-NNN.md per part.",
+)
+@handle_errors
+def export_cmd(session_id: str, out_dir: Path | None, formats: str) -> None:
+    """Export a story to a folder of files: Markdown, plain text, JSON (re-importable), EPUB.
+
+    Exporting again updates the folder in place.
+    """
+    from storyterm.core.export import export_session
+
+    runtime = get_runtime()
+    user_id = current_user_id(runtime)
+    session_id = resolve_session_id(runtime, user_id, session_id)
+    result = export_session(
+        runtime.sessions,
+        user_id,
+        session_id,
+        out_dir=out_dir if out_dir is not None else runtime.settings.export_dir,
+        formats=formats,
+    )
+    _print_result(result)
+
+
+def _print_result(result: ExportResult) -> None:
+    parts = f"{result.part_count:,} part" + ("" if result.part_count == 1 else "s")
+    click.echo(f"Exported {parts}, {result.word_count:,} words, to {result.folder}")
+    part_files = [f for f in result.files if f.name.startswith("part-")]
+    for path in result.files:
+        if path not in part_files:
+            click.echo(f"  {path.name}")
+    if len(part_files) > 3:
+        click.echo(f"  {part_files[0].name} … {part_files[-1].name} ({len(part_files):,} files)")
+    else:
+        for path in part_files:
+            click.echo(f"  {path.name}")
+    if result.removed:
+        names = ", ".join(p.name for p in result.removed[:5])
+        more = f" and {len(result.removed) - 5:,} more" if len(result.removed) > 5 else ""
+        click.echo(f"Removed part files of parts that no longer exist: {names}{more}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@handle_errors
+def import_cmd(file: Path) -> None:
+    """Bring back an exported story (its story.json, or its export folder) as a new session."""
+    from storyterm.core.export import import_story
+
+    runtime = get_runtime()
+    user_id = current_user_id(runtime)
+    session = import_story(runtime.sessions, user_id, file)
+    parts = f"{session.part_count:,} part" + ("" if session.part_count == 1 else "s")
+    click.echo(
+        f"Imported “{session.title}” ({parts}, {session.word_count:,} words, "
+        f"{session.status.value}) as a new session {session.id}"
+    )
+    click.echo(f"Read it with `storyterm show {session.id[:8]}`.")
+
+
+COMMANDS = [export_cmd, import_cmd]

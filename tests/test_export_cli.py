@@ -1,0 +1,194 @@
+"""`storyterm export` and `storyterm import` as a writer types them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from storyterm.cli import cli
+from storyterm.cli.common import current_user_id
+from storyterm.core.runtime import Runtime
+from storyterm.core.service import SessionService
+from tests.helpers import login_as
+
+
+@dataclass
+class LoggedInCli:
+    """A CLI runner acting for one logged-in writer, plus that writer's id and services so a
+    test can set up stories the commands will see."""
+
+    runtime: Runtime
+    user_id: int
+    runner: CliRunner
+
+    @property
+    def sessions(self) -> SessionService:
+        return self.runtime.sessions
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def logged_in_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoggedInCli]:
+    login_as(monkeypatch, "mara")  # STORYTERM_TOKEN: every command acts as mara
+    runtime = Runtime()
+    try:
+        yield LoggedInCli(runtime, current_user_id(runtime), CliRunner())
+    finally:
+        runtime.close()
+
+
+def a_story(cli: LoggedInCli, parts: int = 2, title: str = "The Keeper's Letter") -> str:
+    s = cli.sessions.start(cli.user_id, title, {"genre": "mystery"}, "gemma3:latest")
+    for n in range(1, parts + 1):
+        cli.sessions.append_part(
+            cli.user_id, s.id, direction=f"step {n}", content=f"Part {n} of the tale."
+        )
+    return s.id
+
+
+def test_export_with_the_defaults(logged_in_cli: LoggedInCli, storyterm_home: Path) -> None:
+    session_id = a_story(logged_in_cli)
+    result = logged_in_cli("export", session_id[:8])
+    assert result.exit_code == 0, result.output
+    folder = (storyterm_home / "exports" / f"the-keepers-letter-{session_id[:8]}").resolve()
+    assert result.stdout.splitlines() == [
+        f"Exported 2 parts, 10 words, to {folder}",
+        "  story.md",
+        "  story.json",
+        "  part-001.md",
+        "  part-002.md",
+    ]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "part-001.md",
+        "part-002.md",
+        "story.json",
+        "story.md",
+    ]
+
+
+def test_export_every_format_elsewhere(logged_in_cli: LoggedInCli, tmp_path: Path) -> None:
+    session_id = a_story(logged_in_cli, parts=12)
+    out = tmp_path / "for the e-reader"
+    result = logged_in_cli("export", session_id, "--out", str(out), "--format", "md,txt,json,epub")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Exported 12 parts, 60 words, to ") and str(out) in lines[0]
+    assert lines[1:] == [
+        "  story.md",
+        "  story.txt",
+        "  story.json",
+        "  story.epub",
+        "  part-001.md … part-012.md (12 files)",
+    ]
+    # Again, after the newest part was taken back: its file goes, and the writer is told.
+    logged_in_cli.sessions.remove_last_part(logged_in_cli.user_id, session_id, 12)
+    again = logged_in_cli("export", session_id, "--out", str(out), "--format", "all")
+    assert again.exit_code == 0, again.output
+    assert "Removed part files of parts that no longer exist: part-012.md" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "00000000-0000-0000-0000-000000000000"], "No story session"),
+        (["export", "zzzzzzzz"], "No story session"),
+        (["export", "ab"], "at least the first 4 characters"),
+        (["export", "{id}", "--format", "pdf"], "'pdf' is not an export format"),
+        (["export", "{id}", "--format", ","], "at least one export format"),
+        (["export", "{id}", "--out", "{file}"], "is a file, not a folder"),
+    ],
+)
+def test_export_bad_input(
+    logged_in_cli: LoggedInCli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    session_id = a_story(logged_in_cli)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = [a.format(id=session_id, file=blocker) for a in args]
+    result = logged_in_cli(*args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("storyterm: ") and message in result.stderr
+
+
+def test_export_of_another_writers_story_is_not_found(
+    logged_in_cli: LoggedInCli,
+) -> None:
+    from tests.helpers import make_user
+
+    bob = make_user(logged_in_cli.runtime.store, "bob-the-other")
+    theirs = logged_in_cli.sessions.start(bob, "Bob's Secret")
+    result = logged_in_cli("export", theirs.id)
+    assert result.exit_code == 1 and "No story session" in result.stderr
+
+
+def test_import_brings_a_story_back(logged_in_cli: LoggedInCli, tmp_path: Path) -> None:
+    session_id = a_story(logged_in_cli, parts=3)
+    logged_in_cli.sessions.complete(logged_in_cli.user_id, session_id)
+    out = tmp_path / "out"
+    exported = logged_in_cli("export", session_id, "--out", str(out), "--format", "json")
+    assert exported.exit_code == 0, exported.output
+    [folder] = list(out.iterdir())
+
+    result = logged_in_cli("import", str(folder / "story.json"))
+    assert result.exit_code == 0, result.output
+    first, second = result.stdout.splitlines()
+    assert first.startswith(
+        "Imported “The Keeper's Letter” (3 parts, 15 words, completed) as a new"
+    )
+    new_id = first.rsplit(" ", 1)[1]
+    assert new_id != session_id
+    assert second == f"Read it with `storyterm show {new_id[:8]}`."
+    copy = logged_in_cli.sessions.get(logged_in_cli.user_id, new_id)
+    assert (copy.title, copy.part_count, copy.status.value) == (
+        "The Keeper's Letter",
+        3,
+        "completed",
+    )
+    # The export folder works as well as the file inside it.
+    assert logged_in_cli("import", str(folder)).exit_code == 0
+    assert logged_in_cli.sessions.count(logged_in_cli.user_id) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "There is no file"),
+        ('{"name": "my-package", "version": "1.0.0"}', "is not a storyterm export"),
+        ("not json at all", "is not a storyterm export (it is not JSON)"),
+        ('{"format": "storyterm-story", "version": 1, "session": {', "is damaged"),
+    ],
+)
+def test_import_bad_files(
+    logged_in_cli: LoggedInCli, tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "story.json"
+    if content is not None:
+        path.write_text(content)
+    result = logged_in_cli("import", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("storyterm: ") and message in result.stderr
+    assert str(path) in result.stderr
+    assert logged_in_cli.sessions.count(logged_in_cli.user_id) == 0
+
+
+def test_the_commands_explain_themselves(logged_in_cli: LoggedInCli) -> None:
+    help_text = logged_in_cli("export", "--help").stdout
+    assert "md, txt, json, epub" in help_text and "--out" in help_text
+    assert "story.json" in logged_in_cli("import", "--help").stdout
+    listing = logged_in_cli("--help").stdout
+    assert "export" in listing and "import" in listing
+
+
+def test_the_exported_json_is_what_import_reads(logged_in_cli: LoggedInCli, tmp_path: Path) -> None:
+    session_id = a_story(logged_in_cli, parts=1)
+    logged_in_cli("export", session_id, "--out", str(tmp_path / "out"), "--format", "json")
+    [story] = (tmp_path / "out").glob("*/story.json")
+    assert json.loads(story.read_text())["format"] == "storyterm-story"
