@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
 from platformdirs import user_config_path, user_data_path
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -16,6 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from storyterm.core.errors import InvalidInput
 
 APP_NAME = "storyterm"
 
@@ -118,5 +121,42 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings now (environment and config file); keyword arguments win."""
-    return Settings(**overrides)
+    """Read the settings now (environment and config file); keyword arguments win.
+
+    A config.toml that cannot be read or parsed, or a value that is not valid, raises
+    InvalidInput naming the file or the variable, so every front end can say what to fix.
+    """
+    path = config_file_path()
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(
+            f"The settings file {path} is not valid TOML: {exc}. Fix that line, or move the "
+            "file away to run on the defaults."
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"The settings file {path} is not UTF-8 text. Save it as UTF-8, or move it away."
+        ) from exc
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot read the settings file {path} ({exc.strerror or exc}). Make it readable, "
+            "or set STORYTERM_CONFIG_DIR to another folder."
+        ) from exc
+    except ValidationError as exc:
+        raise InvalidInput(_describe_invalid(exc, path)) from exc
+
+
+def _describe_invalid(exc: ValidationError, path: Path) -> str:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        env = "OLLAMA_HOST" if field == "ollama_host" else f"STORYTERM_{field.upper()}"
+        value = error.get("input")
+        shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+        problems.append(f"{env} / {field} in {path.name}: {error['msg']}{shown}")
+    return (
+        "A setting is not valid: "
+        + "; ".join(problems)
+        + f". Fix it in the environment or in {path}."
+    )

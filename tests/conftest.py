@@ -147,6 +147,32 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     drop_database(postgres_admin_url, url)
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """A database migrated to head once, copied for each test that just needs a schema
+    (migrating costs more than copying). Its app_meta is emptied so every copy gets its own
+    database id when storyterm opens it."""
+    import sqlalchemy as sa
+
+    from storyterm.core.database import open_database
+
+    url = create_database(postgres_admin_url)
+    engine = open_database(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM app_meta"))
+    engine.dispose()
+    yield url.rsplit("/", 1)[1]
+    drop_database(postgres_admin_url, url)
+
+
+@pytest.fixture
+def postgres_migrated_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database already at the head revision."""
+    url = create_database(postgres_admin_url, template=postgres_template)
+    yield url
+    drop_database(postgres_admin_url, url)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'stories.db'}"
@@ -154,7 +180,15 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs on SQLite and on PostgreSQL."""
+    """Each test using this runs on SQLite and on PostgreSQL (the latter already at head)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'stories.db'}"
+    return request.getfixturevalue("postgres_migrated_url")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty SQLite file and an empty PostgreSQL database (for migration tests)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'stories.db'}"
     return request.getfixturevalue("postgres_url")

@@ -135,13 +135,16 @@ class PostgresServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def create_database(admin_url: str) -> str:
-    """A fresh, empty database on the server; returns its URL."""
+def create_database(admin_url: str, template: str | None = None) -> str:
+    """A fresh database on the server (empty, or a copy of `template`); returns its URL."""
     import psycopg
 
     name = "storyterm_test_" + uuid.uuid4().hex[:12]
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if template:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 

@@ -17,9 +17,12 @@ def cli(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is None:
         from storyterm.cli.common import get_runtime
+
+        # Settings first: a broken config.toml is reported before Textual is even imported.
+        runtime = get_runtime()
         from storyterm.tui import run_tui
 
-        run_tui(get_runtime())
+        run_tui(runtime)
 
 
 def _register() -> None:
@@ -34,4 +37,12 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="storyterm")
+    from storyterm.core.errors import StorytermError
+
+    try:
+        cli(prog_name="storyterm")
+    except StorytermError as exc:
+        # Commands print their own errors (common.handle_errors); this catches what happens
+        # before one runs, such as opening the writing room on a broken config.toml.
+        click.echo(f"storyterm: {exc.message}", err=True)
+        raise SystemExit(1) from None

@@ -9,7 +9,7 @@ import click
 from storyterm.cli.common import get_runtime, handle_errors
 from storyterm.core import database
 from storyterm.core.cache import Cache, CacheState
-from storyterm.core.errors import DatabaseUnavailable
+from storyterm.core.errors import DatabaseUnavailable, StorytermError
 
 
 @click.group("db")
@@ -27,6 +27,8 @@ def db_upgrade() -> None:
         before = database.current_revision(engine)
         database.upgrade(engine)
         after = database.current_revision(engine)
+    except DatabaseUnavailable:
+        raise
     except Exception as exc:
         raise DatabaseUnavailable(database.describe_error(url, exc)) from exc
     finally:
@@ -50,7 +52,12 @@ def db_current() -> None:
     finally:
         engine.dispose()
     head = database.HEAD_REVISION
-    state = "head" if revision == head else f"behind: head is {head}; run `storyterm db upgrade`"
+    if revision == head:
+        state = "head"
+    elif revision is not None and revision not in database.known_revisions():
+        state = "newer than this storyterm knows: upgrade storyterm"
+    else:
+        state = f"behind: head is {head}; run `storyterm db upgrade`"
     click.echo(f"{database.redact(url)}: {revision or 'empty'} ({state})")
 
 
@@ -62,8 +69,13 @@ def _line(ok: bool, what: str, detail: str) -> bool:
 
 @click.command("doctor")
 def doctor_cmd() -> None:
-    """Check the database, migrations, Redis and the data folder; say what to do for each."""
-    settings = get_runtime().settings
+    """Check the settings, data folder, database, migrations and Redis; say what to do for each."""
+    try:
+        settings = get_runtime().settings
+    except StorytermError as exc:
+        # doctor is where a writer goes when storyterm will not start: report, do not crash.
+        _line(False, "settings", exc.message)
+        raise SystemExit(1) from None
     url = settings.resolved_database_url
     healthy = True
 
@@ -85,19 +97,17 @@ def doctor_cmd() -> None:
         revision = database.current_revision(engine)
         healthy &= _line(True, "database", f"{database.redact(url)} ({engine.dialect.name})")
         at_head = revision == database.HEAD_REVISION
-        healthy &= _line(
-            at_head or revision is None,
-            "migrations",
-            f"at {revision} (head)"
-            if at_head
-            else (
-                "empty: storyterm creates the schema on first use"
-                if revision is None
-                else f"at {revision}; run `storyterm db upgrade`"
-            ),
-        )
+        if at_head:
+            detail = f"at {revision} (head)"
+        elif revision is None:
+            detail = "empty: storyterm creates the schema on first use"
+        elif revision not in database.known_revisions():
+            detail = database.unknown_revision_message(url, revision)
+        else:
+            detail = f"at {revision}; run `storyterm db upgrade`"
+        healthy &= _line(at_head or revision is None, "migrations", detail)
         database_id = None
-        if revision is not None:
+        if at_head:  # never write to a database doctor is only looking at for trouble
             database_id = database.ensure_meta(engine).get(database.META_DATABASE_ID)
     except DatabaseUnavailable as exc:
         healthy &= _line(False, "database", exc.message)

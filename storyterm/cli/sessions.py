@@ -56,7 +56,8 @@ def resolve_session_id(runtime, user_id: int, session_id: str) -> str:  # type: 
     """Accept a full id, or a unique prefix of at least 4 characters as `sessions` prints."""
     from storyterm.core.errors import InvalidInput, NotFound
 
-    session_id = session_id.strip()
+    # Ids are lowercase UUIDs; people retype them from notes or screens in any case.
+    session_id = session_id.strip().lower()
     if len(session_id) == 36:
         return session_id
     if len(session_id) < 4:

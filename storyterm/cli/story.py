@@ -16,7 +16,9 @@ import click
 
 from storyterm.cli.common import current_user_id, get_runtime, handle_errors, print_json
 from storyterm.cli.sessions import resolve_session_id
+from storyterm.core.errors import InvalidTransition
 from storyterm.core.runtime import Runtime
+from storyterm.core.store import status_message
 
 #: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
 EXIT_STOPPED = 130
@@ -125,6 +127,9 @@ async def _write_part(
     from storyterm.core.storyteller import Failed, Finished, Progress, TextDelta
 
     session = runtime.sessions.get(user_id, session_id)
+    if not session.is_writable:
+        # Say why before announcing a part that cannot be written.
+        raise InvalidTransition(status_message(session.title, session.status.value))
     seq = session.part_count if regenerate else session.part_count + 1
     cancel = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -21,6 +21,9 @@ from storyterm.core.errors import DatabaseUnavailable
 #: database that is already at head never has to load Alembic (start-up stays fast).
 HEAD_REVISION = "0001_initial"
 
+#: How long a SQLite writer waits for another one to finish before giving up with a message.
+SQLITE_BUSY_TIMEOUT_S = 10.0
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -48,8 +51,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # WAL + NORMAL is durable against a crash of storyterm; only a power cut can lose the last
     # commits, and never corrupts the file.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
+    # SQLite's own lower() folds ASCII only, so a title search (ILIKE, which SQLAlchemy turns
+    # into lower(..) LIKE lower(..)) for "émile" missed "Émile's Garden". Python's is Unicode.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def make_engine(url: str) -> Engine:
@@ -68,6 +78,9 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             path = Path(database).expanduser()
+            # sqlite3 does not expand "~" itself: "sqlite:///~/stories.db" would open a file
+            # under a folder literally named "~" in the current directory.
+            parsed = parsed.set(database=str(path))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -76,8 +89,8 @@ def make_engine(url: str) -> Engine:
                     "Point STORYTERM_DATABASE_URL at a writable place."
                 ) from exc
         engine = sa.create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling does not emit BEGIN until the first write, which
@@ -108,6 +121,12 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 def describe_error(url: str, exc: BaseException) -> str:
     reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0] if str(exc) else ""
+    if "database is locked" in reason:
+        # SQLite waited out its busy timeout: the file is fine, another program holds it.
+        return (
+            f"The database at {redact(url)} is busy: another program has kept it locked for "
+            "too long. Nothing was lost; try again in a moment."
+        )
     return (
         f"Cannot open the database at {redact(url)} ({reason}). Check that it is running and "
         "that STORYTERM_DATABASE_URL is right, then try again; `storyterm doctor` checks it."
@@ -137,6 +156,9 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
             try:
                 yield conn
             finally:
+                # A failed migration leaves the transaction aborted; end it before unlocking,
+                # or the unlock itself fails and hides the real error.
+                conn.rollback()
                 conn.execute(sa.text("SELECT pg_advisory_unlock(7261839)"))
                 conn.commit()
 
@@ -144,9 +166,7 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as conn:
-        if not sa.inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return _revision_on(conn)
 
 
 def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
@@ -163,8 +183,35 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     with _migration_lock(engine) as conn:
+        current = _revision_on(conn)
+        if current is not None and current not in known_revisions():
+            raise DatabaseUnavailable(unknown_revision_message(str(engine.url), current))
         command.upgrade(_alembic_config(conn), revision)
         conn.commit()
+
+
+def _revision_on(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def known_revisions() -> set[str]:
+    """Every revision this storyterm's migration scripts know."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def unknown_revision_message(url: str, revision: str) -> str:
+    from storyterm import __version__
+
+    return (
+        f"The database at {redact(url)} has schema revision {revision!r}, which this storyterm "
+        f"({__version__}) does not know: a newer storyterm has upgraded it. Upgrade storyterm "
+        "here (pip install -U storyterm); nothing was changed."
+    )
 
 
 def head_revision() -> str:
@@ -182,6 +229,8 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
     try:
         revision = current_revision(engine)
         if revision != HEAD_REVISION:
+            if revision is not None and revision not in known_revisions():
+                raise DatabaseUnavailable(unknown_revision_message(url, revision))
             if not migrate:
                 raise DatabaseUnavailable(
                     f"The database at {redact(url)} is at revision {revision or 'none'}, not "

@@ -362,9 +362,13 @@ class SessionService:
         state: PartState = PartState.STREAMING,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        expect: Part | None = None,
     ) -> tuple[Part, Session]:
         """Save a streaming part's text so far (state streaming), or its end (done or
-        interrupted). Returns the session too, so a generation sees a pause from elsewhere."""
+        interrupted). Returns the session too, so a generation sees a pause from elsewhere.
+
+        `expect` is the part as the generation claimed it: if another window has replaced it
+        since, Conflict is raised instead of writing over the replacement."""
         return self.store.write_part(
             user_id,
             session_id,
@@ -374,6 +378,7 @@ class SessionService:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             allow_read_only=True,
+            expect=expect,
         )
 
     def edit_part(

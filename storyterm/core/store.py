@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +23,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
-from storyterm.core.errors import Conflict, DatabaseUnavailable, InvalidTransition, NotFound
+from storyterm.core.errors import (
+    AuthError,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidTransition,
+    NotFound,
+)
 from storyterm.core.models import (
     PartState,
     SessionStatus,
@@ -72,7 +81,8 @@ class Store:
         engine = open_database(database_url)
         meta = ensure_meta(engine)
         database_id = meta[META_DATABASE_ID]
-        return cls(engine, Cache(redis_url, namespace=database_id), database_id)
+        namespace = cache_namespace(engine, database_id)
+        return cls(engine, Cache(redis_url, namespace=namespace), database_id)
 
     def close(self) -> None:
         self.cache.close()
@@ -163,8 +173,16 @@ class Store:
             created_at=now,
             updated_at=now,
         ).model_dump()
-        with self._write() as conn:
-            conn.execute(sessions_t.insert().values(**row))
+        try:
+            with self._write() as conn:
+                conn.execute(sessions_t.insert().values(**row))
+        except IntegrityError as exc:
+            # The only constraint a new session can break is its user: a login from another
+            # database, or an account removed since.
+            raise AuthError(
+                "Your account is not in this database (it was removed, or the login belongs to "
+                "another storyterm database). Log in again, or register."
+            ) from exc
         session = Session.model_validate(row)
         self.cache.store(session.version, _dump(session), [])
         return session
@@ -320,7 +338,7 @@ class Store:
                     "reloaded; make your change again."
                 )
             if allowed_from is not None and row["status"] not in {s.value for s in allowed_from}:
-                raise InvalidTransition(_status_message(row["title"], row["status"]))
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             status = changes.get("status")
             if isinstance(status, SessionStatus):
                 changes["status"] = status.value
@@ -342,7 +360,9 @@ class Store:
 
     # -- reading a story ------------------------------------------------------------------
 
-    def open_session(self, user_id: int, session_id: str, tail: int = 20) -> OpenedSession:
+    def open_session(
+        self, user_id: int, session_id: str, tail: int = 20, *, _settled: bool = False
+    ) -> OpenedSession:
         """The session and its newest `tail` parts: from Redis when the hot copy is current.
 
         The session row is always read from the database (one primary-key lookup): its version
@@ -367,9 +387,11 @@ class Store:
             parts = self._tail_from_db(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
                 self.cache.store(session.version, _dump(session), [_dump(p) for p in parts])
-        if parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1]):
+        stale = parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1])
+        if stale and not _settled:
             self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
-            return self.open_session(user_id, session_id, tail)
+            # Read once more, whatever happened meanwhile (never loop).
+            return self.open_session(user_id, session_id, tail, _settled=True)
         shown = parts[-tail:]
         return OpenedSession(
             session=session,
@@ -470,7 +492,7 @@ class Store:
             with self._write() as conn:
                 row = self._lock_session(conn, user_id, session_id)
                 if row["status"] != SessionStatus.ACTIVE.value:
-                    raise InvalidTransition(_status_message(row["title"], row["status"]))
+                    raise InvalidTransition(status_message(row["title"], row["status"]))
                 seq = row["part_count"] + 1
                 if expected_seq is not None and expected_seq != seq:
                     raise Conflict(
@@ -525,6 +547,7 @@ class Store:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         allow_read_only: bool = False,
+        expect: Part | None = None,
     ) -> tuple[Part, Session]:
         """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
 
@@ -536,7 +559,7 @@ class Store:
         with self._write() as conn:
             row = self._lock_session(conn, user_id, session_id)
             if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
-                raise InvalidTransition(_status_message(row["title"], row["status"]))
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             old = (
                 conn.execute(
                     sa.select(parts_t).where(
@@ -548,6 +571,16 @@ class Store:
             )
             if old is None:
                 raise NotFound(f"This story has no part {seq}.")
+            if expect is not None and (
+                old["id"] != expect.id or old["created_at"] != expect.created_at
+            ):
+                # Another window regenerated this part (after taking it for abandoned): never
+                # write a stale generation over its replacement. (SQLite may reuse the id of
+                # a deleted newest row, hence the creation time as well.)
+                raise Conflict(
+                    f"Part {seq} was replaced in another window while this one was writing it; "
+                    "the replacement was kept."
+                )
             values: dict[str, Any] = {"updated_at": now}
             if content is not None:
                 values["content"] = content
@@ -568,7 +601,11 @@ class Store:
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
-            self.cache.update(row["version"], session.version, _dump(session), [_dump(part)])
+            # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
+            # the session (word count, version) but must not grow the entry past its tail.
+            in_tail = seq > session.part_count - TAIL_PARTS
+            hot_parts = [_dump(part)] if in_tail else []
+            self.cache.update(row["version"], session.version, _dump(session), hot_parts)
         return part, session
 
     def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
@@ -577,7 +614,7 @@ class Store:
         with self._write() as conn:
             row = self._lock_session(conn, user_id, session_id)
             if row["status"] != SessionStatus.ACTIVE.value:
-                raise InvalidTransition(_status_message(row["title"], row["status"]))
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             if row["part_count"] != seq:
                 raise Conflict(
                     "The story has moved on since you asked: only its newest part can be "
@@ -609,13 +646,38 @@ class Store:
                 )
 
 
+def cache_namespace(engine: Engine, database_id: str) -> str:
+    """The Redis namespace of one database: its id, plus where it lives.
+
+    The id alone is not enough: a copied SQLite file (a backup opened beside the original, a
+    second draft) or a Postgres database created from another keeps the id while its stories
+    go their own way, and two databases must never share hot entries (their versions can
+    coincide while their parts differ). Clients of one database still share one namespace.
+    """
+    if engine.dialect.name == "sqlite":
+        where = engine.url.database or ":memory:"
+        if where != ":memory:":
+            where = os.path.realpath(Path(where).expanduser())
+    else:
+        try:
+            with engine.connect() as conn:
+                where = str(conn.execute(sa.text("SELECT current_database()")).scalar_one())
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(describe_error(str(engine.url), exc)) from exc
+    return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
 def _is_stale(part: Part) -> bool:
     return utcnow() - part.updated_at > STREAM_STALE_AFTER
 
 
-def _status_message(title: str, status: str) -> str:
+def status_message(title: str, status: str) -> str:
+    """Why a story in `status` cannot take this move, and what to do instead."""
     if status == SessionStatus.PAUSED.value:
-        return f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`)."
+        return (
+            f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`), "
+            "then continue."
+        )
     if status == SessionStatus.COMPLETED.value:
         return f"“{title}” is completed and read-only. Export it, or start a new session."
     return f"“{title}” is {status}: that move is not possible."

@@ -49,6 +49,7 @@ from storyterm.core.models_catalog import (
     translate_ollama_error,
 )
 from storyterm.core.service import SessionService, clean_direction
+from storyterm.core.store import status_message
 from storyterm.core.views import Part, Session
 from storyterm.settings import Settings
 
@@ -704,7 +705,10 @@ class _Run:
                 self.part.seq,
                 text,
                 state=PartState.STREAMING,
+                expect=self.part,
             )
+        except Conflict:
+            raise  # replaced elsewhere: this generation must not go on writing
         except StorytermError as exc:
             # The database may be back at the next checkpoint; the text is still here.
             log.warning("checkpoint of part %s failed: %s", self.part.seq, exc)
@@ -749,6 +753,7 @@ class _Run:
             state=PartState.DONE,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=completion,
+            expect=self.part,
         )
         self.ended = True
         self.part = part
@@ -788,6 +793,7 @@ class _Run:
                     state=PartState.INTERRUPTED,
                     prompt_tokens=self.prompt_tokens,
                     completion_tokens=self.completion_tokens or self.chunks or None,
+                    expect=self.part,
                 )
                 return part, session, None
             if self.replaced is not None:
@@ -882,9 +888,4 @@ def _range_text(first: int, last: int) -> str:
 
 
 def _not_active_message(session: Session) -> str:
-    if session.status is SessionStatus.PAUSED:
-        return (
-            f"“{session.title}” is paused. Resume it first (r in the app, "
-            "`storyterm resume ID`), then continue."
-        )
-    return f"“{session.title}” is completed and read-only. Export it, or start a new session."
+    return status_message(session.title, session.status.value)

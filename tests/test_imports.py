@@ -1,0 +1,54 @@
+"""The core and the command line stand without the TUI, the API and the model stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+FORBIDDEN = ("textual", "fastapi", "starlette", "uvicorn", "langchain", "ollama", "rich")
+
+SNAPSHOT = "import sys, json; print(json.dumps(sorted(sys.modules)), flush=True)"
+
+
+def module_lists(code: str) -> list[list[str]]:
+    """Run `code` in a fresh interpreter; each SNAPSHOT line in it prints the loaded modules."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[")]
+
+
+def offending(modules: list[str], roots: tuple[str, ...] = FORBIDDEN) -> list[str]:
+    return [m for m in modules if m.split(".")[0].split("_")[0] in roots]
+
+
+def test_core_and_cli_import_no_ui_api_or_model_stack() -> None:
+    core, with_textual = module_lists(
+        "import storyterm.core.service, storyterm.core.store, storyterm.core.runtime, "
+        "storyterm.settings, storyterm.cli\n"
+        f"{SNAPSHOT}\n"
+        "import textual.app\n"
+        f"{SNAPSHOT}\n"
+    )
+    assert "storyterm.core.store" in core and "storyterm.cli.sessions" in core
+    assert offending(core) == []
+    # Alembic loads only when a database has to be migrated.
+    assert offending(core, ("alembic",)) == []
+    # The probe is real: a forbidden import does show up.
+    assert "textual" in offending(with_textual)
+
+
+def test_opening_a_database_at_head_does_not_load_alembic(sqlite_url: str) -> None:
+    from storyterm.core.database import open_database
+
+    open_database(sqlite_url).dispose()  # migrate once, here
+    [modules] = module_lists(
+        "from storyterm.core.runtime import Runtime\n"
+        "from storyterm.settings import load_settings\n"
+        f"rt = Runtime(load_settings(database_url={sqlite_url!r}, redis_url=''))\n"
+        "rt.sessions.list(1)\n"
+        "rt.close()\n"
+        f"{SNAPSHOT}\n"
+    )
+    assert "storyterm.core.store" in modules
+    assert offending(modules, ("alembic", *FORBIDDEN)) == []

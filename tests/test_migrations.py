@@ -1,0 +1,275 @@
+"""Migrations: empty SQLite and Postgres go to head, the schema equals the models, opening is
+safe when several processes do it at once, and an installed (non-editable) package migrates."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+import storyterm.core.models  # noqa: F401  (registers the tables)
+from storyterm.cli import cli
+from storyterm.core import database
+from storyterm.core.database import (
+    HEAD_REVISION,
+    META_DATABASE_ID,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_database,
+)
+from tests.conftest import REQUIRE_SERVICES
+
+WORKTREE = Path(__file__).resolve().parent.parent
+TABLES = {"users", "story_sessions", "story_parts", "app_meta", "revoked_tokens"}
+
+
+def schema_diff(engine: sa.Engine) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
+
+
+def test_head_revision_constant_matches_the_scripts() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
+def test_empty_database_goes_to_head_and_equals_the_models(empty_database_url: str) -> None:
+    database_url = empty_database_url
+    engine = make_engine(database_url)
+    assert current_revision(engine) is None
+    engine.dispose()
+
+    engine = open_database(database_url)
+    try:
+        assert current_revision(engine) == HEAD_REVISION
+        assert schema_diff(engine) == []
+        inspector = sa.inspect(engine)
+        assert set(inspector.get_table_names()) >= TABLES
+        indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("story_sessions")}
+        assert indexes["ix_story_sessions_user_status_updated"] == [
+            "user_id",
+            "status",
+            "updated_at",
+        ]
+        uniques = [u["column_names"] for u in inspector.get_unique_constraints("story_parts")]
+        assert ["session_id", "seq"] in uniques
+        with engine.connect() as conn:
+            meta = dict(conn.execute(sa.text("SELECT key, value FROM app_meta")).all())
+        assert len(meta[META_DATABASE_ID]) == 36
+    finally:
+        engine.dispose()
+
+
+def test_a_model_change_without_a_migration_is_caught(database_url: str) -> None:
+    """The comparison above can fail: an index the models have and the database lacks shows."""
+    engine = open_database(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX ix_story_sessions_user_updated"))
+        diff = schema_diff(engine)
+        assert [d[0] for d in diff] == ["add_index"]
+    finally:
+        engine.dispose()
+
+
+def _open_in_child(url: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    try:
+        barrier.wait(10)
+        engine = open_database(url)
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+        meta = database.ensure_meta(engine)
+        engine.dispose()
+        results.put(("ok", [v[0] for v in versions], meta[META_DATABASE_ID]))
+    except BaseException as exc:
+        results.put(("error", repr(exc), None))
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(
+    empty_database_url: str,
+) -> None:
+    database_url = empty_database_url
+    ctx = multiprocessing.get_context("fork")
+    n = 4
+    barrier = ctx.Barrier(n)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_open_in_child, args=(database_url, barrier, results)) for _ in range(n)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert [o[0] for o in outcomes] == ["ok"] * n, outcomes
+    assert all(o[1] == [HEAD_REVISION] for o in outcomes), outcomes
+    # One database id, generated once, whoever got there first.
+    assert len({o[2] for o in outcomes}) == 1
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
+    engine = open_database(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO story_parts (session_id, seq, direction, content, state, "
+                    "word_count, created_at, updated_at) VALUES ('no-such-session', 1, '', '', "
+                    "'done', 0, '2026-01-01', '2026-01-01')"
+                )
+            )
+    finally:
+        engine.dispose()
+    # WAL is a property of the file: a plain connection without storyterm's pragmas sees it.
+    plain = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    try:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        plain.close()
+
+
+def test_db_current_and_upgrade_commands(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database_url = empty_database_url
+    monkeypatch.setenv("STORYTERM_DATABASE_URL", database_url)
+    runner = CliRunner()
+    shown = database.redact(database_url)
+
+    before = runner.invoke(cli, ["db", "current"])
+    assert before.exit_code == 0, before.output
+    assert before.stdout.strip() == (
+        f"{shown}: empty (behind: head is {HEAD_REVISION}; run `storyterm db upgrade`)"
+    )
+
+    upgraded = runner.invoke(cli, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert upgraded.stdout.strip() == f"Upgraded {shown}: empty -> {HEAD_REVISION}."
+
+    again = runner.invoke(cli, ["db", "upgrade"])
+    assert again.stdout.strip() == f"{shown} is already at {HEAD_REVISION} (head)."
+
+    after = runner.invoke(cli, ["db", "current"])
+    assert after.stdout.strip() == f"{shown}: {HEAD_REVISION} (head)"
+
+
+def test_db_commands_on_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORYTERM_DATABASE_URL", "postgresql://writer:secret@127.0.0.1:1/x")
+    runner = CliRunner()
+    for args in (["db", "current"], ["db", "upgrade"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("storyterm: Cannot open the database at ")
+        assert "secret" not in result.stderr  # the password is never printed
+        assert "storyterm doctor" in result.stderr
+        assert "Traceback" not in result.output
+
+
+def _build_installed_copy(tmp_path: Path) -> Path:
+    """pip-install the package (not editable) into a folder of its own; skip only when no
+    build backend can be had (no network and nothing cached)."""
+    source = tmp_path / "src"
+    shutil.copytree(
+        WORKTREE,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "venv",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "tests",
+            ".pytest_cache",
+            ".ruff_cache",
+            "generated_stories",
+            "bench",
+        ),
+    )
+    target = tmp_path / "installed"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--quiet",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        output = proc.stdout + proc.stderr
+        offline = any(
+            sign in output
+            for sign in (
+                "No matching distribution found for setuptools",
+                "Could not find a version that satisfies the requirement setuptools",
+                "Failed to establish a new connection",
+                "Network is unreachable",
+                "Temporary failure in name resolution",
+            )
+        )
+        if offline and not REQUIRE_SERVICES:
+            pytest.skip(f"cannot fetch a build backend to build the package: {output[-300:]}")
+        pytest.fail(f"building the package failed:\n{output[-3000:]}")
+    return target
+
+
+def test_an_installed_package_can_migrate(tmp_path: Path) -> None:
+    target = _build_installed_copy(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    db_path = tmp_path / "installed.db"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(target),
+        "STORYTERM_DATABASE_URL": f"sqlite:///{db_path}",
+    }
+    where = subprocess.run(
+        [sys.executable, "-c", "import storyterm.core.database as d; print(d.MIGRATIONS_DIR)"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=60,
+    )
+    assert where.stdout.strip() == str(target / "storyterm" / "migrations"), where.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "storyterm", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(f"empty -> {HEAD_REVISION}.")
+    engine = make_engine(f"sqlite:///{db_path}")
+    try:
+        assert current_revision(engine) == HEAD_REVISION
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()

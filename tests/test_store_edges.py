@@ -1,0 +1,203 @@
+"""Edges of the store a writer would trip over: time zones, list paging, counts, odd ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from storyterm.core import store as store_module
+from storyterm.core.errors import AuthError, InvalidInput, NotFound, StorytermError
+from storyterm.core.models import PartState, utcnow
+from storyterm.core.service import SessionService
+from storyterm.core.store import Store
+from tests.helpers import make_user
+
+
+@pytest.fixture
+def service(database_url: str) -> Iterator[SessionService]:
+    store = Store.open(database_url, None)
+    yield SessionService(store)
+    store.close()
+
+
+def test_timestamps_are_utc_whatever_the_postgres_time_zone(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server (or database) set to a far-off zone must not shift times or make a part that was
+    checkpointed a moment ago look hours old."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        name = postgres_url.rsplit("/", 1)[1]
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone TO 'Pacific/Kiritimati'")
+    store = Store.open(postgres_url, None)
+    service = SessionService(store)
+    try:
+        alice = make_user(store)
+        before = utcnow()
+        s = service.start(alice, "Far east")
+        assert s.created_at.tzinfo is not None
+        stored = service.get(alice, s.id)
+        assert stored.created_at == s.created_at
+        assert stored.created_at.utcoffset() == timedelta(0)
+        assert abs(stored.created_at - before) < timedelta(seconds=5)
+        monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(seconds=5))
+        part = service.begin_part(alice, s.id, direction="go", model_name="m")
+        service.checkpoint_part(alice, s.id, part.seq, "Fresh words")
+        assert service.open(alice, s.id).parts[-1].state is PartState.STREAMING
+    finally:
+        store.close()
+
+
+def test_paging_with_equal_timestamps_sees_every_session_once(
+    service: SessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = make_user(service.store)
+    frozen = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(store_module, "utcnow", lambda: frozen)
+    ids = {service.start(alice, f"Twin {n}").id for n in range(11)}
+    monkeypatch.setattr(store_module, "utcnow", lambda: frozen + timedelta(microseconds=1))
+    newest = service.start(alice, "One microsecond later").id
+    monkeypatch.undo()
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = service.list(alice, limit=3, cursor=cursor)
+        seen += [s.id for s in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen[0] == newest
+    assert len(seen) == len(set(seen)) == 12
+    assert set(seen[1:]) == ids
+    assert seen[1:] == sorted(ids, reverse=True)  # ties broken by id, newest-first order kept
+
+
+def test_a_garbage_cursor_is_a_clear_error(service: SessionService) -> None:
+    alice = make_user(service.store)
+    for cursor in ("not-a-cursor", "!!!", "MjAyNg", "bm90IGEgZGF0ZXxpZA"):
+        with pytest.raises(InvalidInput, match="cursor is not valid"):
+            service.list(alice, cursor=cursor)
+
+
+def test_word_and_part_counts_stay_consistent(service: SessionService) -> None:
+    alice = make_user(service.store)
+    s = service.start(alice, "Counting")
+    service.append_part(alice, s.id, direction="", content="one two three")
+    service.append_part(alice, s.id, direction="", content="four five")
+    service.edit_part(alice, s.id, 1, content="one two three four five six")
+    part = service.begin_part(alice, s.id, direction="", model_name="m")
+    service.checkpoint_part(alice, s.id, part.seq, "a b c d")
+    after_remove = service.remove_last_part(alice, s.id, part.seq)
+    assert (after_remove.part_count, after_remove.word_count) == (2, 8)
+    parts = service.all_parts(alice, s.id)
+    assert sum(p.word_count for p in parts) == 8
+    assert [p.seq for p in parts] == [1, 2]
+    # The next part takes seq 3 again, not 4: seqs have no gaps.
+    assert service.append_part(alice, s.id, direction="", content="x").seq == 3
+
+
+def test_a_session_for_a_user_this_database_does_not_know(service: SessionService) -> None:
+    """A token or id from another database must not surface as a raw IntegrityError."""
+    with pytest.raises(AuthError, match="Log in again"):
+        service.start(4242, "Orphan")
+    assert service.count(4242) == 0
+
+
+def test_unknown_ids_are_not_found(service: SessionService) -> None:
+    alice = make_user(service.store)
+    s = service.start(alice, "Real")
+    for bad in ("", "x", "00000000-0000-0000-0000-000000000000", "' OR 1=1 --", s.id + "x"):
+        with pytest.raises(NotFound, match="storyterm sessions"):
+            service.open(alice, bad)
+    with pytest.raises(NotFound, match="no part 7"):
+        service.edit_part(alice, s.id, 7, content="nothing there")
+
+
+def test_every_error_is_a_storyterm_error_with_a_message(service: SessionService) -> None:
+    alice = make_user(service.store)
+    s = service.start(alice, "Rules")
+    service.complete(alice, s.id)
+    attempts = [
+        lambda: service.append_part(alice, s.id, direction="", content="late"),
+        lambda: service.edit_part(alice, s.id, 1, content="x"),
+        lambda: service.rename(alice, s.id, "New name"),
+        lambda: service.update_metadata(alice, s.id, {"tone": "light"}),
+        lambda: service.start(alice, "ok", {"genre": {"nested": "object"}}),
+        lambda: service.start(alice, "ok", "not an object"),
+        lambda: service.list(alice, limit=0),
+    ]
+    for attempt in attempts:
+        with pytest.raises(StorytermError) as caught:
+            attempt()
+        assert len(caught.value.message) > 20
+
+
+def test_a_sqlite_file_locked_by_another_program_says_so(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from storyterm.core import database
+    from storyterm.core.errors import DatabaseUnavailable
+
+    store = Store.open(sqlite_url, None)
+    service = SessionService(store)
+    alice = make_user(store)
+    s = service.start(alice, "Locked out")
+    store.close()
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    store = Store.open(sqlite_url, None)
+    service = SessionService(store)
+    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        with pytest.raises(DatabaseUnavailable, match="busy: another program"):
+            service.append_part(alice, s.id, direction="", content="waiting")
+        other.execute("ROLLBACK")
+        assert service.append_part(alice, s.id, direction="", content="now").seq == 1
+    finally:
+        other.close()
+        store.close()
+
+
+def test_title_search_ignores_case(service: SessionService) -> None:
+    alice = make_user(service.store)
+    service.start(alice, "The Keeper's Letter")
+    service.start(alice, "keeper of bees")
+    service.start(alice, "50% of a story_draft")
+    assert service.count(alice, search="KEEPER") == 2
+    assert [s.title for s in service.list(alice, search="50%").items] == ["50% of a story_draft"]
+    assert service.count(alice, search="y_d") == 1  # _ and % are literal, not wildcards
+    assert service.count(alice, search="5_%") == 0
+
+
+def test_title_search_ignores_case_beyond_ascii_on_sqlite(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url, None)
+    service = SessionService(store)
+    try:
+        alice = make_user(store)
+        service.start(alice, "Émile's Garden")
+        service.start(alice, "ΩMEGA STATION")
+        assert [s.title for s in service.list(alice, search="émile").items] == ["Émile's Garden"]
+        assert service.count(alice, search="ÉMILE") == 1
+        assert [s.title for s in service.list(alice, search="ωmega").items] == ["ΩMEGA STATION"]
+    finally:
+        store.close()
+
+
+def test_a_sqlite_url_with_a_tilde_opens_in_the_home_folder(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HOME", str(tmp_path / "writer"))
+    monkeypatch.chdir(tmp_path)
+    store = Store.open("sqlite:///~/notes/stories.db", None)
+    try:
+        alice = make_user(store)
+        SessionService(store).start(alice, "At home")
+    finally:
+        store.close()
+    assert (tmp_path / "writer" / "notes" / "stories.db").is_file()
+    assert not (tmp_path / "~").exists()
