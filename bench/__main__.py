@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -56,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         "LOAD: the machine may be shared, and other work inflates the tails",
     )
     parser.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="change this process's priority by N (negative needs root), so that other work on "
+        "a shared machine disturbs the tails less; recorded in the report",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="where to write the report (default bench/RESULTS.md; bench/out/RESULTS-quick.md "
@@ -74,12 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m bench", *(shlex.quote(a) for a in words)])
 
+    if args.nice is not None:
+        try:
+            os.nice(args.nice)
+        except PermissionError:
+            parser.error(f"--nice {args.nice}: raising the priority needs root")
     ctx = Context(quick=args.quick)
     if args.no_servers:
         ctx.servers.disable("--no-servers was given")
     results: list[AreaResult] = []
     failed = False
     info = machine()
+    info["priority (nice)"] = str(os.nice(0))
     try:
         for key in selected:
             module_name, title = known[key]
