@@ -26,9 +26,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from storyterm.cli import auth, db, export, sessions, story
+    from storyterm.cli import auth, db, export, serve, sessions, story
 
-    for module in (auth, sessions, story, export, db):
+    for module in (auth, sessions, story, export, db, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
 

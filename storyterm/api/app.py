@@ -1,0 +1,94 @@
+"""The FastAPI app factory: `create_app(runtime)` builds a fresh app over one Runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from storyterm import __version__
+from storyterm.api.errors import install_error_handlers
+from storyterm.api.routes import auth, health, models, sessions, story
+from storyterm.api.streaming import Generations
+from storyterm.core.errors import StorytermError
+from storyterm.core.runtime import Runtime
+
+log = logging.getLogger("storyterm.api")
+
+DESCRIPTION = """
+The sessions of the storyterm writing room over HTTP, for editor plugins, web pages and
+scripts. The same accounts, sessions and rules as the terminal app.
+
+Log in with `POST /api/auth/login` and send the token as `Authorization: Bearer <token>`.
+Every failure answers `{"error": {"code": ..., "message": ...}}`.
+"""
+
+TAGS = [
+    {
+        "name": "auth",
+        "description": "Log in and out (accounts are made with `storyterm register`).",
+    },
+    {"name": "story", "description": "Start a story and write it part by part."},
+    {"name": "sessions", "description": "List, read, pause, resume, complete, delete, save."},
+    {"name": "models", "description": "The Ollama models a story can be written with."},
+    {"name": "health", "description": "Whether the database, the cache and Ollama answer."},
+]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """A new app serving `runtime`. The caller owns the runtime and closes it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Open the database (and migrate it) once, before the first request, rather than in
+        # whichever request comes first. A database that is down is reported by /api/health
+        # and by every call that needs it; the server still starts.
+        try:
+            await run_in_threadpool(lambda: runtime.store)
+        except StorytermError as exc:
+            log.warning("database not available at start-up: %s", exc.message)
+        yield
+
+    app = FastAPI(
+        title="storyterm",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        # Operation ids from the function names (list_sessions, pause_session, ...): what
+        # generated clients show.
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.runtime = runtime
+    #: Running generations; `storyterm serve` stops them all when it is asked to quit.
+    app.state.generations = Generations()
+    install_error_handlers(app)
+    for module in (auth, story, sessions, models, health):
+        app.include_router(module.router)
+    _describe_event_streams(app)
+    return app
+
+
+def _describe_event_streams(app: FastAPI) -> None:
+    """FastAPI types any non-JSON body as a string and merges the response model into that;
+    for the event stream the frame schemas alone are the description (each frame is one of
+    them), so the contradictory `"type": "string"` is dropped."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    for response in operation.get("responses", {}).values():
+                        stream = response.get("content", {}).get("text/event-stream", {})
+                        if "anyOf" in stream.get("schema", {}):
+                            stream["schema"].pop("type", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

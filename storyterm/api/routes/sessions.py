@@ -1,0 +1,168 @@
+"""/api/langchain/sessions: list, read, move between statuses, delete, save to files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from storyterm.api.deps import AccountDep, RuntimeDep
+from storyterm.api.errors import errors
+from storyterm.api.schemas import (
+    SaveRequest,
+    SaveResponse,
+    SessionDetail,
+    SessionOut,
+    SessionPage,
+)
+from storyterm.core.cache import TAIL_PARTS
+from storyterm.core.export import export_session
+
+router = APIRouter(prefix="/api/langchain/sessions", tags=["sessions"])
+
+SessionId = Annotated[
+    str,
+    Path(
+        description="The session's id (as returned by start or the listing).",
+        examples=["6f1c2a9e-3b4d-4c8e-9a7b-1d2e3f4a5b6c"],
+    ),
+]
+
+
+@router.get(
+    "",
+    summary="List your sessions",
+    description="Your sessions, most recently changed first, a page at a time.",
+    response_model=SessionPage,
+    responses=errors(401, 503),
+)
+def list_sessions(
+    account: AccountDep,
+    runtime: RuntimeDep,
+    status: Annotated[
+        str | None,
+        Query(description="active, paused, completed, or all (the default)."),
+    ] = None,
+    search: Annotated[
+        str | None, Query(description="Only sessions whose title contains this text.")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(description="`next_cursor` from the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(description="Sessions per page, 1 to 500.")] = 50,
+) -> SessionPage:
+    page = runtime.sessions.list(
+        account.id, status=status, search=search, cursor=cursor, limit=limit
+    )
+    return SessionPage(items=[SessionOut.of(s) for s in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{session_id}",
+    summary="Read a session and its parts",
+    description=(
+        "The session with its newest parts (an interrupted generation shows as `interrupted`). "
+        "Pass `before` (the `next_before` of a previous answer) to page back through older parts."
+    ),
+    response_model=SessionDetail,
+    responses=errors(401, 404, 503),
+)
+def get_session(
+    session_id: SessionId,
+    account: AccountDep,
+    runtime: RuntimeDep,
+    before: Annotated[
+        int | None, Query(ge=1, description="Only parts with a seq below this one.")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=TAIL_PARTS, description=f"Parts per page, 1 to {TAIL_PARTS}.")
+    ] = 20,
+) -> SessionDetail:
+    if before is None:
+        opened = runtime.sessions.open(account.id, session_id, tail=limit)
+        session, parts, has_more = opened.session, opened.parts, opened.has_more_before
+    else:
+        session = runtime.sessions.get(account.id, session_id)
+        parts = runtime.sessions.parts_before(account.id, session_id, before, limit)
+        has_more = bool(parts) and parts[0].seq > 1
+    return SessionDetail(
+        session=SessionOut.of(session),
+        parts=parts,
+        has_more_before=has_more,
+        next_before=parts[0].seq if has_more else None,
+    )
+
+
+@router.post(
+    "/{session_id}/pause",
+    summary="Pause a session",
+    description="An active session is paused; it cannot be continued until it is resumed.",
+    response_model=SessionOut,
+    responses=errors(401, 404, 409, 503),
+)
+def pause_session(session_id: SessionId, account: AccountDep, runtime: RuntimeDep) -> SessionOut:
+    return SessionOut.of(runtime.sessions.pause(account.id, session_id))
+
+
+@router.post(
+    "/{session_id}/resume",
+    summary="Resume a paused session",
+    response_model=SessionOut,
+    responses=errors(401, 404, 409, 503),
+)
+def resume_session(session_id: SessionId, account: AccountDep, runtime: RuntimeDep) -> SessionOut:
+    return SessionOut.of(runtime.sessions.resume(account.id, session_id))
+
+
+@router.post(
+    "/{session_id}/complete",
+    summary="Complete a session",
+    description="An active or paused session is completed; a completed session is read-only.",
+    response_model=SessionOut,
+    responses=errors(401, 404, 409, 503),
+)
+def complete_session(session_id: SessionId, account: AccountDep, runtime: RuntimeDep) -> SessionOut:
+    return SessionOut.of(runtime.sessions.complete(account.id, session_id))
+
+
+@router.delete(
+    "/{session_id}",
+    summary="Delete a session and all its parts",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Deleted."}, **errors(401, 404, 503)},
+)
+def delete_session(session_id: SessionId, account: AccountDep, runtime: RuntimeDep) -> Response:
+    runtime.sessions.delete(account.id, session_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{session_id}/save",
+    summary="Save the story to files",
+    description=(
+        "Writes (or updates in place) the story's folder in the export directory of the "
+        "machine the API runs on (the export_dir setting): `<title>-<short id>/` with the "
+        "formats asked for. Any status can be saved."
+    ),
+    response_model=SaveResponse,
+    responses=errors(401, 404, 503),
+)
+def save_session(
+    session_id: SessionId, account: AccountDep, runtime: RuntimeDep, body: SaveRequest | None = None
+) -> SaveResponse:
+    formats = (body or SaveRequest()).formats
+    result = export_session(
+        runtime.sessions,
+        account.id,
+        session_id,
+        out_dir=runtime.settings.export_dir,
+        formats=formats,
+    )
+    return SaveResponse(
+        folder=str(result.folder.resolve()),
+        files=[str(f.resolve()) for f in result.files],
+        removed=[str(f.resolve()) for f in result.removed],
+        part_count=result.part_count,
+        word_count=result.word_count,
+    )

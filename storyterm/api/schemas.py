@@ -1,0 +1,287 @@
+"""The API's request and response bodies (pydantic), built from the core's views.
+
+The core's `Part` view is already the public shape of a part and is used as is. A session is
+shown without its owner's user id and without the internal story memory (`SessionOut`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storyterm.core.models import PartState, SessionStatus
+from storyterm.core.views import Part, Session
+
+#: What a story-bible value may be (the core checks the rest: lengths, empty names).
+MetadataValue = str | int | float | bool | list[str] | None
+#: The same on the way in, where NaN and Infinity (which Python's JSON reader accepts) are
+#: refused rather than stored as something no JSON client can read back.
+MetadataInput = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | list[str] | None
+
+
+class _Request(BaseModel):
+    # A misspelt field is an error a writer can fix, not something silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+
+class LoginRequest(_Request):
+    username: str = Field(examples=["alice"])
+    password: str = Field(examples=["correct horse battery staple"])
+
+
+class LoginResponse(BaseModel):
+    """A bearer token for `Authorization: Bearer <token>` on every other call."""
+
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    username: str
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+class SessionOut(BaseModel):
+    """A story session (its parts are fetched with GET /api/langchain/sessions/{id})."""
+
+    id: str = Field(examples=["6f1c2a9e-3b4d-4c8e-9a7b-1d2e3f4a5b6c"])
+    title: str = Field(examples=["The Keeper's Letter"])
+    status: SessionStatus
+    model_name: str | None = Field(
+        description="The Ollama model this story is written with (None: chosen at the first part)."
+    )
+    metadata: dict[str, MetadataValue] = Field(
+        description="The story bible: genre, tone, premise, characters, style notes, ..."
+    )
+    part_count: int
+    word_count: int
+    version: int = Field(description="Goes up by one with every change to the session.")
+    created_at: datetime
+    updated_at: datetime
+    paused_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            id=session.id,
+            title=session.title,
+            status=session.status,
+            model_name=session.model_name,
+            metadata=session.session_metadata,
+            part_count=session.part_count,
+            word_count=session.word_count,
+            version=session.version,
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+            paused_at=session.paused_at,
+            completed_at=session.completed_at,
+        )
+
+
+class StartRequest(_Request):
+    title: str = Field(examples=["The Keeper's Letter"])
+    metadata: dict[str, MetadataInput] | None = Field(
+        default=None,
+        description="The story bible (genre, tone, premise, characters, style_notes, ...).",
+        examples=[{"genre": "mystery", "tone": "quiet, salt-stung", "characters": ["Mara"]}],
+    )
+    model: str | None = Field(
+        default=None,
+        description="An Ollama model name; left out, the first installed preferred model is "
+        "chosen when the first part is written.",
+        examples=["gemma3:latest"],
+    )
+
+
+class SessionPage(BaseModel):
+    """One page of sessions, newest change first."""
+
+    items: list[SessionOut]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class SessionDetail(BaseModel):
+    """A session with a page of its parts, counted from the end of the story."""
+
+    session: SessionOut
+    parts: list[Part] = Field(description="Oldest first.")
+    has_more_before: bool = Field(description="Whether older parts exist before parts[0].")
+    next_before: int | None = Field(
+        default=None,
+        description="Pass as `before` for the page of older parts; null when there are none.",
+    )
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+class ContinueRequest(_Request):
+    direction: str = Field(
+        default="",
+        description="What happens next, in the writer's words (may be empty).",
+        examples=["Mara reads the letter aloud"],
+    )
+    regenerate: bool = Field(
+        default=False,
+        description="Replace the newest part instead of adding one after it.",
+    )
+
+
+class ProgressEvent(BaseModel):
+    """`event: progress`: a note before the text starts (older parts being folded into the
+    story's summary, a model chosen for the story)."""
+
+    message: str
+
+
+class DeltaEvent(BaseModel):
+    """`event: delta`: the next piece of text the model wrote."""
+
+    text: str
+
+
+class SavedEvent(BaseModel):
+    """`event: saved`: the text so far is checkpointed in the database (about once a second)."""
+
+    seq: int
+    state: PartState
+    word_count: int
+
+
+class DoneEvent(BaseModel):
+    """`event: done`: the part is saved: `done`, or `interrupted` when the generation was
+    stopped (the story paused elsewhere, or the client went away) with the text kept."""
+
+    part: Part
+    session: SessionOut
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    tokens_per_second: float | None
+    done_reason: str | None = Field(
+        default=None,
+        description="stop or length (the model ended the part or filled its room); for an "
+        "interrupted part, cancel, paused or completed.",
+    )
+
+
+class ErrorEvent(BaseModel):
+    """`event: error`: the generation stopped; what was written so far is kept in `part`."""
+
+    code: str
+    message: str
+    part: Part | None = None
+
+
+class _Frame(BaseModel):
+    """One server-sent event: `event: <event>` then `data: <JSON>`."""
+
+
+class ProgressFrame(_Frame):
+    event: Literal["progress"]
+    data: ProgressEvent
+
+
+class DeltaFrame(_Frame):
+    event: Literal["delta"]
+    data: DeltaEvent
+
+
+class SavedFrame(_Frame):
+    event: Literal["saved"]
+    data: SavedEvent
+
+
+class DoneFrame(_Frame):
+    event: Literal["done"]
+    data: DoneEvent
+
+
+class ErrorFrame(_Frame):
+    event: Literal["error"]
+    data: ErrorEvent
+
+
+StreamFrame = ProgressFrame | DeltaFrame | SavedFrame | DoneFrame | ErrorFrame
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+ExportFormat = Literal["md", "txt", "json", "epub", "all"]
+
+
+class SaveRequest(_Request):
+    formats: list[ExportFormat] = Field(
+        default_factory=lambda: ["md", "json"],
+        description="Which files to write: md (story.md and one part-NNN.md per part), txt "
+        "(story.txt), json (story.json, which `storyterm import` reads back), epub "
+        "(story.epub), or all.",
+        examples=[["md", "json"], ["all"]],
+    )
+
+
+class SaveResponse(BaseModel):
+    """What was written, on the machine the API runs on."""
+
+    folder: str = Field(description="The story's export folder (absolute path).")
+    files: list[str] = Field(description="Every file of this export in the folder.")
+    removed: list[str] = Field(
+        default_factory=list, description="Part files of parts that no longer exist, removed."
+    )
+    part_count: int
+    word_count: int
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    """One model installed in Ollama."""
+
+    name: str = Field(examples=["gemma3:latest"])
+    size: int | None = Field(default=None, description="Bytes on disk.")
+    family: str | None = None
+    parameter_size: str | None = Field(default=None, examples=["4.3B"])
+    quantization: str | None = Field(default=None, examples=["Q4_K_M"])
+    context_length: int | None = Field(
+        default=None, description="The model's context window, when already looked up."
+    )
+    can_write: bool = Field(description="False for embedding-only models.")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelOut]
+    default: str | None = Field(
+        description="The model a new story without one gets (the first installed of the "
+        "preferences, gemma3 then mistral-small3.1); null when no model can write.",
+        examples=["gemma3:latest"],
+    )
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+class ComponentHealth(BaseModel):
+    state: str = Field(examples=["online"])
+    detail: str | None = Field(default=None, description="Why, when it is not online.")
+
+
+class DatabaseHealth(ComponentHealth):
+    backend: str | None = Field(default=None, examples=["sqlite"])
+
+
+class HealthResponse(BaseModel):
+    """`ok`: everything answers; `degraded`: the cache or Ollama does not (stories still open,
+    list and export); `unavailable`: the database does not."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    database: DatabaseHealth
+    cache: ComponentHealth
+    ollama: ComponentHealth

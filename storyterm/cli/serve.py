@@ -1,0 +1,140 @@
+"""`storyterm serve`: the HTTP API (FastAPI under uvicorn) over this machine's sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import errno
+import ipaddress
+import socket
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from storyterm.cli.common import get_runtime, handle_errors
+from storyterm.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: On Ctrl+C, streams still running get this long to finish; then they are stopped, and each
+#: part being written is saved as interrupted before the process ends.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is only reachable from this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything: treat it as reachable
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with a message a writer can act on before uvicorn prints a traceback-ish log."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidInput(
+            f"Cannot listen on {host!r}: that is not an address of this machine ({exc.strerror}). "
+            f"Leave --host out to serve on {DEFAULT_HOST}."
+        ) from None
+    family, _type, _proto, _name, address = infos[0]
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(
+                f"Port {port} is already in use on {host} (another `storyterm serve`?). Stop "
+                f"that program, or pick another port with --port {port + 1}."
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise InvalidInput(
+                f"Port {port} needs administrator rights. Use a port above 1023, like "
+                f"--port {DEFAULT_PORT}."
+            ) from None
+        raise InvalidInput(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Check --host and --port."
+        ) from None
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's own logging set-up, plus storyterm's loggers on the same console handler (the
+    package installs a NullHandler, so without this the API's error log would be silent)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["storyterm"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+@click.command("serve")
+@click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="Address to listen on. Anything but loopback makes the API reachable from the network.",
+)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
+@handle_errors
+def serve_cmd(host: str, port: int) -> None:
+    """Serve the HTTP API: the same sessions and accounts as the app, for editor plugins,
+    web pages and scripts. Documentation at http://HOST:PORT/docs. Ctrl+C stops it."""
+    from storyterm.api import create_app
+
+    if not is_loopback(host):
+        click.secho(
+            f"storyterm: warning: --host {host} makes the API reachable from other machines. "
+            "Every call still needs a login token, but the traffic is plain HTTP: put it "
+            "behind HTTPS (a reverse proxy) before using it across a network.",
+            err=True,
+            fg="yellow",
+        )
+    check_port(host, port)
+    runtime = get_runtime()
+    # Open (and migrate) the database now, so a problem with it is one clear message rather
+    # than a server that fails every request.
+    runtime.store  # noqa: B018
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"storyterm: API at http://{shown}:{port}/api (docs: /docs). Ctrl+C stops it.")
+    run_server(create_app(runtime), host, port)
+
+
+def run_server(app: FastAPI, host: str, port: int) -> None:
+    """uvicorn, with one addition: when asked to quit, the running generations are stopped
+    first, so each part is saved as interrupted and each client gets its `done` event before
+    the connections close."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping = app.state.generations.stop_all()
+            if stopping and not self.should_exit:
+                click.echo(
+                    f"storyterm: stopping {stopping} generation(s); their text is kept.",
+                    err=True,
+                )
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(),
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    # uvicorn raises the signal it caught again once it has shut down; as in uvicorn.run, a
+    # Ctrl+C that stopped the server cleanly is a normal exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        Server(config).run()
+
+
+COMMANDS = [serve_cmd]
