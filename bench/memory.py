@@ -26,18 +26,18 @@ def run(ctx: Context, area: AreaResult) -> None:
     report = scratch / "ready.json"
     floor = [
         launch(
-            [sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(report)],
+            [sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(report), "--rss"],
             report,
             env=_base_env(),
             cwd=ROOT,
             ready=lambda r: float(r["ready"]),
-            on_ready=rss_mib,
-            settle=1.0,
-        ).extra
+        ).report["rss_mib"]
         for _ in range(runs)
     ]
     how = f"median of {runs} processes"
-    area.add(Figure("bare Textual app showing one line", median(floor), "MiB", how=how))
+    area.add(
+        Figure("bare Textual app showing one line (when ready)", median(floor), "MiB", how=how)
+    )
     empty = ctx.empty_dataset("memory-empty")
     full = ctx.sqlite_dataset("memory-full")
     for name, dataset in (

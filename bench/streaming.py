@@ -102,12 +102,16 @@ async def storyteller_rate(dataset: Dataset, url: str) -> tuple[int, float, floa
 
 
 def _markdown_text(screen: Any, seq: int) -> str:
+    from textual.css.query import NoMatches
     from textual.widgets import Markdown
 
     view = screen.story.part_view(seq)
     if view is None:
         return ""
-    return view.query_one(Markdown).source or ""
+    try:
+        return view.query_one(Markdown).source or ""
+    except NoMatches:  # mounted, its children not composed yet
+        return ""
 
 
 async def tui_stream(dataset: Dataset, url: str, tokens: int) -> dict[str, float]:

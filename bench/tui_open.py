@@ -28,9 +28,13 @@ def _shows(screen: Any, session_id: str, seq: int) -> bool:
     view = story.part_view(seq)
     if view is None:
         return False
+    from textual.css.query import NoMatches
     from textual.widgets import Markdown
 
-    markdown = view.query_one(Markdown)
+    try:
+        markdown = view.query_one(Markdown)
+    except NoMatches:  # mounted, its children not composed yet
+        return False
     return bool(markdown.source) and view.region.height > 0
 
 
