@@ -186,8 +186,8 @@ def test_unknown_or_short_ids_are_refused(shelf: Shelf, args: tuple, message: st
 
 def test_wrong_status_moves_are_refused(shelf: Shelf) -> None:
     before = shelf.snapshot()
-    assert_refused(shelf, shelf.invoke("resume", shelf.keeper), "is active: that move")
-    assert_refused(shelf, shelf.invoke("pause", shelf.salt), "“Salt Roads” is paused")
+    assert_refused(shelf, shelf.invoke("resume", shelf.keeper), "is already active")
+    assert_refused(shelf, shelf.invoke("pause", shelf.salt), "“Salt Roads” is already paused")
     assert shelf.snapshot() == before
     shelf.invoke("complete", shelf.orchard)
     before = shelf.snapshot()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import re
 import secrets
+import sqlite3
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +30,21 @@ HEAD_REVISION = "0001_initial"
 SQLITE_BUSY_TIMEOUT_S = 10.0
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+log = logging.getLogger(__name__)
+
+#: SQLite's own automatic WAL checkpoint stays on as a backstop, at this many pages (~32 MB),
+#: in case the checkpoint thread cannot keep up (its default is 1,000).
+WAL_BACKSTOP_PAGES = 8000
+#: The checkpoint thread runs as soon as writing pauses for this long (the best moment: the
+#: checkpoint completes, and the next write starts the WAL from its beginning again)...
+CHECKPOINT_WHEN_QUIET_S = 0.25
+#: ...and at the latest this long after the first commit it has not checkpointed yet, or after
+#: this many commits, while writing never pauses.
+CHECKPOINT_AT_LATEST_S = 5.0
+CHECKPOINT_AT_MOST_COMMITS = 256
+
+_CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
 
 
 def redact(url: str) -> str:
@@ -52,6 +72,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # commits, and never corrupts the file.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
     cursor.close()
     # SQLite's own lower() folds ASCII only, so a title search (ILIKE, which SQLAlchemy turns
     # into lower(..) LIKE lower(..)) for "émile" missed "Émile's Garden". Python's is Unicode.
@@ -98,6 +119,11 @@ def make_engine(url: str) -> Engine:
         # lock is wanted, see store.write_transaction).
         event.listen(engine, "connect", _disable_pysqlite_begin)
         event.listen(engine, "begin", _sqlite_begin)
+        if database and database != ":memory:":
+            checkpointer = WalCheckpointer(str(path))
+            _CHECKPOINTERS[engine] = checkpointer
+            event.listen(engine, "commit", lambda _conn: checkpointer.committed())
+            event.listen(engine, "engine_disposed", lambda _engine: checkpointer.close())
         return engine
     if backend == "postgresql":
         return sa.create_engine(
@@ -108,6 +134,101 @@ def make_engine(url: str) -> Engine:
     raise DatabaseUnavailable(
         f"storyterm works with SQLite and PostgreSQL, not {backend!r}. Fix STORYTERM_DATABASE_URL."
     )
+
+
+def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
+    """The checkpoint thread's keeper of a SQLite file engine (None for others)."""
+    return _CHECKPOINTERS.get(engine)
+
+
+class WalCheckpointer:
+    """Runs SQLite's WAL checkpoints on a thread of its own, off the writers' commits.
+
+    SQLite checkpoints automatically inside the commit that takes the WAL past 1,000 pages, so
+    about one save in a hundred paid for copying the WAL into the database file and two fsyncs
+    (15-60 ms here; bench/RESULTS.md). Here a commit only counts; the thread runs PASSIVE
+    checkpoints, which neither wait for nor block readers and writers, on a connection of its
+    own (sqlite3 releases the GIL while it works). The thread starts at the first commit and
+    ends when the engine is disposed, after a last checkpoint.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Condition()
+        self._pending = 0
+        self._first_pending_at = 0.0
+        self._last_commit_at = 0.0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        #: Checkpoints run so far (tests and the benchmark read it).
+        self.checkpoints = 0
+
+    def committed(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not self._pending:
+                self._first_pending_at = now
+            self._last_commit_at = now
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._closing = False
+                self._thread = threading.Thread(
+                    target=self._run, name="storyterm-wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify()
+
+    def _wait(self) -> bool:
+        """Wait until a checkpoint is due (True) or the engine is gone (False). Holds the lock."""
+        while True:
+            if self._closing:
+                return False
+            if self._pending:
+                due = min(
+                    self._first_pending_at + CHECKPOINT_AT_LATEST_S,
+                    self._last_commit_at + CHECKPOINT_WHEN_QUIET_S,
+                )
+                wait = (
+                    0.0 if self._pending >= CHECKPOINT_AT_MOST_COMMITS else due - time.monotonic()
+                )
+                if wait <= 0:
+                    return True
+                self._lock.wait(wait)
+            else:
+                self._lock.wait()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.warning("cannot open %s for WAL checkpoints: %s", self.path, exc)
+            return
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            while True:
+                with self._lock:
+                    more = self._wait()
+                    self._pending = 0
+                self._checkpoint(conn)
+                if not more:
+                    return
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints += 1
+        except sqlite3.Error as exc:  # the backstop checkpoint still bounds the WAL
+            log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._lock.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=SQLITE_BUSY_TIMEOUT_S + 5)
 
 
 def _disable_pysqlite_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,161 @@
+"""Area 1, start-up: from the moment before the process is started to the main screen ready
+(session list filled and the newest session's story on screen), on a real pseudo-terminal,
+against the floor any Textual app pays on this machine (a bare app showing one line) measured
+in the same run, launches interleaved so that drift in the machine's load hits all alike."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, AreaResult, Figure, Skip, log, median
+from bench.context import Context
+from bench.pty_run import launch
+
+TITLE = "Start-up to the main screen"
+TARGET_RATIO = 2.0
+
+
+def _floor(report: Path) -> float:
+    result = launch(
+        [sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(report)],
+        report,
+        env=_base_env(),
+        cwd=ROOT,
+        ready=lambda r: float(r["ready"]),
+    )
+    return result.ready_s
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def storyterm_env(home: Path, database_url: str, token: str | None) -> dict[str, str]:
+    """A storyterm run of its own: own config and data folders, the given database, no Redis
+    and no Ollama (the app must start without either)."""
+    env = _base_env()
+    env.update(
+        {
+            "STORYTERM_DATA_DIR": str(home / "data"),
+            "STORYTERM_CONFIG_DIR": str(home / "config"),
+            "STORYTERM_EXPORT_DIR": str(home / "exports"),
+            "STORYTERM_DATABASE_URL": database_url,
+            "STORYTERM_REDIS_URL": "",
+            "OLLAMA_HOST": "http://127.0.0.1:9",
+        }
+    )
+    if token:
+        env["STORYTERM_TOKEN"] = token
+    return env
+
+
+def login_token(database_url: str, username: str, password: str) -> str | None:
+    """A token for the benchmark writer (None until identity exists on this branch)."""
+    try:
+        from storyterm.core.identity import IdentityService
+    except ImportError:
+        return None
+    from storyterm.core.store import Store
+    from storyterm.settings import load_settings
+
+    store = Store.open(database_url, None)
+    try:
+        settings = load_settings(database_url=database_url, redis_url="")
+        _account, token = IdentityService(store, settings).login(username, password)
+        return str(token)
+    finally:
+        store.close()
+
+
+def _storyterm(report: Path, env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    result = launch(
+        [sys.executable, "-m", "storyterm"],
+        report,
+        env={**env, "STORYTERM_STARTUP_REPORT": str(report)},
+        cwd=ROOT,
+        ready=_storyterm_ready,
+    )
+    return result.ready_s, result.report
+
+
+def _storyterm_ready(report: dict[str, Any]) -> float | None:
+    """The TUI's report names the perf_counter moment it was ready (see storyterm.tui)."""
+    for key in ("ready_at", "ready", "ready_perf_counter"):
+        if key in report:
+            return float(report[key])
+    return None
+
+
+def run(ctx: Context, area: AreaResult) -> None:
+    runs = ctx.repeat(full=9, quick=2)
+    scratch = Path(tempfile.mkdtemp(prefix="storyterm-bench-startup-"))
+    report = scratch / "ready.json"
+    floor: list[float] = []
+    cases: dict[str, list[float]] = {}
+    envs: dict[str, dict[str, str]] = {}
+    try:
+        import storyterm.tui  # noqa: F401
+    except ImportError:
+        storyterm_ready = False
+    else:
+        storyterm_ready = True
+    if storyterm_ready:
+        from storyterm.settings import Settings
+
+        if "startup_report" not in Settings.model_fields:
+            raise Skip("the TUI does not report when it is ready (STORYTERM_STARTUP_REPORT)")
+        empty = ctx.empty_dataset("startup-empty")
+        full = ctx.sqlite_dataset("startup-full")
+        for name, dataset in (("empty database", empty), (f"{ctx.size.sessions:,} sessions", full)):
+            token = login_token(dataset.url, dataset.username, dataset.password)
+            envs[name] = storyterm_env(scratch / name.replace(" ", "-"), dataset.url, token)
+            cases[name] = []
+    else:
+        area.note("storyterm.tui is not on this branch yet: only the floor was measured.")
+
+    # One unmeasured launch of each warms the OS file cache (every later one finds it warm,
+    # as a writer's second start does).
+    _floor(report)
+    for env in envs.values():
+        _storyterm(report, env)
+    details: dict[str, dict[str, Any]] = {}
+    for i in range(runs):
+        floor.append(_floor(report))
+        for name, env in envs.items():
+            seconds, details[name] = _storyterm(report, env)
+            cases[name].append(seconds)
+        log(
+            f"  run {i + 1}/{runs}: floor {floor[-1] * 1000:.0f} ms"
+            + "".join(f", {name} {cases[name][-1] * 1000:.0f} ms" for name in cases)
+        )
+    floor_ms = median(floor) * 1000
+    how = f"median of {runs} launches"
+    area.add(Figure("bare Textual app showing one line (the floor)", floor_ms, "ms", how=how))
+    for name, samples in cases.items():
+        ms = median(samples) * 1000
+        area.add(Figure(f"storyterm main screen ready — {name}", ms, "ms", how=how))
+        area.add(
+            Figure(
+                f"storyterm / floor — {name}",
+                ms / floor_ms,
+                "x",
+                "<=",
+                TARGET_RATIO,
+                how="ratio of medians",
+            )
+        )
+        detail = details.get(name)
+        if detail:
+            area.note(f"TUI's own start-up report ({name}, last run): {detail}")
+    area.note(
+        "Each launch is a fresh interpreter on a 160x45 pseudo-terminal (the real Linux driver, "
+        "escape sequences read and discarded), timed from just before the process is started "
+        "to the moment the app reports ready (perf_counter is CLOCK_MONOTONIC, shared by the "
+        "parent and the child). The floor is a Textual app with one Static, ready after its "
+        "first refresh. storyterm runs with its own empty config, the cache off and no Ollama."
+    )
