@@ -32,8 +32,12 @@ if TYPE_CHECKING:
 WINDOW = 60
 #: Parts loaded per page when scrolling past either end of the window.
 PAGE = 20
-#: Parts mounted before the first frame of a story: enough to fill a tall terminal.
+#: Parts mounted when a story opens: enough to fill a tall terminal. The rest of the loaded
+#: tail is held in memory and mounted only when the writer scrolls up to it (each mounted part
+#: costs layout and styling on every open and on every frame while a part streams).
 FIRST_SCREEN = 6
+#: ...or fewer, once these parts hold this many words (a long part fills a screen by itself).
+FIRST_SCREEN_WORDS = 1_500
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
 
@@ -63,6 +67,16 @@ def provisional_part(session: Session, seq: int, direction: str) -> Part:
         created_at=now,
         updated_at=now,
     )
+
+
+def first_screen(parts: list[Part]) -> int:
+    """How many of the newest `parts` to mount when a story opens."""
+    words = 0
+    for shown, part in enumerate(reversed(parts[-FIRST_SCREEN:]), start=1):
+        words += part.word_count
+        if words >= FIRST_SCREEN_WORDS:
+            return shown
+    return min(len(parts), FIRST_SCREEN)
 
 
 def no_parts_text(session: Session) -> str:
@@ -100,8 +114,12 @@ class PartView(Vertical):
     DEFAULT_CSS = """
     PartView {
         height: auto;
-        padding: 0 1 1 1;
+        /* No bottom padding: the text's last block keeps its bottom margin as the gap to the
+           next part. (A `:last-child` rule removing that margin made every block mounted while
+           streaming restyle every block before it in the part: quadratic.) */
+        padding: 0 1;
         border-left: blank;
+        &.-no-text { padding-bottom: 1; }
         &.-selected { border-left: thick $accent; background: $boost; }
         .direction {
             border-left: outer $primary 60%;
@@ -110,8 +128,9 @@ class PartView(Vertical):
             color: $text-muted;
             text-style: italic;
         }
-        Markdown { margin: 0; padding: 0; background: transparent; }
-        Markdown > MarkdownParagraph:last-child { margin-bottom: 0; }
+        /* Stream layout here too: a streaming part's growing last block re-arranges only
+           itself, not the hundreds of paragraphs above it in a long part. */
+        Markdown { layout: stream; margin: 0; padding: 0; background: transparent; }
         .empty-part { color: $text-muted; text-style: italic; }
     }
     """
@@ -178,6 +197,7 @@ class PartView(Vertical):
         state = str(self.part.state)
         self.set_class(state == "interrupted", "-interrupted")
         self.set_class(state == "streaming" or self._stream is not None, "-streaming")
+        self.set_class(not (self.part.content.strip() or self._streamed_chars), "-no-text")
         self.query_one(".direction").display = bool(self.part.direction.strip())
 
     def _refresh_header(self) -> None:
@@ -225,6 +245,8 @@ class PartView(Vertical):
             return
         # A CR LF split across two deltas must not become two line breaks.
         text = safe(delta.replace("\r", ""))
+        if text and not self._streamed_chars:
+            self.remove_class("-no-text")
         self._streamed_chars += len(text)
         await self._stream.write(text)
 
@@ -255,6 +277,9 @@ class StoryView(VerticalScroll, can_focus=True):
 
     DEFAULT_CSS = """
     StoryView {
+        /* Stream layout: a growing part at the bottom re-arranges only itself, not every part
+           above it (the vertical layout re-arranged the whole window on each frame). */
+        layout: stream;
         height: 1fr;
         border: round $border-blurred;
         border-title-color: $text;
@@ -328,6 +353,10 @@ class StoryView(VerticalScroll, can_focus=True):
         self._shown_id: str | None = None
         self._paging = False
         self._empty_text = Content("Opening your stories…")
+        #: Older parts of the opened tail not mounted yet (mounted when scrolled up to), and
+        #: whether the database has more before them.
+        self._held: list[Part] = []
+        self._held_more_before = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="older")
@@ -373,36 +402,39 @@ class StoryView(VerticalScroll, can_focus=True):
     async def show(self, opened: OpenedSession) -> None:
         """Replace the pane with this session's newest parts, scrolled to the bottom.
 
-        The last FIRST_SCREEN parts are mounted at once (they fill the pane); the rest of the
-        loaded tail goes in above them right after, so a story opens as fast as a short one.
+        Only the last screenful of parts is mounted (see `first_screen`); the rest of the
+        loaded tail waits in memory and goes in above them when the writer scrolls up, so a
+        long story opens as fast as a short one.
         """
         self._shown_id = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
         self._paging = True
-        first, rest = opened.parts[-FIRST_SCREEN:], opened.parts[:-FIRST_SCREEN]
+        shown = first_screen(opened.parts)
+        first = opened.parts[len(opened.parts) - shown :]
+        self._held = opened.parts[: len(opened.parts) - shown]
+        self._held_more_before = opened.has_more_before
         with self.app.batch_update():
             await self.remove_children(PartView)
             self.selected = None
-            self.has_more_before = bool(rest) or opened.has_more_before
+            self.has_more_before = bool(self._held) or opened.has_more_before
             self.has_more_after = False
             await self.mount_all([PartView(p) for p in first], before=self.query_one("#newer"))
             self._update_markers()
         # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
         # writer scrolls away.
         self.anchor()
-        self.call_after_refresh(self._settled, opened.session.id, rest, opened.has_more_before)
+        self.call_after_refresh(self._settled, opened.session.id)
 
-    async def _settled(self, session_id: str, rest: list[Part], has_more_before: bool) -> None:
-        if rest and session_id == self._shown_id:
-            await self.prepend(session_id, rest, has_more_before)
-            return  # prepend lets paging go on once the writer's place is kept
-        self._paging = False
-        self._check_edges()
+    def _settled(self, session_id: str) -> None:
+        if session_id == self._shown_id:
+            self._paging = False
+            self._check_edges()
 
     async def clear(self, text: str) -> None:
         self._shown_id = None
+        self._held = []
         self.has_more_before = self.has_more_after = False
         await self.remove_children(PartView)
         self.selected = None
@@ -460,6 +492,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self.has_more_after = True
         else:
             gone = views[:extra]
+            self._held = []  # they were above the parts trimmed now: load them again
             height = sum(v.outer_size.height for v in gone)
             await self.remove_children(gone)
             self.has_more_before = True
@@ -556,6 +589,11 @@ class StoryView(VerticalScroll, can_focus=True):
         # is usually there before they arrive.
         if self.has_more_before and self.scroll_y <= max(EDGE, self.size.height):
             self._paging = True
+            if self._held:
+                # The rest of the opened tail is already here: no database round trip.
+                held, self._held = self._held, []
+                self.call_later(self.prepend, self._shown_id, held, self._held_more_before)
+                return
             older = self.query_one("#older", Static)
             older.update(Content("Loading earlier parts…"))
             self.post_message(self.NeedOlder(self._shown_id, views[0].seq))
