@@ -32,12 +32,14 @@ if TYPE_CHECKING:
 WINDOW = 60
 #: Parts loaded per page when scrolling past either end of the window.
 PAGE = 20
-#: Parts mounted before the first frame of a story: enough to fill a tall terminal.
+#: Parts mounted at most before the first frame of a story (fewer when they fill the pane).
 FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+#: How often streamed text is handed to the Markdown widget (seconds): about 30 frames a second.
+FRAME = 1 / 30
 
 
 def part_markdown(part: Part) -> str:
@@ -133,6 +135,8 @@ class PartView(Vertical):
         self._streamed_chars = 0
         self._note = "waiting for the model…"
         self._stopping = False
+        self._pending: list[str] = []
+        self._flush_timer: Timer | None = None
 
     @property
     def seq(self) -> int:
@@ -220,13 +224,26 @@ class PartView(Vertical):
         return self._stream is not None
 
     async def write(self, delta: str) -> None:
-        """Append model output; MarkdownStream batches when rendering falls behind."""
+        """Append model output. Deltas are gathered and handed to the MarkdownStream once a
+        frame: every append re-parses the growing paragraph, so one per token would spend the
+        event loop on parsing instead of painting when a model streams fast."""
         if self._stream is None:
             return
         # A CR LF split across two deltas must not become two line breaks.
         text = safe(delta.replace("\r", ""))
+        if not text:
+            return
         self._streamed_chars += len(text)
-        await self._stream.write(text)
+        self._pending.append(text)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FRAME, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_timer = None
+        if self._pending and self._stream is not None:
+            text = "".join(self._pending)
+            self._pending.clear()
+            await self._stream.write(text)
 
     def set_rate(self, tokens_per_second: float | None) -> None:
         self._rate = tokens_per_second
@@ -234,7 +251,11 @@ class PartView(Vertical):
     async def end_stream(self, part: Part | None) -> None:
         """Stop the stream and show the part as saved: one full update so block state
         (code fences, lists) is right."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
         if self._stream is not None:
+            self._pending.clear()  # the full update below shows everything
             await self._stream.stop()
             self._stream = None
         if self._spinner is not None:
@@ -327,6 +348,10 @@ class StoryView(VerticalScroll, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown_id: str | None = None
         self._paging = False
+        #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
+        self._held: list[Part] = []
+        #: Whether the database has parts before the opened tail.
+        self._more_in_db = False
         self._empty_text = Content("Opening your stories…")
 
     def compose(self) -> ComposeResult:
@@ -373,36 +398,49 @@ class StoryView(VerticalScroll, can_focus=True):
     async def show(self, opened: OpenedSession) -> None:
         """Replace the pane with this session's newest parts, scrolled to the bottom.
 
-        The last FIRST_SCREEN parts are mounted at once (they fill the pane); the rest of the
-        loaded tail goes in above them right after, so a story opens as fast as a short one.
+        Only the parts that fill the pane are mounted now; the rest of the loaded tail is held
+        and goes in above them when the writer scrolls up, with no second trip to the database.
+        So a story opens as fast as a short one, however long its parts.
         """
         self._shown_id = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
         self._paging = True
-        first, rest = opened.parts[-FIRST_SCREEN:], opened.parts[:-FIRST_SCREEN]
+        keep = self._screenful(opened.parts)
+        first, self._held = opened.parts[-keep:], opened.parts[:-keep]
         with self.app.batch_update():
             await self.remove_children(PartView)
             self.selected = None
-            self.has_more_before = bool(rest) or opened.has_more_before
+            self.has_more_before = bool(self._held) or opened.has_more_before
+            self._more_in_db = opened.has_more_before
             self.has_more_after = False
             await self.mount_all([PartView(p) for p in first], before=self.query_one("#newer"))
             self._update_markers()
         # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
         # writer scrolls away.
         self.anchor()
-        self.call_after_refresh(self._settled, opened.session.id, rest, opened.has_more_before)
+        self.call_after_refresh(self._settled)
 
-    async def _settled(self, session_id: str, rest: list[Part], has_more_before: bool) -> None:
-        if rest and session_id == self._shown_id:
-            await self.prepend(session_id, rest, has_more_before)
-            return  # prepend lets paging go on once the writer's place is kept
+    def _screenful(self, parts: list[Part]) -> int:
+        """How many of the newest parts fill the pane about one and a half times."""
+        width = max(20, self.size.width - 8)
+        want = max(10, self.size.height) * 3 // 2
+        lines = 0
+        for count_, part in enumerate(reversed(parts), 1):
+            text = part.content
+            lines += 4 + text.count("\n") + len(text) // width
+            if lines >= want or count_ >= FIRST_SCREEN:
+                return count_
+        return max(1, len(parts))
+
+    def _settled(self) -> None:
         self._paging = False
         self._check_edges()
 
     async def clear(self, text: str) -> None:
         self._shown_id = None
+        self._held = []
         self.has_more_before = self.has_more_after = False
         await self.remove_children(PartView)
         self.selected = None
@@ -556,6 +594,11 @@ class StoryView(VerticalScroll, can_focus=True):
         # is usually there before they arrive.
         if self.has_more_before and self.scroll_y <= max(EDGE, self.size.height):
             self._paging = True
+            if self._held:
+                # Already loaded with the story: mount them, no database trip.
+                held, self._held = self._held, []
+                self.call_later(self.prepend, self._shown_id, held, self._more_in_db)
+                return
             older = self.query_one("#older", Static)
             older.update(Content("Loading earlier parts…"))
             self.post_message(self.NeedOlder(self._shown_id, views[0].seq))
