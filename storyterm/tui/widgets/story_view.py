@@ -7,6 +7,7 @@ the parts furthest from the writer are unmounted and load again when scrolled ba
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import TYPE_CHECKING, ClassVar
 
@@ -40,6 +41,8 @@ EDGE = 2
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 #: How often streamed text is handed to the Markdown widget (seconds): about 30 frames a second.
 FRAME = 1 / 30
+#: A streaming part starts a new Markdown segment after this many characters (~1,000 words).
+SEGMENT_CHARS = 6_000
 
 
 def part_markdown(part: Part) -> str:
@@ -137,6 +140,10 @@ class PartView(Vertical):
         self._stopping = False
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
+        self._stream_lock = asyncio.Lock()
+        #: The text streamed into each Markdown segment of this part.
+        self._segment_texts: list[str] = [""]
+        self._fenced = False
 
     @property
     def seq(self) -> int:
@@ -179,10 +186,12 @@ class PartView(Vertical):
         return Content.styled(words, "$text-muted")
 
     def _apply_state(self) -> None:
-        state = str(self.part.state)
-        self.set_class(state == "interrupted", "-interrupted")
-        self.set_class(state == "streaming" or self._stream is not None, "-streaming")
-        self.query_one(".direction").display = bool(self.part.direction.strip())
+        # The state shows in the header's colours, not as a class on the part: a class change
+        # restyles every Markdown block below it, which is slow for a long part.
+        direction = self.query_one(".direction")
+        shown = bool(self.part.direction.strip())
+        if direction.display != shown:
+            direction.display = shown
 
     def _refresh_header(self) -> None:
         header = self.query_one(PartHeader)
@@ -193,15 +202,28 @@ class PartView(Vertical):
         """Show a new version of this part (an edit, a checkpoint from another window)."""
         self.part = part
         self.query_one(".direction", Static).update(plain(part.direction))
-        self.query_one(Markdown).update(part_markdown(part))
+        self.call_later(self._set_body, part_markdown(part))
         self._apply_state()
         self._refresh_header()
+
+    @property
+    def _segments(self) -> list[Markdown]:
+        return list(self.query_children(Markdown))
+
+    async def _set_body(self, text: str) -> None:
+        """The whole text in one Markdown widget (a streamed part may have had several)."""
+        first, *extra = self._segments
+        if extra:
+            await self.remove_children(extra)
+        await first.update(text)
 
     # -- streaming -------------------------------------------------------------------------
 
     def begin_stream(self, note: str | None = None) -> None:
         """Start showing tokens as they arrive, with a spinner and the live rate."""
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._stream = Markdown.get_stream(self._segments[-1])
+        self._segment_texts = [""]
+        self._fenced = False
         if note:
             self._note = note
         self._apply_state()
@@ -240,10 +262,40 @@ class PartView(Vertical):
 
     async def _flush(self) -> None:
         self._flush_timer = None
-        if self._pending and self._stream is not None:
-            text = "".join(self._pending)
-            self._pending.clear()
-            await self._stream.write(text)
+        async with self._stream_lock:  # never at the same time as end_stream
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        if not self._pending or self._stream is None:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        # A very long part streams into a chain of Markdown widgets, cut at a paragraph break
+        # outside code fences: each append then re-lays out one segment, not the whole part,
+        # so the cost per token stays flat however long the part grows.
+        if len(self._segment_texts[-1]) >= SEGMENT_CHARS and not self._fenced:
+            cut = text.find("\n\n")
+            if cut >= 0:
+                head, text = text[: cut + 2], text[cut + 2 :]
+                await self._append(head)
+                await self._next_segment()
+        await self._append(text)
+
+    async def _append(self, text: str) -> None:
+        if not text or self._stream is None:
+            return
+        self._segment_texts[-1] += text
+        if text.count("```") % 2:
+            self._fenced = not self._fenced
+        await self._stream.write(text)
+
+    async def _next_segment(self) -> None:
+        assert self._stream is not None
+        await self._stream.stop()
+        segment = Markdown(open_links=False)
+        await self.mount(segment, after=self._segments[-1])
+        self._segment_texts.append("")
+        self._stream = Markdown.get_stream(segment)
 
     def set_rate(self, tokens_per_second: float | None) -> None:
         self._rate = tokens_per_second
@@ -254,16 +306,25 @@ class PartView(Vertical):
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
-        if self._stream is not None:
-            self._pending.clear()  # the full update below shows everything
-            await self._stream.stop()
-            self._stream = None
+        async with self._stream_lock:  # a flush in progress finishes first
+            if self._stream is not None:
+                self._pending.clear()  # the full update below shows everything
+                await self._stream.stop()
+                self._stream = None
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
         if part is not None:
             self.part = part
-        await self.query_one(Markdown).update(part_markdown(self.part))
+        text = part_markdown(self.part)
+        segments = self._segments
+        done = "".join(self._segment_texts[:-1])
+        if len(segments) > 1 and text.startswith(done):
+            # Earlier segments already hold their text; the last one gets the rest in full.
+            await segments[-1].update(text[len(done) :])
+        else:
+            await self._set_body(text)
+        self._segment_texts = [""]
         self._apply_state()
         self._refresh_header()
 
