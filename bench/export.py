@@ -48,6 +48,9 @@ def run(ctx: Context, area: AreaResult) -> None:
                 shutil.rmtree(out, ignore_errors=True)
             name = " + ".join(formats)
             how = f"median of {runs} runs"
+            # Issue 5: a 1,000-part story exports "in well under a second"; we hold the whole
+            # export (every format) to 600 ms.
+            target = {"op": "<=", "target": 600.0} if len(formats) > 1 else {}
             area.add(
                 Figure(
                     f"export {name} into an empty folder",
@@ -55,14 +58,19 @@ def run(ctx: Context, area: AreaResult) -> None:
                     "ms",
                     how=how,
                     note=f"{files:,} files, {size / 1024 / 1024:.1f} MiB",
+                    **target,
                 )
             )
-            area.add(Figure(f"export {name} again (in place)", median(again) * 1000, "ms", how=how))
+            area.add(
+                Figure(
+                    f"export {name} again (in place)", median(again) * 1000, "ms", how=how, **target
+                )
+            )
     finally:
         store.close()
         shutil.rmtree(scratch, ignore_errors=True)
     area.note(
         f"The session: {dataset.big_parts:,} parts, {dataset.big_words:,} words, read from "
-        "SQLite through the service (as `storyterm export` and the TUI's export key do). The "
-        "issue sets no target for export; the figures are reported for information."
+        "SQLite through the service (as `storyterm export` and the TUI's export key do). Issue 5 "
+        "asks for well under a second; the whole export is held to 600 ms."
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from storyterm.core import export as export_module
 from storyterm.core.errors import ExportError
 from storyterm.core.export import TEMP_PREFIX, export_session
 from storyterm.core.service import SessionService
@@ -282,22 +283,19 @@ def test_a_failure_while_renaming_leaves_whole_files(
     assert set(after) == set(before)
 
 
-def test_a_failure_while_flushing_story_json_changes_nothing(
+def test_a_failure_while_flushing_to_disk_changes_nothing(
     service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The flush before the renames fails (a full disk found at writeback): nothing replaced."""
     out = tmp_path / "out"
     alice, session_id, folder = story_with_an_earlier_export(service, out)
     before = snapshot(folder)
-    real_fsync = os.fsync
-    calls = {"n": 0}
 
-    def fsync(fd: int) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
+    def full_disk(fd: int) -> bool:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(export_module, "_syncfs", full_disk)
+    monkeypatch.setattr(export_module, "_fsync_path", full_disk)
     with pytest.raises(ExportError, match="The disk is full"):
         export_session(service, alice, session_id, out_dir=out, formats=["json", "md"])
     monkeypatch.undo()

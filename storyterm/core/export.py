@@ -12,6 +12,7 @@ directory, whatever the title and whatever links sit in the way.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import functools
 import html
@@ -20,6 +21,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -317,8 +319,10 @@ class _Stage:
     only once every one of them is safely on disk.
 
     Flushing each file to disk (fsync) costs a millisecond or more, so a 1,000-part story would
-    spend seconds waiting on the disk one file at a time; a few threads write and flush files
-    side by side instead (the disk commits concurrent flushes together).
+    spend most of its export waiting on the disk one file at a time. Files are written by a few
+    threads side by side, then flushed together with one syncfs() of the folder's filesystem
+    (Linux) before any of them is renamed into place: still "on disk before it replaces
+    anything", for one flush instead of a thousand. Elsewhere each file is fsynced.
     """
 
     WORKERS = 8
@@ -387,7 +391,6 @@ class _Stage:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
         finally:
             os.close(fd)
 
@@ -403,8 +406,6 @@ class _Stage:
                 self.pending.remove((temp, name))
             os.unlink(temp)
             self.unchanged += 1
-        else:
-            self._submit(_fsync_path, temp)
 
     def _drain(self) -> None:
         while self._in_flight:
@@ -415,6 +416,7 @@ class _Stage:
 
     def commit(self) -> None:
         self._drain()
+        _flush(self.folder, [temp for temp, _name in self.pending])
         for temp, name in self.pending:
             os.replace(temp, self.folder / name)
             self.committed.append(name)
@@ -430,6 +432,44 @@ class _Stage:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         self.pending = []
+
+
+def _flush(folder: Path, temps: list[str]) -> None:
+    """Put every staged file on disk: one syncfs() where the platform has it, else an fsync a
+    file. An error (a full disk, a failing device) raises before anything is renamed."""
+    if not temps:
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _syncfs(fd):
+            return
+    finally:
+        os.close(fd)
+    for temp in temps:
+        _fsync_path(temp)
+
+
+def _syncfs(fd: int) -> bool:
+    """syncfs(2) on the filesystem holding `fd`: True when done, False where unavailable."""
+    libc = _libc()
+    if libc is None:
+        return False
+    if libc.syncfs(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return True
+
+
+@functools.cache
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs  # noqa: B018 (present since glibc 2.14 / musl)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _fsync_path(path: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -79,6 +80,8 @@ class StorytermApp(App[None]):
         self.username: str | None = None
         #: Seconds from process start (storyterm.IMPORTED_AT) to the main screen being ready.
         self.startup_seconds: float | None = None
+        #: The time.perf_counter() moment the first usable screen was up.
+        self.ready_at: float | None = None
         self.quitting = False
         # A few hundred bytes read before the event loop starts: the theme must be right on
         # the first frame, not flash from the default.
@@ -185,26 +188,34 @@ class StorytermApp(App[None]):
         the newest story, or the login screen): stop the start-up clock."""
         if self.startup_seconds is not None:
             return
-        self.startup_seconds = time.perf_counter() - storyterm.IMPORTED_AT
+        self.ready_at = time.perf_counter()
+        self.startup_seconds = self.ready_at - storyterm.IMPORTED_AT
         log.info("storyterm ready in %.3f s", self.startup_seconds)
         self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
         report = self.runtime.settings.startup_report
         if report is not None:
-            self._write_startup_report(str(report), self.startup_seconds, sessions_loaded, screen)
+            self._write_startup_report(str(report), self.ready_at, sessions_loaded, screen)
 
     @work(thread=True, group="state", exit_on_error=False)
     def _write_startup_report(
-        self, path: str, seconds: float, sessions_loaded: int, screen: str
+        self, path: str, ready_at: float, sessions_loaded: int, screen: str
     ) -> None:
+        # perf_counter is the system's monotonic clock: a benchmark that noted the moment
+        # before starting this process can subtract it from ready_at.
         data = {
-            "startup_seconds": round(seconds, 4),
+            "startup_seconds": round(ready_at - storyterm.IMPORTED_AT, 4),
+            "ready_at": ready_at,
+            "imported_at": storyterm.IMPORTED_AT,
             "screen": screen,
             "sessions_loaded": sessions_loaded,
             "database": self.runtime.settings.resolved_database_url.split(":", 1)[0],
             "at": datetime.now(UTC).isoformat(),
         }
+        target = Path(path)
+        temp = target.with_name(f".{target.name}.tmp")
         try:
-            with open(path, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
+            # Whole or not at all: a reader polling for the file never sees half of it.
+            temp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(temp, target)
         except OSError as exc:
             log.warning("Could not write the start-up report to %s: %s", path, exc)

@@ -13,7 +13,7 @@ from storyterm.tui.screens.main import MainScreen
 from storyterm.tui.screens.model import ModelScreen
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_view import PartView, StoryView
+from storyterm.tui.widgets.story_view import PartHeader, PartView, StoryView
 from tests.tui.helpers import (
     make_app,
     ready,
@@ -96,7 +96,7 @@ async def test_esc_stops_mid_stream_and_keeps_the_text(writing: Runtime, fake: F
         await wait_until(pilot, lambda: not screen.generating)
         part = writing.sessions.open(alice, sid).parts[-1]
         assert str(part.state) == "interrupted" and part.word_count > 3
-        assert view.has_class("-interrupted")
+        assert "interrupted" in view.query_one(PartHeader).meta.plain
         assert any("Stopped." in m for m in notifications(app))
         assert isinstance(app.focused, DirectionInput)  # Esc stopped; it did not leave
 
@@ -299,3 +299,33 @@ async def test_quitting_mid_stream_keeps_the_text(writing: Runtime, fake: FakeOl
         await pilot.press("ctrl+q")
     part = writing.sessions.open(alice, sid).parts[-1]
     assert str(part.state) == "interrupted" and part.word_count > 10
+
+
+async def test_a_long_part_streams_in_segments_and_ends_as_saved(
+    writing: Runtime, fake: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Markdown
+
+    import storyterm.tui.widgets.story_view as story_view
+
+    monkeypatch.setattr(story_view, "SEGMENT_CHARS", 300)
+    paragraphs = [f"Paragraph {n}: " + "the tide came in " * 12 for n in range(12)]
+    paragraphs.insert(5, "```\ncode fence\n\nwith a blank line\n```")
+    fake.reply = "\n\n".join(paragraphs)
+    fake.rate = 400.0
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"Go", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 1 and not screen.generating)
+        view = screen.query_one("#part-1", PartView)
+        segments = list(view.query_children(Markdown))
+        assert len(segments) > 1  # streamed into a chain of Markdown widgets
+        stored = writing.sessions.open(alice, sid).parts[-1].content
+        assert "".join(s.source for s in segments) == stored
+        # An edit afterwards puts the part back in one widget.
+        view.update_part(writing.sessions.open(alice, sid).parts[-1])
+        await wait_until(pilot, lambda: len(list(view.query_children(Markdown))) == 1)

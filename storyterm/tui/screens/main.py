@@ -562,9 +562,11 @@ class MainScreen(Screen[None]):
 
     async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> None:
         self._pending_open = opened.session.id
-        self.session = opened.session
-        self.panel.update_session(opened.session)
-        await self.story.show(opened)
+        # One repaint for the title, the list row, the input and the story together.
+        with self.app.batch_update():
+            self.session = opened.session
+            self.panel.update_session(opened.session)
+            await self.story.show(opened)
         if focus_input:
             self._focus_input_if_writable()
         if self._queued is not None:

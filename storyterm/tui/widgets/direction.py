@@ -78,7 +78,9 @@ class DirectionBar(Vertical):
         border: round $border-blurred;
         border-title-color: $text;
         &:focus-within { border: round $border; }
-        DirectionInput { width: 1fr; padding: 0 1; background: transparent; }
+        DirectionInput, DirectionInput.-textual-compact {
+            width: 1fr; padding: 0 1; background: transparent;
+        }
         DirectionInput:disabled { display: none; }
         #why { color: $text-warning; padding: 0 1; display: none; }
         &.-disabled #why { display: block; }

@@ -7,6 +7,7 @@ the parts furthest from the writer are unmounted and load again when scrolled ba
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import TYPE_CHECKING, ClassVar
 
@@ -32,16 +33,16 @@ if TYPE_CHECKING:
 WINDOW = 60
 #: Parts loaded per page when scrolling past either end of the window.
 PAGE = 20
-#: Parts mounted when a story opens: enough to fill a tall terminal. The rest of the loaded
-#: tail is held in memory and mounted only when the writer scrolls up to it (each mounted part
-#: costs layout and styling on every open and on every frame while a part streams).
+#: Parts mounted at most before the first frame of a story (fewer when they fill the pane).
 FIRST_SCREEN = 6
-#: ...or fewer, once these parts hold this many words (a long part fills a screen by itself).
-FIRST_SCREEN_WORDS = 1_500
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+#: How often streamed text is handed to the Markdown widget (seconds): about 30 frames a second.
+FRAME = 1 / 30
+#: A streaming part starts a new Markdown segment after this many characters (~1,000 words).
+SEGMENT_CHARS = 6_000
 
 
 def part_markdown(part: Part) -> str:
@@ -67,16 +68,6 @@ def provisional_part(session: Session, seq: int, direction: str) -> Part:
         created_at=now,
         updated_at=now,
     )
-
-
-def first_screen(parts: list[Part]) -> int:
-    """How many of the newest `parts` to mount when a story opens."""
-    words = 0
-    for shown, part in enumerate(reversed(parts[-FIRST_SCREEN:]), start=1):
-        words += part.word_count
-        if words >= FIRST_SCREEN_WORDS:
-            return shown
-    return min(len(parts), FIRST_SCREEN)
 
 
 def no_parts_text(session: Session) -> str:
@@ -115,8 +106,9 @@ class PartView(Vertical):
     PartView {
         height: auto;
         /* No bottom padding: the text's last block keeps its bottom margin as the gap to the
-           next part. (A `:last-child` rule removing that margin made every block mounted while
-           streaming restyle every block before it in the part: quadratic.) */
+           next part. (A `:last-child` rule removing that margin gave every paragraph an order
+           style, and Textual restyles every such sibling on each mount: each block mounted
+           while streaming restyled every block before it in the part, quadratic.) */
         padding: 0 1;
         border-left: blank;
         &.-no-text { padding-bottom: 1; }
@@ -128,8 +120,8 @@ class PartView(Vertical):
             color: $text-muted;
             text-style: italic;
         }
-        /* Stream layout here too: a streaming part's growing last block re-arranges only
-           itself, not the hundreds of paragraphs above it in a long part. */
+        /* Stream layout: a streaming part's growing last block re-arranges only itself, not
+           every paragraph above it. */
         Markdown { layout: stream; margin: 0; padding: 0; background: transparent; }
         .empty-part { color: $text-muted; text-style: italic; }
     }
@@ -152,6 +144,12 @@ class PartView(Vertical):
         self._streamed_chars = 0
         self._note = "waiting for the model…"
         self._stopping = False
+        self._pending: list[str] = []
+        self._flush_timer: Timer | None = None
+        self._stream_lock = asyncio.Lock()
+        #: The text streamed into each Markdown segment of this part.
+        self._segment_texts: list[str] = [""]
+        self._fenced = False
 
     @property
     def seq(self) -> int:
@@ -194,11 +192,14 @@ class PartView(Vertical):
         return Content.styled(words, "$text-muted")
 
     def _apply_state(self) -> None:
-        state = str(self.part.state)
-        self.set_class(state == "interrupted", "-interrupted")
-        self.set_class(state == "streaming" or self._stream is not None, "-streaming")
+        # The state shows in the header's colours, not as a class on the part: a class change
+        # restyles every Markdown block below it, which is slow for a long part.
+        direction = self.query_one(".direction")
+        shown = bool(self.part.direction.strip())
+        if direction.display != shown:
+            direction.display = shown
+        # Changes only when the part has no blocks yet (or gets its first), so it is cheap.
         self.set_class(not (self.part.content.strip() or self._streamed_chars), "-no-text")
-        self.query_one(".direction").display = bool(self.part.direction.strip())
 
     def _refresh_header(self) -> None:
         header = self.query_one(PartHeader)
@@ -209,15 +210,28 @@ class PartView(Vertical):
         """Show a new version of this part (an edit, a checkpoint from another window)."""
         self.part = part
         self.query_one(".direction", Static).update(plain(part.direction))
-        self.query_one(Markdown).update(part_markdown(part))
+        self.call_later(self._set_body, part_markdown(part))
         self._apply_state()
         self._refresh_header()
+
+    @property
+    def _segments(self) -> list[Markdown]:
+        return list(self.query_children(Markdown))
+
+    async def _set_body(self, text: str) -> None:
+        """The whole text in one Markdown widget (a streamed part may have had several)."""
+        first, *extra = self._segments
+        if extra:
+            await self.remove_children(extra)
+        await first.update(text)
 
     # -- streaming -------------------------------------------------------------------------
 
     def begin_stream(self, note: str | None = None) -> None:
         """Start showing tokens as they arrive, with a spinner and the live rate."""
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._stream = Markdown.get_stream(self._segments[-1])
+        self._segment_texts = [""]
+        self._fenced = False
         if note:
             self._note = note
         self._apply_state()
@@ -240,15 +254,58 @@ class PartView(Vertical):
         return self._stream is not None
 
     async def write(self, delta: str) -> None:
-        """Append model output; MarkdownStream batches when rendering falls behind."""
+        """Append model output. Deltas are gathered and handed to the MarkdownStream once a
+        frame: every append re-parses the growing paragraph, so one per token would spend the
+        event loop on parsing instead of painting when a model streams fast."""
         if self._stream is None:
             return
         # A CR LF split across two deltas must not become two line breaks.
         text = safe(delta.replace("\r", ""))
-        if text and not self._streamed_chars:
+        if not text:
+            return
+        if not self._streamed_chars:
             self.remove_class("-no-text")
         self._streamed_chars += len(text)
+        self._pending.append(text)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FRAME, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_timer = None
+        async with self._stream_lock:  # never at the same time as end_stream
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        if not self._pending or self._stream is None:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        # A very long part streams into a chain of Markdown widgets, cut at a paragraph break
+        # outside code fences: each append then re-lays out one segment, not the whole part,
+        # so the cost per token stays flat however long the part grows.
+        if len(self._segment_texts[-1]) >= SEGMENT_CHARS and not self._fenced:
+            cut = text.find("\n\n")
+            if cut >= 0:
+                head, text = text[: cut + 2], text[cut + 2 :]
+                await self._append(head)
+                await self._next_segment()
+        await self._append(text)
+
+    async def _append(self, text: str) -> None:
+        if not text or self._stream is None:
+            return
+        self._segment_texts[-1] += text
+        if text.count("```") % 2:
+            self._fenced = not self._fenced
         await self._stream.write(text)
+
+    async def _next_segment(self) -> None:
+        assert self._stream is not None
+        await self._stream.stop()
+        segment = Markdown(open_links=False)
+        await self.mount(segment, after=self._segments[-1])
+        self._segment_texts.append("")
+        self._stream = Markdown.get_stream(segment)
 
     def set_rate(self, tokens_per_second: float | None) -> None:
         self._rate = tokens_per_second
@@ -256,15 +313,28 @@ class PartView(Vertical):
     async def end_stream(self, part: Part | None) -> None:
         """Stop the stream and show the part as saved: one full update so block state
         (code fences, lists) is right."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        async with self._stream_lock:  # a flush in progress finishes first
+            if self._stream is not None:
+                self._pending.clear()  # the full update below shows everything
+                await self._stream.stop()
+                self._stream = None
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
         if part is not None:
             self.part = part
-        await self.query_one(Markdown).update(part_markdown(self.part))
+        text = part_markdown(self.part)
+        segments = self._segments
+        done = "".join(self._segment_texts[:-1])
+        if len(segments) > 1 and text.startswith(done):
+            # Earlier segments already hold their text; the last one gets the rest in full.
+            await segments[-1].update(text[len(done) :])
+        else:
+            await self._set_body(text)
+        self._segment_texts = [""]
         self._apply_state()
         self._refresh_header()
 
@@ -352,11 +422,11 @@ class StoryView(VerticalScroll, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown_id: str | None = None
         self._paging = False
-        self._empty_text = Content("Opening your stories…")
-        #: Older parts of the opened tail not mounted yet (mounted when scrolled up to), and
-        #: whether the database has more before them.
+        #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
         self._held: list[Part] = []
-        self._held_more_before = False
+        #: Whether the database has parts before the opened tail.
+        self._more_in_db = False
+        self._empty_text = Content("Opening your stories…")
 
     def compose(self) -> ComposeResult:
         yield Static(id="older")
@@ -402,35 +472,45 @@ class StoryView(VerticalScroll, can_focus=True):
     async def show(self, opened: OpenedSession) -> None:
         """Replace the pane with this session's newest parts, scrolled to the bottom.
 
-        Only the last screenful of parts is mounted (see `first_screen`); the rest of the
-        loaded tail waits in memory and goes in above them when the writer scrolls up, so a
-        long story opens as fast as a short one.
+        Only the parts that fill the pane are mounted now; the rest of the loaded tail is held
+        and goes in above them when the writer scrolls up, with no second trip to the database.
+        So a story opens as fast as a short one, however long its parts.
         """
         self._shown_id = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
         self._paging = True
-        shown = first_screen(opened.parts)
-        first = opened.parts[len(opened.parts) - shown :]
-        self._held = opened.parts[: len(opened.parts) - shown]
-        self._held_more_before = opened.has_more_before
+        keep = self._screenful(opened.parts)
+        first, self._held = opened.parts[-keep:], opened.parts[:-keep]
         with self.app.batch_update():
             await self.remove_children(PartView)
             self.selected = None
             self.has_more_before = bool(self._held) or opened.has_more_before
+            self._more_in_db = opened.has_more_before
             self.has_more_after = False
             await self.mount_all([PartView(p) for p in first], before=self.query_one("#newer"))
             self._update_markers()
         # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
         # writer scrolls away.
         self.anchor()
-        self.call_after_refresh(self._settled, opened.session.id)
+        self.call_after_refresh(self._settled)
 
-    def _settled(self, session_id: str) -> None:
-        if session_id == self._shown_id:
-            self._paging = False
-            self._check_edges()
+    def _screenful(self, parts: list[Part]) -> int:
+        """How many of the newest parts fill the pane about one and a half times."""
+        width = max(20, self.size.width - 8)
+        want = max(10, self.size.height) * 3 // 2
+        lines = 0
+        for count_, part in enumerate(reversed(parts), 1):
+            text = part.content
+            lines += 4 + text.count("\n") + len(text) // width
+            if lines >= want or count_ >= FIRST_SCREEN:
+                return count_
+        return max(1, len(parts))
+
+    def _settled(self) -> None:
+        self._paging = False
+        self._check_edges()
 
     async def clear(self, text: str) -> None:
         self._shown_id = None
@@ -492,7 +572,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self.has_more_after = True
         else:
             gone = views[:extra]
-            self._held = []  # they were above the parts trimmed now: load them again
+            self._held = []  # they were above the parts trimmed now: load them from the database
             height = sum(v.outer_size.height for v in gone)
             await self.remove_children(gone)
             self.has_more_before = True
@@ -590,9 +670,9 @@ class StoryView(VerticalScroll, can_focus=True):
         if self.has_more_before and self.scroll_y <= max(EDGE, self.size.height):
             self._paging = True
             if self._held:
-                # The rest of the opened tail is already here: no database round trip.
+                # Already loaded with the story: mount them, no database trip.
                 held, self._held = self._held, []
-                self.call_later(self.prepend, self._shown_id, held, self._held_more_before)
+                self.call_later(self.prepend, self._shown_id, held, self._more_in_db)
                 return
             older = self.query_one("#older", Static)
             older.update(Content("Loading earlier parts…"))
