@@ -26,6 +26,8 @@ def test_core_and_cli_import_no_ui_api_or_model_stack() -> None:
     core, with_textual = module_lists(
         "import storyterm.core.service, storyterm.core.store, storyterm.core.runtime, "
         "storyterm.settings, storyterm.cli\n"
+        # The subcommands load when one is looked up: load them all, as `--help` does.
+        "storyterm.cli._register()\n"
         f"{SNAPSHOT}\n"
         "import textual.app\n"
         f"{SNAPSHOT}\n"

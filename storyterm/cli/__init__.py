@@ -7,7 +7,24 @@ import click
 from storyterm import __version__
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The group whose subcommands are imported when one is looked up (or listed for help):
+    `storyterm` with no arguments opens the TUI without importing every command module."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        _register()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_Commands,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="storyterm")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -25,15 +42,19 @@ def cli(ctx: click.Context) -> None:
         run_tui(runtime)
 
 
+_registered = False
+
+
 def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from storyterm.cli import auth, db, export, serve, sessions, story
 
     for module in (auth, sessions, story, export, db, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -36,7 +36,6 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.database import META_JWT_SECRET, describe_error, ensure_meta
@@ -526,6 +525,10 @@ class IdentityService:
             return False
         now = self.clock()
         expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC) + LEEWAY
+        # Imported here, not at the top: the PostgreSQL dialect costs ~30 ms to import, and
+        # verifying a token at start-up never needs it.
+        from sqlalchemy.dialects import postgresql, sqlite
+
         with self._db(write=True) as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             conn.execute(

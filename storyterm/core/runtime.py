@@ -9,13 +9,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from storyterm.core.errors import InvalidToken
-from storyterm.core.service import SessionService
-from storyterm.core.store import Store
 from storyterm.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from storyterm.core.identity import Account, IdentityService, TokenStore
     from storyterm.core.models_catalog import ModelCatalog
+    from storyterm.core.service import SessionService
+    from storyterm.core.store import Store
     from storyterm.core.storyteller import Storyteller
 
 
@@ -39,12 +39,19 @@ class Runtime:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
 
+    # The store and the services are imported when first used: SQLAlchemy's ORM is the costliest
+    # import in storyterm, and the TUI opens the database in a worker while its first frame is
+    # drawn instead of before it.
     @cached_property
     def store(self) -> Store:
+        from storyterm.core.store import Store
+
         return Store.open(self.settings.resolved_database_url, self.settings.redis_url or None)
 
     @cached_property
     def sessions(self) -> SessionService:
+        from storyterm.core.service import SessionService
+
         return SessionService(self.store)
 
     @cached_property
