@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 def run_tui(runtime: Runtime) -> None:
     """Open the TUI on `runtime` and return when the writer quits."""
+    import gc
+
     from storyterm.tui.app import StorytermApp
 
-    StorytermApp(runtime).run()
+    try:
+        StorytermApp(runtime).run()
+    finally:
+        gc.enable()  # paused for start-up by the command line; back on however the app ended

@@ -7,6 +7,7 @@ work; nothing here touches the database on the event loop.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -190,6 +191,12 @@ class StorytermApp(App[None]):
             return
         self.ready_at = time.perf_counter()
         self.startup_seconds = self.ready_at - storyterm.IMPORTED_AT
+        if not gc.isenabled():
+            # The command line paused the collector for start-up. What start-up built (modules,
+            # classes, the screen) lives as long as the app: freezing it keeps every later full
+            # collection from walking it again.
+            gc.freeze()
+            gc.enable()
         log.info("storyterm ready in %.3f s", self.startup_seconds)
         self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
         report = self.runtime.settings.startup_report
