@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -49,23 +48,3 @@ def current_user_id(runtime: Runtime) -> int:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def ago(when: datetime, now: datetime | None = None) -> str:
-    """'just now', '5m ago', '3h ago', '2d ago', '3w ago', or the date."""
-    now = now or datetime.now(UTC)
-    seconds = max(0, int((now - when).total_seconds()))
-    if seconds < 45:
-        return "just now"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{max(1, minutes)}m ago"
-    hours = minutes // 60
-    if hours < 24:
-        return f"{hours}h ago"
-    days = hours // 24
-    if days < 14:
-        return f"{days}d ago"
-    if days < 60:
-        return f"{days // 7}w ago"
-    return when.strftime("%Y-%m-%d")

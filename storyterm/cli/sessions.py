@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import click
 
-from storyterm.cli.common import ago, current_user_id, get_runtime, handle_errors, print_json
-from storyterm.core.models import PartState, SessionStatus
-
-STATUS_MARK = {
-    SessionStatus.ACTIVE: "●",
-    SessionStatus.PAUSED: "‖",
-    SessionStatus.COMPLETED: "✓",
-}
+from storyterm.cli.common import current_user_id, get_runtime, handle_errors, print_json
+from storyterm.core.models import PartState
+from storyterm.core.views import STATUS_MARK, ago
 
 
 @click.command("sessions")

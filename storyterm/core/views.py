@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,3 +72,33 @@ class OpenedSession(_View):
     has_more_before: bool
     #: Whether the parts came from the Redis hot copy (for the benchmark and the status line).
     from_cache: bool = False
+
+
+#: The mark a session's status shows with, in every list (CLI and TUI).
+STATUS_MARK = {
+    SessionStatus.ACTIVE: "●",
+    SessionStatus.PAUSED: "‖",
+    SessionStatus.COMPLETED: "✓",
+}
+
+
+def ago(when: datetime, now: datetime | None = None) -> str:
+    """'just now', '5m ago', '3h ago', '2d ago', '3w ago', or the date."""
+    now = now or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = max(0, int((now - when).total_seconds()))
+    if seconds < 45:
+        return "just now"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{max(1, minutes)}m ago"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours}h ago"
+    days = hours // 24
+    if days < 14:
+        return f"{days}d ago"
+    if days < 60:
+        return f"{days // 7}w ago"
+    return when.strftime("%Y-%m-%d")

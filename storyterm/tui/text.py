@@ -8,7 +8,6 @@ turning the terminal red) and labels are built with `plain` (a Content, never pa
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from textual.content import Content
 
@@ -51,31 +50,9 @@ def plain(text: str | None, style: str = "") -> Content:
     return content.stylize(style) if style else content
 
 
-def ago(when: datetime, now: datetime) -> str:
-    """'just now', '5m ago', '3h ago', '2d ago', '3w ago', or the date."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = max(0, int((now - when).total_seconds()))
-    if seconds < 45:
-        return "just now"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{max(1, minutes)}m ago"
-    hours = minutes // 60
-    if hours < 24:
-        return f"{hours}h ago"
-    days = hours // 24
-    if days < 14:
-        return f"{days}d ago"
-    if days < 60:
-        return f"{days // 7}w ago"
-    return when.strftime("%Y-%m-%d")
-
-
 def count(n: int, word: str) -> str:
     """'1 part', '12 parts', '8,412 words'."""
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
-STATUS_MARK = {"active": "●", "paused": "‖", "completed": "✓"}
 STATUS_WORD = {"active": "active", "paused": "paused", "completed": "completed"}

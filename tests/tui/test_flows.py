@@ -359,6 +359,34 @@ async def test_bible_editor_saves_the_story_details_and_summary(runtime: Runtime
         await wait_until(pilot, lambda: main(app).session.title == "Salt Roads (draft)")
 
 
+async def test_a_refused_save_keeps_the_form_open_with_the_reason(runtime: Runtime) -> None:
+    """The bible's save fails (a title the core refuses): the form stays, says why, lets the
+    writer fix it and save again; leaving with changes asks first."""
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads")
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("escape", "b")
+        await wait_until(pilot, lambda: isinstance(app.screen, BibleScreen))
+        bible = app.screen
+        bible.query_one("#title", Input).value = "Salt\x1b[31m Roads"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: bible.query_one("#error").has_class("-shown"))
+        assert "control characters" in str(bible.query_one("#error").visual)
+        assert not bible.query_one("#save").disabled
+        assert runtime.sessions.get(alice, sid).title == "Salt Roads"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "story bible" in str(app.screen.query_one("#question").visual)
+        await pilot.press("n")  # keep editing
+        await wait_until(pilot, lambda: app.screen is bible)
+        bible.query_one("#title", Input).value = "Salt Roads North"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert runtime.sessions.get(alice, sid).title == "Salt Roads North"
+
+
 async def test_help_lists_every_key(runtime: Runtime) -> None:
     app = make_app(runtime)
     async with app.run_test(size=SIZE) as pilot:

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from storyterm.core.errors import StorytermError
-from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.screens.new_session import FIELDS
 from storyterm.tui.text import safe
 
@@ -29,7 +29,7 @@ SUMMARY_THROUGH_KEY = "summary_through_seq"
 STALE_KEY = "stale"
 
 
-class BibleScreen(ModalScreen["Session | None"]):
+class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
     """Edits one session's bible and summary; dismisses with the saved session or None."""
 
     DEFAULT_CSS = """
@@ -46,10 +46,7 @@ class BibleScreen(ModalScreen["Session | None"]):
             super().__init__()
             self.session = session
 
-    class Failed(Message):
-        def __init__(self, error: StorytermError) -> None:
-            super().__init__()
-            self.error = error
+    discard_question = "Discard your changes to the story bible?"
 
     app: StorytermApp  # type: ignore[assignment]
 
@@ -177,51 +174,13 @@ class BibleScreen(ModalScreen["Session | None"]):
             if title != initial_title:
                 session = sessions.rename(user_id, session.id, title)
         except StorytermError as exc:
-            self.post_message(self.Failed(exc))
+            self.post_message(SaveFailed(exc))
         else:
             self.post_message(self.Saved(session))
 
     @on(Saved)
     def _saved(self, event: Saved) -> None:
         self.dismiss(event.session)
-
-    @on(Failed)
-    def _failed(self, event: Failed) -> None:
-        save = self.query("#save")
-        if save:
-            save.first(Button).disabled = False
-        error = self.query_one("#error", Static)
-        error.update(Content(event.error.message))
-        error.add_class("-shown")
-        self.app.report_error(event.error)
-
-    @on(Button.Pressed, "#save")
-    def _save_pressed(self) -> None:
-        self.action_save()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_cancel(self) -> None:
-        if not self.changed:
-            self.dismiss(None)
-            return
-
-        def answered(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                "Discard your changes to the story bible?",
-                "Press n to go back and save them with ctrl+s.",
-                yes="Discard",
-                no="Keep editing",
-                danger=True,
-            ),
-            answered,
-        )
 
 
 def _as_text(value: object) -> str:

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from storyterm.core.errors import StorytermError
 from storyterm.tui.models import ModelChoice
-from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
@@ -31,7 +31,7 @@ FIELDS: list[tuple[str, str, bool, str]] = [
 ]
 
 
-class NewSessionScreen(ModalScreen["Session | None"]):
+class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
     """Creates a session in a worker; dismisses with it, or None when cancelled."""
 
     AUTO_FOCUS = "#title"
@@ -51,10 +51,10 @@ class NewSessionScreen(ModalScreen["Session | None"]):
             super().__init__()
             self.session = session
 
-    class Failed(Message):
-        def __init__(self, error: StorytermError) -> None:
-            super().__init__()
-            self.error = error
+    save_button = "create"
+    save_action = "create"
+    discard_question = "Discard this new story?"
+    discard_detail = "What you typed in the form will be lost."
 
     app: StorytermApp  # type: ignore[assignment]
 
@@ -138,7 +138,7 @@ class NewSessionScreen(ModalScreen["Session | None"]):
     def action_create(self) -> None:
         title, metadata, model = self._values()
         if not title.strip():
-            self._show_error("A story needs a title: type a few words to name it.")
+            self.show_error("A story needs a title: type a few words to name it.")
             self.query_one("#title", Input).focus()
             return
         self.query_one("#create", Button).disabled = True
@@ -149,7 +149,7 @@ class NewSessionScreen(ModalScreen["Session | None"]):
         try:
             session = self.app.runtime.sessions.start(self.app.user_id, title, metadata, model)
         except StorytermError as exc:
-            self.post_message(self.Failed(exc))
+            self.post_message(SaveFailed(exc))
         else:
             self.post_message(self.Created(session))
 
@@ -157,42 +157,7 @@ class NewSessionScreen(ModalScreen["Session | None"]):
     def _created(self, event: Created) -> None:
         self.dismiss(event.session)
 
-    @on(Failed)
-    def _failed(self, event: Failed) -> None:
-        self.query_one("#create", Button).disabled = False
-        self._show_error(event.error.message)
-        self.app.report_error(event.error)
-
-    def _show_error(self, text: str) -> None:
-        error = self.query_one("#error", Static)
-        error.update(Content(text))
-        error.add_class("-shown")
-
-    @on(Button.Pressed, "#create")
-    def _create_pressed(self) -> None:
-        self.action_create()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_cancel(self) -> None:
+    @property
+    def changed(self) -> bool:
         title, metadata, _model = self._values()
-        if not title.strip() and not metadata:
-            self.dismiss(None)
-            return
-
-        def answered(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                "Discard this new story?",
-                "What you typed in the form will be lost.",
-                yes="Discard",
-                no="Keep editing",
-                danger=True,
-            ),
-            answered,
-        )
+        return bool(title.strip() or metadata)

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from storyterm.core.errors import StorytermError
-from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.text import one_line
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from storyterm.tui.app import StorytermApp
 
 
-class PartEditorScreen(Screen["Part | None"]):
+class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
     """Edits part `seq` of a session; dismisses with the saved part, or None."""
 
     DEFAULT_CSS = """
@@ -49,17 +49,13 @@ class PartEditorScreen(Screen["Part | None"]):
             super().__init__()
             self.part = part
 
-    class Failed(Message):
-        def __init__(self, error: StorytermError) -> None:
-            super().__init__()
-            self.error = error
-
     app: StorytermApp  # type: ignore[assignment]
 
     def __init__(self, part: Part, story_title: str) -> None:
         super().__init__()
         self.part = part
         self.story_title = story_title
+        self.discard_question = f"Discard your changes to part {part.seq}?"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="editor"):
@@ -107,46 +103,10 @@ class PartEditorScreen(Screen["Part | None"]):
                 direction=direction if direction != self.part.direction else None,
             )
         except StorytermError as exc:
-            self.post_message(self.Failed(exc))
+            self.post_message(SaveFailed(exc))
         else:
             self.post_message(self.Saved(part))
 
     @on(Saved)
     def _saved(self, event: Saved) -> None:
         self.dismiss(event.part)
-
-    @on(Failed)
-    def _failed(self, event: Failed) -> None:
-        self.query_one("#save", Button).disabled = False
-        error = self.query_one("#error", Static)
-        error.update(Content(event.error.message))
-        error.add_class("-shown")
-        self.app.report_error(event.error)
-
-    @on(Button.Pressed, "#save")
-    def _save_pressed(self) -> None:
-        self.action_save()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_cancel(self) -> None:
-        if not self.changed:
-            self.dismiss(None)
-            return
-
-        def answered(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Discard your changes to part {self.part.seq}?",
-                "Press n to go back and save them with ctrl+s.",
-                yes="Discard",
-                no="Keep editing",
-                danger=True,
-            ),
-            answered,
-        )

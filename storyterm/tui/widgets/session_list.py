@@ -23,7 +23,8 @@ from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static, Tab, Tabs
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
-from storyterm.tui.text import STATUS_MARK, ago, one_line
+from storyterm.core.views import STATUS_MARK, ago
+from storyterm.tui.text import one_line
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session

@@ -1,0 +1,85 @@
+"""What the form screens share (new story, story bible, part editor): the Save and Cancel
+buttons, the error line a failed save fills, and asking before changes are thrown away."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, Static
+
+from storyterm.core.errors import StorytermError
+from storyterm.tui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from storyterm.tui.app import StorytermApp
+
+
+class SaveFailed(Message):
+    """A form's worker could not save: the form shows why and lets the writer try again."""
+
+    def __init__(self, error: StorytermError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class FormBehaviour:
+    """Mixed into a Screen whose compose() has a `#cancel` button, a save button with id
+    `save_button`, and a `#error` Static. The screen supplies `changed`, the save action
+    (named `save_action`) and the question asked before discarding."""
+
+    save_button = "save"
+    save_action = "save"
+    discard_question = "Discard your changes?"
+    discard_detail = "Press n to go back and save them with ctrl+s."
+
+    app: StorytermApp
+
+    # Provided by the Screen this is mixed into.
+    query: Any
+    query_one: Any
+    dismiss: Any
+
+    @property
+    def changed(self) -> bool:
+        raise NotImplementedError
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.save_button:
+            event.stop()
+            getattr(self, f"action_{self.save_action}")()
+        elif event.button.id == "cancel":
+            event.stop()
+            self.action_cancel()
+
+    def on_save_failed(self, event: SaveFailed) -> None:
+        for button in self.query(f"#{self.save_button}").results(Button):
+            button.disabled = False
+        self.show_error(event.error.message)
+        self.app.report_error(event.error)
+
+    def show_error(self, text: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(Content(text))
+        error.add_class("-shown")
+
+    def action_cancel(self) -> None:
+        if not self.changed:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                self.discard_question,
+                self.discard_detail,
+                yes="Discard",
+                no="Keep editing",
+                danger=True,
+            ),
+            answered,
+        )
