@@ -139,7 +139,10 @@ class SessionsPanel(Vertical):
         border-title-color: $text;
         &:focus-within { border: round $border; }
         Tabs { height: 2; }
-        SearchInput { border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost; }
+        SearchInput, SearchInput:focus {
+            border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost;
+        }
+        SearchInput:focus { background: $surface-lighten-1; }
         SessionList, SessionList:focus {
             border: none; height: 1fr; background: transparent; padding: 0;
         }
