@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -215,26 +216,12 @@ class Storyteller:
             await run.save_prompt(plan)
 
             llm = run.chat_model(plan.budget.num_ctx, plan.budget.reply_tokens, "part")
-            watch = run.watch(llm.astream(plan.messages))
-            deadline = time.monotonic() + self.settings.ollama_timeout
-            while True:
-                kind, value = await watch.next(run.wait_time(deadline))
-                if kind is _ITEM:
-                    deadline = time.monotonic() + self.settings.ollama_timeout
-                    delta = run.take_chunk(value)
-                    if delta:
+            async with contextlib.aclosing(run.stream(llm.astream(plan.messages))) as items:
+                async for chunk, saved in items:
+                    if chunk is not None and (delta := run.take_chunk(chunk)):
                         yield TextDelta(delta)
-                elif kind is _END:
-                    break
-                elif kind is _ERROR:
-                    raise run.translate(value)
-                elif kind is _CANCEL:
-                    raise _Stop("cancel")
-                elif time.monotonic() >= deadline:
-                    raise run.hung()
-                saved = await run.checkpoint_if_due()
-                if saved is not None:
-                    yield Saved(saved)
+                    if saved is not None:
+                        yield Saved(saved)
             yield await run.finish()
         except _Stop as stop:
             yield await run.stopped(stop.reason)
@@ -450,6 +437,29 @@ class _Run:
             "raise ollama_timeout (STORYTERM_OLLAMA_TIMEOUT)."
         )
 
+    async def stream(self, source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Part | None]]:
+        """Read a model stream (a part or a summary) the one way: each item as it arrives, a
+        checkpoint of the part whenever one is due (also while the model is silent), a hang
+        after settings.ollama_timeout without an item, and cancel or a stream error raised.
+        Yields (item or None when the model was silent, the part when a checkpoint changed it)."""
+        watch = self.watch(source)
+        deadline = time.monotonic() + self.settings.ollama_timeout
+        while True:
+            kind, value = await watch.next(self.wait_time(deadline))
+            item = None
+            if kind is _ITEM:
+                item = value
+                deadline = time.monotonic() + self.settings.ollama_timeout
+            elif kind is _END:
+                return
+            elif kind is _ERROR:
+                raise self.translate(value)
+            elif kind is _CANCEL:
+                raise _Stop("cancel")
+            elif time.monotonic() >= deadline:
+                raise self.hung()
+            yield item, await self.checkpoint_if_due()
+
     def wait_time(self, deadline: float) -> float:
         return max(0.0, min(deadline, self.next_save) - time.monotonic())
 
@@ -587,23 +597,13 @@ class _Run:
 
         assert self.budget is not None
         llm = self.chat_model(self.budget.num_ctx, self.budget.summary_tokens, "summary")
-        watch = self.watch(summary_chain(llm).astream(chunk.inputs))
         pieces: list[str] = []
-        deadline = time.monotonic() + self.settings.ollama_timeout
-        while True:
-            kind, value = await watch.next(self.wait_time(deadline))
-            if kind is _ITEM:
-                pieces.append(str(value))
-                deadline = time.monotonic() + self.settings.ollama_timeout
-            elif kind is _END:
-                break
-            elif kind is _ERROR:
-                raise self.translate(value)
-            elif kind is _CANCEL:
-                raise _Stop("cancel")
-            elif time.monotonic() >= deadline:
-                raise self.hung()
-            await self.checkpoint_if_due()
+        async with contextlib.aclosing(
+            self.stream(summary_chain(llm).astream(chunk.inputs))
+        ) as items:
+            async for piece, _saved in items:
+                if piece is not None:
+                    pieces.append(str(piece))
         summary = "".join(pieces).strip()
         if not summary:
             raise ModelUnavailable(
