@@ -270,11 +270,7 @@ class Store:
         cursor: str | None = None,
     ) -> Page[Session]:
         """Sessions newest first (by last change), filtered and searched in the database."""
-        query = sa.select(sessions_t).where(sessions_t.c.user_id == user_id)
-        if status is not None:
-            query = query.where(sessions_t.c.status == status.value)
-        if search:
-            query = query.where(self._title_matches(search))
+        query = sa.select(sessions_t).where(*self._shelf(user_id, status, search))
         if cursor:
             updated_at, last_id = _decode_cursor(cursor)
             query = query.where(
@@ -289,6 +285,18 @@ class Store:
         items = [Session.model_validate(dict(r)) for r in rows[:limit]]
         next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
         return Page[Session](items=items, next_cursor=next_cursor)
+
+    def _shelf(
+        self, user_id: int, status: SessionStatus | None, search: str | None
+    ) -> list[sa.ColumnElement[bool]]:
+        """The conditions for this writer's sessions in `status` whose titles match `search`
+        (what a listing and its count both filter by)."""
+        conditions = [sessions_t.c.user_id == user_id]
+        if status is not None:
+            conditions.append(sessions_t.c.status == status.value)
+        if search:
+            conditions.append(self._title_matches(search))
+        return conditions
 
     def _title_matches(self, search: str) -> sa.ColumnElement[bool]:
         """Titles containing `search`, ignoring case (Unicode case, not just ASCII)."""
@@ -319,12 +327,11 @@ class Store:
     def count_sessions(
         self, user_id: int, *, status: SessionStatus | None = None, search: str | None = None
     ) -> int:
-        query = sa.select(sa.func.count()).select_from(sessions_t)
-        query = query.where(sessions_t.c.user_id == user_id)
-        if status is not None:
-            query = query.where(sessions_t.c.status == status.value)
-        if search:
-            query = query.where(self._title_matches(search))
+        query = (
+            sa.select(sa.func.count())
+            .select_from(sessions_t)
+            .where(*self._shelf(user_id, status, search))
+        )
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
