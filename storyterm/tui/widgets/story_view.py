@@ -25,8 +25,11 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from storyterm.tui.text import count, one_line, plain, safe
+from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
 
 if TYPE_CHECKING:
+    from textual.layout import Layout
+
     from storyterm.core.views import OpenedSession, Part, Session
 
 #: Parts mounted at most; beyond this the far end of the window is unmounted.
@@ -48,6 +51,19 @@ SEGMENT_CHARS = 6_000
 def part_markdown(part: Part) -> str:
     """A part's text as the Markdown widget shows it (control characters neutralised)."""
     return safe(part.content)
+
+
+class StreamMarkdown(Markdown):
+    """A streaming part's Markdown, laid out as a stream that re-measures every block whose
+    size changed (see stream_layout: Textual's own stream layout can miss one)."""
+
+    def __init__(self, markdown: str | None = None) -> None:
+        super().__init__(markdown, open_links=False)
+        self._stream_layout = MeasuringStreamLayout()
+
+    @property
+    def layout(self) -> Layout:
+        return self._stream_layout
 
 
 def provisional_part(session: Session, seq: int, direction: str) -> Part:
@@ -120,9 +136,9 @@ class PartView(Vertical):
             color: $text-muted;
             text-style: italic;
         }
-        /* Stream layout: a streaming part's growing last block re-arranges only itself, not
-           every paragraph above it. */
-        Markdown { layout: stream; margin: 0; padding: 0; background: transparent; }
+        /* Stream layout (StreamMarkdown): a streaming part's growing last block re-arranges
+           only itself, not every paragraph above it. */
+        Markdown { margin: 0; padding: 0; background: transparent; }
         .empty-part { color: $text-muted; text-style: italic; }
     }
     """
@@ -161,7 +177,7 @@ class PartView(Vertical):
         header.meta = self._meta()
         yield header
         yield Static(plain(self.part.direction), classes="direction")
-        yield Markdown(part_markdown(self.part), open_links=False)
+        yield StreamMarkdown(part_markdown(self.part))
 
     def on_mount(self) -> None:
         self._apply_state()
@@ -302,7 +318,7 @@ class PartView(Vertical):
     async def _next_segment(self) -> None:
         assert self._stream is not None
         await self._stream.stop()
-        segment = Markdown(open_links=False)
+        segment = StreamMarkdown()
         await self.mount(segment, after=self._segments[-1])
         self._segment_texts.append("")
         self._stream = Markdown.get_stream(segment)
@@ -347,9 +363,9 @@ class StoryView(VerticalScroll, can_focus=True):
 
     DEFAULT_CSS = """
     StoryView {
-        /* Stream layout: a growing part at the bottom re-arranges only itself, not every part
-           above it (the vertical layout re-arranged the whole window on each frame). */
-        layout: stream;
+        /* Laid out as a stream (see `layout` below): a growing part at the bottom re-arranges
+           only itself, not every part above it (the vertical layout re-arranged the whole
+           window on each frame). */
         height: 1fr;
         border: round $border-blurred;
         border-title-color: $text;
@@ -427,6 +443,11 @@ class StoryView(VerticalScroll, can_focus=True):
         #: Whether the database has parts before the opened tail.
         self._more_in_db = False
         self._empty_text = Content("Opening your stories…")
+        self._stream_layout = MeasuringStreamLayout()
+
+    @property
+    def layout(self) -> Layout:
+        return self._stream_layout
 
     def compose(self) -> ComposeResult:
         yield Static(id="older")
