@@ -307,12 +307,14 @@ async def test_a_long_part_streams_in_segments_and_ends_as_saved(
     from textual.widgets import Markdown
 
     import storyterm.tui.widgets.story_view as story_view
+    from storyterm.core.views import Part
+    from storyterm.tui.widgets.prose import Prose
 
     monkeypatch.setattr(story_view, "SEGMENT_CHARS", 300)
     paragraphs = [f"Paragraph {n}: " + "the tide came in " * 12 for n in range(12)]
     paragraphs.insert(5, "```\ncode fence\n\nwith a blank line\n```")
-    fake.reply = "\n\n".join(paragraphs)
-    fake.rate = 400.0
+    reply = fake.reply = "\n\n".join(paragraphs)
+    fake.rate = 150.0
     alice = writer_id(writing)
     sid = seed_session(writing, alice, "Salt Roads")
     app = make_app(writing)
@@ -320,12 +322,23 @@ async def test_a_long_part_streams_in_segments_and_ends_as_saved(
         await ready(pilot)
         screen = main(app)
         await pilot.press(*"Go", "enter")
-        await wait_until(pilot, lambda: screen.session.part_count == 1 and not screen.generating)
+
+        def segments() -> list[Markdown]:
+            return list(screen.query_one("#part-1", PartView).query_children(Markdown))
+
+        # While it streams, the text goes into a chain of Markdown widgets.
+        await wait_until(pilot, lambda: len(segments()) > 1)
         view = screen.query_one("#part-1", PartView)
-        segments = list(view.query_children(Markdown))
-        assert len(segments) > 1  # streamed into a chain of Markdown widgets
-        stored = writing.sessions.open(alice, sid).parts[-1].content
-        assert "".join(s.source for s in segments) == stored
-        # An edit afterwards puts the part back in one widget.
-        view.update_part(writing.sessions.open(alice, sid).parts[-1])
-        await wait_until(pilot, lambda: len(list(view.query_children(Markdown))) == 1)
+        assert view.streaming and reply.startswith(view.shown_text)
+        await wait_until(pilot, lambda: screen.session.part_count == 1 and not screen.generating)
+        # Saved: the whole text in one Prose widget, like a part opened from the database.
+        stored = writing.sessions.open(alice, sid).parts[-1]
+        await wait_until(pilot, lambda: not list(view.query_children(Markdown)))
+        (prose,) = view.query_children(Prose)
+        assert prose.source == stored.content == view.shown_text
+        # An edit afterwards shows in the same widget, and the part takes its new height.
+        height = view.outer_size.height
+        edited: Part = stored.model_copy(update={"content": stored.content + "\n\nAn end."})
+        view.update_part(edited)
+        await wait_until(pilot, lambda: view.outer_size.height == height + 2)
+        assert view.query_one(Prose) is prose and prose.source.endswith("An end.")

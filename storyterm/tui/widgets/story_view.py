@@ -3,6 +3,10 @@
 Only a window of parts is mounted (the newest ones on open, at most WINDOW at any time). When
 the writer scrolls to the top the screen loads the page before; when the window grows too big
 the parts furthest from the writer are unmounted and load again when scrolled back to.
+
+A part's text is one `Prose` widget (its Markdown laid out by hand: one widget, not one per
+paragraph, so a long story opens fast). Only a part being streamed shows a Textual `Markdown`
+(fed by a MarkdownStream) until the stream ends; then it becomes `Prose` like the others.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from storyterm.tui.text import count, one_line, plain, safe
+from storyterm.tui.widgets.prose import Prose
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
 
 if TYPE_CHECKING:
@@ -177,7 +182,11 @@ class PartView(Vertical):
         header.meta = self._meta()
         yield header
         yield Static(plain(self.part.direction), classes="direction")
-        yield StreamMarkdown(part_markdown(self.part))
+        if str(self.part.state) == "streaming" and not self.part.content:
+            # About to stream (a new part): the Markdown the stream writes into.
+            yield StreamMarkdown()
+        else:
+            yield Prose(part_markdown(self.part))
 
     def on_mount(self) -> None:
         self._apply_state()
@@ -226,7 +235,12 @@ class PartView(Vertical):
         """Show a new version of this part (an edit, a checkpoint from another window)."""
         self.part = part
         self.query_one(".direction", Static).update(plain(part.direction))
-        self.call_later(self._set_body, part_markdown(part))
+        if self._stream is None:  # while it streams here, the stream owns the text
+            prose = self._prose
+            if prose is not None:
+                prose.update(part_markdown(part))
+            else:
+                self.call_later(self._show_prose)
         self._apply_state()
         self._refresh_header()
 
@@ -234,18 +248,47 @@ class PartView(Vertical):
     def _segments(self) -> list[Markdown]:
         return list(self.query_children(Markdown))
 
-    async def _set_body(self, text: str) -> None:
-        """The whole text in one Markdown widget (a streamed part may have had several)."""
-        first, *extra = self._segments
-        if extra:
-            await self.remove_children(extra)
-        await first.update(text)
+    @property
+    def _prose(self) -> Prose | None:
+        try:
+            return self.query_one(Prose)
+        except NoMatches:
+            return None
+
+    @property
+    def shown_text(self) -> str:
+        """The Markdown this part shows now (all of it, in however many widgets)."""
+        prose = self._prose
+        if prose is not None:
+            return prose.source
+        return "".join(segment.source for segment in self._segments)
+
+    async def _show_prose(self) -> None:
+        """The saved text in one Prose widget, in place of the Markdown segments."""
+        text = part_markdown(self.part)
+        prose = self._prose
+        if prose is not None:
+            prose.update(text)
+            return
+        segments = self._segments
+        with self.app.batch_update():  # no frame with both, or neither
+            await self.mount(Prose(text), after=self.query_one(".direction"))
+            if segments:
+                await self.remove_children(segments)
 
     # -- streaming -------------------------------------------------------------------------
 
     def begin_stream(self, note: str | None = None) -> None:
         """Start showing tokens as they arrive, with a spinner and the live rate."""
-        self._stream = Markdown.get_stream(self._segments[-1])
+        segments = self._segments
+        if not segments:  # composed with Prose (not a new part): stream into a Markdown
+            segment = StreamMarkdown()
+            prose = self._prose
+            if prose is not None:
+                prose.remove()
+            self.mount(segment)
+            segments = [segment]
+        self._stream = Markdown.get_stream(segments[-1])
         self._segment_texts = [""]
         self._fenced = False
         if note:
@@ -327,8 +370,8 @@ class PartView(Vertical):
         self._rate = tokens_per_second
 
     async def end_stream(self, part: Part | None) -> None:
-        """Stop the stream and show the part as saved: one full update so block state
-        (code fences, lists) is right."""
+        """Stop the stream and show the part as saved, in one Prose widget like any other part
+        (its full text: block state such as code fences is right)."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
@@ -342,14 +385,7 @@ class PartView(Vertical):
             self._spinner = None
         if part is not None:
             self.part = part
-        text = part_markdown(self.part)
-        segments = self._segments
-        done = "".join(self._segment_texts[:-1])
-        if len(segments) > 1 and text.startswith(done):
-            # Earlier segments already hold their text; the last one gets the rest in full.
-            await segments[-1].update(text[len(done) :])
-        else:
-            await self._set_body(text)
+        await self._show_prose()
         self._segment_texts = [""]
         self._apply_state()
         self._refresh_header()
