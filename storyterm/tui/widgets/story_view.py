@@ -16,6 +16,7 @@ import itertools
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
+from textual._styles_cache import StylesCache
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -56,6 +57,21 @@ SEGMENT_CHARS = 6_000
 def part_markdown(part: Part) -> str:
     """A part's text as the Markdown widget shows it (control characters neutralised)."""
     return safe(part.content)
+
+
+def release_drawings() -> None:
+    """Let the lines that removed widgets drew go.
+
+    Textual 8.2.8's `StylesCache.get_inner_outer` is an `lru_cache(1024)` on what should be a
+    classmethod but is not, so its keys hold the style cache of each of the last 1,024 widgets
+    drawn, with every line it drew, long after the widget is gone. Parts removed from the pane
+    piled up there (about 5,000 objects per story opened in the benchmark, up to 1,024
+    widgets' worth), and every full garbage collection walked them. The cache only saves
+    building two Styles.
+    """
+    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
+    if clear is not None:
+        clear()
 
 
 class StreamMarkdown(Markdown):
@@ -504,8 +520,11 @@ class StoryView(VerticalScroll, can_focus=True):
         return self._shown_id
 
     def part_view(self, seq: int) -> PartView | None:
+        # The children's id index, not query_one: query_one's cache (1,024 entries, keyed by
+        # the child list's version) kept every part ever looked up alive after it was removed,
+        # with everything it had drawn, and full garbage collections grew slower with them.
         try:
-            return self.query_one(f"#part-{seq}", PartView)
+            return self.get_child_by_id(f"part-{seq}", PartView)
         except NoMatches:
             return None
 
@@ -542,6 +561,7 @@ class StoryView(VerticalScroll, can_focus=True):
         first, self._held = opened.parts[-keep:], opened.parts[:-keep]
         with self.app.batch_update():
             await self.remove_children(PartView)
+            release_drawings()
             self.selected = None
             self.has_more_before = bool(self._held) or opened.has_more_before
             self._more_in_db = opened.has_more_before
@@ -574,6 +594,7 @@ class StoryView(VerticalScroll, can_focus=True):
         self._held = []
         self.has_more_before = self.has_more_after = False
         await self.remove_children(PartView)
+        release_drawings()
         self.selected = None
         self.set_empty_text(text)
 
@@ -634,6 +655,7 @@ class StoryView(VerticalScroll, can_focus=True):
             await self.remove_children(gone)
             self.has_more_before = True
             self.scroll_to(y=max(0, self.scroll_y - height), animate=False, immediate=True)
+        release_drawings()
         if self.selected is not None and self.part_view(self.selected) is None:
             self.selected = None
         self._update_markers()
@@ -643,6 +665,7 @@ class StoryView(VerticalScroll, can_focus=True):
         the view of the same part goes first (regenerating the last part)."""
         if replace and (old := self.part_view(part.seq)) is not None:
             await old.remove()
+            release_drawings()
         if self.selected == part.seq:
             self.selected = None
         view = PartView(part)
@@ -665,6 +688,7 @@ class StoryView(VerticalScroll, can_focus=True):
         view = self.part_view(seq)
         if view is not None:
             await view.remove()
+            release_drawings()
         if self.selected == seq:
             self.selected = None
         self._update_markers()
