@@ -338,7 +338,9 @@ async def test_a_long_part_streams_in_segments_and_ends_as_saved(
         assert prose.source == stored.content == view.shown_text
         # An edit afterwards shows in the same widget, and the part takes its new height.
         height = view.outer_size.height
-        edited: Part = stored.model_copy(update={"content": stored.content + "\n\nAn end."})
+        edited = Part.model_validate(
+            {**stored.model_dump(), "content": stored.content + "\n\nAn end."}
+        )
         view.update_part(edited)
         await wait_until(pilot, lambda: view.outer_size.height == height + 2)
         assert view.query_one(Prose) is prose and prose.source.endswith("An end.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from storyterm.core.runtime import Runtime
+from storyterm.core.views import Part
 from storyterm.tui.screens.main import MainScreen
 from storyterm.tui.widgets.prose import Prose, ProseVisual, parse
 from storyterm.tui.widgets.story_view import PartView, StoryView
@@ -36,6 +37,11 @@ code stays
 
 Last [bold]words[/bold] and \\*stars\\*.
 """
+
+
+def edited(part: Part, **changes: object) -> Part:
+    """`part` with some fields changed (as an edit saved elsewhere would come back)."""
+    return type(part).model_validate({**part.model_dump(), **changes})
 
 
 def lines(markdown: str, width: int) -> list[str]:
@@ -146,8 +152,8 @@ async def test_a_part_that_changes_length_pushes_the_parts_below_it(runtime: Run
         first, second, _third = story.part_views
         await pilot.pause()
         height, below = first.outer_size.height, second.virtual_region.y
-        longer = first.part.model_copy(
-            update={"content": first.part.content + "\n\nA new paragraph.\n\nAnd another."}
+        longer = edited(
+            first.part, content=first.part.content + "\n\nA new paragraph.\n\nAnd another."
         )
         first.update_part(longer)
         assert "another." in first.shown_text
