@@ -9,10 +9,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from storyterm.core.errors import InvalidToken
+from storyterm.core.views import Account
 from storyterm.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from storyterm.core.identity import Account, IdentityService, TokenStore
+    from storyterm.core.first_look import FirstLook
+    from storyterm.core.identity import IdentityService
+    from storyterm.core.keyring_store import TokenStore
     from storyterm.core.models_catalog import ModelCatalog
     from storyterm.core.service import SessionService
     from storyterm.core.store import Store
@@ -61,11 +64,34 @@ class Runtime:
         return IdentityService(self.store, self.settings)
 
     @cached_property
+    def _first_look(self) -> FirstLook | None:
+        from storyterm.core.first_look import FirstLook
+
+        return FirstLook.open(self.settings.resolved_database_url, self.settings.jwt_secret)
+
+    def first_look(self) -> FirstLook | None:
+        """The start-up reader (SQLite read with the standard library, no SQLAlchemy), while
+        the Store is not open yet and the database is a SQLite file at head; else None."""
+        if "store" in self.__dict__:
+            return None
+        return self._first_look
+
+    @property
+    def database_id(self) -> str:
+        look = self.first_look()
+        return look.database_id if look is not None else self.store.database_id
+
+    @property
+    def database_backend(self) -> str:
+        """ "sqlite" or "postgresql" (without opening the Store when the first look can say)."""
+        return "sqlite" if self.first_look() is not None else self.store.backend
+
+    @cached_property
     def tokens(self) -> TokenStore:
         """This database's login in the OS keyring (or in memory where there is none)."""
-        from storyterm.core.identity import TokenStore
+        from storyterm.core.keyring_store import TokenStore
 
-        return TokenStore(self.store.database_id)
+        return TokenStore(self.database_id)
 
     def current_login(self) -> Login | None:
         """The token in effect: STORYTERM_TOKEN first, then the keyring; None without one."""
@@ -87,6 +113,11 @@ class Runtime:
         if login is None:
             return None
         try:
+            look = self.first_look()
+            if look is not None:
+                from storyterm.core.basics import utcnow
+
+                return look.verify(login.token, utcnow())
             return self.identity.verify(login.token)
         except InvalidToken as exc:
             if login.source is TokenSource.ENV:
@@ -111,6 +142,9 @@ class Runtime:
         return Storyteller(self.sessions, self.settings, catalog=self.models)
 
     def close(self) -> None:
+        look = self.__dict__.get("_first_look")
+        if look is not None:
+            look.close()
         if "storyteller" in self.__dict__:
             self.storyteller.close()
         if "store" in self.__dict__:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storyterm.core.models import PartState, SessionStatus
+from storyterm.core.basics import STREAM_STALE_AFTER, PartState, SessionStatus, utcnow
+from storyterm.core.errors import InvalidInput
 
 T = TypeVar("T")
 
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class Account(_View):
+    """A writer's account as the front ends see it (never the password hash)."""
+
+    id: int
+    username: str
+    created_at: datetime
 
 
 class Session(_View):
@@ -72,6 +82,41 @@ class OpenedSession(_View):
     has_more_before: bool
     #: Whether the parts came from the Redis hot copy (for the benchmark and the status line).
     from_cache: bool = False
+
+
+def is_stale(part: Part) -> bool:
+    """A part still marked streaming whose last checkpoint is older than STREAM_STALE_AFTER was
+    left behind by a crashed or killed process: it is shown (and stored) as interrupted."""
+    return part.state is PartState.STREAMING and utcnow() - part.updated_at > STREAM_STALE_AFTER
+
+
+def page_cursor(session: Session) -> str:
+    """The cursor of the page after the one that ends with `session` (newest first)."""
+    raw = f"{session.updated_at.isoformat()}|{session.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str) -> tuple[datetime, str]:
+    """(updated_at, id) of the last session before the page `cursor` asks for."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, session_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), session_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("That page cursor is not valid; start the listing again.") from exc
+
+
+def parse_status(status: SessionStatus | str | None) -> SessionStatus | None:
+    if status is None or status == "" or status == "all":
+        return None
+    if isinstance(status, SessionStatus):
+        return status
+    try:
+        return SessionStatus(str(status).lower())
+    except ValueError:
+        raise InvalidInput(
+            f"{status!r} is not a status. Use one of: active, paused, completed (or all)."
+        ) from None
 
 
 #: The mark a session's status shows with, in every list (CLI and TUI).
