@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
@@ -30,6 +30,7 @@ from storyterm.core.views import parse_status
 from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
+from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import FILTERS, SessionList, SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
 from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisional_part
@@ -248,7 +249,7 @@ class MainScreen(Screen[None]):
                     MainScreen.session, MainScreen.generating
                 )
         yield StatusBar()
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def watch_session(self, session: Session | None) -> None:
         title_bar = self.query_one(TitleBar)
