@@ -54,3 +54,13 @@ def test_opening_a_database_at_head_does_not_load_alembic(sqlite_url: str) -> No
     )
     assert "storyterm.core.store" in modules
     assert offending(modules, ("alembic", *FORBIDDEN)) == []
+
+
+def test_settings_load_without_pydantic(storyterm_home: object) -> None:
+    """Settings are read at every start, before anything else: they cost no pydantic import
+    (pydantic-settings alone was ~100 ms of start-up)."""
+    [modules] = module_lists(
+        f"from storyterm.settings import load_settings\nload_settings()\n{SNAPSHOT}\n"
+    )
+    assert "storyterm.settings" in modules
+    assert offending(modules, ("pydantic", *FORBIDDEN)) == []

@@ -246,9 +246,9 @@ def export_session(
 def _default_out_dir() -> Path:
     # The settings' own default, without reading any setting: the core never looks at the
     # environment; callers that have settings pass settings.export_dir.
-    from storyterm.settings import Settings
+    from storyterm.settings import DEFAULT_EXPORT_DIR
 
-    return Path(Settings.model_fields["export_dir"].default)
+    return DEFAULT_EXPORT_DIR
 
 
 def _parse_formats(formats: Iterable[str]) -> list[str]:
