@@ -3,6 +3,7 @@ so that a command that needs none of them (help, version) touches no database.""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -41,15 +42,26 @@ class Runtime:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
+        # The TUI opens the Store in whichever worker needs it first after the first frame
+        # (the cache probe, a generation, a save): one Store, however many ask at once.
+        self._opening = threading.Lock()
 
     # The store and the services are imported when first used: SQLAlchemy's ORM is the costliest
     # import in storyterm, and the TUI opens the database in a worker while its first frame is
     # drawn instead of before it.
-    @cached_property
+    @property
     def store(self) -> Store:
-        from storyterm.core.store import Store
+        store = self.__dict__.get("store")
+        if store is None:
+            with self._opening:
+                store = self.__dict__.get("store")
+                if store is None:
+                    from storyterm.core.store import Store
 
-        return Store.open(self.settings.resolved_database_url, self.settings.redis_url or None)
+                    url, redis_url = self.settings.resolved_database_url, self.settings.redis_url
+                    store = Store.open(url, redis_url or None)
+                    self.__dict__["store"] = store
+        return store
 
     @cached_property
     def sessions(self) -> SessionService:
