@@ -93,3 +93,13 @@ def test_plain_storyterm_goes_to_the_writing_room_without_the_command_line(
     assert proc.returncode == 1
     assert "storyterm: A setting is not valid: STORYTERM_TOKEN_TTL_DAYS" in proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_views_and_the_first_look_load_without_pydantic() -> None:
+    """The TUI's first screen is read with sqlite3 into the core's views: neither costs a
+    pydantic import (~80 ms of start-up when the views were pydantic models)."""
+    [modules] = module_lists(
+        f"import storyterm.core.views, storyterm.core.first_look\n{SNAPSHOT}\n"
+    )
+    assert "storyterm.core.first_look" in modules
+    assert offending(modules, ("pydantic", "annotated", *FORBIDDEN)) == []
