@@ -107,7 +107,11 @@ def run(ctx: Context, area: AreaResult) -> None:
     if storyterm_ready:
         from storyterm.settings import Settings
 
-        if "startup_report" not in Settings.model_fields:
+        # pydantic-settings' model_fields on older branches, a dataclass's fields since.
+        known = getattr(Settings, "model_fields", None) or getattr(
+            Settings, "__dataclass_fields__", {}
+        )
+        if "startup_report" not in known:
             raise Skip("the TUI does not report when it is ready (STORYTERM_STARTUP_REPORT)")
         empty = ctx.empty_dataset("startup-empty")
         full = ctx.sqlite_dataset("startup-full")

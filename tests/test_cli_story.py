@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from storyterm.cli import cli
 from storyterm.cli.common import current_user_id
-from storyterm.core import store as store_module
+from storyterm.core import views as views_module
 from storyterm.core.models import PartState
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
@@ -210,7 +210,7 @@ def test_kill_9_mid_stream_loses_at_most_about_a_second(
     assert part.content.startswith(request.text_sent_before(killed_at - 1.6))
     assert len(part.content.split()) >= 60
     # On the next open (once the checkpoint is stale) the part shows as interrupted.
-    monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(milliseconds=50))
+    monkeypatch.setattr(views_module, "STREAM_STALE_AFTER", timedelta(milliseconds=50))
     time.sleep(0.1)
     runtime = Runtime()
     try:

@@ -467,10 +467,22 @@ def test_exporting_again_updates_in_place(sqlite_service: SessionService, tmp_pa
     assert (folder / "drafts" / "part-004.md").read_text() == "draft"
     assert not [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
-    # Without md, the part files are neither written nor removed.
+    # Fewer formats: the folder is this export, with no stale copy of the story beside it
+    # (an older story.epub or part files would still hold the text from before). The writer's
+    # own files stay.
     service.remove_last_part(alice, s.id, 3)
     third = export_session(service, alice, s.id, out_dir=out, formats=["json"])
-    assert third.removed == [] and (folder / "part-003.md").exists()
+    assert sorted(p.name for p in third.removed) == [
+        "part-001.md",
+        "part-002.md",
+        "part-003.md",
+        "story.epub",
+        "story.md",
+    ]
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted(
+        ["story.json", *unrelated]
+    )
+    assert "She read it once." in (folder / "story.json").read_text()
 
 
 def test_exported_files_get_the_usual_permissions(

@@ -91,7 +91,13 @@ def test_export_every_format_elsewhere(logged_in_cli: LoggedInCli, tmp_path: Pat
     logged_in_cli.sessions.remove_last_part(logged_in_cli.user_id, session_id, 12)
     again = logged_in_cli("export", session_id, "--out", str(out), "--format", "all")
     assert again.exit_code == 0, again.output
-    assert "Removed part files of parts that no longer exist: part-012.md" in again.stdout
+    assert "Removed older files that are not part of this export: part-012.md" in again.stdout
+    # Fewer formats: the other formats' files go too (they would be stale copies).
+    md_only = logged_in_cli("export", session_id, "--out", str(out), "--format", "md")
+    assert md_only.exit_code == 0, md_only.output
+    assert md_only.stdout.splitlines()[-1] == (
+        "Removed older files that are not part of this export: story.epub, story.json, story.txt"
+    )
 
 
 @pytest.mark.parametrize(

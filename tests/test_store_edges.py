@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from storyterm.core import store as store_module
+from storyterm.core import views as views_module
 from storyterm.core.errors import AuthError, InvalidInput, NotFound, StorytermError
 from storyterm.core.models import PartState, utcnow
 from storyterm.core.service import SessionService
@@ -42,7 +43,7 @@ def test_timestamps_are_utc_whatever_the_postgres_time_zone(
         assert stored.created_at == s.created_at
         assert stored.created_at.utcoffset() == timedelta(0)
         assert abs(stored.created_at - before) < timedelta(seconds=5)
-        monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(seconds=5))
+        monkeypatch.setattr(views_module, "STREAM_STALE_AFTER", timedelta(seconds=5))
         part = service.begin_part(alice, s.id, direction="go", model_name="m")
         service.checkpoint_part(alice, s.id, part.seq, "Fresh words")
         assert service.open(alice, s.id).parts[-1].state is PartState.STREAMING

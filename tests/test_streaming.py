@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from storyterm.cli import cli
 from storyterm.cli import sessions as sessions_cli
-from storyterm.core import store as store_module
+from storyterm.core import views as views_module
 from storyterm.core.errors import Conflict, InvalidTransition
 from storyterm.core.models import PartState
 from storyterm.core.service import SessionService
@@ -145,11 +145,11 @@ def test_a_killed_writer_leaves_an_interrupted_part(
         seq = run_crashing_writer(database_url, redis_url, alice, s.id)
 
         # Just after the crash the part is indistinguishable from a live one.
-        monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(seconds=30))
+        monkeypatch.setattr(views_module, "STREAM_STALE_AFTER", timedelta(seconds=30))
         live = service.open(alice, s.id)
         assert live.parts[-1].state is PartState.STREAMING
 
-        monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(milliseconds=300))
+        monkeypatch.setattr(views_module, "STREAM_STALE_AFTER", timedelta(milliseconds=300))
         time.sleep(0.4)
         opened = service.open(alice, s.id)
         last = opened.parts[-1]
@@ -171,7 +171,7 @@ def test_a_live_streaming_part_is_not_marked_interrupted(
     service: SessionService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The limit must stay well above one checkpoint-to-open gap on a loaded CI machine.
-    monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(seconds=1))
+    monkeypatch.setattr(views_module, "STREAM_STALE_AFTER", timedelta(seconds=1))
     alice = make_user(service.store)
     s = service.start(alice, "Still writing")
     part = service.begin_part(alice, s.id, direction="go", model_name="m")
@@ -191,7 +191,7 @@ def test_show_marks_an_interrupted_part(sqlite_url: str, monkeypatch: pytest.Mon
     part = service.begin_part(alice, s.id, direction="go on", model_name="m")
     service.checkpoint_part(alice, s.id, part.seq, "It was a dark and")
     store.close()
-    monkeypatch.setattr(store_module, "STREAM_STALE_AFTER", timedelta(0))
+    monkeypatch.setattr(views_module, "STREAM_STALE_AFTER", timedelta(0))
     monkeypatch.setenv("STORYTERM_DATABASE_URL", sqlite_url)
     monkeypatch.setattr(sessions_cli, "current_user_id", lambda runtime: alice)
     result = CliRunner().invoke(cli, ["show", s.id])

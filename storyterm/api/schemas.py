@@ -233,7 +233,11 @@ class SaveResponse(BaseModel):
     folder: str = Field(description="The story's export folder (absolute path).")
     files: list[str] = Field(description="Every file of this export in the folder.")
     removed: list[str] = Field(
-        default_factory=list, description="Part files of parts that no longer exist, removed."
+        default_factory=list,
+        description=(
+            "Older files removed from the folder: part files of parts that no longer exist, "
+            "and the files of formats not asked for this time."
+        ),
     )
     part_count: int
     word_count: int

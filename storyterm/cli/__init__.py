@@ -1,75 +1,56 @@
-"""The `storyterm` command: no arguments opens the TUI; subcommands script everything else."""
+"""The `storyterm` command: no arguments opens the TUI; subcommands script everything else.
+
+`storyterm` alone is how a writer starts every day, so it goes straight to the writing room:
+the command line (click and the subcommands, storyterm/cli/commands.py) is imported only when
+there are arguments to parse.
+"""
 
 from __future__ import annotations
 
 import gc
-
-import click
-
-from storyterm import __version__
+import sys
+from typing import Any
 
 
-class _Commands(click.Group):
-    """The group whose subcommands are imported when one is looked up (or listed for help):
-    `storyterm` with no arguments opens the TUI without importing every command module."""
+def open_writing_room() -> None:
+    """The TUI on the settings from the environment and config.toml, until the writer quits."""
+    # No garbage collection until the main screen is ready (StorytermApp.mark_ready turns it
+    # back on): start-up allocates a lot and frees little, and the collector's passes over the
+    # growing heap cost ~10% of the time to the first useful frame.
+    gc.disable()
+    from storyterm.core.runtime import Runtime
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        _register()
-        return super().list_commands(ctx)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        _register()
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(
-    cls=_Commands,
-    invoke_without_command=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.version_option(__version__, prog_name="storyterm")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """storyterm: write long stories with a local AI model, part by part.
-
-    Run with no arguments to open the writing room.
-    """
-    if ctx.invoked_subcommand is None:
-        # No garbage collection until the main screen is ready (StorytermApp.mark_ready turns
-        # it back on): start-up allocates a lot and frees little, and the collector's passes
-        # over the growing heap cost ~10% of the time to the first useful frame.
-        gc.disable()
-        from storyterm.cli.common import get_runtime
-
-        # Settings first: a broken config.toml is reported before Textual is even imported.
-        runtime = get_runtime()
+    # Settings first: a broken config.toml is reported before Textual is even imported.
+    runtime = Runtime()
+    try:
         from storyterm.tui import run_tui
 
         run_tui(runtime)
-
-
-_registered = False
-
-
-def _register() -> None:
-    global _registered
-    if _registered:
-        return
-    _registered = True
-    from storyterm.cli import auth, db, export, serve, sessions, story
-
-    for module in (auth, sessions, story, export, db, serve):
-        for command in module.COMMANDS:
-            cli.add_command(command)
+    finally:
+        runtime.close()
 
 
 def main() -> None:
     from storyterm.core.errors import StorytermError
 
     try:
+        if len(sys.argv) <= 1:
+            open_writing_room()
+            return
+        from storyterm.cli.commands import cli
+
         cli(prog_name="storyterm")
     except StorytermError as exc:
         # Commands print their own errors (common.handle_errors); this catches what happens
         # before one runs, such as opening the writing room on a broken config.toml.
-        click.echo(f"storyterm: {exc.message}", err=True)
+        print(f"storyterm: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def __getattr__(name: str) -> Any:
+    # `from storyterm.cli import cli` (tests, scripts) loads the command line.
+    if name in ("cli", "_register"):
+        from storyterm.cli import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,7 +66,7 @@ def _print_result(result: ExportResult) -> None:
     if result.removed:
         names = ", ".join(p.name for p in result.removed[:5])
         more = f" and {len(result.removed) - 5:,} more" if len(result.removed) > 5 else ""
-        click.echo(f"Removed part files of parts that no longer exist: {names}{more}")
+        click.echo(f"Removed older files that are not part of this export: {names}{more}")
 
 
 @click.command("import")

@@ -20,11 +20,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from storyterm.core.basics import HEAD_REVISION, META_DATABASE_ID, META_JWT_SECRET
 from storyterm.core.errors import DatabaseUnavailable
 
-#: The newest migration. A test checks it against the migration scripts, so that opening a
-#: database that is already at head never has to load Alembic (start-up stays fast).
-HEAD_REVISION = "0001_initial"
+__all__ = ["HEAD_REVISION", "META_DATABASE_ID", "META_JWT_SECRET"]
+
 
 #: How long a SQLite writer waits for another one to finish before giving up with a message.
 SQLITE_BUSY_TIMEOUT_S = 10.0
@@ -363,10 +363,6 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         engine.dispose()
         raise DatabaseUnavailable(describe_error(url, exc)) from exc
     return engine
-
-
-META_DATABASE_ID = "database_id"
-META_JWT_SECRET = "jwt_secret"
 
 
 def ensure_meta(engine: Engine) -> dict[str, str]:

@@ -95,7 +95,8 @@ _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 @dataclass(frozen=True)
 class ExportResult:
     """What an export wrote: the folder, every file of this export in it (rewritten or already
-    up to date), and the part files of parts that no longer exist, now removed."""
+    up to date), and the older files it removed (parts that no longer exist, formats not asked
+    for this time)."""
 
     folder: Path
     files: list[Path]
@@ -219,20 +220,24 @@ def export_session(
         stage.abort()
         raise
 
+    # The folder holds this export and nothing older: part files of parts that are gone, and
+    # the files of formats not asked for this time (an older story.epub would be a stale copy
+    # of the story beside the fresh ones). Only storyterm's own file names are touched.
+    keep = {*written, *part_names}
+    stale = {f"story.{name}" for name in FORMATS} - keep
     removed: list[Path] = []
-    if "md" in wanted:
-        keep = set(part_names)
-        for entry in _scan(folder):
-            if _PART_FILE.match(entry.name) and entry.name not in keep:
-                try:
-                    os.unlink(entry.path)
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:
-                    raise _export_error(folder, exc, len(stage.committed) or 1) from exc
-                removed.append(folder / entry.name)
-        if removed:
-            _fsync_dir(folder)
+    for entry in _scan(folder):
+        if entry.name in keep or not (entry.name in stale or _PART_FILE.match(entry.name)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _export_error(folder, exc, len(stage.committed) or 1) from exc
+        removed.append(folder / entry.name)
+    if removed:
+        _fsync_dir(folder)
     return ExportResult(
         folder=folder,
         files=[folder / name for name in [*written, *part_names]],
@@ -246,9 +251,9 @@ def export_session(
 def _default_out_dir() -> Path:
     # The settings' own default, without reading any setting: the core never looks at the
     # environment; callers that have settings pass settings.export_dir.
-    from storyterm.settings import Settings
+    from storyterm.settings import DEFAULT_EXPORT_DIR
 
-    return Path(Settings.model_fields["export_dir"].default)
+    return DEFAULT_EXPORT_DIR
 
 
 def _parse_formats(formats: Iterable[str]) -> list[str]:

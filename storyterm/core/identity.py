@@ -13,15 +13,12 @@ The rules this module keeps (DESIGN.md, "Identity"):
   account's current password hash (changing the password ends every other login). Every use
   verifies it again: signature, algorithm, expiry, revocation, account, database.
 
-jwt (which loads `cryptography`, ~0.1 s) and keyring are imported when first needed, so that
-importing the core stays fast.
+Tokens are signed and checked by core/tokens.py (the standard library's HMAC); the keyring is
+kept by core/keyring_store.py and imported when first needed.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import math
 import re
 import secrets
@@ -35,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.database import META_JWT_SECRET, describe_error, ensure_meta
@@ -48,7 +44,17 @@ from storyterm.core.errors import (
     NotFound,
     TooManyAttempts,
 )
+from storyterm.core.keyring_store import NO_KEYRING, TokenStore
 from storyterm.core.models import RevokedToken, User, utcnow
+from storyterm.core.tokens import (
+    LEEWAY,
+    TokenSigner,
+    audience_for,
+    configured_secret,
+)
+from storyterm.core.views import Account
+
+__all__ = ["NO_KEYRING", "Account", "TokenStore"]
 
 if TYPE_CHECKING:
     from storyterm.core.store import Store
@@ -61,16 +67,6 @@ USERNAME_MAX = 64
 PASSWORD_MIN = 8
 #: argon2 takes any length, but nobody types more than this; a bound keeps a request cheap.
 PASSWORD_MAX = 1024
-#: HMAC-SHA256 keys shorter than the digest are weak (PyJWT warns below 32 bytes too).
-SECRET_MIN_BYTES = 32
-
-ALGORITHM = "HS256"
-ISSUER = "storyterm"
-#: Clock difference tolerated between machines sharing one database.
-LEEWAY = timedelta(seconds=60)
-#: A token longer than this is not one of ours; refuse it before parsing.
-TOKEN_MAX = 4096
-
 #: Failed logins in a row before the account starts refusing attempts for a while.
 LOCK_AFTER = 5
 FIRST_LOCK = timedelta(seconds=30)
@@ -85,16 +81,6 @@ BAD_CREDENTIALS = (
 LOG_IN_AGAIN = "Please log in again (`storyterm login`)."
 
 _USERNAME_RE = re.compile(r"[\w.\-]+")
-
-
-class Account(BaseModel):
-    """A writer's account as the front ends see it (never the password hash)."""
-
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-    id: int
-    username: str
-    created_at: datetime
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -193,25 +179,19 @@ class IdentityService:
     @property
     def audience(self) -> str:
         """The `aud` claim: a token from one database means nothing to another."""
-        return f"storyterm:{self.store.database_id}"
+        return audience_for(self.store.database_id)
 
     @cached_property
-    def _secret(self) -> bytes:
-        configured = self.settings.jwt_secret
-        if configured:
-            secret = configured.encode()
-            if len(secret) < SECRET_MIN_BYTES:
-                raise InvalidInput(
-                    f"STORYTERM_JWT_SECRET is {len(secret)} bytes long; a signing secret needs at "
-                    f"least {SECRET_MIN_BYTES}. Use a long random one (for example the output of "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or unset it "
-                    "to use the secret stored with the database."
-                )
-            return secret
-        try:
-            return ensure_meta(self.store.engine)[META_JWT_SECRET].encode()
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(describe_error(str(self.store.engine.url), exc)) from exc
+    def signer(self) -> TokenSigner:
+        """This database's tokens: STORYTERM_JWT_SECRET when set, else the secret stored with
+        the database (generated when it was created)."""
+        secret = configured_secret(self.settings.jwt_secret)
+        if secret is None:
+            try:
+                secret = ensure_meta(self.store.engine)[META_JWT_SECRET].encode()
+            except (OperationalError, DBAPIError) as exc:
+                raise DatabaseUnavailable(describe_error(str(self.store.engine.url), exc)) from exc
+        return TokenSigner(secret, self.audience)
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -400,102 +380,12 @@ class IdentityService:
 
     # -- tokens ---------------------------------------------------------------------------
 
-    def _password_binding(self, password_hash: str) -> str:
-        """A short keyed fingerprint of the password hash: a new password, new fingerprint."""
-        digest = hmac.new(self._secret, password_hash.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest[:12]).decode()
-
     def _issue(self, account: Account, password_hash: str) -> str:
-        import jwt
-
-        now = self.clock()
-        claims = {
-            "iss": ISSUER,
-            "aud": self.audience,
-            "sub": str(account.id),
-            "iat": int(now.timestamp()),
-            "exp": int((now + timedelta(days=self.settings.token_ttl_days)).timestamp()),
-            "jti": secrets.token_urlsafe(16),
-            "pwd": self._password_binding(password_hash),
-        }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        ttl = timedelta(days=self.settings.token_ttl_days)
+        return self.signer.issue(account.id, password_hash, self.clock(), ttl)
 
     def _decode(self, token: Any) -> dict[str, Any]:
-        """The claims of a token this database issued, checked for signature, algorithm,
-        issuer, audience and expiry; InvalidToken otherwise. Never raises anything else."""
-        import jwt
-
-        if not isinstance(token, str) or not token.strip() or len(token) > TOKEN_MAX:
-            raise InvalidToken("This is not a storyterm login token")
-        token = token.strip()
-        try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            raise InvalidToken("This is not a storyterm login token") from exc
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken(
-                f"The login token is signed with {str(header.get('alg'))[:20]!r}, which "
-                "storyterm does not accept"
-            )
-        try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=ISSUER,
-                # Expiry is checked below against self.clock (tests move time; PyJWT cannot).
-                options={
-                    "require": ["iss", "aud", "sub", "iat", "exp", "jti", "pwd"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                },
-            )
-        except jwt.InvalidSignatureError as exc:
-            if self._unverified_audience(token) not in (None, self.audience):
-                raise InvalidToken(
-                    "This login belongs to another storyterm database, not the one in use"
-                ) from exc
-            raise InvalidToken(
-                "The login token does not carry this database's signature (it was altered, or "
-                "the signing secret changed)"
-            ) from exc
-        except jwt.InvalidAudienceError as exc:
-            raise InvalidToken(
-                "This login belongs to another storyterm database, not the one in use"
-            ) from exc
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            raise InvalidToken("This is not a valid storyterm login token") from exc
-        exp, iat, sub, jti = (claims.get(k) for k in ("exp", "iat", "sub", "jti"))
-        if (
-            not isinstance(exp, int)
-            or not isinstance(iat, int)
-            or not isinstance(sub, str)
-            or not sub.isascii()
-            or not sub.isdigit()
-            or not 0 < int(sub) < 2**31  # users.id is a 32-bit integer on PostgreSQL
-            or not isinstance(jti, str)
-            or not 0 < len(jti) <= 64
-        ):
-            raise InvalidToken("This is not a valid storyterm login token")
-        now = self.clock().timestamp()
-        if exp + LEEWAY.total_seconds() <= now:
-            when = datetime.fromtimestamp(exp).strftime("%Y-%m-%d %H:%M")
-            raise InvalidToken(f"Your login expired on {when}")
-        if iat - LEEWAY.total_seconds() > now:
-            raise InvalidToken("The login token was issued in the future (check the clock)")
-        return claims
-
-    @staticmethod
-    def _unverified_audience(token: str) -> str | None:
-        import jwt
-
-        try:
-            aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
-        except (jwt.PyJWTError, ValueError, TypeError):
-            return None
-        return aud if isinstance(aud, str) else None
+        return self.signer.decode(token, self.clock())
 
     def verify(self, token: str) -> Account:
         """The account a token stands for, checked completely; InvalidToken (an AuthError whose
@@ -506,14 +396,11 @@ class IdentityService:
                 sa.select(revoked_t.c.jti).where(revoked_t.c.jti == claims["jti"])
             ).first()
             row = self._user_by_id(conn, int(claims["sub"]))
-        if revoked is not None:
-            raise InvalidToken("This login was ended by `storyterm logout`")
-        if row is None:
-            raise InvalidToken("The account this login belongs to no longer exists")
-        if not hmac.compare_digest(
-            str(claims["pwd"]), self._password_binding(row["password_hash"])
-        ):
-            raise InvalidToken("The password of this account was changed since this login")
+        self.signer.check_holder(
+            claims,
+            revoked=revoked is not None,
+            password_hash=row["password_hash"] if row is not None else None,
+        )
         return Account.model_validate(row)
 
     def logout(self, token: str) -> bool:
@@ -539,120 +426,3 @@ class IdentityService:
             # Revocations outlive their tokens only briefly: forget the ones that ended.
             conn.execute(revoked_t.delete().where(revoked_t.c.expires_at < now))
         return True
-
-
-# -- the keyring -------------------------------------------------------------------------------
-
-NO_KEYRING = (
-    "This machine has no system keyring (no Secret Service, KWallet or macOS Keychain was found)"
-)
-
-
-class TokenStore:
-    """The login token of one database, kept in the OS keyring.
-
-    The keyring entry is service "storyterm:<database id>", user "token", so that two databases
-    keep two logins. Without a working keyring the token is kept in memory for this run only
-    (`available` is False and `unavailable_reason` says why): storyterm never writes a token to
-    a plain file on its own.
-    """
-
-    USERNAME = "token"
-
-    def __init__(self, database_id: str) -> None:
-        self.database_id = database_id
-        self.service = f"storyterm:{database_id}"
-        self._memory: str | None = None
-        self._reason: str | None = None
-        self._probed = False
-
-    @property
-    def available(self) -> bool:
-        self._probe()
-        return self._reason is None
-
-    @property
-    def unavailable_reason(self) -> str | None:
-        self._probe()
-        return self._reason
-
-    def _probe(self) -> None:
-        if self._probed:
-            return
-        self._probed = True
-        try:
-            import keyring
-            from keyring.backends import fail, null
-
-            backend = keyring.get_keyring()
-        except Exception as exc:  # a broken keyring install must not stop storyterm
-            self._reason = f"The system keyring could not be loaded ({_describe(exc)})"
-            return
-        if isinstance(backend, fail.Keyring):
-            self._reason = NO_KEYRING
-        elif isinstance(backend, null.Keyring):
-            self._reason = "The system keyring is turned off (keyring's null backend is chosen)"
-
-    @property
-    def backend_name(self) -> str | None:
-        """Which keyring holds the logins ("SecretService Keyring", ...), None without one."""
-        if not self.available:
-            return None
-        import keyring
-
-        return str(keyring.get_keyring().name)
-
-    def _failed(self, action: str, exc: Exception) -> None:
-        from keyring.errors import NoKeyringError
-
-        if isinstance(exc, NoKeyringError):
-            self._reason = NO_KEYRING
-        else:
-            self._reason = f"The system keyring could not {action} the login ({_describe(exc)})"
-
-    def load(self) -> str | None:
-        """The saved token, or None when nobody is logged in to this database here."""
-        if self._memory is not None or not self.available:
-            return self._memory
-        import keyring
-
-        try:
-            return keyring.get_password(self.service, self.USERNAME) or None
-        except Exception as exc:  # keyring backends raise more than KeyringError (D-Bus, ...)
-            self._failed("read", exc)
-            return self._memory
-
-    def save(self, token: str) -> bool:
-        """Keep the token. True when it is in the keyring; False when it is kept in memory for
-        this run only (see `unavailable_reason`)."""
-        self._memory = token
-        if not self.available:
-            return False
-        import keyring
-
-        try:
-            keyring.set_password(self.service, self.USERNAME, token)
-        except Exception as exc:
-            self._failed("save", exc)
-            return False
-        return True
-
-    def clear(self) -> None:
-        """Forget the token here (the keyring entry and the in-memory copy)."""
-        self._memory = None
-        if not self.available:
-            return
-        import keyring
-        from keyring.errors import PasswordDeleteError
-
-        try:
-            keyring.delete_password(self.service, self.USERNAME)
-        except PasswordDeleteError:
-            pass  # nothing was saved
-        except Exception as exc:
-            self._failed("remove", exc)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

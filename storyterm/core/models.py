@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from storyterm.core.basics import PartState, SessionStatus, utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["PartState", "SessionStatus", "utcnow"]
 
 
 def new_session_id() -> str:
@@ -41,18 +40,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-class SessionStatus(StrEnum):
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-
-
-class PartState(StrEnum):
-    STREAMING = "streaming"
-    DONE = "done"
-    INTERRUPTED = "interrupted"
 
 
 def _ts(**kwargs: Any) -> Any:

@@ -3,16 +3,20 @@ so that a command that needs none of them (help, version) touches no database.""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from storyterm.core.errors import InvalidToken
+from storyterm.core.views import Account
 from storyterm.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from storyterm.core.identity import Account, IdentityService, TokenStore
+    from storyterm.core.first_look import FirstLook
+    from storyterm.core.identity import IdentityService
+    from storyterm.core.keyring_store import TokenStore
     from storyterm.core.models_catalog import ModelCatalog
     from storyterm.core.service import SessionService
     from storyterm.core.store import Store
@@ -38,15 +42,26 @@ class Runtime:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
+        # The TUI opens the Store in whichever worker needs it first after the first frame
+        # (the cache probe, a generation, a save): one Store, however many ask at once.
+        self._opening = threading.Lock()
 
     # The store and the services are imported when first used: SQLAlchemy's ORM is the costliest
     # import in storyterm, and the TUI opens the database in a worker while its first frame is
     # drawn instead of before it.
-    @cached_property
+    @property
     def store(self) -> Store:
-        from storyterm.core.store import Store
+        store = self.__dict__.get("store")
+        if store is None:
+            with self._opening:
+                store = self.__dict__.get("store")
+                if store is None:
+                    from storyterm.core.store import Store
 
-        return Store.open(self.settings.resolved_database_url, self.settings.redis_url or None)
+                    url, redis_url = self.settings.resolved_database_url, self.settings.redis_url
+                    store = Store.open(url, redis_url or None)
+                    self.__dict__["store"] = store
+        return store
 
     @cached_property
     def sessions(self) -> SessionService:
@@ -61,11 +76,34 @@ class Runtime:
         return IdentityService(self.store, self.settings)
 
     @cached_property
+    def _first_look(self) -> FirstLook | None:
+        from storyterm.core.first_look import FirstLook
+
+        return FirstLook.open(self.settings.resolved_database_url, self.settings.jwt_secret)
+
+    def first_look(self) -> FirstLook | None:
+        """The start-up reader (SQLite read with the standard library, no SQLAlchemy), while
+        the Store is not open yet and the database is a SQLite file at head; else None."""
+        if "store" in self.__dict__:
+            return None
+        return self._first_look
+
+    @property
+    def database_id(self) -> str:
+        look = self.first_look()
+        return look.database_id if look is not None else self.store.database_id
+
+    @property
+    def database_backend(self) -> str:
+        """ "sqlite" or "postgresql" (without opening the Store when the first look can say)."""
+        return "sqlite" if self.first_look() is not None else self.store.backend
+
+    @cached_property
     def tokens(self) -> TokenStore:
         """This database's login in the OS keyring (or in memory where there is none)."""
-        from storyterm.core.identity import TokenStore
+        from storyterm.core.keyring_store import TokenStore
 
-        return TokenStore(self.store.database_id)
+        return TokenStore(self.database_id)
 
     def current_login(self) -> Login | None:
         """The token in effect: STORYTERM_TOKEN first, then the keyring; None without one."""
@@ -87,6 +125,11 @@ class Runtime:
         if login is None:
             return None
         try:
+            look = self.first_look()
+            if look is not None:
+                from storyterm.core.basics import utcnow
+
+                return look.verify(login.token, utcnow())
             return self.identity.verify(login.token)
         except InvalidToken as exc:
             if login.source is TokenSource.ENV:
@@ -111,6 +154,9 @@ class Runtime:
         return Storyteller(self.sessions, self.settings, catalog=self.models)
 
     def close(self) -> None:
+        look = self.__dict__.get("_first_look")
+        if look is not None:
+            look.close()
         if "storyteller" in self.__dict__:
             self.storyteller.close()
         if "store" in self.__dict__:

@@ -17,7 +17,7 @@ from storyterm.core.cache import CacheState
 from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition
 from storyterm.core.models import PartState, SessionStatus, utcnow
 from storyterm.core.store import NewPart, Store
-from storyterm.core.views import OpenedSession, Page, Part, Session
+from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
 
 MAX_TITLE = 200
 MAX_DIRECTION = 4_000
@@ -447,16 +447,3 @@ def _clean_model_name(model_name: Any) -> str | None:
     if len(model_name) > MAX_MODEL_NAME:
         raise InvalidInput(f"A model name can be at most {MAX_MODEL_NAME} characters long.")
     return model_name or None
-
-
-def parse_status(status: SessionStatus | str | None) -> SessionStatus | None:
-    if status is None or status == "" or status == "all":
-        return None
-    if isinstance(status, SessionStatus):
-        return status
-    try:
-        return SessionStatus(str(status).lower())
-    except ValueError:
-        raise InvalidInput(
-            f"{status!r} is not a status. Use one of: active, paused, completed (or all)."
-        ) from None

@@ -7,13 +7,12 @@ database's. Every write here bumps the session's version.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,19 @@ from storyterm.core.models import (
     StorySession,
     utcnow,
 )
-from storyterm.core.views import OpenedSession, Page, Part, Session
+from storyterm.core.views import (
+    OpenedSession,
+    Page,
+    Part,
+    Session,
+    is_stale,
+    page_cursor,
+    read_cursor,
+)
 
 sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
 parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
 
-#: A part still marked streaming whose last checkpoint is older than this was left behind by a
-#: crashed or killed process: it is shown (and stored) as interrupted.
-STREAM_STALE_AFTER = timedelta(seconds=15)
 
 NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions`."
 
@@ -272,7 +276,7 @@ class Store:
         """Sessions newest first (by last change), filtered and searched in the database."""
         query = sa.select(sessions_t).where(*self._shelf(user_id, status, search))
         if cursor:
-            updated_at, last_id = _decode_cursor(cursor)
+            updated_at, last_id = read_cursor(cursor)
             query = query.where(
                 sa.or_(
                     sessions_t.c.updated_at < updated_at,
@@ -283,7 +287,7 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(query.limit(limit + 1)).mappings().all()
         items = [Session.model_validate(dict(r)) for r in rows[:limit]]
-        next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
+        next_cursor = page_cursor(items[-1]) if len(rows) > limit else None
         return Page[Session](items=items, next_cursor=next_cursor)
 
     def _shelf(
@@ -414,7 +418,7 @@ class Store:
             parts = self._tail_from_db(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
                 self.cache.store(session.version, _dump(session), [_dump(p) for p in parts])
-        stale = parts and parts[-1].state is PartState.STREAMING and _is_stale(parts[-1])
+        stale = parts and parts[-1].state is PartState.STREAMING and is_stale(parts[-1])
         if stale and not _settled:
             self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
             # Read once more, whatever happened meanwhile (never loop).
@@ -667,7 +671,7 @@ class Store:
         """Mark a streaming part whose writer vanished as interrupted (text kept)."""
         with contextlib.suppress(NotFound):
             part = self.get_part(user_id, session_id, seq)
-            if part.state is PartState.STREAMING and _is_stale(part):
+            if part.state is PartState.STREAMING and is_stale(part):
                 self.write_part(
                     user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
                 )
@@ -694,10 +698,6 @@ def cache_namespace(engine: Engine, database_id: str) -> str:
     return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
-def _is_stale(part: Part) -> bool:
-    return utcnow() - part.updated_at > STREAM_STALE_AFTER
-
-
 def status_message(title: str, status: str, target: SessionStatus | None = None) -> str:
     """Why a story in `status` cannot take this move (towards `target`, when it is a status
     move), and what to do instead."""
@@ -720,19 +720,3 @@ def _dump(view: Session | Part) -> dict[str, Any]:
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def _encode_cursor(session: Session) -> str:
-    raw = f"{session.updated_at.isoformat()}|{session.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    from storyterm.core.errors import InvalidInput
-
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, session_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), session_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("That page cursor is not valid; start the listing again.") from exc

@@ -225,6 +225,37 @@ async def test_filter_tabs_and_search_run_in_the_database(runtime: Runtime) -> N
         assert app.focused is panel.session_list
 
 
+async def test_a_story_that_changes_moves_to_the_top_of_the_list(runtime: Runtime) -> None:
+    alice = writer_id(runtime)
+    seed_session(runtime, alice, "Salt Roads", age=timedelta(hours=3))
+    seed_session(runtime, alice, "Winter Orchard", age=timedelta(hours=2))
+    seed_session(runtime, alice, "The Keeper's Letter", age=timedelta(hours=1))
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        panel = screen.query_one(SessionsPanel)
+
+        def titles() -> list[str]:
+            return [panel._sessions[o.id].title for o in panel.session_list.options]
+
+        assert titles() == ["The Keeper's Letter", "Winter Orchard", "Salt Roads"]
+        await pilot.press("escape")
+        app.set_focus(panel.session_list)
+        await pilot.press("down", "down", "enter")  # open the oldest
+        await wait_until(pilot, lambda: screen.session.title == "Salt Roads")
+        await pilot.press("escape", "p")  # pausing it is a change: newest first now
+        await wait_until(pilot, lambda: titles()[0] == "Salt Roads")
+        assert titles() == ["Salt Roads", "The Keeper's Letter", "Winter Orchard"]
+        # The cursor went with the story, and the row shows it paused.
+        assert panel.highlighted_id == screen.session.id
+        assert str(panel.session_list.get_option(screen.session.id).prompt).startswith("‖")
+        # As the database orders them: a reload gives the same list.
+        await pilot.press("f5")
+        await pilot.pause(0.3)
+        assert titles() == ["Salt Roads", "The Keeper's Letter", "Winter Orchard"]
+
+
 async def test_the_session_list_loads_pages_as_it_scrolls(runtime: Runtime) -> None:
     from tests.tui.helpers import bulk_sessions
 

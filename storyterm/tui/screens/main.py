@@ -22,21 +22,15 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
+from storyterm.core.views import parse_status
 from storyterm.tui.models import warm_generation_imports
-from storyterm.tui.screens.bible import BibleScreen
-from storyterm.tui.screens.confirm import ConfirmScreen
-from storyterm.tui.screens.context import ContextScreen
-from storyterm.tui.screens.help import HelpScreen, HelpSections
-from storyterm.tui.screens.login import LOGIN, REGISTER, LoginResult, LoginScreen
-from storyterm.tui.screens.model import ModelScreen
-from storyterm.tui.screens.new_session import NewSessionScreen
-from storyterm.tui.screens.part_editor import PartEditorScreen
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
+from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import FILTERS, SessionList, SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
 from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisional_part
@@ -47,6 +41,8 @@ if TYPE_CHECKING:
     from storyterm.core.identity import Account
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.tui.app import StorytermApp
+    from storyterm.tui.screens.help import HelpSections
+    from storyterm.tui.screens.login import LoginResult
 
 #: Sessions per page of the list.
 LIST_PAGE = 50
@@ -87,7 +83,8 @@ class Booted(Message):
     user_id: int
     username: str
     database: str
-    cache: str
+    #: None while the cache is being checked (the Store opens after the first frame).
+    cache: str | None
     page: Page[Session]
     total: int
     opened: OpenedSession | None
@@ -252,7 +249,7 @@ class MainScreen(Screen[None]):
                     MainScreen.session, MainScreen.generating
                 )
         yield StatusBar()
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def watch_session(self, session: Session | None) -> None:
         title_bar = self.query_one(TitleBar)
@@ -294,7 +291,8 @@ class MainScreen(Screen[None]):
     def _boot(self, status: str, search: str) -> None:
         runtime = self.app.runtime
         try:
-            runtime.sessions  # noqa: B018 - opens (and migrates) the database
+            if runtime.first_look() is None:
+                runtime.sessions  # noqa: B018 - opens (and migrates) the database
             try:
                 account = runtime.current_account()
                 reason = None
@@ -313,16 +311,35 @@ class MainScreen(Screen[None]):
             self.post_message(message)
 
     def _first_load(self, account: Account, status: str, search: str) -> Booted:
-        """The first page of the list and the newest story (in a worker thread)."""
-        sessions = self.app.runtime.sessions
-        page = sessions.list(account.id, status=status, search=search, limit=LIST_PAGE)
-        total = sessions.count(account.id, status=status, search=search)
-        opened = sessions.open(account.id, page.items[0].id, tail=TAIL) if page.items else None
+        """The first page of the list and the newest story (in a worker thread): read with the
+        standard library's sqlite3 while the Store is not open yet (the first start-up screen of
+        a SQLite database, core/first_look.py), else through the Store."""
+        runtime = self.app.runtime
+        look = runtime.first_look()
+        first = None
+        if look is not None:
+            first = look.first_screen(
+                account.id,
+                status=parse_status(status),
+                search=search.strip() or None,
+                limit=LIST_PAGE,
+                tail=TAIL,
+            )
+        if first is not None:
+            page, total, opened = first.page, first.total, first.opened
+            # The Store (and Redis) open after the first frame: _probe_cache says how it went.
+            database, cache = "sqlite", None
+        else:
+            sessions = runtime.sessions
+            page = sessions.list(account.id, status=status, search=search, limit=LIST_PAGE)
+            total = sessions.count(account.id, status=status, search=search)
+            opened = sessions.open(account.id, page.items[0].id, tail=TAIL) if page.items else None
+            database, cache = sessions.database_backend, str(sessions.cache_state)
         return Booted(
             user_id=account.id,
             username=account.username,
-            database=sessions.database_backend,
-            cache=str(sessions.cache_state),
+            database=database,
+            cache=cache,
             page=page,
             total=total,
             opened=opened,
@@ -339,9 +356,11 @@ class MainScreen(Screen[None]):
 
     @on(NeedLogin)
     def _need_login(self, event: NeedLogin) -> None:
+        from storyterm.tui.screens.login import LOGIN, REGISTER, LoginScreen
+
         self._booting = False
         bar = self.status_bar
-        bar.database, bar.database_ok = self.app.runtime.store.backend, True
+        bar.database, bar.database_ok = self.app.runtime.database_backend, True
         keyring_note = None
         if event.keyring_problem:
             keyring_note = (
@@ -700,6 +719,8 @@ class MainScreen(Screen[None]):
         self._change_status(session.id, "resume")
 
     def action_complete(self) -> None:
+        from storyterm.tui.screens.confirm import ConfirmScreen
+
         session = self._current("complete")
         if session is None:
             return
@@ -755,6 +776,8 @@ class MainScreen(Screen[None]):
     # -- delete ----------------------------------------------------------------------------
 
     def action_delete(self) -> None:
+        from storyterm.tui.screens.confirm import ConfirmScreen
+
         session = self._current("delete")
         if session is None:
             return
@@ -800,6 +823,8 @@ class MainScreen(Screen[None]):
     # -- new session, bible, part editor ---------------------------------------------------
 
     def action_new_session(self) -> None:
+        from storyterm.tui.screens.new_session import NewSessionScreen
+
         if not self._require_boot():
             return
         if self.generating:
@@ -822,6 +847,8 @@ class MainScreen(Screen[None]):
         self.app.push_screen(NewSessionScreen(), created)
 
     def action_bible(self) -> None:
+        from storyterm.tui.screens.bible import BibleScreen
+
         session = self._current("edit the bible of")
         if session is None:
             return
@@ -839,6 +866,8 @@ class MainScreen(Screen[None]):
         return story.last_part
 
     def action_edit_part(self) -> None:
+        from storyterm.tui.screens.part_editor import PartEditorScreen
+
         session = self._current("edit")
         if session is None:
             return
@@ -1106,6 +1135,8 @@ class MainScreen(Screen[None]):
 
     @on(ContextLoaded)
     def _context_loaded(self, event: ContextLoaded) -> None:
+        from storyterm.tui.screens.context import ContextScreen
+
         note = (
             ""
             if event.messages
@@ -1116,6 +1147,8 @@ class MainScreen(Screen[None]):
     # -- the story's model -----------------------------------------------------------------
 
     def action_model(self) -> None:
+        from storyterm.tui.screens.model import ModelScreen
+
         session = self._current("choose the model of")
         if session is None:
             return
@@ -1189,6 +1222,8 @@ class MainScreen(Screen[None]):
         self._check_health()
 
     def action_help(self) -> None:
+        from storyterm.tui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen(self.help_sections()))
 
     async def action_quit(self) -> None:

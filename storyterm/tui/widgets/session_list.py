@@ -282,11 +282,29 @@ class SessionsPanel(Vertical):
         self.session_list.loading = False
 
     def update_session(self, session: Session) -> None:
-        """Show a changed session where it is (the order settles on the next reload)."""
-        if session.id not in self._sessions:
+        """Show a changed session. The list is newest change first, as the database orders it:
+        a story that was written to (or paused, renamed...) moves to the top, the cursor
+        staying on the story it was on."""
+        old = self._sessions.get(session.id)
+        if old is None:
             return
         self._sessions[session.id] = session
-        self.session_list.replace_option_prompt(session.id, session_prompt(session, self._now()))
+        option_list = self.session_list
+        prompt = session_prompt(session, self._now())
+        if session.updated_at == old.updated_at or option_list.get_option_index(session.id) == 0:
+            option_list.replace_option_prompt(session.id, prompt)
+            return
+        # The loaded pages are a prefix of the newest-first order, and the changed story is now
+        # the newest of all: moved to the top, they still are.
+        highlighted = self.highlighted_id
+        order = sorted(self._sessions.values(), key=lambda s: (s.updated_at, s.id), reverse=True)
+        now = self._now()
+        option_list.set_options(
+            Option(prompt if s.id == session.id else session_prompt(s, now), id=s.id)
+            for s in order
+        )
+        if highlighted is not None:
+            option_list.highlighted = option_list.get_option_index(highlighted)
 
     def remove_session(self, session_id: str) -> None:
         if session_id not in self._sessions:

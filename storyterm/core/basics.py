@@ -1,0 +1,41 @@
+"""Names the whole core shares that cost nothing to import: the statuses, the schema revision
+and the keys of app_meta.
+
+The TUI's first frame reads the database without SQLAlchemy (core/first_look.py), so what it
+needs from the schema's vocabulary lives here, not in core/models.py (SQLModel tables) or
+core/database.py (the engine).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+#: The newest migration. A test checks it against the migration scripts, so that opening a
+#: database that is already at head never has to load Alembic (start-up stays fast).
+HEAD_REVISION = "0001_initial"
+
+#: app_meta keys: the database's own id (namespaces Redis keys and tokens) and the generated
+#: JWT signing secret.
+META_DATABASE_ID = "database_id"
+META_JWT_SECRET = "jwt_secret"
+
+#: A part left "streaming" without a checkpoint for this long belongs to a generation that died
+#: (a crash, a closed laptop): opening the story marks it interrupted, its text kept.
+STREAM_STALE_AFTER = timedelta(seconds=15)
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
+class PartState(StrEnum):
+    STREAMING = "streaming"
+    DONE = "done"
+    INTERRUPTED = "interrupted"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
