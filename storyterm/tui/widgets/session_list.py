@@ -300,8 +300,7 @@ class SessionsPanel(Vertical):
         order = sorted(self._sessions.values(), key=lambda s: (s.updated_at, s.id), reverse=True)
         now = self._now()
         option_list.set_options(
-            Option(prompt if s.id == session.id else session_prompt(s, now), id=s.id)
-            for s in order
+            Option(prompt if s.id == session.id else session_prompt(s, now), id=s.id) for s in order
         )
         if highlighted is not None:
             option_list.highlighted = option_list.get_option_index(highlighted)
