@@ -84,6 +84,9 @@ class StorytermApp(App[None]):
         #: The time.perf_counter() moment the first usable screen was up.
         self.ready_at: float | None = None
         self.quitting = False
+        #: Whether this process freezes what lives as long as the app (the command line's
+        #: start-up does; tests, which run many apps in one process, must not).
+        self.freezes_long_lived = False
         # A few hundred bytes read before the event loop starts: the theme must be right on
         # the first frame, not flash from the default.
         self._state_path = runtime.settings.config_dir / STATE_FILE
@@ -197,6 +200,7 @@ class StorytermApp(App[None]):
             # collection from walking it again.
             gc.freeze()
             gc.enable()
+            self.freezes_long_lived = True
         log.info("storyterm ready in %.3f s", self.startup_seconds)
         self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
         report = self.runtime.settings.startup_report

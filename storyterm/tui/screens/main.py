@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -1082,7 +1083,16 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, group="warm", exit_on_error=False)
     def _warm_generation(self) -> None:
+        """After the first frame: open the Store (the first screen was read without it) and
+        import the generation stack, so neither waits for the writer's first keys."""
+        with contextlib.suppress(StorytermError):  # the next action that needs it will say
+            self.app.runtime.sessions  # noqa: B018
         warm_generation_imports()
+        # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
+        # frozen like start-up's heap (StorytermApp.mark_ready), so that full collections stop
+        # walking ~100,000 objects on every later pause (opening a story, streaming).
+        if self.app.freezes_long_lived:
+            gc.freeze()
 
     # -- export and context ----------------------------------------------------------------
 
