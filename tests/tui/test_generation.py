@@ -323,13 +323,15 @@ async def test_a_long_part_streams_in_segments_and_ends_as_saved(
         screen = main(app)
         await pilot.press(*"Go", "enter")
 
-        def segments() -> list[Markdown]:
-            return list(screen.query_one("#part-1", PartView).query_children(Markdown))
+        def finished_segments() -> list[Prose]:
+            return list(screen.query_one("#part-1", PartView).query_children(Prose))
 
-        # While it streams, the text goes into a chain of Markdown widgets.
-        await wait_until(pilot, lambda: len(segments()) > 1)
+        # While it streams, the text goes into a Markdown widget segment by segment; each
+        # finished segment becomes one Prose widget (not a widget per paragraph).
+        await wait_until(pilot, lambda: len(finished_segments()) > 1)
         view = screen.query_one("#part-1", PartView)
         assert view.streaming and reply.startswith(view.shown_text)
+        assert len(list(view.query_children(Markdown))) == 1
         await wait_until(pilot, lambda: screen.session.part_count == 1 and not screen.generating)
         # Saved: the whole text in one Prose widget, like a part opened from the database.
         stored = writing.sessions.open(alice, sid).parts[-1]

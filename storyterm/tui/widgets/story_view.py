@@ -265,32 +265,36 @@ class PartView(Vertical):
         return list(self.query_children(Markdown))
 
     @property
+    def _bodies(self) -> list[Widget]:
+        """The widgets showing the text, in order: one Prose when the part is at rest; while
+        it streams, a Prose per finished segment and the Markdown being streamed into."""
+        return [child for child in self.children if isinstance(child, Prose | Markdown)]
+
+    @property
     def _prose(self) -> Prose | None:
-        try:
-            return self.query_one(Prose)
-        except NoMatches:
-            return None
+        """The one Prose of a part at rest (None while it streams or has none yet)."""
+        bodies = self._bodies
+        if len(bodies) == 1 and isinstance(bodies[0], Prose):
+            return bodies[0]
+        return None
 
     @property
     def shown_text(self) -> str:
         """The Markdown this part shows now (all of it, in however many widgets)."""
-        prose = self._prose
-        if prose is not None:
-            return prose.source
-        return "".join(segment.source for segment in self._segments)
+        return "".join(body.source for body in self._bodies)  # type: ignore[attr-defined]
 
     async def _show_prose(self) -> None:
-        """The saved text in one Prose widget, in place of the Markdown segments."""
+        """The saved text in one Prose widget, in place of the streamed segments."""
         text = part_markdown(self.part)
         prose = self._prose
         if prose is not None:
             prose.update(text)
             return
-        segments = self._segments
+        bodies = self._bodies
         with self.app.batch_update():  # no frame with both, or neither
             await self.mount(Prose(text), after=self.query_one(".direction"))
-            if segments:
-                await self.remove_children(segments)
+            if bodies:
+                await self.remove_children(bodies)
 
     # -- streaming -------------------------------------------------------------------------
 
@@ -299,9 +303,8 @@ class PartView(Vertical):
         segments = self._segments
         if not segments:  # composed with Prose (not a new part): stream into a Markdown
             segment = StreamMarkdown()
-            prose = self._prose
-            if prose is not None:
-                prose.remove()
+            for body in self._bodies:
+                body.remove()
             self.mount(segment)
             segments = [segment]
         self._stream = Markdown.get_stream(segments[-1])
@@ -375,10 +378,17 @@ class PartView(Vertical):
         await self._stream.write(text)
 
     async def _next_segment(self) -> None:
+        """Close the segment streamed so far as one Prose widget and stream on into a fresh
+        Markdown: the part's finished text stays a few widgets (one per ~1,000 words), not one
+        per paragraph, so each frame's layout and paint cost stays flat however long it grows."""
         assert self._stream is not None
         await self._stream.stop()
+        done = self._segments[-1]
         segment = StreamMarkdown()
-        await self.mount(segment, after=self._segments[-1])
+        with self.app.batch_update():
+            await self.mount(Prose(done.source, classes="-segment"), before=done)
+            await self.mount(segment, after=done)
+            await done.remove()
         self._segment_texts.append("")
         self._stream = Markdown.get_stream(segment)
 
