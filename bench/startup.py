@@ -20,6 +20,10 @@ TARGET_RATIO = 2.0
 
 
 def _floor(report: Path) -> float:
+    return _floor_launch(report)[0]
+
+
+def _floor_launch(report: Path) -> tuple[float, dict[str, Any]]:
     result = launch(
         [sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(report)],
         report,
@@ -27,7 +31,7 @@ def _floor(report: Path) -> float:
         cwd=ROOT,
         ready=lambda r: float(r["ready"]),
     )
-    return result.ready_s
+    return result.ready_s, result.report
 
 
 def _base_env() -> dict[str, str]:
@@ -128,11 +132,17 @@ def run(ctx: Context, area: AreaResult) -> None:
     for env in envs.values():
         _storyterm(report, env)
     details: dict[str, dict[str, Any]] = {}
+    cpu: dict[str, list[float]] = {"floor": [], **{name: [] for name in envs}}
     for i in range(runs):
-        floor.append(_floor(report))
+        seconds, floor_report = _floor_launch(report)
+        floor.append(seconds)
+        if "cpu_seconds" in floor_report:
+            cpu["floor"].append(floor_report["cpu_seconds"])
         for name, env in envs.items():
             seconds, details[name] = _storyterm(report, env)
             cases[name].append(seconds)
+            if "cpu_seconds" in details[name]:
+                cpu[name].append(details[name]["cpu_seconds"])
         log(
             f"  run {i + 1}/{runs}: floor {floor[-1] * 1000:.0f} ms"
             + "".join(f", {name} {cases[name][-1] * 1000:.0f} ms" for name in cases)
@@ -153,6 +163,16 @@ def run(ctx: Context, area: AreaResult) -> None:
                 how="ratio of medians",
             )
         )
+        if cpu[name] and cpu["floor"]:
+            area.add(
+                Figure(
+                    f"CPU used until ready, storyterm / floor — {name}",
+                    median(cpu[name]) / median(cpu["floor"]),
+                    "x",
+                    how=f"ratio of medians, {median(cpu[name]) * 1000:.0f} / "
+                    f"{median(cpu['floor']) * 1000:.0f} ms of CPU",
+                )
+            )
         detail = details.get(name)
         if detail:
             area.note(f"TUI's own start-up report ({name}, last run): {detail}")
@@ -161,5 +181,8 @@ def run(ctx: Context, area: AreaResult) -> None:
         "escape sequences read and discarded), timed from just before the process is started "
         "to the moment the app reports ready (perf_counter is CLOCK_MONOTONIC, shared by the "
         "parent and the child). The floor is a Textual app with one Static, ready after its "
-        "first refresh. storyterm runs with its own empty config, the cache off and no Ollama."
+        "first refresh. storyterm runs with its own empty config, the cache off and no Ollama. "
+        "The CPU figures are each process's own CPU time (all its threads) at the moment it "
+        "was ready: on a shared machine they move much less than the wall-clock times, and "
+        "show how much work start-up does compared with the floor."
     )

@@ -194,6 +194,7 @@ class StorytermApp(App[None]):
             return
         self.ready_at = time.perf_counter()
         self.startup_seconds = self.ready_at - storyterm.IMPORTED_AT
+        cpu_seconds = time.process_time()
         if not gc.isenabled():
             # The command line paused the collector for start-up. What start-up built (modules,
             # classes, the screen) lives as long as the app: freezing it keeps every later full
@@ -205,17 +206,22 @@ class StorytermApp(App[None]):
         self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
         report = self.runtime.settings.startup_report
         if report is not None:
-            self._write_startup_report(str(report), self.ready_at, sessions_loaded, screen)
+            self._write_startup_report(
+                str(report), self.ready_at, cpu_seconds, sessions_loaded, screen
+            )
 
     @work(thread=True, group="state", exit_on_error=False)
     def _write_startup_report(
-        self, path: str, ready_at: float, sessions_loaded: int, screen: str
+        self, path: str, ready_at: float, cpu_seconds: float, sessions_loaded: int, screen: str
     ) -> None:
         # perf_counter is the system's monotonic clock: a benchmark that noted the moment
         # before starting this process can subtract it from ready_at.
         data = {
             "startup_seconds": round(ready_at - storyterm.IMPORTED_AT, 4),
             "ready_at": ready_at,
+            # CPU the process had used when ready (all threads): less shaken than wall time by
+            # other work on a shared machine.
+            "cpu_seconds": round(cpu_seconds, 4),
             "imported_at": storyterm.IMPORTED_AT,
             "screen": screen,
             "sessions_loaded": sessions_loaded,

@@ -26,8 +26,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
 
 from storyterm.tui.text import count, one_line, plain, safe
 from storyterm.tui.widgets.prose import Prose
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from textual.layout import Layout
 
     from storyterm.core.views import OpenedSession, Part, Session
+    from storyterm.tui.widgets.stream_markdown import MarkdownStream, StreamMarkdown
 
 #: Parts mounted at most; beyond this the far end of the window is unmounted.
 WINDOW = 60
@@ -74,22 +74,9 @@ def release_drawings() -> None:
         clear()
 
 
-class StreamMarkdown(Markdown):
-    """A streaming part's Markdown, laid out as a stream that re-measures every block whose
-    size changed (see stream_layout: Textual's own stream layout can miss one)."""
-
-    def __init__(self, markdown: str | None = None) -> None:
-        super().__init__(markdown, open_links=False)
-        self._stream_layout = MeasuringStreamLayout()
-
-    @property
-    def layout(self) -> Layout:
-        return self._stream_layout
-
-
 def provisional_part(session: Session, seq: int, direction: str) -> Part:
     """What a part about to be written looks like before its first checkpoint."""
-    from storyterm.core.models import PartState, utcnow
+    from storyterm.core.basics import PartState, utcnow
     from storyterm.core.views import Part
 
     now = utcnow()
@@ -200,6 +187,8 @@ class PartView(Vertical):
         yield Static(plain(self.part.direction), classes="direction")
         if str(self.part.state) == "streaming" and not self.part.content:
             # About to stream (a new part): the Markdown the stream writes into.
+            from storyterm.tui.widgets.stream_markdown import StreamMarkdown
+
             yield StreamMarkdown()
         else:
             yield Prose(part_markdown(self.part))
@@ -261,14 +250,16 @@ class PartView(Vertical):
         self._refresh_header()
 
     @property
-    def _segments(self) -> list[Markdown]:
-        return list(self.query_children(Markdown))
+    def _segments(self) -> list[StreamMarkdown]:
+        """The Markdown widgets being (or last) streamed into."""
+        return [body for body in self._bodies if not isinstance(body, Prose)]  # type: ignore[misc]
 
     @property
     def _bodies(self) -> list[Widget]:
         """The widgets showing the text, in order: one Prose when the part is at rest; while
         it streams, a Prose per finished segment and the Markdown being streamed into."""
-        return [child for child in self.children if isinstance(child, Prose | Markdown)]
+        # (StreamMarkdown carries the class: testing for it needs no import of Markdown.)
+        return [c for c in self.children if isinstance(c, Prose) or c.has_class("part-text")]
 
     @property
     def _prose(self) -> Prose | None:
@@ -300,6 +291,8 @@ class PartView(Vertical):
 
     def begin_stream(self, note: str | None = None) -> None:
         """Start showing tokens as they arrive, with a spinner and the live rate."""
+        from storyterm.tui.widgets.stream_markdown import StreamMarkdown
+
         segments = self._segments
         if not segments:  # composed with Prose (not a new part): stream into a Markdown
             segment = StreamMarkdown()
@@ -307,7 +300,7 @@ class PartView(Vertical):
                 body.remove()
             self.mount(segment)
             segments = [segment]
-        self._stream = Markdown.get_stream(segments[-1])
+        self._stream = segments[-1].open_stream()
         self._segment_texts = [""]
         self._fenced = False
         if note:
@@ -383,6 +376,8 @@ class PartView(Vertical):
         per paragraph, so each frame's layout and paint cost stays flat however long it grows."""
         assert self._stream is not None
         await self._stream.stop()
+        from storyterm.tui.widgets.stream_markdown import StreamMarkdown
+
         done = self._segments[-1]
         segment = StreamMarkdown()
         with self.app.batch_update():
@@ -390,7 +385,7 @@ class PartView(Vertical):
             await self.mount(segment, after=done)
             await done.remove()
         self._segment_texts.append("")
-        self._stream = Markdown.get_stream(segment)
+        self._stream = segment.open_stream()
 
     def set_rate(self, tokens_per_second: float | None) -> None:
         self._rate = tokens_per_second
