@@ -110,7 +110,10 @@ class SessionList(OptionList):
     def _maybe_need_more(self) -> None:
         if not self.has_more or self.loading:
             return
-        near_scroll = self.scroll_y >= self.max_scroll_y - max(self.size.height, NEAR_END)
+        # Before its first layout the list has no size and seems scrolled to the end.
+        near_scroll = bool(self.size.height) and (
+            self.scroll_y >= self.max_scroll_y - max(self.size.height, NEAR_END)
+        )
         near_cursor = (
             self.highlighted is not None and self.highlighted >= self.option_count - NEAR_END
         )
@@ -124,6 +127,10 @@ class SessionList(OptionList):
 
     def watch_highlighted(self, highlighted: int | None) -> None:
         super().watch_highlighted(highlighted)
+        self._maybe_need_more()
+
+    def on_resize(self) -> None:
+        # Laid out (or resized) with room to spare below the last row: the next page.
         self._maybe_need_more()
 
 
