@@ -39,3 +39,16 @@ class PartState(StrEnum):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for SQL LIKE ... ESCAPE '\\', the text's own %, _ and \\ taken literally (title
+    search: the Store and the first look search the same way)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def unicode_lower(value: object) -> object:
+    """SQLite's lower() for every storyterm connection: SQLite's own folds ASCII only, so a
+    title search for "émile" missed "Émile's Garden"; Python's is Unicode."""
+    return value.lower() if isinstance(value, str) else value

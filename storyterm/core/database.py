@@ -20,7 +20,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from storyterm.core.basics import HEAD_REVISION, META_DATABASE_ID, META_JWT_SECRET
+from storyterm.core.basics import (
+    HEAD_REVISION,
+    META_DATABASE_ID,
+    META_JWT_SECRET,
+    unicode_lower,
+)
 from storyterm.core.errors import DatabaseUnavailable
 
 __all__ = ["HEAD_REVISION", "META_DATABASE_ID", "META_JWT_SECRET"]
@@ -76,11 +81,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
     # SQLite's own lower() folds ASCII only, so a title search (ILIKE, which SQLAlchemy turns
     # into lower(..) LIKE lower(..)) for "émile" missed "Émile's Garden". Python's is Unicode.
-    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
-
-
-def _unicode_lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+    dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
 
 
 def make_engine(url: str) -> Engine:

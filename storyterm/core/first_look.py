@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storyterm.core.basics import HEAD_REVISION, META_DATABASE_ID, META_JWT_SECRET, SessionStatus
+from storyterm.core.basics import (
+    HEAD_REVISION,
+    META_DATABASE_ID,
+    META_JWT_SECRET,
+    SessionStatus,
+    like_pattern,
+    unicode_lower,
+)
 from storyterm.core.cache import TAIL_PARTS
 from storyterm.core.tokens import TokenSigner, audience_for, configured_secret
 from storyterm.core.views import (
@@ -87,15 +94,6 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
     return data
 
 
-def _unicode_lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 class FirstLook:
     """Read-only: the login, the first page of sessions and the newest story of a SQLite file."""
 
@@ -125,7 +123,7 @@ class FirstLook:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA query_only=ON")
             # The same Unicode lower() the Store's connections have (title search).
-            conn.create_function("lower", 1, _unicode_lower, deterministic=True)
+            conn.create_function("lower", 1, unicode_lower, deterministic=True)
             revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
             meta = dict(conn.execute("SELECT key, value FROM app_meta").fetchall())
         except sqlite3.Error:
@@ -187,10 +185,10 @@ class FirstLook:
             # lower() on both sides.
             if search.isascii():
                 where.append("title LIKE ? ESCAPE '\\'")
-                params.append(_like(search))
+                params.append(like_pattern(search))
             else:
                 where.append("lower(title) LIKE ? ESCAPE '\\'")
-                params.append(_like(search).lower())
+                params.append(like_pattern(search).lower())
         shelf = " AND ".join(where)
         conn = self._conn
         conn.execute("BEGIN")

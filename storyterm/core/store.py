@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from storyterm.core.basics import like_pattern
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
 from storyterm.core.errors import (
@@ -304,7 +305,7 @@ class Store:
 
     def _title_matches(self, search: str) -> sa.ColumnElement[bool]:
         """Titles containing `search`, ignoring case (Unicode case, not just ASCII)."""
-        pattern = _like(search)
+        pattern = like_pattern(search)
         if self.engine.dialect.name != "sqlite":
             return sessions_t.c.title.ilike(pattern, escape="\\")
         if search.isascii():
@@ -321,7 +322,7 @@ class Store:
             sa.select(sessions_t.c.id)
             .where(
                 sessions_t.c.user_id == user_id,
-                sessions_t.c.id.like(_like(prefix)[1:], escape="\\"),
+                sessions_t.c.id.like(like_pattern(prefix)[1:], escape="\\"),
             )
             .limit(limit)
         )
@@ -715,8 +716,3 @@ def status_message(title: str, status: str, target: SessionStatus | None = None)
 
 def _dump(view: Session | Part) -> dict[str, Any]:
     return view.model_dump(mode="json")
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
