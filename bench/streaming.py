@@ -170,7 +170,9 @@ async def tui_stream(dataset: Dataset, url: str, tokens: int) -> dict[str, float
 
 def run(ctx: Context, area: AreaResult) -> None:
     lengths = QUICK_LENGTHS if ctx.quick else LENGTHS
-    runs = ctx.repeat(full=3, quick=1)
+    # Five: a 6,000-token stream lasts half a second, and one collection or checkpoint more or
+    # less moves it by a tenth; the ratio of two medians of three swung from 2.2x to 3.7x.
+    runs = ctx.repeat(full=5, quick=1)
     raw_rates: dict[int, float] = {}
     screen_times: dict[int, float] = {}
     for tokens in lengths:
