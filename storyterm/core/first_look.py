@@ -3,8 +3,9 @@
 The main screen is ready when the writer's session list and newest story are on it. Through the
 Store that meant importing SQLAlchemy and SQLModel first (~0.25 s of a ~1 s start on a laptop
 core) for three reads. FirstLook does those reads (verify the login, the first page of the list
-and its count, the newest story's tail) with sqlite3, which Python has already loaded, and the
-Store opens in the background once the screen is up; every write goes through the Store.
+and its count, the newest story's tail) with the standard library's sqlite3 (a few milliseconds
+to import), and the Store opens in the background once the screen is up; every write goes
+through the Store.
 
 It only reads, and only where it is exactly as good as the Store: a SQLite file that exists and
 is at the schema's head revision, with its id and secret in app_meta. Anything else (PostgreSQL,
