@@ -47,8 +47,8 @@ class Runtime:
         self._opening = threading.Lock()
 
     # The store and the services are imported when first used: SQLAlchemy's ORM is the costliest
-    # import in storyterm, and the TUI opens the database in a worker while its first frame is
-    # drawn instead of before it.
+    # import in storyterm. The TUI reads its first screen without them (first_look) and opens
+    # the Store in a worker after the first frame.
     @property
     def store(self) -> Store:
         store = self.__dict__.get("store")
@@ -95,7 +95,8 @@ class Runtime:
 
     @property
     def database_backend(self) -> str:
-        """ "sqlite" or "postgresql" (without opening the Store when the first look can say)."""
+        """The database's kind, "sqlite" or "postgresql" (without opening the Store when the
+        first look can tell)."""
         return "sqlite" if self.first_look() is not None else self.store.backend
 
     @cached_property
