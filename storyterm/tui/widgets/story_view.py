@@ -171,8 +171,8 @@ class PartView(Vertical):
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
         self._stream_lock = asyncio.Lock()
-        #: The text streamed into each Markdown segment of this part.
-        self._segment_texts: list[str] = [""]
+        #: Characters streamed into the Markdown segment being written (see SEGMENT_CHARS).
+        self._segment_chars = 0
         self._fenced = False
 
     @property
@@ -301,7 +301,7 @@ class PartView(Vertical):
             self.mount(segment)
             segments = [segment]
         self._stream = segments[-1].open_stream()
-        self._segment_texts = [""]
+        self._segment_chars = 0
         self._fenced = False
         if note:
             self._note = note
@@ -354,7 +354,7 @@ class PartView(Vertical):
         # A very long part streams into a chain of Markdown widgets, cut at a paragraph break
         # outside code fences: each append then re-lays out one segment, not the whole part,
         # so the cost per token stays flat however long the part grows.
-        if len(self._segment_texts[-1]) >= SEGMENT_CHARS and not self._fenced:
+        if self._segment_chars >= SEGMENT_CHARS and not self._fenced:
             cut = text.find("\n\n")
             if cut >= 0:
                 head, text = text[: cut + 2], text[cut + 2 :]
@@ -365,7 +365,7 @@ class PartView(Vertical):
     async def _append(self, text: str) -> None:
         if not text or self._stream is None:
             return
-        self._segment_texts[-1] += text
+        self._segment_chars += len(text)
         if text.count("```") % 2:
             self._fenced = not self._fenced
         await self._stream.write(text)
@@ -384,7 +384,7 @@ class PartView(Vertical):
             await self.mount(Prose(done.source, classes="-segment"), before=done)
             await self.mount(segment, after=done)
             await done.remove()
-        self._segment_texts.append("")
+        self._segment_chars = 0
         self._stream = segment.open_stream()
 
     def set_rate(self, tokens_per_second: float | None) -> None:
@@ -407,7 +407,7 @@ class PartView(Vertical):
         if part is not None:
             self.part = part
         await self._show_prose()
-        self._segment_texts = [""]
+        self._segment_chars = 0
         self._apply_state()
         self._refresh_header()
 
