@@ -48,6 +48,17 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def sqlite_title_search(search: str) -> tuple[bool, str]:
+    """How SQLite finds titles containing `search` whatever their case: (whether to lower the
+    title first, the LIKE pattern). SQLite's own LIKE already ignores ASCII case, in C; lowering
+    the title calls Python's Unicode lower() per row (one call per title made a search of 10,000
+    sessions take ~15 ms, not ~2), so only a search beyond ASCII does it, where only Python
+    knows the case pairs (É/é)."""
+    if search.isascii():
+        return False, like_pattern(search)
+    return True, like_pattern(search).lower()
+
+
 def unicode_lower(value: object) -> object:
     """SQLite's lower() for every storyterm connection: SQLite's own folds ASCII only, so a
     title search for "émile" missed "Émile's Garden"; Python's is Unicode."""

@@ -29,7 +29,7 @@ from storyterm.core.basics import (
     META_DATABASE_ID,
     META_JWT_SECRET,
     SessionStatus,
-    like_pattern,
+    sqlite_title_search,
     unicode_lower,
 )
 from storyterm.core.cache import TAIL_PARTS
@@ -182,14 +182,9 @@ class FirstLook:
             where.append("status = ?")
             params.append(status.value)
         if search:
-            # As Store._title_matches: SQLite's LIKE ignores ASCII case; beyond ASCII, Python's
-            # lower() on both sides.
-            if search.isascii():
-                where.append("title LIKE ? ESCAPE '\\'")
-                params.append(like_pattern(search))
-            else:
-                where.append("lower(title) LIKE ? ESCAPE '\\'")
-                params.append(like_pattern(search).lower())
+            lower, pattern = sqlite_title_search(search)
+            where.append(f"{'lower(title)' if lower else 'title'} LIKE ? ESCAPE '\\'")
+            params.append(pattern)
         shelf = " AND ".join(where)
         conn = self._conn
         conn.execute("BEGIN")
