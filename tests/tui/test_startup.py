@@ -24,10 +24,11 @@ from storyterm.core.runtime import Runtime
 from storyterm.tui.app import StorytermApp
 
 # LangChain and the Ollama client load for a generation; SQLAlchemy, SQLModel, Alembic and
-# PyJWT not at all before the first frame of a SQLite database at head (core/first_look.py).
+# PyJWT not at all before the first frame of a SQLite database at head (core/first_look.py);
+# markdown-it not for plain prose (widgets/prose_subset.py).
 SLOW = (
     "langchain", "langchain_core", "langchain_ollama", "ollama",
-    "sqlalchemy", "sqlmodel", "alembic", "jwt", "cryptography",
+    "sqlalchemy", "sqlmodel", "alembic", "jwt", "cryptography", "markdown_it",
 )
 seen = {}
 
@@ -47,11 +48,16 @@ async def main():
         seen["screen"] = type(app.screen).__name__
         seen["listed"] = app.screen.panel.loaded_count
         seen["story"] = app.screen.session.title if app.screen.session else None
+        # Painted, so parsed (Prose keeps what it drew).
+        seen["shown"] = [p.source for p in app.screen.query("Prose") if p._visual is not None]
 
 asyncio.run(main())
 seen["after_package"] = after_package
 print(json.dumps(seen))
 """
+
+
+PART = "## One\n\nMara read it *twice*, then **once more**.\n\n“Why?” she asked."
 
 
 def test_nothing_heavy_is_imported_before_the_main_screen_is_ready(
@@ -60,7 +66,8 @@ def test_nothing_heavy_is_imported_before_the_main_screen_is_ready(
     alice = login_as(monkeypatch, "alice")  # STORYTERM_TOKEN: the subprocess is logged in
     runtime = Runtime()
     try:
-        runtime.sessions.start(alice.id, "The Lighthouse Keeper")
+        story = runtime.sessions.start(alice.id, "The Lighthouse Keeper")
+        runtime.sessions.append_part(alice.id, story.id, direction="Begin", content=PART)
     finally:
         runtime.close()
     probe = tmp_path / "probe.py"  # a file: Textual resolves CSS paths from the class's source
@@ -77,6 +84,7 @@ def test_nothing_heavy_is_imported_before_the_main_screen_is_ready(
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["screen"] == "MainScreen"
     assert (seen["listed"], seen["story"]) == (1, "The Lighthouse Keeper")
+    assert any("Mara read it *twice*" in text for text in seen["shown"]), seen["shown"]
     assert seen["at_ready"] == [], "imported before the first useful frame"
     # `import storyterm.tui` is free: Textual loads only when the app is asked for.
     assert seen["after_package"] == []

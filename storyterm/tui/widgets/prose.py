@@ -8,6 +8,8 @@ headings, bullet and numbered lists (hanging indent), block quotes (bar and tint
 rules, tables and line breaks, with the spacing `Markdown` gives them (a blank line under a
 paragraph, margins that collapse). A streaming part keeps the `Markdown` widget while it streams.
 
+Plain prose is parsed by `prose_subset` (markdown-it loads only for the rest).
+
 The text is data: it is never parsed as Textual/Rich markup (styles come from the Markdown
 structure only), and the caller passes it through `safe` first (control characters).
 """
@@ -27,8 +29,13 @@ from textual.style import Style
 from textual.visual import RenderOptions, RulesMap, Visual
 from textual.widget import Widget
 
+from storyterm.tui.widgets import prose_subset as subset
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from markdown_it import MarkdownIt
+    from markdown_it.token import Token
     from markdown_it.tree import SyntaxTreeNode
 
 #: Unordered list bullets by depth (as Textual's Markdown widget draws them).
@@ -126,21 +133,10 @@ class _Builder:
     def block(self, node: SyntaxTreeNode, depth: int) -> Leaf | Box | None:
         kind = node.type
         if kind == "paragraph":
-            # Only a paragraph at the top has the blank line under it (as in Markdown).
-            return self.leaf(self.inline(node), bottom=0 if depth else 1)
+            return self.paragraph(self.inline(node), depth)
         if kind == "heading":
-            level = int(node.tag[1:]) if node.tag[1:].isdigit() else 1
-            var = f"markdown-h{level}"
-            lines = [
-                line.stylize_before(f"${var}-text-style").stylize_before(f"on ${var}-background")
-                for line in self.inline(node)
-            ]
-            return self.leaf(
-                lines,
-                top=2 if level <= 2 else 1,
-                bottom=1,
-                style=f"${var}-color",
-                center=level == 1,
+            return self.heading(
+                int(node.tag[1:]) if node.tag[1:].isdigit() else 1, self.inline(node)
             )
         if kind == "blockquote":
             bar = "$text-primary 50%" if self.dark else "$text-secondary"
@@ -166,6 +162,23 @@ class _Builder:
             text = node.content.strip("\n")
             return self.leaf([Content(line) for line in text.split("\n")], bottom=0 if depth else 1)
         return None
+
+    def paragraph(self, lines: list[Content], depth: int) -> Leaf:
+        # Only a paragraph at the top has the blank line under it (as in Markdown).
+        return self.leaf(lines, bottom=0 if depth else 1)
+
+    def heading(self, level: int, lines: list[Content]) -> Leaf:
+        var = f"markdown-h{level}"
+        return self.leaf(
+            [
+                line.stylize_before(f"${var}-text-style").stylize_before(f"on ${var}-background")
+                for line in lines
+            ],
+            top=2 if level <= 2 else 1,
+            bottom=1,
+            style=f"${var}-color",
+            center=level == 1,
+        )
 
     def listing(self, node: SyntaxTreeNode, depth: int) -> Box:
         ordered = node.type == "ordered_list"
@@ -243,6 +256,10 @@ class _Builder:
         inline = next((c for c in node.children if c.type == "inline"), None)
         if inline is None or inline.token is None:
             return []
+        return self.inline_tokens(inline.token.children or ())
+
+    def inline_tokens(self, tokens: Iterable[Token | subset.Token]) -> list[Content]:
+        """Inline tokens (markdown-it's, or `prose_subset`'s) as Content lines."""
         text: list[str] = []
         spans: list[Span] = []
         opened: list[tuple[str, int]] = []
@@ -254,7 +271,7 @@ class _Builder:
             position += len(piece)
 
         styles = {"em": "italic", "strong": "bold", "s": "strike", "link": "underline"}
-        for token in inline.token.children or ():
+        for token in tokens:
             kind = token.type
             if kind == "text":
                 add(_SPACES.sub(" ", token.content))
@@ -297,12 +314,28 @@ def _flat(lines: list[Content]) -> Content:
 
 
 def parse(markdown: str, *, dark: bool = True) -> Doc:
-    """Markdown source -> the blocks `ProseVisual` lays out."""
-    from markdown_it.tree import SyntaxTreeNode
-
+    """Markdown source -> the blocks `ProseVisual` lays out: plain prose without markdown-it
+    (`prose_subset`, the same result), the rest of Markdown with it."""
     builder = _Builder(dark)
     if not markdown.strip():
         return Doc([], [])
+    prose = subset.parse_subset(markdown)
+    if prose is not None:
+        blocks: list[Leaf | Box] = [
+            builder.heading(block.level, builder.inline_tokens(block.tokens))
+            if block.level
+            else builder.paragraph(builder.inline_tokens(block.tokens), 0)
+            for block in prose
+        ]
+        return Doc(blocks, builder.plain)
+    return parse_with_markdown_it(markdown, dark=dark)
+
+
+def parse_with_markdown_it(markdown: str, *, dark: bool = True) -> Doc:
+    """Any Markdown -> the blocks, through markdown-it."""
+    from markdown_it.tree import SyntaxTreeNode
+
+    builder = _Builder(dark)
     tree = SyntaxTreeNode(_markdown_parser().parse(markdown))
     return Doc(builder.blocks(tree), builder.plain)
 
