@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,13 +57,16 @@ _PART_COLUMNS = (
 _DATES = ("created_at", "updated_at", "paused_at", "completed_at")
 
 
-@dataclass(frozen=True)
 class FirstScreen:
-    """What the main screen shows first: a page of the list, its count, the newest story."""
+    """What the main screen shows first: a page of the list, its count, the newest story.
+    (A plain class: a dataclass costs ~0.5 ms to create at import, on the start-up path.)"""
 
-    page: Page[Session]
-    total: int
-    opened: OpenedSession | None
+    __slots__ = ("opened", "page", "total")
+
+    def __init__(self, page: Page[Session], total: int, opened: OpenedSession | None) -> None:
+        self.page = page
+        self.total = total
+        self.opened = opened
 
 
 def sqlite_file(url: str) -> Path | None:

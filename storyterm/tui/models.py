@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from storyterm.core.errors import ModelUnavailable
@@ -16,17 +15,27 @@ if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
 
 
-@dataclass(frozen=True)
 class ModelChoice:
-    """The models to offer, the one to preselect, and a note when something is wrong."""
+    """The models to offer, the one to preselect, and a note when something is wrong.
+    (A plain class: this module loads at start-up, and a dataclass costs ~0.5 ms there.)"""
 
-    names: list[str] = field(default_factory=list)
-    default: str | None = None
-    #: A line for the writer: Ollama is down, or has no model, and what to do.
-    problem: str | None = None
-    ollama_up: bool = False
-    #: Details for a picker: name -> "3.3 GB · gemma3 · 4B".
-    details: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("default", "details", "names", "ollama_up", "problem")
+
+    def __init__(
+        self,
+        names: list[str] | None = None,
+        default: str | None = None,
+        problem: str | None = None,
+        ollama_up: bool = False,
+        details: dict[str, str] | None = None,
+    ) -> None:
+        self.names = names or []
+        self.default = default
+        #: A line for the writer: Ollama is down, or has no model, and what to do.
+        self.problem = problem
+        self.ollama_up = ollama_up
+        #: Details for a picker: name -> "3.3 GB · gemma3 · 4B".
+        self.details = details or {}
 
 
 def _warm_imports() -> None:

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -18,14 +17,17 @@ log = logging.getLogger(__name__)
 STATE_FILE = "tui-state.json"
 
 
-@dataclass
 class TuiState:
-    """The remembered choices; unknown or broken files read as 'nothing remembered'."""
+    """The remembered choices; unknown or broken files read as 'nothing remembered'. (A plain
+    class: it is read at start-up, where creating a dataclass costs ~0.5 ms.)"""
 
-    theme: str | None = None
-    #: Who last logged in here (a name, never a password or token): the login screen offers
-    #: "Log in" with it instead of "Create account".
-    last_username: str | None = None
+    __slots__ = ("last_username", "theme")
+
+    def __init__(self, theme: str | None = None, last_username: str | None = None) -> None:
+        self.theme = theme
+        #: Who last logged in here (a name, never a password or token): the login screen
+        #: offers "Log in" with it instead of "Create account".
+        self.last_username = last_username
 
     @classmethod
     def load(cls, path: Path) -> TuiState:
@@ -51,7 +53,9 @@ class TuiState:
         fd, tmp = tempfile.mkstemp(prefix=".tui-state-", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(asdict(self), handle, indent=2)
+                json.dump(
+                    {"theme": self.theme, "last_username": self.last_username}, handle, indent=2
+                )
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -17,7 +17,6 @@ structure only), and the caller passes it through `safe` first (control characte
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich._wrap import divide_line
@@ -59,47 +58,77 @@ def _markdown_parser() -> MarkdownIt:
 # -- the document: blocks with margins -------------------------------------------------------
 
 
-@dataclass
+# Plain classes, not dataclasses: creating a dataclass costs ~0.5 ms at import (its methods
+# are compiled from source), and this module loads with every start-up.
+
+
 class Leaf:
     """Lines of text laid out together (a paragraph, a heading, a code block's code)."""
 
-    lines: list[Content]
-    top: int = 0
-    bottom: int = 0
-    #: Style of the text (a heading's colour), under the inline styles.
-    style: str = ""
-    center: bool = False
-    #: Code: cut long lines at the edge (no word wrap, nothing lost).
-    fold: bool = False
-    #: A horizontal rule: one line of "─" across the width (`lines` is empty).
-    rule: bool = False
-    #: First line of this leaf in `Doc.plain` (what a mouse selection copies); -1: none.
-    y: int = -1
+    __slots__ = ("bottom", "center", "fold", "lines", "rule", "style", "top", "y")
+
+    def __init__(
+        self,
+        lines: list[Content],
+        top: int = 0,
+        bottom: int = 0,
+        style: str = "",
+        center: bool = False,
+        fold: bool = False,
+        rule: bool = False,
+        y: int = -1,
+    ) -> None:
+        self.lines = lines
+        self.top = top
+        self.bottom = bottom
+        #: Style of the text (a heading's colour), under the inline styles.
+        self.style = style
+        self.center = center
+        #: Code: cut long lines at the edge (no word wrap, nothing lost).
+        self.fold = fold
+        #: A horizontal rule: one line of "─" across the width (`lines` is empty).
+        self.rule = rule
+        #: First line of this leaf in `Doc.plain` (what a mouse selection copies); -1: none.
+        self.y = y
 
 
-@dataclass
 class Box:
     """Blocks inside a frame: a quote's bar, a list item's bullet, a code block's tint."""
 
-    children: list[Leaf | Box]
-    top: int = 0
-    bottom: int = 0
-    #: Drawn before the first line, and before every other line (the same width).
-    first: Content = field(default_factory=Content)
-    rest: Content = field(default_factory=Content)
-    #: Cells kept free on the right.
-    right: int = 0
-    #: Blank lines inside the frame above and below the blocks (a code block's padding).
-    pad: int = 0
-    #: Style of every line of the box, across the whole width (a background).
-    style: str = ""
+    __slots__ = ("bottom", "children", "first", "pad", "rest", "right", "style", "top")
+
+    def __init__(
+        self,
+        children: list[Leaf | Box],
+        top: int = 0,
+        bottom: int = 0,
+        first: Content | None = None,
+        rest: Content | None = None,
+        right: int = 0,
+        pad: int = 0,
+        style: str = "",
+    ) -> None:
+        self.children = children
+        self.top = top
+        self.bottom = bottom
+        #: Drawn before the first line, and before every other line (the same width).
+        self.first = Content() if first is None else first
+        self.rest = Content() if rest is None else rest
+        #: Cells kept free on the right.
+        self.right = right
+        #: Blank lines inside the frame above and below the blocks (a code block's padding).
+        self.pad = pad
+        #: Style of every line of the box, across the whole width (a background).
+        self.style = style
 
 
-@dataclass
 class Doc:
-    blocks: list[Leaf | Box]
-    #: The text a selection is taken from: each leaf's lines, a blank line between leaves.
-    plain: list[str]
+    __slots__ = ("blocks", "plain")
+
+    def __init__(self, blocks: list[Leaf | Box], plain: list[str]) -> None:
+        self.blocks = blocks
+        #: The text a selection is taken from: each leaf's lines, a blank line between leaves.
+        self.plain = plain
 
 
 class _Builder:
@@ -346,11 +375,13 @@ def parse_with_markdown_it(markdown: str, *, dark: bool = True) -> Doc:
 _Piece = tuple[Content, int, int] | tuple[Content, None, None]
 
 
-@dataclass
 class _Row:
-    pieces: list[_Piece]
-    #: Styles of the enclosing boxes, outermost first (backgrounds across the whole width).
-    styles: tuple[str, ...] = ()
+    __slots__ = ("pieces", "styles")
+
+    def __init__(self, pieces: list[_Piece], styles: tuple[str, ...] = ()) -> None:
+        self.pieces = pieces
+        #: Styles of the enclosing boxes, outermost first (backgrounds across the whole width).
+        self.styles = styles
 
 
 def _blank_rows(count: int) -> list[_Row]:

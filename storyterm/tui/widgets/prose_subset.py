@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
 
 #: Anything outside the subset, anywhere: escapes, code, strikethrough or fences, links and
 #: images, HTML and autolinks, entities, tables, and whitespace other than spaces and newlines
@@ -59,21 +58,26 @@ _ASCII_PUNCT = frozenset(ord(c) for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _TRIM = " \n"
 
 
-@dataclass(slots=True)
 class Token:
-    """An inline token, with the fields of markdown-it's that `prose` reads."""
+    """An inline token, with the fields of markdown-it's that `prose` reads. (Plain classes
+    here, not dataclasses: this module loads with every start-up, see `prose.Leaf`.)"""
 
-    type: str
-    content: str = ""
-    attrs: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("attrs", "content", "type")
+
+    def __init__(self, type: str, content: str = "") -> None:
+        self.type = type
+        self.content = content
+        self.attrs: dict[str, str] = {}
 
 
-@dataclass(slots=True)
 class Block:
     """A paragraph (level 0) or a heading (level 1-6) and its inline tokens."""
 
-    level: int
-    tokens: list[Token]
+    __slots__ = ("level", "tokens")
+
+    def __init__(self, level: int, tokens: list[Token]) -> None:
+        self.level = level
+        self.tokens = tokens
 
 
 def parse_subset(markdown: str) -> list[Block] | None:
@@ -114,14 +118,18 @@ def parse_subset(markdown: str) -> list[Block] | None:
 # -- inline: markdown-it's rules for text, newlines and * _ emphasis ---------------------------
 
 
-@dataclass(slots=True)
 class _Delimiter:
-    marker: str
-    length: int
-    token: int
-    end: int
-    open: bool
-    close: bool
+    __slots__ = ("close", "end", "length", "marker", "open", "token")
+
+    def __init__(
+        self, marker: str, length: int, token: int, end: int, can_open: bool, can_close: bool
+    ) -> None:
+        self.marker = marker
+        self.length = length
+        self.token = token
+        self.end = end
+        self.open = can_open
+        self.close = can_close
 
 
 def _punctuation(char: str) -> bool:
