@@ -212,7 +212,9 @@ class Health(Message):
 class MainScreen(Screen[None]):
     """The main screen, as DESIGN.md sketches it."""
 
-    AUTO_FOCUS = None
+    #: Focus goes once to where the boot leaves the writer (on_mount): every focus change
+    #: restyles the panes with :focus rules, so none on the way.
+    AUTO_FOCUS = ""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_session", "New", tooltip="Start a new story session"),
@@ -303,7 +305,6 @@ class MainScreen(Screen[None]):
         return self.query_one(StatusBar)
 
     def on_mount(self) -> None:
-        self.panel.session_list.focus()
         self.boot()
 
     # -- start-up --------------------------------------------------------------------------
@@ -390,6 +391,7 @@ class MainScreen(Screen[None]):
         self._booting = False
         bar = self.status_bar
         bar.database, bar.database_ok = self.app.runtime.database_backend, True
+        self.panel.focus_list()  # where the writer lands when the login screen closes
         keyring_note = None
         if event.keyring_problem:
             keyring_note = (
@@ -441,13 +443,16 @@ class MainScreen(Screen[None]):
             has_more=event.page.next_cursor is not None,
             total=event.total,
         )
+        focused = False
         if event.opened is not None:
-            await self._show_opened(event.opened, focus_input=True)
+            focused = await self._show_opened(event.opened, focus_input=True)
         else:
             await self.story.clear(
                 "No stories yet.\n\nPress n to start your first one: give it a title, a genre "
                 "and a premise, then tell the model what happens first."
             )
+        if not focused and self.focused is None:
+            self.panel.focus_list()
         self.call_after_refresh(self._ready)
 
     def _ready(self) -> None:
@@ -467,6 +472,8 @@ class MainScreen(Screen[None]):
             f"storyterm could not open your stories.\n\n{event.error.message}\n\n"
             "Press F5 to try again."
         )
+        if self.focused is None:
+            self.panel.focus_list()
         self.app.report_error(event.error)
 
     def _require_boot(self) -> bool:
@@ -608,7 +615,9 @@ class MainScreen(Screen[None]):
             return  # the writer has moved on to another story
         await self._show_opened(event.opened, focus_input=event.focus_input)
 
-    async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> None:
+    async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> bool:
+        """Show the story; True when the direction input was given the focus."""
+        focused = False
         self._pending_open = opened.session.id
         # One repaint for the title, the list row, the input and the story together.
         with self.app.batch_update():
@@ -616,11 +625,12 @@ class MainScreen(Screen[None]):
             self.panel.update_session(opened.session)
             await self.story.show(opened)
         if focus_input:
-            self._focus_input_if_writable()
+            focused = self._focus_input_if_writable()
         if self._queued is not None:
             direction, regenerate = self._queued
             self._queued = None
             self.generate(opened.session, direction, regenerate=regenerate)
+        return focused
 
     @on(StoryView.NeedOlder)
     def _need_older(self, event: StoryView.NeedOlder) -> None:
@@ -1221,12 +1231,14 @@ class MainScreen(Screen[None]):
     def _direction_stop(self) -> None:
         self.action_stop()
 
-    def _focus_input_if_writable(self, *, explain: bool = False) -> None:
+    def _focus_input_if_writable(self, *, explain: bool = False) -> bool:
         why = why_disabled(self.session)
         if why is None:
             self.direction.focus()
-        elif explain:
+            return True
+        if explain:
             self.notify(why, markup=False)
+        return False
 
     def action_write(self) -> None:
         self._focus_input_if_writable(explain=True)

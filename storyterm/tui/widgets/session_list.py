@@ -245,6 +245,13 @@ class SessionsPanel(Vertical):
     def focus_search(self) -> None:
         self.query_one(SearchInput).focus()
 
+    def focus_list(self) -> None:
+        """Focus the list, or the filter tabs while it is empty (an empty list is hidden)."""
+        if self.has_class("-empty"):
+            self.query_one(Tabs).focus()
+        else:
+            self.session_list.focus()
+
     # -- data in ---------------------------------------------------------------------------
 
     def show_page(
