@@ -91,9 +91,16 @@ class DirectionBar(Vertical):
     #: A generation is running: Enter waits; Esc stops it.
     generating: reactive[bool] = reactive(False, init=False)
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        # Composed with no session: disabled from the start, so that mounting it does not
+        # restyle it (and its input) a second time.
+        super().__init__(id=id, classes=f"{classes or ''} -disabled".strip())
+
     def compose(self) -> ComposeResult:
-        yield DirectionInput(placeholder=PLACEHOLDER, id="direction", max_length=4000, compact=True)
-        yield Static(id="why")
+        yield DirectionInput(
+            placeholder=PLACEHOLDER, id="direction", max_length=4000, compact=True, disabled=True
+        )
+        yield Static(Content(why_disabled(None) or ""), id="why")
 
     def on_mount(self) -> None:
         self.border_title = "What happens next?"
