@@ -22,7 +22,15 @@ from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
 from storyterm.tui.widgets.story_view import PartHeader, PartView, StoryView
-from tests.tui.helpers import bulk_parts, make_app, ready, seed_session, wait_until, writer_id
+from tests.tui.helpers import (
+    bulk_parts,
+    make_app,
+    ready,
+    screen_text,
+    seed_session,
+    wait_until,
+    writer_id,
+)
 
 SIZE = (140, 40)
 
@@ -223,6 +231,28 @@ async def test_filter_tabs_and_search_run_in_the_database(runtime: Runtime) -> N
         await wait_until(pilot, lambda: len(titles()) == 4)
         await pilot.press("escape")  # back to the list
         assert app.focused is panel.session_list
+
+
+async def test_every_story_in_the_list_takes_two_lines_however_long_its_title(
+    runtime: Runtime,
+) -> None:
+    alice = writer_id(runtime)
+    long = "The Cartographer of the Drowned Lighthouse and the Letters Nobody Sent"
+    seed_session(runtime, alice, "Salt Roads", age=timedelta(hours=3))
+    seed_session(runtime, alice, long, parts=2, age=timedelta(hours=1))
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        text, _raw = screen_text(app)
+        # The session panel: the left column of the screen, under the title bar.
+        screen = text.splitlines()[1:]
+        width = screen[0].index("╮") + 1
+        lines = [line[:width] for line in screen]
+        rows = [n for n, line in enumerate(lines) if "Cartographer" in line or "Salt" in line]
+        # The long title ends in an ellipsis on its own line; no word is wrapped below it.
+        assert len(rows) == 2 and "…" in lines[rows[0]], lines
+        assert "Nobody" not in "".join(lines)
+        assert "2p · " in lines[rows[0] + 1] and rows[1] == rows[0] + 2
 
 
 async def test_a_story_that_changes_moves_to_the_top_of_the_list(runtime: Runtime) -> None:

@@ -28,8 +28,7 @@ OUTSIDE = ["1.", "\n1. ", "\n- ", "\n* ", "\n> ", "`", "[", "&amp;", "\t", "\u00
 
 def _text(rng: random.Random) -> str:
     return "".join(
-        rng.choice(OUTSIDE if rng.random() < 0.01 else PIECES)
-        for _ in range(rng.randint(1, 40))
+        rng.choice(OUTSIDE if rng.random() < 0.01 else PIECES) for _ in range(rng.randint(1, 40))
     )
 
 

@@ -152,6 +152,9 @@ class SessionsPanel(Vertical):
         SearchInput:focus { background: $surface-lighten-1; }
         SessionList, SessionList:focus {
             border: none; height: 1fr; background: transparent; padding: 0;
+            /* Two lines a story, whatever the width: a long title or detail line ends in
+               an ellipsis instead of wrapping a word or two onto a line of its own. */
+            text-wrap: nowrap; text-overflow: ellipsis;
         }
         SessionList > .option-list--option { padding: 0 1; }
         #empty-list { color: $text-muted; padding: 1 2; display: none; }
