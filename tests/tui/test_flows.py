@@ -19,6 +19,7 @@ from storyterm.tui.screens.new_session import NewSessionScreen
 from storyterm.tui.screens.part_editor import PartEditorScreen
 from storyterm.tui.state import STATE_FILE
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
+from storyterm.tui.widgets.filter_bar import FilterBar
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
 from storyterm.tui.widgets.story_view import PartHeader, PartView, StoryView
@@ -231,6 +232,20 @@ async def test_filter_tabs_and_search_run_in_the_database(runtime: Runtime) -> N
         await wait_until(pilot, lambda: len(titles()) == 4)
         await pilot.press("escape")  # back to the list
         assert app.focused is panel.session_list
+        # The filters take a click, and left/right once focused; the bar shows which is on.
+        bar = panel.query_one(FilterBar)
+        await pilot.click(FilterBar, offset=(13, 0))  # " Paused " spans cells 13-20
+        await wait_until(pilot, lambda: titles() == ["Salt Roads"])
+        assert bar.active == "paused" and app.focused is bar
+        await pilot.press("right")
+        await wait_until(pilot, lambda: titles() == ["Winter Orchard"])
+        await pilot.press("right")  # round to the first
+        await wait_until(pilot, lambda: len(titles()) == 4)
+        await pilot.press("left", "left")
+        await wait_until(pilot, lambda: titles() == ["Salt Roads"])
+        labels, under = str(bar.render()).split("\n")
+        start = labels.index(" Paused ")
+        assert under[start : start + 8] == "╸" + "━" * 6 + "╺"  # under "Paused"
 
 
 async def test_every_story_in_the_list_takes_two_lines_however_long_its_title(

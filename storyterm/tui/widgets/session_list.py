@@ -1,4 +1,4 @@
-"""The left pane: filter tabs, a title search, and the writer's sessions a page at a time.
+"""The left pane: the status filters, a title search, and the writer's sessions a page at a time.
 
 The list never holds more than the pages the writer has scrolled through: the screen loads
 the first page (about 50 sessions) and the next one each time the list nears its end, with the
@@ -20,16 +20,17 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Input, OptionList, Static, Tab, Tabs
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from storyterm.core.views import STATUS_MARK, ago
 from storyterm.tui.text import one_line
+from storyterm.tui.widgets.filter_bar import FilterBar
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
 
-#: Tab id -> the status filter the database applies ("all": none).
+#: Filter key -> its label; the key is the status filter the database applies ("all": none).
 FILTERS: dict[str, str] = {
     "all": "All",
     "active": "Active",
@@ -135,7 +136,7 @@ class SessionList(OptionList):
 
 
 class SessionsPanel(Vertical):
-    """Tabs, search and list together; owns the query (filter + search), not the data."""
+    """Filters, search and list together; owns the query (filter + search), not the data."""
 
     DEFAULT_CSS = """
     SessionsPanel {
@@ -145,7 +146,6 @@ class SessionsPanel(Vertical):
         border: round $border-blurred;
         border-title-color: $text;
         &:focus-within { border: round $border; }
-        Tabs { height: 2; }
         SearchInput, SearchInput:focus {
             border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost;
         }
@@ -197,7 +197,7 @@ class SessionsPanel(Vertical):
         self._loaded_once = False
 
     def compose(self) -> ComposeResult:
-        yield Tabs(*(Tab(label, id=key) for key, label in FILTERS.items()), id="filters")
+        yield FilterBar(FILTERS, id="filters")
         yield SearchInput(placeholder="/ search titles", id="search")
         yield SessionList(id="sessions")
         yield Static(id="empty-list")
@@ -214,13 +214,13 @@ class SessionsPanel(Vertical):
 
     def set_filter(self, status: str) -> None:
         """Switch the tab (1-4 keys call this); the tab change reloads the list."""
-        self.query_one(Tabs).active = status
+        self.query_one(FilterBar).active = status
 
-    @on(Tabs.TabActivated, "#filters")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+    @on(FilterBar.Changed, "#filters")
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
         event.stop()
-        if event.tab.id and event.tab.id != self.status:
-            self.status = event.tab.id
+        if event.active != self.status:
+            self.status = event.active
             self.post_message(self.QueryChanged(self.status, self.search))
 
     @on(Input.Changed, "#search")
@@ -249,9 +249,9 @@ class SessionsPanel(Vertical):
         self.query_one(SearchInput).focus()
 
     def focus_list(self) -> None:
-        """Focus the list, or the filter tabs while it is empty (an empty list is hidden)."""
+        """Focus the list, or the filters while it is empty (an empty list is hidden)."""
         if self.has_class("-empty"):
-            self.query_one(Tabs).focus()
+            self.query_one(FilterBar).focus()
         else:
             self.session_list.focus()
 
