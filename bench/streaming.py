@@ -171,35 +171,32 @@ async def tui_stream(dataset: Dataset, url: str, tokens: int) -> dict[str, float
 
 def _limits(ctx: Context, area: AreaResult, tokens: int, url: str, runs: int) -> None:
     """The same stream without a screen: the ollama client, LangChain, the storyteller."""
-    raw = [raw_client_rate(url) for _ in range(runs)]
-    area.add(
-        Figure(
-            f"{tokens:,} tokens read by the ollama client and discarded (the limit)",
-            median([n / s for n, s in raw]),
-            "tok/s",
-            how=f"median of {runs} streams",
+
+    def rate(what: str, samples: list[tuple[int, float]]) -> None:
+        area.add(
+            Figure(
+                f"{tokens:,} tokens {what}",
+                median([n / s for n, s in samples]),
+                "tok/s",
+                how=f"median of {runs} streams",
+            )
         )
+
+    rate(
+        "read by the ollama client and discarded (the limit)",
+        [raw_client_rate(url) for _ in range(runs)],
     )
-    lc = [asyncio.run(langchain_rate(url)) for _ in range(runs)]
-    area.add(
-        Figure(
-            f"{tokens:,} tokens through LangChain's ChatOllama.astream, discarded",
-            median([n / s for n, s in lc]),
-            "tok/s",
-            how=f"median of {runs} streams",
-        )
+    rate(
+        "through LangChain's ChatOllama.astream, discarded",
+        [asyncio.run(langchain_rate(url)) for _ in range(runs)],
     )
     core = [
         asyncio.run(storyteller_rate(ctx.sqlite_dataset(f"storyteller-{i}"), url))
         for i in range(runs)
     ]
-    area.add(
-        Figure(
-            f"{tokens:,} tokens through Storyteller.generate (saved as it streams, no screen)",
-            median([n / s for n, s, _f in core]),
-            "tok/s",
-            how=f"median of {runs} streams",
-        )
+    rate(
+        "through Storyteller.generate (saved as it streams, no screen)",
+        [(n, s) for n, s, _f in core],
     )
 
 
