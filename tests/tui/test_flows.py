@@ -36,6 +36,11 @@ from tests.tui.helpers import (
 SIZE = (140, 40)
 
 
+def listed_titles(panel: SessionsPanel) -> list[str]:
+    """The titles in the session list, top to bottom."""
+    return [panel._sessions[o.id].title for o in panel.session_list.options]
+
+
 def main(app) -> MainScreen:  # type: ignore[no-untyped-def]
     screen = app.screen
     assert isinstance(screen, MainScreen), screen
@@ -212,7 +217,7 @@ async def test_filter_tabs_and_search_run_in_the_database(runtime: Runtime) -> N
         panel = screen.query_one(SessionsPanel)
 
         def titles() -> list[str]:
-            return [panel._sessions[o.id].title for o in panel.session_list.options]
+            return listed_titles(panel)
 
         await pilot.press("escape", "3")
         await wait_until(pilot, lambda: titles() == ["Salt Roads"])
@@ -282,7 +287,7 @@ async def test_a_story_that_changes_moves_to_the_top_of_the_list(runtime: Runtim
         panel = screen.query_one(SessionsPanel)
 
         def titles() -> list[str]:
-            return [panel._sessions[o.id].title for o in panel.session_list.options]
+            return listed_titles(panel)
 
         assert titles() == ["The Keeper's Letter", "Winter Orchard", "Salt Roads"]
         await pilot.press("escape")
@@ -318,7 +323,7 @@ async def test_the_session_list_loads_pages_as_it_scrolls(runtime: Runtime) -> N
         await wait_until(pilot, lambda: panel.loaded_count == 100)
         await pilot.press("end")
         await wait_until(pilot, lambda: panel.loaded_count == 150)
-        titles = [panel._sessions[o.id].title for o in panel.session_list.options]
+        titles = listed_titles(panel)
         assert titles[:2] == ["Bulk story 00000", "Bulk story 00001"]
         assert titles[-1] == "Bulk story 00149"
         assert len(set(titles)) == 150
