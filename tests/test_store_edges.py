@@ -205,3 +205,38 @@ def test_a_sqlite_url_with_a_tilde_opens_in_the_home_folder(
         store.close()
     assert (tmp_path / "writer" / "notes" / "stories.db").is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_saving_goes_on_after_postgres_ends_the_connections(
+    postgres_migrated_url: str, postgres_admin_url: str
+) -> None:
+    """A server restart (or an admin ending idle sessions) closes the pooled connections; the
+    next save must open a fresh one, not fail with 'database unavailable'."""
+    store = Store.open(postgres_migrated_url, None)
+    service = SessionService(store)
+    try:
+        alice = make_user(store)
+        s = service.start(alice, "Night shift")
+        service.append_part(alice, s.id, direction="Begin.", content="The lamps went out.")
+        part = service.begin_part(alice, s.id, direction="Go on.", model_name="m")
+        name = postgres_migrated_url.rsplit("/", 1)[1]
+        for _round in range(2):  # a checkpoint and an append each find their connection gone
+            with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+                ended = admin.execute(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                    "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                ).fetchone()
+            assert ended is not None and ended[0] >= 1
+            service.checkpoint_part(alice, s.id, part.seq, "Someone struck a match.")
+        service.checkpoint_part(
+            alice, s.id, part.seq, "Someone struck a match.", state=PartState.DONE
+        )
+        opened = service.open(alice, s.id)
+        assert [p.content for p in opened.parts] == [
+            "The lamps went out.",
+            "Someone struck a match.",
+        ]
+        assert opened.session.word_count == 8
+    finally:
+        store.close()
