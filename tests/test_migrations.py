@@ -85,6 +85,40 @@ def test_a_model_change_without_a_migration_is_caught(database_url: str) -> None
         engine.dispose()
 
 
+def test_a_database_from_the_first_release_upgrades_on_open(empty_database_url: str) -> None:
+    """A story written under revision 0001 is all there after storyterm opens (and migrates)
+    its database; on PostgreSQL part text written from then on is compressed with lz4."""
+    from storyterm.core.service import SessionService
+    from storyterm.core.store import Store
+    from tests.helpers import make_user
+
+    engine = make_engine(empty_database_url)
+    database.upgrade(engine, "0001_initial")
+    engine.dispose()
+    store = Store.open(empty_database_url, None)
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        service = SessionService(store)
+        alice = make_user(store)
+        s = service.start(alice, "Old ink")
+        service.append_part(alice, s.id, direction="Begin.", content="word " * 2000)
+        assert service.open(alice, s.id).parts[0].content == "word " * 2000
+        if store.backend == "postgresql":
+            with store.engine.connect() as conn:
+                method = conn.execute(
+                    sa.text(
+                        "SELECT attcompression FROM pg_attribute WHERE attrelid = "
+                        "'story_parts'::regclass AND attname = 'content'"
+                    )
+                ).scalar_one()
+                stored = conn.execute(
+                    sa.text("SELECT pg_column_compression(content) FROM story_parts")
+                ).scalar_one()
+            assert (method, stored) == ("l", "lz4")
+    finally:
+        store.close()
+
+
 def _open_in_child(url: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
     try:
         barrier.wait(10)
