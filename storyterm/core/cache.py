@@ -105,6 +105,12 @@ class Cache:
         self._down_since = time.monotonic()
         self.last_error = reason
 
+    @property
+    def in_use(self) -> bool:
+        """Whether a write should be offered to Redis now (configured, and not in the pause
+        after a failure): callers skip preparing what they would send when it is not."""
+        return self._usable()
+
     def _usable(self, force: bool = False) -> bool:
         if self._client is None:
             return False
@@ -207,4 +213,6 @@ class Cache:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    # ASCII JSON (non-ASCII letters as \u escapes): the C encoder writes it about twice as
+    # fast, and a streaming part's whole text is written at every checkpoint.
+    return json.dumps(value, separators=(",", ":"), default=str)
