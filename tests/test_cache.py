@@ -67,6 +67,26 @@ def test_open_is_served_from_redis_when_versions_match(
         truth.close()
 
 
+def test_a_long_streaming_part_reaches_redis_whole(
+    service: SessionService, rclient: redis.Redis
+) -> None:
+    """A checkpoint of a long part (well past the size redis-py would split into several
+    writes) is in the hot entry exactly as saved, non-ASCII letters included."""
+    alice = make_user(service.store)
+    s = service.start(alice, "Über die Brücke")
+    part = service.begin_part(alice, s.id, direction="Go on.", model_name="m")
+    text = ""
+    for n in range(40):
+        text += f"Paragraph {n}: the ferry’s horn — “once, twice” — crossed the fjord. " * 12
+        service.checkpoint_part(alice, s.id, part.seq, text)
+    assert len(text.encode()) > 30_000
+    opened = service.open(alice, s.id)
+    assert opened.from_cache
+    assert opened.parts[-1].content == text
+    assert opened.parts[-1].word_count == len(text.split())
+    assert int(rclient.hget(hot_key(service, s.id), "v")) == opened.session.version
+
+
 def test_a_stale_entry_is_never_served(service: SessionService, rclient: redis.Redis) -> None:
     alice = make_user(service.store)
     s = service.start(alice, "Salt Roads")
