@@ -4,6 +4,7 @@ dying, coming back empty, holding stale data or being garbage never loses or blo
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,7 +41,14 @@ def db_only(url: str) -> Store:
     return Store.open(url, None)
 
 
+def settle(service: SessionService) -> None:
+    """Wait until the service's queued Redis writes are sent: a test that reads or writes
+    Redis itself must not race them (the app never needs to)."""
+    assert service.store.cache.flush(timeout=5.0)
+
+
 def hot_key(service: SessionService, session_id: str) -> str:
+    settle(service)
     return service.store.cache.key(session_id)
 
 
@@ -87,6 +95,37 @@ def test_a_long_streaming_part_reaches_redis_whole(
     assert int(rclient.hget(hot_key(service, s.id), "v")) == opened.session.version
 
 
+def test_a_slow_redis_never_holds_up_a_save(
+    service: SessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saves return when the database has committed; the hot copy follows on the cache's own
+    thread, in order, and a story opened after Redis catches up is served from it."""
+    alice = make_user(service.store)
+    s = service.start(alice, "Slow Tide")
+    assert service.store.cache.flush()
+    cache = service.store.cache
+    answer = threading.Event()
+    real_cas = cache._cas
+
+    def slow_cas(**kwargs: object) -> object:
+        answer.wait(10)  # Redis is stuck until the test lets it answer
+        return real_cas(**kwargs)
+
+    monkeypatch.setattr(cache, "_cas", slow_cas)
+    part = service.begin_part(alice, s.id, direction="Go on.", model_name="m")
+    service.checkpoint_part(alice, s.id, part.seq, "The tide came in")
+    service.checkpoint_part(alice, s.id, part.seq, "The tide came in slowly.", state=PartState.DONE)
+    service.append_part(alice, s.id, direction="", content="Then it went out.")
+    # Every save above returned while Redis had not answered the first of them.
+    assert not cache.flush(timeout=0)
+    truth = [p.content for p in service.store.iter_parts(alice, s.id)]
+    assert truth == ["The tide came in slowly.", "Then it went out."]
+    answer.set()
+    assert cache.flush()
+    opened = service.open(alice, s.id)
+    assert opened.from_cache and [p.content for p in opened.parts] == truth
+
+
 def test_a_stale_entry_is_never_served(service: SessionService, rclient: redis.Redis) -> None:
     alice = make_user(service.store)
     s = service.start(alice, "Salt Roads")
@@ -98,6 +137,7 @@ def test_a_stale_entry_is_never_served(service: SessionService, rclient: redis.R
     service.append_part(alice, s.id, direction="", content="The second part.")
     service.edit_part(alice, s.id, 1, content="The first part, rewritten.")
     # Put the old version back by hand, as a Redis restored from an old snapshot would hold it.
+    settle(service)
     rclient.delete(key)
     rclient.hset(key, mapping=old_entry)
 
@@ -105,6 +145,7 @@ def test_a_stale_entry_is_never_served(service: SessionService, rclient: redis.R
     assert not opened.from_cache
     assert [p.content for p in opened.parts] == ["The first part, rewritten.", "The second part."]
     # The stale entry was replaced by the current one, which the next open may use.
+    settle(service)
     assert int(rclient.hget(key, "v")) == opened.session.version
     again = service.open(alice, s.id)
     assert again.from_cache and again.parts == opened.parts
@@ -120,11 +161,13 @@ def test_a_newer_or_garbage_entry_is_dropped_too(
     version = service.get(alice, s.id).version
     rclient.hset(key, mapping={"v": str(version + 5)})
     assert not service.open(alice, s.id).from_cache
+    settle(service)
     rclient.hset(key, mapping={"v": "not a number", "s": "{broken"})
     opened = service.open(alice, s.id)
     assert not opened.from_cache
     assert [p.content for p in opened.parts] == ["Real text."]
     # An entry missing parts (same version) is as bad as a stale one.
+    settle(service)
     rclient.hdel(key, "p:1")
     opened = service.open(alice, s.id)
     assert not opened.from_cache and [p.content for p in opened.parts] == ["Real text."]
@@ -147,6 +190,7 @@ def test_redis_restarted_with_stale_data(
 
         own_redis.stop()
         service.append_part(alice, s.id, direction="", content="Mapped the islands.")
+        settle(service)
         assert service.cache_state is CacheState.OFFLINE
         own_redis.start()
         client = redis.Redis.from_url(own_redis.url)
@@ -157,6 +201,7 @@ def test_redis_restarted_with_stale_data(
         assert service.cache_state is CacheState.ONLINE
         assert not opened.from_cache
         assert [p.content for p in opened.parts] == ["Mapped the coast.", "Mapped the islands."]
+        settle(service)
         assert int(client.hget(key, "v")) == opened.session.version
         client.close()
     finally:
@@ -190,6 +235,7 @@ def test_redis_killed_mid_session_then_back_empty(
     own_redis.stop()
     started = time.monotonic()
     salt = service.start(alice, "Salt Roads")
+    settle(service)  # the failed write is the writer thread's; the state follows it
     assert service.cache_state is CacheState.OFFLINE
     assert {s.title for s in service.list(alice).items} >= {"Salt Roads", "The Keeper's Letter"}
     opened = service.open(alice, keeper.id)
@@ -207,6 +253,7 @@ def test_redis_killed_mid_session_then_back_empty(
     service.complete(alice, salt.id)
     service.delete(alice, doomed.id)
     elapsed = time.monotonic() - started
+    settle(service)
     assert service.cache_state is CacheState.OFFLINE
     # A dead Redis never makes a writer wait: all of the above in well under a second or two.
     assert elapsed < 3.0, elapsed
@@ -267,6 +314,8 @@ def test_two_databases_sharing_one_redis_never_see_each_other(
             assert o2.session.title == "In database two"
             assert [p.content for p in o2.parts] == ["Text of two.", "More of two."]
         assert o1.from_cache and o2.from_cache
+        settle(one)
+        settle(two)
         keys = {k.decode() for k in rclient.scan_iter("storyterm:*")}
         assert keys == {one.store.cache.key(s1.id), two.store.cache.key(s2.id)}
         assert len(keys) == 2
@@ -315,6 +364,7 @@ def test_pausing_leaves_the_hot_set_and_resuming_warms_it(
     assert rclient.exists(key)
 
     service.pause(alice, s.id)
+    settle(service)
     assert not rclient.exists(key)
     paused = service.open(alice, s.id)
     assert not paused.from_cache and paused.session.status is SessionStatus.PAUSED
@@ -322,13 +372,16 @@ def test_pausing_leaves_the_hot_set_and_resuming_warms_it(
     assert not rclient.exists(key)  # reading a paused story does not put it back
 
     resumed = service.resume(alice, s.id)
+    settle(service)
     assert int(rclient.hget(key, "v")) == resumed.version
     warm = service.open(alice, s.id)
     assert warm.from_cache and [p.content for p in warm.parts] == ["Salt on the wind."]
 
     service.complete(alice, s.id)
+    settle(service)
     assert not rclient.exists(key)
     service.delete(alice, s.id)
+    settle(service)
     assert not rclient.exists(key)
 
 
@@ -344,6 +397,7 @@ def test_hot_entry_keeps_only_the_newest_parts(
     assert seqs == list(range(6, TAIL_PARTS + 6))
     # Editing an old part (outside the hot tail) keeps the hot entry usable and correct.
     service.edit_part(alice, s.id, 2, content="part 2, edited")
+    settle(service)
     seqs = sorted(int(k[2:]) for k in rclient.hkeys(key) if k.startswith(b"p:"))
     assert seqs == list(range(6, TAIL_PARTS + 6))
     opened = service.open(alice, s.id, tail=10)

@@ -5,6 +5,13 @@ hash holding the session row and the newest parts, stamped with the session's `v
 reader trusts the hash only when its version equals the database's; anything else is dropped
 and rebuilt. When Redis is down, slow or garbage, every method here returns "nothing cached"
 and the cache reports itself offline until a retry finds it again.
+
+Writes (store, update, drop) are queued and sent in order by a writer thread of the cache's
+own, so a save is done when its database commit is and never waits for Redis (DESIGN.md,
+"Dual storage", 1 and 4). A write that never arrives is harmless: every database write bumps the
+session's version, so the entry it would have moved on is behind, and is dropped when next
+read. A read first waits (briefly) for this process's queued writes, so a story opened just
+after a save is served from Redis again.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,28 @@ HOT_TTL_SECONDS = 24 * 3600
 RETRY_AFTER_SECONDS = 2.0
 #: How many of the newest parts a hot entry carries: enough to fill the story pane.
 TAIL_PARTS = 40
+#: Writes waiting for the writer thread at most. Past this Redis is not keeping up, and a new
+#: write is skipped (safe: see the module's docstring).
+MAX_PENDING_WRITES = 256
+#: How long a read waits for this process's queued writes to reach Redis first.
+FLUSH_BEFORE_READ_S = 0.25
+
+
+class _View(Protocol):
+    """A session or part view (core/views.py): what a hot entry is written from. Views are
+    never changed after they are made, so the writer thread may serialise them later."""
+
+    def model_dump(self, *, mode: Any = ...) -> dict[str, Any]: ...
+
+
+class _SessionView(_View, Protocol):
+    id: str
+    version: int
+
+
+class _PartView(_View, Protocol):
+    seq: int
+
 
 # Apply a change to a hot entry only if it still holds the version the change was made from;
 # otherwise drop it (a later reader rebuilds it from the database).
@@ -72,6 +103,12 @@ class Cache:
         self._state = CacheState.DISABLED if not self.url else CacheState.ONLINE
         self._down_since: float | None = None
         self.last_error: str | None = None
+        self._pending: deque[Callable[[Any], Any]] = deque()
+        self._writing = False
+        self._closing = False
+        self._skipping = False
+        self._changed = threading.Condition()
+        self._writer: threading.Thread | None = None
         if self.url:
             self._connect()
 
@@ -110,12 +147,6 @@ class Cache:
         self._state = CacheState.OFFLINE
         self._down_since = time.monotonic()
         self.last_error = reason
-
-    @property
-    def in_use(self) -> bool:
-        """Whether a write should be offered to Redis now (configured, and not in the pause
-        after a failure): callers skip preparing what they would send when it is not."""
-        return self._usable()
 
     def _usable(self, force: bool = False) -> bool:
         if self._client is None:
@@ -157,6 +188,7 @@ class Cache:
 
     def load(self, session_id: str) -> tuple[int, dict[str, Any], list[dict[str, Any]]] | None:
         """The cached (version, session, newest parts) or None. Garbage counts as a miss."""
+        self.flush(FLUSH_BEFORE_READ_S)
 
         def op(r: Any) -> Any:
             pipe = r.pipeline(transaction=False)
@@ -177,42 +209,110 @@ class Cache:
         parts.sort(key=lambda p: p["seq"])
         return version, session, parts
 
-    def store(self, version: int, session: dict[str, Any], parts: Sequence[dict[str, Any]]) -> None:
+    def store(self, session: _SessionView, parts: Sequence[_PartView]) -> None:
         """Replace the hot entry for a session with this version's row and newest parts."""
-        key = self.key(session["id"])
-        mapping = {"v": str(version), "s": _dumps(session)}
-        mapping.update({f"p:{p['seq']}": _dumps(p) for p in parts[-TAIL_PARTS:]})
+        key = self.key(session.id)
+        parts = list(parts[-TAIL_PARTS:])
 
         def op(r: Any) -> None:
+            mapping = {"v": str(session.version), "s": _dumps(session)}
+            mapping.update({f"p:{p.seq}": _dumps(p) for p in parts})
             pipe = r.pipeline(transaction=True)
             pipe.delete(key)
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, HOT_TTL_SECONDS)
             pipe.execute()
 
-        self._run(op, None)
+        self._queue(op)
 
     def update(
         self,
         prev_version: int,
-        version: int,
-        session: dict[str, Any],
-        parts: Sequence[dict[str, Any]] = (),
+        session: _SessionView,
+        parts: Sequence[_PartView] = (),
         drop_seqs: Sequence[int] = (),
     ) -> None:
-        """Move a hot entry from prev_version to version; if it held anything else, drop it."""
-        args: list[Any] = [prev_version, version, HOT_TTL_SECONDS, 1 + len(parts), "s"]
-        args.append(_dumps(session))
-        for part in parts:
-            args += [f"p:{part['seq']}", _dumps(part)]
-        args += [f"p:{seq}" for seq in drop_seqs]
-        self._run(lambda _r: self._cas(keys=[self.key(session["id"])], args=args), None)
+        """Move a hot entry from prev_version to the session's version; if it held anything
+        else, drop it."""
+        key = self.key(session.id)
+        parts = list(parts)
+        drop_seqs = list(drop_seqs)
+
+        def op(_r: Any) -> Any:
+            args: list[Any] = [prev_version, session.version, HOT_TTL_SECONDS, 1 + len(parts)]
+            args += ["s", _dumps(session)]
+            for part in parts:
+                args += [f"p:{part.seq}", _dumps(part)]
+            args += [f"p:{seq}" for seq in drop_seqs]
+            return self._cas(keys=[key], args=args)
+
+        self._queue(op)
 
     def drop(self, session_id: str) -> None:
         """Forget a session (paused, completed, deleted, or found stale)."""
-        self._run(lambda r: r.delete(self.key(session_id)), None)
+        key = self.key(session_id)
+        self._queue(lambda r: r.delete(key))
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def _queue(self, op: Callable[[Any], Any]) -> None:
+        """Send a write from the writer thread, after every write queued before it."""
+        if not self._usable():
+            return
+        with self._changed:
+            if self._closing:
+                return
+            if len(self._pending) >= MAX_PENDING_WRITES:
+                if not self._skipping:
+                    log.warning("Redis is not keeping up: skipping hot-copy writes for now")
+                self._skipping = True
+                return
+            self._skipping = False
+            self._pending.append(op)
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_queued, name="storyterm-cache-writer", daemon=True
+                )
+                self._writer.start()
+            self._changed.notify_all()
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending:
+                    if self._closing:
+                        return
+                    self._changed.wait()
+                op = self._pending.popleft()
+                self._writing = True
+            try:
+                self._run(op, None)  # offline: it is skipped, and the queue drains at once
+            finally:
+                with self._changed:
+                    self._writing = False
+                    self._changed.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every write queued so far has been sent (or given up); False if that
+        took longer than `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._pending or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
 
     def close(self) -> None:
+        self.flush(timeout=2.0)
+        with self._changed:
+            self._closing = True
+            self._pending.clear()
+            self._changed.notify_all()
+            writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout=2.0)
         if self._client is not None:
             with contextlib.suppress(Exception):  # closing a dead connection must never matter
                 self._client.close()
@@ -230,7 +330,7 @@ class _OneWrite:
         super().send_packed_command(command, check_health)  # type: ignore[misc]
 
 
-def _dumps(value: Any) -> str:
+def _dumps(view: _View) -> str:
     # ASCII JSON (non-ASCII letters as \u escapes): the C encoder writes it about twice as
     # fast, and a streaming part's whole text is written at every checkpoint.
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return json.dumps(view.model_dump(mode="json"), separators=(",", ":"), default=str)

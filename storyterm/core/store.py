@@ -264,24 +264,6 @@ class Store:
             )
         return {**row, **values}
 
-    # -- the hot copy ---------------------------------------------------------------------
-
-    def _cache_store(self, session: Session, parts: Sequence[Part]) -> None:
-        if self.cache.in_use:  # a long part's JSON is worth not writing for nobody
-            self.cache.store(session.version, _dump(session), [_dump(p) for p in parts])
-
-    def _cache_update(
-        self,
-        prev_version: int,
-        session: Session,
-        parts: Sequence[Part] = (),
-        drop_seqs: Sequence[int] = (),
-    ) -> None:
-        if self.cache.in_use:
-            self.cache.update(
-                prev_version, session.version, _dump(session), [_dump(p) for p in parts], drop_seqs
-            )
-
     # -- sessions -------------------------------------------------------------------------
 
     def create_session(
@@ -312,7 +294,7 @@ class Store:
                 "another storyterm database). Log in again, or register."
             ) from exc
         session = Session.model_validate(row)
-        self._cache_store(session, [])
+        self.cache.store(session, [])
         return session
 
     def restore_session(
@@ -495,7 +477,7 @@ class Store:
             new_row = self._bump(conn, row, now, **changes)
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
-            self._cache_update(row["version"], session)
+            self.cache.update(row["version"], session)
         else:
             # Paused and completed sessions leave the hot set.
             self.cache.drop(session_id)
@@ -536,7 +518,7 @@ class Store:
         if parts is None:
             parts = self._tail_from_db(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
-                self._cache_store(session, parts)
+                self.cache.store(session, parts)
         stale = parts and parts[-1].state is PartState.STREAMING and is_stale(parts[-1])
         if stale and not _settled:
             self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
@@ -681,7 +663,7 @@ class Store:
         part = Part.model_validate({**part_row, "id": part_id})
         session = Session.model_validate(new_row)
         drop = [seq - TAIL_PARTS] if seq > TAIL_PARTS else []
-        self._cache_update(row["version"], session, [part], drop)
+        self.cache.update(row["version"], session, [part], drop)
         return part
 
     def write_part(
@@ -748,7 +730,7 @@ class Store:
             # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
             # the session (word count, version) but must not grow the entry past its tail.
             in_tail = seq > session.part_count - TAIL_PARTS
-            self._cache_update(row["version"], session, [part] if in_tail else [])
+            self.cache.update(row["version"], session, [part] if in_tail else [])
         return part, session
 
     def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
@@ -823,7 +805,3 @@ def status_message(title: str, status: str, target: SessionStatus | None = None)
     if status == SessionStatus.COMPLETED.value:
         return f"“{title}” is completed and read-only. Export it, or start a new session."
     return f"“{title}” is {status}: that move is not possible."
-
-
-def _dump(view: Session | Part) -> dict[str, Any]:
-    return view.model_dump(mode="json")
