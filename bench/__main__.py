@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"== {title}")
             if args.calm is not None:
                 wait_for_calm(args.calm)
+            # What earlier areas wrote (dataset copies, exports, launches' files) would otherwise
+            # be written back by the kernel during this area's measurements.
+            os.sync()
             t0 = time.perf_counter()
             try:
                 module = importlib.import_module(module_name)
