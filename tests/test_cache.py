@@ -126,6 +126,41 @@ def test_a_slow_redis_never_holds_up_a_save(
     assert opened.from_cache and [p.content for p in opened.parts] == truth
 
 
+def test_the_cache_writer_survives_a_failed_write_and_an_idle_spell(
+    service: SessionService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write that blows up (a bug, not Redis) is logged, not printed over the screen, and
+    later writes still go out; after an idle spell the thread ends and the next save starts a
+    new one."""
+    monkeypatch.setattr(cache_module, "WRITER_IDLE_EXIT_S", 0.05)
+    cache = service.store.cache
+    alice = make_user(service.store)
+    s = service.start(alice, "Night Ferry")
+    real_cas = cache._cas
+    calls = {"n": 0}
+
+    def flaky_cas(**kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in a hot-copy write")
+        return real_cas(**kwargs)
+
+    monkeypatch.setattr(cache, "_cas", flaky_cas)
+    service.append_part(alice, s.id, direction="", content="The ferry left at nine.")
+    service.append_part(alice, s.id, direction="", content="Nobody was on the deck.")
+    assert cache.flush()
+    assert "a bug in a hot-copy write" in caplog.text
+    deadline = time.monotonic() + 5
+    while cache._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert cache._writer is None  # idle: the thread has ended
+    service.append_part(alice, s.id, direction="", content="Then a bell rang.")
+    opened = service.open(alice, s.id)
+    assert [p.content for p in opened.parts][-1] == "Then a bell rang."
+    settle(service)
+    assert service.open(alice, s.id).from_cache
+
+
 def test_a_stale_entry_is_never_served(service: SessionService, rclient: redis.Redis) -> None:
     alice = make_user(service.store)
     s = service.start(alice, "Salt Roads")

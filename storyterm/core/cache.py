@@ -42,6 +42,8 @@ TAIL_PARTS = 40
 MAX_PENDING_WRITES = 256
 #: How long a read waits for this process's queued writes to reach Redis first.
 FLUSH_BEFORE_READ_S = 0.25
+#: The writer thread ends after this long without writes (the next write starts another).
+WRITER_IDLE_EXIT_S = 30.0
 
 
 class _View(Protocol):
@@ -281,12 +283,17 @@ class Cache:
             with self._changed:
                 while not self._pending:
                     if self._closing:
+                        self._writer = None
                         return
-                    self._changed.wait()
+                    if not self._changed.wait(WRITER_IDLE_EXIT_S) and not self._pending:
+                        self._writer = None  # idle for a while: the next write starts another
+                        return
                 op = self._pending.popleft()
                 self._writing = True
             try:
                 self._run(op, None)  # offline: it is skipped, and the queue drains at once
+            except Exception:  # a bug here must not end the thread, nor print over the TUI
+                log.exception("a write to the Redis hot copy failed")
             finally:
                 with self._changed:
                     self._writing = False
