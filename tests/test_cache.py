@@ -102,6 +102,8 @@ def test_a_slow_redis_never_holds_up_a_save(
     thread, in order, and a story opened after Redis catches up is served from it."""
     alice = make_user(service.store)
     s = service.start(alice, "Slow Tide")
+    other = service.start(alice, "Dry Land")
+    service.append_part(alice, other.id, direction="", content="Sand, and more sand.")
     assert service.store.cache.flush()
     cache = service.store.cache
     answer = threading.Event()
@@ -118,6 +120,9 @@ def test_a_slow_redis_never_holds_up_a_save(
     service.append_part(alice, s.id, direction="", content="Then it went out.")
     # Every save above returned while Redis had not answered the first of them.
     assert not cache.flush(timeout=0)
+    # A read waits only for its own story's writes: another story is served from Redis now.
+    assert cache.flush(timeout=0, key=cache.key(other.id))
+    assert service.open(alice, other.id).from_cache
     truth = [p.content for p in service.store.iter_parts(alice, s.id)]
     assert truth == ["The tide came in slowly.", "Then it went out."]
     answer.set()

@@ -105,8 +105,9 @@ class Cache:
         self._state = CacheState.DISABLED if not self.url else CacheState.ONLINE
         self._down_since: float | None = None
         self.last_error: str | None = None
-        self._pending: deque[Callable[[Any], Any]] = deque()
-        self._writing = False
+        self._pending: deque[tuple[str, Callable[[Any], Any]]] = deque()
+        #: Queued or in-flight writes per key: a read waits only for its own session's.
+        self._unsent: dict[str, int] = {}
         self._closing = False
         self._skipping = False
         self._changed = threading.Condition()
@@ -190,7 +191,7 @@ class Cache:
 
     def load(self, session_id: str) -> tuple[int, dict[str, Any], list[dict[str, Any]]] | None:
         """The cached (version, session, newest parts) or None. Garbage counts as a miss."""
-        self.flush(FLUSH_BEFORE_READ_S)
+        self.flush(FLUSH_BEFORE_READ_S, key=self.key(session_id))
 
         def op(r: Any) -> Any:
             pipe = r.pipeline(transaction=False)
@@ -225,7 +226,7 @@ class Cache:
             pipe.expire(key, HOT_TTL_SECONDS)
             pipe.execute()
 
-        self._queue(op)
+        self._queue(key, op)
 
     def update(
         self,
@@ -248,16 +249,16 @@ class Cache:
             args += [f"p:{seq}" for seq in drop_seqs]
             return self._cas(keys=[key], args=args)
 
-        self._queue(op)
+        self._queue(key, op)
 
     def drop(self, session_id: str) -> None:
         """Forget a session (paused, completed, deleted, or found stale)."""
         key = self.key(session_id)
-        self._queue(lambda r: r.delete(key))
+        self._queue(key, lambda r: r.delete(key))
 
     # -- the writer thread ----------------------------------------------------------------
 
-    def _queue(self, op: Callable[[Any], Any]) -> None:
+    def _queue(self, key: str, op: Callable[[Any], Any]) -> None:
         """Send a write from the writer thread, after every write queued before it."""
         if not self._usable():
             return
@@ -270,7 +271,8 @@ class Cache:
                 self._skipping = True
                 return
             self._skipping = False
-            self._pending.append(op)
+            self._pending.append((key, op))
+            self._unsent[key] = self._unsent.get(key, 0) + 1
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(
                     target=self._write_queued, name="storyterm-cache-writer", daemon=True
@@ -288,23 +290,24 @@ class Cache:
                     if not self._changed.wait(WRITER_IDLE_EXIT_S) and not self._pending:
                         self._writer = None  # idle for a while: the next write starts another
                         return
-                op = self._pending.popleft()
-                self._writing = True
+                key, op = self._pending.popleft()
             try:
                 self._run(op, None)  # offline: it is skipped, and the queue drains at once
             except Exception:  # a bug here must not end the thread, nor print over the TUI
                 log.exception("a write to the Redis hot copy failed")
             finally:
                 with self._changed:
-                    self._writing = False
+                    left = self._unsent.pop(key, 0) - 1  # (close() may have cleared it)
+                    if left > 0:
+                        self._unsent[key] = left
                     self._changed.notify_all()
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every write queued so far has been sent (or given up); False if that
-        took longer than `timeout` seconds."""
+    def flush(self, timeout: float = 5.0, *, key: str | None = None) -> bool:
+        """Wait until every write queued so far (for `key` only, when given) has been sent or
+        given up; False if that took longer than `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while self._pending or self._writing:
+            while self._unsent if key is None else key in self._unsent:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -316,6 +319,7 @@ class Cache:
         with self._changed:
             self._closing = True
             self._pending.clear()
+            self._unsent.clear()
             self._changed.notify_all()
             writer = self._writer
         if writer is not None and writer is not threading.current_thread():
