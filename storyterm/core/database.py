@@ -277,6 +277,17 @@ def describe_error(url: str, exc: BaseException) -> str:
     )
 
 
+def describe_data_error(exc: BaseException) -> str:
+    """What a database that is up said about data it refused (a value too long or out of
+    range, a character it cannot store): a data error, never "cannot open the database"."""
+    reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    said = f" (the database said: {reason[0][:200]})" if reason else ""
+    return (
+        f"The database refused this data{said}. Nothing was saved; shorten or correct the "
+        "value and try again."
+    )
+
+
 @contextlib.contextmanager
 def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
     """Hold a lock so that two processes opening one database migrate it once."""

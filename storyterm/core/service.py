@@ -17,12 +17,14 @@ from storyterm.core.cache import CacheState
 from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition
 from storyterm.core.models import PartState, SessionStatus, utcnow
 from storyterm.core.store import NewPart, Store
+from storyterm.core.text import refuse_unstorable, scrub
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
 
 MAX_TITLE = 200
 MAX_DIRECTION = 4_000
 MAX_PART = 1_000_000
 MAX_METADATA_VALUE = 20_000
+MAX_METADATA_KEY = 100
 MAX_MODEL_NAME = 200
 #: The story bible's known fields, in the order a form shows them.
 BIBLE_FIELDS = ("genre", "tone", "premise", "characters", "style_notes")
@@ -32,7 +34,7 @@ def clean_title(title: Any) -> str:
     """A title a list can show: 1-200 characters, no control characters."""
     if not isinstance(title, str):
         raise InvalidInput("The title must be text.")
-    title = unicodedata.normalize("NFC", title).strip()
+    title = unicodedata.normalize("NFC", refuse_unstorable(title, "The title")).strip()
     if not title:
         raise InvalidInput("A story needs a title: type a few words to name it.")
     if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in title):
@@ -60,10 +62,16 @@ def clean_metadata(metadata: Any) -> dict[str, Any]:
     for key, value in metadata.items():
         if not isinstance(key, str) or not key.strip():
             raise InvalidInput("Every story detail needs a name (a non-empty text key).")
+        refuse_unstorable(key, f"The name of the story detail {key.strip()[:40]!r}")
+        if len(key) > MAX_METADATA_KEY:
+            raise InvalidInput(
+                f"A story detail's name is {len(key):,} characters long; keep names to "
+                f"{MAX_METADATA_KEY} or fewer."
+            )
         if value is None:
             continue
         if isinstance(value, str):
-            value = value.strip()
+            value = refuse_unstorable(value, f"The story detail {key!r}").strip()
             if len(value) > MAX_METADATA_VALUE:
                 raise InvalidInput(
                     f"The story detail {key!r} is too long ({len(value):,} characters); keep it "
@@ -72,8 +80,20 @@ def clean_metadata(metadata: Any) -> dict[str, Any]:
         elif isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
                 raise InvalidInput(f"The story detail {key!r} must be a list of text.")
+            for item in value:
+                refuse_unstorable(item, f"The story detail {key!r}")
+            if sum(len(item) for item in value) > MAX_METADATA_VALUE:
+                raise InvalidInput(
+                    f"The story detail {key!r} is too long; keep it under "
+                    f"{MAX_METADATA_VALUE:,} characters in all."
+                )
         elif isinstance(value, float) and not math.isfinite(value):
             raise InvalidInput(f"The story detail {key!r} must be a real number, not {value}.")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+            raise InvalidInput(
+                f"The story detail {key!r} is a number too large to keep exactly; write it as "
+                "text instead."
+            )
         elif not isinstance(value, (int, float, bool)):
             raise InvalidInput(
                 f"The story detail {key!r} must be text, a number or a list of text."
@@ -87,7 +107,7 @@ def clean_direction(direction: Any) -> str:
         return ""
     if not isinstance(direction, str):
         raise InvalidInput("The direction must be text.")
-    direction = direction.strip()
+    direction = refuse_unstorable(direction, "The direction").strip()
     if len(direction) > MAX_DIRECTION:
         raise InvalidInput(
             f"That direction is {len(direction):,} characters; keep it under {MAX_DIRECTION:,}, "
@@ -97,11 +117,12 @@ def clean_direction(direction: Any) -> str:
 
 
 def _clean_content(content: Any) -> str:
+    """A part's text as a writer typed it: refused, never changed, when it cannot be stored."""
     if not isinstance(content, str):
         raise InvalidInput("A part's text must be text.")
     if len(content) > MAX_PART:
         raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
-    return content
+    return refuse_unstorable(content, "The part's text")
 
 
 class SessionService:
@@ -130,7 +151,7 @@ class SessionService:
         model_name: str | None = None,
     ) -> Session:
         return self.store.create_session(
-            user_id, clean_title(title), clean_metadata(metadata), model_name or None
+            user_id, clean_title(title), clean_metadata(metadata), _clean_model_name(model_name)
         )
 
     def list(
@@ -147,7 +168,7 @@ class SessionService:
         return self.store.list_sessions(
             user_id,
             status=parse_status(status),
-            search=(search or "").strip() or None,
+            search=_clean_search(search),
             limit=limit,
             cursor=cursor,
         )
@@ -156,7 +177,7 @@ class SessionService:
         self, user_id: int, *, status: SessionStatus | str | None = None, search: str | None = None
     ) -> int:
         return self.store.count_sessions(
-            user_id, status=parse_status(status), search=(search or "").strip() or None
+            user_id, status=parse_status(status), search=_clean_search(search)
         )
 
     def get(self, user_id: int, session_id: str) -> Session:
@@ -240,11 +261,12 @@ class SessionService:
             memory=memory,
         )
 
-    def set_model(self, user_id: int, session_id: str, model_name: str) -> Session:
-        if not model_name or not model_name.strip():
+    def set_model(self, user_id: int, session_id: str, model_name: Any) -> Session:
+        model_name = _clean_model_name(model_name)
+        if model_name is None:
             raise InvalidInput("Name a model, like gemma3:latest.")
         return self.store.update_session(
-            user_id, session_id, allowed_from=_EDITABLE, model_name=model_name.strip()
+            user_id, session_id, allowed_from=_EDITABLE, model_name=model_name
         )
 
     def import_session(
@@ -372,11 +394,14 @@ class SessionService:
 
         `expect` is the part as the generation claimed it: if another window has replaced it
         since, Conflict is raised instead of writing over the replacement."""
+        if len(content) > MAX_PART:
+            raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
         return self.store.write_part(
             user_id,
             session_id,
             seq,
-            content=_clean_content(content),
+            # The model's text: what cannot be stored is replaced, never a reason to lose it.
+            content=scrub(content),
             state=state,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -445,5 +470,24 @@ def _clean_model_name(model_name: Any) -> str | None:
         raise InvalidInput("A model name must be text, like gemma3:latest.")
     model_name = model_name.strip()
     if len(model_name) > MAX_MODEL_NAME:
-        raise InvalidInput(f"A model name can be at most {MAX_MODEL_NAME} characters long.")
+        raise InvalidInput(
+            f"A model name can be at most {MAX_MODEL_NAME} characters long; this one has "
+            f"{len(model_name):,}. Use the name `storyterm models` lists."
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in model_name):
+        raise InvalidInput(
+            "A model name cannot hold control characters or invisible marks. Use the name "
+            "`storyterm models` lists, like gemma3:latest."
+        )
     return model_name or None
+
+
+def _clean_search(search: Any) -> str | None:
+    if search is None:
+        return None
+    if not isinstance(search, str):
+        raise InvalidInput("A search must be text.")
+    search = refuse_unstorable(search, "The search").strip()
+    if len(search) > MAX_TITLE:
+        raise InvalidInput(f"Titles are at most {MAX_TITLE} characters; shorten the search.")
+    return search or None

@@ -19,15 +19,22 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.basics import like_pattern, sqlite_title_search
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
-from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
+from storyterm.core.database import (
+    META_DATABASE_ID,
+    describe_data_error,
+    describe_error,
+    ensure_meta,
+    open_database,
+)
 from storyterm.core.errors import (
     AuthError,
     Conflict,
     DatabaseUnavailable,
+    InvalidInput,
     InvalidTransition,
     NotFound,
 )
@@ -182,9 +189,11 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 yield conn
+        except IntegrityError:
+            raise
+        except DataError as exc:
+            raise InvalidInput(describe_data_error(exc)) from exc
         except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
             raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
 
     @contextlib.contextmanager
@@ -202,6 +211,9 @@ class Store:
                     yield conn
         except IntegrityError:
             raise
+        except DataError as exc:
+            # The database is up and refused this data: say what is wrong with the data.
+            raise InvalidInput(describe_data_error(exc)) from exc
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
 

@@ -51,6 +51,7 @@ from storyterm.core.models_catalog import (
 )
 from storyterm.core.service import SessionService, clean_direction
 from storyterm.core.store import status_message
+from storyterm.core.text import scrub
 from storyterm.core.views import Part, Session
 from storyterm.settings import Settings
 
@@ -604,7 +605,7 @@ class _Run:
             async for piece, _saved in items:
                 if piece is not None:
                     pieces.append(str(piece))
-        summary = "".join(pieces).strip()
+        summary = scrub("".join(pieces)).strip()
         if not summary:
             raise ModelUnavailable(
                 f"{self.model} returned an empty summary of the older parts. Try again; if it "
@@ -670,6 +671,9 @@ class _Run:
     def take_chunk(self, chunk: Any) -> str:
         """Account for one chunk from the model; returns its text."""
         content = chunk.content if isinstance(chunk.content, str) else chunk.text
+        # The model's text is data from outside: what no database can store becomes U+FFFD
+        # here, so the screen, every checkpoint and the final part hold the same text.
+        content = scrub(content)
         usage = getattr(chunk, "usage_metadata", None)
         if usage:
             self.prompt_tokens = usage.get("input_tokens")
