@@ -43,7 +43,9 @@ def main() -> None:
     except StorytermError as exc:
         # Commands print their own errors (common.handle_errors); this catches what happens
         # before one runs, such as opening the writing room on a broken config.toml.
-        print(f"storyterm: {exc.message}", file=sys.stderr)
+        from storyterm.core.text import terminal_safe
+
+        print(f"storyterm: {terminal_safe(exc.message)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from storyterm.cli.common import get_runtime, handle_errors, print_json
+from storyterm.cli.common import get_runtime, handle_errors, print_json, say
 from storyterm.core.database import redact
 from storyterm.core.errors import AuthError, InvalidInput, StorytermError
 from storyterm.core.identity import NO_KEYRING, Account, check_password, clean_username
@@ -119,13 +119,13 @@ def _keep_login(
     if not saved:
         reason = tokens.unavailable_reason or NO_KEYRING
         opening = "No system keyring here" if reason == NO_KEYRING else reason
-        click.echo(
+        say(
             f"{opening}: you stay logged in for this command only. {STAY_LOGGED_IN}",
             err=True,
         )
     env_token = (runtime.settings.token or "").strip()
     if env_token and env_token != token:
-        click.echo(
+        say(
             f"Note: STORYTERM_TOKEN is set, and storyterm uses it before this login. Unset it "
             f"to act as {account.username}.",
             err=True,
@@ -153,7 +153,7 @@ def register_cmd(username: str | None, password_stdin: bool) -> None:
     )
     account = runtime.identity.register(name, password)
     account, token = runtime.identity.login(account.username, password)
-    click.echo(f"Welcome to storyterm, {account.username}. You are logged in.")
+    say(f"Welcome to storyterm, {account.username}. You are logged in.")
     _keep_login(runtime, account, token)
 
 
@@ -185,15 +185,15 @@ def login_cmd(username: str | None, password_stdin: bool, print_token: bool) -> 
     )
     account, token = runtime.identity.login(name, password)
     if print_token:
-        click.echo(token)
+        say(token)
         days = runtime.settings.token_ttl_days
-        click.echo(
+        say(
             f"Logged in as {account.username}. The token above is valid for {days} days; keep "
             "it secret, like a password.",
             err=True,
         )
         return
-    click.echo(f"Logged in as {account.username}.")
+    say(f"Logged in as {account.username}.")
     _keep_login(runtime, account, token)
 
 
@@ -205,7 +205,7 @@ def logout_cmd() -> None:
     saved = runtime.tokens.load()
     env_token = (runtime.settings.token or "").strip()
     if not saved and not env_token:
-        click.echo("You were not logged in.")
+        say("You were not logged in.")
         return
     for token, where in ((saved, "saved"), (env_token, "STORYTERM_TOKEN")):
         if not token:
@@ -218,11 +218,11 @@ def logout_cmd() -> None:
         if where == "saved":
             runtime.tokens.clear()
             if name and revoked:
-                click.echo(f"Logged out {name}.")
+                say(f"Logged out {name}.")
             else:
-                click.echo("Removed the saved login (it was no longer valid).")
+                say("Removed the saved login (it was no longer valid).")
         else:
-            click.echo(
+            say(
                 f"{'Revoked' if revoked else 'Nothing to revoke for'} the token in "
                 "STORYTERM_TOKEN"
                 + (f" ({name})" if name and revoked else "")
@@ -249,7 +249,7 @@ def whoami_cmd(as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"{account.username} · login: {source.value} · database: {database}")
+    say(f"{account.username} · login: {source.value} · database: {database}")
 
 
 @click.command("passwd")
@@ -262,13 +262,13 @@ def passwd_cmd() -> None:
     old = click.prompt("Current password", hide_input=True)
     new = _new_password(account.username, "New password")
     runtime.identity.change_password(account.id, old, new)
-    click.echo(f"Password changed for {account.username}. Logins elsewhere have ended.")
+    say(f"Password changed for {account.username}. Logins elsewhere have ended.")
     try:
         account, token = runtime.identity.login(account.username, new)
     except StorytermError as exc:  # pragma: no cover - the password was just set
         raise AuthError(f"Your password was changed, but logging in again failed: {exc}") from exc
     if login is not None and login.source is TokenSource.ENV:
-        click.echo(
+        say(
             "The token in STORYTERM_TOKEN has ended too: run `storyterm login --print-token` "
             "and put the new token there.",
             err=True,

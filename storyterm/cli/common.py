@@ -1,8 +1,14 @@
-"""What every command shares: the runtime, the acting writer, output helpers, error exits."""
+"""What every command shares: the runtime, the acting writer, output helpers, error exits.
+
+Every line the CLI prints goes through `say` (or `print_json`): stored and generated text is data,
+so its control characters are shown as symbols and never drive the terminal, whether stdout is a
+terminal, a pipe or a file (core/text.py's terminal_safe). Styling (`styled`) is added after.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -12,6 +18,7 @@ import click
 
 from storyterm.core.errors import StorytermError
 from storyterm.core.runtime import Runtime
+from storyterm.core.text import terminal_line, terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +40,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except StorytermError as exc:
-            click.echo(f"storyterm: {exc.message}", err=True)
+            say(f"storyterm: {exc.message}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -46,5 +53,30 @@ def current_user_id(runtime: Runtime) -> int:
     return require_user(runtime).id
 
 
+class Styled(str):
+    """A piece of a line already made safe and styled (see `styled`): `say` prints it as is."""
+
+
+def styled(text: str, *, one_line: bool = False, **styles: Any) -> Styled:
+    """`text` made terminal-safe (and folded onto one line with `one_line=True`), then styled
+    with click.style's options (bold=True, dim=True, ...)."""
+    safe = terminal_line(text) if one_line else terminal_safe(text)
+    return Styled(click.style(safe, **styles))
+
+
+def say(*pieces: str, err: bool = False, nl: bool = True) -> None:
+    """Print `pieces` joined: each made terminal-safe unless it is `styled` already."""
+    line = "".join(p if isinstance(p, Styled) else terminal_safe(p) for p in pieces)
+    click.echo(line, err=err, nl=nl)
+
+
+# JSON escapes C0 controls itself; these it leaves raw with ensure_ascii=False: DEL, the C1
+# block, bidirectional overrides, line/paragraph separators and lone surrogates.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    """`value` as JSON for scripts: text stays exact (escaped where a terminal would act on it)
+    and readable (other non-ASCII characters are written as they are)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text))

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from storyterm.cli.common import get_runtime, handle_errors
+from storyterm.cli.common import get_runtime, handle_errors, say, styled
 from storyterm.core import database
 from storyterm.core.cache import Cache, CacheState
 from storyterm.core.errors import DatabaseUnavailable, StorytermError
@@ -34,9 +34,9 @@ def db_upgrade() -> None:
     finally:
         engine.dispose()
     if before == after:
-        click.echo(f"{database.redact(url)} is already at {after} (head).")
+        say(f"{database.redact(url)} is already at {after} (head).")
     else:
-        click.echo(f"Upgraded {database.redact(url)}: {before or 'empty'} -> {after}.")
+        say(f"Upgraded {database.redact(url)}: {before or 'empty'} -> {after}.")
 
 
 @db_group.command("current")
@@ -58,12 +58,12 @@ def db_current() -> None:
         state = "newer than this storyterm knows: upgrade storyterm"
     else:
         state = f"behind: head is {head}; run `storyterm db upgrade`"
-    click.echo(f"{database.redact(url)}: {revision or 'empty'} ({state})")
+    say(f"{database.redact(url)}: {revision or 'empty'} ({state})")
 
 
 def _line(ok: bool, what: str, detail: str) -> bool:
-    mark = click.style("OK  ", fg="green") if ok else click.style("FAIL", fg="red")
-    click.echo(f"{mark} {what}: {detail}")
+    mark = styled("OK  ", fg="green") if ok else styled("FAIL", fg="red")
+    say(mark, f" {what}: {detail}")
     return ok
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from storyterm.cli.common import current_user_id, get_runtime, handle_errors
+from storyterm.cli.common import current_user_id, get_runtime, handle_errors, say
 from storyterm.cli.sessions import resolve_session_id
 from storyterm.core.export import DEFAULT_FORMATS, FORMATS, ExportResult
 
@@ -53,20 +53,20 @@ def export_cmd(session_id: str, out_dir: Path | None, formats: str) -> None:
 
 def _print_result(result: ExportResult) -> None:
     parts = f"{result.part_count:,} part" + ("" if result.part_count == 1 else "s")
-    click.echo(f"Exported {parts}, {result.word_count:,} words, to {result.folder}")
+    say(f"Exported {parts}, {result.word_count:,} words, to {result.folder}")
     part_files = [f for f in result.files if f.name.startswith("part-")]
     for path in result.files:
         if path not in part_files:
-            click.echo(f"  {path.name}")
+            say(f"  {path.name}")
     if len(part_files) > 3:
-        click.echo(f"  {part_files[0].name} … {part_files[-1].name} ({len(part_files):,} files)")
+        say(f"  {part_files[0].name} … {part_files[-1].name} ({len(part_files):,} files)")
     else:
         for path in part_files:
-            click.echo(f"  {path.name}")
+            say(f"  {path.name}")
     if result.removed:
         names = ", ".join(p.name for p in result.removed[:5])
         more = f" and {len(result.removed) - 5:,} more" if len(result.removed) > 5 else ""
-        click.echo(f"Removed older files that are not part of this export: {names}{more}")
+        say(f"Removed older files that are not part of this export: {names}{more}")
 
 
 @click.command("import")
@@ -80,11 +80,11 @@ def import_cmd(file: Path) -> None:
     user_id = current_user_id(runtime)
     session = import_story(runtime.sessions, user_id, file)
     parts = f"{session.part_count:,} part" + ("" if session.part_count == 1 else "s")
-    click.echo(
+    say(
         f"Imported “{session.title}” ({parts}, {session.word_count:,} words, "
         f"{session.status.value}) as a new session {session.id}"
     )
-    click.echo(f"Read it with `storyterm show {session.id[:8]}`.")
+    say(f"Read it with `storyterm show {session.id[:8]}`.")
 
 
 COMMANDS = [export_cmd, import_cmd]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from storyterm.cli.common import get_runtime, handle_errors
+from storyterm.cli.common import get_runtime, handle_errors, say, styled
 from storyterm.core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -90,12 +90,14 @@ def serve_cmd(host: str, port: int) -> None:
     from storyterm.api import create_app
 
     if not is_loopback(host):
-        click.secho(
-            f"storyterm: warning: --host {host} makes the API reachable from other machines. "
-            "Every call still needs a login token, but the traffic is plain HTTP: put it "
-            "behind HTTPS (a reverse proxy) before using it across a network.",
+        say(
+            styled(
+                f"storyterm: warning: --host {host} makes the API reachable from other machines. "
+                "Every call still needs a login token, but the traffic is plain HTTP: put it "
+                "behind HTTPS (a reverse proxy) before using it across a network.",
+                fg="yellow",
+            ),
             err=True,
-            fg="yellow",
         )
     check_port(host, port)
     runtime = get_runtime()
@@ -103,7 +105,7 @@ def serve_cmd(host: str, port: int) -> None:
     # than a server that fails every request.
     runtime.store  # noqa: B018
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"storyterm: API at http://{shown}:{port}/api (docs: /docs). Ctrl+C stops it.")
+    say(f"storyterm: API at http://{shown}:{port}/api (docs: /docs). Ctrl+C stops it.")
     run_server(create_app(runtime), host, port)
 
 
@@ -117,7 +119,7 @@ def run_server(app: FastAPI, host: str, port: int) -> None:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             stopping = app.state.generations.stop_all()
             if stopping and not self.should_exit:
-                click.echo(
+                say(
                     f"storyterm: stopping {stopping} generation(s); their text is kept.",
                     err=True,
                 )

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import click
 
-from storyterm.cli.common import current_user_id, get_runtime, handle_errors, print_json
+from storyterm.cli.common import (
+    current_user_id,
+    get_runtime,
+    handle_errors,
+    print_json,
+    say,
+    styled,
+)
 from storyterm.core.models import PartState
+from storyterm.core.text import terminal_line
 from storyterm.core.views import STATUS_MARK, ago
 
 
@@ -33,18 +41,20 @@ def sessions_cmd(
         return
     if not page.items:
         if search or status != "all":
-            click.echo("No sessions match.")
+            say("No sessions match.")
         else:
-            click.echo('No sessions yet. Start one with `storyterm new "A title"` or `storyterm`.')
+            say('No sessions yet. Start one with `storyterm new "A title"` or `storyterm`.')
         return
     for s in page.items:
         words = f"{s.part_count}p · {s.word_count:,}w"
-        click.echo(
-            f"{STATUS_MARK[s.status]} {s.id[:8]}  {click.style(s.title, bold=True)}  "
-            f"{words} · {ago(s.updated_at)}" + (f" · {s.model_name}" if s.model_name else "")
+        say(
+            f"{STATUS_MARK[s.status]} {s.id[:8]}  ",
+            styled(s.title, one_line=True, bold=True),
+            f"  {words} · {ago(s.updated_at)}",
+            terminal_line(f" · {s.model_name}") if s.model_name else "",
         )
     if page.next_cursor:
-        click.echo(f"… more: storyterm sessions --cursor {page.next_cursor}")
+        say(f"… more: storyterm sessions --cursor {page.next_cursor}")
 
 
 def resolve_session_id(runtime, user_id: int, session_id: str) -> str:  # type: ignore[no-untyped-def]
@@ -87,24 +97,24 @@ def show_cmd(session_id: str, as_json: bool) -> None:
             }
         )
         return
-    click.echo(click.style(session.title, bold=True))
+    say(styled(session.title, one_line=True, bold=True))
     meta = session.session_metadata
-    facts = [f"{k}: {meta[k]}" for k in ("genre", "tone") if meta.get(k)]
+    facts = [terminal_line(f"{k}: {meta[k]}") for k in ("genre", "tone") if meta.get(k)]
     facts.append(
         f"{session.status.value} · {session.part_count} parts · {session.word_count:,} words"
     )
-    click.echo(" · ".join(facts))
+    say(" · ".join(facts))
     for part in parts:
-        click.echo()
+        say()
         heading = f"## Part {part.seq}"
         if part.state is PartState.INTERRUPTED:
             heading += "  (interrupted)"
         elif part.state is PartState.STREAMING:
             heading += "  (being written)"
-        click.echo(click.style(heading, bold=True))
+        say(styled(heading, bold=True))
         if part.direction:
-            click.echo(f"> {part.direction}")
-        click.echo(part.content)
+            say(f"> {part.direction}")
+        say(part.content)
 
 
 def _status_command(name: str, verb: str, help_text: str) -> click.Command:
@@ -116,7 +126,7 @@ def _status_command(name: str, verb: str, help_text: str) -> click.Command:
         user_id = current_user_id(runtime)
         session_id = resolve_session_id(runtime, user_id, session_id)
         session = getattr(runtime.sessions, name)(user_id, session_id)
-        click.echo(f"{verb} “{session.title}”.")
+        say(f"{verb} “{session.title}”.")
 
     return command
 
@@ -140,11 +150,11 @@ def delete_cmd(session_id: str, yes: bool) -> None:
     session = runtime.sessions.get(user_id, session_id)
     if not yes:
         click.confirm(
-            f"Delete “{session.title}” and its {session.part_count} parts for good?",
+            terminal_line(f"Delete “{session.title}” and its {session.part_count} parts for good?"),
             abort=True,
         )
     runtime.sessions.delete(user_id, session_id)
-    click.echo(f"Deleted “{session.title}”.")
+    say(f"Deleted “{session.title}”.")
 
 
 COMMANDS = [sessions_cmd, show_cmd, pause_cmd, resume_cmd, complete_cmd, delete_cmd]

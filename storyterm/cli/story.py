@@ -14,18 +14,26 @@ from typing import Any
 
 import click
 
-from storyterm.cli.common import current_user_id, get_runtime, handle_errors, print_json
+from storyterm.cli.common import (
+    current_user_id,
+    get_runtime,
+    handle_errors,
+    print_json,
+    say,
+    styled,
+)
 from storyterm.cli.sessions import resolve_session_id
 from storyterm.core.errors import InvalidTransition
 from storyterm.core.runtime import Runtime
 from storyterm.core.store import status_message
+from storyterm.core.text import terminal_line
 
 #: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
 EXIT_STOPPED = 130
 
 
 def _note(message: str) -> None:
-    click.echo(click.style(message, dim=True), err=True)
+    say(styled(message, dim=True), err=True)
 
 
 @click.command("new")
@@ -70,7 +78,7 @@ def new_cmd(
     if as_json:
         print_json(session.model_dump(mode="json"))
         return
-    click.echo(session.id)
+    say(session.id)
     if sys.stderr.isatty():
         _note(f'Write its first part: storyterm continue {session.id[:8]} --direction "..."')
 
@@ -151,6 +159,7 @@ async def _write_part(
         f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
     )
     wrote = False
+    held = ""
     events = runtime.storyteller.generate(
         user_id, session_id, direction, regenerate=regenerate, cancel=cancel
     )
@@ -158,18 +167,23 @@ async def _write_part(
         async with contextlib.aclosing(events):
             async for event in events:
                 if isinstance(event, TextDelta):
-                    click.echo(event.text, nl=False)
+                    # A CR at the end of a delta may be half of a CR LF: the next delta decides
+                    # (terminal_safe turns a lone CR into a line break).
+                    text, held = held + event.text, ""
+                    if text.endswith("\r"):
+                        text, held = text[:-1], "\r"
+                    say(text, nl=False)
                     wrote = True
                 elif isinstance(event, Progress):
                     _note(event.message)
                 elif isinstance(event, Finished):
                     if wrote:
-                        click.echo()
+                        say()
                     return _report_finished(event)
                 elif isinstance(event, Failed):
                     if wrote:
-                        click.echo()
-                    click.echo(f"storyterm: {event.error.message}", err=True)
+                        say()
+                    say(f"storyterm: {event.error.message}", err=True)
                     return EXIT_STOPPED if event.error.code == "stopped" else 1
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -187,14 +201,14 @@ def _report_finished(event: Any) -> int:
     numbers.append(f"{part.word_count:,} words")
     stats = " · ".join(numbers)
     if event.interrupted:
-        click.echo(
+        say(
             f"Stopped. Part {part.seq} keeps the {part.word_count:,} words written so far "
             f"(marked interrupted) · {stats}",
             err=True,
         )
         return EXIT_STOPPED
     tail = " (it reached the length limit)" if event.done_reason == "length" else ""
-    click.echo(f"Part {part.seq} saved · {stats}{tail}", err=True)
+    say(f"Part {part.seq} saved · {stats}{tail}", err=True)
     return 0
 
 
@@ -230,11 +244,9 @@ def models_cmd(as_json: bool) -> None:
         facts = [f for f in (m.size_text, m.family, m.parameter_size, m.quantization) if f]
         if m.context_length:
             facts.append(f"context {m.context_length:,}")
-        line = f"{mark} {m.name.ljust(width)}  {' · '.join(facts)}"
-        if m.name == chosen:
-            line += click.style("  ← new stories use this", bold=True)
-        click.echo(line)
-    click.echo(
+        line = f"{mark} {terminal_line(m.name).ljust(width)}  {terminal_line(' · '.join(facts))}"
+        say(line, styled("  ← new stories use this", bold=True) if m.name == chosen else "")
+    say(
         f"Ollama at {runtime.settings.ollama_host}; preferred: "
         f"{', '.join(runtime.settings.model_preferences) or '(none)'}.",
         err=True,
