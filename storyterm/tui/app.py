@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -36,6 +37,7 @@ from storyterm.core.errors import (
 )
 from storyterm.tui.models import ModelChoice, load_model_choice
 from storyterm.tui.state import STATE_FILE, TuiState
+from storyterm.tui.text import safe
 
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
@@ -176,6 +178,21 @@ class StorytermApp(App[None]):
     async def model_choice(self, preferred: str | None = None) -> ModelChoice:
         """The models Ollama offers, the one to preselect, and any problem (never raises)."""
         return await load_model_choice(self.runtime, preferred)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification, from any screen or widget: messages carry stored text (titles,
+        what a database said), so they are made terminal-safe here, once, for all of them."""
+        super().notify(
+            safe(message), title=safe(title), severity=severity, timeout=timeout, markup=markup
+        )
 
     def report_error(self, error: StorytermError) -> None:
         """Show a core error as a notification that says what to do."""

@@ -18,6 +18,8 @@ from storyterm.core.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.screens.new_session import FIELDS
 from storyterm.tui.text import safe
+from storyterm.tui.widgets.safe_input import SafeInput
+from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
@@ -56,9 +58,12 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         self.read_only = str(session.status) == "completed"
 
     def _initial(self) -> tuple[str, dict[str, str], str]:
+        """The stored values as the fields show them (terminal-safe: SafeInput/SafeTextArea),
+        so that an untouched field compares equal and is not written back."""
         meta = self.session.session_metadata
-        fields = {key: _as_text(meta.get(key)) for key, *_ in FIELDS}
-        return self.session.title, fields, _as_text(self.session.memory.get(SUMMARY_KEY))
+        fields = {key: safe(_as_text(meta.get(key))) for key, *_ in FIELDS}
+        summary = safe(_as_text(self.session.memory.get(SUMMARY_KEY)))
+        return safe(self.session.title), fields, summary
 
     def compose(self) -> ComposeResult:
         title, fields, summary = self._initial()
@@ -66,14 +71,14 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
             with VerticalScroll(classes="fields"):
                 with Horizontal(classes="field-row"):
                     yield Label("Title", classes="required")
-                    yield Input(
+                    yield SafeInput(
                         title, id="title", max_length=200, disabled=self.read_only, compact=True
                     )
                 for key, label, multi, placeholder in FIELDS:
                     with Horizontal(classes="field-row"):
                         yield Label(label)
                         if multi:
-                            yield TextArea(
+                            yield SafeTextArea(
                                 fields[key],
                                 id=key,
                                 soft_wrap=True,
@@ -81,7 +86,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                                 read_only=self.read_only,
                             )
                         else:
-                            yield Input(
+                            yield SafeInput(
                                 fields[key],
                                 id=key,
                                 placeholder=placeholder,
@@ -90,7 +95,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                             )
                 with Horizontal(classes="field-row"):
                     yield Label("Summary")
-                    yield TextArea(
+                    yield SafeTextArea(
                         summary,
                         id="summary",
                         soft_wrap=True,

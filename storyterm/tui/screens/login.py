@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Tab, Tabs
 
 from storyterm.core.errors import StorytermError
+from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from storyterm.core.identity import Account
@@ -84,7 +85,7 @@ class LoginScreen(ModalScreen[LoginResult]):
             with Vertical(classes="fields"):
                 with Horizontal(classes="field-row"):
                     yield Label("Username", classes="required")
-                    yield Input(
+                    yield SafeInput(
                         self.username or (os_username() if self.mode == REGISTER else ""),
                         id="username",
                         max_length=64,

@@ -11,11 +11,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, Select, Static
 
 from storyterm.core.errors import StorytermError
 from storyterm.tui.models import ModelChoice
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
+from storyterm.tui.widgets.safe_input import SafeInput
+from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
@@ -63,7 +65,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
             with VerticalScroll(classes="fields"):
                 with Horizontal(classes="field-row"):
                     yield Label("Title", classes="required")
-                    yield Input(
+                    yield SafeInput(
                         placeholder="What is the story called?",
                         id="title",
                         max_length=200,
@@ -73,14 +75,14 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
                     with Horizontal(classes="field-row"):
                         yield Label(label)
                         if multi:
-                            yield TextArea(
+                            yield SafeTextArea(
                                 id=key,
                                 soft_wrap=True,
                                 show_line_numbers=False,
                                 placeholder=placeholder,
                             )
                         else:
-                            yield Input(placeholder=placeholder, id=key, compact=True)
+                            yield SafeInput(placeholder=placeholder, id=key, compact=True)
                 with Horizontal(classes="field-row"):
                     yield Label("Model")
                     yield Select[str](

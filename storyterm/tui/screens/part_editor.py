@@ -15,7 +15,9 @@ from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from storyterm.core.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
-from storyterm.tui.text import one_line
+from storyterm.tui.text import one_line, safe
+from storyterm.tui.widgets.safe_input import SafeInput
+from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
     from storyterm.core.views import Part
@@ -56,6 +58,9 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
         self.part = part
         self.story_title = story_title
         self.discard_question = f"Discard your changes to part {part.seq}?"
+        #: The direction and text as the fields show them (terminal-safe), to tell an edit
+        #: from an untouched part.
+        self.shown = (safe(part.direction), safe(part.content))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="editor"):
@@ -64,10 +69,10 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
                 id="heading",
             )
             yield Label("Direction (what you asked for)")
-            yield Input(self.part.direction, id="direction", max_length=4000)
+            yield SafeInput(self.shown[0], id="direction", max_length=4000)
             yield Label("Text")
-            # The raw text, control characters and all: the editor shows what is stored.
-            yield TextArea(self.part.content, id="content", soft_wrap=True)
+            # Control characters show as symbols (␛); saving an edit keeps them as symbols.
+            yield SafeTextArea(self.shown[1], id="content", soft_wrap=True)
             yield Static(id="error")
             with Horizontal(id="buttons"):
                 yield Button("Close (esc)", id="cancel")
@@ -82,7 +87,7 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
 
     @property
     def changed(self) -> bool:
-        return self._values() != (self.part.direction, self.part.content)
+        return self._values() != self.shown
 
     def action_save(self) -> None:
         if not self.changed:
@@ -99,8 +104,8 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
                 self.app.user_id,
                 self.part.session_id,
                 self.part.seq,
-                content=content if content != self.part.content else None,
-                direction=direction if direction != self.part.direction else None,
+                content=content if content != self.shown[1] else None,
+                direction=direction if direction != self.shown[0] else None,
             )
         except StorytermError as exc:
             self.post_message(SaveFailed(exc))

@@ -10,9 +10,10 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from storyterm.tui.text import one_line
+from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
@@ -35,7 +36,7 @@ def why_disabled(session: Session | None) -> str | None:
     return None
 
 
-class DirectionInput(Input):
+class DirectionInput(SafeInput):
     """Where the writer says what happens next. Enter asks for the next part."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

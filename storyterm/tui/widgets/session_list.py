@@ -26,6 +26,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from storyterm.core.views import STATUS_MARK, ago
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.filter_bar import FilterBar
+from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
@@ -72,7 +73,7 @@ def session_prompt(session: Session, now: datetime) -> Content:
     return Content("\n").join([first.truncate(200), second])
 
 
-class SearchInput(Input):
+class SearchInput(SafeInput):
     """The title search: typing filters in the database, Esc clears it, Enter goes to the list."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
