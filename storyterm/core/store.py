@@ -23,7 +23,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.basics import like_pattern, sqlite_title_search
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
-from storyterm.core.database import META_DATABASE_ID, describe_error, ensure_meta, open_database
+from storyterm.core.database import (
+    META_CACHE_KEY,
+    META_DATABASE_ID,
+    describe_error,
+    ensure_meta,
+    open_database,
+)
 from storyterm.core.errors import (
     AuthError,
     Conflict,
@@ -161,7 +167,8 @@ class Store:
         meta = ensure_meta(engine)
         database_id = meta[META_DATABASE_ID]
         namespace = cache_namespace(engine, database_id)
-        return cls(engine, Cache(redis_url, namespace=namespace), database_id)
+        cache = Cache(redis_url, namespace=namespace, mac_key=meta[META_CACHE_KEY].encode())
+        return cls(engine, cache, database_id)
 
     def close(self) -> None:
         self.cache.close()
@@ -505,9 +512,9 @@ class Store:
         parts: list[Part] | None = None
         from_cache = False
         if session.status is SessionStatus.ACTIVE:
-            cached = self.cache.load(session_id)
+            cached = self.cache.load(session_id, Part.model_validate)
             if cached is not None and cached[0] == session.version:
-                parts = [Part.model_validate(p) for p in cached[2]]
+                parts = cached[2]
                 expected = min(session.part_count, TAIL_PARTS)
                 if len(parts) == expected:
                     from_cache = True
