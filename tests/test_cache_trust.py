@@ -1,11 +1,13 @@
 """Redis is input like any other (DESIGN.md, "Dual storage", 7): a hot entry of the wrong shape,
 or one storyterm did not write, is a miss, is deleted, and the database's text is served, by the
-Store and by `storyterm show` and the API; entries storyterm wrote still hit."""
+Store and by `storyterm show` and the API; entries storyterm wrote still hit; and copies of one
+database on two PostgreSQL servers never share entries."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +18,12 @@ from click.testing import CliRunner
 
 from storyterm.cli import cli
 from storyterm.core.cache import SEAL_LEN, Cache
-from storyterm.core.database import META_CACHE_KEY, ensure_meta
+from storyterm.core.database import META_CACHE_KEY, META_DATABASE_ID, ensure_meta
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.store import Store, cache_namespace
 from storyterm.core.views import Part
 from tests.helpers import login_as, make_user
+from tests.services import PostgresServer
 
 REAL = ["The lighthouse keeper wrote at dawn.", "The letter went out with the tide."]
 FORGED = "The keeper confessed everything."
@@ -312,3 +315,205 @@ def test_the_api_serves_the_databases_text(
                 assert [p["content"] for p in response.json()["parts"]] == REAL
     finally:
         runtime.close()
+
+
+# -- copies of one database on two PostgreSQL servers ---------------------------------------
+
+
+@dataclass
+class Copies:
+    """One database on server `a`, and copies of it elsewhere."""
+
+    a: PostgresServer
+    b: PostgresServer
+    name: str
+    user: int
+    session_id: str
+
+    def url(self, server: PostgresServer) -> str:
+        return f"postgresql://postgres@127.0.0.1:{server.port}/{self.name}"
+
+
+@pytest.fixture(scope="module")
+def copies() -> Iterator[Copies]:
+    """Server `a` with a storyterm database holding a story, and server `b` started from a copy
+    of a's data folder (a physical copy: a base backup, a cloned disk), so b has the same
+    system identifier, database name, database id and MAC key, at another address."""
+    import psycopg
+
+    try:
+        a = PostgresServer()
+        a.start()
+    except Exception as exc:  # no binaries, or initdb refused
+        from tests.conftest import service_missing
+
+        service_missing(f"PostgreSQL cannot be started here: {exc}")
+    b = PostgresServer()
+    try:
+        name = "storyterm_copy"
+        with psycopg.connect(a.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        store = Store.open(f"postgresql://postgres@127.0.0.1:{a.port}/{name}", None)
+        user = make_user(store)
+        session_id = store.create_session(user, "The Keeper's Letter", {}, None).id
+        store.add_part(user, session_id, direction="", content="Common start.")
+        store.close()
+        a._run("pg_ctl", "-D", str(a.data), "-m", "fast", "-w", "stop")
+        subprocess.run(["cp", "-a", str(a.data), str(b.data)], check=True)
+        a.start()
+        b.start()
+        yield Copies(a, b, name, user, session_id)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_copies_on_two_postgresql_servers_never_share_hot_entries(
+    copies: Copies, redis_url: str, rclient: redis.Redis
+) -> None:
+    one = SessionService(Store.open(copies.url(copies.a), redis_url))
+    two = SessionService(Store.open(copies.url(copies.b), redis_url))
+    try:
+        # Everything but the server's address is the same on both: the database id, the MAC
+        # key (so either's entries would pass the other's checks), the system identifier...
+        metas = [ensure_meta(s.store.engine) for s in (one, two)]
+        assert [m[META_DATABASE_ID] for m in metas] == [metas[1][META_DATABASE_ID]] * 2
+        assert [m[META_CACHE_KEY] for m in metas] == [metas[1][META_CACHE_KEY]] * 2
+        systems = []
+        for s in (one, two):
+            with s.store.engine.connect() as conn:
+                systems.append(
+                    conn.exec_driver_sql(
+                        "SELECT system_identifier FROM pg_control_system()"
+                    ).scalar_one()
+                )
+        assert systems[0] == systems[1]
+        # ...yet the namespaces differ.
+        assert one.store.cache.namespace != two.store.cache.namespace
+        user, sid = copies.user, copies.session_id
+        # Each copy goes its own way, to the same version: the case a shared key would serve
+        # one copy's text as the other's.
+        one.append_part(user, sid, direction="", content="The original goes south.")
+        two.append_part(user, sid, direction="", content="The copy goes north.")
+        assert one.get(user, sid).version == two.get(user, sid).version
+        for _ in range(2):
+            o1 = one.open(user, sid)
+            o2 = two.open(user, sid)
+            assert [p.content for p in o1.parts] == ["Common start.", "The original goes south."]
+            assert [p.content for p in o2.parts] == ["Common start.", "The copy goes north."]
+        assert o1.from_cache and o2.from_cache  # both hot, each in its own entry
+        assert one.store.cache.flush() and two.store.cache.flush()
+        keys = {k.decode() for k in rclient.scan_iter("storyterm:*")}
+        assert keys == {one.store.cache.key(sid), two.store.cache.key(sid)}
+    finally:
+        one.store.close()
+        two.store.close()
+
+
+def test_a_restore_on_a_new_server_at_the_same_address_gets_its_own_namespace(
+    copies: Copies, tmp_path: Any
+) -> None:
+    """pg_dump of a's database restored on a freshly made server that takes over a's address
+    and port (a host replaced): same database id, name and address, another system identifier,
+    so another namespace."""
+    import psycopg
+
+    url_a = copies.url(copies.a)
+    before = Store.open(url_a, None)
+    namespace_a = cache_namespace(before.engine, before.database_id)
+    database_id = before.database_id
+    before.close()
+    dump = tmp_path / "dump.sql"
+    with dump.open("wb") as out:
+        subprocess.run([str(copies.a.bin / "pg_dump"), "--no-owner", url_a], check=True, stdout=out)
+    copies.a.stop()
+    c = PostgresServer()
+    c.port = copies.a.port  # the new server answers where the old one did
+    try:
+        c.start()
+        with psycopg.connect(c.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{copies.name}"')
+        subprocess.run(
+            [str(c.bin / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump), url_a],
+            check=True,
+            capture_output=True,
+        )
+        restored = Store.open(url_a, None)
+        try:
+            assert restored.database_id == database_id
+            assert cache_namespace(restored.engine, restored.database_id) != namespace_a
+        finally:
+            restored.close()
+    finally:
+        c.close()
+        copies.a.start()
+
+
+def test_clients_of_one_server_share_a_namespace_whatever_the_url_spells(
+    copies: Copies,
+) -> None:
+    """Two spellings of one server and database (a driver named, a query option) are one
+    namespace: entries stay shared between clients of one database."""
+    plain = Store.open(copies.url(copies.a), None)
+    spelled = Store.open(
+        f"postgresql+psycopg://postgres@127.0.0.1:{copies.a.port}/{copies.name}"
+        "?application_name=other",
+        None,
+    )
+    try:
+        assert cache_namespace(plain.engine, plain.database_id) == cache_namespace(
+            spelled.engine, spelled.database_id
+        )
+    finally:
+        plain.close()
+        spelled.close()
+
+
+def test_namespaces_stay_when_the_system_identifier_is_hidden(
+    copies: Copies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that refuses pg_control_system() to storyterm's role still opens, namespaced by
+    address and database."""
+    import psycopg
+
+    with psycopg.connect(copies.url(copies.a), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS plain_writer")
+        conn.execute("CREATE ROLE plain_writer LOGIN")
+        conn.execute(f'GRANT ALL ON DATABASE "{copies.name}" TO plain_writer')
+        conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO plain_writer")
+        conn.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO plain_writer")
+        conn.execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+    try:
+        url = f"postgresql://plain_writer@127.0.0.1:{copies.a.port}/{copies.name}"
+        store = Store.open(url, None)
+        try:
+            hidden = cache_namespace(store.engine, store.database_id)
+            assert hidden.startswith(store.database_id + ":")
+            admin = Store.open(copies.url(copies.a), None)
+            try:
+                assert cache_namespace(admin.engine, admin.database_id) != hidden
+            finally:
+                admin.close()
+        finally:
+            store.close()
+    finally:
+        with psycopg.connect(copies.url(copies.a), autocommit=True) as conn:
+            conn.execute("GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
+
+
+def test_one_sqlite_path_on_two_machines_is_two_namespaces(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A story file synced to another machine has the same path there (the same user's data
+    folder), id and key: with a Redis both machines reach, the machine's name keeps them apart;
+    on one machine the file's real path still decides."""
+    import socket
+
+    store = Store.open(sqlite_url, None)
+    try:
+        here = cache_namespace(store.engine, store.database_id)
+        assert cache_namespace(store.engine, store.database_id) == here
+        monkeypatch.setattr(socket, "gethostname", lambda: "the-other-laptop")
+        assert cache_namespace(store.engine, store.database_id) != here
+    finally:
+        store.close()
