@@ -240,6 +240,20 @@ def test_entries_storyterm_wrote_hit_from_another_client_of_the_database(
         second.close()
 
 
+def test_a_redis_url_asking_for_decoded_replies_still_hits(
+    sqlite_url: str, redis_url: str, rclient: redis.Redis
+) -> None:
+    """Sealed values are bytes: a URL's ?decode_responses=True (which wins over from_url's
+    keyword) must not turn every entry into a rejected one."""
+    store = Store.open(sqlite_url, redis_url + "?decode_responses=True")
+    try:
+        hot = make_hot(SessionService(store), rclient)
+        assert hot.service.open(hot.user, hot.session_id).from_cache
+        assert store.cache.rejected == 0
+    finally:
+        store.close()
+
+
 # -- the command line and the API -----------------------------------------------------------
 
 

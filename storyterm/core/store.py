@@ -2,7 +2,8 @@
 
 The rules (DESIGN.md, "Dual storage"): the database is the truth and a write is done when its
 commit is; Redis is written after, and a cached entry is used only when its version equals the
-database's. Every write here bumps the session's version.
+database's and it passes the cache's checks (its seals and shape: core/cache.py). Every write
+here bumps the session's version.
 """
 
 from __future__ import annotations
