@@ -15,10 +15,12 @@ from enum import StrEnum
 #: database that is already at head never has to load Alembic (start-up stays fast).
 HEAD_REVISION = "0002_parts_lz4"
 
-#: app_meta keys: the database's own id (namespaces Redis keys and tokens) and the generated
-#: JWT signing secret.
+#: app_meta keys: the database's own id (namespaces Redis keys and tokens), the generated
+#: JWT signing secret, and the generated key that seals the values storyterm writes to Redis
+#: (core/cache.py).
 META_DATABASE_ID = "database_id"
 META_JWT_SECRET = "jwt_secret"
+META_CACHE_KEY = "cache_mac_key"
 
 #: A part left "streaming" without a checkpoint for this long belongs to a generation that died
 #: (a crash, a closed laptop): opening the story marks it interrupted, its text kept.

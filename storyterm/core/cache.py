@@ -1,10 +1,24 @@
-"""The Redis side: keys, TTLs, health. Every Redis error is contained here.
+"""The Redis side: keys, TTLs, health, and checking what Redis gives back. Every Redis error
+is contained here.
 
 Redis is only ever an accelerator. Each session that is open somewhere (the hot set) has one
 hash holding the session row and the newest parts, stamped with the session's `version`. A
 reader trusts the hash only when its version equals the database's; anything else is dropped
 and rebuilt. When Redis is down, slow or garbage, every method here returns "nothing cached"
 and the cache reports itself offline until a retry finds it again.
+
+Redis is input like any other (DESIGN.md, "Dual storage", 7): anyone who can reach it can
+write to it. Every value storyterm writes is sealed with an HMAC-SHA256 of the Redis key, the
+field and the value's bytes, under a key kept in the database (app_meta), so an entry storyterm
+did not write, or one moved from another key or field, fails the check. A reader checks the
+seal before it parses anything, then the shape (JSON of the views, the version, the session id,
+each part's seq); an entry that fails any of it is a miss, and is deleted so the next open
+writes a good one. Keys are namespaced by the database id and where the database lives (see
+core/store.py, `cache_namespace`), so copies of one database never share entries.
+
+What the seal does not catch: someone who can write to Redis and kept an older value storyterm
+wrote for the same field can put it back (the version is per entry and a part's field is only
+rewritten when the part changes). Give a shared Redis a password.
 
 Writes (store, update, drop) are queued and sent in order by a writer thread of the cache's
 own, so a save is done when its database commit is and never waits for Redis (DESIGN.md,
@@ -17,8 +31,10 @@ after a save is served from Redis again.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -60,15 +76,27 @@ class _SessionView(_View, Protocol):
 
 class _PartView(_View, Protocol):
     seq: int
+    session_id: str
+
+
+P = TypeVar("P", bound=_PartView)
+
+#: Each value in a hot entry is this many hex digits of HMAC-SHA256, then the JSON it seals.
+SEAL_LEN = 64
+
+
+class _Rejected(ValueError):
+    """A hot entry that is not what storyterm wrote (its reason says which check failed)."""
 
 
 # Apply a change to a hot entry only if it still holds the version the change was made from;
 # otherwise drop it (a later reader rebuilds it from the database).
 #   KEYS[1] hash key; ARGV[1] expected version; ARGV[2] new version; ARGV[3] ttl;
 #   ARGV[4] number of field/value pairs to set; then the pairs; then fields to delete.
+#   A key of another type (a string someone SET there) is dropped too, not an error.
 _CAS_SCRIPT = """
-local current = redis.call('HGET', KEYS[1], 'v')
-if current ~= ARGV[1] then
+local current = redis.pcall('HGET', KEYS[1], 'v')
+if type(current) == 'table' or current ~= ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 0
 end
@@ -95,11 +123,17 @@ class CacheState(StrEnum):
 
 
 class Cache:
-    """Hot copies of open sessions in Redis, namespaced by database id."""
+    """Hot copies of open sessions in Redis, namespaced by database and server, each value
+    sealed with `mac_key` (the database's; without one, a key of this process only)."""
 
-    def __init__(self, url: str | None, namespace: str) -> None:
+    def __init__(self, url: str | None, namespace: str, mac_key: bytes | None = None) -> None:
         self.url = url or None
         self.namespace = namespace
+        # Copied per value: keying HMAC once saves its two key blocks on every seal and check.
+        self._mac = hmac.new(mac_key or secrets.token_bytes(32), digestmod="sha256")
+        #: Entries found in Redis that failed a check and were deleted (a count, for tests and
+        #: doctor-like reports).
+        self.rejected = 0
         self._client: Any = None
         self._cas: Any = None
         self._state = CacheState.DISABLED if not self.url else CacheState.ONLINE
@@ -133,9 +167,12 @@ class Cache:
                 retry_on_timeout=False,
             )
             self._cas = self._client.register_script(_CAS_SCRIPT)
+            pool = self._client.connection_pool
+            # Values are bytes, whatever the URL's query asks (its decode_responses would win
+            # over a keyword argument of from_url).
+            pool.connection_kwargs["decode_responses"] = False
             # Whatever kind of connection the URL asks for (TCP, TLS, Unix socket), send each
             # command in one write (see _OneWrite); connections are made on first use.
-            pool = self._client.connection_pool
             pool.connection_class = type(
                 "OneWrite" + pool.connection_class.__name__, (_OneWrite, pool.connection_class), {}
             )
@@ -189,37 +226,106 @@ class Cache:
 
     # -- hot entries ----------------------------------------------------------------------
 
-    def load(self, session_id: str) -> tuple[int, dict[str, Any], list[dict[str, Any]]] | None:
-        """The cached (version, session, newest parts) or None. Garbage counts as a miss."""
-        self.flush(FLUSH_BEFORE_READ_S, key=self.key(session_id))
+    def load(
+        self, session_id: str, part: Callable[[Any], P]
+    ) -> tuple[int, dict[str, Any], list[P]] | None:
+        """The cached (version, session, newest parts made into views by `part`) or None.
+
+        An entry that fails a check (its seals, then its shape: see the module's docstring) is
+        a miss, and is deleted."""
+        key = self.key(session_id)
+        self.flush(FLUSH_BEFORE_READ_S, key=key)
 
         def op(r: Any) -> Any:
             pipe = r.pipeline(transaction=False)
-            pipe.hgetall(self.key(session_id))
-            pipe.expire(self.key(session_id), HOT_TTL_SECONDS)
-            return pipe.execute()[0]
+            pipe.hgetall(key)
+            pipe.expire(key, HOT_TTL_SECONDS)
+            entry = pipe.execute(raise_on_error=False)[0]
+            # A key of another type answers WRONGTYPE: that is the entry's fault (it is dropped
+            # below), not Redis's; any other error is, and marks the cache offline.
+            if isinstance(entry, Exception) and not str(entry).startswith("WRONGTYPE"):
+                raise entry
+            return entry
 
         raw = self._run(op, None)
         if not raw:
             return None
         try:
-            version = int(raw[b"v"])
-            session = json.loads(raw[b"s"])
-            parts = [json.loads(v) for k, v in raw.items() if k.startswith(b"p:")]
-        except (KeyError, ValueError, TypeError):
+            return self._check(key, session_id, raw, part)
+        except Exception as exc:  # _Rejected, or a view's own complaint (ViewError, ...)
+            self.rejected += 1
+            # Anything but a failed check is a surprise: its traceback goes to the log.
+            log.warning(
+                "dropped the hot copy of session %s: %s",
+                session_id,
+                exc,
+                exc_info=not isinstance(exc, _Rejected),
+            )
             self.drop(session_id)
             return None
-        parts.sort(key=lambda p: p["seq"])
+
+    def _check(
+        self, key: str, session_id: str, raw: Any, part: Callable[[Any], P]
+    ) -> tuple[int, dict[str, Any], list[P]]:
+        if not isinstance(raw, dict):
+            raise _Rejected(f"not a hash ({raw})")
+        prefix = key.encode() + b"\0"
+        version_raw = raw.get(b"v")
+        if not isinstance(version_raw, bytes) or not version_raw.isdigit():
+            raise _Rejected("no version, or one that is not a number")
+        version = int(version_raw)
+        session = json.loads(self._unseal(prefix, b"s", raw.get(b"s")))
+        if not isinstance(session, dict):
+            raise _Rejected("the session is not a JSON object")
+        if session.get("id") != session_id or session.get("version") != version:
+            raise _Rejected("the session's id or version is not the entry's")
+        parts = []
+        for field, value in raw.items():
+            if field in (b"v", b"s"):
+                continue
+            if not (isinstance(field, bytes) and field[:2] == b"p:" and field[2:].isdigit()):
+                raise _Rejected(f"an unknown field {field!r}")
+            view = part(json.loads(self._unseal(prefix, field, value)))
+            if view.seq != int(field[2:]) or view.session_id != session_id:
+                raise _Rejected(f"{field!r} holds another part")
+            parts.append(view)
+        count = session.get("part_count")
+        if type(count) is not int or len(parts) != min(count, TAIL_PARTS):
+            raise _Rejected(f"{len(parts)} parts, not the newest of {count}")
+        parts.sort(key=lambda p: p.seq)
         return version, session, parts
+
+    def _seal(self, prefix: bytes, field: bytes, body: bytes) -> bytes:
+        """`body` with its seal in front: HMAC of the key, the field and the body."""
+        mac = self._mac.copy()
+        mac.update(prefix + field + b"\0")
+        mac.update(body)
+        return mac.hexdigest().encode() + body
+
+    def _unseal(self, prefix: bytes, field: bytes, value: Any) -> bytes:
+        """The body of a sealed value; _Rejected if storyterm did not write it there."""
+        if not isinstance(value, bytes) or len(value) < SEAL_LEN:
+            raise _Rejected(f"{field!r} is missing or too short to be sealed")
+        body = value[SEAL_LEN:]
+        mac = self._mac.copy()
+        mac.update(prefix + field + b"\0")
+        mac.update(body)
+        if not hmac.compare_digest(mac.hexdigest().encode(), value[:SEAL_LEN]):
+            raise _Rejected(f"{field!r} was not written by storyterm (its seal does not match)")
+        return body
 
     def store(self, session: _SessionView, parts: Sequence[_PartView]) -> None:
         """Replace the hot entry for a session with this version's row and newest parts."""
         key = self.key(session.id)
+        prefix = key.encode() + b"\0"
         parts = list(parts[-TAIL_PARTS:])
 
         def op(r: Any) -> None:
-            mapping = {"v": str(session.version), "s": _dumps(session)}
-            mapping.update({f"p:{p.seq}": _dumps(p) for p in parts})
+            # Serialised and sealed here, on the writer thread: never in the writer's save.
+            mapping = {"v": str(session.version), "s": self._seal(prefix, b"s", _dumps(session))}
+            for p in parts:
+                field = f"p:{p.seq}"
+                mapping[field] = self._seal(prefix, field.encode(), _dumps(p))
             pipe = r.pipeline(transaction=True)
             pipe.delete(key)
             pipe.hset(key, mapping=mapping)
@@ -238,14 +344,16 @@ class Cache:
         """Move a hot entry from prev_version to the session's version; if it held anything
         else, drop it."""
         key = self.key(session.id)
+        prefix = key.encode() + b"\0"
         parts = list(parts)
         drop_seqs = list(drop_seqs)
 
         def op(_r: Any) -> Any:
             args: list[Any] = [prev_version, session.version, HOT_TTL_SECONDS, 1 + len(parts)]
-            args += ["s", _dumps(session)]
+            args += ["s", self._seal(prefix, b"s", _dumps(session))]
             for part in parts:
-                args += [f"p:{part.seq}", _dumps(part)]
+                field = f"p:{part.seq}"
+                args += [field, self._seal(prefix, field.encode(), _dumps(part))]
             args += [f"p:{seq}" for seq in drop_seqs]
             return self._cas(keys=[key], args=args)
 
@@ -341,7 +449,8 @@ class _OneWrite:
         super().send_packed_command(command, check_health)  # type: ignore[misc]
 
 
-def _dumps(view: _View) -> str:
+def _dumps(view: _View) -> bytes:
     # ASCII JSON (non-ASCII letters as \u escapes): the C encoder writes it about twice as
     # fast, and a streaming part's whole text is written at every checkpoint.
-    return json.dumps(view.model_dump(mode="json"), separators=(",", ":"), default=str)
+    text = json.dumps(view.model_dump(mode="json"), separators=(",", ":"), default=str)
+    return text.encode("ascii")

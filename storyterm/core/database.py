@@ -23,13 +23,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, Operat
 
 from storyterm.core.basics import (
     HEAD_REVISION,
+    META_CACHE_KEY,
     META_DATABASE_ID,
     META_JWT_SECRET,
     unicode_lower,
 )
 from storyterm.core.errors import DatabaseUnavailable
 
-__all__ = ["HEAD_REVISION", "META_DATABASE_ID", "META_JWT_SECRET"]
+__all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECRET"]
 
 
 #: How long a SQLite writer waits for another one to finish before giving up with a message.
@@ -400,10 +401,12 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
 
 
 def ensure_meta(engine: Engine) -> dict[str, str]:
-    """Make sure this database has its id and a JWT secret, generated once; return app_meta."""
+    """Make sure this database has its id, a JWT secret and a cache key, each generated once
+    (an older database gets what it lacks on its next open); return app_meta."""
     wanted = {
         META_DATABASE_ID: lambda: str(uuid.uuid4()),
         META_JWT_SECRET: lambda: secrets.token_urlsafe(48),
+        META_CACHE_KEY: lambda: secrets.token_urlsafe(32),
     }
     with engine.connect() as conn:
         rows = dict(conn.execute(sa.text("SELECT key, value FROM app_meta")).all())

@@ -2,7 +2,8 @@
 
 The rules (DESIGN.md, "Dual storage"): the database is the truth and a write is done when its
 commit is; Redis is written after, and a cached entry is used only when its version equals the
-database's. Every write here bumps the session's version.
+database's and it passes the cache's checks (its seals and shape: core/cache.py). Every write
+here bumps the session's version.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +27,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from storyterm.core.basics import like_pattern, sqlite_title_search
 from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.database import (
+    META_CACHE_KEY,
     META_DATABASE_ID,
     describe_data_error,
     describe_error,
@@ -54,6 +58,8 @@ from storyterm.core.views import (
     page_cursor,
     read_cursor,
 )
+
+log = logging.getLogger(__name__)
 
 sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
 parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
@@ -168,7 +174,8 @@ class Store:
         meta = ensure_meta(engine)
         database_id = meta[META_DATABASE_ID]
         namespace = cache_namespace(engine, database_id)
-        return cls(engine, Cache(redis_url, namespace=namespace), database_id)
+        cache = Cache(redis_url, namespace=namespace, mac_key=meta[META_CACHE_KEY].encode())
+        return cls(engine, cache, database_id)
 
     def close(self) -> None:
         self.cache.close()
@@ -517,9 +524,9 @@ class Store:
         parts: list[Part] | None = None
         from_cache = False
         if session.status is SessionStatus.ACTIVE:
-            cached = self.cache.load(session_id)
+            cached = self.cache.load(session_id, Part.model_validate)
             if cached is not None and cached[0] == session.version:
-                parts = [Part.model_validate(p) for p in cached[2]]
+                parts = cached[2]
                 expected = min(session.part_count, TAIL_PARTS)
                 if len(parts) == expected:
                     from_cache = True
@@ -784,24 +791,62 @@ class Store:
 
 
 def cache_namespace(engine: Engine, database_id: str) -> str:
-    """The Redis namespace of one database: its id, plus where it lives.
+    """The Redis namespace of one database: its id, plus the server and place that hold it.
 
     The id alone is not enough: a copied SQLite file (a backup opened beside the original, a
-    second draft) or a Postgres database created from another keeps the id while its stories
-    go their own way, and two databases must never share hot entries (their versions can
-    coincide while their parts differ). Clients of one database still share one namespace.
+    second draft, a file synced to another machine) or a PostgreSQL database restored on
+    another server keeps the id, and its MAC key, while its stories go their own way; two
+    databases must never share hot entries (their versions can coincide while their parts
+    differ). So the namespace also holds:
+
+    - SQLite: the machine's name and the file's real path;
+    - PostgreSQL: the cluster's system identifier (a restore made with initdb + pg_dump has
+      another), the server's address and port as this connection reaches it (a physical copy,
+      which keeps the identifier, runs elsewhere; over a Unix socket: the machine's name and
+      the socket), and the database's name.
+
+    Clients of one database on one server share one namespace, as long as they reach the
+    server at the same address (a client that reaches it at another only shares less: entries
+    are still checked against the database's version).
     """
     if engine.dialect.name == "sqlite":
         where = engine.url.database or ":memory:"
         if where != ":memory:":
             where = os.path.realpath(Path(where).expanduser())
+        parts = [socket.gethostname(), where]
     else:
         try:
-            with engine.connect() as conn:
-                where = str(conn.execute(sa.text("SELECT current_database()")).scalar_one())
+            parts = _postgres_identity(engine)
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(describe_error(str(engine.url), exc)) from exc
-    return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+    where = "\0".join(parts)
+    return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+
+
+def _postgres_identity(engine: Engine) -> list[str]:
+    """[system identifier, server address, database name] of a PostgreSQL database."""
+    with engine.connect() as conn:
+        name, addr, port, local_port = conn.execute(
+            sa.text(
+                "SELECT current_database(), host(inet_server_addr()), inet_server_port(), "
+                "current_setting('port')"
+            )
+        ).one()
+        try:
+            with conn.begin_nested():
+                system = conn.execute(
+                    sa.text("SELECT system_identifier FROM pg_control_system()")
+                ).scalar_one()
+        except DBAPIError as exc:  # a host that hides it (no privilege); the address remains
+            if isinstance(exc, OperationalError):
+                raise
+            log.info("PostgreSQL's system identifier is not readable here: %s", exc.orig)
+            system = "unknown"
+        if addr is None:  # a Unix socket: the server is on this machine, at this socket
+            info = getattr(conn.connection.dbapi_connection, "info", None)
+            socket_dir = getattr(info, "host", "") or ""
+            addr, port = f"local:{socket.gethostname()}:{socket_dir}", local_port
+    return [f"pg:{system}", f"{addr}:{port}", str(name)]
 
 
 def status_message(title: str, status: str, target: SessionStatus | None = None) -> str:
