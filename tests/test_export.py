@@ -34,7 +34,24 @@ BIBLE = {
     "style_notes": "Short sentences.",
     "language": "en-GB",
 }
-MEMORY = {"summary": "Mara found the letter.", "through_seq": 2, "tokens": 412}
+#: A memory as the storyteller writes it (an import keeps only well-formed memory).
+MEMORY = {
+    "summary": "Mara found the letter.",
+    "summary_through_seq": 2,
+    "stale": False,
+    "num_ctx": 8192,
+    "num_ctx_model": "gemma3:latest",
+    "token_ratio": 1.12,
+    "tokens": {"budget": 6000, "tail": 412},
+    "last_prompt": {
+        "system": "You are a novelist.",
+        "first_seq": 3,
+        "last_seq": 3,
+        "cut": {"3": 120},
+        "direction": "Continue the story.",
+        "digest": "0123456789abcdef",
+    },
+}
 
 
 @pytest.fixture
@@ -648,7 +665,7 @@ def test_damaged_exports_are_refused_with_what_is_wrong(
 def test_missing_big_and_odd_paths(
     sqlite_service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storyterm.core import export
+    from storyterm.core import story_file
 
     service = sqlite_service
     alice = make_user(service.store)
@@ -659,7 +676,7 @@ def test_missing_big_and_odd_paths(
     data = _exported(service, alice, tmp_path)
     path = tmp_path / "story.json"
     path.write_text(json.dumps(data))
-    monkeypatch.setattr(export, "MAX_IMPORT_BYTES", 1000)
+    monkeypatch.setattr(story_file, "MAX_IMPORT_BYTES", 1000)
     with pytest.raises(InvalidInput, match="imports story files of up to"):
         import_story(service, alice, path)
     fifo = tmp_path / "pipe.json"
