@@ -38,6 +38,7 @@ from storyterm.core.errors import ExportError, InvalidInput
 from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import BIBLE_FIELDS, SessionService
 from storyterm.core.story_file import FORMAT_MARKER, FORMAT_VERSION, read_story_file
+from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
 
 #: Every format `export_session` can write, in the order files are listed.
@@ -579,11 +580,17 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.splitlines())
 
 
+def _line(text: str | None) -> str:
+    """`export_safe` text on one line (a title, a model name, a label)."""
+    return " ".join(export_safe(text).split())
+
+
 def _part_markdown(part: Part, level: int) -> str:
     lines = [f"{'#' * level} Part {part.seq}{_state_note(part)}", ""]
-    if part.direction:
-        lines += [_quote(part.direction), ""]
-    body = part.content.strip("\n")
+    direction = export_safe(part.direction)
+    if direction:
+        lines += [_quote(direction), ""]
+    body = export_safe(part.content).strip("\n")
     if body:
         lines += [body, ""]
     return "\n".join(lines)
@@ -592,9 +599,10 @@ def _part_markdown(part: Part, level: int) -> str:
 def _part_text(part: Part) -> str:
     heading = f"Part {part.seq}{_state_note(part)}"
     lines = [heading, "-" * len(heading), ""]
-    if part.direction:
-        lines += [_quote(part.direction), ""]
-    body = part.content.strip("\n")
+    direction = export_safe(part.direction)
+    if direction:
+        lines += [_quote(direction), ""]
+    body = export_safe(part.content).strip("\n")
     if body:
         lines += [body, ""]
     return "\n".join(lines)
@@ -613,17 +621,20 @@ def _detail_value(value: Any) -> str:
 
 
 def _facts(session: Session, parts: int, words: int, models: list[str]) -> list[tuple[str, str]]:
-    """The title block: the story bible, then model, status, dates and size."""
+    """The title block: the story bible, then model, status, dates and size. Every stored
+    text in it is export_safe: no terminal control reaches a file a writer may `cat`."""
     meta = session.session_metadata
     facts: list[tuple[str, str]] = []
     order = [k for k in BIBLE_FIELDS if k in meta] + [k for k in meta if k not in BIBLE_FIELDS]
     for key in order:
-        value = _detail_value(meta[key]).strip()
-        if value:
-            facts.append((key.replace("_", " ").strip().capitalize(), value))
+        value = export_safe(_detail_value(meta[key])).strip()
+        label = _line(str(key).replace("_", " ")).capitalize()
+        if value and label:
+            facts.append((label, value))
     shown_models = models or ([session.model_name] if session.model_name else [])
     if session.model_name and session.model_name not in shown_models:
         shown_models = [session.model_name, *shown_models]
+    shown_models = [name for name in map(_line, shown_models) if name]
     if shown_models:
         facts.append(("Model" if len(shown_models) == 1 else "Models", ", ".join(shown_models)))
     facts.append(("Status", session.status.value))
@@ -638,7 +649,7 @@ def _facts(session: Session, parts: int, words: int, models: list[str]) -> list[
 
 
 def _markdown_head(session: Session, parts: int, words: int, models: list[str]) -> str:
-    lines = [f"# {session.title}", ""]
+    lines = [f"# {_line(session.title)}", ""]
     for label, value in _facts(session, parts, words, models):
         first, *more = value.splitlines() or [""]
         lines.append(f"- **{label}:** {first}")
@@ -650,7 +661,8 @@ def _markdown_head(session: Session, parts: int, words: int, models: list[str]) 
 
 
 def _text_head(session: Session, parts: int, words: int, models: list[str]) -> str:
-    lines = [session.title, "=" * min(len(session.title), 72), ""]
+    title = _line(session.title)
+    lines = [title, "=" * min(len(title), 72), ""]
     for label, value in _facts(session, parts, words, models):
         first, *more = value.splitlines() or [""]
         lines.append(f"{label}: {first}")
@@ -659,6 +671,19 @@ def _text_head(session: Session, parts: int, words: int, models: list[str]) -> s
     if not parts:
         lines += ["No parts yet.", ""]
     return "\n".join(lines)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json(value: Any, **kwargs: Any) -> str:
+    """JSON for story.json: the exact text, non-ASCII letters as they are, except for lone
+    surrogates (an old row may hold one; UTF-8 cannot): those are written as \\uXXXX escapes,
+    which read back as the same text (and which an import then scrubs)."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -748,7 +773,7 @@ class _Writers:
         self.json.write("{\n")
         for key, value in head.items():
             self.json.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
-        session = json.dumps(_session_json(self.session), ensure_ascii=False, indent=2)
+        session = _json(_session_json(self.session), indent=2)
         self.json.write('  "session": ' + session.replace("\n", "\n  ") + ",\n")
         self.json.write('  "parts": [')
 
@@ -759,7 +784,7 @@ class _Writers:
             self.txt.write(_part_text(part) + "\n")
         if self.json is not None:
             self.json.write("\n    " if self.first_json_part else ",\n    ")
-            self.json.write(json.dumps(_part_json(part), ensure_ascii=False))
+            self.json.write(_json(_part_json(part)))
             self.first_json_part = False
         if self.epub is not None:
             self.epub.add(part)
@@ -917,7 +942,9 @@ p.note { font-style: italic; text-indent: 0; }
 
 
 def _xml_text(text: str) -> str:
-    return _XML_INVALID.sub("", text)
+    """Text for the EPUB: export_safe (no terminal controls, like every text export), and
+    nothing XML 1.0 cannot hold."""
+    return _XML_INVALID.sub("", export_safe(text))
 
 
 def _esc(text: str) -> str:
