@@ -34,7 +34,24 @@ BIBLE = {
     "style_notes": "Short sentences.",
     "language": "en-GB",
 }
-MEMORY = {"summary": "Mara found the letter.", "through_seq": 2, "tokens": 412}
+#: A memory as the storyteller writes it (an import keeps only well-formed memory).
+MEMORY = {
+    "summary": "Mara found the letter.",
+    "summary_through_seq": 2,
+    "stale": False,
+    "num_ctx": 8192,
+    "num_ctx_model": "gemma3:latest",
+    "token_ratio": 1.12,
+    "tokens": {"budget": 6000, "tail": 412},
+    "last_prompt": {
+        "system": "You are a novelist.",
+        "first_seq": 3,
+        "last_seq": 3,
+        "cut": {"3": 120},
+        "direction": "Continue the story.",
+        "digest": "0123456789abcdef",
+    },
+}
 
 
 @pytest.fixture
@@ -333,6 +350,98 @@ def test_hostile_text_makes_a_valid_epub(sqlite_service: SessionService, tmp_pat
             etree.fromstring(zf.read(name))
 
 
+#: Terminal controls a model (or an import, or an old row) can put in stored text: OSC that
+#: sets the window title, clear screen, colours, bell, NUL, a C1 CSI, DEL, bidi overrides.
+CONTROLS = ["\x1b", "\x07", "\x00", "\x9b", "\x7f", "\x08", "\u202e", "\u202d", "\u2066"]
+HOSTILE_TEXT = (
+    "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m bell\x07 nul\x00 csi\x9b31m del\x7f bs\x08"
+    " \u202eevil\u202c \u2066iso\u2069 tab\there\r\nnext line\n\nnew paragraph"
+)
+
+
+def test_text_exports_drop_terminal_controls_and_json_keeps_them(
+    service: SessionService, tmp_path: Path
+) -> None:
+    from storyterm.core.text import export_safe
+
+    alice = make_user(service.store)
+    hostile = HOSTILE_TEXT
+    if service.database_backend != "sqlite":
+        hostile = hostile.replace("\x00", "")  # PostgreSQL cannot hold NUL at all
+    # Straight into the store: whatever the service's own rules are, text like this can come
+    # from a model or an old row, and the exports must be safe for it.
+    s = service.store.create_session(
+        alice,
+        "Title \x1b]0;pwned\x07 \u202eevil",
+        {"genre": hostile, "cast": [hostile, "Mara"], "odd\x1b[2J key": "value"},
+        "model\x1b[31m:latest",
+    )
+    service.store.add_part(
+        alice, s.id, direction=hostile, content=hostile, model_name="gemma\x07:latest"
+    )
+    service.store.add_part(alice, s.id, direction="", content="\x1b[2J", model_name=None)
+    stored = service.get(alice, s.id)
+    result = export_session(service, alice, s.id, out_dir=tmp_path, formats="all")
+    texts = [f for f in result.files if f.suffix in (".md", ".txt")]
+    assert {f.name for f in texts} == {"story.md", "story.txt", "part-001.md", "part-002.md"}
+    for path in texts:
+        data = path.read_bytes()
+        text = data.decode("utf-8")  # valid UTF-8
+        for control in CONTROLS:
+            assert control not in text, (path.name, control)
+        assert "\r" not in text
+        assert not any(0x80 <= ord(ch) <= 0x9F for ch in text), path.name
+        assert "\t" in text or path.name == "part-002.md"
+    story_md = (result.folder / "story.md").read_text()
+    assert "# Title ]0;pwned evil" in story_md
+    assert "tab\there\nnext line" in story_md  # tabs and line breaks stay
+    assert "- **Odd[2j key:** value" in story_md
+    assert "model[31m:latest" in story_md and "gemma:latest" in story_md
+    part = (result.folder / "part-001.md").read_text()
+    assert export_safe(hostile).strip("\n") in part
+    # story.json keeps the exact text.
+    data = json.loads((result.folder / "story.json").read_text())
+    assert data["session"]["title"] == stored.title
+    assert data["session"]["metadata"] == stored.session_metadata
+    assert data["session"]["model_name"] == stored.model_name
+    [first, second] = service.all_parts(alice, s.id)
+    assert data["parts"][0]["content"] == first.content == hostile
+    assert data["parts"][0]["direction"] == first.direction
+    assert data["parts"][0]["model_name"] == first.model_name == "gemma\x07:latest"
+    assert data["parts"][1]["content"] == second.content == "\x1b[2J"
+    # The EPUB is valid XML throughout and carries no control characters either.
+    import zipfile
+
+    from lxml import etree
+
+    with zipfile.ZipFile(result.folder / "story.epub") as zf:
+        for name in zf.namelist():
+            if name.endswith((".xhtml", ".opf", ".ncx")):
+                raw = zf.read(name)
+                etree.fromstring(raw)
+                text = raw.decode("utf-8")
+                for control in CONTROLS:
+                    assert control not in text, (name, control)
+
+
+def test_an_old_row_with_a_lone_surrogate_still_exports(
+    sqlite_service: SessionService, tmp_path: Path
+) -> None:
+    """SQLite's JSON column can hold a lone surrogate (an escape); UTF-8 cannot. The export
+    writes it as the same escape in story.json and as U+FFFD in the text files."""
+    service = sqlite_service
+    alice = make_user(service.store)
+    s = service.store.create_session(alice, "Old Row", {"genre": "a\ud800b"}, None)
+    service.store.add_part(alice, s.id, direction="", content="Text.")
+    result = export_session(service, alice, s.id, out_dir=tmp_path, formats="all")
+    raw = (result.folder / "story.json").read_text()
+    assert '"genre": "a\\ud800b"' in raw
+    assert json.loads(raw)["session"]["metadata"] == {"genre": "a\ud800b"}
+    assert "- **Genre:** a\ufffdb" in (result.folder / "story.md").read_text()
+    copy = import_story(service, alice, result.folder)
+    assert service.get(alice, copy.id).session_metadata == {"genre": "a\ufffdb"}
+
+
 @pytest.mark.parametrize("formats", [[], ["pdf"], "md,docx", [""]])
 def test_unknown_formats_are_refused_clearly(
     sqlite_service: SessionService, tmp_path: Path, formats: object
@@ -372,6 +481,15 @@ HOSTILE_TITLES = [
     ("", "story"),
     ("   ", "story"),
     ("\u202eevil\u202d", "evil"),
+    ("\u2066iso\u2069late", "iso-late"),
+    ("\x1b]0;pwned\x07title", "0-pwned-title"),
+    ("csi\x9b31mred", "csi-31mred"),
+    ("bell\x07ring", "bell-ring"),
+    ("del\x7fete", "del-ete"),
+    ("zero\u200bwidth\ufeff", "zero-width"),
+    ("a\ud800b", "a-b"),
+    ("\udfff", "story"),
+    ("tab\there\nnew line", "tab-here-new-line"),
 ]
 
 
@@ -389,7 +507,9 @@ def test_long_titles_are_cut_at_a_word() -> None:
 
 @pytest.mark.parametrize(
     "title",
-    [t for t, _ in HOSTILE_TITLES] + ["x" * 500, "ü" * 500, "😀" * 300, "a/" * 250],
+    # (Lone surrogates cannot be stored in a text column at all: slugify alone is tested.)
+    [t for t, _ in HOSTILE_TITLES if not any("\ud800" <= ch <= "\udfff" for ch in t)]
+    + ["x" * 500, "ü" * 500, "😀" * 300, "a/" * 250],
 )
 def test_hostile_titles_never_leave_the_export_directory(
     sqlite_service: SessionService, tmp_path: Path, title: str
@@ -648,7 +768,7 @@ def test_damaged_exports_are_refused_with_what_is_wrong(
 def test_missing_big_and_odd_paths(
     sqlite_service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storyterm.core import export
+    from storyterm.core import story_file
 
     service = sqlite_service
     alice = make_user(service.store)
@@ -659,7 +779,7 @@ def test_missing_big_and_odd_paths(
     data = _exported(service, alice, tmp_path)
     path = tmp_path / "story.json"
     path.write_text(json.dumps(data))
-    monkeypatch.setattr(export, "MAX_IMPORT_BYTES", 1000)
+    monkeypatch.setattr(story_file, "MAX_IMPORT_BYTES", 1000)
     with pytest.raises(InvalidInput, match="imports story files of up to"):
         import_story(service, alice, path)
     fifo = tmp_path / "pipe.json"

@@ -243,3 +243,110 @@ def test_editing_a_summarised_part_marks_the_summary_stale(offline_kit) -> None:
     updated = kit.storyteller.set_summary(kit.user_id, session.id, "Mara never found the letter.")
     assert updated.memory["stale"] is False
     assert updated.memory["summary"] == "Mara never found the letter."
+
+
+# -- memory of the wrong shape --------------------------------------------------------------
+
+#: Values of session.memory no storyteller wrote: each must read exactly as if it were absent.
+BAD_MEMORY = [
+    (m.TOKENS, 5),
+    (m.TOKENS, ["budget", 1]),
+    (m.TOKENS, {"budget": "many", "tail": -1, "x": True, "y": 1.5, "z": 10**30}),
+    (m.TOKEN_RATIO, float("inf")),
+    (m.TOKEN_RATIO, float("nan")),
+    (m.TOKEN_RATIO, 0),
+    (m.TOKEN_RATIO, -1.2),
+    (m.TOKEN_RATIO, 1e300),
+    (m.TOKEN_RATIO, "1.2"),
+    (m.TOKEN_RATIO, True),
+    (m.NUM_CTX, 1),
+    (m.NUM_CTX, 0),
+    (m.NUM_CTX, -4096),
+    (m.NUM_CTX, 10**30),
+    (m.NUM_CTX, 4096.0),
+    (m.NUM_CTX, "4096"),
+    (m.NUM_CTX, True),
+    (m.NUM_CTX_MODEL, 7),
+    (m.NUM_CTX_MODEL, "x" * 300),
+    (m.SUMMARY, {"text": "nested"}),
+    (m.SUMMARY, ["a", "b"]),
+    (m.SUMMARY, 42),
+    (m.SUMMARY_THROUGH, float("inf")),
+    (m.SUMMARY_THROUGH, -3),
+    (m.SUMMARY_THROUGH, 2**63),
+    (m.SUMMARY_THROUGH, "5"),
+    (m.SUMMARY_THROUGH, True),
+    (m.STALE, "no"),
+    (m.STALE, 1),
+    (m.LAST_ESTIMATE, -1),
+    (m.LAST_ESTIMATE, 10**30),
+    (m.LAST_EVAL_COUNT, "12"),
+    (m.LAST_PROMPT, "the prompt"),
+    (m.LAST_PROMPT, [1, 2]),
+    (m.LAST_PROMPT, {"system": 5}),
+    (m.LAST_PROMPT, {"first_seq": "1", "last_seq": 2}),
+    (m.LAST_PROMPT, {"first_seq": 0}),
+    (m.LAST_PROMPT, {"cut": {"x": 5}}),
+    (m.LAST_PROMPT, {"cut": {"²": 5}}),
+    (m.LAST_PROMPT, {"cut": {"3": -1}}),
+    (m.LAST_PROMPT, {"cut": [1]}),
+    (m.LAST_PROMPT, {"a": {"b": {"c": [[[[[]]]]]}}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), BAD_MEMORY, ids=[f"{k}={v!r}"[:60] for k, v in BAD_MEMORY]
+)
+def test_memory_of_the_wrong_shape_reads_as_absent(key: str, value: Any) -> None:
+    from storyterm.core.memory_state import well_formed
+
+    if key == m.LAST_PROMPT and isinstance(value, dict) and "a" in value:
+        # Unknown pieces of a record are dropped, the rest of it kept.
+        assert m.MemoryState.from_memory({key: value}).last_prompt == {
+            "first_seq": None,
+            "last_seq": None,
+            "cut": {},
+        }
+        return
+    assert m.MemoryState.from_memory({key: value}) == m.MemoryState.from_memory({})
+    assert well_formed({key: value, "unknown": {"deep": [1, 2]}}) == {}
+    if key == m.TOKENS and isinstance(value, dict):
+        return
+    # Beside good values, a bad one costs only itself.
+    good = {m.SUMMARY: "So far.", m.SUMMARY_THROUGH: 3, m.NUM_CTX: 4096, m.TOKEN_RATIO: 1.1}
+    state = m.MemoryState.from_memory({**good, key: value})
+    expected = m.MemoryState.from_memory({k: v for k, v in good.items() if k != key})
+    assert state == expected
+
+
+@pytest.mark.parametrize("memory", [None, [], "memory", 5, {"x": 1}])
+def test_memory_that_is_not_an_object_reads_as_empty(memory: Any) -> None:
+    assert m.MemoryState.from_memory(memory) == m.MemoryState()
+
+
+async def test_a_story_with_garbage_memory_still_continues(offline_kit) -> None:
+    kit, _models = offline_kit
+    session = kit.new_session()
+    add_parts(kit, session.id, 3)
+    garbage = {key: value for key, value in BAD_MEMORY if key != m.TOKEN_RATIO}
+    garbage[m.TOKEN_RATIO] = 1e300
+    kit.sessions.update_memory(kit.user_id, session.id, garbage)
+    events = await kit.run(session.id, "Mara opens the door")
+    finished = events[-1]
+    assert isinstance(finished, Finished), events[-1]
+    assert finished.part.seq == 4
+    assert finished.part.content == "The keeper climbed the stair and read the letter aloud."
+    assert kit.storyteller.last_prompt(kit.user_id, session.id)
+
+
+async def test_memory_a_generation_writes_is_well_formed(offline_kit) -> None:
+    from storyterm.core.memory_state import well_formed
+
+    kit, _models = offline_kit
+    session = kit.new_session()
+    add_parts(kit, session.id, 40)
+    events = await kit.run(session.id, "Mara opens the door")
+    memory = events[-1].session.memory
+    assert memory[m.SUMMARY] and memory[m.LAST_PROMPT]
+    # An export of a real story loses nothing of its memory on import.
+    assert well_formed(memory) == {k: v for k, v in memory.items() if v is not None}

@@ -32,26 +32,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import IO, Any
 
 from storyterm.core.errors import ExportError, InvalidInput
 from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import BIBLE_FIELDS, SessionService
-from storyterm.core.store import NewPart
+from storyterm.core.story_file import FORMAT_MARKER, FORMAT_VERSION, read_story_file
+from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
 
 #: Every format `export_session` can write, in the order files are listed.
 FORMATS = ("md", "txt", "json", "epub")
 DEFAULT_FORMATS = ("md", "json")
-#: The marker that says "this JSON file is a storyterm story", and the layout version of it.
-FORMAT_MARKER = "storyterm-story"
-FORMAT_VERSION = 1
 #: The readable part of a folder name is cut to this many characters (the id follows it).
 MAX_SLUG = 60
-#: The biggest story.json `import_story` reads (a 1,000-part, 500,000-word story is ~4 MB).
-MAX_IMPORT_BYTES = 200 * 1024 * 1024
 #: Temporary files of an export start with this; leftovers of a killed export are swept.
 TEMP_PREFIX = ".storyterm-"
 TEMP_SUFFIX = ".tmp"
@@ -586,11 +580,17 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.splitlines())
 
 
+def _line(text: str | None) -> str:
+    """`export_safe` text on one line (a title, a model name, a label)."""
+    return " ".join(export_safe(text).split())
+
+
 def _part_markdown(part: Part, level: int) -> str:
     lines = [f"{'#' * level} Part {part.seq}{_state_note(part)}", ""]
-    if part.direction:
-        lines += [_quote(part.direction), ""]
-    body = part.content.strip("\n")
+    direction = export_safe(part.direction)
+    if direction:
+        lines += [_quote(direction), ""]
+    body = export_safe(part.content).strip("\n")
     if body:
         lines += [body, ""]
     return "\n".join(lines)
@@ -599,9 +599,10 @@ def _part_markdown(part: Part, level: int) -> str:
 def _part_text(part: Part) -> str:
     heading = f"Part {part.seq}{_state_note(part)}"
     lines = [heading, "-" * len(heading), ""]
-    if part.direction:
-        lines += [_quote(part.direction), ""]
-    body = part.content.strip("\n")
+    direction = export_safe(part.direction)
+    if direction:
+        lines += [_quote(direction), ""]
+    body = export_safe(part.content).strip("\n")
     if body:
         lines += [body, ""]
     return "\n".join(lines)
@@ -620,17 +621,20 @@ def _detail_value(value: Any) -> str:
 
 
 def _facts(session: Session, parts: int, words: int, models: list[str]) -> list[tuple[str, str]]:
-    """The title block: the story bible, then model, status, dates and size."""
+    """The title block: the story bible, then model, status, dates and size. Every stored
+    text in it is export_safe: no terminal control reaches a file a writer may `cat`."""
     meta = session.session_metadata
     facts: list[tuple[str, str]] = []
     order = [k for k in BIBLE_FIELDS if k in meta] + [k for k in meta if k not in BIBLE_FIELDS]
     for key in order:
-        value = _detail_value(meta[key]).strip()
-        if value:
-            facts.append((key.replace("_", " ").strip().capitalize(), value))
+        value = export_safe(_detail_value(meta[key])).strip()
+        label = _line(str(key).replace("_", " ")).capitalize()
+        if value and label:
+            facts.append((label, value))
     shown_models = models or ([session.model_name] if session.model_name else [])
     if session.model_name and session.model_name not in shown_models:
         shown_models = [session.model_name, *shown_models]
+    shown_models = [name for name in map(_line, shown_models) if name]
     if shown_models:
         facts.append(("Model" if len(shown_models) == 1 else "Models", ", ".join(shown_models)))
     facts.append(("Status", session.status.value))
@@ -645,7 +649,7 @@ def _facts(session: Session, parts: int, words: int, models: list[str]) -> list[
 
 
 def _markdown_head(session: Session, parts: int, words: int, models: list[str]) -> str:
-    lines = [f"# {session.title}", ""]
+    lines = [f"# {_line(session.title)}", ""]
     for label, value in _facts(session, parts, words, models):
         first, *more = value.splitlines() or [""]
         lines.append(f"- **{label}:** {first}")
@@ -657,7 +661,8 @@ def _markdown_head(session: Session, parts: int, words: int, models: list[str]) 
 
 
 def _text_head(session: Session, parts: int, words: int, models: list[str]) -> str:
-    lines = [session.title, "=" * min(len(session.title), 72), ""]
+    title = _line(session.title)
+    lines = [title, "=" * min(len(title), 72), ""]
     for label, value in _facts(session, parts, words, models):
         first, *more = value.splitlines() or [""]
         lines.append(f"{label}: {first}")
@@ -666,6 +671,19 @@ def _text_head(session: Session, parts: int, words: int, models: list[str]) -> s
     if not parts:
         lines += ["No parts yet.", ""]
     return "\n".join(lines)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json(value: Any, **kwargs: Any) -> str:
+    """JSON for story.json: the exact text, non-ASCII letters as they are, except for lone
+    surrogates (an old row may hold one; UTF-8 cannot): those are written as \\uXXXX escapes,
+    which read back as the same text (and which an import then scrubs)."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -755,7 +773,7 @@ class _Writers:
         self.json.write("{\n")
         for key, value in head.items():
             self.json.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
-        session = json.dumps(_session_json(self.session), ensure_ascii=False, indent=2)
+        session = _json(_session_json(self.session), indent=2)
         self.json.write('  "session": ' + session.replace("\n", "\n  ") + ",\n")
         self.json.write('  "parts": [')
 
@@ -766,7 +784,7 @@ class _Writers:
             self.txt.write(_part_text(part) + "\n")
         if self.json is not None:
             self.json.write("\n    " if self.first_json_part else ",\n    ")
-            self.json.write(json.dumps(_part_json(part), ensure_ascii=False))
+            self.json.write(_json(_part_json(part)))
             self.first_json_part = False
         if self.epub is not None:
             self.epub.add(part)
@@ -924,7 +942,9 @@ p.note { font-style: italic; text-indent: 0; }
 
 
 def _xml_text(text: str) -> str:
-    return _XML_INVALID.sub("", text)
+    """Text for the EPUB: export_safe (no terminal controls, like every text export), and
+    nothing XML 1.0 cannot hold."""
+    return _XML_INVALID.sub("", export_safe(text))
 
 
 def _esc(text: str) -> str:
@@ -956,174 +976,30 @@ def _paragraphs(content: str) -> list[str]:
     return out
 
 
-# -- import --------------------------------------------------------------------------------
-
-
-class _FilePart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    seq: int = Field(ge=1)
-    direction: str = ""
-    content: str
-    model_name: str | None = None
-    state: PartState = PartState.DONE
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-class _FileSession(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    title: str
-    status: SessionStatus = SessionStatus.ACTIVE
-    model_name: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    memory: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime | None = None
-    paused_at: datetime | None = None
-    completed_at: datetime | None = None
-
-
-class _FileTotals(BaseModel):
-    parts: int
-
-
-class _StoryFile(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    format: Literal["storyterm-story"]
-    version: int
-    session: _FileSession
-    parts: list[_FilePart]
-    totals: _FileTotals | None = None
+# -- import ---------------------------------------------------------------------------------
 
 
 def import_story(sessions: SessionService, user_id: int, path: str | os.PathLike[str]) -> Session:
     """Bring an exported story (its story.json, or the export folder holding one) back as a
     new session of `user_id`: new id, same title, story bible, memory, status and every part
-    exactly as exported."""
+    exactly as exported. The whole file is checked first (core/story_file.py): a file that
+    does not hold up is refused with what is wrong in it, and nothing is written."""
     source = Path(path).expanduser()
     if source.is_dir():
         source = source / "story.json"
-    story = _read_story_file(source)
-    now = datetime.now(UTC)
-    parts = [
-        NewPart(
-            direction=p.direction,
-            content=p.content,
-            model_name=p.model_name,
-            state=p.state,
-            prompt_tokens=p.prompt_tokens,
-            completion_tokens=p.completion_tokens,
-            created_at=p.created_at or now,
-            updated_at=p.updated_at or p.created_at or now,
-        )
-        for p in story.parts
-    ]
-    s = story.session
+    story = read_story_file(source)
     try:
         return sessions.import_session(
             user_id,
-            title=s.title,
-            metadata=s.metadata,
-            memory=s.memory,
-            model_name=s.model_name,
-            status=s.status,
-            created_at=s.created_at,
-            paused_at=s.paused_at,
-            completed_at=s.completed_at,
-            parts=parts,
+            title=story.title,
+            metadata=story.metadata,
+            memory=story.memory,
+            model_name=story.model_name,
+            status=story.status,
+            created_at=story.created_at,
+            paused_at=story.paused_at,
+            completed_at=story.completed_at,
+            parts=story.parts,
         )
     except InvalidInput as exc:
         raise InvalidInput(f"{source} cannot be imported: {exc.message}") from exc
-
-
-def _read_story_file(source: Path) -> _StoryFile:
-    redo = "Export the story again, or use a story.json written by `storyterm export`."
-    try:
-        info = source.stat()
-    except FileNotFoundError:
-        raise InvalidInput(
-            f"There is no file {source}. Give the path of a story.json written by "
-            "`storyterm export` (or the export folder holding it)."
-        ) from None
-    except OSError as exc:
-        raise InvalidInput(f"{source} cannot be read: {exc.strerror or exc}.") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise InvalidInput(f"{source} is not a file. Give the path of a story.json.")
-    if info.st_size > MAX_IMPORT_BYTES:
-        raise InvalidInput(
-            f"{source} is {info.st_size / 1024 / 1024:,.0f} MB; storyterm imports story files "
-            f"of up to {MAX_IMPORT_BYTES // 1024 // 1024} MB. Is it really a story.json?"
-        )
-    try:
-        raw = source.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"{source} cannot be read: {exc.strerror or exc}.") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            f"{source} is not a storyterm export (it is not UTF-8 text). {redo}"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        looks_like_ours = FORMAT_MARKER in text[:2000]
-        if looks_like_ours:
-            raise InvalidInput(
-                f"{source} is damaged (broken JSON at line {exc.lineno}, column {exc.colno}: "
-                f"{exc.msg}); perhaps it was cut short. {redo}"
-            ) from None
-        raise InvalidInput(f"{source} is not a storyterm export (it is not JSON). {redo}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_MARKER:
-        raise InvalidInput(
-            f'{source} is not a storyterm export: it has no "format": "{FORMAT_MARKER}" '
-            f"marker. {redo}"
-        )
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidInput(f"{source} is damaged: its format version {version!r} is not valid.")
-    if version > FORMAT_VERSION:
-        raise InvalidInput(
-            f"{source} was written by a newer storyterm (story format {version}; this one "
-            f"reads up to {FORMAT_VERSION}). Update storyterm and import it again."
-        )
-    try:
-        story = _StoryFile.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(f"{source} is damaged: {_describe(exc)}. {redo}") from None
-    for index, part in enumerate(story.parts, start=1):
-        if part.seq != index:
-            raise InvalidInput(
-                f"{source} is damaged: part {index} in the list says it is part {part.seq}; "
-                f"parts must be numbered 1, 2, 3, ... in order. {redo}"
-            )
-    if story.totals is not None and story.totals.parts != len(story.parts):
-        raise InvalidInput(
-            f"{source} is damaged: it says it holds {story.totals.parts:,} parts but holds "
-            f"{len(story.parts):,}. {redo}"
-        )
-    return story
-
-
-def _describe(exc: ValidationError) -> str:
-    """The first problem pydantic found, said the way a person reads the file."""
-    error = exc.errors()[0]
-    loc = list(error["loc"])
-    where = ""
-    if loc[:1] == ["parts"] and len(loc) > 1 and isinstance(loc[1], int):
-        where = f"part {loc[1] + 1}"
-        loc = loc[2:]
-    elif loc[:1] == ["session"]:
-        where = "the session"
-        loc = loc[1:]
-    if loc:
-        field_name = ".".join(str(item) for item in loc)
-        where = f"{where}, field {field_name!r}" if where else f"field {field_name!r}"
-    message = error["msg"]
-    if error["type"] == "missing":
-        message = "is missing"
-    return f"{where}: {message}" if where else message

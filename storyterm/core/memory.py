@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -43,19 +43,22 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
+# What session.memory holds, and its reader (tolerant of any stored value), live in
+# memory_state so that code without LangChain can use them; they are re-exported here.
+from storyterm.core.memory_state import (  # noqa: F401 - re-exported
+    LAST_ESTIMATE,
+    LAST_EVAL_COUNT,
+    LAST_PROMPT,
+    NUM_CTX,
+    NUM_CTX_MODEL,
+    STALE,
+    SUMMARY,
+    SUMMARY_THROUGH,
+    TOKEN_RATIO,
+    TOKENS,
+    MemoryState,
+)
 from storyterm.core.views import Part, Session
-
-# -- what session.memory holds --------------------------------------------------------------
-SUMMARY = "summary"
-SUMMARY_THROUGH = "summary_through_seq"
-STALE = "stale"
-NUM_CTX = "num_ctx"
-NUM_CTX_MODEL = "num_ctx_model"
-TOKEN_RATIO = "token_ratio"
-TOKENS = "tokens"
-LAST_ESTIMATE = "last_prompt_tokens_estimated"
-LAST_EVAL_COUNT = "last_prompt_eval_count"
-LAST_PROMPT = "last_prompt"
 
 #: The human message for a part the writer gave no direction for.
 CONTINUE = "Continue the story."
@@ -112,45 +115,7 @@ def summary_chain(llm: BaseChatModel) -> Runnable[dict[str, Any], str]:
     return summary_prompt() | llm | StrOutputParser()
 
 
-# -- state ----------------------------------------------------------------------------------
-
-
-@dataclass
-class MemoryState:
-    """session.memory, typed. Unknown keys are kept as they are."""
-
-    summary: str = ""
-    summary_through_seq: int = 0
-    stale: bool = False
-    num_ctx: int | None = None
-    num_ctx_model: str | None = None
-    token_ratio: float | None = None
-    tokens: dict[str, int] = field(default_factory=dict)
-    last_prompt_tokens_estimated: int | None = None
-    last_prompt_eval_count: int | None = None
-    last_prompt: dict[str, Any] | None = None
-
-    @classmethod
-    def from_memory(cls, memory: dict[str, Any] | None) -> MemoryState:
-        memory = memory or {}
-
-        def _int(key: str) -> int | None:
-            value = memory.get(key)
-            return int(value) if isinstance(value, (int, float)) and value >= 0 else None
-
-        ratio = memory.get(TOKEN_RATIO)
-        return cls(
-            summary=str(memory.get(SUMMARY) or ""),
-            summary_through_seq=_int(SUMMARY_THROUGH) or 0,
-            stale=bool(memory.get(STALE)),
-            num_ctx=_int(NUM_CTX) or None,
-            num_ctx_model=memory.get(NUM_CTX_MODEL) or None,
-            token_ratio=float(ratio) if isinstance(ratio, (int, float)) and ratio > 0 else None,
-            tokens=dict(memory.get(TOKENS) or {}),
-            last_prompt_tokens_estimated=_int(LAST_ESTIMATE),
-            last_prompt_eval_count=_int(LAST_EVAL_COUNT),
-            last_prompt=memory.get(LAST_PROMPT) or None,
-        )
+# -- the prompt budget ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -246,8 +246,10 @@ class Storyteller:
 
         Kept in this process; after a restart rebuilt from session.memory's record of the
         prompt and the stored parts (an edit made since then shows in the rebuilt text)."""
+        from storyterm.core.memory_state import MemoryState
+
         session = self.sessions.get(user_id, session_id)
-        record = (session.memory or {}).get("last_prompt")
+        record = MemoryState.from_memory(session.memory).last_prompt
         if not record:
             return []
         cached = self._last_prompts.get((user_id, session_id))
