@@ -308,8 +308,9 @@ def test_an_exported_story_round_trips_its_hostile_text_exactly(
 
     alice = make_user(service.store, "alice")
     hostile = "\x1b]0;pwned\x07\x1b[2J bell\x07 \u202eevil\u202c tab\there\r\nline"
-    s = service.start(alice, "Round Trip", {"genre": hostile, "cast": [hostile]}, hostile[:30])
-    service.append_part(alice, s.id, direction=hostile, content=hostile, model_name=hostile[:9])
+    # Model names with controls are refused (start and import alike), so they stay plain here.
+    s = service.start(alice, "Round Trip", {"genre": hostile, "cast": [hostile]}, "gemma3:latest")
+    service.append_part(alice, s.id, direction=hostile, content=hostile, model_name="qwen3:4b")
     result = export_session(service, alice, s.id, out_dir=tmp_path, formats=["json"])
     copy_ = import_story(service, alice, result.folder)
     original, back = service.get(alice, s.id), service.get(alice, copy_.id)

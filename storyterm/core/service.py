@@ -15,6 +15,7 @@ from typing import Any
 
 from storyterm.core.cache import CacheState
 from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition
+from storyterm.core.memory_state import MAX_COUNT, well_formed
 from storyterm.core.models import PartState, SessionStatus, utcnow
 from storyterm.core.store import NewPart, Store
 from storyterm.core.text import refuse_unstorable, scrub
@@ -291,6 +292,7 @@ class SessionService:
         """
         if not isinstance(memory, dict):
             raise InvalidInput("The story memory must be an object.")
+        memory = well_formed(memory)
         status = parse_status(status) or SessionStatus.ACTIVE
         now = utcnow()
         if status is SessionStatus.ACTIVE:
@@ -302,8 +304,14 @@ class SessionService:
         cleaned: list[NewPart] = []
         for part in parts:
             for tokens in (part.prompt_tokens, part.completion_tokens):
-                if tokens is not None and (not isinstance(tokens, int) or tokens < 0):
-                    raise InvalidInput("Token counts must be whole numbers of 0 or more.")
+                if tokens is not None and (
+                    isinstance(tokens, bool)
+                    or not isinstance(tokens, int)
+                    or not 0 <= tokens <= MAX_COUNT
+                ):
+                    raise InvalidInput(
+                        f"Token counts must be whole numbers from 0 to {MAX_COUNT:,}."
+                    )
             cleaned.append(
                 NewPart(
                     direction=clean_direction(part.direction),
