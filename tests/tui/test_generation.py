@@ -301,6 +301,46 @@ async def test_quitting_mid_stream_keeps_the_text(writing: Runtime, fake: FakeOl
     assert str(part.state) == "interrupted" and part.word_count > 10
 
 
+async def test_no_moment_of_a_segment_swap_shows_the_text_twice_or_loses_it(
+    writing: Runtime, fake: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time a finished segment becomes a Prose (and when the part ends as one Prose), the
+    part's text is checked at the moment the mount is awaited: the event loop, and so any
+    reader, can run there. It once held the finished segment twice."""
+    import storyterm.tui.widgets.story_view as story_view
+
+    monkeypatch.setattr(story_view, "SEGMENT_CHARS", 300)
+    reply = fake.reply = "\n\n".join(
+        f"Paragraph {n}: " + "the tide came in " * 12 for n in range(8)
+    )
+    fake.rate = 300.0
+    seen: list[str] = []
+    original_mount = PartView.mount
+
+    def mount(self: PartView, *widgets, **where):  # type: ignore[no-untyped-def]
+        waiting = original_mount(self, *widgets, **where)
+
+        async def checked() -> None:
+            seen.append(self.shown_text)  # what a reader sees while the mount is awaited
+            await waiting
+
+        return checked()
+
+    monkeypatch.setattr(PartView, "mount", mount)
+    alice = writer_id(writing)
+    seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"Go", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 1 and not screen.generating)
+    swaps = [text for text in seen if text]
+    assert len(swaps) >= 3, seen  # several segments, then the saved part
+    for text in swaps:
+        assert reply.startswith(text.rstrip()) or text.strip() == reply.strip(), text[:200]
+
+
 async def test_a_long_part_streams_in_segments_and_ends_as_saved(
     writing: Runtime, fake: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:

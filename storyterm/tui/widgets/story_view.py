@@ -52,6 +52,15 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 FRAME = 1 / 30
 #: A streaming part starts a new Markdown segment after this many characters (~1,000 words).
 SEGMENT_CHARS = 6_000
+#: The class of every widget showing a part's text (a Prose, or the Markdown streamed into).
+BODY = "part-text"
+
+
+def _retire(bodies: list[Widget]) -> None:
+    """Take `bodies` out of the part's text at once (they are removed after their successor
+    is mounted)."""
+    for body in bodies:
+        body.remove_class(BODY)
 
 
 def part_markdown(part: Part) -> str:
@@ -191,7 +200,7 @@ class PartView(Vertical):
 
             yield StreamMarkdown()
         else:
-            yield Prose(part_markdown(self.part))
+            yield Prose(part_markdown(self.part), classes=BODY)
 
     def on_mount(self) -> None:
         self._apply_state()
@@ -258,8 +267,10 @@ class PartView(Vertical):
     def _bodies(self) -> list[Widget]:
         """The widgets showing the text, in order: one Prose when the part is at rest; while
         it streams, a Prose per finished segment and the Markdown being streamed into."""
-        # (StreamMarkdown carries the class: testing for it needs no import of Markdown.)
-        return [c for c in self.children if isinstance(c, Prose) or c.has_class("part-text")]
+        # Every body carries the BODY class (testing for it needs no import of Markdown). A
+        # body being replaced loses it in the same step as its successor is mounted, so the
+        # text is never counted twice, or not at all, while the swap is awaited.
+        return [c for c in self.children if c.has_class(BODY)]
 
     @property
     def _prose(self) -> Prose | None:
@@ -283,7 +294,9 @@ class PartView(Vertical):
             return
         bodies = self._bodies
         with self.app.batch_update():  # no frame with both, or neither
-            await self.mount(Prose(text), after=self.query_one(".direction"))
+            mounted = self.mount(Prose(text, classes=BODY), after=self.query_one(".direction"))
+            _retire(bodies)
+            await mounted
             if bodies:
                 await self.remove_children(bodies)
 
@@ -381,7 +394,9 @@ class PartView(Vertical):
         done = self._segments[-1]
         segment = StreamMarkdown()
         with self.app.batch_update():
-            await self.mount(Prose(done.source, classes="-segment"), before=done)
+            mounted = self.mount(Prose(done.source, classes=f"{BODY} -segment"), before=done)
+            _retire([done])
+            await mounted
             await self.mount(segment, after=done)
             await done.remove()
         self._segment_chars = 0
