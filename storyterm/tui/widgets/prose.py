@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rich._wrap import divide_line
 from rich.segment import Segment
 from textual.content import Content, Span
 from textual.selection import Selection
@@ -28,6 +27,7 @@ from textual.style import Style
 from textual.visual import RenderOptions, RulesMap, Visual
 from textual.widget import Widget
 
+from storyterm.tui.compat import divide_line
 from storyterm.tui.widgets import prose_subset as subset
 
 if TYPE_CHECKING:

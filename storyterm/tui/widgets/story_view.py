@@ -16,7 +16,6 @@ import itertools
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
-from textual._styles_cache import StylesCache
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -28,6 +27,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
+from storyterm.tui.compat import clear_inner_outer_cache
 from storyterm.tui.text import count, one_line, plain, safe
 from storyterm.tui.widgets.prose import Prose
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
@@ -69,18 +69,10 @@ def part_markdown(part: Part) -> str:
 
 
 def release_drawings() -> None:
-    """Let the lines that removed widgets drew go.
-
-    Textual 8.2.8's `StylesCache.get_inner_outer` is an `lru_cache(1024)` on what should be a
-    classmethod but is not, so its keys hold the style cache of each of the last 1,024 widgets
-    drawn, with every line it drew, long after the widget is gone. Parts removed from the pane
-    piled up there (about 5,000 objects per story opened in the benchmark, up to 1,024
-    widgets' worth), and every full garbage collection walked them. The cache only saves
-    building two Styles.
-    """
-    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
-    if clear is not None:
-        clear()
+    """Let the lines that removed widgets drew go (see compat.clear_inner_outer_cache): parts
+    removed from the pane piled up in Textual's style cache, and every full garbage collection
+    walked them."""
+    clear_inner_outer_cache()
 
 
 def provisional_part(session: Session, seq: int, direction: str) -> Part:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from textual.geometry import NULL_OFFSET, Region, Size
 from textual.layouts.stream import StreamLayout
 
+from storyterm.tui.compat import base_styles, layout_generation, widgets_listed_for_layout
+
 if TYPE_CHECKING:
     from textual.layout import ArrangeResult
     from textual.widget import Widget
@@ -51,7 +53,7 @@ class MeasuringStreamLayout(StreamLayout):
             self._heights.clear()
             self._heights_width = size.width
         viewport = parent.app.viewport_size
-        listed = parent.screen._layout_widgets.get(parent, ())
+        listed = widgets_listed_for_layout(parent)
         known = self._heights
         heights: dict[Widget, tuple[int, int]] = {}
         placements: list[WidgetPlacement] = []
@@ -59,12 +61,12 @@ class MeasuringStreamLayout(StreamLayout):
         y = 0
         previous_margin = children[0].styles.margin.top
         for widget in children:
-            styles = widget.styles._base_styles
+            styles = base_styles(widget)
             margin = styles.margin
             top, right, bottom, left = margin
             y += top if top > previous_margin else previous_margin
             previous_margin = bottom
-            count = -1 if widget._layout_required else widget._layout_updates
+            count = layout_generation(widget)
             cached = known.get(widget)
             if cached is not None and cached[0] == count and count >= 0 and widget not in listed:
                 height = cached[1]
