@@ -13,7 +13,7 @@ The rules this module keeps (DESIGN.md, "Identity"):
   account's current password hash (changing the password ends every other login). Every use
   verifies it again: signature, algorithm, expiry, revocation, account, database.
 
-Tokens are signed and checked by core/tokens.py (the standard library's HMAC); the keyring is
+Tokens are signed and checked by core/tokens.py (PyJWT, HS256 only); the keyring is
 kept by core/keyring_store.py and imported when first needed.
 """
 
