@@ -60,7 +60,10 @@ class Runtime:
             with self._opening:
                 store = self.__dict__.get("store")
                 if store is None:
+                    from storyterm.core.file_modes import secure_data_folder
                     from storyterm.core.store import Store
+
+                    secure_data_folder(self.settings.data_dir)
 
                     url, redis_url = self.settings.resolved_database_url, self.settings.redis_url
                     store = Store.open(url, redis_url or None)
