@@ -264,14 +264,16 @@ def test_doctor_on_a_healthy_setup(shelf: Shelf, redis_url: str, monkeypatch) ->
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "OK   data folder",
+        "OK   permissions",
         "OK   database",
         "OK   migrations",
         "OK   cache",
         "OK   keyring",
     ]
-    assert "(sqlite)" in lines[1]
-    assert lines[2].endswith("(head)")
-    assert lines[3] == "OK   cache: redis at " + redis_url
+    assert "database files (0600)" in lines[1]
+    assert "(sqlite)" in lines[2]
+    assert lines[3].endswith("(head)")
+    assert lines[4] == "OK   cache: redis at " + redis_url
 
 
 def test_doctor_with_the_cache_turned_off(shelf: Shelf) -> None:
@@ -284,7 +286,7 @@ def test_doctor_on_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("STORYTERM_DATABASE_URL", UNREACHABLE_DB)
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 1
-    line = next(line for line in result.stdout.splitlines() if "database" in line)
+    line = next(line for line in result.stdout.splitlines() if line[5:].startswith("database:"))
     assert line.startswith("FAIL database: Cannot open the database")
     assert "hunter2" not in result.stdout
 

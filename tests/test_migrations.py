@@ -33,7 +33,7 @@ from storyterm.core.database import (
 from tests.conftest import REQUIRE_SERVICES
 
 WORKTREE = Path(__file__).resolve().parent.parent
-TABLES = {"users", "story_sessions", "story_parts", "app_meta", "revoked_tokens"}
+TABLES = {"users", "story_sessions", "story_parts", "app_meta", "revoked_tokens", "login_attempts"}
 
 
 def schema_diff(engine: sa.Engine) -> list:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from storyterm.cli.common import get_runtime, handle_errors, say, styled
-from storyterm.core import database
+from storyterm.core import database, file_modes
 from storyterm.core.cache import Cache, CacheState
 from storyterm.core.errors import DatabaseUnavailable, StorytermError
 
@@ -67,6 +70,40 @@ def _line(ok: bool, what: str, detail: str) -> bool:
     return ok
 
 
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL, in-memory or a URL that is not one."""
+    try:
+        parsed = make_url(database.normalise_url(url))
+    except ArgumentError:
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return Path(name).expanduser()
+
+
+def _permissions(data_dir: Path, url: str) -> bool:
+    """Only the writer may read the data folder and the SQLite files: tighten what is looser
+    (storyterm does so on every open too) and say what was changed."""
+    path = _sqlite_path(url)
+    fixed = file_modes.secure_data_folder(data_dir)
+    if path is not None:
+        fixed += file_modes.secure_sqlite_files(path)
+    left = file_modes.problems(data_dir, path)
+    if left:
+        return _line(False, "permissions", "; ".join(left))
+    if path is not None:
+        rule = "only you can read the data folder (0700) and the database files (0600)"
+    else:
+        rule = (
+            "only you can read the data folder (0700); the PostgreSQL server decides who can "
+            "read the database"
+        )
+    if fixed:
+        return _line(True, "permissions", f"{rule}; tightened {', '.join(fixed)}")
+    return _line(True, "permissions", rule)
+
+
 @click.command("doctor")
 def doctor_cmd() -> None:
     """Check the settings, data folder, database, migrations and Redis; say what to do for each."""
@@ -81,7 +118,7 @@ def doctor_cmd() -> None:
 
     data_dir = settings.data_dir.expanduser()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        file_modes.make_private_folder(data_dir)
         writable = os.access(data_dir, os.W_OK)
     except OSError:
         writable = False
@@ -90,6 +127,7 @@ def doctor_cmd() -> None:
         "data folder",
         str(data_dir) if writable else f"{data_dir} is not writable; set STORYTERM_DATA_DIR",
     )
+    healthy &= _permissions(data_dir, url)
 
     engine = None
     try:

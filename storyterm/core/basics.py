@@ -13,7 +13,7 @@ from enum import StrEnum
 
 #: The newest migration. A test checks it against the migration scripts, so that opening a
 #: database that is already at head never has to load Alembic (start-up stays fast).
-HEAD_REVISION = "0002_parts_lz4"
+HEAD_REVISION = "0003_login_attempts"
 
 #: app_meta keys: the database's own id (namespaces Redis keys and tokens), the generated
 #: JWT signing secret, and the generated key that seals the values storyterm writes to Redis

@@ -29,6 +29,13 @@ from storyterm.core.basics import (
     unicode_lower,
 )
 from storyterm.core.errors import DatabaseUnavailable
+from storyterm.core.file_modes import (
+    MIGRATE_LOCK_SUFFIX,
+    create_private_file,
+    make_private_folder,
+    open_private,
+    secure_sqlite_files,
+)
 
 __all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECRET"]
 
@@ -106,12 +113,21 @@ def make_engine(url: str) -> Engine:
             # under a folder literally named "~" in the current directory.
             parsed = parsed.set(database=str(path))
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                # The writer's alone: every story, the password hashes, the signing secret.
+                make_private_folder(path.parent)
             except OSError as exc:
                 raise DatabaseUnavailable(
                     f"Cannot create the folder for the database file {path}: {exc.strerror}. "
                     "Point STORYTERM_DATABASE_URL at a writable place."
                 ) from exc
+            try:
+                create_private_file(path)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"Cannot create the database file {path}: {exc.strerror}. Point "
+                    "STORYTERM_DATABASE_URL at a writable place."
+                ) from exc
+            secure_sqlite_files(path)
         engine = sa.create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
@@ -296,7 +312,7 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
         path = engine.url.database
         lock_file = None
         if path and path != ":memory:":
-            lock_file = open(Path(path).expanduser().with_suffix(".migrate.lock"), "w")  # noqa: SIM115
+            lock_file = open_private(Path(path).expanduser().with_suffix(MIGRATE_LOCK_SUFFIX))
             fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             with engine.connect() as conn:

@@ -147,9 +147,16 @@ class FirstLook:
 
     # -- the login ------------------------------------------------------------------------
 
-    def verify(self, token: str, now: datetime) -> Account:
-        """The account a token stands for, checked as IdentityService.verify checks it."""
-        claims = self.signer.decode(token, now)
+    def verify(self, token: str, now: datetime, *, signature: bool = True) -> Account:
+        """The account a token stands for, checked as IdentityService.verify checks it.
+
+        `signature=False` is for the TUI's first frame alone: the claims are read without
+        PyJWT (TokenSigner.peek_claims says why that is safe for a frame), and the caller
+        checks the whole token with `verify` right after it."""
+        if signature:
+            claims = self.signer.decode(token, now)
+        else:
+            claims = self.signer.peek_claims(token, now)
         revoked = self._all("SELECT 1 FROM revoked_tokens WHERE jti = ?", claims["jti"])
         rows = self._all(
             "SELECT id, username, created_at, password_hash FROM users WHERE id = ?",

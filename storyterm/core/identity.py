@@ -7,18 +7,22 @@ The rules this module keeps (DESIGN.md, "Identity"):
   the next successful login.
 - A wrong password and an unknown username get the same message, and take about as long (an
   unknown username is checked against a dummy hash).
-- After `LOCK_AFTER` failed logins in a row an account refuses further attempts for a while,
-  doubling each time (`lock_delay`); the message says how long to wait.
+- After `LOCK_AFTER` failed logins in a row a username refuses further attempts for a while,
+  doubling each time (`lock_delay`); the message says how long to wait. Attempts are counted
+  per username whether or not an account has it (an unknown name locks like a known one), and
+  each attempt is counted in one locked transaction *before* its password is checked, so
+  guesses sent at once cannot all be checked before the lock holds.
 - A login is an HS256 JWT bound to this database (its `aud` names the database id) and to the
   account's current password hash (changing the password ends every other login). Every use
   verifies it again: signature, algorithm, expiry, revocation, account, database.
 
-Tokens are signed and checked by core/tokens.py (the standard library's HMAC); the keyring is
+Tokens are signed and checked by core/tokens.py (PyJWT, HS256 only); the keyring is
 kept by core/keyring_store.py and imported when first needed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets
@@ -45,7 +49,8 @@ from storyterm.core.errors import (
     TooManyAttempts,
 )
 from storyterm.core.keyring_store import NO_KEYRING, TokenStore
-from storyterm.core.models import RevokedToken, User, utcnow
+from storyterm.core.models import LoginAttempts, RevokedToken, User, utcnow
+from storyterm.core.text import refuse_unstorable
 from storyterm.core.tokens import (
     LEEWAY,
     TokenSigner,
@@ -62,6 +67,7 @@ if TYPE_CHECKING:
 
 users_t: sa.Table = User.__table__  # type: ignore[attr-defined]
 revoked_t: sa.Table = RevokedToken.__table__  # type: ignore[attr-defined]
+attempts_t: sa.Table = LoginAttempts.__table__  # type: ignore[attr-defined]
 
 USERNAME_MAX = 64
 PASSWORD_MIN = 8
@@ -116,6 +122,7 @@ def check_password(password: Any, username: str | None = None) -> str:
     """The password if it follows the rules, else InvalidInput saying which rule it breaks."""
     if not isinstance(password, str):
         raise InvalidInput("The password must be text.")
+    refuse_unstorable(password, "The password")
     if len(password) < PASSWORD_MIN:
         raise InvalidInput(
             f"A password needs at least {PASSWORD_MIN} characters "
@@ -268,75 +275,98 @@ class IdentityService:
         return Account.model_validate(row)
 
     def login(self, username: str, password: str) -> tuple[Account, str]:
-        """Check the password and issue a token. The same AuthError for a wrong password and an
-        unknown username; TooManyAttempts while the account is locked."""
+        """Check the password and issue a token. The same AuthError, after the same argon2
+        work, for a wrong password and an unknown username; TooManyAttempts while the username
+        is locked, whether or not it has an account."""
         if not isinstance(username, str) or not username.strip():
             raise InvalidInput("Type your username.")
         if not isinstance(password, str) or not password:
             raise InvalidInput("Type your password.")
+        refuse_unstorable(username, "The username")
+        refuse_unstorable(password, "The password")
         if len(password) > PASSWORD_MAX:
             # No password is that long: refuse before spending argon2 time on it.
             raise AuthError(BAD_CREDENTIALS)
         key = username_key(unicodedata.normalize("NFC", username).strip())
         with self._db() as conn:
             row = self._user_by_key(conn, key) if len(key) <= USERNAME_MAX else None
-        if row is None:
-            self._verify_hash(self._dummy_hash, password)
-            raise AuthError(BAD_CREDENTIALS)
-        row = self._check_password(row, password)
+        row = self._check_password(key, row, password)
         account = Account.model_validate(row)
         return account, self._issue(account, row["password_hash"])
 
-    def _check_password(self, row: dict[str, Any], password: str) -> dict[str, Any]:
-        """Verify `password` for the user row, counting failures and honouring the lock.
+    def _check_password(
+        self, key: str, row: dict[str, Any] | None, password: str
+    ) -> dict[str, Any]:
+        """Verify `password` for the user row (None: no such account, checked against the dummy
+        hash and always refused), counting the attempt against the username `key` first.
         Returns the row as it is afterwards (a rehash changes its password_hash)."""
-        now = self.clock()
-        failures = self._recent_failures(row, now)
-        if failures >= LOCK_AFTER:
-            wait = row["last_failed_at"] + lock_delay(failures) - now
-            if wait > timedelta(0):
-                raise TooManyAttempts(
-                    "Too many wrong passwords for this account in a row. Wait "
-                    f"{describe_wait(wait)}, then try again.",
-                    retry_after=math.ceil(wait.total_seconds()),
-                )
-        if not self._verify_hash(row["password_hash"], password):
-            self._count_failure(row["id"], now)
+        attempts = self._attempts_key(key)
+        self._take_attempt(attempts)
+        if row is None or not self._verify_hash(row["password_hash"], password):
+            if row is None:
+                self._verify_hash(self._dummy_hash, password)
             raise AuthError(BAD_CREDENTIALS)
-        changes: dict[str, Any] = {}
-        if row["failed_logins"] or row["last_failed_at"] is not None:
-            changes.update(failed_logins=0, last_failed_at=None)
-        if self._needs_rehash(row["password_hash"]):
-            changes["password_hash"] = self.hasher.hash(password)
-        if changes:
-            with self._db(write=True) as conn:
-                conn.execute(users_t.update().where(users_t.c.id == row["id"]).values(**changes))
-            row = {**row, **changes}
+        with self._db(write=True) as conn:
+            conn.execute(attempts_t.delete().where(attempts_t.c.key == attempts))
+            if self._needs_rehash(row["password_hash"]):
+                row = {**row, "password_hash": self.hasher.hash(password)}
+                conn.execute(
+                    users_t.update()
+                    .where(users_t.c.id == row["id"])
+                    .values(password_hash=row["password_hash"])
+                )
         return row
 
-    def _count_failure(self, user_id: int, now: datetime) -> None:
-        # Read and write in one locked transaction: two wrong guesses at the same moment
-        # both count.
+    @staticmethod
+    def _attempts_key(key: str) -> str:
+        """login_attempts' key for a username key: a digest, so that whatever was typed in the
+        username field (a password, by mistake) is not kept."""
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def _take_attempt(self, attempts: str) -> None:
+        """Count one login attempt for the username as a failure before its password is
+        checked (a success clears the count), or TooManyAttempts while the username is locked.
+
+        One transaction holding the row's lock (SQLite: the database's write lock, taken at
+        BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), so attempts made at the same
+        moment are counted one after another: at most LOCK_AFTER passwords are checked before
+        the lock holds, however many are sent at once."""
+        # Imported here, not at the top: the PostgreSQL dialect costs ~30 ms to import, and
+        # verifying a token at start-up never needs it.
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        now = self.clock()
         with self._db(write=True) as conn:
-            query = sa.select(users_t).where(users_t.c.id == user_id)
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            conn.execute(
+                dialect.insert(attempts_t)
+                .values(key=attempts, failures=0, last_failed_at=None)
+                .on_conflict_do_nothing(index_elements=[attempts_t.c.key])
+            )
+            query = sa.select(attempts_t).where(attempts_t.c.key == attempts)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
-            fresh = conn.execute(query).mappings().first()
-            if fresh is None:
-                return
-            failures = self._recent_failures(dict(fresh), now)
+            found = conn.execute(query).mappings().one()
+            failures = self._recent_failures(found["failures"], found["last_failed_at"], now)
+            if failures >= LOCK_AFTER:
+                wait = found["last_failed_at"] + lock_delay(failures) - now
+                if wait > timedelta(0):
+                    raise TooManyAttempts(
+                        "Too many wrong passwords for this username in a row. Wait "
+                        f"{describe_wait(wait)}, then try again.",
+                        retry_after=math.ceil(wait.total_seconds()),
+                    )
             conn.execute(
-                users_t.update()
-                .where(users_t.c.id == user_id)
-                .values(failed_logins=failures + 1, last_failed_at=now)
+                attempts_t.update()
+                .where(attempts_t.c.key == attempts)
+                .values(failures=failures + 1, last_failed_at=now)
             )
 
     @staticmethod
-    def _recent_failures(row: dict[str, Any], now: datetime) -> int:
-        last = row["last_failed_at"]
+    def _recent_failures(failures: int | None, last: datetime | None, now: datetime) -> int:
         if last is None or now - last > FAILURES_FORGOTTEN_AFTER:
             return 0
-        return int(row["failed_logins"] or 0)
+        return int(failures or 0)
 
     def _verify_hash(self, password_hash: str, password: str) -> bool:
         try:
@@ -359,11 +389,12 @@ class IdentityService:
             raise AuthError("This account no longer exists. " + LOG_IN_AGAIN)
         if not isinstance(old, str) or not old:
             raise InvalidInput("Type your current password.")
+        refuse_unstorable(old, "The current password")
         check_password(new, row["username"])
         if new == old:
             raise InvalidInput("The new password is the same as the current one.")
         try:
-            row = self._check_password(row, old)
+            row = self._check_password(row["username_key"], row, old)
         except AuthError as exc:
             if isinstance(exc, TooManyAttempts):
                 raise
@@ -374,7 +405,7 @@ class IdentityService:
             conn.execute(
                 users_t.update()
                 .where(users_t.c.id == account_id)
-                .values(password_hash=self.hasher.hash(new), failed_logins=0, last_failed_at=None)
+                .values(password_hash=self.hasher.hash(new))
             )
         return Account.model_validate(row)
 

@@ -1,4 +1,5 @@
-"""The tables: users, story_sessions, story_parts, plus app_meta and revoked_tokens."""
+"""The tables: users, story_sessions, story_parts, plus app_meta, revoked_tokens and
+login_attempts."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ class User(SQLModel, table=True):
     #: casefolded username: usernames are unique regardless of case.
     username_key: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=255)
+    #: No longer written (failed logins are counted in login_attempts since revision 0003).
     failed_logins: int = Field(default=0)
     last_failed_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
@@ -131,3 +133,14 @@ class RevokedToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = _ts()
+
+
+class LoginAttempts(SQLModel, table=True):
+    """Failed logins in a row per username, whether or not an account has that name (so an
+    unknown name locks exactly like a known one). `key` is a SHA-256 of the normalised name."""
+
+    __tablename__ = "login_attempts"
+
+    key: str = Field(primary_key=True, max_length=64)
+    failures: int = Field(default=0)
+    last_failed_at: datetime | None = _ts(default=None)

@@ -47,6 +47,8 @@ class Runtime:
         # The TUI opens the Store in whichever worker needs it first after the first frame
         # (the cache probe, a generation, a save): one Store, however many ask at once.
         self._opening = threading.Lock()
+        #: The login the TUI's first frame was shown for, until PyJWT has checked it.
+        self.unconfirmed_login: Login | None = None
 
     # The store and the services are imported when first used: SQLAlchemy's ORM is the costliest
     # import in storyterm. The TUI reads its first screen without them (first_look) and opens
@@ -58,7 +60,10 @@ class Runtime:
             with self._opening:
                 store = self.__dict__.get("store")
                 if store is None:
+                    from storyterm.core.file_modes import secure_data_folder
                     from storyterm.core.store import Store
+
+                    secure_data_folder(self.settings.data_dir)
 
                     url, redis_url = self.settings.resolved_database_url, self.settings.redis_url
                     store = Store.open(url, redis_url or None)
@@ -118,11 +123,15 @@ class Runtime:
             return None
         return Login(token, TokenSource.KEYRING if self.tokens.available else TokenSource.MEMORY)
 
-    def current_account(self) -> Account | None:
+    def current_account(self, *, first_frame: bool = False) -> Account | None:
         """The verified writer this process acts for; None when nobody is logged in.
 
         Raises InvalidToken (an AuthError) when the token in effect is no good, saying where it
         came from so the writer knows what to replace.
+
+        `first_frame=True` (the TUI's start-up, read by the first look) checks the login against
+        the database without PyJWT's signature check, which costs ~50 ms of import: the caller
+        must call `confirm_login` as soon as the first frame is up.
         """
         login = self.current_login()
         if login is None:
@@ -132,7 +141,29 @@ class Runtime:
             if look is not None:
                 from storyterm.core.basics import utcnow
 
-                return look.verify(login.token, utcnow())
+                account = look.verify(login.token, utcnow(), signature=not first_frame)
+                if first_frame:
+                    self.unconfirmed_login = login
+                return account
+            return self.identity.verify(login.token)
+        except InvalidToken as exc:
+            if login.source is TokenSource.ENV:
+                raise InvalidToken(
+                    f"{exc.reason} (the token in STORYTERM_TOKEN)",
+                    "Please log in again: run `storyterm login --print-token` and put the new "
+                    "token in STORYTERM_TOKEN, or unset STORYTERM_TOKEN.",
+                ) from exc
+            raise
+
+    def confirm_login(self) -> Account | None:
+        """Check the login the first frame was shown for (`current_account(first_frame=True)`)
+        completely, signature included; None when there was nothing left to check. Raises
+        InvalidToken, as current_account does, when it does not hold."""
+        login = self.unconfirmed_login
+        if login is None:
+            return None
+        self.unconfirmed_login = None
+        try:
             return self.identity.verify(login.token)
         except InvalidToken as exc:
             if login.source is TokenSource.ENV:

@@ -72,3 +72,29 @@ def test_logout_revokes_the_token(client: TestClient, login: Login) -> None:
     assert client.post(LOGOUT, headers=alice).status_code == 401
     assert client.get(SESSIONS, headers=other_login).status_code == 200
     assert client.post(LOGOUT).status_code == 401
+
+
+def test_an_unknown_username_locks_and_answers_like_a_known_one(
+    client: TestClient, runtime: Runtime
+) -> None:
+    runtime.identity.register("alice", PASSWORD)
+    for _ in range(LOCK_AFTER):
+        wrong = client.post(LOGIN, json={"username": "alice", "password": "guess guess"})
+        nobody = client.post(LOGIN, json={"username": "nobody", "password": "guess guess"})
+        assert (wrong.status_code, wrong.json()) == (nobody.status_code, nobody.json())
+    locked = client.post(LOGIN, json={"username": "alice", "password": PASSWORD})
+    unknown = client.post(LOGIN, json={"username": "nobody", "password": PASSWORD})
+    assert locked.status_code == unknown.status_code == 429
+    assert locked.json() == unknown.json()
+    assert locked.headers["retry-after"] == unknown.headers["retry-after"]
+
+
+def test_characters_no_database_can_store_get_a_422_naming_the_field(client: TestClient) -> None:
+    for body, field in (
+        ('{"username": "al\\u0000ice", "password": "a long password"}', "username"),
+        ('{"username": "alice\\ud800", "password": "a long password"}', "username"),
+        ('{"username": "alice", "password": "a long\\udfff password"}', "password"),
+    ):
+        response = client.post(LOGIN, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (body, response.text)
+        assert field in response.json()["error"]["message"].lower(), response.text

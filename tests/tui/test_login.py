@@ -117,3 +117,38 @@ async def test_log_out_from_the_palette_shows_the_login_screen(runtime: Runtime)
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
         assert runtime.tokens.load() is None
         assert "Logged out alice." in notifications(app)
+
+
+async def test_a_saved_login_that_fails_the_full_check_after_the_first_frame_is_dropped(
+    fresh_runtime: Runtime,
+) -> None:
+    """The first frame reads the login without PyJWT (start-up stays fast); PyJWT checks the
+    signature right after, and a token altered by hand leaves nothing of its writer on screen."""
+    import base64
+    import json
+
+    login_as(fresh_runtime, "alice")
+    token = fresh_runtime.tokens.load()
+    assert token
+    head, body, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["exp"] += 86400  # a day more, by hand: the signature no longer matches
+    later = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    fresh_runtime.tokens.save(f"{head}.{later}.{signature}")
+    runtime = Runtime(fresh_runtime.settings)  # a new process: the Store is not open yet
+    app = make_app(runtime)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.query_one(Tabs).active == "login")
+            assert "signature" in str(screen.query_one("#reason").visual)
+            main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+            assert not main.booted and app.user_id is None and app.username is None
+            screen.query_one("#username", Input).value = "alice"
+            screen.query_one("#password", Input).value = password_for("alice")
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and main.booted)
+            assert app.username == "alice"
+    finally:
+        runtime.close()

@@ -119,6 +119,14 @@ class NeedLogin(Message):
         self.keyring_problem = keyring_problem
 
 
+class LoginRefused(Message):
+    """The login the first frame was shown for failed its full check (Runtime.confirm_login)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 class LoggedOut(Message):
     def __init__(self, username: str) -> None:
         super().__init__()
@@ -324,7 +332,9 @@ class MainScreen(Screen[None]):
             if runtime.first_look() is None:
                 runtime.sessions  # noqa: B018 - opens (and migrates) the database
             try:
-                account = runtime.current_account()
+                # Checked without PyJWT's import for the first frame; _confirm_login checks
+                # the signature as soon as that frame is up.
+                account = runtime.current_account(first_frame=True)
                 reason = None
             except AuthError as exc:
                 account, reason = None, exc.message
@@ -458,10 +468,21 @@ class MainScreen(Screen[None]):
     def _ready(self) -> None:
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
+        self._confirm_login()
         if self._health_timer is None:
             self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
             self._warm_generation()
         self._check_health()
+
+    @work(thread=True, exclusive=True, group="confirm", exit_on_error=False)
+    def _confirm_login(self) -> None:
+        """The first frame's login, checked completely (PyJWT: the signature too)."""
+        try:
+            self.app.runtime.confirm_login()
+        except AuthError as exc:
+            self.post_message(LoginRefused(exc.message))
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc))
 
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
@@ -1310,15 +1331,30 @@ class MainScreen(Screen[None]):
 
     @on(LoggedOut)
     async def _logged_out(self, event: LoggedOut) -> None:
+        await self._forget_writer("Logged out.")
+        self.notify(f"Logged out {event.username}.", markup=False)
+        tokens = self.app.runtime.tokens
+        self.post_message(NeedLogin(None, None if tokens.available else tokens.unavailable_reason))
+
+    @on(LoginRefused)
+    async def _login_refused(self, event: LoginRefused) -> None:
+        """The saved login failed its full check after the first frame: nothing of it stays on
+        screen, and the writer logs in again."""
+        if self.generating:
+            self.action_stop()
+        await self._forget_writer("Please log in again.")
+        tokens = self.app.runtime.tokens
+        self.post_message(
+            NeedLogin(event.reason, None if tokens.available else tokens.unavailable_reason)
+        )
+
+    async def _forget_writer(self, note: str) -> None:
         self.booted = False
         self.session = None
         self.app.user_id = self.app.username = None
         self.query_one(TitleBar).user = None
         self.panel.show_page([], reset=True, has_more=False, total=None)
-        await self.story.clear("Logged out.")
-        self.notify(f"Logged out {event.username}.", markup=False)
-        tokens = self.app.runtime.tokens
-        self.post_message(NeedLogin(None, None if tokens.available else tokens.unavailable_reason))
+        await self.story.clear(note)
 
     # -- footer and palette ----------------------------------------------------------------
 
