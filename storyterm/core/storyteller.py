@@ -485,7 +485,7 @@ class _Run:
             )
         if regenerate:
             if last is None:
-                raise InvalidInput(
+                raise InvalidTransition(
                     f"“{session.title}” has no part to write again yet; continue it first."
                 )
             self.replaced = last
