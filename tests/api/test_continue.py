@@ -153,7 +153,7 @@ def test_bad_continue_input(fake_ollama: FakeOllama, client: TestClient, login: 
     sid = start(client, alice, model="gemma3:latest")
     too_long = client.post(continue_url(sid), json={"direction": "x" * 5000}, headers=alice)
     assert too_long.status_code == 422
-    assert "keep it under 4,000" in too_long.json()["error"]["message"]
+    assert "'direction' must be at most 4000 characters" in too_long.json()["error"]["message"]
     wrong_type = client.post(continue_url(sid), json={"direction": ["a"]}, headers=alice)
     assert wrong_type.status_code == 422
     nothing_to_redo = client.post(continue_url(sid), json={"regenerate": True}, headers=alice)
