@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.routing import Match, Route
 
 from storyterm.core.errors import AuthError, InvalidToken, StorytermError
@@ -146,11 +145,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
             f"{', '.join(allowed) or 'no method'}. The endpoints are listed at /docs."
         )
     elif status == 413:
-        code = "too_large"
-        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-        message = "The request body is too large" + (
-            f": this endpoint takes at most {describe_size(limit)}." if limit else "."
-        )
+        return too_large_response(getattr(exc, "limit", None))
     elif status == 400:
         # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form): bad
         # input like any other, so the same 422 as a malformed JSON body.
@@ -170,6 +165,15 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
             code = "error"
         message = str(exc.detail)
     return error_response(status, code, message, headers or None)
+
+
+def too_large_response(limit: int | None) -> JSONResponse:
+    """The 413 answer: the body is over `limit` bytes (the connection is closed after it, as
+    the rest of the body is never read)."""
+    message = "The request body is too large" + (
+        f": this endpoint takes at most {describe_size(limit)}." if limit else "."
+    )
+    return error_response(413, "too_large", message, {"Connection": "close"})
 
 
 def describe_size(size: int) -> str:
