@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
+from storyterm.api.limits import BodyLimit
 from storyterm.api.routes import auth, health, models, sessions, story
 from storyterm.api.streaming import Generations
 from storyterm.core.errors import StorytermError
@@ -25,6 +26,9 @@ scripts. The same accounts, sessions and rules as the terminal app.
 
 Log in with `POST /api/auth/login` and send the token as `Authorization: Bearer <token>`.
 Every failure answers `{"error": {"code": ..., "message": ...}}`.
+
+A request body may be at most 1 MiB (login: 64 KiB); a larger one is refused with 413 before
+it is read, whether it declares its length or is sent in chunks.
 """
 
 TAGS = [
@@ -63,6 +67,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         # generated clients show.
         generate_unique_id_function=lambda route: route.name,
     )
+    app.add_middleware(BodyLimit)
     app.state.runtime = runtime
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()

@@ -8,6 +8,7 @@ generic message (the traceback goes to the log, never to the client).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -17,8 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from storyterm.core.errors import AuthError, InvalidToken, StorytermError
+from storyterm.core.text import scrub
 
 log = logging.getLogger("storyterm.api")
 
@@ -36,7 +39,7 @@ class ErrorDetail(BaseModel):
             "A stable name for the kind of failure: auth, invalid_token, too_many_attempts, "
             "not_found, invalid_transition, conflict, invalid_input, database_unavailable, "
             "model_unavailable, model_missing, stopped, export_failed, method_not_allowed, "
-            "internal."
+            "too_large, internal."
         ),
         examples=["not_found"],
     )
@@ -55,7 +58,9 @@ class ErrorResponse(BaseModel):
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorDetail(code=code, message=message))
+    """The error body. A message may quote what the client sent; anything in it that cannot be
+    encoded (a lone surrogate) becomes U+FFFD, so an error answer can always be sent."""
+    body = ErrorResponse(error=ErrorDetail(code=scrub(code), message=scrub(message)))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
@@ -64,7 +69,10 @@ def error_response(
 _DESCRIPTIONS: dict[int, str] = {
     401: "Missing, malformed, expired or revoked bearer token: log in again.",
     404: "No such session for this account (another writer's session looks exactly the same).",
-    409: "The move is not possible in the session's status, or another client won a race.",
+    409: "The move is not possible in the session's status (pause a paused session, continue "
+    "one that is paused or completed, write again a story without parts), the story's model "
+    "is not installed in Ollama, or another client won a race.",
+    413: "The request body is larger than this endpoint takes (see the API description).",
     429: "Too many wrong passwords in a row: wait `Retry-After` seconds before trying again.",
     422: "The request is not usable: a missing or malformed field, or a value the rules refuse.",
     500: "An unexpected failure (the details are in the server's log), or export files could "
@@ -76,11 +84,12 @@ _DESCRIPTIONS: dict[int, str] = {
 def errors(*statuses: int, streaming: bool = False) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each listed status documented with the error body.
 
-    Every route can answer 422 (malformed request) and 500 (unexpected failure), so those are
-    always included. FastAPI files a response `model` under the route's own media type, which
-    for a streaming route is text/event-stream; its errors are JSON, so they are spelt out.
+    Every route can answer 413 (a body over the limit: any request can carry one), 422
+    (malformed request) and 500 (unexpected failure), so those are always included. FastAPI
+    files a response `model` under the route's own media type, which for a streaming route is
+    text/event-stream; its errors are JSON, so they are spelt out.
     """
-    wanted: Sequence[int] = sorted({*statuses, 422, 500})
+    wanted: Sequence[int] = sorted({*statuses, 413, 422, 500})
     if streaming:
         ref = {"$ref": "#/components/schemas/ErrorResponse"}
         return {
@@ -128,10 +137,15 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     elif status == 405:
         code = "method_not_allowed"
+        allowed = allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
         message = (
-            f"{request.url.path} does not take {request.method}. The endpoints and their "
-            "methods are listed at /docs."
+            f"{request.url.path} does not take {request.method}; it takes "
+            f"{', '.join(allowed) or 'no method'}. The endpoints are listed at /docs."
         )
+    elif status == 413:
+        return too_large_response(getattr(exc, "limit", None))
     elif status == 400:
         # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form): bad
         # input like any other, so the same 422 as a malformed JSON body.
@@ -151,6 +165,57 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
             code = "error"
         message = str(exc.detail)
     return error_response(status, code, message, headers or None)
+
+
+def too_large_response(limit: int | None) -> JSONResponse:
+    """The 413 answer: the body is over `limit` bytes (the connection is closed after it, as
+    the rest of the body is never read)."""
+    message = "The request body is too large" + (
+        f": this endpoint takes at most {describe_size(limit)}." if limit else "."
+    )
+    return error_response(413, "too_large", message, {"Connection": "close"})
+
+
+def describe_size(size: int) -> str:
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    if size >= 1024 and size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return f"{size:,} bytes"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API takes at this path, as the OpenAPI document lists them (Starlette's
+    own 405 names only the first route that matched the path, though GET and DELETE of one
+    path are two routes), plus those of undocumented routes such as /docs."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for pattern, documented in _documented_paths(request.app):
+        if pattern.fullmatch(path):
+            methods.update(documented)
+    for route in request.app.router.routes:
+        if (
+            isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] != Match.NONE
+        ):
+            methods.update(route.methods)
+    return sorted(methods)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _documented_paths(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
+    cached = getattr(app.state, "documented_paths", None)
+    if cached is None:
+        cached = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}
+            cached.append((re.compile(regex), methods))
+        app.state.documented_paths = cached
+    return cached
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -213,14 +278,52 @@ _TYPE_ERRORS = {
 }
 
 
+#: Pydantic's range errors: the ctx key that holds the limit, and the sentence.
+_BOUNDS = {
+    "string_too_short": ("min_length", "must be at least {} characters long"),
+    "string_too_long": ("max_length", "must be at most {} characters long"),
+    "too_short": ("min_length", "must have at least {} items"),
+    "too_long": ("max_length", "must have at most {} items"),
+    "greater_than_equal": ("ge", "must be {} or more"),
+    "less_than_equal": ("le", "must be {} or less"),
+    "greater_than": ("gt", "must be more than {}"),
+    "less_than": ("lt", "must be less than {}"),
+}
+
+
+#: The errors that say a value is not of a union member's type at all; any other error of a
+#: member (a rule broken, a length exceeded) means the value was of that type.
+_TYPE_MISMATCHES = frozenset(
+    {"string_type", "list_type", "dict_type", "model_type", "none_required", "finite_number"}
+) | frozenset(_TYPE_ERRORS)
+
+
+def _member(part: object) -> str | None:
+    """The kind of a union member from its tag in an error location ("str", "int",
+    "function-after[check(), constrained-str]", "list[function-after[check(), str]]", ...)."""
+    if not isinstance(part, str):
+        return None
+    if part in _KINDS:
+        return part
+    if part.startswith("list["):
+        return "list[str]"
+    if part.startswith(("function-after[", "constrained-str")) and part.endswith("str]"):
+        return "str"
+    return None
+
+
 def _collapse_unions(problems: Sequence[Any]) -> list[Any]:
     """A value that fits no member of a union gives one error per member (loc ends in "str",
-    "int", ...): fold those into one problem that lists what the field takes."""
+    "int", ...). When the value was of one member's type and broke its rule (text with a NUL,
+    a list with a broken item), that error is the one that matters; otherwise they fold into
+    one problem that lists what the field takes."""
     grouped: dict[tuple[Any, ...], list[tuple[str | None, Any]]] = {}
     for problem in problems:
         loc = tuple(problem.get("loc", ()))
-        at = next((i for i, part in enumerate(loc) if i and part in _KINDS), None)
-        key, tag = (loc[:at], loc[at]) if at is not None else (loc, None)
+        at = next((i for i, part in enumerate(loc) if i and _member(part)), None)
+        key, tag = (loc[:at], _member(loc[at])) if at is not None else (loc, None)
+        if at is not None:
+            problem = {**problem, "loc": key + loc[at + 1 :]}
         grouped.setdefault(key, []).append((tag, problem))
     folded: list[Any] = []
     for loc, found in grouped.items():
@@ -228,6 +331,10 @@ def _collapse_unions(problems: Sequence[Any]) -> list[Any]:
         members = [problem for _, problem in found]
         if len(set(tags)) < 2:
             folded.extend(members)
+            continue
+        broken = [m for m in members if m.get("type") not in _TYPE_MISMATCHES]
+        if broken:
+            folded.extend(broken)
             continue
         kinds = [_KINDS[t] for t in dict.fromkeys(tags)]
         if "a number" in kinds and "a whole number" in kinds:
@@ -265,6 +372,21 @@ def describe_validation(problems: Sequence[Any]) -> str:
             sentences.append("The request body must be a JSON object.")
         elif kind in _TYPE_ERRORS:
             sentences.append(f"{where[0].upper()}{where[1:]} must be {_TYPE_ERRORS[kind]}.")
+        elif kind == "string_unicode":
+            sentences.append(
+                f"{where[0].upper()}{where[1:]} contains a broken character (a lone surrogate), "
+                "which cannot be saved; remove it."
+            )
+        elif kind == "text_rule":
+            sentences.append(f"{where[0].upper()}{where[1:]} {problem.get('msg', 'is not valid')}.")
+        elif (
+            kind in ("string_too_short", "too_short")
+            and (problem.get("ctx") or {}).get("min_length") == 1
+        ):
+            sentences.append(f"{where[0].upper()}{where[1:]} must not be empty.")
+        elif kind in _BOUNDS:
+            limit = (problem.get("ctx") or {}).get(_BOUNDS[kind][0])
+            sentences.append(f"{where[0].upper()}{where[1:]} {_BOUNDS[kind][1].format(limit)}.")
         elif kind == "literal_error":
             expected = (problem.get("ctx") or {}).get("expected", "")
             sentences.append(f"{where[0].upper()}{where[1:]} must be {expected}.")

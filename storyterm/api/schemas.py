@@ -7,31 +7,75 @@ shown without its owner's user id and without the internal story memory (`Sessio
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from storyterm.api.rules import (
+    MODEL_PATTERN,
+    NAME_PATTERN,
+    NO_NUL_PATTERN,
+    TITLE_PATTERN,
+    USERNAME_PATTERN,
+    Text,
+    check_pattern,
+    rule,
+)
+from storyterm.core.identity import PASSWORD_MAX, USERNAME_MAX
 from storyterm.core.models import PartState, SessionStatus
+from storyterm.core.service import MAX_DIRECTION, MAX_METADATA_VALUE, MAX_MODEL_NAME, MAX_TITLE
 from storyterm.core.views import Part, Session
 
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).
 MetadataValue = str | int | float | bool | list[str] | None
+
+#: Story-bible text: no NUL, and within the core's length for a value.
+MetadataText = rule(
+    NO_NUL_PATTERN,
+    "must not contain NUL characters (U+0000)",
+    max_length=MAX_METADATA_VALUE,
+)
 #: The same on the way in, where NaN and Infinity (which Python's JSON reader accepts) are
 #: refused rather than stored as something no JSON client can read back.
-MetadataInput = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | list[str] | None
+MetadataInput = (
+    MetadataText
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | list[rule(NO_NUL_PATTERN, "must not contain NUL characters (U+0000)")]  # type: ignore[valid-type]
+    | None
+)
+
+KEY_MESSAGE = "must have a name: a key with something besides spaces, and no NUL characters"
+
+
+def _check_keys(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    for key in metadata or {}:
+        check_pattern(key, NAME_PATTERN, KEY_MESSAGE)
+    return metadata
 
 
 class _Request(BaseModel):
-    # A misspelt field is an error a writer can fix, not something silently ignored.
-    model_config = ConfigDict(extra="forbid")
+    # A misspelt field is an error a writer can fix, not something silently ignored; and a
+    # value is taken as the type the document states (0 is not false, "1" is not a number).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- auth -----------------------------------------------------------------------------------
 
 
 class LoginRequest(_Request):
-    username: str = Field(examples=["alice"])
-    password: str = Field(examples=["correct horse battery staple"])
+    username: rule(  # type: ignore[valid-type]
+        USERNAME_PATTERN,
+        f"must be 1 to {USERNAME_MAX} letters, digits, dots, dashes or underscores",
+        min_length=1,
+        max_length=USERNAME_MAX,
+        description="As registered (upper and lower case are the same account).",
+        examples=["alice"],
+    )
+    password: Text = Field(
+        min_length=1, max_length=PASSWORD_MAX, examples=["correct horse battery staple"]
+    )
 
 
 class LoginResponse(BaseModel):
@@ -84,13 +128,30 @@ class SessionOut(BaseModel):
 
 
 class StartRequest(_Request):
-    title: str = Field(examples=["The Keeper's Letter"])
-    metadata: dict[str, MetadataInput] | None = Field(
-        default=None,
-        description="The story bible (genre, tone, premise, characters, style_notes, ...).",
-        examples=[{"genre": "mystery", "tone": "quiet, salt-stung", "characters": ["Mara"]}],
+    title: rule(  # type: ignore[valid-type]
+        TITLE_PATTERN,
+        "must have words in it, without control characters (tabs, escapes) or invisible marks",
+        min_length=1,
+        max_length=MAX_TITLE,
+        description=f"1 to {MAX_TITLE} characters of plain text (spaces around it are trimmed).",
+        examples=["The Keeper's Letter"],
     )
-    model: str | None = Field(
+    metadata: Annotated[dict[str, MetadataInput] | None, AfterValidator(_check_keys)] = Field(
+        default=None,
+        description="The story bible (genre, tone, premise, characters, style_notes, ...): "
+        f"text (up to {MAX_METADATA_VALUE:,} characters), numbers, true or false, lists of "
+        "text, or null (left out). Every key needs a name.",
+        examples=[{"genre": "mystery", "tone": "quiet, salt-stung", "characters": ["Mara"]}],
+        json_schema_extra={"propertyNames": {"minLength": 1, "pattern": NAME_PATTERN}},
+    )
+    model: (
+        rule(  # type: ignore[valid-type]
+            MODEL_PATTERN,
+            "must be an Ollama model name, like gemma3:latest",
+            max_length=MAX_MODEL_NAME,
+        )
+        | None
+    ) = Field(
         default=None,
         description="An Ollama model name; left out, the first installed preferred model is "
         "chosen when the first part is written.",
@@ -123,9 +184,14 @@ class SessionDetail(BaseModel):
 
 
 class ContinueRequest(_Request):
-    direction: str = Field(
+    direction: rule(  # type: ignore[valid-type]
+        NO_NUL_PATTERN,
+        "must not contain NUL characters (U+0000)",
+        max_length=MAX_DIRECTION,
+    ) = Field(
         default="",
-        description="What happens next, in the writer's words (may be empty).",
+        description=f"What happens next, in the writer's words (may be empty; up to "
+        f"{MAX_DIRECTION:,} characters).",
         examples=["Mara reads the letter aloud"],
     )
     regenerate: bool = Field(
@@ -179,8 +245,21 @@ class ErrorEvent(BaseModel):
     part: Part | None = None
 
 
+def _data_is_json_text(schema: dict[str, Any]) -> None:
+    """On the wire `data` is one line of JSON text, so the document says that: a string whose
+    content is JSON of the event's schema (OpenAPI 3.2's way of describing SSE data)."""
+    data = schema["properties"]["data"]
+    schema["properties"]["data"] = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": data,
+    }
+
+
 class _Frame(BaseModel):
     """One server-sent event: `event: <event>` then `data: <JSON>`."""
+
+    model_config = ConfigDict(json_schema_extra=_data_is_json_text)
 
 
 class ProgressFrame(_Frame):
@@ -220,6 +299,7 @@ ExportFormat = Literal["md", "txt", "json", "epub", "all"]
 class SaveRequest(_Request):
     formats: list[ExportFormat] = Field(
         default_factory=lambda: ["md", "json"],
+        min_length=1,
         description="Which files to write: md (story.md and one part-NNN.md per part), txt "
         "(story.txt), json (story.json, which `storyterm import` reads back), epub "
         "(story.epub), or all.",

@@ -112,6 +112,9 @@ class ModelMissing(ModelUnavailable):
     """
 
     code = "model_missing"
+    #: Ollama answers, but the story names a model it does not have: the writer can fix that
+    #: (switch the model, or pull it), so the API answers 409, not a server failure.
+    http_status = 409
 
     def __init__(self, message: str, *, model: str, fallback: str | None = None) -> None:
         super().__init__(message)

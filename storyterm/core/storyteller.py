@@ -488,7 +488,7 @@ class _Run:
             )
         if regenerate:
             if last is None:
-                raise InvalidInput(
+                raise InvalidTransition(
                     f"“{session.title}” has no part to write again yet; continue it first."
                 )
             self.replaced = last

@@ -120,13 +120,13 @@ def test_ollama_down_is_a_503_before_anything_streams(client: TestClient, login:
     assert stored_parts(client, alice, sid) == []  # nothing half-made is left behind
 
 
-def test_a_missing_model_is_a_503_that_names_the_fallback(
+def test_a_missing_model_is_a_409_that_names_the_fallback(
     fake_ollama: FakeOllama, client: TestClient, login: Login
 ) -> None:
     alice = login("alice")
     sid = start(client, alice, model="llama9:latest")
     response = client.post(continue_url(sid), json={}, headers=alice)
-    assert response.status_code == 503
+    assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "model_missing"
     assert "gemma3:latest" in error["message"]
@@ -153,11 +153,11 @@ def test_bad_continue_input(fake_ollama: FakeOllama, client: TestClient, login: 
     sid = start(client, alice, model="gemma3:latest")
     too_long = client.post(continue_url(sid), json={"direction": "x" * 5000}, headers=alice)
     assert too_long.status_code == 422
-    assert "keep it under 4,000" in too_long.json()["error"]["message"]
+    assert "'direction' must be at most 4000 characters" in too_long.json()["error"]["message"]
     wrong_type = client.post(continue_url(sid), json={"direction": ["a"]}, headers=alice)
     assert wrong_type.status_code == 422
     nothing_to_redo = client.post(continue_url(sid), json={"regenerate": True}, headers=alice)
-    assert nothing_to_redo.status_code == 422
+    assert nothing_to_redo.status_code == 409
     assert "no part to write again" in nothing_to_redo.json()["error"]["message"]
     assert client.post(continue_url(sid), json={}).status_code == 401
 

@@ -60,10 +60,10 @@ def test_401_without_a_good_token(client: TestClient, login: Login, headers: dic
             {"title": "x", "metadata": {"genre": {"deep": 1}}},
             ["Field 'metadata.genre' must be one of: text, a number, true or false"],
         ),
-        ({"title": "   "}, ["needs a title"]),
-        ({"title": "x" * 201}, ["200 or fewer"]),
+        ({"title": "   "}, ["'title' must have words in it"]),
+        ({"title": "x" * 201}, ["'title' must be at most 200 characters"]),
         ({"title": "bad\x1b[31m"}, ["control characters"]),
-        ({"title": "x", "metadata": {"": "blank name"}}, ["needs a name"]),
+        ({"title": "x", "metadata": {"": "blank name"}}, ["'metadata' must have a name"]),
     ],
 )
 def test_422_bad_story_input(client: TestClient, login: Login, body: dict, words: list) -> None:
@@ -110,10 +110,11 @@ def test_422_body_that_is_not_json(client: TestClient, login: Login) -> None:
 @pytest.mark.parametrize(
     ("params", "words"),
     [
-        ({"status": "finished"}, "not a status"),
-        ({"limit": 0}, "between 1 and 500"),
+        ({"status": "finished"}, "'status' must be 'active', 'paused', 'completed' or 'all'"),
+        ({"limit": 0}, "'limit' must be 1 or more"),
+        ({"limit": 501}, "'limit' must be 500 or less"),
         ({"limit": "many"}, "'limit'"),
-        ({"cursor": "!!!"}, "cursor is not valid"),
+        ({"cursor": "!!!"}, "'cursor' is not a cursor this server handed out"),
     ],
 )
 def test_422_bad_listing_queries(

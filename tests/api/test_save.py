@@ -56,7 +56,7 @@ def test_save_with_chosen_formats(client: TestClient, login: Login, runtime: Run
 
 @pytest.mark.parametrize(
     ("formats", "words"),
-    [(["pdf"], "'formats.0'"), ([], "at least one export format"), ("md", "'formats'")],
+    [(["pdf"], "'formats.0'"), ([], "'formats' must not be empty"), ("md", "'formats'")],
 )
 def test_save_refuses_unknown_formats(
     client: TestClient, login: Login, runtime: Runtime, formats: object, words: str

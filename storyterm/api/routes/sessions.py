@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
+from storyterm.api.rules import CURSOR_PATTERN, NO_NUL_PATTERN, matches
 from storyterm.api.schemas import (
     SaveRequest,
     SaveResponse,
@@ -16,17 +19,38 @@ from storyterm.api.schemas import (
     SessionPage,
 )
 from storyterm.core.cache import TAIL_PARTS
+from storyterm.core.errors import InvalidInput
 from storyterm.core.export import export_session
+from storyterm.core.views import read_cursor
 
 router = APIRouter(prefix="/api/langchain/sessions", tags=["sessions"])
+
+NO_NUL = "must not contain NUL characters (U+0000)"
+#: The highest part number there can be (parts are numbered in a 32-bit integer column).
+MAX_SEQ = 2**31 - 1
 
 SessionId = Annotated[
     str,
     Path(
         description="The session's id (as returned by start or the listing).",
         examples=["6f1c2a9e-3b4d-4c8e-9a7b-1d2e3f4a5b6c"],
+        json_schema_extra={"pattern": NO_NUL_PATTERN},
     ),
+    matches(NO_NUL_PATTERN, NO_NUL),
 ]
+
+
+CURSOR_MESSAGE = "is not a cursor this server handed out; start the listing again without it"
+
+
+def _cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        read_cursor(cursor)
+    except InvalidInput:
+        raise PydanticCustomError("text_rule", CURSOR_MESSAGE) from None
+    return cursor
 
 
 @router.get(
@@ -40,16 +64,27 @@ def list_sessions(
     account: AccountDep,
     runtime: RuntimeDep,
     status: Annotated[
-        str | None,
+        Literal["active", "paused", "completed", "all"] | None,
         Query(description="active, paused, completed, or all (the default)."),
     ] = None,
     search: Annotated[
-        str | None, Query(description="Only sessions whose title contains this text.")
+        str | None,
+        Query(
+            description="Only sessions whose title contains this text.",
+            json_schema_extra={"pattern": NO_NUL_PATTERN},
+        ),
+        matches(NO_NUL_PATTERN, NO_NUL),
     ] = None,
     cursor: Annotated[
-        str | None, Query(description="`next_cursor` from the previous page.")
+        str | None,
+        Query(
+            description="`next_cursor` from the previous page.",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+        matches(CURSOR_PATTERN, CURSOR_MESSAGE),
+        AfterValidator(_cursor),
     ] = None,
-    limit: Annotated[int, Query(description="Sessions per page, 1 to 500.")] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="Sessions per page, 1 to 500.")] = 50,
 ) -> SessionPage:
     page = runtime.sessions.list(
         account.id, status=status, search=search, cursor=cursor, limit=limit
@@ -72,7 +107,8 @@ def get_session(
     account: AccountDep,
     runtime: RuntimeDep,
     before: Annotated[
-        int | None, Query(ge=1, description="Only parts with a seq below this one.")
+        int | None,
+        Query(ge=1, le=MAX_SEQ, description="Only parts with a seq below this one."),
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=TAIL_PARTS, description=f"Parts per page, 1 to {TAIL_PARTS}.")

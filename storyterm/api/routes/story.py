@@ -24,9 +24,10 @@ Writes the next part with the story's model and streams it as server-sent events
   "done_reason"}`: the end; the part is `done`, or `interrupted` if it was stopped
 - `error` `{"code", "message", "part"}`: the generation failed; `part` is what was kept
 
-A failure before the stream starts is an ordinary error answer (404, 409 paused or completed or
-being written elsewhere, 503 Ollama down or the model missing). Closing the connection stops
-the generation; the text written so far is kept as an interrupted part.
+A failure before the stream starts is an ordinary error answer (404; 409 paused or completed,
+being written elsewhere, nothing to write again, or the story's model not installed in Ollama;
+503 Ollama down). Closing the connection stops the generation; the text written so far is kept
+as an interrupted part.
 """
 
 
