@@ -15,7 +15,6 @@ from storyterm.core import memory as m
 from storyterm.core.errors import (
     Conflict,
     GenerationStopped,
-    InvalidInput,
     InvalidTransition,
     ModelMissing,
     ModelUnavailable,
@@ -306,8 +305,10 @@ async def test_a_failed_regenerate_leaves_the_old_part_as_it_was(
         original.direction,
         PartState.DONE,
     )
+    # Writing again with no part is a move the story cannot take yet (409), not bad input.
     [nothing] = await kit.run(kit.new_session("Empty").id, regenerate=True)
-    assert isinstance(nothing.error, InvalidInput)
+    assert isinstance(nothing.error, InvalidTransition)
+    assert "no part to write again" in nothing.error.message
 
 
 async def test_cancel_before_any_text_adds_nothing(kit: StoryKit, fake_ollama) -> None:
