@@ -49,7 +49,11 @@ def test_scrub_replaces_only_what_no_database_can_store() -> None:
 
 @pytest.mark.parametrize(
     ("text", "named"),
-    [("a\x00b", "NUL character"), ("a\ud800", "lone surrogate, U+D800")],
+    [
+        ("a\x00b", "NUL character"),
+        ("a\ud800", "lone surrogate, U+D800"),
+        ("caf\udce9", "a byte that is not valid UTF-8 (0xE9)"),  # a Latin-1 argument
+    ],
 )
 def test_refuse_unstorable_names_the_character_and_what_to_do(text: str, named: str) -> None:
     with pytest.raises(InvalidInput) as caught:

@@ -62,9 +62,12 @@ def unstorable(text: str) -> str | None:
     match = _UNSTORABLE.search(text)
     if match is None:
         return None
-    if match.group() == "\x00":
+    code = ord(match.group())
+    if code == 0:
         return "a NUL character (U+0000)"
-    return f"a broken character (a lone surrogate, U+{ord(match.group()):04X})"
+    if 0xDC80 <= code <= 0xDCFF:  # how Python carries an undecodable byte (a command argument)
+        return f"a byte that is not valid UTF-8 (0x{code - 0xDC00:02X})"
+    return f"a broken character (a lone surrogate, U+{code:04X})"
 
 
 def refuse_unstorable(text: str, what: str) -> str:
