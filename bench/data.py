@@ -158,7 +158,7 @@ def _rows(size: Size, user_id: int, now: datetime) -> Iterator[tuple[str, list[d
                 "premise": text.paragraphs(60),
                 "characters": ["Mara, the keeper", "Tobias, her brother", "Elin, the pilot"],
             },
-            # The storyteller's own keys (core/memory.py): a rolling summary through the part
+            # The storyteller's own keys (core/memory/prompt.py): a rolling summary through the part
             # just before the verbatim tail, so continuing needs no folding first.
             "memory": {
                 "summary": text.paragraphs(300),
@@ -244,12 +244,12 @@ def _part(
 def create_writer(url: str) -> int:
     """The benchmark's writer, registered the way a real one is (identity's register when it
     exists, so the password hash and every column are what the app writes)."""
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
 
     store = Store.open(url, None)
     try:
         try:
-            from storyterm.core.identity import IdentityService
+            from storyterm.core.identity.accounts import IdentityService
         except ImportError:
             IdentityService = None
         if IdentityService is not None:
@@ -259,7 +259,7 @@ def create_writer(url: str) -> int:
                 USERNAME, PASSWORD
             )
             return int(account.id)
-        from storyterm.core.models import User
+        from storyterm.core.storage.tables import User
 
         users: sa.Table = User.__table__  # type: ignore[attr-defined]
         with store.engine.begin() as conn:
@@ -279,8 +279,8 @@ def create_writer(url: str) -> int:
 
 def load(url: str, size: Size) -> Dataset:
     """Migrate the database at `url`, register the writer and bulk-insert the dataset."""
-    from storyterm.core.database import open_database
-    from storyterm.core.models import StoryPart, StorySession
+    from storyterm.core.storage.database import open_database
+    from storyterm.core.storage.tables import StoryPart, StorySession
 
     t0 = time.perf_counter()
     engine = open_database(url)
@@ -333,7 +333,7 @@ def load(url: str, size: Size) -> Dataset:
 
 
 def _template_path(size: Size) -> Path:
-    from storyterm.core.database import HEAD_REVISION
+    from storyterm.core.storage.database import HEAD_REVISION
 
     return OUT_DIR / "templates" / f"dataset-v{DATASET_VERSION}-{size.label}-{HEAD_REVISION}.db"
 
@@ -374,7 +374,7 @@ def empty_sqlite(name: str) -> Dataset:
     for stale in work.parent.glob(work.name + "*"):
         stale.unlink()
     url = f"sqlite:///{work}"
-    from storyterm.core.database import open_database
+    from storyterm.core.storage.database import open_database
 
     open_database(url).dispose()
     user_id = create_writer(url)

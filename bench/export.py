@@ -21,7 +21,7 @@ def run(ctx: Context, area: AreaResult) -> None:
     except ImportError as exc:
         raise Skip("storyterm.core.export is not on this branch yet") from exc
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
 
     runs = ctx.repeat(full=5, quick=2)
     dataset = ctx.sqlite_dataset("export")

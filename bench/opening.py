@@ -39,7 +39,7 @@ def _measure(
 
 def run(ctx: Context, area: AreaResult) -> None:
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
 
     n = ctx.repeat(full=60, quick=8)
     for backend in ("sqlite", "postgres"):

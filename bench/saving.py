@@ -18,7 +18,7 @@ TARGET_P99_MS = {"sqlite": 5.0, "postgresql": 10.0}
 
 def run(ctx: Context, area: AreaResult) -> None:
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
 
     n = ctx.repeat(full=300, quick=20)
     text = TextMaker(random.Random(7))
@@ -145,6 +145,6 @@ def _measure(
 
 
 def _done():  # type: ignore[no-untyped-def]
-    from storyterm.core.models import PartState
+    from storyterm.core.storage.tables import PartState
 
     return PartState.DONE

@@ -67,7 +67,7 @@ def _measure(area: AreaResult, service: Any, dataset: Any, label: str, n: int) -
 
 def run(ctx: Context, area: AreaResult) -> None:
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
 
     n = ctx.repeat(full=100, quick=10)
     for backend in ("sqlite", "postgres"):

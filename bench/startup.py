@@ -62,10 +62,10 @@ def storyterm_env(home: Path, database_url: str, token: str | None) -> dict[str,
 def login_token(database_url: str, username: str, password: str) -> str | None:
     """A token for the benchmark writer (None until identity exists on this branch)."""
     try:
-        from storyterm.core.identity import IdentityService
+        from storyterm.core.identity.accounts import IdentityService
     except ImportError:
         return None
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
     from storyterm.settings import load_settings
 
     store = Store.open(database_url, None)

@@ -78,8 +78,8 @@ def lift_reply_cap(runtime: Any) -> None:
 async def storyteller_rate(dataset: Dataset, url: str) -> tuple[int, float, float]:
     """(tokens, seconds first to last, seconds to the first) consuming Storyteller.generate's
     events with no screen: LangChain, the checkpoints and the event plumbing."""
+    from storyterm.core.generation.storyteller import Failed, TextDelta
     from storyterm.core.runtime import Runtime
-    from storyterm.core.storyteller import Failed, TextDelta
     from storyterm.settings import load_settings
 
     runtime = Runtime(load_settings(database_url=dataset.url, redis_url="", ollama_host=url))

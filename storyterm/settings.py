@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from storyterm.core.errors import InvalidInput
+from storyterm.errors import InvalidInput
 
 APP_NAME = "storyterm"
 

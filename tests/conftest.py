@@ -63,7 +63,7 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from argon2 import PasswordHasher
 
     monkeypatch.setattr(
-        "storyterm.core.identity.default_hasher",
+        "storyterm.core.identity.accounts.default_hasher",
         lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
     )
 
@@ -154,7 +154,7 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     database id when storyterm opens it."""
     import sqlalchemy as sa
 
-    from storyterm.core.database import open_database
+    from storyterm.core.storage.database import open_database
 
     url = create_database(postgres_admin_url)
     engine = open_database(url)

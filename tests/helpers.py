@@ -30,11 +30,11 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from storyterm.core.errors import Conflict
-from storyterm.core.identity import Account
-from storyterm.core.models import User
+from storyterm.core.identity.accounts import Account
 from storyterm.core.runtime import Runtime
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import User
+from storyterm.errors import Conflict
 
 
 def make_user(store: Store, username: str = "alice") -> int:

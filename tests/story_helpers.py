@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storyterm.core.models_catalog import ModelCatalog, ModelInfo
+from storyterm.core.generation.catalog import ModelCatalog, ModelInfo
+from storyterm.core.generation.storyteller import Event, Storyteller, TextDelta
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
-from storyterm.core.storyteller import Event, Storyteller, TextDelta
+from storyterm.core.storage.store import Store
 from storyterm.core.views import Session
 from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.settings import Settings, load_settings
@@ -82,7 +82,7 @@ def _writer(store: Store) -> int:
     """The test writer, made once per database (a second kit on the same file reuses it)."""
     import sqlalchemy as sa
 
-    from storyterm.core.models import User
+    from storyterm.core.storage.tables import User
 
     users = User.__table__  # type: ignore[attr-defined]
     with store.engine.connect() as conn:

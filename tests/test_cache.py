@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from storyterm.core import cache as cache_module
-from storyterm.core.cache import TAIL_PARTS, CacheState
-from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage import cache as cache_module
+from storyterm.core.storage.cache import TAIL_PARTS, CacheState
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState, SessionStatus
 from tests.helpers import make_user
 from tests.services import RedisServer, free_port
 

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from storyterm.cli import cli
-from storyterm.core.models import PartState
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState
 from tests.helpers import login_as
 
 UNREACHABLE_DB = "postgresql://writer:hunter2@127.0.0.1:1/x"
@@ -295,7 +295,7 @@ def test_a_database_upgraded_by_a_newer_storyterm(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another client of a shared database ran a newer storyterm: say so, change nothing."""
-    from storyterm.core.database import make_engine, open_database
+    from storyterm.core.storage.database import make_engine, open_database
 
     engine = open_database(sqlite_url)
     with engine.begin() as conn:

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 from storyterm.cli import cli
 from storyterm.cli.common import current_user_id
 from storyterm.core import views as views_module
-from storyterm.core.models import PartState
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.tables import PartState
 from storyterm.devtools.fake_ollama import FakeOllama
 from tests.helpers import login_as
 

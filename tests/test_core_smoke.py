@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState, SessionStatus
+from storyterm.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from tests.helpers import make_user
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from storyterm.core.errors import InvalidInput, NotFound
 from storyterm.core.export import (
     FORMAT_MARKER,
     TEMP_PREFIX,
@@ -20,10 +19,11 @@ from storyterm.core.export import (
     part_file_name,
     slugify,
 )
-from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.views import Part, Session
+from storyterm.errors import InvalidInput, NotFound
 from tests.helpers import make_user
 
 BIBLE = {
@@ -639,7 +639,7 @@ def test_stale_temporary_files_are_swept_fresh_ones_kept(
 def test_a_link_in_place_of_the_folder_is_refused(
     sqlite_service: SessionService, tmp_path: Path
 ) -> None:
-    from storyterm.core.errors import ExportError
+    from storyterm.errors import ExportError
 
     service = sqlite_service
     alice = make_user(service.store)

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from storyterm.core import export as export_module
-from storyterm.core.errors import ExportError
 from storyterm.core.export import TEMP_PREFIX, export_session
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.errors import ExportError
 from tests.helpers import make_user
 
 ROOT = Path(__file__).resolve().parent.parent

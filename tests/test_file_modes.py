@@ -122,7 +122,7 @@ def test_doctor_names_a_file_it_cannot_change(
     runtime.close()
     database = storyterm_home / "data" / "storyterm.db"
     os.chmod(database, 0o644)
-    monkeypatch.setattr("storyterm.core.file_modes.os.chmod", _refuse)
+    monkeypatch.setattr("storyterm.core.storage.file_modes.os.chmod", _refuse)
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 1
     line = next(x for x in result.stdout.splitlines() if "permissions:" in x)

@@ -12,15 +12,7 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from storyterm.core.database import META_JWT_SECRET, ensure_meta
-from storyterm.core.errors import (
-    AuthError,
-    Conflict,
-    InvalidInput,
-    InvalidToken,
-    TooManyAttempts,
-)
-from storyterm.core.identity import (
+from storyterm.core.identity.accounts import (
     BAD_CREDENTIALS,
     IdentityService,
     attempts_t,
@@ -29,7 +21,15 @@ from storyterm.core.identity import (
     revoked_t,
     users_t,
 )
-from storyterm.core.store import Store
+from storyterm.core.storage.database import META_JWT_SECRET, ensure_meta
+from storyterm.core.storage.store import Store
+from storyterm.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    InvalidToken,
+    TooManyAttempts,
+)
 from storyterm.settings import load_settings
 
 PASSWORD = "correct horse battery"

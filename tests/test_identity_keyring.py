@@ -11,9 +11,9 @@ import keyring
 import pytest
 from keyring.errors import KeyringError, PasswordSetError
 
-from storyterm.core.errors import InvalidToken
-from storyterm.core.identity import NO_KEYRING, TokenStore
+from storyterm.core.identity.accounts import NO_KEYRING, TokenStore
 from storyterm.core.runtime import Runtime, TokenSource
+from storyterm.errors import InvalidToken
 from storyterm.settings import load_settings
 from tests.helpers import MemoryKeyring, login_as
 
@@ -162,7 +162,7 @@ def test_without_a_keyring_a_login_lasts_for_the_run(runtime: Runtime, no_keyrin
 
 def test_importing_the_core_loads_neither_keyring_nor_jwt() -> None:
     code = (
-        "import sys, storyterm.core.runtime, storyterm.core.identity, storyterm.cli\n"
+        "import sys, storyterm.core.runtime, storyterm.core.identity.accounts, storyterm.cli\n"
         "print(sorted(m for m in ('keyring', 'jwt', 'cryptography') if m in sys.modules))"
     )
     out = subprocess.run(

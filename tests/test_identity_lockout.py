@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from storyterm.core.errors import AuthError, InvalidInput, TooManyAttempts
-from storyterm.core.identity import BAD_CREDENTIALS, LOCK_AFTER, IdentityService
-from storyterm.core.store import Store
+from storyterm.core.identity.accounts import BAD_CREDENTIALS, LOCK_AFTER, IdentityService
+from storyterm.core.storage.store import Store
+from storyterm.errors import AuthError, InvalidInput, TooManyAttempts
 from storyterm.settings import load_settings
 
 PASSWORD = "correct horse battery"

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from storyterm.cli import cli
-from storyterm.core.errors import NotFound
-from storyterm.core.models import PartState
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.tables import PartState
+from storyterm.errors import NotFound
 from storyterm.settings import load_settings
 from tests.helpers import password_for
 

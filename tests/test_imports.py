@@ -26,7 +26,7 @@ def offending(modules: list[str], roots: tuple[str, ...] = FORBIDDEN) -> list[st
 
 def test_core_and_cli_import_no_ui_api_or_model_stack() -> None:
     core, with_textual = module_lists(
-        "import storyterm.core.service, storyterm.core.store, storyterm.core.runtime, "
+        "import storyterm.core.service, storyterm.core.storage.store, storyterm.core.runtime, "
         "storyterm.settings, storyterm.cli\n"
         # The subcommands load when one is looked up: load them all, as `--help` does.
         "storyterm.cli._register()\n"
@@ -34,7 +34,7 @@ def test_core_and_cli_import_no_ui_api_or_model_stack() -> None:
         "import textual.app\n"
         f"{SNAPSHOT}\n"
     )
-    assert "storyterm.core.store" in core and "storyterm.cli.sessions" in core
+    assert "storyterm.core.storage.store" in core and "storyterm.cli.sessions" in core
     assert offending(core) == []
     # Alembic loads only when a database has to be migrated.
     assert offending(core, ("alembic",)) == []
@@ -43,7 +43,7 @@ def test_core_and_cli_import_no_ui_api_or_model_stack() -> None:
 
 
 def test_opening_a_database_at_head_does_not_load_alembic(sqlite_url: str) -> None:
-    from storyterm.core.database import open_database
+    from storyterm.core.storage.database import open_database
 
     open_database(sqlite_url).dispose()  # migrate once, here
     [modules] = module_lists(
@@ -54,7 +54,7 @@ def test_opening_a_database_at_head_does_not_load_alembic(sqlite_url: str) -> No
         "rt.close()\n"
         f"{SNAPSHOT}\n"
     )
-    assert "storyterm.core.store" in modules
+    assert "storyterm.core.storage.store" in modules
     assert offending(modules, ("alembic", *FORBIDDEN)) == []
 
 
@@ -99,7 +99,7 @@ def test_views_and_the_first_look_load_without_pydantic() -> None:
     """The TUI's first screen is read with sqlite3 into the core's views: neither costs a
     pydantic import (~80 ms of start-up when the views were pydantic models)."""
     [modules] = module_lists(
-        f"import storyterm.core.views, storyterm.core.first_look\n{SNAPSHOT}\n"
+        f"import storyterm.core.views, storyterm.core.storage.first_look\n{SNAPSHOT}\n"
     )
-    assert "storyterm.core.first_look" in modules
+    assert "storyterm.core.storage.first_look" in modules
     assert offending(modules, ("pydantic", "annotated", *FORBIDDEN)) == []

@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, sys
 import storyterm, storyterm.cli, storyterm.cli.story
-import storyterm.core.errors, storyterm.core.models_catalog, storyterm.core.runtime
-import storyterm.core.service, storyterm.core.store, storyterm.core.storyteller
+import storyterm.errors, storyterm.core.generation.catalog, storyterm.core.runtime
+import storyterm.core.service, storyterm.core.storage.store, storyterm.core.generation.storyteller
 from storyterm.cli import cli
 from storyterm.core.runtime import Runtime
-from storyterm.core.storyteller import Failed, Finished, Saved, TextDelta
+from storyterm.core.generation.storyteller import Failed, Finished, Saved, TextDelta
 
 runtime = Runtime()
 runtime.models, runtime.storyteller  # built, but nothing asked of Ollama yet
@@ -30,7 +30,7 @@ heavy = sorted(
     if name.split(".")[0] in ("langchain", "langchain_core", "langchain_ollama", "ollama")
 )
 print(json.dumps(heavy))
-import storyterm.core.memory  # what a generation loads: the probe does see LangChain
+import storyterm.core.memory.prompt  # what a generation loads: the probe does see LangChain
 print("langchain_core" in sys.modules)
 """
 

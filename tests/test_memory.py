@@ -12,8 +12,8 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import Field
 
-from storyterm.core import memory as m
-from storyterm.core.storyteller import Finished, Progress
+from storyterm.core.generation.storyteller import Finished, Progress
+from storyterm.core.memory import prompt as m
 from storyterm.core.views import Part
 from storyterm.devtools.fake_ollama import prose
 from tests.story_helpers import StoryKit, StubCatalog, make_kit, text_of
@@ -218,7 +218,7 @@ async def test_generation_folds_old_parts_and_sends_the_summary(offline_kit) -> 
     # The exact messages are retrievable, also by a fresh storyteller (after a restart).
     shown = kit.storyteller.last_prompt(kit.user_id, session.id)
     assert shown == m.as_pairs(sent)
-    from storyterm.core.storyteller import Storyteller
+    from storyterm.core.generation.storyteller import Storyteller
 
     fresh = Storyteller(kit.sessions, kit.settings)
     try:
@@ -298,7 +298,7 @@ BAD_MEMORY = [
     ("key", "value"), BAD_MEMORY, ids=[f"{k}={v!r}"[:60] for k, v in BAD_MEMORY]
 )
 def test_memory_of_the_wrong_shape_reads_as_absent(key: str, value: Any) -> None:
-    from storyterm.core.memory_state import well_formed
+    from storyterm.core.memory.state import well_formed
 
     if key == m.LAST_PROMPT and isinstance(value, dict) and "a" in value:
         # Unknown pieces of a record are dropped, the rest of it kept.
@@ -340,7 +340,7 @@ async def test_a_story_with_garbage_memory_still_continues(offline_kit) -> None:
 
 
 async def test_memory_a_generation_writes_is_well_formed(offline_kit) -> None:
-    from storyterm.core.memory_state import well_formed
+    from storyterm.core.memory.state import well_formed
 
     kit, _models = offline_kit
     session = kit.new_session()

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-import storyterm.core.models  # noqa: F401  (registers the tables)
+import storyterm.core.storage.tables  # noqa: F401  (registers the tables)
 from storyterm.cli import cli
-from storyterm.core import database
-from storyterm.core.database import (
+from storyterm.core.storage import database
+from storyterm.core.storage.database import (
     HEAD_REVISION,
     META_DATABASE_ID,
     current_revision,
@@ -89,7 +89,7 @@ def test_a_database_from_the_first_release_upgrades_on_open(empty_database_url: 
     """A story written under revision 0001 is all there after storyterm opens (and migrates)
     its database; on PostgreSQL part text written from then on is compressed with lz4."""
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
     from tests.helpers import make_user
 
     engine = make_engine(empty_database_url)
@@ -283,7 +283,11 @@ def test_an_installed_package_can_migrate(tmp_path: Path) -> None:
         "STORYTERM_DATABASE_URL": f"sqlite:///{db_path}",
     }
     where = subprocess.run(
-        [sys.executable, "-c", "import storyterm.core.database as d; print(d.MIGRATIONS_DIR)"],
+        [
+            sys.executable,
+            "-c",
+            "import storyterm.core.storage.database as d; print(d.MIGRATIONS_DIR)",
+        ],
         capture_output=True,
         text=True,
         cwd=elsewhere,

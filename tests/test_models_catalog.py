@@ -6,8 +6,7 @@ import httpx
 import ollama
 import pytest
 
-from storyterm.core.errors import ModelMissing, ModelUnavailable
-from storyterm.core.models_catalog import (
+from storyterm.core.generation.catalog import (
     FALLBACK_CONTEXT_LENGTH,
     ModelCatalog,
     ModelInfo,
@@ -15,6 +14,7 @@ from storyterm.core.models_catalog import (
     translate_ollama_error,
 )
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama
+from storyterm.errors import ModelMissing, ModelUnavailable
 from storyterm.settings import load_settings
 
 PREFS = ["gemma3:latest", "mistral-small3.1:latest"]

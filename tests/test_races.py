@@ -6,10 +6,10 @@ from __future__ import annotations
 import multiprocessing
 from typing import Any
 
-from storyterm.core.errors import Conflict
-from storyterm.core.models import PartState
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState
+from storyterm.errors import Conflict
 from tests.helpers import make_user
 
 WRITERS = ("north", "south", "east")
@@ -183,7 +183,7 @@ def test_status_moves_racing_do_not_both_succeed(database_url: str) -> None:
 
 
 def _move(url: str, user_id: int, session_id: str, move: str, barrier: Any, out: Any) -> None:
-    from storyterm.core.errors import InvalidTransition
+    from storyterm.errors import InvalidTransition
 
     try:
         store = Store.open(url, None)

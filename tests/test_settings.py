@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from storyterm.cli import cli
-from storyterm.core.cache import CacheState
-from storyterm.core.errors import InvalidInput
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.cache import CacheState
+from storyterm.errors import InvalidInput
 from storyterm.settings import load_settings
 
 

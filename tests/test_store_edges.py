@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from storyterm.core import store as store_module
 from storyterm.core import views as views_module
-from storyterm.core.errors import AuthError, InvalidInput, NotFound, StorytermError
-from storyterm.core.models import PartState, utcnow
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage import store as store_module
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState, utcnow
+from storyterm.errors import AuthError, InvalidInput, NotFound, StorytermError
 from tests.helpers import make_user
 
 
@@ -141,8 +141,8 @@ def test_a_sqlite_file_locked_by_another_program_says_so(
 ) -> None:
     import sqlite3
 
-    from storyterm.core import database
-    from storyterm.core.errors import DatabaseUnavailable
+    from storyterm.core.storage import database
+    from storyterm.errors import DatabaseUnavailable
 
     store = Store.open(sqlite_url, None)
     service = SessionService(store)

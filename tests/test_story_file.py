@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from storyterm.core import story_file
-from storyterm.core.errors import InvalidInput
 from storyterm.core.export import import_story
-from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState, SessionStatus
+from storyterm.errors import InvalidInput
 from tests.helpers import make_user
 
 WHEN = "2026-11-03T10:00:00+00:00"
@@ -330,7 +330,7 @@ def test_an_exported_story_round_trips_its_hostile_text_exactly(
 
 
 async def test_an_import_with_damaged_memory_continues(tmp_path: Path) -> None:
-    from storyterm.core.storyteller import Finished
+    from storyterm.core.generation.storyteller import Finished
     from storyterm.devtools.fake_ollama import FakeOllama
     from tests.story_helpers import make_kit, text_of
 

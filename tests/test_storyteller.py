@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from storyterm.core import memory as m
-from storyterm.core.errors import (
+from storyterm.core.generation.storyteller import Failed, Finished, Saved, TextDelta
+from storyterm.core.memory import prompt as m
+from storyterm.core.storage.tables import PartState, SessionStatus
+from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
+from storyterm.errors import (
     Conflict,
     GenerationStopped,
     InvalidTransition,
     ModelMissing,
     ModelUnavailable,
 )
-from storyterm.core.models import PartState, SessionStatus
-from storyterm.core.storyteller import Failed, Finished, Saved, TextDelta
-from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
 from tests.story_helpers import (
     BIBLE,
     StoryKit,

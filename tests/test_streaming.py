@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from storyterm.cli import cli
 from storyterm.cli import sessions as sessions_cli
 from storyterm.core import views as views_module
-from storyterm.core.errors import Conflict, InvalidTransition
-from storyterm.core.models import PartState
 from storyterm.core.service import SessionService
-from storyterm.core.store import Store
+from storyterm.core.storage.store import Store
+from storyterm.core.storage.tables import PartState
+from storyterm.errors import Conflict, InvalidTransition
 from tests.helpers import make_user
 
 
@@ -98,7 +98,7 @@ CRASHING_WRITER = textwrap.dedent(
     """
     import os, signal, sys
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
 
     url, redis_url, user_id, session_id = sys.argv[1:5]
     service = SessionService(Store.open(url, redis_url or None))

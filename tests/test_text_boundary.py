@@ -13,11 +13,11 @@ from click.testing import CliRunner, Result
 
 from storyterm.cli import cli
 from storyterm.cli.common import current_user_id
-from storyterm.core.errors import InvalidInput
-from storyterm.core.models import PartState
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.tables import PartState
 from storyterm.core.text import export_safe, refuse_unstorable, scrub, terminal_safe
 from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.errors import InvalidInput
 from tests.helpers import login_as
 
 #: What a misbehaving model (or a poisoned prompt) may send: an OSC that sets the window title,
@@ -224,7 +224,7 @@ def _poison(runtime: Runtime, session_id: str) -> None:
     storyterm or another program could have: title, model name, bible, summary and part."""
     import sqlalchemy as sa
 
-    from storyterm.core.models import StoryPart, StorySession
+    from storyterm.core.storage.tables import StoryPart, StorySession
 
     sessions_t = StorySession.__table__  # type: ignore[attr-defined]
     parts_t = StoryPart.__table__  # type: ignore[attr-defined]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from storyterm.core import database
-from storyterm.core.database import WAL_BACKSTOP_PAGES, make_engine, wal_checkpointer
+from storyterm.core.storage import database
+from storyterm.core.storage.database import WAL_BACKSTOP_PAGES, make_engine, wal_checkpointer
 
 
 def _threads() -> list[threading.Thread]:

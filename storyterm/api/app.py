@@ -15,8 +15,8 @@ from storyterm.api.errors import install_error_handlers
 from storyterm.api.limits import BodyLimit
 from storyterm.api.routes import auth, health, models, sessions, story
 from storyterm.api.streaming import Generations
-from storyterm.core.errors import StorytermError
 from storyterm.core.runtime import Runtime
+from storyterm.errors import StorytermError
 
 log = logging.getLogger("storyterm.api")
 

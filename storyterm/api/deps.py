@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from storyterm.core.errors import AuthError
-from storyterm.core.identity import Account
+from storyterm.core.identity.accounts import Account
 from storyterm.core.runtime import Runtime
+from storyterm.errors import AuthError
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

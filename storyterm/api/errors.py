@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from storyterm.core.errors import AuthError, InvalidToken, StorytermError
 from storyterm.core.text import scrub
+from storyterm.errors import AuthError, InvalidToken, StorytermError
 
 log = logging.getLogger("storyterm.api")
 

@@ -21,9 +21,9 @@ from storyterm.api.rules import (
     check_pattern,
     rule,
 )
-from storyterm.core.identity import PASSWORD_MAX, USERNAME_MAX
-from storyterm.core.models import PartState, SessionStatus
+from storyterm.core.identity.accounts import PASSWORD_MAX, USERNAME_MAX
 from storyterm.core.service import MAX_DIRECTION, MAX_METADATA_VALUE, MAX_MODEL_NAME, MAX_TITLE
+from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.views import Part, Session
 
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).

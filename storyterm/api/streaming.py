@@ -38,8 +38,8 @@ from storyterm.api.schemas import (
     SavedEvent,
     SessionOut,
 )
-from storyterm.core.errors import StorytermError
-from storyterm.core.storyteller import Failed, Finished, Progress, Saved, TextDelta
+from storyterm.core.generation.storyteller import Failed, Finished, Progress, Saved, TextDelta
+from storyterm.errors import StorytermError
 
 log = logging.getLogger("storyterm.api")
 

@@ -31,7 +31,7 @@ def open_writing_room() -> None:
 
 
 def main() -> None:
-    from storyterm.core.errors import StorytermError
+    from storyterm.errors import StorytermError
 
     try:
         if len(sys.argv) <= 1:

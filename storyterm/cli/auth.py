@@ -8,10 +8,10 @@ import sys
 import click
 
 from storyterm.cli.common import get_runtime, handle_errors, print_json, say
-from storyterm.core.database import redact
-from storyterm.core.errors import AuthError, InvalidInput, StorytermError
-from storyterm.core.identity import NO_KEYRING, Account, check_password, clean_username
+from storyterm.core.identity.accounts import NO_KEYRING, Account, check_password, clean_username
 from storyterm.core.runtime import Runtime, TokenSource
+from storyterm.core.storage.database import redact
+from storyterm.errors import AuthError, InvalidInput, StorytermError
 
 NOT_LOGGED_IN = (
     "You are not logged in. Run `storyterm login` (or `storyterm register` to create an account)."

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import click
 
-from storyterm.core.errors import StorytermError
 from storyterm.core.runtime import Runtime
 from storyterm.core.text import terminal_line, terminal_safe
+from storyterm.errors import StorytermError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

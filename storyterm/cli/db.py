@@ -10,9 +10,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from storyterm.cli.common import get_runtime, handle_errors, say, styled
-from storyterm.core import database, file_modes
-from storyterm.core.cache import Cache, CacheState
-from storyterm.core.errors import DatabaseUnavailable, StorytermError
+from storyterm.core.storage import database, file_modes
+from storyterm.core.storage.cache import Cache, CacheState
+from storyterm.errors import DatabaseUnavailable, StorytermError
 
 
 @click.group("db")
@@ -174,7 +174,7 @@ def doctor_cmd() -> None:
                 "STORYTERM_REDIS_URL= to turn the cache off"
             ),
         )
-    from storyterm.core.identity import TokenStore
+    from storyterm.core.identity.accounts import TokenStore
 
     tokens = TokenStore(database_id or "doctor")
     # No keyring is a normal headless setup, not a failure: say what it means.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from storyterm.cli.common import get_runtime, handle_errors, say, styled
-from storyterm.core.errors import InvalidInput
+from storyterm.errors import InvalidInput
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

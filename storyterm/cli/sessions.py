@@ -12,7 +12,7 @@ from storyterm.cli.common import (
     say,
     styled,
 )
-from storyterm.core.models import PartState
+from storyterm.core.storage.tables import PartState
 from storyterm.core.text import terminal_line
 from storyterm.core.views import STATUS_MARK, ago
 
@@ -59,7 +59,7 @@ def sessions_cmd(
 
 def resolve_session_id(runtime, user_id: int, session_id: str) -> str:  # type: ignore[no-untyped-def]
     """Accept a full id, or a unique prefix of at least 4 characters as `sessions` prints."""
-    from storyterm.core.errors import InvalidInput, NotFound
+    from storyterm.errors import InvalidInput, NotFound
 
     # Ids are lowercase UUIDs; people retype them from notes or screens in any case.
     session_id = session_id.strip().lower()

@@ -23,10 +23,10 @@ from storyterm.cli.common import (
     styled,
 )
 from storyterm.cli.sessions import resolve_session_id
-from storyterm.core.errors import InvalidTransition
 from storyterm.core.runtime import Runtime
-from storyterm.core.store import status_message
+from storyterm.core.storage.store import status_message
 from storyterm.core.text import terminal_line
+from storyterm.errors import InvalidTransition
 
 #: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
 EXIT_STOPPED = 130
@@ -114,7 +114,7 @@ def continue_cmd(session_id: str, direction: str, regenerate: bool, model: str |
 
 
 async def _installed(runtime: Runtime, name: str) -> str:
-    from storyterm.core.errors import ModelMissing
+    from storyterm.errors import ModelMissing
 
     models = await runtime.models.list_models()
     try:
@@ -132,7 +132,7 @@ async def _installed(runtime: Runtime, name: str) -> str:
 async def _write_part(
     runtime: Runtime, user_id: int, session_id: str, direction: str, regenerate: bool
 ) -> int:
-    from storyterm.core.storyteller import Failed, Finished, Progress, TextDelta
+    from storyterm.core.generation.storyteller import Failed, Finished, Progress, TextDelta
 
     session = runtime.sessions.get(user_id, session_id)
     if not session.is_writable:
@@ -256,8 +256,8 @@ def models_cmd(as_json: bool) -> None:
 async def _list_models(runtime: Runtime) -> tuple[list[Any], str]:
     from dataclasses import replace
 
-    from storyterm.core.errors import StorytermError
-    from storyterm.core.models_catalog import pick_model
+    from storyterm.core.generation.catalog import pick_model
+    from storyterm.errors import StorytermError
 
     catalog = runtime.models
     models = await catalog.list_models()

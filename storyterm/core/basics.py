@@ -1,9 +1,9 @@
 """Names the whole core shares that cost nothing to import: the statuses, the schema revision
 and the keys of app_meta.
 
-The TUI's first frame reads the database without SQLAlchemy (core/first_look.py), so what it
-needs from the schema's vocabulary lives here, not in core/models.py (SQLModel tables) or
-core/database.py (the engine).
+The TUI's first frame reads the database without SQLAlchemy (core/storage/first_look.py), so what it
+needs from the schema's vocabulary lives here, not in core/storage/tables.py (SQLModel tables) or
+core/storage/database.py (the engine).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ HEAD_REVISION = "0003_login_attempts"
 
 #: app_meta keys: the database's own id (namespaces Redis keys and tokens), the generated
 #: JWT signing secret, and the generated key that seals the values storyterm writes to Redis
-#: (core/cache.py).
+#: (core/storage/cache.py).
 META_DATABASE_ID = "database_id"
 META_JWT_SECRET = "jwt_secret"
 META_CACHE_KEY = "cache_mac_key"

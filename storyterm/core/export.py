@@ -34,12 +34,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from storyterm.core.errors import ExportError, InvalidInput
-from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import BIBLE_FIELDS, SessionService
+from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.story_file import FORMAT_MARKER, FORMAT_VERSION, read_story_file
 from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
+from storyterm.errors import ExportError, InvalidInput
 
 #: Every format `export_session` can write, in the order files are listed.
 FORMATS = ("md", "txt", "json", "epub")

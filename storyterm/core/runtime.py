@@ -8,18 +8,18 @@ from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from storyterm.core.errors import InvalidToken
 from storyterm.core.views import Account
+from storyterm.errors import InvalidToken
 from storyterm.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from storyterm.core.first_look import FirstLook
-    from storyterm.core.identity import IdentityService
-    from storyterm.core.keyring_store import TokenStore
-    from storyterm.core.models_catalog import ModelCatalog
+    from storyterm.core.generation.catalog import ModelCatalog
+    from storyterm.core.generation.storyteller import Storyteller
+    from storyterm.core.identity.accounts import IdentityService
+    from storyterm.core.identity.keyring_store import TokenStore
     from storyterm.core.service import SessionService
-    from storyterm.core.store import Store
-    from storyterm.core.storyteller import Storyteller
+    from storyterm.core.storage.first_look import FirstLook
+    from storyterm.core.storage.store import Store
 
 
 class TokenSource(StrEnum):
@@ -60,8 +60,8 @@ class Runtime:
             with self._opening:
                 store = self.__dict__.get("store")
                 if store is None:
-                    from storyterm.core.file_modes import secure_data_folder
-                    from storyterm.core.store import Store
+                    from storyterm.core.storage.file_modes import secure_data_folder
+                    from storyterm.core.storage.store import Store
 
                     secure_data_folder(self.settings.data_dir)
 
@@ -78,13 +78,13 @@ class Runtime:
 
     @cached_property
     def identity(self) -> IdentityService:
-        from storyterm.core.identity import IdentityService
+        from storyterm.core.identity.accounts import IdentityService
 
         return IdentityService(self.store, self.settings)
 
     @cached_property
     def _first_look(self) -> FirstLook | None:
-        from storyterm.core.first_look import FirstLook
+        from storyterm.core.storage.first_look import FirstLook
 
         return FirstLook.open(self.settings.resolved_database_url, self.settings.jwt_secret)
 
@@ -109,7 +109,7 @@ class Runtime:
     @cached_property
     def tokens(self) -> TokenStore:
         """This database's login in the OS keyring (or in memory where there is none)."""
-        from storyterm.core.keyring_store import TokenStore
+        from storyterm.core.identity.keyring_store import TokenStore
 
         return TokenStore(self.database_id)
 
@@ -177,13 +177,13 @@ class Runtime:
     @cached_property
     def models(self) -> ModelCatalog:
         """Ollama's models (nothing is imported or asked until a listing is wanted)."""
-        from storyterm.core.models_catalog import ModelCatalog
+        from storyterm.core.generation.catalog import ModelCatalog
 
         return ModelCatalog(self.settings)
 
     @cached_property
     def storyteller(self) -> Storyteller:
-        from storyterm.core.storyteller import Storyteller
+        from storyterm.core.generation.storyteller import Storyteller
 
         return Storyteller(self.sessions, self.settings, catalog=self.models)
 

@@ -13,13 +13,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from storyterm.core.cache import CacheState
-from storyterm.core.errors import Conflict, InvalidInput, InvalidTransition
-from storyterm.core.memory_state import MAX_COUNT, well_formed
-from storyterm.core.models import PartState, SessionStatus, utcnow
-from storyterm.core.store import NewPart, Store
+from storyterm.core.memory.state import MAX_COUNT, well_formed
+from storyterm.core.storage.cache import CacheState
+from storyterm.core.storage.store import NewPart, Store
+from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
 from storyterm.core.text import refuse_unstorable, scrub
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
+from storyterm.errors import Conflict, InvalidInput, InvalidTransition
 
 MAX_TITLE = 200
 MAX_DIRECTION = 4_000
@@ -446,7 +446,7 @@ class SessionService:
 
     def _mark_summary_stale(self, user_id: int, session: Session, seq: int) -> None:
         """An edit of a part the rolling summary already covers makes the summary stale (the
-        story memory keeps it in session.memory; see core/memory.py)."""
+        story memory keeps it in session.memory; see core/memory/prompt.py)."""
         for _attempt in range(3):
             memory = session.memory or {}
             through = memory.get("summary_through_seq") or 0

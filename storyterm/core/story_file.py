@@ -26,9 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storyterm.core.errors import InvalidInput
-from storyterm.core.memory_state import MAX_COUNT, well_formed
-from storyterm.core.models import PartState, SessionStatus
+from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.service import (
     MAX_MODEL_NAME,
     MAX_PART,
@@ -36,8 +34,10 @@ from storyterm.core.service import (
     clean_metadata,
     clean_title,
 )
-from storyterm.core.store import NewPart
+from storyterm.core.storage.store import NewPart
+from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub, scrub_json
+from storyterm.errors import InvalidInput
 
 #: The marker that says "this JSON file is a storyterm story", and the layout version of it.
 FORMAT_MARKER = "storyterm-story"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from storyterm.core.errors import InvalidInput
+from storyterm.errors import InvalidInput
 
 #: What no database can store: NUL and UTF-16 surrogates (alone, they are not characters).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -2,7 +2,7 @@
 
 The views are frozen dataclasses, not pydantic models: importing pydantic and building the
 models cost ~80 ms of the TUI's start-up, which reads its first screen without SQLAlchemy or
-pydantic (core/first_look.py). They keep the two parts of pydantic's API the code uses, with
+pydantic (core/storage/first_look.py). They keep the two parts of pydantic's API the code uses, with
 pydantic's behaviour where it matters:
 
 - `X.model_validate(data)` takes a mapping (a database row, a JSON-decoded cache entry) or any
@@ -29,7 +29,7 @@ from enum import Enum
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from storyterm.core.basics import STREAM_STALE_AFTER, PartState, SessionStatus, utcnow
-from storyterm.core.errors import InvalidInput
+from storyterm.errors import InvalidInput
 
 T = TypeVar("T")
 V = TypeVar("V", bound="_View")

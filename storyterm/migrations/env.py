@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import storyterm.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storyterm.core.storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 
@@ -13,7 +13,7 @@ target_metadata = SQLModel.metadata
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        from storyterm.core.database import make_engine
+        from storyterm.core.storage.database import make_engine
         from storyterm.settings import load_settings
 
         engine = make_engine(load_settings().resolved_database_url)

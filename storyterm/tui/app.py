@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 import storyterm
-from storyterm.core.errors import (
+from storyterm.errors import (
     AuthError,
     Conflict,
     DatabaseUnavailable,

@@ -8,10 +8,10 @@ import asyncio
 import importlib
 from typing import TYPE_CHECKING
 
-from storyterm.core.errors import ModelUnavailable
+from storyterm.errors import ModelUnavailable
 
 if TYPE_CHECKING:
-    from storyterm.core.models_catalog import ModelInfo
+    from storyterm.core.generation.catalog import ModelInfo
     from storyterm.core.runtime import Runtime
 
 
@@ -39,7 +39,7 @@ class ModelChoice:
 
 
 def _warm_imports() -> None:
-    from storyterm.core.models_catalog import shared_ssl_context
+    from storyterm.core.generation.catalog import shared_ssl_context
 
     for name in ("httpx", "ollama"):
         importlib.import_module(name)
@@ -50,14 +50,14 @@ def _warm_imports() -> None:
 def warm_generation_imports() -> None:
     """Import LangChain and the Ollama chat model ahead of the first Enter (about a second
     of imports that would otherwise freeze the first generation). Run in a thread."""
-    for name in ("httpx", "ollama", "langchain_ollama", "storyterm.core.memory"):
+    for name in ("httpx", "ollama", "langchain_ollama", "storyterm.core.memory.prompt"):
         importlib.import_module(name)
 
 
 async def load_model_choice(runtime: Runtime, preferred: str | None = None) -> ModelChoice:
     """The installed models and the one the rules pick. Never raises: a problem becomes
     `ModelChoice.problem`, so a form works without Ollama."""
-    from storyterm.core.models_catalog import normalise_model_name, pick_model
+    from storyterm.core.generation.catalog import normalise_model_name, pick_model
 
     await asyncio.to_thread(_warm_imports)
     settings = runtime.settings

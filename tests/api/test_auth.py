@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from storyterm.core.identity import LOCK_AFTER
+from storyterm.core.identity.accounts import LOCK_AFTER
 from storyterm.core.runtime import Runtime
 from tests.api.conftest import PASSWORD, Login, login_headers
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from storyterm.cli import cli
 from storyterm.cli.serve import check_port, is_loopback, log_config
-from storyterm.core.errors import InvalidInput
+from storyterm.errors import InvalidInput
 from tests.services import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -166,7 +166,7 @@ def test_another_writers_session_is_not_found_exactly_like_a_missing_one(
 def _owner_id(runtime: Runtime, session_id: str) -> int:
     import sqlalchemy as sa
 
-    from storyterm.core.models import StorySession
+    from storyterm.core.storage.tables import StorySession
 
     table = StorySession.__table__  # type: ignore[attr-defined]
     with runtime.store.engine.connect() as conn:

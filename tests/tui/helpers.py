@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from rich.console import Console
 from textual.pilot import Pilot
 
-from storyterm.core.models import StoryPart, StorySession
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.tables import StoryPart, StorySession
 from storyterm.tui.app import StorytermApp
 
 #: "Now" for every TUI test: ages like "2h ago" are measured from here.

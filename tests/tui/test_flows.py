@@ -576,7 +576,7 @@ async def test_a_story_deleted_elsewhere_leaves_the_list_with_a_message(
 async def test_part_views_show_interrupted_parts_as_such(runtime: Runtime) -> None:
     alice = writer_id(runtime)
     sid = seed_session(runtime, alice, "Salt Roads", parts=2)
-    from storyterm.core.models import PartState
+    from storyterm.core.storage.tables import PartState
 
     runtime.sessions.checkpoint_part(alice, sid, 2, "Half a sen", state=PartState.INTERRUPTED)
     app = make_app(runtime)

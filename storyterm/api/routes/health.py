@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from storyterm.api.deps import RuntimeDep
 from storyterm.api.schemas import ComponentHealth, DatabaseHealth, HealthResponse
-from storyterm.core.database import describe_error
-from storyterm.core.errors import StorytermError
-from storyterm.core.models_catalog import NO_MODELS_MESSAGE
+from storyterm.core.generation.catalog import NO_MODELS_MESSAGE
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.database import describe_error
+from storyterm.errors import StorytermError
 
 log = logging.getLogger("storyterm.api")
 

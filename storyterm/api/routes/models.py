@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
 from storyterm.api.schemas import ModelOut, ModelsResponse
-from storyterm.core.errors import ModelUnavailable
-from storyterm.core.models_catalog import pick_model
+from storyterm.core.generation.catalog import pick_model
+from storyterm.errors import ModelUnavailable
 
 router = APIRouter(tags=["models"])
 

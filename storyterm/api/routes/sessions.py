@@ -18,10 +18,10 @@ from storyterm.api.schemas import (
     SessionOut,
     SessionPage,
 )
-from storyterm.core.cache import TAIL_PARTS
-from storyterm.core.errors import InvalidInput
 from storyterm.core.export import export_session
+from storyterm.core.storage.cache import TAIL_PARTS
 from storyterm.core.views import read_cursor
+from storyterm.errors import InvalidInput
 
 router = APIRouter(prefix="/api/langchain/sessions", tags=["sessions"])
 

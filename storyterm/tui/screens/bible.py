@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from storyterm.core.errors import StorytermError
+from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.screens.new_session import FIELDS
 from storyterm.tui.text import safe
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from storyterm.core.views import Session
     from storyterm.tui.app import StorytermApp
 
-#: Where the rolling summary lives in session.memory (core/memory.py writes it).
+#: Where the rolling summary lives in session.memory (core/memory/prompt.py writes it).
 SUMMARY_KEY = "summary"
 SUMMARY_THROUGH_KEY = "summary_through_seq"
 STALE_KEY = "stale"

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Static
 
-from storyterm.core.errors import StorytermError
+from storyterm.errors import StorytermError
 from storyterm.tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:

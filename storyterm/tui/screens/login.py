@@ -15,11 +15,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Tab, Tabs
 
-from storyterm.core.errors import StorytermError
+from storyterm.errors import StorytermError
 from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
-    from storyterm.core.identity import Account
+    from storyterm.core.identity.accounts import Account
     from storyterm.tui.app import StorytermApp
 
 REGISTER = "register"

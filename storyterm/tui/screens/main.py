@@ -25,8 +25,8 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
 from storyterm.core.views import parse_status
+from storyterm.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
 from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
@@ -38,7 +38,7 @@ from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from storyterm.core.export import ExportResult
-    from storyterm.core.identity import Account
+    from storyterm.core.identity.accounts import Account
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.tui.app import StorytermApp
     from storyterm.tui.screens.help import HelpSections
@@ -353,7 +353,7 @@ class MainScreen(Screen[None]):
     def _first_load(self, account: Account, status: str, search: str) -> Booted:
         """The first page of the list and the newest story (in a worker thread): read with the
         standard library's sqlite3 while the Store is not open yet (the first start-up screen of
-        a SQLite database, core/first_look.py), else through the Store."""
+        a SQLite database, core/storage/first_look.py), else through the Store."""
         runtime = self.app.runtime
         look = runtime.first_look()
         first = None
@@ -995,13 +995,19 @@ class MainScreen(Screen[None]):
     async def _generate(
         self, session: Session, direction: str, regenerate: bool, cancel: asyncio.Event
     ) -> None:
-        from storyterm.core.errors import (
+        from storyterm.core.generation.storyteller import (
+            Failed,
+            Finished,
+            Progress,
+            Saved,
+            TextDelta,
+        )
+        from storyterm.errors import (
             Conflict,
             GenerationStopped,
             ModelMissing,
             ModelUnavailable,
         )
-        from storyterm.core.storyteller import Failed, Finished, Progress, Saved, TextDelta
 
         story = self.story
         replaced = story.last_part if regenerate else None

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from storyterm.core.errors import StorytermError
+from storyterm.errors import StorytermError
 from storyterm.tui.models import ModelChoice
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.widgets.safe_input import SafeInput

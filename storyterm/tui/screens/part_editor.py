@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
-from storyterm.core.errors import StorytermError
+from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.text import one_line, safe
 from storyterm.tui.widgets.safe_input import SafeInput

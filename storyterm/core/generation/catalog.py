@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from storyterm.core.errors import ModelMissing, ModelUnavailable, StorytermError
+from storyterm.errors import ModelMissing, ModelUnavailable, StorytermError
 from storyterm.settings import Settings
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ The rules this module keeps (DESIGN.md, "Identity"):
   account's current password hash (changing the password ends every other login). Every use
   verifies it again: signature, algorithm, expiry, revocation, account, database.
 
-Tokens are signed and checked by core/tokens.py (PyJWT, HS256 only); the keyring is
-kept by core/keyring_store.py and imported when first needed.
+Tokens are signed and checked by core/identity/tokens.py (PyJWT, HS256 only); the keyring is
+kept by core/identity/keyring_store.py and imported when first needed.
 """
 
 from __future__ import annotations
@@ -38,8 +38,18 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from storyterm.core.database import META_JWT_SECRET, describe_error, ensure_meta
-from storyterm.core.errors import (
+from storyterm.core.identity.keyring_store import NO_KEYRING, TokenStore
+from storyterm.core.identity.tokens import (
+    LEEWAY,
+    TokenSigner,
+    audience_for,
+    configured_secret,
+)
+from storyterm.core.storage.database import META_JWT_SECRET, describe_error, ensure_meta
+from storyterm.core.storage.tables import LoginAttempts, RevokedToken, User, utcnow
+from storyterm.core.text import refuse_unstorable
+from storyterm.core.views import Account
+from storyterm.errors import (
     AuthError,
     Conflict,
     DatabaseUnavailable,
@@ -48,21 +58,11 @@ from storyterm.core.errors import (
     NotFound,
     TooManyAttempts,
 )
-from storyterm.core.keyring_store import NO_KEYRING, TokenStore
-from storyterm.core.models import LoginAttempts, RevokedToken, User, utcnow
-from storyterm.core.text import refuse_unstorable
-from storyterm.core.tokens import (
-    LEEWAY,
-    TokenSigner,
-    audience_for,
-    configured_secret,
-)
-from storyterm.core.views import Account
 
 __all__ = ["NO_KEYRING", "Account", "TokenStore"]
 
 if TYPE_CHECKING:
-    from storyterm.core.store import Store
+    from storyterm.core.storage.store import Store
     from storyterm.settings import Settings
 
 users_t: sa.Table = User.__table__  # type: ignore[attr-defined]

@@ -31,8 +31,8 @@ from storyterm.core.basics import (
     sqlite_title_search,
     unicode_lower,
 )
-from storyterm.core.cache import TAIL_PARTS
-from storyterm.core.tokens import TokenSigner, audience_for, configured_secret
+from storyterm.core.identity.tokens import TokenSigner, audience_for, configured_secret
+from storyterm.core.storage.cache import TAIL_PARTS
 from storyterm.core.views import (
     Account,
     OpenedSession,

@@ -28,14 +28,14 @@ from storyterm.core.basics import (
     META_JWT_SECRET,
     unicode_lower,
 )
-from storyterm.core.errors import DatabaseUnavailable
-from storyterm.core.file_modes import (
+from storyterm.core.storage.file_modes import (
     MIGRATE_LOCK_SUFFIX,
     create_private_file,
     make_private_folder,
     open_private,
     secure_sqlite_files,
 )
+from storyterm.errors import DatabaseUnavailable
 
 __all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECRET"]
 
@@ -43,7 +43,7 @@ __all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECR
 #: How long a SQLite writer waits for another one to finish before giving up with a message.
 SQLITE_BUSY_TIMEOUT_S = 10.0
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from storyterm.core.errors import InvalidInput, InvalidToken
+from storyterm.errors import InvalidInput, InvalidToken
 
 ALGORITHM = "HS256"
 ISSUER = "storyterm"

@@ -17,7 +17,7 @@ The part's seq is claimed before any model time is spent (a second client gets C
 text is checkpointed while it streams, and every way out (cancel, a cancelled task, Ollama down,
 an error line, a hung stream, a pause from elsewhere) leaves the text written so far saved.
 
-This module is cheap to import: LangChain (core/memory.py, langchain_ollama) is loaded when a
+This module is cheap to import: LangChain (core/memory/prompt.py, langchain_ollama) is loaded when a
 generation is first asked for.
 """
 
@@ -33,16 +33,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from storyterm.core.errors import (
-    Conflict,
-    GenerationStopped,
-    InvalidInput,
-    InvalidTransition,
-    ModelUnavailable,
-    StorytermError,
-)
-from storyterm.core.models import PartState, SessionStatus
-from storyterm.core.models_catalog import (
+from storyterm.core.generation.catalog import (
     CONNECT_TIMEOUT,
     ModelCatalog,
     pick_model,
@@ -50,15 +41,30 @@ from storyterm.core.models_catalog import (
     translate_ollama_error,
 )
 from storyterm.core.service import SessionService, clean_direction
-from storyterm.core.store import status_message
+from storyterm.core.storage.store import status_message
+from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub
 from storyterm.core.views import Part, Session
+from storyterm.errors import (
+    Conflict,
+    GenerationStopped,
+    InvalidInput,
+    InvalidTransition,
+    ModelUnavailable,
+    StorytermError,
+)
 from storyterm.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from storyterm.core.memory import Budget, FoldChunk, MemoryState, PromptPlan, TokenEstimator
+    from storyterm.core.memory.prompt import (
+        Budget,
+        FoldChunk,
+        MemoryState,
+        PromptPlan,
+        TokenEstimator,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +206,7 @@ class Storyteller:
             return
 
         try:
-            from storyterm.core.memory import summary_chain
+            from storyterm.core.memory.prompt import summary_chain
 
             plan = await run.plan()
             for _round in range(MAX_FOLD_ROUNDS):
@@ -246,7 +252,7 @@ class Storyteller:
 
         Kept in this process; after a restart rebuilt from session.memory's record of the
         prompt and the stored parts (an edit made since then shows in the rebuilt text)."""
-        from storyterm.core.memory_state import MemoryState
+        from storyterm.core.memory.state import MemoryState
 
         session = self.sessions.get(user_id, session_id)
         record = MemoryState.from_memory(session.memory).last_prompt
@@ -255,7 +261,7 @@ class Storyteller:
         cached = self._last_prompts.get((user_id, session_id))
         if cached is not None and cached[0] == record.get("digest"):
             return list(cached[1])
-        from storyterm.core.memory import rebuild_prompt
+        from storyterm.core.memory.prompt import rebuild_prompt
 
         def read(before: int, limit: int) -> list[Part]:
             return self.sessions.parts_before(user_id, session_id, before, limit)
@@ -473,7 +479,7 @@ class _Run:
 
     async def prepare(self, direction: str, regenerate: bool) -> list[str]:
         """Check the story can take a part, choose the model and the context window."""
-        from storyterm.core.memory import Budget, MemoryState
+        from storyterm.core.memory.prompt import Budget, MemoryState
 
         opened = await self.db(self.sessions.open, self.user_id, self.session_id, 1)
         session = opened.session
@@ -563,7 +569,7 @@ class _Run:
             return None
 
     async def plan(self) -> PromptPlan:
-        from storyterm.core.memory import MemoryState, TokenEstimator, plan_prompt
+        from storyterm.core.memory.prompt import MemoryState, TokenEstimator, plan_prompt
 
         assert self.part is not None and self.budget is not None
         self.session = await self.db(self.sessions.get, self.user_id, self.session_id)
@@ -581,7 +587,7 @@ class _Run:
         )
 
     async def next_chunk(self, fold_through: int) -> FoldChunk | None:
-        from storyterm.core.memory import next_fold_chunk
+        from storyterm.core.memory.prompt import next_fold_chunk
 
         assert self.session and self.state and self.budget and self.estimator
         return await self.db(
@@ -596,7 +602,7 @@ class _Run:
 
     async def fold(self, chunk: FoldChunk, summary_chain: Callable[[Any], Any]) -> None:
         """Fold `chunk` into the rolling summary with the model and save it at once."""
-        from storyterm.core.memory import SUMMARY, SUMMARY_THROUGH, MemoryState
+        from storyterm.core.memory.prompt import SUMMARY, SUMMARY_THROUGH, MemoryState
 
         assert self.budget is not None
         llm = self.chat_model(self.budget.num_ctx, self.budget.summary_tokens, "summary")
@@ -628,7 +634,7 @@ class _Run:
 
     async def save_prompt(self, plan: PromptPlan) -> None:
         """Remember what is about to be sent (the context viewer, calibration, num_ctx)."""
-        from storyterm.core import memory as m
+        from storyterm.core.memory import prompt as m
 
         record = plan.record()
         self.raw_estimate = plan.raw_estimate
@@ -741,7 +747,7 @@ class _Run:
         return None
 
     async def finish(self) -> Finished:
-        from storyterm.core import memory as m
+        from storyterm.core.memory import prompt as m
 
         if not self.text.strip():
             raise ModelUnavailable(

@@ -2,8 +2,8 @@
 
 The rules (DESIGN.md, "Dual storage"): the database is the truth and a write is done when its
 commit is; Redis is written after, and a cached entry is used only when its version equals the
-database's and it passes the cache's checks (its seals and shape: core/cache.py). Every write
-here bumps the session's version.
+database's and it passes the cache's checks (its seals and shape: core/storage/cache.py).
+Every write here bumps the session's version.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from storyterm.core.basics import like_pattern, sqlite_title_search
-from storyterm.core.cache import TAIL_PARTS, Cache, CacheState
-from storyterm.core.database import (
+from storyterm.core.storage.cache import TAIL_PARTS, Cache, CacheState
+from storyterm.core.storage.database import (
     META_CACHE_KEY,
     META_DATABASE_ID,
     describe_data_error,
@@ -34,15 +34,7 @@ from storyterm.core.database import (
     ensure_meta,
     open_database,
 )
-from storyterm.core.errors import (
-    AuthError,
-    Conflict,
-    DatabaseUnavailable,
-    InvalidInput,
-    InvalidTransition,
-    NotFound,
-)
-from storyterm.core.models import (
+from storyterm.core.storage.tables import (
     PartState,
     SessionStatus,
     StoryPart,
@@ -57,6 +49,14 @@ from storyterm.core.views import (
     is_stale,
     page_cursor,
     read_cursor,
+)
+from storyterm.errors import (
+    AuthError,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
 )
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ from langchain_core.runnables import Runnable
 
 # What session.memory holds, and its reader (tolerant of any stored value), live in
 # memory_state so that code without LangChain can use them; they are re-exported here.
-from storyterm.core.memory_state import (  # noqa: F401 - re-exported
+from storyterm.core.memory.state import (  # noqa: F401 - re-exported
     LAST_ESTIMATE,
     LAST_EVAL_COUNT,
     LAST_PROMPT,

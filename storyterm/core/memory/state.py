@@ -8,7 +8,7 @@ asked again), and `well_formed` keeps only the keys and values this reader would
 import stores).
 
 Cheap to import (no LangChain): the import path and the TUI read these names too;
-core/memory.py builds the prompt from a `MemoryState`.
+core/memory/prompt.py builds the prompt from a `MemoryState`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Identity: accounts and passwords (argon2), login tokens (PyJWT), and the keyring that keeps a
+login."""
