@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from storyterm.core import story_file
 from storyterm.core.errors import InvalidInput
-from storyterm.core.export import import_story
+from storyterm.core.export import import_story, story_file
 from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import SessionService
 from storyterm.core.store import Store

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from storyterm.core.errors import ExportError, InvalidInput
+from storyterm.core.export.story_file import FORMAT_MARKER, FORMAT_VERSION, read_story_file
 from storyterm.core.models import PartState, SessionStatus
 from storyterm.core.service import BIBLE_FIELDS, SessionService
-from storyterm.core.story_file import FORMAT_MARKER, FORMAT_VERSION, read_story_file
 from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
 
@@ -982,7 +982,7 @@ def _paragraphs(content: str) -> list[str]:
 def import_story(sessions: SessionService, user_id: int, path: str | os.PathLike[str]) -> Session:
     """Bring an exported story (its story.json, or the export folder holding one) back as a
     new session of `user_id`: new id, same title, story bible, memory, status and every part
-    exactly as exported. The whole file is checked first (core/story_file.py): a file that
+    exactly as exported. The whole file is checked first (core/export/story_file.py): a file that
     does not hold up is refused with what is wrong in it, and nothing is written."""
     source = Path(path).expanduser()
     if source.is_dir():
