@@ -1,16 +1,24 @@
-"""story.epub: EPUB 3 built with EbookLib, a title page and one chapter per part."""
+"""story.epub: EPUB 3 built with EbookLib, a title page and one chapter per part, each part's
+Markdown rendered to XHTML by markdown-it."""
 
 from __future__ import annotations
 
 import functools
 import html
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from storyterm.core.errors import ExportError
 from storyterm.core.export.formats import state_note, title_facts
 from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 #: Characters XML 1.0 (so XHTML, so EPUB) cannot hold at all.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -29,6 +37,7 @@ class EpubBuilder:
                 "`pip install EbookLib`, or export without epub."
             ) from exc
         self.epub = epub
+        self.markdown = _markdown()
         self.session = session
         meta = session.session_metadata
         language = meta.get("language")
@@ -71,9 +80,16 @@ class EpubBuilder:
         note = state_note(part).strip(" ()")
         if note:
             body.append(f'<p class="note">{_esc(note)}</p>')
-        body += _paragraphs(part.content)
+        body.append(self._prose(part.content))
         name = f"part-{part.seq:04d}"
         self.chapters.append(self._document(name, f"{name}.xhtml", title, "\n".join(body)))
+
+    def _prose(self, content: str) -> str:
+        """A part's Markdown as XHTML."""
+        # export_safe before parsing, so the Markdown read is the text story.md holds; and
+        # again on the XHTML, because markdown-it decodes character references, and
+        # `&#x202e;` would bring back the override export_safe dropped.
+        return _xml_text(self.markdown.render(_xml_text(content)))
 
     def build(self, parts: int, words: int, models: list[str]) -> bytes:
         import io
@@ -105,7 +121,8 @@ class EpubBuilder:
 def _prebuilt_html_class() -> type:
     """An EbookLib document whose XHTML we write whole. EbookLib's own EpubHtml parses every
     chapter with lxml and serialises it again, which is most of an EPUB's cost on a long
-    story; ours is well-formed by construction (escaped text, tags that never overlap)."""
+    story; ours is well-formed by construction (text escaped, markdown-it's tags nested and
+    closed XHTML-style)."""
     from ebooklib import epub
 
     class PrebuiltHtml(epub.EpubHtml):  # type: ignore[misc]
@@ -139,6 +156,8 @@ h2 { margin-top: 2em; }
 p { text-indent: 1.2em; margin: 0; }
 p.break { text-align: center; text-indent: 0; margin: 1em 0; }
 p.note { font-style: italic; text-indent: 0; }
+li p, blockquote p { text-indent: 0; }
+pre { white-space: pre-wrap; }
 """
 
 
@@ -152,26 +171,43 @@ def _esc(text: str) -> str:
     return html.escape(_xml_text(text), quote=True)
 
 
-# Emphasis never spans a tag (the text between the marks holds no < or >), so the tags this
-# makes are always properly nested: <strong>..<em>..</em>..</strong>, never crossed.
-_BOLD = re.compile(r"\*\*(?=[^\s<>])([^<>]+?)(?<=[^\s<>])\*\*")
-_ITALIC = re.compile(r"(?<![*\w])\*(?=[^\s*<>])([^<>]+?)(?<=[^\s*<>])\*(?![*\w])")
-_SCENE_BREAK = re.compile(r"^\s*([*\-_#~]\s*){3,}$")
+def _markdown() -> MarkdownIt:
+    """A CommonMark parser for a part's prose whose output a strict XML parser accepts."""
+    # Imported here: markdown-it is needed only once an EPUB is asked for, and importing
+    # storyterm.core.export stays as cheap as the text formats need.
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt(
+        "commonmark",
+        {
+            # A model's output is data: HTML in a part is text, escaped, never markup.
+            "html": False,
+            # Void tags closed the XHTML way (<br />, <hr />): an EPUB is XML.
+            "xhtmlOut": True,
+            # A line break in a part stays one in the book, as on screen and in story.txt
+            # (a letter, a verse), not folded into the paragraph.
+            "breaks": True,
+        },
+    )
+    # Writers indent paragraphs (a tab, four spaces) and mean prose, not an indented code
+    # block; fenced code still renders as code.
+    markdown.disable("code")
+    markdown.add_render_rule("hr", _scene_break)
+    markdown.add_render_rule("image", _image_as_words)
+    return markdown
 
 
-def _paragraphs(content: str) -> list[str]:
-    """Prose as XHTML paragraphs: blank lines separate them, a line of *** is a scene break,
-    and the model's **bold** and *italic* become real emphasis."""
-    out: list[str] = []
-    for block in re.split(r"\n\s*\n", content.strip()):
-        if not block.strip():
-            continue
-        if _SCENE_BREAK.match(block):
-            out.append('<p class="break">* * *</p>')
-            continue
-        text = _esc(block.strip())
-        if "*" in text:
-            text = _BOLD.sub(r"<strong>\1</strong>", text)
-            text = _ITALIC.sub(r"<em>\1</em>", text)
-        out.append("<p>" + text.replace("\n", "<br/>") + "</p>")
-    return out
+def _scene_break(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # In prose a thematic break (***, ---) is a scene break: centred asterisks, as books set
+    # them, not a rule each reading app draws its own way.
+    return '<p class="break">* * *</p>\n'
+
+
+def _image_as_words(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # A book must not make a reading app fetch a picture from a server a model named, nor
+    # point at a file the EPUB does not hold: a picture is shown as its description.
+    return renderer.renderInline(tokens[idx].children or [], options, env)
