@@ -768,7 +768,7 @@ def test_damaged_exports_are_refused_with_what_is_wrong(
 def test_missing_big_and_odd_paths(
     sqlite_service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storyterm.core import story_file
+    from storyterm.core.export import story_file
 
     service = sqlite_service
     alice = make_user(service.store)

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from storyterm.core import export as export_module
-from storyterm.core.export import TEMP_PREFIX, export_session
+from storyterm.core.export import TEMP_PREFIX, export_session, staging
 from storyterm.core.service import SessionService
 from storyterm.core.storage.store import Store
 from storyterm.errors import ExportError
@@ -294,8 +293,8 @@ def test_a_failure_while_flushing_to_disk_changes_nothing(
     def full_disk(fd: int) -> bool:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(export_module, "_syncfs", full_disk)
-    monkeypatch.setattr(export_module, "_fsync_path", full_disk)
+    monkeypatch.setattr(staging, "_syncfs", full_disk)
+    monkeypatch.setattr(staging, "_fsync_path", full_disk)
     with pytest.raises(ExportError, match="The disk is full"):
         export_session(service, alice, session_id, out_dir=out, formats=["json", "md"])
     monkeypatch.undo()

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from storyterm.core import story_file
-from storyterm.core.export import import_story
+from storyterm.core.export import import_story, story_file
 from storyterm.core.service import SessionService
 from storyterm.core.storage.store import Store
 from storyterm.core.storage.tables import PartState, SessionStatus

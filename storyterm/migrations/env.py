@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection storyterm hands it (see core.database.upgrade)."""
+"""Alembic environment: runs on the connection storyterm hands it (see core.storage.database.upgrade)."""
 
 from __future__ import annotations
 

@@ -13,13 +13,15 @@ which field and what to do; no input reaches the database (or a traceback) unche
 - `memory` is derived data: only the keys and values the story memory would use are kept
   (memory_state.well_formed), so a damaged memory never makes a story that cannot continue.
 
-No LangChain, no database: export.import_story hands the result to SessionService.
+`import_story` hands the checked story to SessionService, which writes it in one go. No
+LangChain, and no database access of its own.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.service import (
     MAX_MODEL_NAME,
     MAX_PART,
+    SessionService,
     clean_direction,
     clean_metadata,
     clean_title,
@@ -37,6 +40,7 @@ from storyterm.core.service import (
 from storyterm.core.storage.store import NewPart
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub, scrub_json
+from storyterm.core.views import Session
 from storyterm.errors import InvalidInput
 
 #: The marker that says "this JSON file is a storyterm story", and the layout version of it.
@@ -430,3 +434,29 @@ def _show(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
         return f"a number of {len(str(abs(value))):,} digits"
     return json.dumps(value)
+
+
+def import_story(sessions: SessionService, user_id: int, path: str | os.PathLike[str]) -> Session:
+    """Bring an exported story (its story.json, or the export folder holding one) back as a
+    new session of `user_id`: new id, same title, story bible, memory, status and every part
+    exactly as exported. The whole file is checked first (`read_story_file`): a file that does
+    not hold up is refused with what is wrong in it, and nothing is written."""
+    source = Path(path).expanduser()
+    if source.is_dir():
+        source = source / "story.json"
+    story = read_story_file(source)
+    try:
+        return sessions.import_session(
+            user_id,
+            title=story.title,
+            metadata=story.metadata,
+            memory=story.memory,
+            model_name=story.model_name,
+            status=story.status,
+            created_at=story.created_at,
+            paused_at=story.paused_at,
+            completed_at=story.completed_at,
+            parts=story.parts,
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(f"{source} cannot be imported: {exc.message}") from exc
