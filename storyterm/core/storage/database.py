@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import fcntl
 import logging
 import re
@@ -43,7 +44,20 @@ __all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECR
 #: How long a SQLite writer waits for another one to finish before giving up with a message.
 SQLITE_BUSY_TIMEOUT_S = 10.0
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def _migrations_dir() -> Path:
+    """Where the migration scripts are: the storyterm.migrations package (the repository's
+    top-level migrations/ folder, mapped into the package by pyproject.toml and shipped in the
+    wheel)."""
+    spec = importlib.util.find_spec("storyterm.migrations")
+    if spec is not None and spec.origin is not None:
+        return Path(spec.origin).parent
+    # A source checkout run without installing it: the folder beside the package.
+    return Path(__file__).resolve().parents[3] / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 log = logging.getLogger(__name__)
 
