@@ -1,4 +1,4 @@
-"""The start-up reader (core/storage/first_look.py) answers exactly as the Store does, or not at
+"""The start-up reader (core/first_look.py) answers exactly as the Store does, or not at
 all.
 
 The TUI's first frame is read with sqlite3 alone; these tests put the same questions to it and to
@@ -17,8 +17,8 @@ import pytest
 
 from storyterm.core import views as views_module
 from storyterm.core.basics import PartState, SessionStatus, utcnow
+from storyterm.core.first_look import FirstLook, sqlite_file
 from storyterm.core.runtime import Runtime
-from storyterm.core.storage.first_look import FirstLook, sqlite_file
 from storyterm.errors import InvalidInput, InvalidToken
 from storyterm.settings import load_settings
 from tests.helpers import login_as, password_for

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from storyterm.cli import cli
+from storyterm.core.first_look import FirstLook
 from storyterm.core.identity.accounts import IdentityService
 from storyterm.core.identity.tokens import TOKEN_MAX, TokenSigner
 from storyterm.core.runtime import Runtime
 from storyterm.core.storage.database import META_JWT_SECRET, ensure_meta
-from storyterm.core.storage.first_look import FirstLook
 from storyterm.core.storage.store import Store
 from storyterm.errors import InvalidToken
 from storyterm.settings import load_settings

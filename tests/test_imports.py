@@ -99,7 +99,7 @@ def test_views_and_the_first_look_load_without_pydantic() -> None:
     """The TUI's first screen is read with sqlite3 into the core's views: neither costs a
     pydantic import (~80 ms of start-up when the views were pydantic models)."""
     [modules] = module_lists(
-        f"import storyterm.core.views, storyterm.core.storage.first_look\n{SNAPSHOT}\n"
+        f"import storyterm.core.views, storyterm.core.first_look\n{SNAPSHOT}\n"
     )
-    assert "storyterm.core.storage.first_look" in modules
+    assert "storyterm.core.first_look" in modules
     assert offending(modules, ("pydantic", "annotated", *FORBIDDEN)) == []

@@ -1,4 +1,4 @@
-"""`storyterm register|login|logout|whoami|passwd`, and `require_user`: who a command acts for."""
+"""`storyterm register|login|logout|whoami|passwd`."""
 
 from __future__ import annotations
 
@@ -7,34 +7,18 @@ import sys
 
 import click
 
-from storyterm.cli.common import get_runtime, handle_errors, print_json, say
+from storyterm.cli.common import (
+    STAY_LOGGED_IN,
+    get_runtime,
+    handle_errors,
+    print_json,
+    require_user,
+    say,
+)
 from storyterm.core.identity.accounts import NO_KEYRING, Account, check_password, clean_username
 from storyterm.core.runtime import Runtime, TokenSource
 from storyterm.core.storage.database import redact
 from storyterm.errors import AuthError, InvalidInput, StorytermError
-
-NOT_LOGGED_IN = (
-    "You are not logged in. Run `storyterm login` (or `storyterm register` to create an account)."
-)
-STAY_LOGGED_IN = (
-    "To stay logged in, run `storyterm login --print-token` and set STORYTERM_TOKEN to the token "
-    "it prints (keep it secret, like a password)."
-)
-
-
-def require_user(runtime: Runtime) -> Account:
-    """The verified writer a command acts for, or AuthError saying how to log in."""
-    account = runtime.current_account()
-    if account is None:
-        message = NOT_LOGGED_IN
-        if not runtime.tokens.available:
-            message += (
-                f" {runtime.tokens.unavailable_reason}, so a login lasts for one command only. "
-                + STAY_LOGGED_IN
-            )
-        raise AuthError(message)
-    return account
-
 
 # -- prompts -----------------------------------------------------------------------------------
 

@@ -12,13 +12,16 @@ import re
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from storyterm.core.runtime import Runtime
 from storyterm.core.text import terminal_line, terminal_safe
-from storyterm.errors import StorytermError
+from storyterm.errors import AuthError, StorytermError
+
+if TYPE_CHECKING:
+    from storyterm.core.identity.accounts import Account
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,10 +49,31 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+NOT_LOGGED_IN = (
+    "You are not logged in. Run `storyterm login` (or `storyterm register` to create an account)."
+)
+STAY_LOGGED_IN = (
+    "To stay logged in, run `storyterm login --print-token` and set STORYTERM_TOKEN to the token "
+    "it prints (keep it secret, like a password)."
+)
+
+
+def require_user(runtime: Runtime) -> Account:
+    """The verified writer a command acts for, or AuthError saying how to log in."""
+    account = runtime.current_account()
+    if account is None:
+        message = NOT_LOGGED_IN
+        if not runtime.tokens.available:
+            message += (
+                f" {runtime.tokens.unavailable_reason}, so a login lasts for one command only. "
+                + STAY_LOGGED_IN
+            )
+        raise AuthError(message)
+    return account
+
+
 def current_user_id(runtime: Runtime) -> int:
     """The writer this command acts for."""
-    from storyterm.cli.auth import require_user
-
     return require_user(runtime).id
 
 

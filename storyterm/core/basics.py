@@ -1,7 +1,7 @@
 """Names the whole core shares that cost nothing to import: the statuses, the schema revision
 and the keys of app_meta.
 
-The TUI's first frame reads the database without SQLAlchemy (core/storage/first_look.py), so what it
+The TUI's first frame reads the database without SQLAlchemy (core/first_look.py), so what it
 needs from the schema's vocabulary lives here, not in core/storage/tables.py (SQLModel tables) or
 core/storage/database.py (the engine).
 """

@@ -13,12 +13,12 @@ from storyterm.errors import InvalidToken
 from storyterm.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from storyterm.core.first_look import FirstLook
     from storyterm.core.generation.catalog import ModelCatalog
     from storyterm.core.generation.storyteller import Storyteller
     from storyterm.core.identity.accounts import IdentityService
     from storyterm.core.identity.keyring_store import TokenStore
     from storyterm.core.service import SessionService
-    from storyterm.core.storage.first_look import FirstLook
     from storyterm.core.storage.store import Store
 
 
@@ -84,7 +84,7 @@ class Runtime:
 
     @cached_property
     def _first_look(self) -> FirstLook | None:
-        from storyterm.core.storage.first_look import FirstLook
+        from storyterm.core.first_look import FirstLook
 
         return FirstLook.open(self.settings.resolved_database_url, self.settings.jwt_secret)
 

@@ -2,7 +2,7 @@
 
 The views are frozen dataclasses, not pydantic models: importing pydantic and building the
 models cost ~80 ms of the TUI's start-up, which reads its first screen without SQLAlchemy or
-pydantic (core/storage/first_look.py). They keep the two parts of pydantic's API the code uses, with
+pydantic (core/first_look.py). They keep the two parts of pydantic's API the code uses, with
 pydantic's behaviour where it matters:
 
 - `X.model_validate(data)` takes a mapping (a database row, a JSON-decoded cache entry) or any

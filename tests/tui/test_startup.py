@@ -24,7 +24,7 @@ from storyterm.core.runtime import Runtime
 from storyterm.tui.app import StorytermApp
 
 # LangChain and the Ollama client load for a generation; SQLAlchemy, SQLModel, Alembic and
-# PyJWT not at all before the first frame of a SQLite database at head (core/storage/first_look.py);
+# PyJWT not at all before the first frame of a SQLite database at head (core/first_look.py);
 # markdown-it not for plain prose (widgets/prose_subset.py).
 SLOW = (
     "langchain", "langchain_core", "langchain_ollama", "ollama",

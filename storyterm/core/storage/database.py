@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import fcntl
+import importlib.util
 import logging
 import re
 import secrets
@@ -43,7 +43,6 @@ __all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECR
 
 #: How long a SQLite writer waits for another one to finish before giving up with a message.
 SQLITE_BUSY_TIMEOUT_S = 10.0
-
 
 
 def _migrations_dir() -> Path:

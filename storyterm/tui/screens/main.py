@@ -353,7 +353,7 @@ class MainScreen(Screen[None]):
     def _first_load(self, account: Account, status: str, search: str) -> Booted:
         """The first page of the list and the newest story (in a worker thread): read with the
         standard library's sqlite3 while the Store is not open yet (the first start-up screen of
-        a SQLite database, core/storage/first_look.py), else through the Store."""
+        a SQLite database, core/first_look.py), else through the Store."""
         runtime = self.app.runtime
         look = runtime.first_look()
         first = None
