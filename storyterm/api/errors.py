@@ -350,49 +350,48 @@ def _collapse_unions(problems: Sequence[Any]) -> list[Any]:
 def describe_validation(problems: Sequence[Any]) -> str:
     """FastAPI's list of validation errors as sentences a person can act on."""
     problems = _collapse_unions(problems)
-    sentences: list[str] = []
-    for problem in problems[:5]:
-        kind = problem.get("type", "")
-        where = _where(problem.get("loc", ()))
-        if kind == "union":
-            sentences.append(f"{where[0].upper()}{where[1:]} {problem['msg']}.")
-        elif kind == "missing":
-            if where == "the request body":
-                sentences.append("The request needs a JSON body.")
-            else:
-                sentences.append(f"{where[0].upper()}{where[1:]} is required.")
-        elif kind == "json_invalid":
-            detail = (problem.get("ctx") or {}).get("error", "")
-            sentences.append(
-                "The request body is not valid JSON" + (f" ({detail})." if detail else ".")
-            )
-        elif kind == "extra_forbidden":
-            sentences.append(f"{where[0].upper()}{where[1:]} is not something this endpoint takes.")
-        elif kind in ("model_attributes_type", "dict_type") and where == "the request body":
-            sentences.append("The request body must be a JSON object.")
-        elif kind in _TYPE_ERRORS:
-            sentences.append(f"{where[0].upper()}{where[1:]} must be {_TYPE_ERRORS[kind]}.")
-        elif kind == "string_unicode":
-            sentences.append(
-                f"{where[0].upper()}{where[1:]} contains a broken character (a lone surrogate), "
-                "which cannot be saved; remove it."
-            )
-        elif kind == "text_rule":
-            sentences.append(f"{where[0].upper()}{where[1:]} {problem.get('msg', 'is not valid')}.")
-        elif (
-            kind in ("string_too_short", "too_short")
-            and (problem.get("ctx") or {}).get("min_length") == 1
-        ):
-            sentences.append(f"{where[0].upper()}{where[1:]} must not be empty.")
-        elif kind in _BOUNDS:
-            limit = (problem.get("ctx") or {}).get(_BOUNDS[kind][0])
-            sentences.append(f"{where[0].upper()}{where[1:]} {_BOUNDS[kind][1].format(limit)}.")
-        elif kind == "literal_error":
-            expected = (problem.get("ctx") or {}).get("expected", "")
-            sentences.append(f"{where[0].upper()}{where[1:]} must be {expected}.")
-        else:
-            message = str(problem.get("msg", "is not valid")).rstrip(".")
-            sentences.append(f"{where[0].upper()}{where[1:]}: {message}.")
+    sentences = [_sentence(problem) for problem in problems[:5]]
     if len(problems) > 5:
         sentences.append(f"(and {len(problems) - 5} more problems)")
     return " ".join(sentences) + " The fields each endpoint takes are listed at /docs."
+
+
+def _sentence(problem: Any) -> str:
+    """One validation error as a sentence naming the field."""
+    kind = problem.get("type", "")
+    where = _where(problem.get("loc", ()))
+    ctx = problem.get("ctx") or {}
+    subject = f"{where[0].upper()}{where[1:]}"
+    if where == "the request body" and kind in _BODY_SENTENCES:
+        return _BODY_SENTENCES[kind]
+    if kind == "json_invalid":
+        detail = ctx.get("error", "")
+        return "The request body is not valid JSON" + (f" ({detail})." if detail else ".")
+    if kind in _TYPE_ERRORS:
+        return f"{subject} must be {_TYPE_ERRORS[kind]}."
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
+        return f"{subject} must not be empty."
+    if kind in _BOUNDS:
+        return f"{subject} {_BOUNDS[kind][1].format(ctx.get(_BOUNDS[kind][0]))}."
+    simple = {
+        "union": f"{problem.get('msg')}",
+        "missing": "is required",
+        "extra_forbidden": "is not something this endpoint takes",
+        "string_unicode": (
+            "contains a broken character (a lone surrogate), which cannot be saved; remove it"
+        ),
+        "text_rule": problem.get("msg", "is not valid"),
+        "literal_error": f"must be {ctx.get('expected', '')}",
+    }
+    if kind in simple:
+        return f"{subject} {simple[kind]}."
+    message = str(problem.get("msg", "is not valid")).rstrip(".")
+    return f"{subject}: {message}."
+
+
+#: What a problem with the whole request body means, by its kind.
+_BODY_SENTENCES = {
+    "missing": "The request needs a JSON body.",
+    "model_attributes_type": "The request body must be a JSON object.",
+    "dict_type": "The request body must be a JSON object.",
+}

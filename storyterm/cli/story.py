@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -140,6 +141,57 @@ async def _write_part(
         raise InvalidTransition(status_message(session.title, session.status.value))
     seq = session.part_count if regenerate else session.part_count + 1
     cancel = asyncio.Event()
+    _note(
+        f"{'Rewriting' if regenerate else 'Writing'} part {seq} of “{session.title}” with "
+        f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
+    )
+    out = _StoryOut()
+    events = runtime.storyteller.generate(
+        user_id, session_id, direction, regenerate=regenerate, cancel=cancel
+    )
+    with _ctrl_c_stops(cancel):
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    out.write(event.text)
+                elif isinstance(event, Progress):
+                    _note(event.message)
+                elif isinstance(event, Finished):
+                    out.end()
+                    return _report_finished(event)
+                elif isinstance(event, Failed):
+                    out.end()
+                    say(f"storyterm: {event.error.message}", err=True)
+                    return EXIT_STOPPED if event.error.code == "stopped" else 1
+    return 1
+
+
+class _StoryOut:
+    """The part's text on stdout as it streams, terminal-safe (`say`)."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+        self._held = ""
+
+    def write(self, delta: str) -> None:
+        # A CR at the end of a delta may be half of a CR LF: the next delta decides
+        # (terminal_safe turns a lone CR into a line break).
+        text, self._held = self._held + delta, ""
+        if text.endswith("\r"):
+            text, self._held = text[:-1], "\r"
+        say(text, nl=False)
+        self.wrote = True
+
+    def end(self) -> None:
+        """End the story's last line, so that what follows starts on a line of its own."""
+        if self.wrote:
+            say()
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(cancel: asyncio.Event) -> Iterator[None]:
+    """While the part streams, Ctrl-C stops it (the text is kept); a second Ctrl-C stops
+    waiting for the final save too (what was checkpointed is still saved)."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     presses = 0
@@ -149,46 +201,16 @@ async def _write_part(
         presses += 1
         if presses == 1:
             cancel.set()
-        elif task is not None:  # a second Ctrl-C: stop waiting (the text is still saved)
+        elif task is not None:
             task.cancel()
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    _note(
-        f"{'Rewriting' if regenerate else 'Writing'} part {seq} of “{session.title}” with "
-        f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
-    )
-    wrote = False
-    held = ""
-    events = runtime.storyteller.generate(
-        user_id, session_id, direction, regenerate=regenerate, cancel=cancel
-    )
     try:
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    # A CR at the end of a delta may be half of a CR LF: the next delta decides
-                    # (terminal_safe turns a lone CR into a line break).
-                    text, held = held + event.text, ""
-                    if text.endswith("\r"):
-                        text, held = text[:-1], "\r"
-                    say(text, nl=False)
-                    wrote = True
-                elif isinstance(event, Progress):
-                    _note(event.message)
-                elif isinstance(event, Finished):
-                    if wrote:
-                        say()
-                    return _report_finished(event)
-                elif isinstance(event, Failed):
-                    if wrote:
-                        say()
-                    say(f"storyterm: {event.error.message}", err=True)
-                    return EXIT_STOPPED if event.error.code == "stopped" else 1
+        yield
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
-    return 1
 
 
 def _report_finished(event: Any) -> int:

@@ -61,46 +61,53 @@ def clean_metadata(metadata: Any) -> dict[str, Any]:
         )
     cleaned: dict[str, Any] = {}
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidInput("Every story detail needs a name (a non-empty text key).")
-        refuse_unstorable(key, f"The name of the story detail {key.strip()[:40]!r}")
-        if len(key) > MAX_METADATA_KEY:
-            raise InvalidInput(
-                f"A story detail's name is {len(key):,} characters long; keep names to "
-                f"{MAX_METADATA_KEY} or fewer."
-            )
-        if value is None:
-            continue
-        if isinstance(value, str):
-            value = refuse_unstorable(value, f"The story detail {key!r}").strip()
-            if len(value) > MAX_METADATA_VALUE:
-                raise InvalidInput(
-                    f"The story detail {key!r} is too long ({len(value):,} characters); keep it "
-                    f"under {MAX_METADATA_VALUE:,}."
-                )
-        elif isinstance(value, list):
-            if not all(isinstance(item, str) for item in value):
-                raise InvalidInput(f"The story detail {key!r} must be a list of text.")
-            for item in value:
-                refuse_unstorable(item, f"The story detail {key!r}")
-            if sum(len(item) for item in value) > MAX_METADATA_VALUE:
-                raise InvalidInput(
-                    f"The story detail {key!r} is too long; keep it under "
-                    f"{MAX_METADATA_VALUE:,} characters in all."
-                )
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInput(f"The story detail {key!r} must be a real number, not {value}.")
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
-            raise InvalidInput(
-                f"The story detail {key!r} is a number too large to keep exactly; write it as "
-                "text instead."
-            )
-        elif not isinstance(value, (int, float, bool)):
-            raise InvalidInput(
-                f"The story detail {key!r} must be text, a number or a list of text."
-            )
-        cleaned[key.strip()] = value
+        name = _detail_name(key)
+        if value is not None:
+            cleaned[name] = _detail_value(key, value)
     return cleaned
+
+
+def _detail_name(key: Any) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput("Every story detail needs a name (a non-empty text key).")
+    refuse_unstorable(key, f"The name of the story detail {key.strip()[:40]!r}")
+    if len(key) > MAX_METADATA_KEY:
+        raise InvalidInput(
+            f"A story detail's name is {len(key):,} characters long; keep names to "
+            f"{MAX_METADATA_KEY} or fewer."
+        )
+    return key.strip()
+
+
+def _detail_value(key: str, value: Any) -> Any:
+    """One story detail's value, checked: text (stripped), a list of text, or a number."""
+    if isinstance(value, str):
+        value = refuse_unstorable(value, f"The story detail {key!r}").strip()
+        if len(value) > MAX_METADATA_VALUE:
+            raise InvalidInput(
+                f"The story detail {key!r} is too long ({len(value):,} characters); keep it "
+                f"under {MAX_METADATA_VALUE:,}."
+            )
+    elif isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise InvalidInput(f"The story detail {key!r} must be a list of text.")
+        for item in value:
+            refuse_unstorable(item, f"The story detail {key!r}")
+        if sum(len(item) for item in value) > MAX_METADATA_VALUE:
+            raise InvalidInput(
+                f"The story detail {key!r} is too long; keep it under "
+                f"{MAX_METADATA_VALUE:,} characters in all."
+            )
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"The story detail {key!r} must be a real number, not {value}.")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        raise InvalidInput(
+            f"The story detail {key!r} is a number too large to keep exactly; write it as "
+            "text instead."
+        )
+    elif not isinstance(value, (int, float, bool)):
+        raise InvalidInput(f"The story detail {key!r} must be text, a number or a list of text.")
+    return value
 
 
 def clean_direction(direction: Any) -> str:

@@ -107,10 +107,21 @@ def export_session(
         stage.abort()
         raise
 
-    # The folder holds this export and nothing older: part files of parts that are gone, and
-    # the files of formats not asked for this time (an older story.epub would be a stale copy
-    # of the story beside the fresh ones). Only storyterm's own file names are touched.
-    keep = {*written, *part_names}
+    removed = _remove_older_files(folder, {*written, *part_names}, len(stage.committed) or 1)
+    return ExportResult(
+        folder=folder,
+        files=[folder / name for name in [*written, *part_names]],
+        removed=removed,
+        part_count=count,
+        word_count=words,
+        unchanged=stage.unchanged,
+    )
+
+
+def _remove_older_files(folder: Path, keep: set[str], committed: int) -> list[Path]:
+    """Make the folder hold this export and nothing older: part files of parts that are gone,
+    and the files of formats not asked for this time (an older story.epub would be a stale
+    copy of the story beside the fresh ones). Only storyterm's own file names are touched."""
     stale = {f"story.{name}" for name in FORMATS} - keep
     removed: list[Path] = []
     for entry in scan(folder):
@@ -121,18 +132,11 @@ def export_session(
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise export_error(folder, exc, len(stage.committed) or 1) from exc
+            raise export_error(folder, exc, committed) from exc
         removed.append(folder / entry.name)
     if removed:
         fsync_dir(folder)
-    return ExportResult(
-        folder=folder,
-        files=[folder / name for name in [*written, *part_names]],
-        removed=sorted(removed),
-        part_count=count,
-        word_count=words,
-        unchanged=stage.unchanged,
-    )
+    return sorted(removed)
 
 
 def _default_out_dir() -> Path:

@@ -100,6 +100,24 @@ def read_story_file(source: Path) -> StoryFile:
 
 
 def _load(source: Path) -> dict[str, Any]:
+    """The story file's JSON object: a regular, readable UTF-8 file of a sane size, JSON, ours,
+    not nested deeper than a story is, of a format version this storyterm reads."""
+    text = _read_text(source)
+    data = _parse(source, text)
+    version = data.get("version")
+    if _count(version, 1, MAX_COUNT) is None:
+        raise InvalidInput(
+            f"{source} is damaged: its format version ({_show(version)}) is not valid. {REDO}"
+        )
+    if version > FORMAT_VERSION:
+        raise InvalidInput(
+            f"{source} was written by a newer storyterm (story format {version}; this one "
+            f"reads up to {FORMAT_VERSION}). Update storyterm and import it again."
+        )
+    return data
+
+
+def _read_text(source: Path) -> str:
     try:
         info = source.stat()
     except FileNotFoundError:
@@ -127,13 +145,15 @@ def _load(source: Path) -> dict[str, Any]:
             "story files up to that size. Is it really a story.json?"
         )
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{source} is not a storyterm export (it is not UTF-8 text: byte {exc.start:,} is "
             f"not valid). {REDO}"
         ) from None
-    del raw
+
+
+def _parse(source: Path, text: str) -> dict[str, Any]:
     ours = FORMAT_MARKER in text[:2000]
     try:
         data = json.loads(text)
@@ -159,16 +179,6 @@ def _load(source: Path) -> dict[str, Any]:
         )
     if _depth(data) > MAX_DEPTH:
         raise InvalidInput(_too_deep(source))
-    version = data.get("version")
-    if _count(version, 1, MAX_COUNT) is None:
-        raise InvalidInput(
-            f"{source} is damaged: its format version ({_show(version)}) is not valid. {REDO}"
-        )
-    if version > FORMAT_VERSION:
-        raise InvalidInput(
-            f"{source} was written by a newer storyterm (story format {version}; this one "
-            f"reads up to {FORMAT_VERSION}). Update storyterm and import it again."
-        )
     return data
 
 

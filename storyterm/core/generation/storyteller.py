@@ -206,29 +206,19 @@ class Storyteller:
             return
 
         try:
-            from storyterm.core.memory.prompt import summary_chain
-
-            plan = await run.plan()
-            for _round in range(MAX_FOLD_ROUNDS):
-                if plan.fold_through is None:
-                    break
-                while (chunk := await run.next_chunk(plan.fold_through)) is not None:
-                    yield Progress(
-                        f"Summarising {_range_text(chunk.first_seq, chunk.last_seq)} into the "
-                        f"story memory, so the story fits {run.model}'s window…"
-                    )
-                    await run.fold(chunk, summary_chain)
-                plan = await run.plan()
-            run.check_fits(plan)
-            await run.save_prompt(plan)
-
-            llm = run.chat_model(plan.budget.num_ctx, plan.budget.reply_tokens, "part")
-            async with contextlib.aclosing(run.stream(llm.astream(plan.messages))) as items:
-                async for chunk, saved in items:
-                    if chunk is not None and (delta := run.take_chunk(chunk)):
-                        yield TextDelta(delta)
-                    if saved is not None:
-                        yield Saved(saved)
+            # Each step is closed at once when the consumer goes away (aclosing), so the
+            # stream's own clean-up runs before `abandon` below, as when it was inline.
+            plan: PromptPlan | None = None
+            async with contextlib.aclosing(self._fit_to_window(run)) as steps:
+                async for step in steps:
+                    if isinstance(step, Progress):
+                        yield step
+                    else:
+                        plan = step
+            assert plan is not None
+            async with contextlib.aclosing(self._stream_part(run, plan)) as events:
+                async for event in events:
+                    yield event
             yield await run.finish()
         except _Stop as stop:
             yield await run.stopped(stop.reason)
@@ -242,6 +232,36 @@ class Storyteller:
         finally:
             run.close_watches()
             await run.close_clients()
+
+    async def _fit_to_window(self, run: _Run) -> AsyncIterator[Progress | PromptPlan]:
+        """The prompt for the part, fitted to the model's window: older parts are folded into
+        the rolling summary (a Progress each) until the verbatim tail fits; the plan last."""
+        from storyterm.core.memory.prompt import summary_chain
+
+        plan = await run.plan()
+        for _round in range(MAX_FOLD_ROUNDS):
+            if plan.fold_through is None:
+                break
+            while (chunk := await run.next_chunk(plan.fold_through)) is not None:
+                yield Progress(
+                    f"Summarising {_range_text(chunk.first_seq, chunk.last_seq)} into the "
+                    f"story memory, so the story fits {run.model}'s window…"
+                )
+                await run.fold(chunk, summary_chain)
+            plan = await run.plan()
+        run.check_fits(plan)
+        await run.save_prompt(plan)
+        yield plan
+
+    async def _stream_part(self, run: _Run, plan: PromptPlan) -> AsyncIterator[Event]:
+        """The model's reply as TextDelta events, with Saved after each checkpoint."""
+        llm = run.chat_model(plan.budget.num_ctx, plan.budget.reply_tokens, "part")
+        async with contextlib.aclosing(run.stream(llm.astream(plan.messages))) as items:
+            async for chunk, saved in items:
+                if chunk is not None and (delta := run.take_chunk(chunk)):
+                    yield TextDelta(delta)
+                if saved is not None:
+                    yield Saved(saved)
 
     # -- the context viewer and the summary -----------------------------------------------
 

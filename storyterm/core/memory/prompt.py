@@ -317,31 +317,8 @@ def plan_prompt(
     fixed = estimator([system, final])
     tail_budget = max(0, budget.prompt - fixed)
 
-    kept: list[tuple[Part, int]] = []  # newest first, with each part's estimated cost
-    used = 0
-    overflow_seq: int | None = None
-    overflow_part: Part | None = None
-    before = new_seq
-    done = False
-    while not done and before - 1 > through:
-        page = read_before(before, min(PAGE, before - 1 - through))
-        if not page:
-            break
-        for part in reversed(page):
-            if part.seq <= through:
-                done = True
-                break
-            if not _usable(part):
-                continue
-            cost = estimator(part_messages(part))
-            if used + cost > tail_budget:
-                overflow_seq = part.seq
-                overflow_part = part
-                done = True
-                break
-            kept.append((part, cost))
-            used += cost
-        before = page[0].seq
+    kept, overflow_part = _newest_that_fit(new_seq, through, tail_budget, estimator, read_before)
+    overflow_seq = overflow_part.seq if overflow_part is not None else None
 
     cut: dict[int, int] = {}
     if not kept and overflow_part is not None:
@@ -351,9 +328,7 @@ def plan_prompt(
         keep_chars = max(0, int(room / estimator.ratio * 4) - 16)
         if keep_chars > 0:
             cut[newest.seq] = keep_chars
-            cost = estimator(part_messages(newest, keep_chars))
-            kept.append((newest, cost))
-            used += cost
+            kept.append((newest, estimator(part_messages(newest, keep_chars))))
             overflow_seq = newest.seq - 1 if newest.seq - 1 > through else None
 
     chronological = list(reversed(kept))
@@ -385,16 +360,7 @@ def plan_prompt(
 
     fold_through = None
     if overflow_seq is not None and overflow_seq > through:
-        # Fold the overflow and, for hysteresis, the older kept parts beyond half the room,
-        # but never the newest part.
-        fold_through = overflow_seq
-        keep_room = tail_budget * TAIL_AFTER_FOLD
-        running = 0
-        for index, (part, cost) in enumerate(reversed(chronological)):
-            running += cost
-            if index > 0 and running > keep_room:
-                fold_through = max(fold_through, part.seq)
-                break
+        fold_through = _fold_point(overflow_seq, chronological, tail_budget)
 
     estimated = estimator(fitted)
     return PromptPlan(
@@ -418,6 +384,50 @@ def plan_prompt(
         },
         system_cut=system_cut,
     )
+
+
+def _newest_that_fit(
+    new_seq: int,
+    through: int,
+    tail_budget: int,
+    estimator: TokenEstimator,
+    read_before: ReadBefore,
+) -> tuple[list[tuple[Part, int]], Part | None]:
+    """The unsummarised parts before `new_seq` that fit `tail_budget`, newest first with each
+    one's estimated cost, read back a page at a time; and the first part that did not fit
+    (None when every part after the summary fits)."""
+    kept: list[tuple[Part, int]] = []
+    used = 0
+    before = new_seq
+    while before - 1 > through:
+        page = read_before(before, min(PAGE, before - 1 - through))
+        if not page:
+            break
+        for part in reversed(page):
+            if part.seq <= through:
+                return kept, None
+            if not _usable(part):
+                continue
+            cost = estimator(part_messages(part))
+            if used + cost > tail_budget:
+                return kept, part
+            kept.append((part, cost))
+            used += cost
+        before = page[0].seq
+    return kept, None
+
+
+def _fold_point(overflow_seq: int, chronological: list[tuple[Part, int]], tail_budget: int) -> int:
+    """How far to fold: the overflow and, for hysteresis, the older kept parts beyond
+    TAIL_AFTER_FOLD of the room, but never the newest part."""
+    fold_through = overflow_seq
+    keep_room = tail_budget * TAIL_AFTER_FOLD
+    running = 0
+    for index, (part, cost) in enumerate(reversed(chronological)):
+        running += cost
+        if index > 0 and running > keep_room:
+            return max(fold_through, part.seq)
+    return fold_through
 
 
 def rebuild_prompt(record: dict[str, Any], read_before: ReadBefore) -> list[tuple[str, str]]:
