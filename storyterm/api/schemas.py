@@ -7,7 +7,7 @@ shown without its owner's user id and without the internal story memory (`Sessio
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -29,12 +29,48 @@ from storyterm.core.views import Part, Session
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).
 MetadataValue = str | int | float | bool | list[str] | None
 
-#: Story-bible text: no NUL, and within the core's length for a value.
-MetadataText = rule(
-    NO_NUL_PATTERN,
-    "must not contain NUL characters (U+0000)",
-    max_length=MAX_METADATA_VALUE,
-)
+if TYPE_CHECKING:
+    # pydantic applies each rule at run time (rules.rule); to a type checker each is text.
+    MetadataText = str
+    NoNulText = str
+    Username = str
+    Title = str
+    ModelName = str
+    DirectionText = str
+else:
+    #: Story-bible text: no NUL, and within the core's length for a value.
+    MetadataText = rule(
+        NO_NUL_PATTERN,
+        "must not contain NUL characters (U+0000)",
+        max_length=MAX_METADATA_VALUE,
+    )
+    NoNulText = rule(NO_NUL_PATTERN, "must not contain NUL characters (U+0000)")
+    Username = rule(
+        USERNAME_PATTERN,
+        f"must be 1 to {USERNAME_MAX} letters, digits, dots, dashes or underscores",
+        min_length=1,
+        max_length=USERNAME_MAX,
+        description="As registered (upper and lower case are the same account).",
+        examples=["alice"],
+    )
+    Title = rule(
+        TITLE_PATTERN,
+        "must have words in it, without control characters (tabs, escapes) or invisible marks",
+        min_length=1,
+        max_length=MAX_TITLE,
+        description=f"1 to {MAX_TITLE} characters of plain text (spaces around it are trimmed).",
+        examples=["The Keeper's Letter"],
+    )
+    ModelName = rule(
+        MODEL_PATTERN,
+        "must be an Ollama model name, like gemma3:latest",
+        max_length=MAX_MODEL_NAME,
+    )
+    DirectionText = rule(
+        NO_NUL_PATTERN,
+        "must not contain NUL characters (U+0000)",
+        max_length=MAX_DIRECTION,
+    )
 #: The same on the way in, where NaN and Infinity (which Python's JSON reader accepts) are
 #: refused rather than stored as something no JSON client can read back.
 MetadataInput = (
@@ -42,7 +78,7 @@ MetadataInput = (
     | int
     | Annotated[float, Field(allow_inf_nan=False)]
     | bool
-    | list[rule(NO_NUL_PATTERN, "must not contain NUL characters (U+0000)")]  # type: ignore[valid-type]
+    | list[NoNulText]
     | None
 )
 
@@ -65,14 +101,7 @@ class _Request(BaseModel):
 
 
 class LoginRequest(_Request):
-    username: rule(  # type: ignore[valid-type]
-        USERNAME_PATTERN,
-        f"must be 1 to {USERNAME_MAX} letters, digits, dots, dashes or underscores",
-        min_length=1,
-        max_length=USERNAME_MAX,
-        description="As registered (upper and lower case are the same account).",
-        examples=["alice"],
-    )
+    username: Username
     password: Text = Field(
         min_length=1, max_length=PASSWORD_MAX, examples=["correct horse battery staple"]
     )
@@ -128,14 +157,7 @@ class SessionOut(BaseModel):
 
 
 class StartRequest(_Request):
-    title: rule(  # type: ignore[valid-type]
-        TITLE_PATTERN,
-        "must have words in it, without control characters (tabs, escapes) or invisible marks",
-        min_length=1,
-        max_length=MAX_TITLE,
-        description=f"1 to {MAX_TITLE} characters of plain text (spaces around it are trimmed).",
-        examples=["The Keeper's Letter"],
-    )
+    title: Title
     metadata: Annotated[dict[str, MetadataInput] | None, AfterValidator(_check_keys)] = Field(
         default=None,
         description="The story bible (genre, tone, premise, characters, style_notes, ...): "
@@ -144,14 +166,7 @@ class StartRequest(_Request):
         examples=[{"genre": "mystery", "tone": "quiet, salt-stung", "characters": ["Mara"]}],
         json_schema_extra={"propertyNames": {"minLength": 1, "pattern": NAME_PATTERN}},
     )
-    model: (
-        rule(  # type: ignore[valid-type]
-            MODEL_PATTERN,
-            "must be an Ollama model name, like gemma3:latest",
-            max_length=MAX_MODEL_NAME,
-        )
-        | None
-    ) = Field(
+    model: ModelName | None = Field(
         default=None,
         description="An Ollama model name; left out, the first installed preferred model is "
         "chosen when the first part is written.",
@@ -184,11 +199,7 @@ class SessionDetail(BaseModel):
 
 
 class ContinueRequest(_Request):
-    direction: rule(  # type: ignore[valid-type]
-        NO_NUL_PATTERN,
-        "must not contain NUL characters (U+0000)",
-        max_length=MAX_DIRECTION,
-    ) = Field(
+    direction: DirectionText = Field(
         default="",
         description=f"What happens next, in the writer's words (may be empty; up to "
         f"{MAX_DIRECTION:,} characters).",
@@ -298,7 +309,7 @@ ExportFormat = Literal["md", "txt", "json", "epub", "all"]
 
 class SaveRequest(_Request):
     formats: list[ExportFormat] = Field(
-        default_factory=lambda: ["md", "json"],
+        default_factory=lambda: list[ExportFormat](("md", "json")),
         min_length=1,
         description="Which files to write: md (story.md and one part-NNN.md per part), txt "
         "(story.txt), json (story.json, which `storyterm import` reads back), epub "

@@ -35,7 +35,7 @@ def _os_username() -> str | None:
         return None
 
 
-def _as_usage_error(check):  # type: ignore[no-untyped-def]
+def _as_usage_error(check):
     """Make a rule check re-ask at a click prompt instead of ending the command."""
 
     def convert(value: str) -> str:

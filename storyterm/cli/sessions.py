@@ -57,7 +57,7 @@ def sessions_cmd(
         say(f"… more: storyterm sessions --cursor {page.next_cursor}")
 
 
-def resolve_session_id(runtime, user_id: int, session_id: str) -> str:  # type: ignore[no-untyped-def]
+def resolve_session_id(runtime, user_id: int, session_id: str) -> str:
     """Accept a full id, or a unique prefix of at least 4 characters as `sessions` prints."""
     from storyterm.errors import InvalidInput, NotFound
 

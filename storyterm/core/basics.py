@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 #: The newest migration. A test checks it against the migration scripts, so that opening a
 #: database that is already at head never has to load Alembic (start-up stays fast).
@@ -61,7 +62,7 @@ def sqlite_title_search(search: str) -> tuple[bool, str]:
     return True, like_pattern(search).lower()
 
 
-def unicode_lower(value: object) -> object:
+def unicode_lower(value: Any) -> Any:
     """SQLite's lower() for every storyterm connection: SQLite's own folds ASCII only, so a
     title search for "émile" missed "Émile's Garden"; Python's is Unicode."""
     return value.lower() if isinstance(value, str) else value

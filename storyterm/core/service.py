@@ -7,6 +7,7 @@ exactly like a missing one (the store filters every query by user id).
 
 from __future__ import annotations
 
+import builtins
 import math
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -197,11 +198,11 @@ class SessionService:
 
     def parts_before(
         self, user_id: int, session_id: str, before_seq: int, limit: int = 20
-    ) -> list[Part]:
+    ) -> builtins.list[Part]:
         return self.store.parts_before(user_id, session_id, before_seq, limit)
 
-    def all_parts(self, user_id: int, session_id: str) -> list[Part]:
-        return list(self.store.iter_parts(user_id, session_id))
+    def all_parts(self, user_id: int, session_id: str) -> builtins.list[Part]:
+        return builtins.list(self.store.iter_parts(user_id, session_id))
 
     def iter_parts(self, user_id: int, session_id: str) -> Iterator[Part]:
         """Every part in order, read from the database a batch at a time (export): a story of

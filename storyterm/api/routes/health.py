@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Response
@@ -98,6 +99,7 @@ async def health(runtime: RuntimeDep, response: Response) -> HealthResponse:
         _guard("cache", run_in_threadpool(_cache, runtime, online)),
         _guard("Ollama", _ollama(runtime)),
     )
+    status: Literal["ok", "degraded", "unavailable"]
     if not online:
         status = "unavailable"
         response.status_code = 503

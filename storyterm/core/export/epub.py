@@ -125,9 +125,9 @@ def _prebuilt_html_class() -> type:
     closed XHTML-style)."""
     from ebooklib import epub
 
-    class PrebuiltHtml(epub.EpubHtml):  # type: ignore[misc]
+    class PrebuiltHtml(epub.EpubHtml):
         def get_content(self, default: Any = None) -> bytes:
-            return self.content  # type: ignore[no-any-return]
+            return self.content
 
     return PrebuiltHtml
 

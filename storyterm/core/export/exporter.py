@@ -206,10 +206,10 @@ class _Writers:
             mode="w+",
             encoding="utf-8",
             newline="\n",
-            dir=self.stage.folder,
+            dir=str(self.stage.folder),
             prefix=TEMP_PREFIX,
         )
-        return self._stack.enter_context(scratch)  # type: ignore[arg-type]
+        return self._stack.enter_context(scratch)
 
     def _json_head(self) -> None:
         assert self.json is not None

@@ -105,9 +105,11 @@ def _load(source: Path) -> dict[str, Any]:
     text = _read_text(source)
     data = _parse(source, text)
     version = data.get("version")
-    if _count(version, 1, MAX_COUNT) is None:
+    version = _count(version, 1, MAX_COUNT)
+    if version is None:
         raise InvalidInput(
-            f"{source} is damaged: its format version ({_show(version)}) is not valid. {REDO}"
+            f"{source} is damaged: its format version ({_show(data.get('version'))}) is not "
+            f"valid. {REDO}"
         )
     if version > FORMAT_VERSION:
         raise InvalidInput(
@@ -420,16 +422,16 @@ def _date(item: dict[str, Any], key: str, where: str) -> datetime | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # storyterm writes UTC
     try:
-        when = when.astimezone(UTC)
+        in_utc: datetime | None = when.astimezone(UTC)
     except OverflowError:
-        when = None
-    if when is None or not MIN_YEAR <= when.year <= MAX_YEAR:
+        in_utc = None
+    if in_utc is None or not MIN_YEAR <= in_utc.year <= MAX_YEAR:
         raise _Bad(
             where,
             f"{_show(value)} is out of range: dates must lie between the years {MIN_YEAR} and "
             f"{MAX_YEAR}",
         )
-    return when
+    return in_utc
 
 
 def _show(value: Any) -> str:

@@ -28,7 +28,7 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -186,7 +186,7 @@ class Storyteller:
         *,
         regenerate: bool = False,
         cancel: asyncio.Event | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event]:
         """Write the next part (or, with `regenerate`, the last part again: with its own
         direction, or `direction` when one is given). See the module docstring for events.
 
@@ -233,7 +233,7 @@ class Storyteller:
             run.close_watches()
             await run.close_clients()
 
-    async def _fit_to_window(self, run: _Run) -> AsyncIterator[Progress | PromptPlan]:
+    async def _fit_to_window(self, run: _Run) -> AsyncGenerator[Progress | PromptPlan]:
         """The prompt for the part, fitted to the model's window: older parts are folded into
         the rolling summary (a Progress each) until the verbatim tail fits; the plan last."""
         from storyterm.core.memory.prompt import summary_chain
@@ -253,7 +253,7 @@ class Storyteller:
         await run.save_prompt(plan)
         yield plan
 
-    async def _stream_part(self, run: _Run, plan: PromptPlan) -> AsyncIterator[Event]:
+    async def _stream_part(self, run: _Run, plan: PromptPlan) -> AsyncGenerator[Event]:
         """The model's reply as TextDelta events, with Saved after each checkpoint."""
         llm = run.chat_model(plan.budget.num_ctx, plan.budget.reply_tokens, "part")
         async with contextlib.aclosing(run.stream(llm.astream(plan.messages))) as items:
@@ -466,7 +466,7 @@ class _Run:
             "raise ollama_timeout (STORYTERM_OLLAMA_TIMEOUT)."
         )
 
-    async def stream(self, source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Part | None]]:
+    async def stream(self, source: AsyncIterator[Any]) -> AsyncGenerator[tuple[Any, Part | None]]:
         """Read a model stream (a part or a summary) the one way: each item as it arrives, a
         checkpoint of the part whenever one is due (also while the model is silent), a hang
         after settings.ollama_timeout without an item, and cancel or a stream error raised.

@@ -158,6 +158,7 @@ class Cache:
     def _connect(self) -> None:
         import redis
 
+        assert self.url is not None  # only called when a URL is configured
         try:
             self._client = redis.Redis.from_url(
                 self.url,

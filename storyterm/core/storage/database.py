@@ -91,7 +91,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -261,7 +261,7 @@ class WalCheckpointer:
             thread.join(timeout=SQLITE_BUSY_TIMEOUT_S + 5)
 
 
-def _drop_if_server_left(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+def _drop_if_server_left(dbapi_connection, _record, _proxy) -> None:
     """Checkout check for a pooled PostgreSQL connection, without a round trip.
 
     An idle connection has nothing to read. When the server goes away (a restart, an admin
@@ -284,7 +284,7 @@ def _drop_if_server_left(dbapi_connection, _record, _proxy) -> None:  # type: ig
         raise DisconnectionError(f"PostgreSQL closed the connection: {exc}") from exc
 
 
-def _disable_pysqlite_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _disable_pysqlite_begin(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None
 
 
@@ -354,7 +354,7 @@ def current_revision(engine: Engine) -> str | None:
         return _revision_on(conn)
 
 
-def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
+def _alembic_config(connection: sa.Connection):
     from alembic.config import Config
 
     config = Config()
@@ -438,7 +438,7 @@ def ensure_meta(engine: Engine) -> dict[str, str]:
         META_CACHE_KEY: lambda: secrets.token_urlsafe(32),
     }
     with engine.connect() as conn:
-        rows = dict(conn.execute(sa.text("SELECT key, value FROM app_meta")).all())
+        rows: dict[str, str] = dict(conn.execute(sa.text("SELECT key, value FROM app_meta")).all())
     missing = [key for key in wanted if key not in rows]
     if missing:
         with engine.begin() as conn:

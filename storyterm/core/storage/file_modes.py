@@ -52,7 +52,7 @@ def create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def open_private(path: Path, mode: str = "w"):  # type: ignore[no-untyped-def]
+def open_private(path: Path, mode: str = "w"):
     """open(path, mode), a new file being created 0600."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if "w" in mode else os.O_APPEND)
     return os.fdopen(os.open(path, flags, FILE_MODE), mode)
