@@ -1,114 +1,23 @@
-"""A small Ollama-protocol server on loopback, for tests, the benchmark suite and manual runs.
-
-It speaks the part of Ollama's HTTP API that storyterm uses, the way Ollama does:
-
-- ``GET /api/tags``: the installed models;
-- ``POST /api/show``: details and ``model_info["<arch>.context_length"]``;
-- ``POST /api/chat``: streamed NDJSON (one line per token, then a final line with ``done``,
-  ``done_reason``, ``prompt_eval_count``, ``eval_count`` and durations) or, with
-  ``"stream": false``, one JSON reply;
-- ``404 {"error": "model 'x' not found"}`` for a model it does not have, and on request an
-  ``{"error": "..."}`` line in the middle of a stream (HTTP 200, as Ollama fails mid-stream).
-
-The reply is deterministic prose (seeded by ``seed`` and the prompt), so a writer trying the
-TUI against it sees a story rather than filler. Behaviour knobs are plain attributes that a test
-may change while the server runs; every request body is kept in ``requests``.
-
-    with FakeOllama(models=["gemma3:latest"], tokens=50) as fake:
-        settings = load_settings(ollama_host=fake.url)
-        ...
-        assert fake.chat_requests[-1].body["options"]["num_ctx"] == 8192
-
-Manual runs: ``python -m storyterm.devtools.fake_ollama --port 11434 --rate 40``.
-"""
+"""FakeOllama: the stand-in's knobs, its records, and the HTTP server it runs in a thread."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import json
 import math
 import random
 import select
-import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-DEFAULT_CONTEXT_LENGTH = 32_768
-
-
-@dataclass
-class FakeModel:
-    """One installed model as /api/tags and /api/show describe it."""
-
-    name: str
-    context_length: int = DEFAULT_CONTEXT_LENGTH
-    family: str = ""
-    size: int = 3_338_801_804
-    parameter_size: str = "4.3B"
-    quantization_level: str = "Q4_K_M"
-
-    def __post_init__(self) -> None:
-        self.name = normalise_name(self.name)
-        if not self.family:
-            self.family = self.name.split(":", 1)[0].split("/")[-1] or "llm"
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.name.encode()).hexdigest()
-
-
-@dataclass
-class RecordedRequest:
-    """A request the server received: what a test inspects."""
-
-    method: str
-    path: str
-    body: dict[str, Any]
-    at: float
-    #: Chat only: (time.monotonic(), text) of every token sent, in order.
-    sent: list[tuple[float, str]] = field(default_factory=list)
-    #: Chat only: the prompt size the fake's tokenizer counted (prompt_eval_count).
-    prompt_tokens: int = 0
-    #: Chat only: prompt + reply did not fit the num_ctx the client asked for (real Ollama would
-    #: have dropped the start of the prompt or shifted the context).
-    overflowed: bool = False
-    #: Chat only: the client went away before the reply ended.
-    disconnected: bool = False
-    finished: bool = False
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self.body.get("messages") or [])
-
-    @property
-    def prompt_text(self) -> str:
-        return "\n".join(str(m.get("content", "")) for m in self.messages)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.body.get("options") or {})
-
-    @property
-    def text_sent(self) -> str:
-        return "".join(text for _, text in self.sent)
-
-    def text_sent_before(self, moment: float) -> str:
-        return "".join(text for at, text in self.sent if at <= moment)
-
-
-def normalise_name(name: str) -> str:
-    """Ollama's rule: a model named without a tag means ``:latest``."""
-    name = name.strip()
-    return name if ":" in name else f"{name}:latest"
+from .prose import prose_tokens, split_tokens
+from .records import FakeModel, RecordedRequest, normalise_name
 
 
 class FakeOllama:
@@ -234,11 +143,11 @@ class FakeOllama:
         if callable(reply):
             reply = reply(body)
         if reply is not None:
-            tokens = _split_tokens(reply)
+            tokens = split_tokens(reply)
         else:
             prompt = json.dumps(body.get("messages") or [], sort_keys=True)
             digest = hashlib.sha256(f"{self.seed}:{prompt}".encode()).digest()
-            tokens = list(_prose_tokens(random.Random(digest), self.tokens))
+            tokens = list(prose_tokens(random.Random(digest), self.tokens))
         return tokens[:limit]
 
 
@@ -550,182 +459,3 @@ def _tag(model: FakeModel) -> dict[str, Any]:
         "digest": model.digest,
         "details": _details(model),
     }
-
-
-def _split_tokens(text: str) -> list[str]:
-    """Word-sized tokens with their leading space, the way a tokenizer streams them."""
-    tokens: list[str] = []
-    for index, word in enumerate(text.split(" ")):
-        tokens.append(word if index == 0 else " " + word)
-    return [t for t in tokens if t]
-
-
-# -- prose ----------------------------------------------------------------------------------
-
-_NAMES = ["Mara", "Tobias", "Ilse", "the keeper", "Old Wren", "Jonah", "the ferryman", "Elin"]
-_PLACES = [
-    "the harbour wall",
-    "the lighthouse stair",
-    "the salt market",
-    "the chapel on the cliff",
-    "the drowned orchard",
-    "the customs house",
-    "the long pier",
-    "the archive under the bell tower",
-]
-_THINGS = [
-    "the sealed letter",
-    "a brass compass",
-    "the lantern",
-    "a map drawn in ink that had run",
-    "the ledger",
-    "a key wrapped in oilcloth",
-    "the photograph",
-    "a coil of tarred rope",
-]
-_WEATHER = [
-    "Rain hammered the glass",
-    "Fog rolled in from the sound",
-    "The wind turned sharp and cold",
-    "A thin moon rose over the water",
-    "The tide pulled back from the rocks",
-    "Snow began to fall without a sound",
-]
-_FEELINGS = ["doubt", "relief", "a slow dread", "anger", "hope", "the old grief", "curiosity"]
-_SENTENCES = [
-    "{weather} while {name} crossed {place}.",
-    "{Name} turned {thing} over in both hands and said nothing for a long time.",
-    "Somewhere below, a door banged twice, then fell silent.",
-    "{Name} had promised never to come back to {place}, and yet here they were.",
-    '"You kept it all these years," {name} said at last. "Why?"',
-    '"Because someone had to," came the answer, quieter than the sea.',
-    "The smell of tar and wet stone filled the room, and with it came {feeling}.",
-    "{Name} counted the steps under their breath, the way their mother used to.",
-    "Nobody in the town spoke of that winter, not even {name}.",
-    "{weather}, and the lamps along {place} guttered one by one.",
-    "It was {thing} that changed everything, though no one saw it then.",
-    "{Name} felt {feeling} settle in their chest like a stone in a pocket.",
-    "By the time the bells rang midnight, {name} had made up their mind.",
-    "The ink had faded, but the words were still clear enough to hurt.",
-    '"We leave at first light," {name} said. "Bring {thing}."',
-    "Far out on the water, a single light blinked, as if in answer.",
-    "{Name} did not look back, though every part of them wanted to.",
-    "There were footprints in the frost along {place}, and they were small.",
-    "For a moment nobody breathed; then the kettle began to sing.",
-    "{Name} folded {thing} into a coat pocket and buttoned it shut.",
-    "The letter was dated forty years ago, in a hand {name} knew at once.",
-    "Gulls wheeled over {place}, crying as if they had lost something.",
-    '"Tell me the truth this time," {name} said, very softly.',
-    "The clock in the hall had stopped at a quarter past four.",
-]
-
-
-def _sentence(rng: random.Random, recent: list[str]) -> str:
-    name = rng.choice(_NAMES)
-    template = rng.choice([t for t in _SENTENCES if t not in recent])
-    recent.append(template)
-    del recent[:-8]
-    return template.format(
-        name=name,
-        Name=name[0].upper() + name[1:],
-        place=rng.choice(_PLACES),
-        thing=rng.choice(_THINGS),
-        weather=rng.choice(_WEATHER),
-        feeling=rng.choice(_FEELINGS),
-    )
-
-
-def _prose_tokens(rng: random.Random, count: int) -> Iterator[str]:
-    """`count` word tokens of prose in paragraphs of three to six sentences."""
-    produced = 0
-    first = True
-    recent: list[str] = []
-    while produced < count:
-        sentences = rng.randint(3, 6)
-        paragraph = " ".join(_sentence(rng, recent) for _ in range(sentences))
-        words = paragraph.split(" ")
-        for index, word in enumerate(words):
-            if produced >= count:
-                return
-            if index == 0 and not first:
-                yield "\n\n" + word
-            elif first and index == 0:
-                yield word
-            else:
-                yield " " + word
-            produced += 1
-        first = False
-
-
-def prose(count: int, seed: int = 7) -> str:
-    """`count` tokens of the fake's prose as one string (benchmarks and tests use it)."""
-    return "".join(_prose_tokens(random.Random(seed), count))
-
-
-# -- command line ---------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m storyterm.devtools.fake_ollama",
-        description="Run an Ollama stand-in on 127.0.0.1 that streams deterministic prose.",
-    )
-    parser.add_argument("--port", type=int, default=11434, help="port (default 11434; 0 = any)")
-    parser.add_argument(
-        "--model",
-        action="append",
-        dest="models",
-        help="an installed model (repeat for more; default gemma3:latest)",
-    )
-    parser.add_argument("--context-length", type=int, default=DEFAULT_CONTEXT_LENGTH)
-    parser.add_argument("--tokens", type=int, default=300, help="tokens per reply (default 300)")
-    parser.add_argument(
-        "--rate", type=float, default=40.0, help="tokens per second (default 40; 0 = no limit)"
-    )
-    parser.add_argument("--hang-after", type=int, default=None, help="hang after N tokens")
-    parser.add_argument("--error-after", type=int, default=None, help="error line after N tokens")
-    parser.add_argument("--load-delay", type=float, default=0.0, help="seconds before token 1")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quiet", action="store_true", help="do not log requests")
-    args = parser.parse_args(argv)
-    models = [FakeModel(m, context_length=args.context_length) for m in args.models or []]
-    if not models:
-        models = [FakeModel("gemma3:latest", context_length=args.context_length)]
-    try:
-        fake = FakeOllama(
-            models,
-            port=args.port,
-            tokens=args.tokens,
-            rate=args.rate or None,
-            hang_after=args.hang_after,
-            error_after=args.error_after,
-            load_delay=args.load_delay,
-            seed=args.seed,
-            verbose=not args.quiet,
-        )
-    except OSError as exc:
-        print(
-            f"fake-ollama: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}. "
-            "Is Ollama (or another fake) already running there? Pick another --port.",
-            file=sys.stderr,
-        )
-        return 1
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    with fake:
-        names = ", ".join(m.name for m in fake.models)
-        print(
-            f"fake-ollama listening at {fake.url} (models: {names}; {args.tokens} tokens per "
-            f"reply at {args.rate or 'unlimited'} tokens/s). Ctrl-C stops it.\n"
-            f"Try: OLLAMA_HOST={fake.url} storyterm",
-            flush=True,
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            while not stop.wait(0.5):
-                pass
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
