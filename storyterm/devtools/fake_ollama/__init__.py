@@ -19,7 +19,9 @@ may change while the server runs; every request body is kept in ``requests``.
         ...
         assert fake.chat_requests[-1].body["options"]["num_ctx"] == 8192
 
-Manual runs: ``python -m storyterm.devtools.fake_ollama --port 11434 --rate 40``.
+It is a Starlette app (``app``) served by uvicorn in a thread of its own (``server``); the
+prose is in ``prose``. Manual runs: ``python -m storyterm.devtools.fake_ollama --port 11434
+--rate 40``.
 """
 
 from .cli import main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if not args.quiet:
+        # One line per request (uvicorn's access log); its warnings and errors too.
+        logging.basicConfig(format="fake-ollama: %(message)s", level=logging.WARNING)
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
