@@ -277,8 +277,9 @@ def run(ctx: Context, area: AreaResult) -> None:
             )
         )
     area.note(
-        "The fake server runs in its own process and sends as fast as the socket takes each "
-        "token. The TUI runs headless (App.run_test, 160x45) on a copy of the 10,000-session "
+        "The fake server runs in its own process and sends as fast as the socket takes them, "
+        "one NDJSON line per token (64 lines to a write after the first). The TUI runs "
+        "headless (App.run_test, 160x45) on a copy of the 10,000-session "
         "database, continuing the 1,000-part story with its 20 newest parts on screen; the "
         "storyteller checkpoints the part while it streams, as in real use. The rate is timed "
         "from the moment the first token reaches the screen's code (PartView.write) to the "

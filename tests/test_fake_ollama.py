@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -98,10 +102,112 @@ def test_non_streaming_chat_and_missing_model() -> None:
         assert missing.json() == {"error": "model 'nope' not found"}
 
 
+def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
 def test_error_line_in_the_middle_of_a_stream() -> None:
     with FakeOllama(tokens=20, error_after=4, error_message="out of memory") as fake:
+        # _chat reads to the end of the body: the stream ends properly after the error line.
         lines = _chat(fake.url, {"model": "gemma3", "messages": []})
-    assert len(lines) == 5 and lines[-1] == {"error": "out of memory"}
+        assert len(lines) == 5 and lines[-1] == {"error": "out of memory"}
+        assert fake.chat_requests[-1].finished and fake.chat_requests[-1].text_sent.count(" ") == 3
+        fake.error_after = 0
+        assert _chat(fake.url, {"model": "gemma3", "messages": []}) == [{"error": "out of memory"}]
+        whole = httpx.post(
+            f"{fake.url}/api/chat", json={"model": "gemma3", "messages": [], "stream": False}
+        )
+        assert whole.status_code == 500 and whole.json() == {"error": "out of memory"}
+
+
+def test_a_client_that_hangs_up_stops_the_stream() -> None:
+    with FakeOllama(tokens=200_000) as fake:  # as fast as the socket takes them
+        with (
+            httpx.Client(base_url=fake.url) as client,
+            client.stream("POST", "/api/chat", json={"model": "gemma3", "messages": []}) as r,
+        ):
+            for index, _ in enumerate(r.iter_lines()):
+                if index == 50:
+                    break
+        request = fake.chat_requests[-1]
+        _until(lambda: request.disconnected)
+        sent = len(request.sent)
+        time.sleep(0.2)
+        assert len(request.sent) == sent < 200_000 and not request.finished
+
+
+def test_hang_after_holds_the_stream_until_release_hang() -> None:
+    with FakeOllama(tokens=10, hang_after=4) as fake:
+        lines: list[dict] = []
+        reader = threading.Thread(
+            target=lambda: lines.extend(_chat(fake.url, {"model": "gemma3", "messages": []}))
+        )
+        reader.start()
+        _until(lambda: bool(fake.chat_requests) and len(fake.chat_requests[-1].sent) == 4)
+        time.sleep(0.2)
+        assert len(fake.chat_requests[-1].sent) == 4 and reader.is_alive()
+        fake.release_hang()
+        reader.join(timeout=5)
+        assert len(lines) == 11 and lines[-1]["done"] is True and lines[-1]["eval_count"] == 10
+        assert fake.chat_requests[-1].finished and not fake.chat_requests[-1].disconnected
+
+
+def test_closing_the_server_breaks_off_its_streams_like_a_dying_ollama(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="uvicorn")
+    fake = FakeOllama(tokens=1000, rate=200).start()
+    try:
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.Client(base_url=fake.url) as client,
+            client.stream("POST", "/api/chat", json={"model": "gemma3", "messages": []}) as r,
+        ):
+            for index, _ in enumerate(r.iter_lines()):
+                if index == 5:
+                    threading.Thread(target=fake.close).start()
+    finally:
+        fake.close()
+    assert 5 <= len(fake.chat_requests[-1].sent) < 1000
+    # Breaking off on purpose is no error worth a traceback in a test run's log.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_load_delay_holds_the_answer_and_notices_a_client_that_leaves() -> None:
+    with FakeOllama(tokens=3, load_delay=0.4) as fake:
+        started = time.monotonic()
+        assert len(_chat(fake.url, {"model": "gemma3", "messages": []})) == 4
+        assert time.monotonic() - started >= 0.4
+        fake.load_delay = 2.0
+        with pytest.raises(httpx.ReadTimeout):
+            _chat(fake.url, {"model": "gemma3", "messages": []}, timeout=0.2)
+        _until(lambda: fake.chat_requests[-1].disconnected)
+        assert fake.chat_requests[-1].sent == []
+
+
+def test_the_other_routes_and_the_port() -> None:
+    fake = FakeOllama()
+    assert fake.url.endswith(f":{fake.port}") and fake.port > 0  # known before it serves
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            FakeOllama(port=taken.getsockname()[1])
+    with fake:
+        assert httpx.get(fake.url).text == "Ollama is running"
+        head = httpx.head(f"{fake.url}/api/tags")
+        assert head.status_code == 200 and head.content == b""
+        assert httpx.get(f"{fake.url}/api/version").json()["version"]
+        missing = httpx.post(f"{fake.url}/api/generate", json={"model": "gemma3"})
+        assert missing.status_code == 404 and missing.json() == {"error": "404 page not found"}
+        assert [(r.method, r.path) for r in fake.requests] == [
+            ("GET", "/"),
+            ("GET", "/api/version"),
+            ("POST", "/api/generate"),
+        ]
 
 
 def test_rate_and_hang_knobs() -> None:
