@@ -54,9 +54,8 @@ def like_pattern(text: str) -> str:
 def sqlite_title_search(search: str) -> tuple[bool, str]:
     """How SQLite finds titles containing `search` whatever their case: (whether to lower the
     title first, the LIKE pattern). SQLite's own LIKE already ignores ASCII case, in C; lowering
-    the title calls Python's Unicode lower() per row (one call per title made a search of 10,000
-    sessions take ~15 ms, not ~2), so only a search beyond ASCII does it, where only Python
-    knows the case pairs (É/é)."""
+    the title calls Python's Unicode lower() per row (several times slower over 10,000 sessions),
+    so only a search beyond ASCII does it, where only Python knows the case pairs (É/é)."""
     if search.isascii():
         return False, like_pattern(search)
     return True, like_pattern(search).lower()

@@ -29,8 +29,8 @@ class TokenSource(StrEnum):
 
 
 class Login:
-    """The token this process acts with, and where it came from. (A plain class: a dataclass
-    costs ~0.5 ms to create at import, on the start-up path.)"""
+    """The token this process acts with, and where it came from. (A plain class: creating a
+    dataclass compiles its methods at import, on the start-up path.)"""
 
     __slots__ = ("source", "token")
 
@@ -130,8 +130,8 @@ class Runtime:
         came from so the writer knows what to replace.
 
         `first_frame=True` (the TUI's start-up, read by the first look) checks the login against
-        the database without PyJWT's signature check, which costs ~50 ms of import: the caller
-        must call `confirm_login` as soon as the first frame is up.
+        the database without PyJWT's signature check (a costly import): the caller must call
+        `confirm_login` as soon as the first frame is up.
         """
         login = self.current_login()
         if login is None:

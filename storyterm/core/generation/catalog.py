@@ -72,8 +72,8 @@ class ModelChoice:
 @cache
 def shared_ssl_context() -> ssl.SSLContext:
     """One TLS context for every Ollama client of the process. httpx builds a new one for each
-    client by default, loading the CA bundle each time (about 50 ms); a generation makes
-    several clients."""
+    client by default, loading the CA bundle each time (slow: bench/FINDINGS.md); a generation
+    makes several clients."""
     import httpx
 
     return httpx.create_ssl_context()

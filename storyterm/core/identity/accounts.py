@@ -331,7 +331,7 @@ class IdentityService:
         BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), so attempts made at the same
         moment are counted one after another: at most LOCK_AFTER passwords are checked before
         the lock holds, however many are sent at once."""
-        # Imported here, not at the top: the PostgreSQL dialect costs ~30 ms to import, and
+        # Imported here, not at the top: the PostgreSQL dialect is a costly import, and
         # verifying a token at start-up never needs it.
         from sqlalchemy.dialects import postgresql, sqlite
 
@@ -443,7 +443,7 @@ class IdentityService:
             return False
         now = self.clock()
         expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC) + LEEWAY
-        # Imported here, not at the top: the PostgreSQL dialect costs ~30 ms to import, and
+        # Imported here, not at the top: the PostgreSQL dialect is a costly import, and
         # verifying a token at start-up never needs it.
         from sqlalchemy.dialects import postgresql, sqlite
 

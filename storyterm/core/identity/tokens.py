@@ -8,9 +8,10 @@ PyJWT signs every token and checks every signature, algorithm (HS256 only), issu
 and required claim. The times (`exp`, `iat`, `nbf`) are checked here against storyterm's clock,
 which tests move by hand; PyJWT reads the system clock only.
 
-PyJWT and the cryptography package it loads cost ~50 ms to import, so they are imported when a
-token is first signed or checked, never by the TUI's first frame: the first frame reads the
-login with `peek_claims` (see its note) and the signature is checked by PyJWT right after it.
+PyJWT and the cryptography package it loads are a costly import (bench/FINDINGS.md), so they
+are imported when a token is first signed or checked, never by the TUI's first frame: the first
+frame reads the login with `peek_claims` (see its note) and the signature is checked by PyJWT
+right after it.
 
 Every refusal is an InvalidToken whose message says what is wrong with the token; nothing else
 is raised for any input (hostile headers, huge numbers, wrong types, garbage).
@@ -204,8 +205,8 @@ class TokenSigner:
 
     def peek_claims(self, token: Any, now: datetime) -> dict[str, Any]:
         """The claims of a token that looks like one this database issued, read WITHOUT
-        checking its signature: for the TUI's first frame only, which must not wait ~50 ms for
-        PyJWT's import.
+        checking its signature: for the TUI's first frame only, which must not wait for PyJWT's
+        import.
 
         The caller must check the claims against the database (`check_holder`): the `pwd`
         fingerprint is keyed with this database's secret, so only a token issued here for the

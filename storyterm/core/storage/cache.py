@@ -441,8 +441,7 @@ class Cache:
 class _OneWrite:
     """redis-py sends a value over 6,000 bytes as a write of its own, so a checkpoint of a long
     part went out as three TCP segments and woke Redis (and then this client) three times. One
-    write of the joined command (a 30 KB copy) took 0.3-0.5 ms off the p50 of a 4,500-word
-    checkpoint with Redis on (bench/FINDINGS.md)."""
+    write of the joined command (a copy of the value) is cheaper (bench/FINDINGS.md)."""
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not isinstance(command, (str, bytes)) and len(command) > 1:

@@ -176,7 +176,7 @@ class WalCheckpointer:
 
     SQLite checkpoints automatically inside the commit that takes the WAL past 1,000 pages, so
     about one save in a hundred paid for copying the WAL into the database file and two fsyncs
-    (15-60 ms here; bench/RESULTS.md). Here a commit only counts; the thread runs PASSIVE
+    (the saving tail in bench/RESULTS.md). Here a commit only counts; the thread runs PASSIVE
     checkpoints, which neither wait for nor block readers and writers, on a connection of its
     own (sqlite3 releases the GIL while it works). The thread starts at the first commit and
     ends when the engine is disposed, after a last checkpoint.
@@ -267,8 +267,8 @@ def _drop_if_server_left(dbapi_connection, _record, _proxy) -> None:
     An idle connection has nothing to read. When the server goes away (a restart, an admin
     ending idle sessions) it says so and closes the socket, which makes the socket readable:
     then, and only then, the connection is asked (`SELECT 1`), and a dead one makes the pool
-    open a fresh one. SQLAlchemy's pool_pre_ping asked on every checkout instead, a round trip
-    that cost about 0.25 ms of every save (bench/FINDINGS.md).
+    open a fresh one. SQLAlchemy's pool_pre_ping asked on every checkout instead: a round trip
+    added to every save (bench/FINDINGS.md).
     """
     if dbapi_connection.closed:
         raise DisconnectionError("the connection to PostgreSQL is closed")

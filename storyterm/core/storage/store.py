@@ -76,7 +76,7 @@ class _Statements:
     """The write path's statements, built once per dialect with bound parameters.
 
     Building a Core statement and its cache key costs more Python than running it on SQLite
-    (about 1 ms of a 2 ms checkpoint, bench/FINDINGS.md), so the calls every save makes reuse
+    (about half of a checkpoint, bench/FINDINGS.md), so the calls every save makes reuse
     these: their cache keys are computed once and their compiled forms come from the engine's
     cache. The parameters are named b_* so they never collide with the column names an
     update's SET takes from the execution parameters.

@@ -197,7 +197,7 @@ class FakeOllama:
 def _listen(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not socket.create_server's 0: asyncio turns Nagle off (TCP_NODELAY) only on
     # connections whose socket says TCP, and with Nagle on, a body written after its headers
-    # waits for the client's delayed ACK, ~40 ms a request. Ollama (Go) turns it off too.
+    # waits for the client's delayed ACK on every request. Ollama (Go) turns it off too.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
