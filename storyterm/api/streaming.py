@@ -12,8 +12,9 @@ with its status. After that a failure is an `event: error` frame that ends the s
 Wire format (each frame is `event: <name>` and one `data:` line of JSON):
 `progress` {"message"} · `delta` {"text"} · `saved` {"seq", "state", "word_count"} ·
 `done` {"part", "session", "prompt_tokens", "completion_tokens", "tokens_per_second",
-"done_reason"} · `error` {"code", "message", "part"}. Comment lines (`: keep-alive`) are sent
-while the model is quiet, so proxies keep the connection open.
+"done_reason"} · `error` {"code", "message", "part"}. Comment lines (FastAPI's keep-alive,
+`: ping`) are sent while the model is quiet, so proxies keep the connection open. The framing
+is FastAPI's own (fastapi.sse).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 from starlette.types import Message
@@ -55,14 +57,17 @@ _END = object()
 
 
 class EventStreamResponse(StreamingResponse):
-    """A `text/event-stream` answer (also what the OpenAPI document lists for it)."""
+    """A `text/event-stream` answer (also what the OpenAPI document lists for it). Not FastAPI's
+    EventSourceResponse: as a route's response_class that one makes FastAPI encode what the
+    route yields, and this route returns a response built after the first event instead."""
 
     media_type = "text/event-stream"
 
 
 def frame(event: str, data: BaseModel) -> bytes:
-    """One SSE frame. JSON never holds a raw newline, so `data` is always one line."""
-    return f"event: {event}\ndata: {data.model_dump_json()}\n\n".encode()
+    """One SSE frame: `event: <name>` and the JSON of `data` (one line: JSON never holds a raw
+    newline)."""
+    return format_sse_event(event=event, data_str=data.model_dump_json())
 
 
 def event_frame(event: object) -> bytes | None:
@@ -224,7 +229,7 @@ class Generation:
                 try:
                     event = await asyncio.wait_for(self._queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    yield KEEPALIVE_COMMENT
                     event = None
         finally:
             # A normal end, or the response torn down by a disconnect: either way the part is
