@@ -136,6 +136,31 @@ def _punctuation(char: str) -> bool:
     return ord(char) in _ASCII_PUNCT or unicodedata.category(char).startswith(("P", "S"))
 
 
+def _line_break(pending: str) -> tuple[str, str]:
+    """rules_inline/newline.py: the text before a newline and the break it makes ("  \n" is a
+    hard break; one trailing space is dropped)."""
+    if pending.endswith("  "):
+        return pending.rstrip(" "), "hardbreak"
+    if pending.endswith(" "):
+        return pending[:-1], "softbreak"
+    return pending, "softbreak"
+
+
+def _flanking(src: str, start: int, end: int) -> tuple[bool, bool]:
+    """rules_inline/emphasis.py tokenize + StateInline.scanDelims: whether the run of `*` or
+    `_` at src[start:end] can open and can close emphasis."""
+    char = src[start]
+    last = src[start - 1] if start > 0 else " "
+    after = src[end] if end < len(src) else " "
+    last_punct, next_punct = _punctuation(last), _punctuation(after)
+    last_space, next_space = ord(last) in _MD_WHITESPACE, ord(after) in _MD_WHITESPACE
+    left = not (next_space or (next_punct and not (last_space or last_punct)))
+    right = not (last_space or (last_punct and not (next_space or next_punct)))
+    if char == "*":
+        return left, right
+    return left and (not right or last_punct), right and (not left or next_punct)
+
+
 def inline(src: str) -> list[Token]:
     """markdown-it's inline tokens for `src` (a paragraph's or heading's trimmed content)."""
     tokens: list[Token] = []
@@ -158,35 +183,16 @@ def inline(src: str) -> list[Token]:
         pending += src[pos:start]
         char = src[start]
         if char == "\n":
-            # rules_inline/newline.py: "  \n" is a hard break; one trailing space is dropped.
-            if pending.endswith(" "):
-                if pending.endswith("  "):
-                    pending = pending.rstrip(" ")
-                    push("hardbreak")
-                else:
-                    pending = pending[:-1]
-                    push("softbreak")
-            else:
-                push("softbreak")
+            pending, kind = _line_break(pending)
+            push(kind)
             pos = start + 1
             while pos < size and src[pos] == " ":
                 pos += 1
             continue
-        # rules_inline/emphasis.py tokenize + StateInline.scanDelims
         end = start
         while end < size and src[end] == char:
             end += 1
-        last = src[start - 1] if start > 0 else " "
-        after = src[end] if end < size else " "
-        last_punct, next_punct = _punctuation(last), _punctuation(after)
-        last_space, next_space = ord(last) in _MD_WHITESPACE, ord(after) in _MD_WHITESPACE
-        left = not (next_space or (next_punct and not (last_space or last_punct)))
-        right = not (last_space or (last_punct and not (next_space or next_punct)))
-        if char == "*":
-            can_open, can_close = left, right
-        else:
-            can_open = left and (not right or last_punct)
-            can_close = right and (not left or next_punct)
+        can_open, can_close = _flanking(src, start, end)
         for _ in range(end - start):
             push("text", char)
             delimiters.append(
