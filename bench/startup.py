@@ -141,9 +141,12 @@ def run(ctx: Context, area: AreaResult) -> None:
     if storyterm_ready:
         from storyterm.settings import Settings
 
-        # pydantic-settings' model_fields on older branches, a dataclass's fields since.
-        known = getattr(Settings, "model_fields", None) or getattr(
-            Settings, "__dataclass_fields__", {}
+        # pydantic-settings' model_fields on older branches, then a dataclass's fields, now a
+        # msgspec Struct's.
+        known = (
+            getattr(Settings, "model_fields", None)
+            or getattr(Settings, "__dataclass_fields__", None)
+            or getattr(Settings, "__struct_fields__", ())
         )
         if "startup_report" not in known:
             raise Skip("the TUI does not report when it is ready (STORYTERM_STARTUP_REPORT)")

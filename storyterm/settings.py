@@ -1,22 +1,30 @@
 """One Settings object: STORYTERM_* environment variables, an optional config.toml, defaults.
 
-A small loader on the standard library (os.environ, tomllib, a dataclass): importing it costs a
-few milliseconds where pydantic-settings cost ~100 ms of every start-up. It keeps what the
-pydantic-settings version did: names are matched without regard to case (in the environment, in
-config.toml and in keyword arguments), keys it does not know are ignored, an empty variable is an
-empty value (STORYTERM_REDIS_URL= turns the cache off), and numbers are read as leniently
-("+7", " 7 ", "1_000", "5.0" for a whole number; "inf" for a number).
+Settings is a msgspec Struct, and msgspec checks every value against its field's type and
+bounds (the Meta(...) below). This module finds the values: a keyword argument, else the
+environment, else config.toml, else the default. pydantic-settings does both jobs, but the
+settings are read before the TUI's first frame (they name the database, the login and the theme
+it shows), so its import cannot wait until after that frame, and it costs more start-up than
+storyterm has to spare (bench/FINDINGS.md); msgspec is loaded for the core's views anyway.
+
+As before: names are matched without regard to case (in the environment, in config.toml and in
+keyword arguments), keys it does not know are ignored, an empty variable is an empty value
+(STORYTERM_REDIS_URL= turns the cache off), and number text is read the way Python reads numbers
+(" 7 ", "+7", "1_000"; "5.0" as a whole number; ".5", "1e2" and "inf" as numbers).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from functools import cached_property
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+import msgspec.inspect
+from msgspec import Meta
 
 from storyterm.errors import InvalidInput
 
@@ -43,6 +51,10 @@ def _default_data_dir() -> Path:
     return user_data_path(APP_NAME)
 
 
+def _default_model_preferences() -> list[str]:
+    return list(DEFAULT_MODEL_PREFERENCES)
+
+
 def config_file_path() -> Path:
     """Where config.toml is read from: STORYTERM_CONFIG, else the user config dir."""
     explicit = os.environ.get("STORYTERM_CONFIG")
@@ -53,135 +65,7 @@ def config_file_path() -> Path:
     return base / "config.toml"
 
 
-# --- reading one value -------------------------------------------------------------------------
-
-
-class _Bad(ValueError):
-    """A value that cannot be used: `reason` completes "STORYTERM_X / x: ..."; `value` is what
-    was given (shown when it is a plain string or number)."""
-
-    def __init__(self, reason: str, value: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.value = value
-
-
-_QUOTED = "must be text in quotes"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return bytes(value).decode()
-        except UnicodeDecodeError:
-            pass
-    raise _Bad(_QUOTED, value)
-
-
-def _stripped(value: Any) -> str:
-    return _text(value).strip()
-
-
-def _path(value: Any) -> Path:
-    if isinstance(value, (str, os.PathLike)):
-        try:
-            return Path(value)
-        except TypeError:
-            pass
-    raise _Bad("must be a path in quotes", value)
-
-
-def _is_ascii_integer(text: str) -> bool:
-    """Digits with an optional sign and single underscores between digits ("+1_000")."""
-    body = text[1:] if text[:1] in "+-" else text
-    if not body or not body.isascii() or body[0] == "_" or body[-1] == "_" or "__" in body:
-        return False
-    return body.replace("_", "").isdigit()
-
-
-def _parse_whole(value: Any, reason: str) -> int:
-    if isinstance(value, int):  # bool included: true reads as 1, as pydantic did
-        return int(value)
-    if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer():
-            return int(value)
-        raise _Bad(reason, value)
-    if isinstance(value, str):
-        text = value.strip()
-        whole, dot, zeros = text.partition(".")
-        # "5.0" and "5.00" are whole numbers; "5." and "5.5" are not.
-        if _is_ascii_integer(whole) and (not dot or (zeros and set(zeros) == {"0"})):
-            return int(whole)
-    raise _Bad(reason, value)
-
-
-def _whole(low: int, high: int | None, unit: str = "") -> Callable[[Any], int]:
-    """A whole number from `low` to `high` (no upper bound when None)."""
-    what = f"a whole number{unit}"
-    bounds = f"{what} from {low} to {high}" if high is not None else f"{what} of {low} or more"
-
-    def read(value: Any) -> int:
-        number = _parse_whole(value, f"must be {what}")
-        if number < low or (high is not None and number > high):
-            raise _Bad(f"must be {bounds}", value)
-        return number
-
-    return read
-
-
-def _positive(value: Any) -> float:
-    """A number greater than 0 ("inf" is one; "nan" is not)."""
-    number: float | None = None
-    if isinstance(value, (int, float)):  # bool included: true reads as 1.0, as pydantic did
-        number = float(value)
-    elif isinstance(value, str) and value.strip().isascii():
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-    if number is None:
-        raise _Bad("must be a number", value)
-    if not number > 0:
-        raise _Bad("must be greater than 0", value)
-    return number
-
-
-def _model_list(value: Any) -> list[str]:
-    """A TOML list of names, or one comma-separated string ("a, b" from the environment)."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise _Bad(
-            'must be a list of model names, like ["gemma3:latest"], or one comma-separated string',
-            value,
-        )
-    names = []
-    for item in value:
-        try:
-            names.append(_text(item))
-        except _Bad as exc:
-            raise _Bad("must list each model name as text in quotes", item) from exc
-    return names
-
-
-def _optional(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def read_optional(value: Any) -> Any:
-        return None if value is None else read(value)
-
-    return read_optional
-
-
-def _read(check: Callable[[Any], Any], **extra: Any) -> dict[str, Any]:
-    return {"read": check, **extra}
-
-
-# --- the settings ------------------------------------------------------------------------------
-
-
-@dataclass
-class Settings:
+class Settings(msgspec.Struct, kw_only=True):
     """Everything storyterm can be configured with. Nothing else in the code reads os.environ.
 
     Build it with load_settings(), which reads the environment and config.toml and checks each
@@ -189,40 +73,35 @@ class Settings:
     Attributes may be reassigned (tests point ollama_host at a stand-in).
     """
 
-    config_dir: Path = field(default_factory=_default_config_dir, metadata=_read(_path))
-    data_dir: Path = field(default_factory=_default_data_dir, metadata=_read(_path))
+    config_dir: Path = msgspec.field(default_factory=_default_config_dir)
+    data_dir: Path = msgspec.field(default_factory=_default_data_dir)
     #: SQLAlchemy URL; empty means "a SQLite file in the data dir".
-    database_url: str = field(default="", metadata=_read(_stripped))
+    database_url: str = ""
     #: Redis URL; an empty value turns the cache off.
-    redis_url: str = field(default="redis://localhost:6379/0", metadata=_read(_stripped))
+    redis_url: str = "redis://localhost:6379/0"
     #: Read from STORYTERM_OLLAMA_HOST, else OLLAMA_HOST (Ollama's own variable).
-    ollama_host: str = field(
-        default="http://localhost:11434",
-        metadata=_read(_text, names=("storyterm_ollama_host", "ollama_host"), env="OLLAMA_HOST"),
-    )
-    export_dir: Path = field(default=DEFAULT_EXPORT_DIR, metadata=_read(_path))
+    ollama_host: str = "http://localhost:11434"
+    export_dir: Path = DEFAULT_EXPORT_DIR
     #: JWT signing secret shared by every client of one database; generated when unset.
-    jwt_secret: str | None = field(default=None, metadata=_read(_optional(_text)))
+    jwt_secret: str | None = None
     #: A token to use instead of the keyring (scripts, servers).
-    token: str | None = field(default=None, metadata=_read(_optional(_text)))
-    token_ttl_days: int = field(default=30, metadata=_read(_whole(1, 3650, " of days")))
+    token: str | None = None
+    token_ttl_days: Annotated[int, Meta(ge=1, le=3650)] = 30
     #: Models tried in order for a new session when the writer picks none.
-    model_preferences: list[str] = field(
-        default_factory=lambda: list(DEFAULT_MODEL_PREFERENCES), metadata=_read(_model_list)
-    )
+    model_preferences: list[str] = msgspec.field(default_factory=_default_model_preferences)
     #: Seconds without a token from Ollama before a generation is given up as hung.
-    ollama_timeout: float = field(default=120.0, metadata=_read(_positive))
+    ollama_timeout: Annotated[float, Meta(gt=0)] = 120.0
     #: Upper bound for the context window sent as num_ctx (the model's own may be larger).
-    max_num_ctx: int = field(default=8192, metadata=_read(_whole(512, None)))
+    max_num_ctx: Annotated[int, Meta(ge=512)] = 8192
     #: Seconds between checkpoints of a part while it streams.
-    checkpoint_interval: float = field(default=1.0, metadata=_read(_positive))
+    checkpoint_interval: Annotated[float, Meta(gt=0)] = 1.0
     #: Textual theme, remembered between runs by the TUI.
-    theme: str | None = field(default=None, metadata=_read(_optional(_text)))
+    theme: str | None = None
     #: When set, the TUI writes how long it took from process start to ready (JSON) to this file,
     #: for the benchmark suite (STORYTERM_STARTUP_REPORT).
-    startup_report: Path | None = field(default=None, metadata=_read(_optional(_path)))
+    startup_report: Path | None = None
 
-    @cached_property
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -231,6 +110,124 @@ class Settings:
     @property
     def cache_enabled(self) -> bool:
         return bool(self.redis_url)
+
+
+#: Settings known by more names than STORYTERM_<NAME> and <name> (in every source), and the
+#: variable their errors name.
+_ALIASES = {"ollama_host": ("storyterm_ollama_host", "ollama_host")}
+_VARIABLES = {"ollama_host": "OLLAMA_HOST"}
+#: Text settings whose spaces around the value mean nothing (URLs).
+_TRIMMED = frozenset({"database_url", "redis_url"})
+#: What a whole-number setting counts, for its error ("must be a whole number of days").
+_UNITS = {"token_ttl_days": " of days"}
+
+
+@cache
+def _kinds() -> dict[str, msgspec.inspect.Type]:
+    """Each field's type as msgspec sees it (its kind and bounds), None left out of X | None."""
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    kinds = {}
+    for field in info.fields:
+        kind = field.type
+        if isinstance(kind, msgspec.inspect.UnionType):
+            kind = next(t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType))
+        kinds[field.name] = kind
+    return kinds
+
+
+def _number(value: Any, whole: bool) -> Any:
+    """Number text as a number, read as Python reads one; a whole float as an int for a
+    whole-number setting ("5.0", or 4096.0 in TOML). Anything else is returned as it is, for
+    msgspec to refuse."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii():  # int() and float() read other scripts' digits too
+            return value
+        if not whole:
+            try:
+                return float(text)
+            except ValueError:
+                return value
+        number, dot, zeros = text.partition(".")
+        if dot and (not zeros or zeros.strip("0")):
+            return value  # "5." and "5.5" are not whole numbers
+        try:
+            return int(number)
+        except ValueError:
+            return value
+    if whole and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _prepared(name: str, value: Any) -> Any:
+    """A value as found, in the shape its field's type takes."""
+    kind = _kinds()[name]
+    if isinstance(kind, (msgspec.inspect.IntType, msgspec.inspect.FloatType)):
+        return _number(value, isinstance(kind, msgspec.inspect.IntType))
+    if name in _TRIMMED and isinstance(value, str):
+        return value.strip()
+    if name == "model_preferences":
+        # One comma-separated string (from the environment) or a TOML list.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, (tuple, set, frozenset)):
+            return list(value)
+    return value
+
+
+def _path(kind: type, value: Any) -> Any:
+    """msgspec's dec_hook: paths are given as text."""
+    if kind is Path and isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise TypeError(f"expected a path, got {type(value).__name__}")
+
+
+def _convert(value: Any, kind: Any) -> Any:
+    return msgspec.convert(value, kind, strict=True, dec_hook=_path)
+
+
+def _problem(name: str, raw: Any, value: Any, where: str) -> str:
+    """What is wrong with one setting's value, in the words of its type."""
+    kind = _kinds()[name]
+    shown = raw
+    if isinstance(kind, msgspec.inspect.IntType):
+        what = f"a whole number{_UNITS.get(name, '')}"
+        reason = f"must be {what}"
+        if _fits(value, int):
+            if kind.le is not None:
+                reason = f"must be {what} from {kind.ge} to {kind.le}"
+            else:
+                reason = f"must be {what} of {kind.ge} or more"
+    elif isinstance(kind, msgspec.inspect.FloatType):
+        reason = f"must be greater than {kind.gt}" if _fits(value, float) else "must be a number"
+    elif isinstance(kind, msgspec.inspect.ListType):
+        if not isinstance(value, list):
+            reason = (
+                'must be a list of model names, like ["gemma3:latest"], or one comma-separated '
+                "string"
+            )
+        else:
+            reason = "must list each model name as text in quotes"
+            shown = next(item for item in value if not isinstance(item, str))
+    elif isinstance(kind, msgspec.inspect.CustomType):
+        reason = "must be a path in quotes"
+    else:
+        reason = "must be text in quotes"
+    env = _VARIABLES.get(name, ENV_PREFIX + name.upper())
+    got = f" (got {shown!r})" if isinstance(shown, (str, int, float)) else ""
+    return f"{env} / {name} in {where}: {reason}{got}"
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    """Whether msgspec takes `value` as a `kind` (given a bare int or float: whether the value
+    is a number at all, so that its bounds are what it fails)."""
+    try:
+        _convert(value, kind)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 def _keys_folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -281,34 +278,29 @@ def load_settings(**overrides: Any) -> Settings:
     # Environment variable names are matched without regard to case, as pydantic-settings did
     # (of two differing only in case, the later one in os.environ wins).
     environment = {name.lower(): value for name, value in os.environ.items()}
-    sources = (_keys_folded(overrides), environment, _keys_folded(from_file))
+    arguments, in_file = _keys_folded(overrides), _keys_folded(from_file)
 
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    for spec in fields(Settings):
-        names = spec.metadata.get("names", (spec.name,))
-        env_names = spec.metadata.get("names", (ENV_PREFIX.lower() + spec.name,))
-        found = False
-        raw: Any = None
-        for source, keys in zip(sources, (names, env_names, names), strict=True):
-            for key in keys:
-                if key in source:
-                    raw, found = source[key], True
-                    break
-            if found:
+    found: dict[str, tuple[Any, Any]] = {}  # name: (the value as given, as prepared)
+    for name in Settings.__struct_fields__:
+        names = _ALIASES.get(name, (name,))
+        env_names = _ALIASES.get(name, (ENV_PREFIX.lower() + name,))
+        for source, keys in ((arguments, names), (environment, env_names), (in_file, names)):
+            key = next((key for key in keys if key in source), None)
+            if key is not None:
+                found[name] = (source[key], _prepared(name, source[key]))
                 break
-        if not found:
-            continue
-        try:
-            values[spec.name] = spec.metadata["read"](raw)
-        except _Bad as exc:
-            env = spec.metadata.get("env", ENV_PREFIX + spec.name.upper())
-            shown = f" (got {exc.value!r})" if isinstance(exc.value, (str, int, float)) else ""
-            problems.append(f"{env} / {spec.name} in {path.name}: {exc.reason}{shown}")
-    if problems:
+    try:
+        return _convert({name: value for name, (_, value) in found.items()}, Settings)
+    except msgspec.ValidationError as exc:
+        # msgspec stops at the first bad value: check each on its own to name them all.
+        annotations = {field.name: field.type for field in msgspec.structs.fields(Settings)}
+        problems = [
+            _problem(name, raw, value, path.name)
+            for name, (raw, value) in found.items()
+            if not _fits(value, annotations[name])
+        ]
         raise InvalidInput(
             "A setting is not valid: "
-            + "; ".join(problems)
+            + "; ".join(problems or [str(exc)])
             + f". Fix it in the environment or in {path}."
-        )
-    return Settings(**values)
+        ) from None

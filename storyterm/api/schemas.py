@@ -1,7 +1,8 @@
 """The API's request and response bodies (pydantic), built from the core's views.
 
-The core's `Part` view is already the public shape of a part and is used as is. A session is
-shown without its owner's user id and without the internal story memory (`SessionOut`).
+A part is shown as the core's `Part` view holds it (`Part` here: the same fields, in pydantic,
+which FastAPI documents and writes; the views are msgspec Structs). A session is shown without
+its owner's user id and without the internal story memory (`SessionOut`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from storyterm.api.rules import (
 from storyterm.core.identity.accounts import PASSWORD_MAX, USERNAME_MAX
 from storyterm.core.service import MAX_DIRECTION, MAX_METADATA_VALUE, MAX_MODEL_NAME, MAX_TITLE
 from storyterm.core.storage.tables import PartState, SessionStatus
-from storyterm.core.views import Part, Session
+from storyterm.core.views import Part as PartView
+from storyterm.core.views import Session
 
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).
 MetadataValue = str | int | float | bool | list[str] | None
@@ -116,6 +118,30 @@ class LoginResponse(BaseModel):
 
 
 # -- sessions -------------------------------------------------------------------------------
+
+
+class Part(BaseModel):
+    """One part of a story: what the writer asked for and what the model wrote."""
+
+    # tests/api/test_schemas.py keeps the fields the view's.
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    id: int
+    session_id: str
+    seq: int
+    direction: str
+    content: str
+    model_name: str | None
+    state: PartState
+    word_count: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, part: PartView) -> Part:
+        return cls.model_validate(part)
 
 
 class SessionOut(BaseModel):

@@ -36,6 +36,7 @@ from storyterm.api.schemas import (
     DeltaEvent,
     DoneEvent,
     ErrorEvent,
+    Part,
     ProgressEvent,
     SavedEvent,
     SessionOut,
@@ -85,7 +86,7 @@ def event_frame(event: object) -> bytes | None:
         return frame(
             "done",
             DoneEvent(
-                part=event.part,
+                part=Part.of(event.part),
                 session=SessionOut.of(event.session),
                 prompt_tokens=event.prompt_tokens,
                 completion_tokens=event.completion_tokens,
@@ -95,7 +96,8 @@ def event_frame(event: object) -> bytes | None:
         )
     if isinstance(event, Failed):
         error = event.error
-        return frame("error", ErrorEvent(code=error.code, message=error.message, part=event.part))
+        kept = Part.of(event.part) if event.part is not None else None
+        return frame("error", ErrorEvent(code=error.code, message=error.message, part=kept))
     if isinstance(event, StorytermError):
         return frame("error", ErrorEvent(code=event.code, message=event.message))
     if isinstance(event, BaseException):

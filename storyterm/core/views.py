@@ -1,435 +1,102 @@
 """What the core hands to front ends: immutable, typed views of sessions and parts.
 
-The views are frozen dataclasses, not pydantic models: importing pydantic and building the
-models cost ~80 ms of the TUI's start-up, which reads its first screen without SQLAlchemy or
-pydantic (core/first_look.py). They keep the two parts of pydantic's API the code uses, with
-pydantic's behaviour where it matters:
+The views are msgspec Structs: frozen, keyword-only, their fields visible to type checkers.
+msgspec was chosen over pydantic by measurement (bench/FINDINGS.md, "Views and settings on
+msgspec"): the TUI's first frame builds these views from sqlite3 rows
+(core/first_look.py) before pydantic is loaded, and msgspec imports and converts in a
+fraction of pydantic's time, so the first frame needs no second, lighter shape of a session.
+
+The two calls the rest of the code makes:
 
 - `X.model_validate(data)` takes a mapping (a database row, a JSON-decoded cache entry) or any
-  object with the fields as attributes, and converts what pydantic converted: enum values to
-  SessionStatus/PartState, ISO 8601 text to an aware datetime (naive ones are taken as UTC),
-  mappings to nested views. The constructor checks and converts the same way; anything it
-  cannot convert raises ViewError (a ValueError) naming every bad field.
-- `x.model_dump(mode="json")` writes exactly what pydantic wrote (the CLI's --json output, the
-  Redis hot copies): enums as their values, datetimes as pydantic writes them
-  ("2026-11-28T02:41:33.103731Z"). tests/test_views.py compares both with pydantic itself.
+  object with the fields as attributes, and converts what needs converting (msgspec's lax
+  mode): enum values to SessionStatus/PartState, ISO 8601 text to datetimes, mappings to nested
+  views. A datetime without a zone is taken as UTC (every time the core stores is UTC). Data
+  that is not a valid view raises ViewError (a ValueError) naming the field and where it is.
+- `x.model_dump(mode="json")` is the view as JSON types, as the CLI's --json output and the
+  Redis hot copies write it: enums as their values, datetimes in RFC 3339 with "Z" for UTC and
+  microseconds only when there are some (what pydantic wrote too; tests/test_views.py compares).
 
-The API (FastAPI) uses `Part` in its response models: pydantic takes stdlib dataclasses as
-field types and describes them in the OpenAPI schema as it described the models.
+The constructor checks nothing (msgspec trusts typed code; mypy checks the calls): data from
+outside goes through model_validate. The API describes parts with its own pydantic model
+(api/schemas.py), checked against this one by its tests.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields
-from datetime import UTC, date, datetime, time, timedelta
-from enum import Enum
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+
+import msgspec
+from msgspec.structs import force_setattr
 
 from storyterm.core.basics import STREAM_STALE_AFTER, PartState, SessionStatus, utcnow
 from storyterm.errors import InvalidInput
 
 T = TypeVar("T")
-V = TypeVar("V", bound="_View")
 
-_MISSING: Any = object()
+_to_json = msgspec.json.Encoder().encode
+_from_json = msgspec.json.Decoder().decode
 
 
 class ViewError(ValueError):
     """Data that does not make a valid view: a damaged row or cache entry, a wrong call."""
 
 
-Check = Callable[[Any], Any]
+class _View(msgspec.Struct, frozen=True, kw_only=True):
+    """model_validate and model_dump for the views below."""
 
+    #: The datetime fields of the view: one without a zone is taken as UTC.
+    _utc_fields: ClassVar[tuple[str, ...]] = ()
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
+    def __post_init__(self) -> None:
+        for name in self._utc_fields:
+            stamp = getattr(self, name)
+            if stamp is not None and stamp.tzinfo is None:
+                force_setattr(self, name, stamp.replace(tzinfo=UTC))
 
-
-def _int(value: Any) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, int):  # bool, IntEnum: as pydantic, their int
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str | bytes | bytearray):
+    @classmethod
+    def model_validate(cls, obj: Any) -> Self:
+        """A view of `obj`: a mapping of the fields, or an object that has them as attributes
+        (a SQLAlchemy row, a SQLModel object). Other keys and attributes are ignored."""
+        if isinstance(obj, cls):
+            return obj
         try:
-            return int(value)
-        except ValueError:
-            pass
-    raise ValueError(f"expected an integer, got {_show(value)}")
+            return msgspec.convert(obj, cls, strict=False, from_attributes=True)
+        except msgspec.ValidationError as exc:
+            raise ViewError(f"not a valid {cls.__name__}: {exc}") from exc
 
-
-def _str(value: Any) -> str:
-    if type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)  # a plain str, as pydantic gives for a str subclass
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode()
-    raise ValueError(f"expected text, got {_show(value)}")
-
-
-_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
-_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
-
-
-def _bool(value: Any) -> bool:
-    if value is True or value is False:
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-    raise ValueError(f"expected true or false, got {_show(value)}")
-
-
-def _timestamp(seconds: float) -> datetime:
-    # As pydantic: a number past 2e10 (the year 2603 in seconds) counts milliseconds.
-    if not math.isfinite(seconds):
-        raise ValueError(f"expected a datetime, got {seconds!r}")
-    return datetime.fromtimestamp(seconds if abs(seconds) <= 2e10 else seconds / 1000, UTC)
-
-
-def _parse_datetime(text: str) -> datetime | None:
-    # pydantic also read a lower-case "t" and "z", and a number of seconds.
-    for candidate in (text, text.upper()):
-        try:
-            return datetime.fromisoformat(candidate)
-        except ValueError:
-            pass
-    try:
-        return _timestamp(float(text))
-    except ValueError:
-        return None
-
-
-def _datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        stamp = value
-    elif isinstance(value, str | bytes | bytearray):
-        parsed = _parse_datetime(value if isinstance(value, str) else bytes(value).decode())
-        if parsed is None:
-            raise ValueError(f"expected an ISO 8601 date and time, got {_show(value)}")
-        stamp = parsed
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return _timestamp(value)
-    else:
-        raise ValueError(f"expected a datetime, got {_show(value)}")
-    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
-
-
-def _enum(kind: type[Enum]) -> Check:
-    values = ", ".join(str(member.value) for member in kind)
-
-    def check(value: Any) -> Enum:
-        if type(value) is kind:
-            return value
-        if isinstance(value, bytes | bytearray):
-            value = bytes(value).decode(errors="replace")
-        if isinstance(value, str):
-            try:
-                return kind(value)
-            except ValueError:
-                pass
-        raise ValueError(f"expected one of {values}, got {_show(value)}")
-
-    return check
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"expected a mapping, got {_show(value)}")
-    copy = dict(value)  # a copy, as pydantic made: the view never shares the caller's dict
-    for key in copy:
-        if not isinstance(key, str):
-            raise ValueError(f"expected text keys, got {_show(key)}")
-    return copy
-
-
-def _any_view(value: Any) -> Any:
-    if not isinstance(value, _View):
-        raise ValueError(f"expected a view (a Session, a Part, ...), got {_show(value)}")
-    return value
-
-
-def _list(item: Check) -> Check:
-    def check(value: Any) -> list[Any]:
-        if isinstance(value, str | bytes | bytearray | Mapping) or not hasattr(value, "__iter__"):
-            raise ValueError(f"expected a list, got {_show(value)}")
-        out = []
-        for index, element in enumerate(value):
-            try:
-                out.append(item(element))
-            except ValueError as exc:
-                raise ValueError(f"[{index}] {exc}") from None
-        return out
-
-    return check
-
-
-def _optional(inner: Check) -> Check:
-    def check(value: Any) -> Any:
-        return None if value is None else inner(value)
-
-    return check
-
-
-# -- JSON, as pydantic writes it ------------------------------------------------------------
-
-
-def _json_datetime(stamp: datetime) -> str:
-    """pydantic's form: ISO 8601, microseconds only when not zero, "Z" for UTC, other offsets
-    to the minute."""
-    if stamp.tzinfo is UTC:
-        return f"{stamp.isoformat()[:-6]}Z"  # without "+00:00"
-    text = stamp.replace(tzinfo=None).isoformat()
-    offset = stamp.utcoffset()
-    if offset is None:
-        return text
-    seconds = round(offset.total_seconds())
-    if seconds == 0:
-        return f"{text}Z"
-    minutes = abs(seconds) // 60
-    return f"{text}{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, Enum):
-        key = key.value
-    if isinstance(key, str):
-        return str.__str__(key)
-    if isinstance(key, int | float) and not isinstance(key, bool):
-        return str(key)
-    raise TypeError(f"a {type(key).__name__} key cannot be written as JSON")
-
-
-def _json(value: Any) -> Any:
-    if value is None or value is True or value is False:
-        return value
-    kind = type(value)
-    if kind is str or kind is int:
-        return value
-    if isinstance(value, Enum):
-        return _json(value.value)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None  # pydantic writes NaN and inf as null
-    if isinstance(value, datetime):
-        return _json_datetime(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, _View):
-        return value.model_dump(mode="json")
-    if isinstance(value, Mapping):
-        return {_json_key(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode()
-    raise TypeError(f"a {type(value).__name__} cannot be written as JSON")
+    def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The fields as a dict; mode="json": JSON types only (the JSON msgspec writes, read
+        back: the free-form dicts come out as JSON has them, NaN as null, tuples as lists)."""
+        if mode == "json":
+            dumped: dict[str, Any] = _from_json(_to_json(self))
+            return dumped
+        if mode == "python":
+            return {name: _python(getattr(self, name)) for name in self.__struct_fields__}
+        raise ValueError(f"mode must be 'python' or 'json', not {mode!r}")
 
 
 def _python(value: Any) -> Any:
     if isinstance(value, _View):
         return value.model_dump()
-    if type(value) is dict:
-        return {k: _python(v) for k, v in value.items()}
     if type(value) is list:
-        return [_python(v) for v in value]
+        return [_python(item) for item in value]
     return value
 
 
-# -- field kinds ----------------------------------------------------------------------------
-
-
-#: Dump: a field's value (never None) -> its JSON form; None when the value already is one.
-Dump = Callable[[Any], Any] | None
-
-
-class _Kind(NamedTuple):
-    """How a field of one type is checked and written as JSON."""
-
-    #: A value of exactly this type needs no check (the common case, made cheap).
-    exact: type | None
-    check: Check
-    dump: Dump
-
-
-def _enum_value(member: Enum) -> Any:
-    return member.value
-
-
-#: The kinds of the field types the views use, by annotation.
-_KINDS = {
-    "int": _Kind(int, _int, None),
-    "str": _Kind(str, _str, None),
-    "bool": _Kind(bool, _bool, None),
-    "datetime": _Kind(None, _datetime, _json_datetime),
-    "dict[str, Any]": _Kind(None, _dict, _json),
-    "SessionStatus": _Kind(SessionStatus, _enum(SessionStatus), _enum_value),
-    "PartState": _Kind(PartState, _enum(PartState), _enum_value),
-}
-
-
-def _kind_of(annotation: str) -> _Kind:
-    """The kind of a field by its annotation (the module's annotations are strings). A view
-    field of a type not listed here fails at import, never silently unchecked."""
-    if annotation.endswith(" | None"):
-        inner = _kind_of(annotation.removesuffix(" | None"))
-        return _Kind(inner.exact, _optional(inner.check), inner.dump)
-    if annotation.startswith("list[") and annotation.endswith("]"):
-        item = annotation[5:-1]
-        # Page[T] cannot know its T at run time (pydantic made a class per T): its items must
-        # already be views, never raw rows that would pass unchecked.
-        return _Kind(None, _list(_any_view if item == "T" else _kind_of(item).check), _json)
-    if annotation in _KINDS:
-        return _KINDS[annotation]
-    if annotation in _VIEWS:
-        return _Kind(None, _VIEWS[annotation].model_validate, _json)
-    raise TypeError(f"views: no check for a field of type {annotation!r}")
-
-
-# -- the views ------------------------------------------------------------------------------
-
-
-class _View:
-    """model_validate and model_dump for the frozen dataclasses below (set up by `_view`)."""
-
-    __slots__ = ()
-    _names: tuple[str, ...] = ()
-    #: (name, exact type, check, default factory or None) of each field, for model_validate.
-    _fields: tuple[tuple[str, type | None, Check, Callable[[], Any] | None], ...] = ()
-    _checks: tuple[tuple[str, type | None, Check], ...] = ()
-    _dumps: tuple[tuple[str, Dump], ...] = ()
-
-    def __post_init__(self) -> None:
-        errors = []
-        for name, exact, check in self._checks:
-            value = getattr(self, name)
-            if type(value) is exact:
-                continue
-            try:
-                new = check(value)
-            except ValueError as exc:
-                errors.append(f"{name}: {exc}")
-                continue
-            if new is not value:
-                object.__setattr__(self, name, new)
-        if errors:
-            raise ViewError(f"not a valid {type(self).__name__}: {'; '.join(errors)}")
-
-    @classmethod
-    def model_validate(cls: type[V], obj: Any) -> V:
-        """A view of `obj`: a mapping of the fields, or an object that has them as attributes
-        (as pydantic's from_attributes). Other keys and attributes are ignored."""
-        get: Callable[[str, Any], Any]
-        if type(obj) is dict:
-            get = obj.get
-        elif isinstance(obj, cls):
-            return obj
-        elif obj is None or isinstance(obj, str | bytes | bytearray | int | float | list | tuple):
-            raise ViewError(f"not a valid {cls.__name__}: got {_show(obj)}")
-        elif isinstance(obj, Mapping):
-            get = obj.get
-        else:
-
-            def get(name: str, missing: Any) -> Any:
-                return getattr(obj, name, missing)
-
-        # One pass that checks each value and sets it (the constructor would check again).
-        view = object.__new__(cls)
-        errors = []
-        for name, exact, check, default in cls._fields:
-            value = get(name, _MISSING)
-            if value is _MISSING:
-                if default is None:
-                    errors.append(f"{name}: missing")
-                    continue
-                value = default()
-            elif type(value) is not exact:
-                try:
-                    value = check(value)
-                except ValueError as exc:
-                    errors.append(f"{name}: {exc}")
-                    continue
-            object.__setattr__(view, name, value)
-        if errors:
-            raise ViewError(f"not a valid {cls.__name__}: {'; '.join(errors)}")
-        return view
-
-    def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
-        """The fields as a dict; mode="json": only JSON types, byte for byte pydantic's."""
-        if mode == "json":
-            out = {}
-            for name, dump in self._dumps:
-                value = getattr(self, name)
-                out[name] = value if dump is None or value is None else dump(value)
-            return out
-        if mode == "python":
-            return {name: _python(getattr(self, name)) for name in self._names}
-        raise ValueError(f"mode must be 'python' or 'json', not {mode!r}")
-
-
-def _frozen_setattr(self: _View, name: str, value: Any) -> None:
-    raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-
-def _frozen_delattr(self: _View, name: str) -> None:
-    raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-
-def _default(spec: Field[Any]) -> Callable[[], Any] | None:
-    if spec.default_factory is not MISSING:
-        return spec.default_factory
-    if spec.default is not MISSING:
-        value = spec.default
-        return lambda: value
-    return None
-
-
-#: The views by name, for fields that hold another view.
-_VIEWS: dict[str, type[_View]] = {}
-
-
-def _view(cls: type[V]) -> type[V]:
-    """A frozen, keyword-only dataclass (fields in the order written, defaults anywhere) with
-    the checks of its fields' types."""
-    cls = dataclass(frozen=True, slots=True, kw_only=True)(cls)
-    # Python 3.11's frozen __setattr__ of a slots dataclass names the class as it was before
-    # slots were added: setting any other attribute (typing's __orig_class__, on Page[Session]())
-    # fails with a TypeError from super(). Every assignment is refused, as frozen means.
-    cls.__setattr__ = _frozen_setattr  # type: ignore[assignment,method-assign]
-    cls.__delattr__ = _frozen_delattr  # type: ignore[assignment,method-assign]
-    kinds = [(f, _kind_of(str(f.type))) for f in fields(cls)]  # type: ignore[arg-type]
-    cls._names = tuple(f.name for f, _ in kinds)
-    cls._fields = tuple((f.name, kind.exact, kind.check, _default(f)) for f, kind in kinds)
-    cls._checks = tuple((f.name, kind.exact, kind.check) for f, kind in kinds)
-    cls._dumps = tuple((f.name, kind.dump) for f, kind in kinds)
-    _VIEWS[cls.__name__] = cls
-    return cls
-
-
-@_view
-class Account(_View):
+class Account(_View, frozen=True, kw_only=True):
     """A writer's account as the front ends see it (never the password hash)."""
 
     id: int
     username: str
     created_at: datetime
 
+    _utc_fields: ClassVar[tuple[str, ...]] = ("created_at",)
 
-@_view
-class Session(_View):
+
+class Session(_View, frozen=True, kw_only=True):
     """A story session as stored (no parts)."""
 
     id: str
@@ -437,8 +104,8 @@ class Session(_View):
     title: str
     status: SessionStatus
     model_name: str | None
-    session_metadata: dict[str, Any] = field(default_factory=dict)
-    memory: dict[str, Any] = field(default_factory=dict)
+    session_metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    memory: dict[str, Any] = msgspec.field(default_factory=dict)
     part_count: int
     word_count: int
     version: int
@@ -447,13 +114,19 @@ class Session(_View):
     paused_at: datetime | None = None
     completed_at: datetime | None = None
 
+    _utc_fields: ClassVar[tuple[str, ...]] = (
+        "created_at",
+        "updated_at",
+        "paused_at",
+        "completed_at",
+    )
+
     @property
     def is_writable(self) -> bool:
         return self.status is SessionStatus.ACTIVE
 
 
-@_view
-class Part(_View):
+class Part(_View, frozen=True, kw_only=True):
     """One part of a story: what the writer asked for and what the model wrote."""
 
     id: int
@@ -469,17 +142,20 @@ class Part(_View):
     created_at: datetime
     updated_at: datetime
 
+    _utc_fields: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
 
-@_view
-class Page(_View, Generic[T]):
-    """One page of a listing; pass `next_cursor` back for the next page (None: the end)."""
+
+class Page(_View, Generic[T], frozen=True, kw_only=True):
+    """One page of a listing; pass `next_cursor` back for the next page (None: the end).
+
+    Its items are checked against T where the type is named: msgspec.convert(data,
+    Page[Session]). Page.model_validate cannot know T and takes the items as they are."""
 
     items: list[T]
     next_cursor: str | None = None
 
 
-@_view
-class OpenedSession(_View):
+class OpenedSession(_View, frozen=True, kw_only=True):
     """A session with its newest parts, as a story pane shows it."""
 
     session: Session

@@ -12,6 +12,7 @@ from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
 from storyterm.api.rules import CURSOR_PATTERN, NO_NUL_PATTERN, matches
 from storyterm.api.schemas import (
+    Part,
     SaveRequest,
     SaveResponse,
     SessionDetail,
@@ -123,7 +124,7 @@ def get_session(
         has_more = bool(parts) and parts[0].seq > 1
     return SessionDetail(
         session=SessionOut.of(session),
-        parts=parts,
+        parts=[Part.of(part) for part in parts],
         has_more_before=has_more,
         next_before=parts[0].seq if has_more else None,
     )

@@ -64,19 +64,24 @@ WRITER_IDLE_EXIT_S = 30.0
 
 class _View(Protocol):
     """A session or part view (core/views.py): what a hot entry is written from. Views are
-    never changed after they are made, so the writer thread may serialise them later."""
+    never changed after they are made (frozen: the members below are read-only properties),
+    so the writer thread may serialise them later."""
 
     def model_dump(self, *, mode: Any = ...) -> dict[str, Any]: ...
 
 
 class _SessionView(_View, Protocol):
-    id: str
-    version: int
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
 
 
 class _PartView(_View, Protocol):
-    seq: int
-    session_id: str
+    @property
+    def seq(self) -> int: ...
+    @property
+    def session_id(self) -> str: ...
 
 
 P = TypeVar("P", bound=_PartView)
