@@ -18,7 +18,6 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -27,6 +26,23 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
 from storyterm.core.views import parse_status
+from storyterm.tui.messages import (
+    Booted,
+    BootFailed,
+    ContextLoaded,
+    Exported,
+    Health,
+    LoggedOut,
+    LoginRefused,
+    NeedLogin,
+    NewerLoaded,
+    OlderLoaded,
+    SessionChanged,
+    SessionDeleted,
+    SessionsLoaded,
+    StoryOpened,
+    WorkFailed,
+)
 from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
@@ -37,9 +53,8 @@ from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisio
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
-    from storyterm.core.export import ExportResult
     from storyterm.core.identity import Account
-    from storyterm.core.views import OpenedSession, Page, Part, Session
+    from storyterm.core.views import OpenedSession, Part, Session
     from storyterm.tui.app import StorytermApp
     from storyterm.tui.screens.help import HelpSections
     from storyterm.tui.screens.login import LoginResult
@@ -71,150 +86,6 @@ LETTER_ACTIONS = {
     "help",
     "quit",
 }
-
-
-# -- messages from workers --------------------------------------------------------------------
-# Plain classes, as Textual writes its own: creating a dataclass at import costs ~0.5 ms (its
-# methods are compiled from source), and these fourteen were ~9 ms of every start-up.
-
-
-class Booted(Message):
-    """The database is open and the writer known; the first page and newest story loaded."""
-
-    def __init__(
-        self,
-        user_id: int,
-        username: str,
-        database: str,
-        cache: str | None,
-        page: Page[Session],
-        total: int,
-        opened: OpenedSession | None,
-    ) -> None:
-        super().__init__()
-        self.user_id = user_id
-        self.username = username
-        self.database = database
-        #: None while the cache is being checked (the Store opens after the first frame).
-        self.cache = cache
-        self.page = page
-        self.total = total
-        self.opened = opened
-
-
-class BootFailed(Message):
-    def __init__(self, error: StorytermError) -> None:
-        super().__init__()
-        self.error = error
-
-
-class NeedLogin(Message):
-    """Nobody is logged in (or the saved login no longer holds): show the login screen."""
-
-    def __init__(self, reason: str | None, keyring_problem: str | None) -> None:
-        super().__init__()
-        #: Why the saved login was refused; None on a first run.
-        self.reason = reason
-        #: Why the keyring cannot keep the login (None when it can).
-        self.keyring_problem = keyring_problem
-
-
-class LoginRefused(Message):
-    """The login the first frame was shown for failed its full check (Runtime.confirm_login)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class LoggedOut(Message):
-    def __init__(self, username: str) -> None:
-        super().__init__()
-        self.username = username
-
-
-class SessionsLoaded(Message):
-    def __init__(
-        self, request: int, page: Page[Session], reset: bool, total: int | None, keep: str | None
-    ) -> None:
-        super().__init__()
-        self.request = request
-        self.page = page
-        self.reset = reset
-        self.total = total
-        self.keep = keep
-
-
-class StoryOpened(Message):
-    def __init__(self, opened: OpenedSession, focus_input: bool) -> None:
-        super().__init__()
-        self.opened = opened
-        self.focus_input = focus_input
-
-
-class OlderLoaded(Message):
-    def __init__(self, session_id: str, parts: list[Part]) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.parts = parts
-
-
-class NewerLoaded(Message):
-    def __init__(self, session_id: str, parts: list[Part], part_count: int) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.parts = parts
-        self.part_count = part_count
-
-
-class SessionChanged(Message):
-    """A use case changed a session: show the new state, say what happened."""
-
-    def __init__(self, session: Session, note: str = "", focus_input: bool = False) -> None:
-        super().__init__()
-        self.session = session
-        self.note = note
-        self.focus_input = focus_input
-
-
-class SessionDeleted(Message):
-    def __init__(self, session_id: str, title: str) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.title = title
-
-
-class WorkFailed(Message):
-    """A worker's use case said no: show the writer the message."""
-
-    def __init__(
-        self, error: StorytermError, undo: str = "", session_id: str | None = None
-    ) -> None:
-        super().__init__()
-        self.error = error
-        #: What the failure leaves to undo in the widgets ("list", "older", "newer", "open").
-        self.undo = undo
-        self.session_id = session_id
-
-
-class Exported(Message):
-    def __init__(self, result: ExportResult) -> None:
-        super().__init__()
-        self.result = result
-
-
-class ContextLoaded(Message):
-    def __init__(self, title: str, messages: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.title = title
-        self.messages = messages
-
-
-class Health(Message):
-    def __init__(self, ollama_up: bool | None, cache: str | None) -> None:
-        super().__init__()
-        self.ollama_up = ollama_up
-        self.cache = cache
 
 
 class MainScreen(Screen[None]):
