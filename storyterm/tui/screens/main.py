@@ -10,13 +10,12 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterable
-from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -26,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
 from storyterm.core.views import parse_status
+from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
 from storyterm.tui.messages import (
     Booted,
     BootFailed,
@@ -47,7 +47,7 @@ from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
-from storyterm.tui.widgets.session_list import FILTERS, SessionList, SessionsPanel
+from storyterm.tui.widgets.session_list import SessionList, SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
 from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisional_part
 from storyterm.tui.widgets.title_bar import TitleBar
@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from storyterm.core.identity import Account
     from storyterm.core.views import OpenedSession, Part, Session
     from storyterm.tui.app import StorytermApp
-    from storyterm.tui.screens.help import HelpSections
     from storyterm.tui.screens.login import LoginResult
 
 #: Sessions per page of the list.
@@ -66,27 +65,6 @@ TAIL = 20
 #: Seconds between health checks of Ollama and Redis.
 HEALTH_EVERY = 20.0
 
-#: Actions bound to plain letters: they cannot fire while an input has the keyboard, so the
-#: footer hides them then.
-LETTER_ACTIONS = {
-    "new_session",
-    "write",
-    "pause",
-    "resume",
-    "complete",
-    "export",
-    "edit_part",
-    "bible",
-    "view_context",
-    "model",
-    "delete",
-    "search",
-    "filter",
-    "zen",
-    "help",
-    "quit",
-}
-
 
 class MainScreen(Screen[None]):
     """The main screen, as DESIGN.md sketches it."""
@@ -95,35 +73,7 @@ class MainScreen(Screen[None]):
     #: restyles the panes with :focus rules, so none on the way.
     AUTO_FOCUS = ""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_session", "New", tooltip="Start a new story session"),
-        Binding("w", "write", "Write", tooltip="Go to the direction input"),
-        Binding("escape", "stop", "Stop", tooltip="Stop the generation, keeping its text"),
-        Binding("p", "pause", "Pause", tooltip="Pause this story (resume later with r)"),
-        Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
-        Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
-        Binding("e", "export", "Export", tooltip="Export the story to files"),
-        Binding(
-            "ctrl+r",
-            "regenerate",
-            "Regenerate",
-            tooltip="Write the last part again (with the direction in the input, if any)",
-        ),
-        Binding("E", "edit_part", "Edit part", key_display="E", tooltip="Edit the selected part"),
-        Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
-        Binding("m", "model", "Model", tooltip="Choose the model this story is written with"),
-        Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
-        Binding("d", "delete", "Delete", tooltip="Delete this story"),
-        Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
-        Binding("1", "filter('all')", "Filter", key_display="1-4", tooltip="All stories"),
-        Binding("2", "filter('active')", "Active", show=False),
-        Binding("3", "filter('paused')", "Paused", show=False),
-        Binding("4", "filter('completed')", "Done", show=False),
-        Binding("f5", "reload", "Reload", show=False, tooltip="Reload the list and the story"),
-        Binding("z", "zen", "Zen", show=False, tooltip="Hide or show the session list"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = MAIN_KEYS
 
     #: The open session (bound down to the title bar, story view and direction bar).
     session: reactive[Session | None] = reactive(None, init=False, bindings=True)
@@ -1166,7 +1116,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from storyterm.tui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen(self.help_sections()))
+        self.app.push_screen(HelpScreen(help_sections(StoryView.BINDINGS)))
 
     async def action_quit(self) -> None:
         await self.app.action_quit()
@@ -1233,132 +1183,17 @@ class MainScreen(Screen[None]):
         """Decide what the footer shows: nothing that cannot work now."""
         if self.app.quitting:
             return False
-        if action in LETTER_ACTIONS and isinstance(self.focused, Input):
-            return False  # the input is taking the letters
-        session = self.session
-        status = str(session.status) if session is not None else None
-        if action == "stop":
-            return self.generating
-        if action == "pause":
-            return status == "active"
-        if action == "resume":
-            return status == "paused"
-        if action == "complete":
-            return status in ("active", "paused")
-        if action in ("regenerate",):
-            return status == "active" and session is not None and session.part_count > 0
-        if action == "edit_part":
-            return (
-                status in ("active", "paused") and session is not None and (session.part_count > 0)
-            )
-        if action in ("export", "bible", "view_context", "delete"):
-            return session is not None
-        if action == "model":
-            return status in ("active", "paused")
-        if action == "write":
-            return status == "active" and not isinstance(self.focused, DirectionInput)
-        return True
+        return available(action, self.session, generating=self.generating, focused=self.focused)
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """The main screen's actions for the command palette (ctrl+p)."""
-        run: Callable[..., Any]
-        for binding in self._palette_bindings():
-            action, _, args = binding.action.partition("(")
-            params = tuple(a.strip(" '\"") for a in args.rstrip(")").split(",") if a.strip())
-            method = getattr(self, f"action_{action}", None)
-            if method is None:
-                continue
-            run = partial(method, *params)
-            title = binding.description
-            if action == "filter":
-                title = f"Show {FILTERS[str(params[0])].lower()} stories"
-            yield SystemCommand(
-                f"{title} ({binding.key_display or _key_name(binding.key)})",
-                binding.tooltip or title,
-                run,
-            )
+        yield from palette_commands(self, self.BINDINGS)
         if self.booted:
             yield SystemCommand(
                 f"Log out ({self.app.username})",
                 "End this login (it is revoked) and show the login screen",
                 self.action_logout,
             )
-
-    def _palette_bindings(self) -> list[Binding]:
-        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        return [b for b in bindings if b.action not in ("quit",)]
-
-    def help_sections(self) -> HelpSections:
-        """Every key, from the bindings themselves so the help never drifts from the code."""
-
-        def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-            out = []
-            for binding in bindings:
-                if not isinstance(binding, Binding):
-                    continue
-                key = binding.key_display or _key_name(binding.key)
-                out.append((key, binding.tooltip or binding.description))
-            return out
-
-        screen_rows = rows(self.BINDINGS)
-        screen_rows = [
-            (k, d)
-            for k, d in screen_rows
-            if k not in ("2", "3", "4")  # listed as 1-4 below
-        ]
-        filters = ", ".join(f"{i} {label.lower()}" for i, label in enumerate(FILTERS.values(), 1))
-        screen_rows = [(k, filters if k == "1-4" else d) for k, d in screen_rows]
-        return [
-            (
-                "Writing",
-                [
-                    ("enter", "In the direction input: write the next part"),
-                    ("esc", "Stop the generation (text kept), or leave the input"),
-                    *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "m", "v")],
-                ],
-            ),
-            (
-                "Stories",
-                [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5", "z")],
-            ),
-            (
-                "Finding stories",
-                [
-                    *[(k, d) for k, d in screen_rows if k in ("/", "1-4")],
-                    ("↑ ↓ / j k", "Move in the list (the story opens as you stop)"),
-                    ("enter", "On a story: open it and go to the direction input"),
-                    ("esc", "In the search: clear it, then back to the list"),
-                ],
-            ),
-            (
-                "Reading (in the story pane)",
-                [
-                    *[(k, d) for k, d in rows(StoryView.BINDINGS) if k not in ("j", "k")],
-                    ("↑ ↓ / j k", "Scroll"),
-                    ("home / pgup", "Scroll up; older parts load as you reach the top"),
-                    ("click", "Select a part"),
-                ],
-            ),
-            (
-                "App",
-                [
-                    ("?", "This help"),
-                    ("ctrl+p", "Command palette: every command, and themes"),
-                    ("tab", "Next pane"),
-                    ("q / ctrl+q", "Quit"),
-                ],
-            ),
-        ]
-
-
-def _key_name(key: str) -> str:
-    return {
-        "slash": "/",
-        "question_mark": "?",
-        "left_square_bracket": "[",
-        "right_square_bracket": "]",
-        "escape": "esc",
-    }.get(key, key)
 
 
 def _not_now(session: Session, move: str) -> str:
