@@ -47,9 +47,10 @@ from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
+from storyterm.tui.widgets.part_view import PartView, provisional_part
 from storyterm.tui.widgets.session_list import SessionList, SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
-from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisional_part
+from storyterm.tui.widgets.story_view import PAGE, StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ class StreamMarkdown(Markdown):
     size changed (see stream_layout: Textual's own stream layout can miss one)."""
 
     def __init__(self, markdown: str | None = None) -> None:
-        from storyterm.tui.widgets.story_view import BODY
+        from storyterm.tui.widgets.part_view import BODY
 
         super().__init__(markdown, open_links=False, classes=BODY)
         self._stream_layout = MeasuringStreamLayout()
