@@ -5,11 +5,13 @@ Each carries views from the core (never a widget); the main screen and the panes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from storyterm.core.errors import StorytermError
     from storyterm.core.export import ExportResult
     from storyterm.core.views import OpenedSession, Page, Part, Session
@@ -127,14 +129,20 @@ class SessionDeleted(Message):
 class WorkFailed(Message):
     """A worker's use case said no: show the writer the message."""
 
-    def __init__(
-        self, error: StorytermError, undo: str = "", session_id: str | None = None
-    ) -> None:
+    def __init__(self, error: StorytermError, session_id: str | None = None) -> None:
         super().__init__()
         self.error = error
-        #: What the failure leaves to undo in the widgets ("list", "older", "newer", "open").
-        self.undo = undo
+        #: The story the use case was about (it may have been deleted meanwhile).
         self.session_id = session_id
+
+
+class Crashed(Message):
+    """A worker of a pane died of a bug, not a StorytermError (Textual tells only the worker's
+    own widget): the screen says so instead of failing silently."""
+
+    def __init__(self, worker: Worker[Any]) -> None:
+        super().__init__()
+        self.worker = worker
 
 
 class Exported(Message):

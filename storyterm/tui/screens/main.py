@@ -30,27 +30,26 @@ from storyterm.tui.messages import (
     Booted,
     BootFailed,
     ContextLoaded,
+    Crashed,
     Exported,
     Health,
     LoggedOut,
     LoginRefused,
     NeedLogin,
-    NewerLoaded,
-    OlderLoaded,
     SessionChanged,
     SessionDeleted,
-    SessionsLoaded,
     StoryOpened,
     WorkFailed,
 )
 from storyterm.tui.models import warm_generation_imports
+from storyterm.tui.readers import Reader
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.part_view import PartView, provisional_part
-from storyterm.tui.widgets.session_list import SessionList, SessionsPanel
+from storyterm.tui.widgets.session_list import LIST_PAGE, SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
-from storyterm.tui.widgets.story_view import PAGE, StoryView
+from storyterm.tui.widgets.story_view import StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
@@ -59,8 +58,6 @@ if TYPE_CHECKING:
     from storyterm.tui.app import StorytermApp
     from storyterm.tui.screens.login import LoginResult
 
-#: Sessions per page of the list.
-LIST_PAGE = 50
 #: Parts shown when a story opens.
 TAIL = 20
 #: Seconds between health checks of Ollama and Redis.
@@ -86,8 +83,6 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.booted = False
         self._booting = False
-        self._list_request = 0
-        self._list_cursor: str | None = None
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
         self._health_timer: Timer | None = None
@@ -101,11 +96,13 @@ class MainScreen(Screen[None]):
     # -- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # The panes page through the writer's stories themselves, from one reader.
+        reader = Reader(self.app.runtime, self._writer_id)
         yield TitleBar()
         with Horizontal(id="body"):
-            yield SessionsPanel(self.app.now, id="sessions-panel")
+            yield SessionsPanel(self.app.now, reader, id="sessions-panel")
             with Vertical(id="story-column"):
-                yield StoryView(id="story").data_bind(MainScreen.session)
+                yield StoryView(reader, id="story").data_bind(MainScreen.session)
                 yield DirectionBar(id="direction-bar").data_bind(
                     MainScreen.session, MainScreen.generating
                 )
@@ -268,12 +265,8 @@ class MainScreen(Screen[None]):
         self.query_one(TitleBar).user = event.username
         bar = self.status_bar
         bar.database, bar.database_ok, bar.cache = event.database, True, event.cache
-        self._list_cursor = event.page.next_cursor
         self.panel.show_page(
-            event.page.items,
-            reset=True,
-            has_more=event.page.next_cursor is not None,
-            total=event.total,
+            event.page.items, reset=True, cursor=event.page.next_cursor, total=event.total
         )
         focused = False
         if event.opened is not None:
@@ -359,60 +352,7 @@ class MainScreen(Screen[None]):
     @on(SessionsPanel.QueryChanged)
     def _query_changed(self, event: SessionsPanel.QueryChanged) -> None:
         if self.booted:
-            self.load_sessions(reset=True, keep=self.session.id if self.session else None)
-
-    @on(SessionList.NeedMore)
-    def _need_more(self) -> None:
-        if self.booted and self._list_cursor is not None:
-            self.load_sessions(reset=False)
-        else:
-            self.panel.page_failed()
-
-    def load_sessions(self, *, reset: bool, keep: str | None = None) -> None:
-        self._list_request += 1
-        self._load_sessions(
-            self._list_request,
-            self.panel.status,
-            self.panel.search,
-            None if reset else self._list_cursor,
-            reset,
-            keep,
-        )
-
-    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
-    def _load_sessions(
-        self,
-        request: int,
-        status: str,
-        search: str,
-        cursor: str | None,
-        reset: bool,
-        keep: str | None,
-    ) -> None:
-        sessions = self.app.runtime.sessions
-        user_id = self._user_id
-        try:
-            page = sessions.list(
-                user_id, status=status, search=search, limit=LIST_PAGE, cursor=cursor
-            )
-            total = sessions.count(user_id, status=status, search=search) if reset else None
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="list"))
-        else:
-            self.post_message(SessionsLoaded(request, page, reset, total, keep))
-
-    @on(SessionsLoaded)
-    def _sessions_loaded(self, event: SessionsLoaded) -> None:
-        if event.request != self._list_request:
-            return  # a newer query has been asked for since
-        self._list_cursor = event.page.next_cursor
-        self.panel.show_page(
-            event.page.items,
-            reset=event.reset,
-            has_more=event.page.next_cursor is not None,
-            total=event.total,
-            keep=event.keep,
-        )
+            self.panel.load(reset=True, keep=self.session.id if self.session else None)
 
     @on(SessionsPanel.Highlighted)
     def _highlighted(self, event: SessionsPanel.Highlighted) -> None:
@@ -448,7 +388,7 @@ class MainScreen(Screen[None]):
         try:
             opened = self.app.runtime.sessions.open(self._user_id, session_id, tail=TAIL)
         except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="open", session_id=session_id))
+            self.post_message(WorkFailed(exc, session_id=session_id))
         else:
             self.post_message(StoryOpened(opened, focus_input))
 
@@ -475,50 +415,6 @@ class MainScreen(Screen[None]):
             self.generate(opened.session, direction, regenerate=regenerate)
         return focused
 
-    @on(StoryView.NeedOlder)
-    def _need_older(self, event: StoryView.NeedOlder) -> None:
-        self._load_older(event.session_id, event.before_seq)
-
-    @work(thread=True, exclusive=True, group="older", exit_on_error=False)
-    def _load_older(self, session_id: str, before_seq: int) -> None:
-        try:
-            parts = self.app.runtime.sessions.parts_before(
-                self._user_id, session_id, before_seq, limit=PAGE
-            )
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="page", session_id=session_id))
-        else:
-            self.post_message(OlderLoaded(session_id, parts))
-
-    @on(OlderLoaded)
-    async def _older_loaded(self, event: OlderLoaded) -> None:
-        has_more = bool(event.parts) and event.parts[0].seq > 1
-        await self.story.prepend(event.session_id, event.parts, has_more)
-
-    @on(StoryView.NeedNewer)
-    def _need_newer(self, event: StoryView.NeedNewer) -> None:
-        self._load_newer(event.session_id, event.after_seq)
-
-    @work(thread=True, exclusive=True, group="newer", exit_on_error=False)
-    def _load_newer(self, session_id: str, after_seq: int) -> None:
-        sessions = self.app.runtime.sessions
-        try:
-            # parts_before(after + PAGE + 1) is the page just after `after_seq`.
-            parts = sessions.parts_before(
-                self._user_id, session_id, after_seq + PAGE + 1, limit=PAGE
-            )
-            part_count = sessions.get(self._user_id, session_id).part_count
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="page", session_id=session_id))
-        else:
-            fresh = [p for p in parts if p.seq > after_seq]
-            self.post_message(NewerLoaded(session_id, fresh, part_count))
-
-    @on(NewerLoaded)
-    async def _newer_loaded(self, event: NewerLoaded) -> None:
-        last = event.parts[-1].seq if event.parts else event.part_count
-        await self.story.append_newer(event.session_id, event.parts, last < event.part_count)
-
     @on(StoryView.NeedNewest)
     def _need_newest(self, event: StoryView.NeedNewest) -> None:
         self.open_session(event.session_id)
@@ -532,10 +428,6 @@ class MainScreen(Screen[None]):
     @on(WorkFailed)
     def _work_failed(self, event: WorkFailed) -> None:
         error = event.error
-        if event.undo == "list":
-            self.panel.page_failed()
-        elif event.undo == "page":
-            self.story.paging_failed()
         if isinstance(error, DatabaseUnavailable):
             self.status_bar.database_ok = False
         elif self.booted:
@@ -549,25 +441,32 @@ class MainScreen(Screen[None]):
         self.app.report_error(error)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A bug, not a StorytermError: say so instead of failing silently."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            error = event.worker.error
-            self.log.error(f"worker {event.worker.name} failed: {error!r}")
-            if event.worker.group == "boot":
-                self._booting = False
-            self.notify(
-                f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
-                "safe; press F5 to reload, and please report this.",
-                title="Unexpected error",
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
+            self._crashed(Crashed(event.worker))
+
+    @on(Crashed)
+    def _crashed(self, event: Crashed) -> None:
+        """A bug, not a StorytermError: say so instead of failing silently."""
+        error = event.worker.error
+        self.log.error(f"worker {event.worker.name} failed: {error!r}")
+        if event.worker.group == "boot":
+            self._booting = False
+        self.notify(
+            f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
+            "safe; press F5 to reload, and please report this.",
+            title="Unexpected error",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
 
     # -- status moves ----------------------------------------------------------------------
 
     @property
     def _user_id(self) -> int:
+        return self._writer_id()
+
+    def _writer_id(self) -> int:
         assert self.app.user_id is not None, "used before the boot worker found the writer"
         return self.app.user_id
 
@@ -723,7 +622,7 @@ class MainScreen(Screen[None]):
             # The newest story is first in every order: reload the first page to show it.
             if self.panel.status not in ("all", "active") or self.panel.search:
                 self.panel.set_filter("all")
-            self.load_sessions(reset=True, keep=session.id)
+            self.panel.load(reset=True, keep=session.id)
             self.open_session(session.id, focus_input=True)
 
         self.app.push_screen(NewSessionScreen(), created)
@@ -1109,7 +1008,7 @@ class MainScreen(Screen[None]):
             self._require_boot()
             return
         keep = self.session.id if self.session else None
-        self.load_sessions(reset=True, keep=keep)
+        self.panel.load(reset=True, keep=keep)
         if keep is not None and not self.generating:
             self.open_session(keep)
         self._check_health()
@@ -1175,7 +1074,7 @@ class MainScreen(Screen[None]):
         self.session = None
         self.app.user_id = self.app.username = None
         self.query_one(TitleBar).user = None
-        self.panel.show_page([], reset=True, has_more=False, total=None)
+        self.panel.show_page([], reset=True)
         await self.story.clear(note)
 
     # -- footer and palette ----------------------------------------------------------------

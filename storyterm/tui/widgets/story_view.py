@@ -1,16 +1,16 @@
 """The right pane: the open story as Markdown, newest part at the bottom.
 
 Only a window of parts is mounted (the newest ones on open, at most WINDOW at any time). When
-the writer scrolls to the top the screen loads the page before; when the window grows too big
-the parts furthest from the writer are unmounted and load again when scrolled back to. Each
-part is a PartView (widgets/part_view.py).
+the writer scrolls to the top the pane loads the page before from the reader it is given; when
+the window grows too big the parts furthest from the writer are unmounted and load again when
+scrolled back to. Each part is a PartView (widgets/part_view.py).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -19,8 +19,11 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
+from storyterm.core.errors import StorytermError
 from storyterm.tui.compat import clear_inner_outer_cache
+from storyterm.tui.messages import Crashed, NewerLoaded, OlderLoaded, WorkFailed
 from storyterm.tui.text import count, one_line, plain
 from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
@@ -38,6 +41,16 @@ PAGE = 20
 FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
+
+
+class PartPages(Protocol):
+    """Where the pane reads the parts around its window. Called in a worker thread."""
+
+    def parts_before(self, session_id: str, before_seq: int, limit: int) -> list[Part]: ...
+
+    def parts_after(self, session_id: str, after_seq: int, limit: int) -> tuple[list[Part], int]:
+        """Up to `limit` parts after `after_seq`, and the session's part count."""
+        ...
 
 
 def release_drawings() -> None:
@@ -98,22 +111,6 @@ class StoryView(VerticalScroll, can_focus=True):
         Binding("j", "scroll_down", "Down", show=False, tooltip="Scroll"),
     ]
 
-    class NeedOlder(Message):
-        """Scrolled to the top and older parts exist: load the page before `before_seq`."""
-
-        def __init__(self, session_id: str, before_seq: int) -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.before_seq = before_seq
-
-    class NeedNewer(Message):
-        """Scrolled to the bottom of a trimmed window: load the page after `after_seq`."""
-
-        def __init__(self, session_id: str, after_seq: int) -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.after_seq = after_seq
-
     class NeedNewest(Message):
         """The writer asked for the newest parts while the window is trimmed: reopen the tail."""
 
@@ -134,8 +131,9 @@ class StoryView(VerticalScroll, can_focus=True):
     has_more_before: reactive[bool] = reactive(False, init=False)
     has_more_after: reactive[bool] = reactive(False, init=False)
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, reader: PartPages, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._reader = reader
         self._shown_id: str | None = None
         self._paging = False
         #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
@@ -405,15 +403,52 @@ class StoryView(VerticalScroll, can_focus=True):
                 return
             older = self.query_one("#older", Static)
             older.update(Content("Loading earlier parts…"))
-            self.post_message(self.NeedOlder(self._shown_id, views[0].seq))
+            self._load_older(self._shown_id, views[0].seq)
         elif self.has_more_after and self.scroll_y >= self.max_scroll_y - EDGE:
             self._paging = True
-            self.post_message(self.NeedNewer(self._shown_id, views[-1].seq))
+            self._load_newer(self._shown_id, views[-1].seq)
 
-    def paging_failed(self) -> None:
-        """A page did not load: let the next scroll ask again."""
+    @work(thread=True, exclusive=True, group="older", exit_on_error=False)
+    def _load_older(self, session_id: str, before_seq: int) -> None:
+        try:
+            parts = self._reader.parts_before(session_id, before_seq, PAGE)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(OlderLoaded(session_id, parts))
+
+    @on(OlderLoaded)
+    async def _older_loaded(self, event: OlderLoaded) -> None:
+        event.stop()
+        has_more = bool(event.parts) and event.parts[0].seq > 1
+        await self.prepend(event.session_id, event.parts, has_more)
+
+    @work(thread=True, exclusive=True, group="newer", exit_on_error=False)
+    def _load_newer(self, session_id: str, after_seq: int) -> None:
+        try:
+            parts, part_count = self._reader.parts_after(session_id, after_seq, PAGE)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(NewerLoaded(session_id, parts, part_count))
+
+    @on(NewerLoaded)
+    async def _newer_loaded(self, event: NewerLoaded) -> None:
+        event.stop()
+        last = event.parts[-1].seq if event.parts else event.part_count
+        await self.append_newer(event.session_id, event.parts, last < event.part_count)
+
+    @on(WorkFailed)
+    def _load_failed(self) -> None:
+        """A page did not load: let the next scroll ask again. (Only this pane's loads post
+        here; the message goes on up, and the screen tells the writer.)"""
         self._paging = False
         self._update_markers()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker states do not bubble: the screen hears of a bug in a load from this message.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(Crashed(event.worker))
 
     def on_resize(self) -> None:
         # A story shorter than the pane cannot be scrolled: ask for older parts right away.
