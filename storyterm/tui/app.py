@@ -2,7 +2,8 @@
 
 The app object holds what every screen shares: the runtime, the writer once known, the clock,
 the remembered theme, error reporting, and the start-up measurement. The main screen does the
-work; nothing here touches the database on the event loop.
+work; nothing here touches the database on the event loop. Who is writing is the app's alone:
+the screens tell it with messages (Authenticated, LoggedOut, LoginRefused) and only read it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
@@ -35,6 +36,7 @@ from storyterm.core.errors import (
     NotFound,
     StorytermError,
 )
+from storyterm.tui.messages import Authenticated, LoggedOut, LoginRefused
 from storyterm.tui.models import ModelChoice, load_model_choice
 from storyterm.tui.state import STATE_FILE, TuiState
 from storyterm.tui.text import safe
@@ -78,7 +80,7 @@ class StorytermApp(App[None]):
         super().__init__()
         self.runtime = runtime
         self._clock = clock or (lambda: datetime.now(UTC))
-        #: The writer, once the boot worker knows who it is.
+        #: The writer, once the boot worker knows who it is (set only by the handlers below).
         self.user_id: int | None = None
         self.username: str | None = None
         #: Seconds from process start (storyterm.IMPORTED_AT) to the main screen being ready.
@@ -121,6 +123,20 @@ class StorytermApp(App[None]):
         """The clock every "2h ago" is measured with (fixed in snapshot tests)."""
         return self._clock()
 
+    # -- who is writing --------------------------------------------------------------------
+
+    @on(Authenticated)
+    def _authenticated(self, event: Authenticated) -> None:
+        self.user_id = event.account.id
+        self.username = event.account.username
+        if event.remember:
+            self._remember_username(event.account.username)
+
+    @on(LoggedOut)
+    @on(LoginRefused)
+    def _signed_out(self) -> None:
+        self.user_id = self.username = None
+
     # -- themes ----------------------------------------------------------------------------
 
     def _apply_theme(self) -> None:
@@ -147,7 +163,7 @@ class StorytermApp(App[None]):
     def last_username(self) -> str | None:
         return self._state.last_username
 
-    def remember_username(self, username: str) -> None:
+    def _remember_username(self, username: str) -> None:
         if username != self._state.last_username:
             self._state.last_username = username
             self._save_state()

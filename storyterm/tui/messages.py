@@ -14,10 +14,22 @@ if TYPE_CHECKING:
 
     from storyterm.core.errors import StorytermError
     from storyterm.core.export import ExportResult
+    from storyterm.core.identity import Account
     from storyterm.core.views import OpenedSession, Page, Part, Session
 
 # Plain classes, as Textual writes its own: a dataclass compiles its methods from source when
 # its module is imported, and this module is imported on every start-up.
+
+
+class Authenticated(Message):
+    """The writer is known (a saved login, or one just made): the app, which owns who is
+    writing, takes the account from here. It reaches the app by bubbling up from the screen."""
+
+    def __init__(self, account: Account, *, remember: bool = False) -> None:
+        super().__init__()
+        self.account = account
+        #: The writer logged in by name here: the login screen offers that name next time.
+        self.remember = remember
 
 
 class Booted(Message):
@@ -25,8 +37,7 @@ class Booted(Message):
 
     def __init__(
         self,
-        user_id: int,
-        username: str,
+        account: Account,
         database: str,
         cache: str | None,
         page: Page[Session],
@@ -34,8 +45,8 @@ class Booted(Message):
         opened: OpenedSession | None,
     ) -> None:
         super().__init__()
-        self.user_id = user_id
-        self.username = username
+        #: Whose stories these are (the app already has it from Authenticated).
+        self.account = account
         self.database = database
         #: None while the cache is being checked (the Store opens after the first frame).
         self.cache = cache
@@ -62,7 +73,8 @@ class NeedLogin(Message):
 
 
 class LoginRefused(Message):
-    """The login the first frame was shown for failed its full check (Runtime.confirm_login)."""
+    """The login the first frame was shown for failed its full check (Runtime.confirm_login):
+    the screen forgets the writer's stories, and the app (it bubbles on) the writer."""
 
     def __init__(self, reason: str) -> None:
         super().__init__()
@@ -70,6 +82,9 @@ class LoginRefused(Message):
 
 
 class LoggedOut(Message):
+    """The login was revoked and forgotten: the screen forgets the writer's stories, and the
+    app (it bubbles on) the writer."""
+
     def __init__(self, username: str) -> None:
         super().__init__()
         self.username = username

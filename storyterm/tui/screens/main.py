@@ -27,6 +27,7 @@ from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, Stor
 from storyterm.core.views import parse_status
 from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
 from storyterm.tui.messages import (
+    Authenticated,
     Booted,
     BootFailed,
     ContextLoaded,
@@ -163,6 +164,9 @@ class MainScreen(Screen[None]):
                     NeedLogin(reason, None if tokens.available else tokens.unavailable_reason)
                 )
                 return
+            # Posted before the first page is read, so the app knows the writer before any
+            # key (or worker) can ask for them.
+            self.post_message(Authenticated(account))
             message = self._first_load(account, status, search)
         except StorytermError as exc:
             self.post_message(BootFailed(exc))
@@ -195,8 +199,7 @@ class MainScreen(Screen[None]):
             opened = sessions.open(account.id, page.items[0].id, tail=TAIL) if page.items else None
             database, cache = sessions.database_backend, str(sessions.cache_state)
         return Booted(
-            user_id=account.id,
-            username=account.username,
+            account=account,
             database=database,
             cache=cache,
             page=page,
@@ -242,7 +245,7 @@ class MainScreen(Screen[None]):
         if result is None:
             return
         account = result.account
-        self.app.remember_username(account.username)
+        self.post_message(Authenticated(account, remember=True))
         if result.kept:
             self.notify(f"Welcome, {account.username}.", markup=False)
         else:
@@ -260,9 +263,7 @@ class MainScreen(Screen[None]):
     async def _booted(self, event: Booted) -> None:
         self._booting = False
         self.booted = True
-        self.app.user_id = event.user_id
-        self.app.username = event.username
-        self.query_one(TitleBar).user = event.username
+        self.query_one(TitleBar).user = event.account.username
         bar = self.status_bar
         bar.database, bar.database_ok, bar.cache = event.database, True, event.cache
         self.panel.show_page(
@@ -1072,7 +1073,6 @@ class MainScreen(Screen[None]):
     async def _forget_writer(self, note: str) -> None:
         self.booted = False
         self.session = None
-        self.app.user_id = self.app.username = None
         self.query_one(TitleBar).user = None
         self.panel.show_page([], reset=True)
         await self.story.clear(note)
