@@ -102,7 +102,7 @@ class StorytermApp(App[None]):
     def get_default_screen(self) -> Screen[None]:
         from storyterm.tui.screens.main import MainScreen
 
-        return MainScreen()
+        return MainScreen(self.runtime)
 
     def on_mount(self) -> None:
         self._apply_theme()

@@ -23,11 +23,10 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from storyterm.core.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
-from storyterm.core.views import parse_status
+from storyterm.core.errors import DatabaseUnavailable, NotFound, StorytermError
+from storyterm.tui.boot import Boot
 from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
 from storyterm.tui.messages import (
-    Authenticated,
     Booted,
     BootFailed,
     ContextLoaded,
@@ -48,19 +47,17 @@ from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.part_view import PartView, provisional_part
-from storyterm.tui.widgets.session_list import LIST_PAGE, SessionsPanel
+from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
-from storyterm.tui.widgets.story_view import StoryView
+from storyterm.tui.widgets.story_view import TAIL, StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
-    from storyterm.core.identity import Account
+    from storyterm.core.runtime import Runtime
     from storyterm.core.views import OpenedSession, Part, Session
     from storyterm.tui.app import StorytermApp
     from storyterm.tui.screens.login import LoginResult
 
-#: Parts shown when a story opens.
-TAIL = 20
 #: Seconds between health checks of Ollama and Redis.
 HEALTH_EVERY = 20.0
 
@@ -80,10 +77,10 @@ class MainScreen(Screen[None]):
 
     app: StorytermApp  # type: ignore[assignment]
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
-        self.booted = False
-        self._booting = False
+        self.runtime = runtime
+        self.boot = Boot(self, runtime)
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
         self._health_timer: Timer | None = None
@@ -98,7 +95,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # The panes page through the writer's stories themselves, from one reader.
-        reader = Reader(self.app.runtime, self._writer_id)
+        reader = Reader(self.runtime, self._writer_id)
         yield TitleBar()
         with Horizontal(id="body"):
             yield SessionsPanel(self.app.now, reader, id="sessions-panel")
@@ -132,137 +129,35 @@ class MainScreen(Screen[None]):
     def status_bar(self) -> StatusBar:
         return self.query_one(StatusBar)
 
+    @property
+    def booted(self) -> bool:
+        """A known writer's stories are on screen: the screen can act."""
+        return self.boot.booted
+
     def on_mount(self) -> None:
-        self.boot()
+        self._start()
 
     # -- start-up --------------------------------------------------------------------------
 
-    def boot(self) -> None:
+    def _start(self) -> None:
         """Open the database and find the writer, then the first page and the newest story."""
-        if self._booting:
-            return
-        self._booting = True
-        self.status_bar.database_ok = None
-        self._boot(self.panel.status, self.panel.search)
-
-    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
-    def _boot(self, status: str, search: str) -> None:
-        runtime = self.app.runtime
-        try:
-            if runtime.first_look() is None:
-                runtime.sessions  # noqa: B018 - opens (and migrates) the database
-            try:
-                # Checked without PyJWT's import for the first frame; _confirm_login checks
-                # the signature as soon as that frame is up.
-                account = runtime.current_account(first_frame=True)
-                reason = None
-            except AuthError as exc:
-                account, reason = None, exc.message
-            if account is None:
-                tokens = runtime.tokens
-                self.post_message(
-                    NeedLogin(reason, None if tokens.available else tokens.unavailable_reason)
-                )
-                return
-            # Posted before the first page is read, so the app knows the writer before any
-            # key (or worker) can ask for them.
-            self.post_message(Authenticated(account))
-            message = self._first_load(account, status, search)
-        except StorytermError as exc:
-            self.post_message(BootFailed(exc))
-        else:
-            self.post_message(message)
-
-    def _first_load(self, account: Account, status: str, search: str) -> Booted:
-        """The first page of the list and the newest story (in a worker thread): read with the
-        standard library's sqlite3 while the Store is not open yet (the first start-up screen of
-        a SQLite database, core/first_look.py), else through the Store."""
-        runtime = self.app.runtime
-        look = runtime.first_look()
-        first = None
-        if look is not None:
-            first = look.first_screen(
-                account.id,
-                status=parse_status(status),
-                search=search.strip() or None,
-                limit=LIST_PAGE,
-                tail=TAIL,
-            )
-        if first is not None:
-            page, total, opened = first.page, first.total, first.opened
-            # The Store (and Redis) open after the first frame: _probe_cache says how it went.
-            database, cache = "sqlite", None
-        else:
-            sessions = runtime.sessions
-            page = sessions.list(account.id, status=status, search=search, limit=LIST_PAGE)
-            total = sessions.count(account.id, status=status, search=search)
-            opened = sessions.open(account.id, page.items[0].id, tail=TAIL) if page.items else None
-            database, cache = sessions.database_backend, str(sessions.cache_state)
-        return Booted(
-            account=account,
-            database=database,
-            cache=cache,
-            page=page,
-            total=total,
-            opened=opened,
-        )
-
-    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
-    def _load_for(self, account: Account, status: str, search: str) -> None:
-        try:
-            message = self._first_load(account, status, search)
-        except StorytermError as exc:
-            self.post_message(BootFailed(exc))
-        else:
-            self.post_message(message)
+        if self.boot.start(self.panel.status, self.panel.search):
+            self.status_bar.database_ok = None
 
     @on(NeedLogin)
     def _need_login(self, event: NeedLogin) -> None:
-        from storyterm.tui.screens.login import LOGIN, REGISTER, LoginScreen
-
-        self._booting = False
         bar = self.status_bar
-        bar.database, bar.database_ok = self.app.runtime.database_backend, True
+        bar.database, bar.database_ok = self.runtime.database_backend, True
         self.panel.focus_list()  # where the writer lands when the login screen closes
-        keyring_note = None
-        if event.keyring_problem:
-            keyring_note = (
-                f"{event.keyring_problem}: your login lasts for this run only. To stay logged "
-                "in, set STORYTERM_TOKEN (`storyterm login --print-token` prints one)."
-            )
-        # Someone logged in here before: offer "Log in" with their name, not a new account.
-        known = self.app.last_username
-        screen = LoginScreen(
-            mode=LOGIN if event.reason or known else REGISTER,
-            reason=event.reason,
-            keyring_note=keyring_note,
-            username=known,
-        )
-        self.app.push_screen(screen, self._logged_in)
+        self.app.push_screen(self.boot.login_screen(event, self.app.last_username), self._logged_in)
         self.call_after_refresh(self.app.mark_ready, 0, "login")
 
     def _logged_in(self, result: LoginResult | None) -> None:
-        if result is None:
-            return
-        account = result.account
-        self.post_message(Authenticated(account, remember=True))
-        if result.kept:
-            self.notify(f"Welcome, {account.username}.", markup=False)
-        else:
-            self.notify(
-                f"Welcome, {account.username}. There is no system keyring here, so this login "
-                "lasts until you quit.",
-                severity="warning",
-                timeout=10,
-                markup=False,
-            )
-        self._booting = True
-        self._load_for(account, self.panel.status, self.panel.search)
+        self.boot.logged_in(result, self.panel.status, self.panel.search)
 
     @on(Booted)
     async def _booted(self, event: Booted) -> None:
-        self._booting = False
-        self.booted = True
+        self.boot.arrived()
         self.query_one(TitleBar).user = event.account.username
         bar = self.status_bar
         bar.database, bar.database_ok, bar.cache = event.database, True, event.cache
@@ -284,25 +179,15 @@ class MainScreen(Screen[None]):
     def _ready(self) -> None:
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
-        self._confirm_login()
+        self.boot.confirm()
         if self._health_timer is None:
             self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
             self._warm_generation()
         self._check_health()
 
-    @work(thread=True, exclusive=True, group="confirm", exit_on_error=False)
-    def _confirm_login(self) -> None:
-        """The first frame's login, checked completely (PyJWT: the signature too)."""
-        try:
-            self.app.runtime.confirm_login()
-        except AuthError as exc:
-            self.post_message(LoginRefused(exc.message))
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc))
-
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
-        self._booting = False
+        self.boot.failed()
         if isinstance(event.error, DatabaseUnavailable):
             self.status_bar.database_ok = False
         await self.story.clear(
@@ -317,11 +202,11 @@ class MainScreen(Screen[None]):
         """True when the screen can act; otherwise start (or wait for) the boot and say so."""
         if self.booted:
             return True
-        if self._booting:
+        if self.boot.booting:
             self.notify("Still opening your stories: one moment.", markup=False)
         else:
             self.notify("Trying the database again…", markup=False)
-            self.boot()
+            self._start()
         return False
 
     # -- health ----------------------------------------------------------------------------
@@ -337,7 +222,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="cache", exit_on_error=False)
     def _probe_cache(self) -> None:
-        store = self.app.runtime.store
+        store = self.runtime.store
         state = store.cache.ping() if store.cache.url else store.cache_state
         self.post_message(Health(ollama_up=None, cache=str(state)))
 
@@ -387,7 +272,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_story(self, session_id: str, focus_input: bool) -> None:
         try:
-            opened = self.app.runtime.sessions.open(self._user_id, session_id, tail=TAIL)
+            opened = self.runtime.sessions.open(self._user_id, session_id, tail=TAIL)
         except StorytermError as exc:
             self.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -451,7 +336,7 @@ class MainScreen(Screen[None]):
         error = event.worker.error
         self.log.error(f"worker {event.worker.name} failed: {error!r}")
         if event.worker.group == "boot":
-            self._booting = False
+            self.boot.failed()
         self.notify(
             f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
             "safe; press F5 to reload, and please report this.",
@@ -528,7 +413,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, group="status", exit_on_error=False)
     def _change_status(self, session_id: str, move: str) -> None:
-        sessions = self.app.runtime.sessions
+        sessions = self.runtime.sessions
         try:
             session = getattr(sessions, move)(self._user_id, session_id)
         except StorytermError as exc:
@@ -583,7 +468,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="delete", exit_on_error=False)
     def _delete(self, session_id: str, title: str) -> None:
         try:
-            self.app.runtime.sessions.delete(self._user_id, session_id)
+            self.runtime.sessions.delete(self._user_id, session_id)
         except StorytermError as exc:
             self.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -676,7 +561,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
     def _refresh_session(self, session_id: str) -> None:
         try:
-            session = self.app.runtime.sessions.get(self._user_id, session_id)
+            session = self.runtime.sessions.get(self._user_id, session_id)
         except StorytermError as exc:
             self.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -745,7 +630,7 @@ class MainScreen(Screen[None]):
         kept: Part | None = None
         outcome: Session | None = None
         try:
-            events = self.app.runtime.storyteller.generate(
+            events = self.runtime.storyteller.generate(
                 self._user_id,
                 session.id,
                 direction or None,
@@ -867,7 +752,7 @@ class MainScreen(Screen[None]):
         """After the first frame: open the Store (the first screen was read without it) and
         import the generation stack, so neither waits for the writer's first keys."""
         with contextlib.suppress(StorytermError):  # the next action that needs it will say
-            self.app.runtime.sessions  # noqa: B018
+            self.runtime.sessions  # noqa: B018
         warm_generation_imports()
         # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
         # frozen like start-up's heap (StorytermApp.mark_ready), so that full collections stop
@@ -888,7 +773,7 @@ class MainScreen(Screen[None]):
     def _export(self, session_id: str) -> None:
         from storyterm.core.export import export_session
 
-        runtime = self.app.runtime
+        runtime = self.runtime
         try:
             result = export_session(
                 runtime.sessions, self._user_id, session_id, out_dir=runtime.settings.export_dir
@@ -918,7 +803,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="context", exit_on_error=False)
     def _load_context(self, session_id: str, title: str) -> None:
         try:
-            messages = self.app.runtime.storyteller.last_prompt(self._user_id, session_id)
+            messages = self.runtime.storyteller.last_prompt(self._user_id, session_id)
         except StorytermError as exc:
             self.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -956,7 +841,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="status", exit_on_error=False)
     def _set_model(self, session_id: str, name: str) -> None:
         try:
-            session = self.app.runtime.sessions.set_model(self._user_id, session_id, name)
+            session = self.runtime.sessions.set_model(self._user_id, session_id, name)
         except StorytermError as exc:
             self.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -1026,37 +911,17 @@ class MainScreen(Screen[None]):
         """Revoke the saved login, forget it here, and show the login screen."""
         if not self._require_boot():
             return
-        if (self.app.runtime.settings.token or "").strip():
-            self.notify(
-                "You are logged in with STORYTERM_TOKEN: unset it (and restart) to log out.",
-                severity="warning",
-                markup=False,
-            )
+        if not self.boot.can_log_out():
             return
         if self.generating:
             self.notify("A part is being written. Stop it first (Esc), then log out.")
             return
-        self._logout(self.app.username or "")
-
-    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
-    def _logout(self, username: str) -> None:
-        runtime = self.app.runtime
-        try:
-            token = runtime.tokens.load()
-            if token:
-                runtime.identity.logout(token)
-            runtime.tokens.clear()
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc))
-        else:
-            self.post_message(LoggedOut(username))
+        self.boot.logout(self.app.username or "")
 
     @on(LoggedOut)
     async def _logged_out(self, event: LoggedOut) -> None:
         await self._forget_writer("Logged out.")
         self.notify(f"Logged out {event.username}.", markup=False)
-        tokens = self.app.runtime.tokens
-        self.post_message(NeedLogin(None, None if tokens.available else tokens.unavailable_reason))
 
     @on(LoginRefused)
     async def _login_refused(self, event: LoginRefused) -> None:
@@ -1064,14 +929,11 @@ class MainScreen(Screen[None]):
         screen, and the writer logs in again."""
         if self.generating:
             self.action_stop()
-        await self._forget_writer("Please log in again.")
-        tokens = self.app.runtime.tokens
-        self.post_message(
-            NeedLogin(event.reason, None if tokens.available else tokens.unavailable_reason)
-        )
+        await self._forget_writer("Please log in again.", event.reason)
 
-    async def _forget_writer(self, note: str) -> None:
-        self.booted = False
+    async def _forget_writer(self, note: str, reason: str | None = None) -> None:
+        """Nothing of the writer stays on screen; the login screen follows (NeedLogin)."""
+        self.boot.forget(reason)
         self.session = None
         self.query_one(TitleBar).user = None
         self.panel.show_page([], reset=True)

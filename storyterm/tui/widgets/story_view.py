@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 WINDOW = 60
 #: Parts loaded per page when scrolling past either end of the window.
 PAGE = 20
+#: The newest parts read when a story opens (the pane mounts those that fill it first).
+TAIL = 20
 #: Parts mounted at most before the first frame of a story (fewer when they fill the pane).
 FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
