@@ -134,6 +134,18 @@ class SessionChanged(Message):
         self.focus_input = focus_input
 
 
+class GenerationEnded(Message):
+    """The part being written is saved (or was never begun): show its session as it is now."""
+
+    def __init__(self, session_id: str, outcome: Session | None, *, reopen: bool) -> None:
+        super().__init__()
+        self.session_id = session_id
+        #: The session after the run; None when it did not finish (read it again).
+        self.outcome = outcome
+        #: Another window wrote meanwhile: open the story again to show what is stored.
+        self.reopen = reopen
+
+
 class SessionDeleted(Message):
     def __init__(self, session_id: str, title: str) -> None:
         super().__init__()

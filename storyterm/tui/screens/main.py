@@ -6,10 +6,6 @@ its result comes back as a message handled here, and the widgets are updated fro
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import DatabaseUnavailable, NotFound, StorytermError
 from storyterm.tui.boot import Boot
+from storyterm.tui.generation import Generation
 from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
 from storyterm.tui.messages import (
     Booted,
@@ -32,6 +29,7 @@ from storyterm.tui.messages import (
     ContextLoaded,
     Crashed,
     Exported,
+    GenerationEnded,
     Health,
     LoggedOut,
     LoginRefused,
@@ -41,12 +39,10 @@ from storyterm.tui.messages import (
     StoryOpened,
     WorkFailed,
 )
-from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.readers import Reader
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
-from storyterm.tui.widgets.part_view import PartView, provisional_part
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
 from storyterm.tui.widgets.story_view import TAIL, StoryView
@@ -84,10 +80,8 @@ class MainScreen(Screen[None]):
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
         self._health_timer: Timer | None = None
-        self._cancel: asyncio.Event | None = None
-        self._generation: Worker[None] | None = None
-        self._streaming_view: PartView | None = None
-        self._reload_after: str | None = None
+        #: The part being written (made on mount, when the panes it writes into exist).
+        self.generation: Generation
         #: A generation asked for while the newest parts were being loaded.
         self._queued: tuple[str, bool] | None = None
 
@@ -135,6 +129,14 @@ class MainScreen(Screen[None]):
         return self.boot.booted
 
     def on_mount(self) -> None:
+        self.generation = Generation(
+            self,
+            self.runtime,
+            self._writer_id,
+            self.story,
+            self.query_one(DirectionBar),
+            self.app.report_error,
+        )
         self._start()
 
     # -- start-up --------------------------------------------------------------------------
@@ -182,7 +184,7 @@ class MainScreen(Screen[None]):
         self.boot.confirm()
         if self._health_timer is None:
             self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
-            self._warm_generation()
+            self.generation.warm(freeze=self.app.freezes_long_lived)
         self._check_health()
 
     @on(BootFailed)
@@ -594,145 +596,26 @@ class MainScreen(Screen[None]):
             self._queued = (direction, regenerate)
             self.open_session(session.id)
             return
-        self.generating = True
-        self._cancel = asyncio.Event()
-        self._generation = self._generate(session, direction, regenerate, self._cancel)
+        if self.generation.start(session, direction, regenerate=regenerate):
+            self.generating = True
 
-    @work(exclusive=True, group="generate", exit_on_error=False)
-    async def _generate(
-        self, session: Session, direction: str, regenerate: bool, cancel: asyncio.Event
-    ) -> None:
-        from storyterm.core.errors import (
-            Conflict,
-            GenerationStopped,
-            ModelMissing,
-            ModelUnavailable,
-        )
-        from storyterm.core.storyteller import Failed, Finished, Progress, Saved, TextDelta
-
-        story = self.story
-        replaced = story.last_part if regenerate else None
-        if regenerate and replaced is None:
-            self.generating = False
-            self.notify("This story has no part to write again yet.")
-            return
-        seq = replaced.seq if replaced is not None else session.part_count + 1
-        shown = direction or (replaced.direction if replaced is not None else "")
-        view = await story.add_part(
-            provisional_part(session, seq, shown), replace=replaced is not None
-        )
-        view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
-        self._streaming_view = view
-        story.follow()
-        cleared = False
-        tokens = 0
-        first_token_at = 0.0
-        kept: Part | None = None
-        outcome: Session | None = None
-        try:
-            events = self.runtime.storyteller.generate(
-                self._user_id,
-                session.id,
-                direction or None,
-                regenerate=regenerate,
-                cancel=cancel,
-            )
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    if not cleared:
-                        # The part exists in the database now: the direction lives there.
-                        cleared = self._clear_direction(direction)
-                        first_token_at = time.monotonic()
-                    tokens += 1
-                    elapsed = time.monotonic() - first_token_at
-                    view.set_rate(tokens / elapsed if elapsed > 0.5 else None)
-                    await view.write(event.text)
-                elif isinstance(event, Saved):
-                    if not cleared:
-                        cleared = self._clear_direction(direction)
-                    view.checkpointed(event.part)
-                elif isinstance(event, Progress):
-                    view.set_note(event.message)
-                    self.notify(event.message, timeout=5, markup=False)
-                elif isinstance(event, Finished):
-                    kept, outcome = event.part, event.session
-                    self.status_bar.ollama = OLLAMA_UP
-                    if event.interrupted:
-                        self.notify(
-                            f"Stopped. Part {event.part.seq} keeps the "
-                            f"{count(event.part.word_count, 'word')} written so far; ctrl+r "
-                            "writes it again.",
-                            markup=False,
-                        )
-                    elif event.done_reason == "length":
-                        self.notify(
-                            f"Part {event.part.seq} filled the model's reply room and stops "
-                            "mid-flow; press Enter to continue it.",
-                            markup=False,
-                        )
-                elif isinstance(event, Failed):
-                    kept = event.part
-                    error = event.error
-                    if isinstance(error, GenerationStopped):
-                        self.notify(error.message, markup=False)
-                    else:
-                        if isinstance(error, ModelUnavailable) and not isinstance(
-                            error, ModelMissing
-                        ):
-                            self.status_bar.ollama = OLLAMA_DOWN
-                        self.app.report_error(error)
-                    if kept is None and replaced is not None:
-                        kept = replaced  # nothing was claimed: the old part still stands
-                    if isinstance(error, Conflict):
-                        # Another window wrote first: show the story as it now is.
-                        self._reload_after = session.id
-        finally:
-            await self._end_generation(view, kept, outcome)
-
-    async def _end_generation(
-        self, view: PartView, kept: Part | None, outcome: Session | None
-    ) -> None:
-        story = self.story
-        shown_seq = view.seq  # before end_stream replaces the provisional part
-        if kept is not None and view.is_attached:
-            await view.end_stream(kept)
-        elif view.is_attached:
-            await view.end_stream(None)
-            await story.remove_part(view.seq)
+    @on(GenerationEnded)
+    def _generation_ended(self, event: GenerationEnded) -> None:
         self.generating = False
-        self._streaming_view = None
-        session_id = outcome.id if outcome is not None else (view.part.session_id)
-        if outcome is not None:
-            self.post_message(SessionChanged(outcome))
+        if event.outcome is not None:
+            self._session_changed(SessionChanged(event.outcome))
         else:
-            self._refresh_session(session_id)
-        if (kept is not None and kept.seq != shown_seq) or self._reload_after == session_id:
-            self.open_session(session_id)  # another window wrote meanwhile: show the truth
-        self._reload_after = None
-
-    def _clear_direction(self, direction: str) -> bool:
-        """Empty the input, unless the writer has typed something new there meanwhile."""
-        field = self.direction
-        if field.value.strip() == direction:
-            field.value = ""
-        return True
+            self._refresh_session(event.session_id)
+        if event.reopen:
+            self.open_session(event.session_id)  # show what is stored
 
     def action_stop(self) -> None:
         """Esc: stop the generation and keep what was written."""
-        if self.generating and self._cancel is not None and not self._cancel.is_set():
-            self._cancel.set()
-            if self._streaming_view is not None:
-                self._streaming_view.stopping()
+        self.generation.stop()
 
-    async def stop_generation(self, timeout: float = 5.0) -> None:
+    async def stop_generation(self) -> None:
         """Stop a running generation and wait until its text is saved (quitting)."""
-        worker = self._generation
-        if not self.generating or worker is None:
-            return
-        if self._cancel is not None:
-            self._cancel.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(worker.wait(), timeout)
+        await self.generation.stop_and_wait()
 
     def action_regenerate(self) -> None:
         session = self._current("regenerate the last part of")
@@ -746,19 +629,6 @@ class MainScreen(Screen[None]):
             return
         # A direction waiting in the input replaces the old one; else the part keeps its own.
         self.generate(session, self.direction.value.strip(), regenerate=True)
-
-    @work(thread=True, group="warm", exit_on_error=False)
-    def _warm_generation(self) -> None:
-        """After the first frame: open the Store (the first screen was read without it) and
-        import the generation stack, so neither waits for the writer's first keys."""
-        with contextlib.suppress(StorytermError):  # the next action that needs it will say
-            self.runtime.sessions  # noqa: B018
-        warm_generation_imports()
-        # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
-        # frozen like start-up's heap (StorytermApp.mark_ready), so that full collections stop
-        # walking ~100,000 objects on every later pause (opening a story, streaming).
-        if self.app.freezes_long_lived:
-            gc.freeze()
 
     # -- export and context ----------------------------------------------------------------
 
