@@ -40,7 +40,8 @@ from storyterm.tui.messages import (
     WorkFailed,
 )
 from storyterm.tui.readers import Reader
-from storyterm.tui.text import count, one_line
+from storyterm.tui.story_actions import StoryActions, exported_note
+from storyterm.tui.text import one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
@@ -50,7 +51,7 @@ from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
-    from storyterm.core.views import OpenedSession, Part, Session
+    from storyterm.core.views import OpenedSession, Session
     from storyterm.tui.app import StorytermApp
     from storyterm.tui.screens.login import LoginResult
 
@@ -80,8 +81,10 @@ class MainScreen(Screen[None]):
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
         self._health_timer: Timer | None = None
-        #: The part being written (made on mount, when the panes it writes into exist).
+        #: The part being written, and the story's other use cases (made on mount, when the
+        #: panes they show their work in exist).
         self.generation: Generation
+        self.actions: StoryActions
         #: A generation asked for while the newest parts were being loaded.
         self._queued: tuple[str, bool] | None = None
 
@@ -136,6 +139,14 @@ class MainScreen(Screen[None]):
             self.story,
             self.query_one(DirectionBar),
             self.app.report_error,
+        )
+        self.actions = StoryActions(
+            self,
+            self.runtime,
+            self._writer_id,
+            push_screen=self.app.push_screen,
+            stop_generation=self.generation.stop,
+            story=self.story,
         )
         self._start()
 
@@ -274,7 +285,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_story(self, session_id: str, focus_input: bool) -> None:
         try:
-            opened = self.runtime.sessions.open(self._user_id, session_id, tail=TAIL)
+            opened = self.runtime.sessions.open(self._writer_id(), session_id, tail=TAIL)
         except StorytermError as exc:
             self.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -348,11 +359,7 @@ class MainScreen(Screen[None]):
             markup=False,
         )
 
-    # -- status moves ----------------------------------------------------------------------
-
-    @property
-    def _user_id(self) -> int:
-        return self._writer_id()
+    # -- the open story's use cases (tui/story_actions.py) ---------------------------------
 
     def _writer_id(self) -> int:
         assert self.app.user_id is not None, "used before the boot worker found the writer"
@@ -367,67 +374,48 @@ class MainScreen(Screen[None]):
             return None
         return self.session
 
+    def _busy(self, then: str) -> bool:
+        """True, after telling the writer, while a part is being written."""
+        if self.generating:
+            self.notify(f"A part is being written. Stop it first (Esc), then {then}.")
+        return self.generating
+
     def action_pause(self) -> None:
-        session = self._current("pause")
-        if session is None:
-            return
-        if str(session.status) != "active":
-            self.notify(_not_now(session, "pause"), markup=False)
-            return
-        # Pausing during a generation stops it; what was written is kept.
-        self.action_stop()
-        self._change_status(session.id, "pause")
+        if (session := self._current("pause")) is not None:
+            self.actions.pause(session)
 
     def action_resume(self) -> None:
-        session = self._current("resume")
-        if session is None:
-            return
-        if str(session.status) != "paused":
-            self.notify(_not_now(session, "resume"), markup=False)
-            return
-        self._change_status(session.id, "resume")
+        if (session := self._current("resume")) is not None:
+            self.actions.resume(session)
 
     def action_complete(self) -> None:
-        from storyterm.tui.screens.confirm import ConfirmScreen
+        if (session := self._current("complete")) is not None:
+            self.actions.complete(session)
 
-        session = self._current("complete")
-        if session is None:
-            return
-        if str(session.status) == "completed":
-            self.notify(_not_now(session, "complete"), markup=False)
-            return
-        title = one_line(session.title)
+    def action_delete(self) -> None:
+        if (session := self._current("delete")) is not None and not self._busy("delete"):
+            self.actions.delete(session)
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.action_stop()
-                self._change_status(session.id, "complete")
+    def action_bible(self) -> None:
+        if (session := self._current("edit the bible of")) is not None:
+            self.actions.edit_bible(session)
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Complete “{title}”?",
-                "A completed story is read-only: you can still read and export it, but not "
-                "add, regenerate or edit parts.",
-                yes="Complete",
-            ),
-            answered,
-        )
+    def action_edit_part(self) -> None:
+        if (session := self._current("edit")) is not None:
+            self.actions.edit_part(session)
 
-    @work(thread=True, group="status", exit_on_error=False)
-    def _change_status(self, session_id: str, move: str) -> None:
-        sessions = self.runtime.sessions
-        try:
-            session = getattr(sessions, move)(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-            return
-        title = f"“{one_line(session.title)}”"
-        note = {
-            "pause": f"Paused {title}. Press r to resume it.",
-            "resume": f"Resumed {title}. Carry on writing.",
-            "complete": f"Completed {title}. It is read-only now; press e to export it.",
-        }[move]
-        self.post_message(SessionChanged(session, note, focus_input=move == "resume"))
+    def action_model(self) -> None:
+        if (session := self._current("choose the model of")) is not None:
+            self.actions.choose_model(session)
+
+    def action_export(self) -> None:
+        """One key: the story as files in the export folder (updated in place next time)."""
+        if (session := self._current("export")) is not None:
+            self.actions.export(session)
+
+    def action_view_context(self) -> None:
+        if (session := self._current("see the context of")) is not None:
+            self.actions.view_context(session)
 
     @on(SessionChanged)
     def _session_changed(self, event: SessionChanged) -> None:
@@ -441,40 +429,6 @@ class MainScreen(Screen[None]):
             self._focus_input_if_writable()
         elif why_disabled(self.session) is not None and self.focused is self.direction:
             self.panel.session_list.focus()
-
-    # -- delete ----------------------------------------------------------------------------
-
-    def action_delete(self) -> None:
-        from storyterm.tui.screens.confirm import ConfirmScreen
-
-        session = self._current("delete")
-        if session is None:
-            return
-        if self.generating:
-            self.notify("A part is being written. Stop it first (Esc), then delete.")
-            return
-        title = one_line(session.title)
-        detail = (
-            f"Its {count(session.part_count, 'part')} and {count(session.word_count, 'word')} "
-            "will be gone for good. Export it first (e) if you want a copy."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._delete(session.id, session.title)
-
-        self.app.push_screen(
-            ConfirmScreen(f"Delete “{title}”?", detail, yes="Delete", danger=True), answered
-        )
-
-    @work(thread=True, group="delete", exit_on_error=False)
-    def _delete(self, session_id: str, title: str) -> None:
-        try:
-            self.runtime.sessions.delete(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(SessionDeleted(session_id, title))
 
     @on(SessionDeleted)
     async def _deleted(self, event: SessionDeleted) -> None:
@@ -515,60 +469,6 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(NewSessionScreen(), created)
 
-    def action_bible(self) -> None:
-        from storyterm.tui.screens.bible import BibleScreen
-
-        session = self._current("edit the bible of")
-        if session is None:
-            return
-
-        def saved(updated: Session | None) -> None:
-            if updated is not None:
-                self.post_message(SessionChanged(updated, "Story bible saved."))
-
-        self.app.push_screen(BibleScreen(session), saved)
-
-    def _target_part(self) -> Part | None:
-        story = self.story
-        if story.selected is not None:
-            return story.loaded_part(story.selected)
-        return story.last_part
-
-    def action_edit_part(self) -> None:
-        from storyterm.tui.screens.part_editor import PartEditorScreen
-
-        session = self._current("edit")
-        if session is None:
-            return
-        if str(session.status) == "completed":
-            self.notify(_not_now(session, "edit"), markup=False)
-            return
-        part = self._target_part()
-        if part is None:
-            self.notify("This story has no parts to edit yet.")
-            return
-        view = self.story.part_view(part.seq)
-        if str(part.state) == "streaming" or (view is not None and view.streaming):
-            self.notify("That part is still being written. Stop it (Esc) first, then edit.")
-            return
-
-        def saved(updated: Part | None) -> None:
-            if updated is not None:
-                self.story.update_part(updated)
-                self.notify(f"Part {updated.seq} saved.", markup=False)
-                self._refresh_session(updated.session_id)
-
-        self.app.push_screen(PartEditorScreen(part, session.title), saved)
-
-    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
-    def _refresh_session(self, session_id: str) -> None:
-        try:
-            session = self.runtime.sessions.get(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(SessionChanged(session))
-
     # -- generation ------------------------------------------------------------------------
 
     @on(Input.Submitted, "#direction")
@@ -605,7 +505,7 @@ class MainScreen(Screen[None]):
         if event.outcome is not None:
             self._session_changed(SessionChanged(event.outcome))
         else:
-            self._refresh_session(event.session_id)
+            self.actions.refresh(event.session_id)
         if event.reopen:
             self.open_session(event.session_id)  # show what is stored
 
@@ -630,94 +530,13 @@ class MainScreen(Screen[None]):
         # A direction waiting in the input replaces the old one; else the part keeps its own.
         self.generate(session, self.direction.value.strip(), regenerate=True)
 
-    # -- export and context ----------------------------------------------------------------
-
-    def action_export(self) -> None:
-        """One key: the story as files in the export folder (updated in place next time)."""
-        session = self._current("export")
-        if session is None:
-            return
-        self._export(session.id)
-
-    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, session_id: str) -> None:
-        from storyterm.core.export import export_session
-
-        runtime = self.runtime
-        try:
-            result = export_session(
-                runtime.sessions, self._user_id, session_id, out_dir=runtime.settings.export_dir
-            )
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(Exported(result))
-
     @on(Exported)
     def _exported(self, event: Exported) -> None:
-        result = event.result
-        folder = result.folder.expanduser().resolve()
-        files = count(len(result.files), "file")
-        what = f"{count(result.part_count, 'part')}, {count(result.word_count, 'word')}"
-        if result.unchanged:
-            files += f", {result.unchanged} already up to date"
-        note = f"Exported {what} to {folder} ({files})."
-        self.notify(note, title="Exported", timeout=12, markup=False)
-
-    def action_view_context(self) -> None:
-        session = self._current("see the context of")
-        if session is None:
-            return
-        self._load_context(session.id, session.title)
-
-    @work(thread=True, exclusive=True, group="context", exit_on_error=False)
-    def _load_context(self, session_id: str, title: str) -> None:
-        try:
-            messages = self.runtime.storyteller.last_prompt(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(ContextLoaded(title, messages))
+        self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
 
     @on(ContextLoaded)
     def _context_loaded(self, event: ContextLoaded) -> None:
-        from storyterm.tui.screens.context import ContextScreen
-
-        note = (
-            ""
-            if event.messages
-            else "Nothing has been sent to the model for this story yet: write a part first."
-        )
-        self.app.push_screen(ContextScreen(event.title, event.messages, note))
-
-    # -- the story's model -----------------------------------------------------------------
-
-    def action_model(self) -> None:
-        from storyterm.tui.screens.model import ModelScreen
-
-        session = self._current("choose the model of")
-        if session is None:
-            return
-        if str(session.status) == "completed":
-            self.notify(_not_now(session, "change its model"), markup=False)
-            return
-
-        def chosen(name: str | None) -> None:
-            if name and name != session.model_name:
-                self._set_model(session.id, name)
-
-        self.app.push_screen(ModelScreen(session.title, session.model_name), chosen)
-
-    @work(thread=True, group="status", exit_on_error=False)
-    def _set_model(self, session_id: str, name: str) -> None:
-        try:
-            session = self.runtime.sessions.set_model(self._user_id, session_id, name)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(
-                SessionChanged(session, f"“{one_line(session.title)}” now uses {name}.")
-            )
+        self.actions.show_context(event)
 
     # -- focus and small actions -----------------------------------------------------------
 
@@ -781,12 +600,8 @@ class MainScreen(Screen[None]):
         """Revoke the saved login, forget it here, and show the login screen."""
         if not self._require_boot():
             return
-        if not self.boot.can_log_out():
-            return
-        if self.generating:
-            self.notify("A part is being written. Stop it first (Esc), then log out.")
-            return
-        self.boot.logout(self.app.username or "")
+        if self.boot.can_log_out() and not self._busy("log out"):
+            self.boot.logout(self.app.username or "")
 
     @on(LoggedOut)
     async def _logged_out(self, event: LoggedOut) -> None:
@@ -826,15 +641,3 @@ class MainScreen(Screen[None]):
                 "End this login (it is revoked) and show the login screen",
                 self.action_logout,
             )
-
-
-def _not_now(session: Session, move: str) -> str:
-    title = f"“{one_line(session.title)}”"
-    status = str(session.status)
-    if status == "completed":
-        return f"{title} is completed and read-only, so it cannot {move}. Press e to export it."
-    if status == "paused" and move == "pause":
-        return f"{title} is already paused. Press r to resume it."
-    if status == "active" and move == "resume":
-        return f"{title} is not paused: just write (Enter in the input)."
-    return f"{title} is {status}: it cannot {move} now."
