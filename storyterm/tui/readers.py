@@ -1,14 +1,16 @@
-"""The reads the panes page through, made as the writer the app has signed in.
+"""What the widgets read for themselves: the pages of the panes, the health of the services.
 
 The session list and the story pane are given a Reader (they know it only as the small
 protocols SessionPages and PartPages), so neither knows about user ids or the Runtime, and
-the paging stays in the widgets that show the pages.
+the paging stays in the widgets that show the pages; the status line is given a ServiceCheck.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from storyterm.tui.models import load_model_choice
 
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
@@ -44,3 +46,17 @@ class Reader:
         parts = sessions.parts_before(user_id, session_id, after_seq + limit + 1, limit=limit)
         part_count = sessions.get(user_id, session_id).part_count
         return [p for p in parts if p.seq > after_seq], part_count
+
+
+class ServiceCheck:
+    """Whether Ollama answers and how the Redis cache is, for the status line."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def ollama_up(self) -> bool:
+        return (await load_model_choice(self._runtime)).ollama_up
+
+    def cache_state(self) -> str:
+        store = self._runtime.store
+        return str(store.cache.ping() if store.cache.url else store.cache_state)

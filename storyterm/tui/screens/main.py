@@ -39,13 +39,13 @@ from storyterm.tui.messages import (
     StoryOpened,
     WorkFailed,
 )
-from storyterm.tui.readers import Reader
+from storyterm.tui.readers import Reader, ServiceCheck
 from storyterm.tui.story_actions import StoryActions, exported_note
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
-from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
+from storyterm.tui.widgets.status_bar import StatusBar
 from storyterm.tui.widgets.story_view import TAIL, StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
@@ -80,7 +80,6 @@ class MainScreen(Screen[None]):
         self.boot = Boot(self, runtime)
         self._open_timer: Timer | None = None
         self._pending_open: str | None = None
-        self._health_timer: Timer | None = None
         #: The part being written, and the story's other use cases (made on mount, when the
         #: panes they show their work in exist).
         self.generation: Generation
@@ -101,7 +100,7 @@ class MainScreen(Screen[None]):
                 yield DirectionBar(id="direction-bar").data_bind(
                     MainScreen.session, MainScreen.generating
                 )
-        yield StatusBar()
+        yield StatusBar(ServiceCheck(self.runtime))
         yield KeyBar()
 
     def watch_session(self, session: Session | None) -> None:
@@ -193,10 +192,9 @@ class MainScreen(Screen[None]):
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
         self.boot.confirm()
-        if self._health_timer is None:
-            self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
+        if self.status_bar.keep_checking(HEALTH_EVERY):  # the first time only
             self.generation.warm(freeze=self.app.freezes_long_lived)
-        self._check_health()
+        self.status_bar.check()
 
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
@@ -222,29 +220,9 @@ class MainScreen(Screen[None]):
             self._start()
         return False
 
-    # -- health ----------------------------------------------------------------------------
-
-    def _check_health(self) -> None:
-        self._probe_ollama()
-        self._probe_cache()
-
-    @work(exclusive=True, group="ollama", exit_on_error=False)
-    async def _probe_ollama(self) -> None:
-        choice = await self.app.model_choice()
-        self.post_message(Health(ollama_up=choice.ollama_up, cache=None))
-
-    @work(thread=True, exclusive=True, group="cache", exit_on_error=False)
-    def _probe_cache(self) -> None:
-        store = self.runtime.store
-        state = store.cache.ping() if store.cache.url else store.cache_state
-        self.post_message(Health(ollama_up=None, cache=str(state)))
-
     @on(Health)
     def _health(self, event: Health) -> None:
-        if event.ollama_up is not None:
-            self.status_bar.ollama = OLLAMA_UP if event.ollama_up else OLLAMA_DOWN
-        if event.cache is not None:
-            self.status_bar.cache = event.cache
+        self.status_bar.show(event)  # a generation found out whether Ollama answers
 
     # -- the session list ------------------------------------------------------------------
 
@@ -586,7 +564,7 @@ class MainScreen(Screen[None]):
         self.panel.load(reset=True, keep=keep)
         if keep is not None and not self.generating:
             self.open_session(keep)
-        self._check_health()
+        self.status_bar.check()
 
     def action_help(self) -> None:
         from storyterm.tui.screens.help import HelpScreen
