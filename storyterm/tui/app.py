@@ -36,7 +36,7 @@ from storyterm.core.errors import (
     NotFound,
     StorytermError,
 )
-from storyterm.tui.messages import Authenticated, LoggedOut, LoginRefused
+from storyterm.tui.messages import Authenticated, Crashed, LoggedOut, LoginRefused
 from storyterm.tui.models import ModelChoice, load_model_choice
 from storyterm.tui.state import STATE_FILE, TuiState
 from storyterm.tui.text import safe
@@ -217,6 +217,20 @@ class StorytermApp(App[None]):
         )
         severity = "warning" if isinstance(error, (InvalidInput, InvalidTransition)) else "error"
         self.notify(error.message, title=title, severity=severity, timeout=10, markup=False)
+
+    @on(Crashed)
+    def _crashed(self, event: Crashed) -> None:
+        """A worker died of a bug, not a StorytermError: say so instead of failing silently."""
+        error = event.worker.error
+        self.log.error(f"worker {event.worker.name} failed: {error!r}")
+        self.notify(
+            f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
+            "safe; press F5 to reload, and please report this.",
+            title="Unexpected error",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
 
     # -- start-up measurement --------------------------------------------------------------
 

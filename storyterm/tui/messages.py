@@ -164,8 +164,8 @@ class WorkFailed(Message):
 
 
 class Crashed(Message):
-    """A worker of a pane died of a bug, not a StorytermError (Textual tells only the worker's
-    own widget): the screen says so instead of failing silently."""
+    """A worker died of a bug, not a StorytermError. Textual tells only the worker's own
+    widget, which posts this; it bubbles up to the app, which tells the writer."""
 
     def __init__(self, worker: Worker[Any]) -> None:
         super().__init__()

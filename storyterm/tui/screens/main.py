@@ -319,23 +319,9 @@ class MainScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self._crashed(Crashed(event.worker))
-
-    @on(Crashed)
-    def _crashed(self, event: Crashed) -> None:
-        """A bug, not a StorytermError: say so instead of failing silently."""
-        error = event.worker.error
-        self.log.error(f"worker {event.worker.name} failed: {error!r}")
-        if event.worker.group == "boot":
-            self.boot.failed()
-        self.notify(
-            f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
-            "safe; press F5 to reload, and please report this.",
-            title="Unexpected error",
-            severity="error",
-            timeout=15,
-            markup=False,
-        )
+            if event.worker.group == "boot":
+                self.boot.failed()
+            self.post_message(Crashed(event.worker))  # the app tells the writer
 
     # -- the open story's use cases (tui/story_actions.py) ---------------------------------
 
