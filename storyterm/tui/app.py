@@ -43,6 +43,7 @@ from storyterm.tui.text import safe
 
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
+    from storyterm.tui.host import Host
 
 log = logging.getLogger("storyterm.tui")
 
@@ -283,3 +284,9 @@ class StorytermApp(App[None]):
             os.replace(temp, target)
         except OSError as exc:
             log.warning("Could not write the start-up report to %s: %s", path, exc)
+
+
+if TYPE_CHECKING:
+    # The screens see the app only as a Host (tui/host.py): the type checker holds the two to
+    # the same shape.
+    _host: type[Host] = StorytermApp

@@ -52,7 +52,7 @@ from storyterm.tui.widgets.title_bar import TitleBar
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import OpenedSession, Session
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
     from storyterm.tui.screens.login import LoginResult
 
 #: Seconds between health checks of Ollama and Redis.
@@ -72,7 +72,7 @@ class MainScreen(Screen[None]):
     session: reactive[Session | None] = reactive(None, init=False, bindings=True)
     generating: reactive[bool] = reactive(False, init=False, bindings=True)
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
