@@ -153,7 +153,7 @@ class PartView(Vertical):
             # About to stream (a new part): the Markdown the stream writes into.
             from storyterm.tui.widgets.stream_markdown import StreamMarkdown
 
-            yield StreamMarkdown()
+            yield StreamMarkdown(classes=BODY)
         else:
             yield Prose(part_markdown(self.part), classes=BODY)
 
@@ -263,7 +263,7 @@ class PartView(Vertical):
 
         segments = self._segments
         if not segments:  # composed with Prose (not a new part): stream into a Markdown
-            segment = StreamMarkdown()
+            segment = StreamMarkdown(classes=BODY)
             for body in self._bodies:
                 body.remove()
             self.mount(segment)
@@ -347,7 +347,7 @@ class PartView(Vertical):
         from storyterm.tui.widgets.stream_markdown import StreamMarkdown
 
         done = self._segments[-1]
-        segment = StreamMarkdown()
+        segment = StreamMarkdown(classes=BODY)
         with self.app.batch_update():
             mounted = self.mount(Prose(done.source, classes=f"{BODY} -segment"), before=done)
             _retire([done])

@@ -24,10 +24,10 @@ class StreamMarkdown(Markdown):
     """A streaming part's Markdown, laid out as a stream that re-measures every block whose
     size changed (see stream_layout: Textual's own stream layout can miss one)."""
 
-    def __init__(self, markdown: str | None = None) -> None:
-        from storyterm.tui.widgets.part_view import BODY
-
-        super().__init__(markdown, open_links=False, classes=BODY)
+    def __init__(self, markdown: str | None = None, *, classes: str | None = None) -> None:
+        # The part names the class its text widgets carry (part_view.BODY): imported from
+        # there, the two modules would import each other.
+        super().__init__(markdown, open_links=False, classes=classes)
         self._stream_layout = MeasuringStreamLayout()
 
     @property
