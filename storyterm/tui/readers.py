@@ -14,7 +14,7 @@ from storyterm.tui.models import load_model_choice
 
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
-    from storyterm.core.views import Page, Part, Session
+    from storyterm.core.views import OpenedSession, Page, Part, Session
 
 
 class Reader:
@@ -33,6 +33,9 @@ class Reader:
 
     def count(self, status: str, search: str) -> int:
         return self._runtime.sessions.count(self._writer(), status=status, search=search)
+
+    def open(self, session_id: str, tail: int) -> OpenedSession:
+        return self._runtime.sessions.open(self._writer(), session_id, tail=tail)
 
     def parts_before(self, session_id: str, before_seq: int, limit: int) -> list[Part]:
         return self._runtime.sessions.parts_before(

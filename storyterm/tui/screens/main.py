@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -19,7 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from storyterm.core.errors import DatabaseUnavailable, NotFound, StorytermError
+from storyterm.core.errors import DatabaseUnavailable, NotFound
 from storyterm.tui.boot import Boot
 from storyterm.tui.generation import Generation
 from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
@@ -46,7 +46,7 @@ from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_di
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_view import TAIL, StoryView
+from storyterm.tui.widgets.story_view import StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
@@ -79,7 +79,6 @@ class MainScreen(Screen[None]):
         self.runtime = runtime
         self.boot = Boot(self, runtime)
         self._open_timer: Timer | None = None
-        self._pending_open: str | None = None
         #: The part being written, and the story's other use cases (made on mount, when the
         #: panes they show their work in exist).
         self.generation: Generation
@@ -238,14 +237,14 @@ class MainScreen(Screen[None]):
         if self.generating:
             return  # the story pane stays on the part being written
         # Wait for the cursor to rest: holding the down key must not open every story.
-        self._pending_open = event.session_id
+        self.story.expect(event.session_id)
         if self._open_timer is not None:
             self._open_timer.stop()
-        self._open_timer = self.set_timer(0.15, self._open_pending)
+        self._open_timer = self.set_timer(0.15, self._open_wanted)
 
-    def _open_pending(self) -> None:
-        if self._pending_open is not None:
-            self.open_session(self._pending_open)
+    def _open_wanted(self) -> None:
+        if self.story.wanted is not None:
+            self.open_session(self.story.wanted)
 
     @on(SessionsPanel.Chosen)
     def _chosen(self, event: SessionsPanel.Chosen) -> None:
@@ -257,28 +256,15 @@ class MainScreen(Screen[None]):
     # -- opening and paging a story --------------------------------------------------------
 
     def open_session(self, session_id: str, *, focus_input: bool = False) -> None:
-        self._pending_open = session_id
-        self._open_story(session_id, focus_input)
-
-    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
-    def _open_story(self, session_id: str, focus_input: bool) -> None:
-        try:
-            opened = self.runtime.sessions.open(self._writer_id(), session_id, tail=TAIL)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(StoryOpened(opened, focus_input))
+        self.story.open(session_id, focus_input=focus_input)
 
     @on(StoryOpened)
     async def _story_opened(self, event: StoryOpened) -> None:
-        if event.opened.session.id != self._pending_open:
-            return  # the writer has moved on to another story
         await self._show_opened(event.opened, focus_input=event.focus_input)
 
     async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> bool:
         """Show the story; True when the direction input was given the focus."""
         focused = False
-        self._pending_open = opened.session.id
         # One repaint for the title, the list row, the input and the story together.
         with self.app.batch_update():
             self.session = opened.session
@@ -291,10 +277,6 @@ class MainScreen(Screen[None]):
             self._queued = None
             self.generate(opened.session, direction, regenerate=regenerate)
         return focused
-
-    @on(StoryView.NeedNewest)
-    def _need_newest(self, event: StoryView.NeedNewest) -> None:
-        self.open_session(event.session_id)
 
     @on(StoryView.Selected)
     def _part_selected(self, event: StoryView.Selected) -> None:

@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import StorytermError
 from storyterm.tui.compat import clear_inner_outer_cache
-from storyterm.tui.messages import Crashed, NewerLoaded, OlderLoaded, WorkFailed
+from storyterm.tui.messages import Crashed, NewerLoaded, OlderLoaded, StoryOpened, WorkFailed
 from storyterm.tui.text import count, one_line, plain
 from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
@@ -46,7 +46,10 @@ EDGE = 2
 
 
 class PartPages(Protocol):
-    """Where the pane reads the parts around its window. Called in a worker thread."""
+    """Where the pane reads a story's newest parts and the parts around its window. Called in
+    a worker thread."""
+
+    def open(self, session_id: str, tail: int) -> OpenedSession: ...
 
     def parts_before(self, session_id: str, before_seq: int, limit: int) -> list[Part]: ...
 
@@ -113,13 +116,6 @@ class StoryView(VerticalScroll, can_focus=True):
         Binding("j", "scroll_down", "Down", show=False, tooltip="Scroll"),
     ]
 
-    class NeedNewest(Message):
-        """The writer asked for the newest parts while the window is trimmed: reopen the tail."""
-
-        def __init__(self, session_id: str) -> None:
-            super().__init__()
-            self.session_id = session_id
-
     class Selected(Message):
         """The selected part changed (the header shows "part N of M")."""
 
@@ -137,6 +133,8 @@ class StoryView(VerticalScroll, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._reader = reader
         self._shown_id: str | None = None
+        #: The story the writer is heading for: an opening of any other is not shown.
+        self._wanted: str | None = None
         self._paging = False
         #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
         self._held: list[Part] = []
@@ -193,6 +191,35 @@ class StoryView(VerticalScroll, can_focus=True):
         self.query_one("#story-empty", Static).update(self._empty_text)
         self._update_markers()
 
+    def open(self, session_id: str, *, focus_input: bool = False) -> None:
+        """Read the story's newest parts. StoryOpened goes on up to the screen, which shows them
+        with its title, list row and input, unless another story is wanted by then."""
+        self._wanted = session_id
+        self._open(session_id, focus_input)
+
+    def expect(self, session_id: str) -> None:
+        """The writer is heading for this story (it opens when the list's cursor rests): a
+        story still being read is not shown when it arrives."""
+        self._wanted = session_id
+
+    @property
+    def wanted(self) -> str | None:
+        return self._wanted
+
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def _open(self, session_id: str, focus_input: bool) -> None:
+        try:
+            opened = self._reader.open(session_id, TAIL)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(StoryOpened(opened, focus_input))
+
+    @on(StoryOpened)
+    def _opened(self, event: StoryOpened) -> None:
+        if event.opened.session.id != self._wanted:
+            event.stop()  # the writer has moved on to another story
+
     async def show(self, opened: OpenedSession) -> None:
         """Replace the pane with this session's newest parts, scrolled to the bottom.
 
@@ -200,7 +227,7 @@ class StoryView(VerticalScroll, can_focus=True):
         and goes in above them when the writer scrolls up, with no second trip to the database.
         So a story opens as fast as a short one, however long its parts.
         """
-        self._shown_id = opened.session.id
+        self._shown_id = self._wanted = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
@@ -442,10 +469,11 @@ class StoryView(VerticalScroll, can_focus=True):
 
     @on(WorkFailed)
     def _load_failed(self) -> None:
-        """A page did not load: let the next scroll ask again. (Only this pane's loads post
-        here; the message goes on up, and the screen tells the writer.)"""
-        self._paging = False
-        self._update_markers()
+        """A page (or a story) did not load: let the next scroll ask again. (Only this pane's
+        loads post here; the message goes on up, and the screen tells the writer.)"""
+        if self._paging:
+            self._paging = False
+            self._update_markers()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker states do not bubble: the screen hears of a bug in a load from this message.
@@ -487,6 +515,6 @@ class StoryView(VerticalScroll, can_focus=True):
     def action_newest(self) -> None:
         """End: the newest part, reloading the tail if the window was trimmed."""
         if self.has_more_after and self._shown_id is not None:
-            self.post_message(self.NeedNewest(self._shown_id))
+            self.open(self._shown_id)
         else:
             self.scroll_end(animate=False)
