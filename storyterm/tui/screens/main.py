@@ -7,6 +7,7 @@ its result comes back as a message handled here, and the widgets are updated fro
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -21,7 +22,6 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.errors import DatabaseUnavailable, NotFound
 from storyterm.tui.boot import Boot
-from storyterm.tui.generation import Generation
 from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
 from storyterm.tui.messages import (
     Booted,
@@ -40,7 +40,6 @@ from storyterm.tui.messages import (
     WorkFailed,
 )
 from storyterm.tui.readers import Reader, ServiceCheck
-from storyterm.tui.story_actions import StoryActions, exported_note
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
@@ -52,8 +51,10 @@ from storyterm.tui.widgets.title_bar import TitleBar
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import OpenedSession, Session
+    from storyterm.tui.generation import Generation
     from storyterm.tui.host import HostApp
     from storyterm.tui.screens.login import LoginResult
+    from storyterm.tui.story_actions import StoryActions
 
 #: Seconds between health checks of Ollama and Redis.
 HEALTH_EVERY = 20.0
@@ -79,10 +80,6 @@ class MainScreen(Screen[None]):
         self.runtime = runtime
         self.boot = Boot(self, runtime)
         self._open_timer: Timer | None = None
-        #: The part being written, and the story's other use cases (made on mount, when the
-        #: panes they show their work in exist).
-        self.generation: Generation
-        self.actions: StoryActions
         #: A generation asked for while the newest parts were being loaded.
         self._queued: tuple[str, bool] | None = None
 
@@ -129,16 +126,25 @@ class MainScreen(Screen[None]):
         """A known writer's stories are on screen: the screen can act."""
         return self.boot.booted
 
-    def on_mount(self) -> None:
-        self.generation = Generation(
-            self,
-            self.runtime,
-            self._writer_id,
-            self.story,
-            self.query_one(DirectionBar),
-            self.app.report_error,
+    # The owners of the work the keys ask for: made (and their modules imported) when first
+    # needed, after the first frame.
+
+    @cached_property
+    def generation(self) -> Generation:
+        """The part being written."""
+        from storyterm.tui.generation import Generation
+
+        bar = self.query_one(DirectionBar)
+        return Generation(
+            self, self.runtime, self._writer_id, self.story, bar, self.app.report_error
         )
-        self.actions = StoryActions(
+
+    @cached_property
+    def actions(self) -> StoryActions:
+        """The open story's other use cases."""
+        from storyterm.tui.story_actions import StoryActions
+
+        return StoryActions(
             self,
             self.runtime,
             self._writer_id,
@@ -146,6 +152,8 @@ class MainScreen(Screen[None]):
             stop_generation=self.generation.stop,
             story=self.story,
         )
+
+    def on_mount(self) -> None:
         self._start()
 
     # -- start-up --------------------------------------------------------------------------
@@ -478,6 +486,8 @@ class MainScreen(Screen[None]):
 
     @on(Exported)
     def _exported(self, event: Exported) -> None:
+        from storyterm.tui.story_actions import exported_note
+
         self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
 
     @on(ContextLoaded)
