@@ -1,7 +1,10 @@
 """The writer's room: sessions on the left, the story on the right, the direction under it.
 
-This screen turns keys into use cases. Every database, Redis or model call runs in a worker;
-its result comes back as a message handled here, and the widgets are updated from that.
+The screen composes the widgets and routes; the work has owners. Boot (tui/boot.py) finds the
+writer, Generation (tui/generation.py) writes a part, StoryActions (tui/story_actions.py) runs
+the open story's other use cases, and the panes load their own pages from a Reader
+(tui/readers.py). A key comes here and goes to its owner; what the owners' workers post back
+(tui/messages.py) comes here and goes onto the widgets. Nothing here waits on the database.
 """
 
 from __future__ import annotations
@@ -126,6 +129,11 @@ class MainScreen(Screen[None]):
         """A known writer's stories are on screen: the screen can act."""
         return self.boot.booted
 
+    def _writer_id(self) -> int:
+        """Who the owners' workers act for: the app's writer, read when a worker runs."""
+        assert self.app.user_id is not None, "used before the boot worker found the writer"
+        return self.app.user_id
+
     # The owners of the work the keys ask for: made (and their modules imported) when first
     # needed, after the first frame.
 
@@ -156,7 +164,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._start()
 
-    # -- start-up --------------------------------------------------------------------------
+    # -- who is writing, and the first screenful (tui/boot.py) -----------------------------
 
     def _start(self) -> None:
         """Open the database and find the writer, then the first page and the newest story."""
@@ -227,9 +235,33 @@ class MainScreen(Screen[None]):
             self._start()
         return False
 
-    @on(Health)
-    def _health(self, event: Health) -> None:
-        self.status_bar.show(event)  # a generation found out whether Ollama answers
+    def action_logout(self) -> None:
+        """Revoke the saved login, forget it here, and show the login screen."""
+        if not self._require_boot():
+            return
+        if self.boot.can_log_out() and not self._busy("log out"):
+            self.boot.logout(self.app.username or "")
+
+    @on(LoggedOut)
+    async def _logged_out(self, event: LoggedOut) -> None:
+        await self._forget_writer("Logged out.")
+        self.notify(f"Logged out {event.username}.", markup=False)
+
+    @on(LoginRefused)
+    async def _login_refused(self, event: LoginRefused) -> None:
+        """The saved login failed its full check after the first frame: nothing of it stays on
+        screen, and the writer logs in again."""
+        if self.generating:
+            self.action_stop()
+        await self._forget_writer("Please log in again.", event.reason)
+
+    async def _forget_writer(self, note: str, reason: str | None = None) -> None:
+        """Nothing of the writer stays on screen; the login screen follows (NeedLogin)."""
+        self.boot.forget(reason)
+        self.session = None
+        self.query_one(TitleBar).user = None
+        self.panel.show_page([], reset=True)
+        await self.story.clear(note)
 
     # -- the session list ------------------------------------------------------------------
 
@@ -261,7 +293,7 @@ class MainScreen(Screen[None]):
         elif not self.generating:
             self.open_session(event.session_id, focus_input=True)
 
-    # -- opening and paging a story --------------------------------------------------------
+    # -- opening a story -------------------------------------------------------------------
 
     def open_session(self, session_id: str, *, focus_input: bool = False) -> None:
         self.story.open(session_id, focus_input=focus_input)
@@ -314,10 +346,6 @@ class MainScreen(Screen[None]):
             self.post_message(Crashed(event.worker))  # the app tells the writer
 
     # -- the open story's use cases (tui/story_actions.py) ---------------------------------
-
-    def _writer_id(self) -> int:
-        assert self.app.user_id is not None, "used before the boot worker found the writer"
-        return self.app.user_id
 
     def _current(self, what: str) -> Session | None:
         """The open session, or None after telling the writer there is none."""
@@ -397,7 +425,17 @@ class MainScreen(Screen[None]):
                 await self.story.clear("No stories here. Press n to start one.")
             self.panel.session_list.focus()
 
-    # -- new session, bible, part editor ---------------------------------------------------
+    @on(Exported)
+    def _exported(self, event: Exported) -> None:
+        from storyterm.tui.story_actions import exported_note
+
+        self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
+
+    @on(ContextLoaded)
+    def _context_loaded(self, event: ContextLoaded) -> None:
+        self.actions.show_context(event)
+
+    # -- a new story -----------------------------------------------------------------------
 
     def action_new_session(self) -> None:
         from storyterm.tui.screens.new_session import NewSessionScreen
@@ -423,7 +461,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(NewSessionScreen(), created)
 
-    # -- generation ------------------------------------------------------------------------
+    # -- a part being written (tui/generation.py) -----------------------------------------
 
     @on(Input.Submitted, "#direction")
     def _direction_submitted(self, event: Input.Submitted) -> None:
@@ -484,15 +522,9 @@ class MainScreen(Screen[None]):
         # A direction waiting in the input replaces the old one; else the part keeps its own.
         self.generate(session, self.direction.value.strip(), regenerate=True)
 
-    @on(Exported)
-    def _exported(self, event: Exported) -> None:
-        from storyterm.tui.story_actions import exported_note
-
-        self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
-
-    @on(ContextLoaded)
-    def _context_loaded(self, event: ContextLoaded) -> None:
-        self.actions.show_context(event)
+    @on(Health)
+    def _health(self, event: Health) -> None:
+        self.status_bar.show(event)  # a generation found out whether Ollama answers
 
     # -- focus and small actions -----------------------------------------------------------
 
@@ -551,34 +583,6 @@ class MainScreen(Screen[None]):
 
     async def action_quit(self) -> None:
         await self.app.action_quit()
-
-    def action_logout(self) -> None:
-        """Revoke the saved login, forget it here, and show the login screen."""
-        if not self._require_boot():
-            return
-        if self.boot.can_log_out() and not self._busy("log out"):
-            self.boot.logout(self.app.username or "")
-
-    @on(LoggedOut)
-    async def _logged_out(self, event: LoggedOut) -> None:
-        await self._forget_writer("Logged out.")
-        self.notify(f"Logged out {event.username}.", markup=False)
-
-    @on(LoginRefused)
-    async def _login_refused(self, event: LoginRefused) -> None:
-        """The saved login failed its full check after the first frame: nothing of it stays on
-        screen, and the writer logs in again."""
-        if self.generating:
-            self.action_stop()
-        await self._forget_writer("Please log in again.", event.reason)
-
-    async def _forget_writer(self, note: str, reason: str | None = None) -> None:
-        """Nothing of the writer stays on screen; the login screen follows (NeedLogin)."""
-        self.boot.forget(reason)
-        self.session = None
-        self.query_one(TitleBar).user = None
-        self.panel.show_page([], reset=True)
-        await self.story.clear(note)
 
     # -- footer and palette ----------------------------------------------------------------
 
