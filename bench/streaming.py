@@ -126,7 +126,7 @@ async def tui_stream(dataset: Dataset, url: str, tokens: int) -> dict[str, float
         # The moment the first token reaches the screen's code (PartView.write): the window
         # "first token to last visible" starts there, not at its first paint, which comes a
         # frame or more later and would make a short stream look faster than it is.
-        from storyterm.tui.widgets.story_view import PartView
+        from storyterm.tui.widgets.part_view import PartView
 
         arrived: list[float] = []
         write = PartView.write

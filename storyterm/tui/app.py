@@ -2,7 +2,8 @@
 
 The app object holds what every screen shares: the runtime, the writer once known, the clock,
 the remembered theme, error reporting, and the start-up measurement. The main screen does the
-work; nothing here touches the database on the event loop.
+work; nothing here touches the database on the event loop. Who is writing is the app's alone:
+the screens tell it with messages (Authenticated, LoggedOut, LoginRefused) and only read it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
@@ -35,12 +36,14 @@ from storyterm.errors import (
     NotFound,
     StorytermError,
 )
+from storyterm.tui.messages import Authenticated, Crashed, LoggedOut, LoginRefused
 from storyterm.tui.models import ModelChoice, load_model_choice
 from storyterm.tui.state import STATE_FILE, TuiState
 from storyterm.tui.text import safe
 
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
+    from storyterm.tui.host import Host
 
 log = logging.getLogger("storyterm.tui")
 
@@ -78,7 +81,7 @@ class StorytermApp(App[None]):
         super().__init__()
         self.runtime = runtime
         self._clock = clock or (lambda: datetime.now(UTC))
-        #: The writer, once the boot worker knows who it is.
+        #: The writer, once the boot worker knows who it is (set only by the handlers below).
         self.user_id: int | None = None
         self.username: str | None = None
         #: Seconds from process start (storyterm.IMPORTED_AT) to the main screen being ready.
@@ -100,7 +103,7 @@ class StorytermApp(App[None]):
     def get_default_screen(self) -> Screen[None]:
         from storyterm.tui.screens.main import MainScreen
 
-        return MainScreen()
+        return MainScreen(self.runtime)
 
     def on_mount(self) -> None:
         self._apply_theme()
@@ -120,6 +123,20 @@ class StorytermApp(App[None]):
     def now(self) -> datetime:
         """The clock every "2h ago" is measured with (fixed in snapshot tests)."""
         return self._clock()
+
+    # -- who is writing --------------------------------------------------------------------
+
+    @on(Authenticated)
+    def _authenticated(self, event: Authenticated) -> None:
+        self.user_id = event.account.id
+        self.username = event.account.username
+        if event.remember:
+            self._remember_username(event.account.username)
+
+    @on(LoggedOut)
+    @on(LoginRefused)
+    def _signed_out(self) -> None:
+        self.user_id = self.username = None
 
     # -- themes ----------------------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class StorytermApp(App[None]):
     def last_username(self) -> str | None:
         return self._state.last_username
 
-    def remember_username(self, username: str) -> None:
+    def _remember_username(self, username: str) -> None:
         if username != self._state.last_username:
             self._state.last_username = username
             self._save_state()
@@ -202,6 +219,20 @@ class StorytermApp(App[None]):
         severity = "warning" if isinstance(error, (InvalidInput, InvalidTransition)) else "error"
         self.notify(error.message, title=title, severity=severity, timeout=10, markup=False)
 
+    @on(Crashed)
+    def _crashed(self, event: Crashed) -> None:
+        """A worker died of a bug, not a StorytermError: say so instead of failing silently."""
+        error = event.worker.error
+        self.log.error(f"worker {event.worker.name} failed: {error!r}")
+        self.notify(
+            f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
+            "safe; press F5 to reload, and please report this.",
+            title="Unexpected error",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
+
     # -- start-up measurement --------------------------------------------------------------
 
     def mark_ready(self, sessions_loaded: int, screen: str = "main") -> None:
@@ -253,3 +284,9 @@ class StorytermApp(App[None]):
             os.replace(temp, target)
         except OSError as exc:
             log.warning("Could not write the start-up report to %s: %s", path, exc)
+
+
+if TYPE_CHECKING:
+    # The screens see the app only as a Host (tui/host.py): the type checker holds the two to
+    # the same shape.
+    _host: type[Host] = StorytermApp

@@ -20,9 +20,10 @@ from storyterm.tui.screens.part_editor import PartEditorScreen
 from storyterm.tui.state import STATE_FILE
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
 from storyterm.tui.widgets.filter_bar import FilterBar
+from storyterm.tui.widgets.part_view import PartHeader, PartView
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_view import PartHeader, PartView, StoryView
+from storyterm.tui.widgets.story_view import StoryView
 from tests.tui.helpers import (
     bulk_parts,
     make_app,

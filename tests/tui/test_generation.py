@@ -12,8 +12,9 @@ from storyterm.tui.screens.context import ContextScreen
 from storyterm.tui.screens.main import MainScreen
 from storyterm.tui.screens.model import ModelScreen
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
+from storyterm.tui.widgets.part_view import PartHeader, PartView
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_view import PartHeader, PartView, StoryView
+from storyterm.tui.widgets.story_view import StoryView
 from tests.tui.helpers import (
     make_app,
     ready,
@@ -307,9 +308,9 @@ async def test_no_moment_of_a_segment_swap_shows_the_text_twice_or_loses_it(
     """Each time a finished segment becomes a Prose (and when the part ends as one Prose), the
     part's text is checked at the moment the mount is awaited: the event loop, and so any
     reader, can run there. It once held the finished segment twice."""
-    import storyterm.tui.widgets.story_view as story_view
+    import storyterm.tui.widgets.part_view as part_view
 
-    monkeypatch.setattr(story_view, "SEGMENT_CHARS", 300)
+    monkeypatch.setattr(part_view, "SEGMENT_CHARS", 300)
     reply = fake.reply = "\n\n".join(
         f"Paragraph {n}: " + "the tide came in " * 12 for n in range(8)
     )
@@ -346,11 +347,11 @@ async def test_a_long_part_streams_in_segments_and_ends_as_saved(
 ) -> None:
     from textual.widgets import Markdown
 
-    import storyterm.tui.widgets.story_view as story_view
+    import storyterm.tui.widgets.part_view as part_view
     from storyterm.core.views import Part
     from storyterm.tui.widgets.prose import Prose
 
-    monkeypatch.setattr(story_view, "SEGMENT_CHARS", 300)
+    monkeypatch.setattr(part_view, "SEGMENT_CHARS", 300)
     paragraphs = [f"Paragraph {n}: " + "the tide came in " * 12 for n in range(12)]
     paragraphs.insert(5, "```\ncode fence\n\nwith a blank line\n```")
     reply = fake.reply = "\n\n".join(paragraphs)

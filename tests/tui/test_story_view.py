@@ -8,8 +8,9 @@ from textual.app import App, ComposeResult
 from storyterm.core.runtime import Runtime
 from storyterm.core.views import Part
 from storyterm.tui.screens.main import MainScreen
+from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.prose import Prose, ProseVisual, parse
-from storyterm.tui.widgets.story_view import PartView, StoryView
+from storyterm.tui.widgets.story_view import StoryView
 from tests.tui.helpers import make_app, ready, seed_session, wait_until, writer_id
 
 STORY = """\

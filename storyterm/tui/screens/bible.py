@@ -23,7 +23,7 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
 
 #: Where the rolling summary lives in session.memory (core/memory/prompt.py writes it).
 SUMMARY_KEY = "summary"
@@ -50,7 +50,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
 
     discard_question = "Discard your changes to the story bible?"
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
     def __init__(self, session: Session) -> None:
         super().__init__(classes="form-screen")

@@ -13,7 +13,7 @@ from storyterm.errors import StorytermError
 from storyterm.tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
 
 
 class SaveFailed(Message):
@@ -34,7 +34,7 @@ class FormBehaviour:
     discard_question = "Discard your changes?"
     discard_detail = "Press n to go back and save them with ctrl+s."
 
-    app: StorytermApp
+    app: HostApp
 
     # Provided by the Screen this is mixed into.
     query: Any

@@ -20,7 +20,7 @@ from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from storyterm.core.identity.accounts import Account
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
 
 REGISTER = "register"
 LOGIN = "login"
@@ -61,7 +61,7 @@ class LoginScreen(ModalScreen[LoginResult]):
             super().__init__()
             self.error = error
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
     def __init__(
         self,

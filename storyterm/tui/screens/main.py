@@ -1,220 +1,66 @@
 """The writer's room: sessions on the left, the story on the right, the direction under it.
 
-This screen turns keys into use cases. Every database, Redis or model call runs in a worker;
-its result comes back as a message handled here, and the widgets are updated from that.
+The screen composes the widgets and routes; the work has owners. Boot (tui/boot.py) finds the
+writer, Generation (tui/generation.py) writes a part, StoryActions (tui/story_actions.py) runs
+the open story's other use cases, and the panes load their own pages from a Reader
+(tui/readers.py). A key comes here and goes to its owner; what the owners' workers post back
+(tui/messages.py) comes here and goes onto the widgets. Nothing here waits on the database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
-import time
-from collections.abc import Callable, Iterable
-from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from storyterm.core.views import parse_status
-from storyterm.errors import AuthError, DatabaseUnavailable, NotFound, StorytermError
-from storyterm.tui.models import warm_generation_imports
-from storyterm.tui.text import count, one_line
+from storyterm.errors import DatabaseUnavailable, NotFound
+from storyterm.tui.boot import Boot
+from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
+from storyterm.tui.messages import (
+    Booted,
+    BootFailed,
+    ContextLoaded,
+    Crashed,
+    Exported,
+    GenerationEnded,
+    Health,
+    LoggedOut,
+    LoginRefused,
+    NeedLogin,
+    SessionChanged,
+    SessionDeleted,
+    StoryOpened,
+    WorkFailed,
+)
+from storyterm.tui.readers import Reader, ServiceCheck
+from storyterm.tui.text import one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
-from storyterm.tui.widgets.session_list import FILTERS, SessionList, SessionsPanel
-from storyterm.tui.widgets.status_bar import OLLAMA_DOWN, OLLAMA_UP, StatusBar
-from storyterm.tui.widgets.story_view import PAGE, PartView, StoryView, provisional_part
+from storyterm.tui.widgets.session_list import SessionsPanel
+from storyterm.tui.widgets.status_bar import StatusBar
+from storyterm.tui.widgets.story_view import StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
-    from storyterm.core.export import ExportResult
-    from storyterm.core.identity.accounts import Account
-    from storyterm.core.views import OpenedSession, Page, Part, Session
-    from storyterm.tui.app import StorytermApp
-    from storyterm.tui.screens.help import HelpSections
+    from storyterm.core.runtime import Runtime
+    from storyterm.core.views import OpenedSession, Session
+    from storyterm.tui.generation import Generation
+    from storyterm.tui.host import HostApp
     from storyterm.tui.screens.login import LoginResult
+    from storyterm.tui.story_actions import StoryActions
 
-#: Sessions per page of the list.
-LIST_PAGE = 50
-#: Parts shown when a story opens.
-TAIL = 20
 #: Seconds between health checks of Ollama and Redis.
 HEALTH_EVERY = 20.0
-
-#: Actions bound to plain letters: they cannot fire while an input has the keyboard, so the
-#: footer hides them then.
-LETTER_ACTIONS = {
-    "new_session",
-    "write",
-    "pause",
-    "resume",
-    "complete",
-    "export",
-    "edit_part",
-    "bible",
-    "view_context",
-    "model",
-    "delete",
-    "search",
-    "filter",
-    "zen",
-    "help",
-    "quit",
-}
-
-
-# -- messages from workers --------------------------------------------------------------------
-# Plain classes, as Textual writes its own: creating a dataclass at import costs ~0.5 ms (its
-# methods are compiled from source), and these fourteen were ~9 ms of every start-up.
-
-
-class Booted(Message):
-    """The database is open and the writer known; the first page and newest story loaded."""
-
-    def __init__(
-        self,
-        user_id: int,
-        username: str,
-        database: str,
-        cache: str | None,
-        page: Page[Session],
-        total: int,
-        opened: OpenedSession | None,
-    ) -> None:
-        super().__init__()
-        self.user_id = user_id
-        self.username = username
-        self.database = database
-        #: None while the cache is being checked (the Store opens after the first frame).
-        self.cache = cache
-        self.page = page
-        self.total = total
-        self.opened = opened
-
-
-class BootFailed(Message):
-    def __init__(self, error: StorytermError) -> None:
-        super().__init__()
-        self.error = error
-
-
-class NeedLogin(Message):
-    """Nobody is logged in (or the saved login no longer holds): show the login screen."""
-
-    def __init__(self, reason: str | None, keyring_problem: str | None) -> None:
-        super().__init__()
-        #: Why the saved login was refused; None on a first run.
-        self.reason = reason
-        #: Why the keyring cannot keep the login (None when it can).
-        self.keyring_problem = keyring_problem
-
-
-class LoginRefused(Message):
-    """The login the first frame was shown for failed its full check (Runtime.confirm_login)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class LoggedOut(Message):
-    def __init__(self, username: str) -> None:
-        super().__init__()
-        self.username = username
-
-
-class SessionsLoaded(Message):
-    def __init__(
-        self, request: int, page: Page[Session], reset: bool, total: int | None, keep: str | None
-    ) -> None:
-        super().__init__()
-        self.request = request
-        self.page = page
-        self.reset = reset
-        self.total = total
-        self.keep = keep
-
-
-class StoryOpened(Message):
-    def __init__(self, opened: OpenedSession, focus_input: bool) -> None:
-        super().__init__()
-        self.opened = opened
-        self.focus_input = focus_input
-
-
-class OlderLoaded(Message):
-    def __init__(self, session_id: str, parts: list[Part]) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.parts = parts
-
-
-class NewerLoaded(Message):
-    def __init__(self, session_id: str, parts: list[Part], part_count: int) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.parts = parts
-        self.part_count = part_count
-
-
-class SessionChanged(Message):
-    """A use case changed a session: show the new state, say what happened."""
-
-    def __init__(self, session: Session, note: str = "", focus_input: bool = False) -> None:
-        super().__init__()
-        self.session = session
-        self.note = note
-        self.focus_input = focus_input
-
-
-class SessionDeleted(Message):
-    def __init__(self, session_id: str, title: str) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.title = title
-
-
-class WorkFailed(Message):
-    """A worker's use case said no: show the writer the message."""
-
-    def __init__(
-        self, error: StorytermError, undo: str = "", session_id: str | None = None
-    ) -> None:
-        super().__init__()
-        self.error = error
-        #: What the failure leaves to undo in the widgets ("list", "older", "newer", "open").
-        self.undo = undo
-        self.session_id = session_id
-
-
-class Exported(Message):
-    def __init__(self, result: ExportResult) -> None:
-        super().__init__()
-        self.result = result
-
-
-class ContextLoaded(Message):
-    def __init__(self, title: str, messages: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.title = title
-        self.messages = messages
-
-
-class Health(Message):
-    def __init__(self, ollama_up: bool | None, cache: str | None) -> None:
-        super().__init__()
-        self.ollama_up = ollama_up
-        self.cache = cache
 
 
 class MainScreen(Screen[None]):
@@ -224,70 +70,36 @@ class MainScreen(Screen[None]):
     #: restyles the panes with :focus rules, so none on the way.
     AUTO_FOCUS = ""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_session", "New", tooltip="Start a new story session"),
-        Binding("w", "write", "Write", tooltip="Go to the direction input"),
-        Binding("escape", "stop", "Stop", tooltip="Stop the generation, keeping its text"),
-        Binding("p", "pause", "Pause", tooltip="Pause this story (resume later with r)"),
-        Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
-        Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
-        Binding("e", "export", "Export", tooltip="Export the story to files"),
-        Binding(
-            "ctrl+r",
-            "regenerate",
-            "Regenerate",
-            tooltip="Write the last part again (with the direction in the input, if any)",
-        ),
-        Binding("E", "edit_part", "Edit part", key_display="E", tooltip="Edit the selected part"),
-        Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
-        Binding("m", "model", "Model", tooltip="Choose the model this story is written with"),
-        Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
-        Binding("d", "delete", "Delete", tooltip="Delete this story"),
-        Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
-        Binding("1", "filter('all')", "Filter", key_display="1-4", tooltip="All stories"),
-        Binding("2", "filter('active')", "Active", show=False),
-        Binding("3", "filter('paused')", "Paused", show=False),
-        Binding("4", "filter('completed')", "Done", show=False),
-        Binding("f5", "reload", "Reload", show=False, tooltip="Reload the list and the story"),
-        Binding("z", "zen", "Zen", show=False, tooltip="Hide or show the session list"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = MAIN_KEYS
 
     #: The open session (bound down to the title bar, story view and direction bar).
     session: reactive[Session | None] = reactive(None, init=False, bindings=True)
     generating: reactive[bool] = reactive(False, init=False, bindings=True)
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
-        self.booted = False
-        self._booting = False
-        self._list_request = 0
-        self._list_cursor: str | None = None
+        self.runtime = runtime
+        self.boot = Boot(self, runtime)
         self._open_timer: Timer | None = None
-        self._pending_open: str | None = None
-        self._health_timer: Timer | None = None
-        self._cancel: asyncio.Event | None = None
-        self._generation: Worker[None] | None = None
-        self._streaming_view: PartView | None = None
-        self._reload_after: str | None = None
         #: A generation asked for while the newest parts were being loaded.
         self._queued: tuple[str, bool] | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # The panes page through the writer's stories themselves, from one reader.
+        reader = Reader(self.runtime, self._writer_id)
         yield TitleBar()
         with Horizontal(id="body"):
-            yield SessionsPanel(self.app.now, id="sessions-panel")
+            yield SessionsPanel(self.app.now, reader, id="sessions-panel")
             with Vertical(id="story-column"):
-                yield StoryView(id="story").data_bind(MainScreen.session)
+                yield StoryView(reader, id="story").data_bind(MainScreen.session)
                 yield DirectionBar(id="direction-bar").data_bind(
                     MainScreen.session, MainScreen.generating
                 )
-        yield StatusBar()
+        yield StatusBar(ServiceCheck(self.runtime))
         yield KeyBar()
 
     def watch_session(self, session: Session | None) -> None:
@@ -312,146 +124,72 @@ class MainScreen(Screen[None]):
     def status_bar(self) -> StatusBar:
         return self.query_one(StatusBar)
 
-    def on_mount(self) -> None:
-        self.boot()
+    @property
+    def booted(self) -> bool:
+        """A known writer's stories are on screen: the screen can act."""
+        return self.boot.booted
 
-    # -- start-up --------------------------------------------------------------------------
+    def _writer_id(self) -> int:
+        """Who the owners' workers act for: the app's writer, read when a worker runs."""
+        assert self.app.user_id is not None, "used before the boot worker found the writer"
+        return self.app.user_id
 
-    def boot(self) -> None:
-        """Open the database and find the writer, then the first page and the newest story."""
-        if self._booting:
-            return
-        self._booting = True
-        self.status_bar.database_ok = None
-        self._boot(self.panel.status, self.panel.search)
+    # The owners of the work the keys ask for: made (and their modules imported) when first
+    # needed, after the first frame.
 
-    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
-    def _boot(self, status: str, search: str) -> None:
-        runtime = self.app.runtime
-        try:
-            if runtime.first_look() is None:
-                runtime.sessions  # noqa: B018 - opens (and migrates) the database
-            try:
-                # Checked without PyJWT's import for the first frame; _confirm_login checks
-                # the signature as soon as that frame is up.
-                account = runtime.current_account(first_frame=True)
-                reason = None
-            except AuthError as exc:
-                account, reason = None, exc.message
-            if account is None:
-                tokens = runtime.tokens
-                self.post_message(
-                    NeedLogin(reason, None if tokens.available else tokens.unavailable_reason)
-                )
-                return
-            message = self._first_load(account, status, search)
-        except StorytermError as exc:
-            self.post_message(BootFailed(exc))
-        else:
-            self.post_message(message)
+    @cached_property
+    def generation(self) -> Generation:
+        """The part being written."""
+        from storyterm.tui.generation import Generation
 
-    def _first_load(self, account: Account, status: str, search: str) -> Booted:
-        """The first page of the list and the newest story (in a worker thread): read with the
-        standard library's sqlite3 while the Store is not open yet (the first start-up screen of
-        a SQLite database, core/first_look.py), else through the Store."""
-        runtime = self.app.runtime
-        look = runtime.first_look()
-        first = None
-        if look is not None:
-            first = look.first_screen(
-                account.id,
-                status=parse_status(status),
-                search=search.strip() or None,
-                limit=LIST_PAGE,
-                tail=TAIL,
-            )
-        if first is not None:
-            page, total, opened = first.page, first.total, first.opened
-            # The Store (and Redis) open after the first frame: _probe_cache says how it went.
-            database, cache = "sqlite", None
-        else:
-            sessions = runtime.sessions
-            page = sessions.list(account.id, status=status, search=search, limit=LIST_PAGE)
-            total = sessions.count(account.id, status=status, search=search)
-            opened = sessions.open(account.id, page.items[0].id, tail=TAIL) if page.items else None
-            database, cache = sessions.database_backend, str(sessions.cache_state)
-        return Booted(
-            user_id=account.id,
-            username=account.username,
-            database=database,
-            cache=cache,
-            page=page,
-            total=total,
-            opened=opened,
+        bar = self.query_one(DirectionBar)
+        return Generation(
+            self, self.runtime, self._writer_id, self.story, bar, self.app.report_error
         )
 
-    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
-    def _load_for(self, account: Account, status: str, search: str) -> None:
-        try:
-            message = self._first_load(account, status, search)
-        except StorytermError as exc:
-            self.post_message(BootFailed(exc))
-        else:
-            self.post_message(message)
+    @cached_property
+    def actions(self) -> StoryActions:
+        """The open story's other use cases."""
+        from storyterm.tui.story_actions import StoryActions
+
+        return StoryActions(
+            self,
+            self.runtime,
+            self._writer_id,
+            push_screen=self.app.push_screen,
+            stop_generation=self.generation.stop,
+            story=self.story,
+        )
+
+    def on_mount(self) -> None:
+        self._start()
+
+    # -- who is writing, and the first screenful (tui/boot.py) -----------------------------
+
+    def _start(self) -> None:
+        """Open the database and find the writer, then the first page and the newest story."""
+        if self.boot.start(self.panel.status, self.panel.search):
+            self.status_bar.database_ok = None
 
     @on(NeedLogin)
     def _need_login(self, event: NeedLogin) -> None:
-        from storyterm.tui.screens.login import LOGIN, REGISTER, LoginScreen
-
-        self._booting = False
         bar = self.status_bar
-        bar.database, bar.database_ok = self.app.runtime.database_backend, True
+        bar.database, bar.database_ok = self.runtime.database_backend, True
         self.panel.focus_list()  # where the writer lands when the login screen closes
-        keyring_note = None
-        if event.keyring_problem:
-            keyring_note = (
-                f"{event.keyring_problem}: your login lasts for this run only. To stay logged "
-                "in, set STORYTERM_TOKEN (`storyterm login --print-token` prints one)."
-            )
-        # Someone logged in here before: offer "Log in" with their name, not a new account.
-        known = self.app.last_username
-        screen = LoginScreen(
-            mode=LOGIN if event.reason or known else REGISTER,
-            reason=event.reason,
-            keyring_note=keyring_note,
-            username=known,
-        )
-        self.app.push_screen(screen, self._logged_in)
+        self.app.push_screen(self.boot.login_screen(event, self.app.last_username), self._logged_in)
         self.call_after_refresh(self.app.mark_ready, 0, "login")
 
     def _logged_in(self, result: LoginResult | None) -> None:
-        if result is None:
-            return
-        account = result.account
-        self.app.remember_username(account.username)
-        if result.kept:
-            self.notify(f"Welcome, {account.username}.", markup=False)
-        else:
-            self.notify(
-                f"Welcome, {account.username}. There is no system keyring here, so this login "
-                "lasts until you quit.",
-                severity="warning",
-                timeout=10,
-                markup=False,
-            )
-        self._booting = True
-        self._load_for(account, self.panel.status, self.panel.search)
+        self.boot.logged_in(result, self.panel.status, self.panel.search)
 
     @on(Booted)
     async def _booted(self, event: Booted) -> None:
-        self._booting = False
-        self.booted = True
-        self.app.user_id = event.user_id
-        self.app.username = event.username
-        self.query_one(TitleBar).user = event.username
+        self.boot.arrived()
+        self.query_one(TitleBar).user = event.account.username
         bar = self.status_bar
         bar.database, bar.database_ok, bar.cache = event.database, True, event.cache
-        self._list_cursor = event.page.next_cursor
         self.panel.show_page(
-            event.page.items,
-            reset=True,
-            has_more=event.page.next_cursor is not None,
-            total=event.total,
+            event.page.items, reset=True, cursor=event.page.next_cursor, total=event.total
         )
         focused = False
         if event.opened is not None:
@@ -468,25 +206,14 @@ class MainScreen(Screen[None]):
     def _ready(self) -> None:
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
-        self._confirm_login()
-        if self._health_timer is None:
-            self._health_timer = self.set_interval(HEALTH_EVERY, self._check_health)
-            self._warm_generation()
-        self._check_health()
-
-    @work(thread=True, exclusive=True, group="confirm", exit_on_error=False)
-    def _confirm_login(self) -> None:
-        """The first frame's login, checked completely (PyJWT: the signature too)."""
-        try:
-            self.app.runtime.confirm_login()
-        except AuthError as exc:
-            self.post_message(LoginRefused(exc.message))
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc))
+        self.boot.confirm()
+        if self.status_bar.keep_checking(HEALTH_EVERY):  # the first time only
+            self.generation.warm(freeze=self.app.freezes_long_lived)
+        self.status_bar.check()
 
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
-        self._booting = False
+        self.boot.failed()
         if isinstance(event.error, DatabaseUnavailable):
             self.status_bar.database_ok = False
         await self.story.clear(
@@ -501,96 +228,47 @@ class MainScreen(Screen[None]):
         """True when the screen can act; otherwise start (or wait for) the boot and say so."""
         if self.booted:
             return True
-        if self._booting:
+        if self.boot.booting:
             self.notify("Still opening your stories: one moment.", markup=False)
         else:
             self.notify("Trying the database again…", markup=False)
-            self.boot()
+            self._start()
         return False
 
-    # -- health ----------------------------------------------------------------------------
+    def action_logout(self) -> None:
+        """Revoke the saved login, forget it here, and show the login screen."""
+        if not self._require_boot():
+            return
+        if self.boot.can_log_out() and not self._busy("log out"):
+            self.boot.logout(self.app.username or "")
 
-    def _check_health(self) -> None:
-        self._probe_ollama()
-        self._probe_cache()
+    @on(LoggedOut)
+    async def _logged_out(self, event: LoggedOut) -> None:
+        await self._forget_writer("Logged out.")
+        self.notify(f"Logged out {event.username}.", markup=False)
 
-    @work(exclusive=True, group="ollama", exit_on_error=False)
-    async def _probe_ollama(self) -> None:
-        choice = await self.app.model_choice()
-        self.post_message(Health(ollama_up=choice.ollama_up, cache=None))
+    @on(LoginRefused)
+    async def _login_refused(self, event: LoginRefused) -> None:
+        """The saved login failed its full check after the first frame: nothing of it stays on
+        screen, and the writer logs in again."""
+        if self.generating:
+            self.action_stop()
+        await self._forget_writer("Please log in again.", event.reason)
 
-    @work(thread=True, exclusive=True, group="cache", exit_on_error=False)
-    def _probe_cache(self) -> None:
-        store = self.app.runtime.store
-        state = store.cache.ping() if store.cache.url else store.cache_state
-        self.post_message(Health(ollama_up=None, cache=str(state)))
-
-    @on(Health)
-    def _health(self, event: Health) -> None:
-        if event.ollama_up is not None:
-            self.status_bar.ollama = OLLAMA_UP if event.ollama_up else OLLAMA_DOWN
-        if event.cache is not None:
-            self.status_bar.cache = event.cache
+    async def _forget_writer(self, note: str, reason: str | None = None) -> None:
+        """Nothing of the writer stays on screen; the login screen follows (NeedLogin)."""
+        self.boot.forget(reason)
+        self.session = None
+        self.query_one(TitleBar).user = None
+        self.panel.show_page([], reset=True)
+        await self.story.clear(note)
 
     # -- the session list ------------------------------------------------------------------
 
     @on(SessionsPanel.QueryChanged)
     def _query_changed(self, event: SessionsPanel.QueryChanged) -> None:
         if self.booted:
-            self.load_sessions(reset=True, keep=self.session.id if self.session else None)
-
-    @on(SessionList.NeedMore)
-    def _need_more(self) -> None:
-        if self.booted and self._list_cursor is not None:
-            self.load_sessions(reset=False)
-        else:
-            self.panel.page_failed()
-
-    def load_sessions(self, *, reset: bool, keep: str | None = None) -> None:
-        self._list_request += 1
-        self._load_sessions(
-            self._list_request,
-            self.panel.status,
-            self.panel.search,
-            None if reset else self._list_cursor,
-            reset,
-            keep,
-        )
-
-    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
-    def _load_sessions(
-        self,
-        request: int,
-        status: str,
-        search: str,
-        cursor: str | None,
-        reset: bool,
-        keep: str | None,
-    ) -> None:
-        sessions = self.app.runtime.sessions
-        user_id = self._user_id
-        try:
-            page = sessions.list(
-                user_id, status=status, search=search, limit=LIST_PAGE, cursor=cursor
-            )
-            total = sessions.count(user_id, status=status, search=search) if reset else None
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="list"))
-        else:
-            self.post_message(SessionsLoaded(request, page, reset, total, keep))
-
-    @on(SessionsLoaded)
-    def _sessions_loaded(self, event: SessionsLoaded) -> None:
-        if event.request != self._list_request:
-            return  # a newer query has been asked for since
-        self._list_cursor = event.page.next_cursor
-        self.panel.show_page(
-            event.page.items,
-            reset=event.reset,
-            has_more=event.page.next_cursor is not None,
-            total=event.total,
-            keep=event.keep,
-        )
+            self.panel.load(reset=True, keep=self.session.id if self.session else None)
 
     @on(SessionsPanel.Highlighted)
     def _highlighted(self, event: SessionsPanel.Highlighted) -> None:
@@ -599,14 +277,14 @@ class MainScreen(Screen[None]):
         if self.generating:
             return  # the story pane stays on the part being written
         # Wait for the cursor to rest: holding the down key must not open every story.
-        self._pending_open = event.session_id
+        self.story.expect(event.session_id)
         if self._open_timer is not None:
             self._open_timer.stop()
-        self._open_timer = self.set_timer(0.15, self._open_pending)
+        self._open_timer = self.set_timer(0.15, self._open_wanted)
 
-    def _open_pending(self) -> None:
-        if self._pending_open is not None:
-            self.open_session(self._pending_open)
+    def _open_wanted(self) -> None:
+        if self.story.wanted is not None:
+            self.open_session(self.story.wanted)
 
     @on(SessionsPanel.Chosen)
     def _chosen(self, event: SessionsPanel.Chosen) -> None:
@@ -615,31 +293,18 @@ class MainScreen(Screen[None]):
         elif not self.generating:
             self.open_session(event.session_id, focus_input=True)
 
-    # -- opening and paging a story --------------------------------------------------------
+    # -- opening a story -------------------------------------------------------------------
 
     def open_session(self, session_id: str, *, focus_input: bool = False) -> None:
-        self._pending_open = session_id
-        self._open_story(session_id, focus_input)
-
-    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
-    def _open_story(self, session_id: str, focus_input: bool) -> None:
-        try:
-            opened = self.app.runtime.sessions.open(self._user_id, session_id, tail=TAIL)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="open", session_id=session_id))
-        else:
-            self.post_message(StoryOpened(opened, focus_input))
+        self.story.open(session_id, focus_input=focus_input)
 
     @on(StoryOpened)
     async def _story_opened(self, event: StoryOpened) -> None:
-        if event.opened.session.id != self._pending_open:
-            return  # the writer has moved on to another story
         await self._show_opened(event.opened, focus_input=event.focus_input)
 
     async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> bool:
         """Show the story; True when the direction input was given the focus."""
         focused = False
-        self._pending_open = opened.session.id
         # One repaint for the title, the list row, the input and the story together.
         with self.app.batch_update():
             self.session = opened.session
@@ -653,54 +318,6 @@ class MainScreen(Screen[None]):
             self.generate(opened.session, direction, regenerate=regenerate)
         return focused
 
-    @on(StoryView.NeedOlder)
-    def _need_older(self, event: StoryView.NeedOlder) -> None:
-        self._load_older(event.session_id, event.before_seq)
-
-    @work(thread=True, exclusive=True, group="older", exit_on_error=False)
-    def _load_older(self, session_id: str, before_seq: int) -> None:
-        try:
-            parts = self.app.runtime.sessions.parts_before(
-                self._user_id, session_id, before_seq, limit=PAGE
-            )
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="page", session_id=session_id))
-        else:
-            self.post_message(OlderLoaded(session_id, parts))
-
-    @on(OlderLoaded)
-    async def _older_loaded(self, event: OlderLoaded) -> None:
-        has_more = bool(event.parts) and event.parts[0].seq > 1
-        await self.story.prepend(event.session_id, event.parts, has_more)
-
-    @on(StoryView.NeedNewer)
-    def _need_newer(self, event: StoryView.NeedNewer) -> None:
-        self._load_newer(event.session_id, event.after_seq)
-
-    @work(thread=True, exclusive=True, group="newer", exit_on_error=False)
-    def _load_newer(self, session_id: str, after_seq: int) -> None:
-        sessions = self.app.runtime.sessions
-        try:
-            # parts_before(after + PAGE + 1) is the page just after `after_seq`.
-            parts = sessions.parts_before(
-                self._user_id, session_id, after_seq + PAGE + 1, limit=PAGE
-            )
-            part_count = sessions.get(self._user_id, session_id).part_count
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, undo="page", session_id=session_id))
-        else:
-            fresh = [p for p in parts if p.seq > after_seq]
-            self.post_message(NewerLoaded(session_id, fresh, part_count))
-
-    @on(NewerLoaded)
-    async def _newer_loaded(self, event: NewerLoaded) -> None:
-        last = event.parts[-1].seq if event.parts else event.part_count
-        await self.story.append_newer(event.session_id, event.parts, last < event.part_count)
-
-    @on(StoryView.NeedNewest)
-    def _need_newest(self, event: StoryView.NeedNewest) -> None:
-        self.open_session(event.session_id)
-
     @on(StoryView.Selected)
     def _part_selected(self, event: StoryView.Selected) -> None:
         self.refresh_bindings()
@@ -710,10 +327,6 @@ class MainScreen(Screen[None]):
     @on(WorkFailed)
     def _work_failed(self, event: WorkFailed) -> None:
         error = event.error
-        if event.undo == "list":
-            self.panel.page_failed()
-        elif event.undo == "page":
-            self.story.paging_failed()
         if isinstance(error, DatabaseUnavailable):
             self.status_bar.database_ok = False
         elif self.booted:
@@ -727,27 +340,12 @@ class MainScreen(Screen[None]):
         self.app.report_error(error)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A bug, not a StorytermError: say so instead of failing silently."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            error = event.worker.error
-            self.log.error(f"worker {event.worker.name} failed: {error!r}")
             if event.worker.group == "boot":
-                self._booting = False
-            self.notify(
-                f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
-                "safe; press F5 to reload, and please report this.",
-                title="Unexpected error",
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
+                self.boot.failed()
+            self.post_message(Crashed(event.worker))  # the app tells the writer
 
-    # -- status moves ----------------------------------------------------------------------
-
-    @property
-    def _user_id(self) -> int:
-        assert self.app.user_id is not None, "used before the boot worker found the writer"
-        return self.app.user_id
+    # -- the open story's use cases (tui/story_actions.py) ---------------------------------
 
     def _current(self, what: str) -> Session | None:
         """The open session, or None after telling the writer there is none."""
@@ -758,67 +356,48 @@ class MainScreen(Screen[None]):
             return None
         return self.session
 
+    def _busy(self, then: str) -> bool:
+        """True, after telling the writer, while a part is being written."""
+        if self.generating:
+            self.notify(f"A part is being written. Stop it first (Esc), then {then}.")
+        return self.generating
+
     def action_pause(self) -> None:
-        session = self._current("pause")
-        if session is None:
-            return
-        if str(session.status) != "active":
-            self.notify(_not_now(session, "pause"), markup=False)
-            return
-        # Pausing during a generation stops it; what was written is kept.
-        self.action_stop()
-        self._change_status(session.id, "pause")
+        if (session := self._current("pause")) is not None:
+            self.actions.pause(session)
 
     def action_resume(self) -> None:
-        session = self._current("resume")
-        if session is None:
-            return
-        if str(session.status) != "paused":
-            self.notify(_not_now(session, "resume"), markup=False)
-            return
-        self._change_status(session.id, "resume")
+        if (session := self._current("resume")) is not None:
+            self.actions.resume(session)
 
     def action_complete(self) -> None:
-        from storyterm.tui.screens.confirm import ConfirmScreen
+        if (session := self._current("complete")) is not None:
+            self.actions.complete(session)
 
-        session = self._current("complete")
-        if session is None:
-            return
-        if str(session.status) == "completed":
-            self.notify(_not_now(session, "complete"), markup=False)
-            return
-        title = one_line(session.title)
+    def action_delete(self) -> None:
+        if (session := self._current("delete")) is not None and not self._busy("delete"):
+            self.actions.delete(session)
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.action_stop()
-                self._change_status(session.id, "complete")
+    def action_bible(self) -> None:
+        if (session := self._current("edit the bible of")) is not None:
+            self.actions.edit_bible(session)
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Complete “{title}”?",
-                "A completed story is read-only: you can still read and export it, but not "
-                "add, regenerate or edit parts.",
-                yes="Complete",
-            ),
-            answered,
-        )
+    def action_edit_part(self) -> None:
+        if (session := self._current("edit")) is not None:
+            self.actions.edit_part(session)
 
-    @work(thread=True, group="status", exit_on_error=False)
-    def _change_status(self, session_id: str, move: str) -> None:
-        sessions = self.app.runtime.sessions
-        try:
-            session = getattr(sessions, move)(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-            return
-        title = f"“{one_line(session.title)}”"
-        note = {
-            "pause": f"Paused {title}. Press r to resume it.",
-            "resume": f"Resumed {title}. Carry on writing.",
-            "complete": f"Completed {title}. It is read-only now; press e to export it.",
-        }[move]
-        self.post_message(SessionChanged(session, note, focus_input=move == "resume"))
+    def action_model(self) -> None:
+        if (session := self._current("choose the model of")) is not None:
+            self.actions.choose_model(session)
+
+    def action_export(self) -> None:
+        """One key: the story as files in the export folder (updated in place next time)."""
+        if (session := self._current("export")) is not None:
+            self.actions.export(session)
+
+    def action_view_context(self) -> None:
+        if (session := self._current("see the context of")) is not None:
+            self.actions.view_context(session)
 
     @on(SessionChanged)
     def _session_changed(self, event: SessionChanged) -> None:
@@ -833,40 +412,6 @@ class MainScreen(Screen[None]):
         elif why_disabled(self.session) is not None and self.focused is self.direction:
             self.panel.session_list.focus()
 
-    # -- delete ----------------------------------------------------------------------------
-
-    def action_delete(self) -> None:
-        from storyterm.tui.screens.confirm import ConfirmScreen
-
-        session = self._current("delete")
-        if session is None:
-            return
-        if self.generating:
-            self.notify("A part is being written. Stop it first (Esc), then delete.")
-            return
-        title = one_line(session.title)
-        detail = (
-            f"Its {count(session.part_count, 'part')} and {count(session.word_count, 'word')} "
-            "will be gone for good. Export it first (e) if you want a copy."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._delete(session.id, session.title)
-
-        self.app.push_screen(
-            ConfirmScreen(f"Delete “{title}”?", detail, yes="Delete", danger=True), answered
-        )
-
-    @work(thread=True, group="delete", exit_on_error=False)
-    def _delete(self, session_id: str, title: str) -> None:
-        try:
-            self.app.runtime.sessions.delete(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(SessionDeleted(session_id, title))
-
     @on(SessionDeleted)
     async def _deleted(self, event: SessionDeleted) -> None:
         self.panel.remove_session(event.session_id)
@@ -880,7 +425,17 @@ class MainScreen(Screen[None]):
                 await self.story.clear("No stories here. Press n to start one.")
             self.panel.session_list.focus()
 
-    # -- new session, bible, part editor ---------------------------------------------------
+    @on(Exported)
+    def _exported(self, event: Exported) -> None:
+        from storyterm.tui.story_actions import exported_note
+
+        self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
+
+    @on(ContextLoaded)
+    def _context_loaded(self, event: ContextLoaded) -> None:
+        self.actions.show_context(event)
+
+    # -- a new story -----------------------------------------------------------------------
 
     def action_new_session(self) -> None:
         from storyterm.tui.screens.new_session import NewSessionScreen
@@ -901,66 +456,12 @@ class MainScreen(Screen[None]):
             # The newest story is first in every order: reload the first page to show it.
             if self.panel.status not in ("all", "active") or self.panel.search:
                 self.panel.set_filter("all")
-            self.load_sessions(reset=True, keep=session.id)
+            self.panel.load(reset=True, keep=session.id)
             self.open_session(session.id, focus_input=True)
 
         self.app.push_screen(NewSessionScreen(), created)
 
-    def action_bible(self) -> None:
-        from storyterm.tui.screens.bible import BibleScreen
-
-        session = self._current("edit the bible of")
-        if session is None:
-            return
-
-        def saved(updated: Session | None) -> None:
-            if updated is not None:
-                self.post_message(SessionChanged(updated, "Story bible saved."))
-
-        self.app.push_screen(BibleScreen(session), saved)
-
-    def _target_part(self) -> Part | None:
-        story = self.story
-        if story.selected is not None:
-            return story.loaded_part(story.selected)
-        return story.last_part
-
-    def action_edit_part(self) -> None:
-        from storyterm.tui.screens.part_editor import PartEditorScreen
-
-        session = self._current("edit")
-        if session is None:
-            return
-        if str(session.status) == "completed":
-            self.notify(_not_now(session, "edit"), markup=False)
-            return
-        part = self._target_part()
-        if part is None:
-            self.notify("This story has no parts to edit yet.")
-            return
-        view = self.story.part_view(part.seq)
-        if str(part.state) == "streaming" or (view is not None and view.streaming):
-            self.notify("That part is still being written. Stop it (Esc) first, then edit.")
-            return
-
-        def saved(updated: Part | None) -> None:
-            if updated is not None:
-                self.story.update_part(updated)
-                self.notify(f"Part {updated.seq} saved.", markup=False)
-                self._refresh_session(updated.session_id)
-
-        self.app.push_screen(PartEditorScreen(part, session.title), saved)
-
-    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
-    def _refresh_session(self, session_id: str) -> None:
-        try:
-            session = self.app.runtime.sessions.get(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(SessionChanged(session))
-
-    # -- generation ------------------------------------------------------------------------
+    # -- a part being written (tui/generation.py) -----------------------------------------
 
     @on(Input.Submitted, "#direction")
     def _direction_submitted(self, event: Input.Submitted) -> None:
@@ -987,151 +488,26 @@ class MainScreen(Screen[None]):
             self._queued = (direction, regenerate)
             self.open_session(session.id)
             return
-        self.generating = True
-        self._cancel = asyncio.Event()
-        self._generation = self._generate(session, direction, regenerate, self._cancel)
+        if self.generation.start(session, direction, regenerate=regenerate):
+            self.generating = True
 
-    @work(exclusive=True, group="generate", exit_on_error=False)
-    async def _generate(
-        self, session: Session, direction: str, regenerate: bool, cancel: asyncio.Event
-    ) -> None:
-        from storyterm.core.generation.storyteller import (
-            Failed,
-            Finished,
-            Progress,
-            Saved,
-            TextDelta,
-        )
-        from storyterm.errors import (
-            Conflict,
-            GenerationStopped,
-            ModelMissing,
-            ModelUnavailable,
-        )
-
-        story = self.story
-        replaced = story.last_part if regenerate else None
-        if regenerate and replaced is None:
-            self.generating = False
-            self.notify("This story has no part to write again yet.")
-            return
-        seq = replaced.seq if replaced is not None else session.part_count + 1
-        shown = direction or (replaced.direction if replaced is not None else "")
-        view = await story.add_part(
-            provisional_part(session, seq, shown), replace=replaced is not None
-        )
-        view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
-        self._streaming_view = view
-        story.follow()
-        cleared = False
-        tokens = 0
-        first_token_at = 0.0
-        kept: Part | None = None
-        outcome: Session | None = None
-        try:
-            events = self.app.runtime.storyteller.generate(
-                self._user_id,
-                session.id,
-                direction or None,
-                regenerate=regenerate,
-                cancel=cancel,
-            )
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    if not cleared:
-                        # The part exists in the database now: the direction lives there.
-                        cleared = self._clear_direction(direction)
-                        first_token_at = time.monotonic()
-                    tokens += 1
-                    elapsed = time.monotonic() - first_token_at
-                    view.set_rate(tokens / elapsed if elapsed > 0.5 else None)
-                    await view.write(event.text)
-                elif isinstance(event, Saved):
-                    if not cleared:
-                        cleared = self._clear_direction(direction)
-                    view.checkpointed(event.part)
-                elif isinstance(event, Progress):
-                    view.set_note(event.message)
-                    self.notify(event.message, timeout=5, markup=False)
-                elif isinstance(event, Finished):
-                    kept, outcome = event.part, event.session
-                    self.status_bar.ollama = OLLAMA_UP
-                    if event.interrupted:
-                        self.notify(
-                            f"Stopped. Part {event.part.seq} keeps the "
-                            f"{count(event.part.word_count, 'word')} written so far; ctrl+r "
-                            "writes it again.",
-                            markup=False,
-                        )
-                    elif event.done_reason == "length":
-                        self.notify(
-                            f"Part {event.part.seq} filled the model's reply room and stops "
-                            "mid-flow; press Enter to continue it.",
-                            markup=False,
-                        )
-                elif isinstance(event, Failed):
-                    kept = event.part
-                    error = event.error
-                    if isinstance(error, GenerationStopped):
-                        self.notify(error.message, markup=False)
-                    else:
-                        if isinstance(error, ModelUnavailable) and not isinstance(
-                            error, ModelMissing
-                        ):
-                            self.status_bar.ollama = OLLAMA_DOWN
-                        self.app.report_error(error)
-                    if kept is None and replaced is not None:
-                        kept = replaced  # nothing was claimed: the old part still stands
-                    if isinstance(error, Conflict):
-                        # Another window wrote first: show the story as it now is.
-                        self._reload_after = session.id
-        finally:
-            await self._end_generation(view, kept, outcome)
-
-    async def _end_generation(
-        self, view: PartView, kept: Part | None, outcome: Session | None
-    ) -> None:
-        story = self.story
-        shown_seq = view.seq  # before end_stream replaces the provisional part
-        if kept is not None and view.is_attached:
-            await view.end_stream(kept)
-        elif view.is_attached:
-            await view.end_stream(None)
-            await story.remove_part(view.seq)
+    @on(GenerationEnded)
+    def _generation_ended(self, event: GenerationEnded) -> None:
         self.generating = False
-        self._streaming_view = None
-        session_id = outcome.id if outcome is not None else (view.part.session_id)
-        if outcome is not None:
-            self.post_message(SessionChanged(outcome))
+        if event.outcome is not None:
+            self._session_changed(SessionChanged(event.outcome))
         else:
-            self._refresh_session(session_id)
-        if (kept is not None and kept.seq != shown_seq) or self._reload_after == session_id:
-            self.open_session(session_id)  # another window wrote meanwhile: show the truth
-        self._reload_after = None
-
-    def _clear_direction(self, direction: str) -> bool:
-        """Empty the input, unless the writer has typed something new there meanwhile."""
-        field = self.direction
-        if field.value.strip() == direction:
-            field.value = ""
-        return True
+            self.actions.refresh(event.session_id)
+        if event.reopen:
+            self.open_session(event.session_id)  # show what is stored
 
     def action_stop(self) -> None:
         """Esc: stop the generation and keep what was written."""
-        if self.generating and self._cancel is not None and not self._cancel.is_set():
-            self._cancel.set()
-            if self._streaming_view is not None:
-                self._streaming_view.stopping()
+        self.generation.stop()
 
-    async def stop_generation(self, timeout: float = 5.0) -> None:
+    async def stop_generation(self) -> None:
         """Stop a running generation and wait until its text is saved (quitting)."""
-        worker = self._generation
-        if not self.generating or worker is None:
-            return
-        if self._cancel is not None:
-            self._cancel.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(worker.wait(), timeout)
+        await self.generation.stop_and_wait()
 
     def action_regenerate(self) -> None:
         session = self._current("regenerate the last part of")
@@ -1146,107 +522,9 @@ class MainScreen(Screen[None]):
         # A direction waiting in the input replaces the old one; else the part keeps its own.
         self.generate(session, self.direction.value.strip(), regenerate=True)
 
-    @work(thread=True, group="warm", exit_on_error=False)
-    def _warm_generation(self) -> None:
-        """After the first frame: open the Store (the first screen was read without it) and
-        import the generation stack, so neither waits for the writer's first keys."""
-        with contextlib.suppress(StorytermError):  # the next action that needs it will say
-            self.app.runtime.sessions  # noqa: B018
-        warm_generation_imports()
-        # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
-        # frozen like start-up's heap (StorytermApp.mark_ready), so that full collections stop
-        # walking ~100,000 objects on every later pause (opening a story, streaming).
-        if self.app.freezes_long_lived:
-            gc.freeze()
-
-    # -- export and context ----------------------------------------------------------------
-
-    def action_export(self) -> None:
-        """One key: the story as files in the export folder (updated in place next time)."""
-        session = self._current("export")
-        if session is None:
-            return
-        self._export(session.id)
-
-    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, session_id: str) -> None:
-        from storyterm.core.export import export_session
-
-        runtime = self.app.runtime
-        try:
-            result = export_session(
-                runtime.sessions, self._user_id, session_id, out_dir=runtime.settings.export_dir
-            )
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(Exported(result))
-
-    @on(Exported)
-    def _exported(self, event: Exported) -> None:
-        result = event.result
-        folder = result.folder.expanduser().resolve()
-        files = count(len(result.files), "file")
-        what = f"{count(result.part_count, 'part')}, {count(result.word_count, 'word')}"
-        if result.unchanged:
-            files += f", {result.unchanged} already up to date"
-        note = f"Exported {what} to {folder} ({files})."
-        self.notify(note, title="Exported", timeout=12, markup=False)
-
-    def action_view_context(self) -> None:
-        session = self._current("see the context of")
-        if session is None:
-            return
-        self._load_context(session.id, session.title)
-
-    @work(thread=True, exclusive=True, group="context", exit_on_error=False)
-    def _load_context(self, session_id: str, title: str) -> None:
-        try:
-            messages = self.app.runtime.storyteller.last_prompt(self._user_id, session_id)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(ContextLoaded(title, messages))
-
-    @on(ContextLoaded)
-    def _context_loaded(self, event: ContextLoaded) -> None:
-        from storyterm.tui.screens.context import ContextScreen
-
-        note = (
-            ""
-            if event.messages
-            else "Nothing has been sent to the model for this story yet: write a part first."
-        )
-        self.app.push_screen(ContextScreen(event.title, event.messages, note))
-
-    # -- the story's model -----------------------------------------------------------------
-
-    def action_model(self) -> None:
-        from storyterm.tui.screens.model import ModelScreen
-
-        session = self._current("choose the model of")
-        if session is None:
-            return
-        if str(session.status) == "completed":
-            self.notify(_not_now(session, "change its model"), markup=False)
-            return
-
-        def chosen(name: str | None) -> None:
-            if name and name != session.model_name:
-                self._set_model(session.id, name)
-
-        self.app.push_screen(ModelScreen(session.title, session.model_name), chosen)
-
-    @work(thread=True, group="status", exit_on_error=False)
-    def _set_model(self, session_id: str, name: str) -> None:
-        try:
-            session = self.app.runtime.sessions.set_model(self._user_id, session_id, name)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(
-                SessionChanged(session, f"“{one_line(session.title)}” now uses {name}.")
-            )
+    @on(Health)
+    def _health(self, event: Health) -> None:
+        self.status_bar.show(event)  # a generation found out whether Ollama answers
 
     # -- focus and small actions -----------------------------------------------------------
 
@@ -1293,74 +571,18 @@ class MainScreen(Screen[None]):
             self._require_boot()
             return
         keep = self.session.id if self.session else None
-        self.load_sessions(reset=True, keep=keep)
+        self.panel.load(reset=True, keep=keep)
         if keep is not None and not self.generating:
             self.open_session(keep)
-        self._check_health()
+        self.status_bar.check()
 
     def action_help(self) -> None:
         from storyterm.tui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen(self.help_sections()))
+        self.app.push_screen(HelpScreen(help_sections(StoryView.BINDINGS)))
 
     async def action_quit(self) -> None:
         await self.app.action_quit()
-
-    def action_logout(self) -> None:
-        """Revoke the saved login, forget it here, and show the login screen."""
-        if not self._require_boot():
-            return
-        if (self.app.runtime.settings.token or "").strip():
-            self.notify(
-                "You are logged in with STORYTERM_TOKEN: unset it (and restart) to log out.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        if self.generating:
-            self.notify("A part is being written. Stop it first (Esc), then log out.")
-            return
-        self._logout(self.app.username or "")
-
-    @work(thread=True, exclusive=True, group="boot", exit_on_error=False)
-    def _logout(self, username: str) -> None:
-        runtime = self.app.runtime
-        try:
-            token = runtime.tokens.load()
-            if token:
-                runtime.identity.logout(token)
-            runtime.tokens.clear()
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc))
-        else:
-            self.post_message(LoggedOut(username))
-
-    @on(LoggedOut)
-    async def _logged_out(self, event: LoggedOut) -> None:
-        await self._forget_writer("Logged out.")
-        self.notify(f"Logged out {event.username}.", markup=False)
-        tokens = self.app.runtime.tokens
-        self.post_message(NeedLogin(None, None if tokens.available else tokens.unavailable_reason))
-
-    @on(LoginRefused)
-    async def _login_refused(self, event: LoginRefused) -> None:
-        """The saved login failed its full check after the first frame: nothing of it stays on
-        screen, and the writer logs in again."""
-        if self.generating:
-            self.action_stop()
-        await self._forget_writer("Please log in again.")
-        tokens = self.app.runtime.tokens
-        self.post_message(
-            NeedLogin(event.reason, None if tokens.available else tokens.unavailable_reason)
-        )
-
-    async def _forget_writer(self, note: str) -> None:
-        self.booted = False
-        self.session = None
-        self.app.user_id = self.app.username = None
-        self.query_one(TitleBar).user = None
-        self.panel.show_page([], reset=True, has_more=False, total=None)
-        await self.story.clear(note)
 
     # -- footer and palette ----------------------------------------------------------------
 
@@ -1368,141 +590,14 @@ class MainScreen(Screen[None]):
         """Decide what the footer shows: nothing that cannot work now."""
         if self.app.quitting:
             return False
-        if action in LETTER_ACTIONS and isinstance(self.focused, Input):
-            return False  # the input is taking the letters
-        session = self.session
-        status = str(session.status) if session is not None else None
-        if action == "stop":
-            return self.generating
-        if action == "pause":
-            return status == "active"
-        if action == "resume":
-            return status == "paused"
-        if action == "complete":
-            return status in ("active", "paused")
-        if action in ("regenerate",):
-            return status == "active" and session is not None and session.part_count > 0
-        if action == "edit_part":
-            return (
-                status in ("active", "paused") and session is not None and (session.part_count > 0)
-            )
-        if action in ("export", "bible", "view_context", "delete"):
-            return session is not None
-        if action == "model":
-            return status in ("active", "paused")
-        if action == "write":
-            return status == "active" and not isinstance(self.focused, DirectionInput)
-        return True
+        return available(action, self.session, generating=self.generating, focused=self.focused)
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """The main screen's actions for the command palette (ctrl+p)."""
-        run: Callable[..., Any]
-        for binding in self._palette_bindings():
-            action, _, args = binding.action.partition("(")
-            params = tuple(a.strip(" '\"") for a in args.rstrip(")").split(",") if a.strip())
-            method = getattr(self, f"action_{action}", None)
-            if method is None:
-                continue
-            run = partial(method, *params)
-            title = binding.description
-            if action == "filter":
-                title = f"Show {FILTERS[str(params[0])].lower()} stories"
-            yield SystemCommand(
-                f"{title} ({binding.key_display or _key_name(binding.key)})",
-                binding.tooltip or title,
-                run,
-            )
+        yield from palette_commands(self, self.BINDINGS)
         if self.booted:
             yield SystemCommand(
                 f"Log out ({self.app.username})",
                 "End this login (it is revoked) and show the login screen",
                 self.action_logout,
             )
-
-    def _palette_bindings(self) -> list[Binding]:
-        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        return [b for b in bindings if b.action not in ("quit",)]
-
-    def help_sections(self) -> HelpSections:
-        """Every key, from the bindings themselves so the help never drifts from the code."""
-
-        def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-            out = []
-            for binding in bindings:
-                if not isinstance(binding, Binding):
-                    continue
-                key = binding.key_display or _key_name(binding.key)
-                out.append((key, binding.tooltip or binding.description))
-            return out
-
-        screen_rows = rows(self.BINDINGS)
-        screen_rows = [
-            (k, d)
-            for k, d in screen_rows
-            if k not in ("2", "3", "4")  # listed as 1-4 below
-        ]
-        filters = ", ".join(f"{i} {label.lower()}" for i, label in enumerate(FILTERS.values(), 1))
-        screen_rows = [(k, filters if k == "1-4" else d) for k, d in screen_rows]
-        return [
-            (
-                "Writing",
-                [
-                    ("enter", "In the direction input: write the next part"),
-                    ("esc", "Stop the generation (text kept), or leave the input"),
-                    *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "m", "v")],
-                ],
-            ),
-            (
-                "Stories",
-                [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5", "z")],
-            ),
-            (
-                "Finding stories",
-                [
-                    *[(k, d) for k, d in screen_rows if k in ("/", "1-4")],
-                    ("↑ ↓ / j k", "Move in the list (the story opens as you stop)"),
-                    ("enter", "On a story: open it and go to the direction input"),
-                    ("esc", "In the search: clear it, then back to the list"),
-                ],
-            ),
-            (
-                "Reading (in the story pane)",
-                [
-                    *[(k, d) for k, d in rows(StoryView.BINDINGS) if k not in ("j", "k")],
-                    ("↑ ↓ / j k", "Scroll"),
-                    ("home / pgup", "Scroll up; older parts load as you reach the top"),
-                    ("click", "Select a part"),
-                ],
-            ),
-            (
-                "App",
-                [
-                    ("?", "This help"),
-                    ("ctrl+p", "Command palette: every command, and themes"),
-                    ("tab", "Next pane"),
-                    ("q / ctrl+q", "Quit"),
-                ],
-            ),
-        ]
-
-
-def _key_name(key: str) -> str:
-    return {
-        "slash": "/",
-        "question_mark": "?",
-        "left_square_bracket": "[",
-        "right_square_bracket": "]",
-        "escape": "esc",
-    }.get(key, key)
-
-
-def _not_now(session: Session, move: str) -> str:
-    title = f"“{one_line(session.title)}”"
-    status = str(session.status)
-    if status == "completed":
-        return f"{title} is completed and read-only, so it cannot {move}. Press e to export it."
-    if status == "paused" and move == "pause":
-        return f"{title} is already paused. Press r to resume it."
-    if status == "active" and move == "resume":
-        return f"{title} is not paused: just write (Enter in the input)."
-    return f"{title} is {status}: it cannot {move} now."

@@ -17,7 +17,7 @@ from storyterm.tui.models import ModelChoice
 from storyterm.tui.text import one_line
 
 if TYPE_CHECKING:
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
 
 
 class ModelScreen(ModalScreen["str | None"]):
@@ -44,7 +44,7 @@ class ModelScreen(ModalScreen["str | None"]):
         Binding("escape", "cancel", "Keep the current model"),
     ]
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
     def __init__(self, title: str, current: str | None) -> None:
         super().__init__()

@@ -21,7 +21,7 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
     from storyterm.core.views import Session
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
 
 #: (field, label, multi-line?, placeholder)
 FIELDS: list[tuple[str, str, bool, str]] = [
@@ -58,7 +58,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
     discard_question = "Discard this new story?"
     discard_detail = "What you typed in the form will be lost."
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="form"):

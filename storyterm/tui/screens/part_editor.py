@@ -21,7 +21,7 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
     from storyterm.core.views import Part
-    from storyterm.tui.app import StorytermApp
+    from storyterm.tui.host import HostApp
 
 
 class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
@@ -51,7 +51,7 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
             super().__init__()
             self.part = part
 
-    app: StorytermApp  # type: ignore[assignment]
+    app: HostApp  # type: ignore[assignment]
 
     def __init__(self, part: Part, story_title: str) -> None:
         super().__init__()

@@ -1,8 +1,8 @@
 """The left pane: the status filters, a title search, and the writer's sessions a page at a time.
 
-The list never holds more than the pages the writer has scrolled through: the screen loads
-the first page (about 50 sessions) and the next one each time the list nears its end, with the
-filter and the search done by the database.
+The list never holds more than the pages the writer has scrolled through: the panel loads the
+next page (LIST_PAGE sessions) from the reader it is given each time the list nears its end,
+and the first page again when asked to; the filter and the search are done by the database.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -22,14 +22,17 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
+from textual.worker import Worker, WorkerState
 
 from storyterm.core.views import STATUS_MARK, ago
+from storyterm.errors import StorytermError
+from storyterm.tui.messages import Crashed, SessionsLoaded, WorkFailed
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.filter_bar import FilterBar
 from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
-    from storyterm.core.views import Session
+    from storyterm.core.views import Page, Session
 
 #: Filter key -> its label; the key is the status filter the database applies ("all": none).
 FILTERS: dict[str, str] = {
@@ -38,10 +41,23 @@ FILTERS: dict[str, str] = {
     "paused": "Paused",
     "completed": "Done",
 }
+#: Sessions per page of the list.
+LIST_PAGE = 50
 #: Ask for the next page when the cursor or the scroll position is this close to the end.
 NEAR_END = 10
 
 _MARK_STYLE = {"active": "$success", "paused": "$warning", "completed": "$text-muted"}
+
+
+class SessionPages(Protocol):
+    """Where the list reads its pages: the writer's sessions, filtered and searched by the
+    database. Called in a worker thread."""
+
+    def sessions(
+        self, status: str, search: str, cursor: str | None, limit: int
+    ) -> Page[Session]: ...
+
+    def count(self, status: str, search: str) -> int: ...
 
 
 def short_model(name: str | None) -> str:
@@ -137,7 +153,8 @@ class SessionList(OptionList):
 
 
 class SessionsPanel(Vertical):
-    """Filters, search and list together; owns the query (filter + search), not the data."""
+    """Filters, search and list together; owns the query (filter + search) and the pages it
+    has loaded from its reader."""
 
     DEFAULT_CSS = """
     SessionsPanel {
@@ -190,9 +207,15 @@ class SessionsPanel(Vertical):
     search: reactive[str] = reactive("", init=False)
     total: reactive[int | None] = reactive(None)
 
-    def __init__(self, now: Callable[[], datetime], **kwargs: object) -> None:
+    def __init__(self, now: Callable[[], datetime], reader: SessionPages, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._now = now
+        self._reader = reader
+        #: Where the next page starts (None: no more, or nothing loaded).
+        self._cursor: str | None = None
+        #: Counts the loads asked for: a page that arrives after a newer load was asked for
+        #: is dropped.
+        self._request = 0
         self._sessions: dict[str, Session] = {}
         self._search_timer: Timer | None = None
         self._loaded_once = False
@@ -256,6 +279,67 @@ class SessionsPanel(Vertical):
         else:
             self.session_list.focus()
 
+    # -- loading pages ---------------------------------------------------------------------
+
+    def load(self, *, reset: bool, keep: str | None = None) -> None:
+        """Load the first page for the current query again (`reset`), or the next page.
+
+        `keep` is a session id to leave highlighted if it is on the first page.
+        """
+        self._request += 1
+        cursor = None if reset else self._cursor
+        self._load(self._request, self.status, self.search, cursor, reset, keep)
+
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
+    def _load(
+        self,
+        request: int,
+        status: str,
+        search: str,
+        cursor: str | None,
+        reset: bool,
+        keep: str | None,
+    ) -> None:
+        try:
+            page = self._reader.sessions(status, search, cursor, LIST_PAGE)
+            total = self._reader.count(status, search) if reset else None
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc))
+        else:
+            self.post_message(SessionsLoaded(request, page, reset, total, keep))
+
+    @on(SessionsLoaded)
+    def _loaded(self, event: SessionsLoaded) -> None:
+        event.stop()
+        if event.request != self._request:
+            return  # a newer query has been asked for since
+        self.show_page(
+            event.page.items,
+            reset=event.reset,
+            cursor=event.page.next_cursor,
+            total=event.total,
+            keep=event.keep,
+        )
+
+    @on(SessionList.NeedMore)
+    def _need_more(self, event: SessionList.NeedMore) -> None:
+        event.stop()
+        if self._cursor is not None:
+            self.load(reset=False)
+        else:
+            self.page_failed()
+
+    @on(WorkFailed)
+    def _load_failed(self) -> None:
+        # Only this panel's loads post here. The message goes on up: the screen tells the
+        # writer what went wrong.
+        self.page_failed()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker states do not bubble: the screen hears of a bug in a load from this message.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(Crashed(event.worker))
+
     # -- data in ---------------------------------------------------------------------------
 
     def show_page(
@@ -263,14 +347,17 @@ class SessionsPanel(Vertical):
         sessions: Iterable[Session],
         *,
         reset: bool,
-        has_more: bool,
+        cursor: str | None = None,
         total: int | None = None,
         keep: str | None = None,
     ) -> None:
-        """Put a page of sessions in the list: a fresh first page (`reset`) or the next one.
+        """Put a page of sessions in the list: a fresh first page (`reset`) or the next one;
+        `cursor` is where the page after it starts (None: there is none).
 
         `keep` is a session id to leave highlighted if it is on the page.
         """
+        self._cursor = cursor
+        has_more = cursor is not None
         option_list = self.session_list
         now = self._now()
         new = [s for s in sessions if reset or s.id not in self._sessions]

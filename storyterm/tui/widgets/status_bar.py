@@ -1,17 +1,36 @@
-"""The status line: is Ollama answering, which database, is the Redis cache on."""
+"""The status line: is Ollama answering, which database, is the Redis cache on.
+
+It checks Ollama and the cache itself, from the probe it is given, once asked to start.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from textual import on, work
 from textual.content import Content
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
+from storyterm.tui.messages import Crashed, Health
 from storyterm.tui.text import plain
 
 #: Ollama states the screen sets: unknown until the first check after start-up.
 OLLAMA_CHECKING = "checking"
 OLLAMA_UP = "up"
 OLLAMA_DOWN = "down"
+
+
+class HealthProbe(Protocol):
+    """Where the status line asks how the services are."""
+
+    async def ollama_up(self) -> bool: ...
+
+    def cache_state(self) -> str:
+        """ "online" / "offline" / "disabled"; called in a worker thread."""
+        ...
 
 
 class StatusBar(Static):
@@ -34,6 +53,47 @@ class StatusBar(Static):
     database_ok: reactive[bool | None] = reactive(None)
     #: "online" / "offline" / "disabled" (core.cache.CacheState values).
     cache: reactive[str | None] = reactive(None)
+
+    def __init__(self, probe: HealthProbe) -> None:
+        super().__init__()
+        self._probe = probe
+        self._checks: Timer | None = None
+
+    # -- health ----------------------------------------------------------------------------
+
+    def keep_checking(self, every: float) -> bool:
+        """Check the services every `every` seconds from now on; False if already doing so."""
+        if self._checks is not None:
+            return False
+        self._checks = self.set_interval(every, self.check)
+        return True
+
+    def check(self) -> None:
+        """Ask Ollama and the cache how they are now."""
+        self._probe_ollama()
+        self._probe_cache()
+
+    @work(exclusive=True, group="ollama", exit_on_error=False)
+    async def _probe_ollama(self) -> None:
+        self.post_message(Health(ollama_up=await self._probe.ollama_up(), cache=None))
+
+    @work(thread=True, exclusive=True, group="cache", exit_on_error=False)
+    def _probe_cache(self) -> None:
+        self.post_message(Health(ollama_up=None, cache=self._probe.cache_state()))
+
+    @on(Health)
+    def show(self, event: Health) -> None:
+        """Show what a check (this bar's, or a generation's) found."""
+        event.stop()
+        if event.ollama_up is not None:
+            self.ollama = OLLAMA_UP if event.ollama_up else OLLAMA_DOWN
+        if event.cache is not None:
+            self.cache = event.cache
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker states do not bubble: the screen hears of a bug in a check from this message.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(Crashed(event.worker))
 
     def render(self) -> Content:
         def mark(ok: bool | None) -> Content:

@@ -1,71 +1,61 @@
 """The right pane: the open story as Markdown, newest part at the bottom.
 
 Only a window of parts is mounted (the newest ones on open, at most WINDOW at any time). When
-the writer scrolls to the top the screen loads the page before; when the window grows too big
-the parts furthest from the writer are unmounted and load again when scrolled back to.
-
-A part's text is one `Prose` widget (its Markdown laid out by hand: one widget, not one per
-paragraph, so a long story opens fast). Only a part being streamed shows a Textual `Markdown`
-(fed by a MarkdownStream) until the stream ends; then it becomes `Prose` like the others.
+the writer scrolls to the top the pane loads the page before from the reader it is given; when
+the window grows too big the parts furthest from the writer are unmounted and load again when
+scrolled back to. Each part is a PartView (widgets/part_view.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from textual import events, on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
-from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
+from storyterm.errors import StorytermError
 from storyterm.tui.compat import clear_inner_outer_cache
-from storyterm.tui.text import count, one_line, plain, safe
-from storyterm.tui.widgets.prose import Prose
+from storyterm.tui.messages import Crashed, NewerLoaded, OlderLoaded, StoryOpened, WorkFailed
+from storyterm.tui.text import count, one_line, plain
+from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
 
 if TYPE_CHECKING:
     from textual.layout import Layout
 
     from storyterm.core.views import OpenedSession, Part, Session
-    from storyterm.tui.widgets.stream_markdown import MarkdownStream, StreamMarkdown
 
 #: Parts mounted at most; beyond this the far end of the window is unmounted.
 WINDOW = 60
 #: Parts loaded per page when scrolling past either end of the window.
 PAGE = 20
+#: The newest parts read when a story opens (the pane mounts those that fill it first).
+TAIL = 20
 #: Parts mounted at most before the first frame of a story (fewer when they fill the pane).
 FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
 
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-#: How often streamed text is handed to the Markdown widget (seconds): about 30 frames a second.
-FRAME = 1 / 30
-#: A streaming part starts a new Markdown segment after this many characters (~1,000 words).
-SEGMENT_CHARS = 6_000
-#: The class of every widget showing a part's text (a Prose, or the Markdown streamed into).
-BODY = "part-text"
 
+class PartPages(Protocol):
+    """Where the pane reads a story's newest parts and the parts around its window. Called in
+    a worker thread."""
 
-def _retire(bodies: list[Widget]) -> None:
-    """Take `bodies` out of the part's text at once (they are removed after their successor
-    is mounted)."""
-    for body in bodies:
-        body.remove_class(BODY)
+    def open(self, session_id: str, tail: int) -> OpenedSession: ...
 
+    def parts_before(self, session_id: str, before_seq: int, limit: int) -> list[Part]: ...
 
-def part_markdown(part: Part) -> str:
-    """A part's text as the Markdown widget shows it (control characters neutralised)."""
-    return safe(part.content)
+    def parts_after(self, session_id: str, after_seq: int, limit: int) -> tuple[list[Part], int]:
+        """Up to `limit` parts after `after_seq`, and the session's part count."""
+        ...
 
 
 def release_drawings() -> None:
@@ -73,26 +63,6 @@ def release_drawings() -> None:
     removed from the pane piled up in Textual's style cache, and every full garbage collection
     walked them."""
     clear_inner_outer_cache()
-
-
-def provisional_part(session: Session, seq: int, direction: str) -> Part:
-    """What a part about to be written looks like before its first checkpoint."""
-    from storyterm.core.basics import PartState, utcnow
-    from storyterm.core.views import Part
-
-    now = utcnow()
-    return Part(
-        id=0,
-        session_id=session.id,
-        seq=seq,
-        direction=direction,
-        content="",
-        model_name=session.model_name,
-        state=PartState.STREAMING,
-        word_count=0,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 def no_parts_text(session: Session) -> str:
@@ -104,322 +74,6 @@ def no_parts_text(session: Session) -> str:
             "Enter: the model writes part 1 from your direction and the story bible (b)."
         )
     return f"{title} has no parts."
-
-
-class PartHeader(Widget):
-    """`Part 12` on the left, its state (words, interrupted, a spinner and tok/s) on the right:
-    one widget, not a row of labels, because a long story mounts many of these."""
-
-    DEFAULT_CSS = """
-    PartHeader { height: 1; margin-bottom: 1; }
-    """
-
-    title: reactive[Content] = reactive(Content, layout=False)
-    meta: reactive[Content] = reactive(Content, layout=False)
-
-    def render(self) -> Content:
-        title = self.title.stylize("bold $text-primary")
-        meta = self.meta
-        gap = max(1, self.size.width - title.cell_length - meta.cell_length)
-        return Content.assemble(title, " " * gap, meta)
-
-
-class PartView(Vertical):
-    """One part: `Part N` with its state, the writer's direction as a quote, the text."""
-
-    DEFAULT_CSS = """
-    PartView {
-        height: auto;
-        /* No bottom padding: the text's last block keeps its bottom margin as the gap to the
-           next part. (A `:last-child` rule removing that margin gave every paragraph an order
-           style, and Textual restyles every such sibling on each mount: each block mounted
-           while streaming restyled every block before it in the part, quadratic.) */
-        padding: 0 1;
-        border-left: blank;
-        &.-no-text { padding-bottom: 1; }
-        &.-selected { border-left: thick $accent; background: $boost; }
-        .direction {
-            border-left: outer $primary 60%;
-            padding: 0 1;
-            margin: 0 0 1 0;
-            color: $text-muted;
-            text-style: italic;
-        }
-        /* Stream layout (StreamMarkdown): a streaming part's growing last block re-arranges
-           only itself, not every paragraph above it. */
-        Markdown { margin: 0; padding: 0; background: transparent; }
-        .empty-part { color: $text-muted; text-style: italic; }
-    }
-    """
-
-    class Clicked(Message):
-        """The writer clicked this part (selects it)."""
-
-        def __init__(self, seq: int) -> None:
-            super().__init__()
-            self.seq = seq
-
-    def __init__(self, part: Part) -> None:
-        super().__init__(id=f"part-{part.seq}")
-        self.part = part
-        self._stream: MarkdownStream | None = None
-        self._spinner: Timer | None = None
-        self._frames = itertools.cycle(SPINNER)
-        self._rate: float | None = None
-        self._streamed_chars = 0
-        self._note = "waiting for the model…"
-        self._stopping = False
-        self._pending: list[str] = []
-        self._flush_timer: Timer | None = None
-        self._stream_lock = asyncio.Lock()
-        #: Characters streamed into the Markdown segment being written (see SEGMENT_CHARS).
-        self._segment_chars = 0
-        self._fenced = False
-
-    @property
-    def seq(self) -> int:
-        return self.part.seq
-
-    def compose(self) -> ComposeResult:
-        header = PartHeader()
-        header.title = self._title()
-        header.meta = self._meta()
-        yield header
-        yield Static(plain(self.part.direction), classes="direction")
-        if str(self.part.state) == "streaming" and not self.part.content:
-            # About to stream (a new part): the Markdown the stream writes into.
-            from storyterm.tui.widgets.stream_markdown import StreamMarkdown
-
-            yield StreamMarkdown(classes=BODY)
-        else:
-            yield Prose(part_markdown(self.part), classes=BODY)
-
-    def on_mount(self) -> None:
-        self._apply_state()
-
-    def _title(self) -> Content:
-        return Content(f"Part {self.part.seq}")
-
-    def _meta(self) -> Content:
-        part = self.part
-        state = str(part.state)
-        words = count(part.word_count, "word")
-        if self._stream is not None:
-            frame = next(self._frames)
-            if self._stopping:
-                return Content.styled(f"{frame} stopping… the text so far is kept", "$text-warning")
-            if not self._streamed_chars:
-                return Content.styled(f"{frame} {self._note}", "$text-accent")
-            bits = [f"{frame} writing"]
-            if part.word_count:
-                bits.append(words)
-            if self._rate:
-                bits.append(f"{self._rate:.0f} tok/s")
-            return Content.styled(" · ".join(bits), "$text-accent")
-        if state == "interrupted":
-            return Content.styled(f"interrupted · text kept · {words}", "$text-warning")
-        if state == "streaming":
-            return Content.styled(f"being written… · {words}", "$text-accent")
-        return Content.styled(words, "$text-muted")
-
-    def _apply_state(self) -> None:
-        # The state shows in the header's colours, not as a class on the part: a class change
-        # restyles every Markdown block below it, which is slow for a long part.
-        direction = self.query_one(".direction")
-        shown = bool(self.part.direction.strip())
-        if direction.display != shown:
-            direction.display = shown
-        # Changes only when the part has no blocks yet (or gets its first), so it is cheap.
-        self.set_class(not (self.part.content.strip() or self._streamed_chars), "-no-text")
-
-    def _refresh_header(self) -> None:
-        header = self.query_one(PartHeader)
-        header.title = self._title()
-        header.meta = self._meta()
-
-    def update_part(self, part: Part) -> None:
-        """Show a new version of this part (an edit, a checkpoint from another window)."""
-        self.part = part
-        self.query_one(".direction", Static).update(plain(part.direction))
-        if self._stream is None:  # while it streams here, the stream owns the text
-            prose = self._prose
-            if prose is not None:
-                prose.update(part_markdown(part))
-            else:
-                self.call_later(self._show_prose)
-        self._apply_state()
-        self._refresh_header()
-
-    @property
-    def _segments(self) -> list[StreamMarkdown]:
-        """The Markdown widgets being (or last) streamed into."""
-        return [body for body in self._bodies if not isinstance(body, Prose)]  # type: ignore[misc]
-
-    @property
-    def _bodies(self) -> list[Widget]:
-        """The widgets showing the text, in order: one Prose when the part is at rest; while
-        it streams, a Prose per finished segment and the Markdown being streamed into."""
-        # Every body carries the BODY class (testing for it needs no import of Markdown). A
-        # body being replaced loses it in the same step as its successor is mounted, so the
-        # text is never counted twice, or not at all, while the swap is awaited.
-        return [c for c in self.children if c.has_class(BODY)]
-
-    @property
-    def _prose(self) -> Prose | None:
-        """The one Prose of a part at rest (None while it streams or has none yet)."""
-        bodies = self._bodies
-        if len(bodies) == 1 and isinstance(bodies[0], Prose):
-            return bodies[0]
-        return None
-
-    @property
-    def shown_text(self) -> str:
-        """The Markdown this part shows now (all of it, in however many widgets)."""
-        return "".join(body.source for body in self._bodies)  # type: ignore[attr-defined]
-
-    async def _show_prose(self) -> None:
-        """The saved text in one Prose widget, in place of the streamed segments."""
-        text = part_markdown(self.part)
-        prose = self._prose
-        if prose is not None:
-            prose.update(text)
-            return
-        bodies = self._bodies
-        with self.app.batch_update():  # no frame with both, or neither
-            mounted = self.mount(Prose(text, classes=BODY), after=self.query_one(".direction"))
-            _retire(bodies)
-            await mounted
-            if bodies:
-                await self.remove_children(bodies)
-
-    # -- streaming -------------------------------------------------------------------------
-
-    def begin_stream(self, note: str | None = None) -> None:
-        """Start showing tokens as they arrive, with a spinner and the live rate."""
-        from storyterm.tui.widgets.stream_markdown import StreamMarkdown
-
-        segments = self._segments
-        if not segments:  # composed with Prose (not a new part): stream into a Markdown
-            segment = StreamMarkdown(classes=BODY)
-            for body in self._bodies:
-                body.remove()
-            self.mount(segment)
-            segments = [segment]
-        self._stream = segments[-1].open_stream()
-        self._segment_chars = 0
-        self._fenced = False
-        if note:
-            self._note = note
-        self._apply_state()
-        self._spinner = self.set_interval(0.1, self._refresh_header)
-
-    def set_note(self, note: str) -> None:
-        """What the spinner says before the first token (waiting, summarising...)."""
-        self._note = note
-
-    def stopping(self) -> None:
-        """The writer asked to stop: say so until the part is saved."""
-        self._stopping = True
-
-    def checkpointed(self, part: Part) -> None:
-        """A checkpoint was saved: keep its numbers (the text on screen is already newer)."""
-        self.part = part
-
-    @property
-    def streaming(self) -> bool:
-        return self._stream is not None
-
-    async def write(self, delta: str) -> None:
-        """Append model output. Deltas are gathered and handed to the MarkdownStream once a
-        frame: every append re-parses the growing paragraph, so one per token would spend the
-        event loop on parsing instead of painting when a model streams fast."""
-        if self._stream is None:
-            return
-        # A CR LF split across two deltas must not become two line breaks.
-        text = safe(delta.replace("\r", ""))
-        if not text:
-            return
-        if not self._streamed_chars:
-            self.remove_class("-no-text")
-        self._streamed_chars += len(text)
-        self._pending.append(text)
-        if self._flush_timer is None:
-            self._flush_timer = self.set_timer(FRAME, self._flush)
-
-    async def _flush(self) -> None:
-        self._flush_timer = None
-        async with self._stream_lock:  # never at the same time as end_stream
-            await self._flush_pending()
-
-    async def _flush_pending(self) -> None:
-        if not self._pending or self._stream is None:
-            return
-        text = "".join(self._pending)
-        self._pending.clear()
-        # A very long part streams into a chain of Markdown widgets, cut at a paragraph break
-        # outside code fences: each append then re-lays out one segment, not the whole part,
-        # so the cost per token stays flat however long the part grows.
-        if self._segment_chars >= SEGMENT_CHARS and not self._fenced:
-            cut = text.find("\n\n")
-            if cut >= 0:
-                head, text = text[: cut + 2], text[cut + 2 :]
-                await self._append(head)
-                await self._next_segment()
-        await self._append(text)
-
-    async def _append(self, text: str) -> None:
-        if not text or self._stream is None:
-            return
-        self._segment_chars += len(text)
-        if text.count("```") % 2:
-            self._fenced = not self._fenced
-        await self._stream.write(text)
-
-    async def _next_segment(self) -> None:
-        """Close the segment streamed so far as one Prose widget and stream on into a fresh
-        Markdown: the part's finished text stays a few widgets (one per ~1,000 words), not one
-        per paragraph, so each frame's layout and paint cost stays flat however long it grows."""
-        assert self._stream is not None
-        await self._stream.stop()
-        from storyterm.tui.widgets.stream_markdown import StreamMarkdown
-
-        done = self._segments[-1]
-        segment = StreamMarkdown(classes=BODY)
-        with self.app.batch_update():
-            mounted = self.mount(Prose(done.source, classes=f"{BODY} -segment"), before=done)
-            _retire([done])
-            await mounted
-            await self.mount(segment, after=done)
-            await done.remove()
-        self._segment_chars = 0
-        self._stream = segment.open_stream()
-
-    def set_rate(self, tokens_per_second: float | None) -> None:
-        self._rate = tokens_per_second
-
-    async def end_stream(self, part: Part | None) -> None:
-        """Stop the stream and show the part as saved, in one Prose widget like any other part
-        (its full text: block state such as code fences is right)."""
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
-            self._flush_timer = None
-        async with self._stream_lock:  # a flush in progress finishes first
-            if self._stream is not None:
-                self._pending.clear()  # the full update below shows everything
-                await self._stream.stop()
-                self._stream = None
-        if self._spinner is not None:
-            self._spinner.stop()
-            self._spinner = None
-        if part is not None:
-            self.part = part
-        await self._show_prose()
-        self._segment_chars = 0
-        self._apply_state()
-        self._refresh_header()
-
-    def on_click(self, event: events.Click) -> None:
-        self.post_message(self.Clicked(self.part.seq))
 
 
 class StoryView(VerticalScroll, can_focus=True):
@@ -462,29 +116,6 @@ class StoryView(VerticalScroll, can_focus=True):
         Binding("j", "scroll_down", "Down", show=False, tooltip="Scroll"),
     ]
 
-    class NeedOlder(Message):
-        """Scrolled to the top and older parts exist: load the page before `before_seq`."""
-
-        def __init__(self, session_id: str, before_seq: int) -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.before_seq = before_seq
-
-    class NeedNewer(Message):
-        """Scrolled to the bottom of a trimmed window: load the page after `after_seq`."""
-
-        def __init__(self, session_id: str, after_seq: int) -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.after_seq = after_seq
-
-    class NeedNewest(Message):
-        """The writer asked for the newest parts while the window is trimmed: reopen the tail."""
-
-        def __init__(self, session_id: str) -> None:
-            super().__init__()
-            self.session_id = session_id
-
     class Selected(Message):
         """The selected part changed (the header shows "part N of M")."""
 
@@ -498,9 +129,12 @@ class StoryView(VerticalScroll, can_focus=True):
     has_more_before: reactive[bool] = reactive(False, init=False)
     has_more_after: reactive[bool] = reactive(False, init=False)
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, reader: PartPages, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._reader = reader
         self._shown_id: str | None = None
+        #: The story the writer is heading for: an opening of any other is not shown.
+        self._wanted: str | None = None
         self._paging = False
         #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
         self._held: list[Part] = []
@@ -557,6 +191,35 @@ class StoryView(VerticalScroll, can_focus=True):
         self.query_one("#story-empty", Static).update(self._empty_text)
         self._update_markers()
 
+    def open(self, session_id: str, *, focus_input: bool = False) -> None:
+        """Read the story's newest parts. StoryOpened goes on up to the screen, which shows them
+        with its title, list row and input, unless another story is wanted by then."""
+        self._wanted = session_id
+        self._open(session_id, focus_input)
+
+    def expect(self, session_id: str) -> None:
+        """The writer is heading for this story (it opens when the list's cursor rests): a
+        story still being read is not shown when it arrives."""
+        self._wanted = session_id
+
+    @property
+    def wanted(self) -> str | None:
+        return self._wanted
+
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def _open(self, session_id: str, focus_input: bool) -> None:
+        try:
+            opened = self._reader.open(session_id, TAIL)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(StoryOpened(opened, focus_input))
+
+    @on(StoryOpened)
+    def _opened(self, event: StoryOpened) -> None:
+        if event.opened.session.id != self._wanted:
+            event.stop()  # the writer has moved on to another story
+
     async def show(self, opened: OpenedSession) -> None:
         """Replace the pane with this session's newest parts, scrolled to the bottom.
 
@@ -564,7 +227,7 @@ class StoryView(VerticalScroll, can_focus=True):
         and goes in above them when the writer scrolls up, with no second trip to the database.
         So a story opens as fast as a short one, however long its parts.
         """
-        self._shown_id = opened.session.id
+        self._shown_id = self._wanted = opened.session.id
         if not opened.parts:
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
@@ -769,15 +432,53 @@ class StoryView(VerticalScroll, can_focus=True):
                 return
             older = self.query_one("#older", Static)
             older.update(Content("Loading earlier parts…"))
-            self.post_message(self.NeedOlder(self._shown_id, views[0].seq))
+            self._load_older(self._shown_id, views[0].seq)
         elif self.has_more_after and self.scroll_y >= self.max_scroll_y - EDGE:
             self._paging = True
-            self.post_message(self.NeedNewer(self._shown_id, views[-1].seq))
+            self._load_newer(self._shown_id, views[-1].seq)
 
-    def paging_failed(self) -> None:
-        """A page did not load: let the next scroll ask again."""
-        self._paging = False
-        self._update_markers()
+    @work(thread=True, exclusive=True, group="older", exit_on_error=False)
+    def _load_older(self, session_id: str, before_seq: int) -> None:
+        try:
+            parts = self._reader.parts_before(session_id, before_seq, PAGE)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(OlderLoaded(session_id, parts))
+
+    @on(OlderLoaded)
+    async def _older_loaded(self, event: OlderLoaded) -> None:
+        event.stop()
+        has_more = bool(event.parts) and event.parts[0].seq > 1
+        await self.prepend(event.session_id, event.parts, has_more)
+
+    @work(thread=True, exclusive=True, group="newer", exit_on_error=False)
+    def _load_newer(self, session_id: str, after_seq: int) -> None:
+        try:
+            parts, part_count = self._reader.parts_after(session_id, after_seq, PAGE)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(NewerLoaded(session_id, parts, part_count))
+
+    @on(NewerLoaded)
+    async def _newer_loaded(self, event: NewerLoaded) -> None:
+        event.stop()
+        last = event.parts[-1].seq if event.parts else event.part_count
+        await self.append_newer(event.session_id, event.parts, last < event.part_count)
+
+    @on(WorkFailed)
+    def _load_failed(self) -> None:
+        """A page (or a story) did not load: let the next scroll ask again. (Only this pane's
+        loads post here; the message goes on up, and the screen tells the writer.)"""
+        if self._paging:
+            self._paging = False
+            self._update_markers()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker states do not bubble: the screen hears of a bug in a load from this message.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(Crashed(event.worker))
 
     def on_resize(self) -> None:
         # A story shorter than the pane cannot be scrolled: ask for older parts right away.
@@ -814,6 +515,6 @@ class StoryView(VerticalScroll, can_focus=True):
     def action_newest(self) -> None:
         """End: the newest part, reloading the tail if the window was trimmed."""
         if self.has_more_after and self._shown_id is not None:
-            self.post_message(self.NeedNewest(self._shown_id))
+            self.open(self._shown_id)
         else:
             self.scroll_end(animate=False)

@@ -25,6 +25,8 @@ class StreamMarkdown(Markdown):
     size changed (see stream_layout: Textual's own stream layout can miss one)."""
 
     def __init__(self, markdown: str | None = None, *, classes: str | None = None) -> None:
+        # The part names the class its text widgets carry (part_view.BODY): imported from
+        # there, the two modules would import each other.
         super().__init__(markdown, open_links=False, classes=classes)
         self._stream_layout = MeasuringStreamLayout()
 

@@ -1,0 +1,281 @@
+"""A part being written, on screen: the storyteller's events mapped onto a PartView.
+
+Generation owns the run (its worker, its cancel event, the PartView it streams into) and
+talks back to the screen only with messages: Health when the run shows whether Ollama answers,
+GenerationEnded when the part is saved (or was never begun).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from storyterm.errors import (
+    Conflict,
+    GenerationStopped,
+    ModelMissing,
+    ModelUnavailable,
+    StorytermError,
+)
+from storyterm.tui.messages import GenerationEnded, Health
+from storyterm.tui.models import warm_generation_imports
+from storyterm.tui.text import count
+from storyterm.tui.widgets.part_view import provisional_part
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+    from textual.worker import Worker
+
+    from storyterm.core.generation.storyteller import Failed, Finished, Progress, Saved, TextDelta
+    from storyterm.core.runtime import Runtime
+    from storyterm.core.views import Part, Session
+    from storyterm.tui.widgets.direction import DirectionBar
+    from storyterm.tui.widgets.part_view import PartView
+    from storyterm.tui.widgets.story_view import StoryView
+
+
+class _Run:
+    """What one generation has learnt so far, while its events arrive."""
+
+    __slots__ = (
+        "cleared",
+        "direction",
+        "first_token_at",
+        "kept",
+        "outcome",
+        "reload",
+        "replaced",
+        "session",
+        "tokens",
+        "view",
+    )
+
+    def __init__(
+        self, session: Session, direction: str, view: PartView, replaced: Part | None
+    ) -> None:
+        self.session = session
+        self.direction = direction
+        #: The part on screen that the text streams into.
+        self.view = view
+        #: The part being written again (regenerate), else None.
+        self.replaced = replaced
+        #: The direction input has been emptied (the part exists in the database).
+        self.cleared = False
+        self.tokens = 0
+        self.first_token_at = 0.0
+        #: The part as saved at the end (None: nothing was claimed).
+        self.kept: Part | None = None
+        #: The session after the run (None when the run did not finish).
+        self.outcome: Session | None = None
+        #: Another window wrote first: show the story as it now is.
+        self.reload = False
+
+
+class Generation:
+    """Writes one part at a time into the story pane: start(), stop() on Esc, and
+    stop_and_wait() when the app quits, so that the text written so far is saved."""
+
+    def __init__(
+        self,
+        screen: Screen[Any],
+        runtime: Runtime,
+        writer: Callable[[], int],
+        story: StoryView,
+        direction: DirectionBar,
+        report_error: Callable[[StorytermError], None],
+    ) -> None:
+        #: Runs the worker, shows notifications and receives the messages.
+        self._screen = screen
+        self._runtime = runtime
+        self._writer = writer
+        self._story = story
+        self._direction = direction
+        self._report_error = report_error
+        self._cancel: asyncio.Event | None = None
+        self._worker: Worker[None] | None = None
+        self._view: PartView | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._cancel is not None
+
+    def start(self, session: Session, direction: str, *, regenerate: bool) -> bool:
+        """Write the next part of `session` (or, with `regenerate`, its last part again) from
+        `direction` into the story pane. False, after telling the writer, when there is no part
+        to write again."""
+        replaced = self._story.last_part if regenerate else None
+        if regenerate and replaced is None:
+            self._screen.notify("This story has no part to write again yet.")
+            return False
+        self._cancel = cancel = asyncio.Event()
+        self._worker = self._screen.run_worker(
+            partial(self._generate, session, direction, replaced, cancel),
+            name="_generate",
+            group="generate",
+            exclusive=True,
+            exit_on_error=False,
+        )
+        return True
+
+    def stop(self) -> None:
+        """Esc: stop the part being written; what was written is kept."""
+        if self._cancel is not None and not self._cancel.is_set():
+            self._cancel.set()
+            if self._view is not None:
+                self._view.stopping()
+
+    async def stop_and_wait(self, timeout: float = 5.0) -> None:
+        """Stop the part being written and wait until its text is saved (quitting)."""
+        worker = self._worker
+        if self._cancel is None or worker is None:
+            return
+        self._cancel.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.wait(), timeout)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def _generate(
+        self, session: Session, direction: str, replaced: Part | None, cancel: asyncio.Event
+    ) -> None:
+        from storyterm.core.generation.storyteller import (
+            Failed,
+            Finished,
+            Progress,
+            Saved,
+            TextDelta,
+        )
+
+        handlers: dict[type, Callable[[_Run, Any], Awaitable[None]]] = {
+            TextDelta: self._text,
+            Saved: self._saved,
+            Progress: self._progress,
+            Finished: self._finished,
+            Failed: self._failed,
+        }
+        run = _Run(session, direction, await self._begin(session, direction, replaced), replaced)
+        try:
+            events = self._runtime.storyteller.generate(
+                self._writer(),
+                session.id,
+                direction or None,
+                regenerate=replaced is not None,
+                cancel=cancel,
+            )
+            async for event in events:
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    await handler(run, event)
+        finally:
+            await self._end(run)
+
+    async def _begin(self, session: Session, direction: str, replaced: Part | None) -> PartView:
+        """Mount the part about to be written (in place of the one written again), spinning."""
+        seq = replaced.seq if replaced is not None else session.part_count + 1
+        shown = direction or (replaced.direction if replaced is not None else "")
+        view = await self._story.add_part(
+            provisional_part(session, seq, shown), replace=replaced is not None
+        )
+        view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
+        self._view = view
+        self._story.follow()
+        return view
+
+    async def _text(self, run: _Run, event: TextDelta) -> None:
+        if not run.cleared:
+            # The part exists in the database now: the direction lives there.
+            run.cleared = self._clear_direction(run.direction)
+            run.first_token_at = time.monotonic()
+        run.tokens += 1
+        elapsed = time.monotonic() - run.first_token_at
+        run.view.set_rate(run.tokens / elapsed if elapsed > 0.5 else None)
+        await run.view.write(event.text)
+
+    async def _saved(self, run: _Run, event: Saved) -> None:
+        if not run.cleared:
+            run.cleared = self._clear_direction(run.direction)
+        run.view.checkpointed(event.part)
+
+    async def _progress(self, run: _Run, event: Progress) -> None:
+        run.view.set_note(event.message)
+        self._screen.notify(event.message, timeout=5, markup=False)
+
+    async def _finished(self, run: _Run, event: Finished) -> None:
+        run.kept, run.outcome = event.part, event.session
+        self._screen.post_message(Health(ollama_up=True, cache=None))
+        part = event.part
+        if event.interrupted:
+            self._screen.notify(
+                f"Stopped. Part {part.seq} keeps the {count(part.word_count, 'word')} written "
+                "so far; ctrl+r writes it again.",
+                markup=False,
+            )
+        elif event.done_reason == "length":
+            self._screen.notify(
+                f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
+                "to continue it.",
+                markup=False,
+            )
+
+    async def _failed(self, run: _Run, event: Failed) -> None:
+        error = event.error
+        # Nothing claimed while writing a part again: the old part still stands.
+        run.kept = event.part if event.part is not None else run.replaced
+        run.reload = isinstance(error, Conflict)
+        if isinstance(error, GenerationStopped):
+            self._screen.notify(error.message, markup=False)
+            return
+        if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
+            self._screen.post_message(Health(ollama_up=False, cache=None))
+        self._report_error(error)
+
+    async def _end(self, run: _Run) -> None:
+        """Show the part as saved (or take it away when nothing was), then hand over."""
+        view, kept = run.view, run.kept
+        shown_seq = view.seq  # before end_stream replaces the provisional part
+        if kept is not None and view.is_attached:
+            await view.end_stream(kept)
+        elif view.is_attached:
+            await view.end_stream(None)
+            await self._story.remove_part(view.seq)
+        self._cancel = self._worker = self._view = None
+        session_id = run.outcome.id if run.outcome is not None else view.part.session_id
+        # Saved under another number: another window wrote meanwhile.
+        reopen = (kept is not None and kept.seq != shown_seq) or run.reload
+        self._screen.post_message(GenerationEnded(session_id, run.outcome, reopen=reopen))
+
+    def _clear_direction(self, direction: str) -> bool:
+        """Empty the input, unless the writer has typed something new there meanwhile."""
+        field = self._direction.input
+        if field.value.strip() == direction:
+            field.value = ""
+        return True
+
+    # -- ahead of the first part -----------------------------------------------------------
+
+    def warm(self, *, freeze: bool) -> None:
+        """After the first frame: open the Store (the first screen was read without it) and
+        import the generation stack in a thread, so neither waits for the writer's first
+        keys. With `freeze`, what that loaded is frozen like start-up's heap."""
+        self._screen.run_worker(
+            partial(self._warm, freeze),
+            name="_warm_generation",
+            group="warm",
+            thread=True,
+            exit_on_error=False,
+        )
+
+    def _warm(self, freeze: bool) -> None:
+        with contextlib.suppress(StorytermError):  # the next action that needs it will say
+            self._runtime.sessions  # noqa: B018
+        warm_generation_imports()
+        # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
+        # frozen (StorytermApp.mark_ready), so that full collections stop walking it on every
+        # later pause (opening a story, streaming).
+        if freeze:
+            gc.freeze()

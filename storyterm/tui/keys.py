@@ -1,0 +1,197 @@
+"""The main screen's keys: the table, which of them work now, the help text and the palette.
+
+The help and the command palette are built from the bindings themselves, so neither can drift
+from what the keys do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.app import SystemCommand
+from textual.binding import Binding, BindingType
+from textual.widgets import Input
+
+from storyterm.tui.widgets.direction import DirectionInput
+from storyterm.tui.widgets.session_list import FILTERS
+
+if TYPE_CHECKING:
+    from textual.widget import Widget
+
+    from storyterm.core.views import Session
+    from storyterm.tui.screens.help import HelpSections
+
+MAIN_KEYS: list[BindingType] = [
+    Binding("n", "new_session", "New", tooltip="Start a new story session"),
+    Binding("w", "write", "Write", tooltip="Go to the direction input"),
+    Binding("escape", "stop", "Stop", tooltip="Stop the generation, keeping its text"),
+    Binding("p", "pause", "Pause", tooltip="Pause this story (resume later with r)"),
+    Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
+    Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
+    Binding("e", "export", "Export", tooltip="Export the story to files"),
+    Binding(
+        "ctrl+r",
+        "regenerate",
+        "Regenerate",
+        tooltip="Write the last part again (with the direction in the input, if any)",
+    ),
+    Binding("E", "edit_part", "Edit part", key_display="E", tooltip="Edit the selected part"),
+    Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
+    Binding("m", "model", "Model", tooltip="Choose the model this story is written with"),
+    Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
+    Binding("d", "delete", "Delete", tooltip="Delete this story"),
+    Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
+    Binding("1", "filter('all')", "Filter", key_display="1-4", tooltip="All stories"),
+    Binding("2", "filter('active')", "Active", show=False),
+    Binding("3", "filter('paused')", "Paused", show=False),
+    Binding("4", "filter('completed')", "Done", show=False),
+    Binding("f5", "reload", "Reload", show=False, tooltip="Reload the list and the story"),
+    Binding("z", "zen", "Zen", show=False, tooltip="Hide or show the session list"),
+    Binding("question_mark", "help", "Help", key_display="?"),
+    Binding("q", "quit", "Quit"),
+]
+
+#: Actions bound to plain letters: they cannot fire while an input has the keyboard, so the
+#: footer hides them then.
+LETTER_ACTIONS = {
+    "new_session",
+    "write",
+    "pause",
+    "resume",
+    "complete",
+    "export",
+    "edit_part",
+    "bible",
+    "view_context",
+    "model",
+    "delete",
+    "search",
+    "filter",
+    "zen",
+    "help",
+    "quit",
+}
+
+
+def key_name(key: str) -> str:
+    return {
+        "slash": "/",
+        "question_mark": "?",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
+        "escape": "esc",
+    }.get(key, key)
+
+
+def available(
+    action: str, session: Session | None, *, generating: bool, focused: Widget | None
+) -> bool:
+    """Whether `action` can work now, so that the footer shows nothing that cannot."""
+    if action in LETTER_ACTIONS and isinstance(focused, Input):
+        return False  # the input is taking the letters
+    status = str(session.status) if session is not None else None
+    if action == "stop":
+        return generating
+    if action == "pause":
+        return status == "active"
+    if action == "resume":
+        return status == "paused"
+    if action == "complete":
+        return status in ("active", "paused")
+    if action in ("regenerate",):
+        return status == "active" and session is not None and session.part_count > 0
+    if action == "edit_part":
+        return status in ("active", "paused") and session is not None and (session.part_count > 0)
+    if action in ("export", "bible", "view_context", "delete"):
+        return session is not None
+    if action == "model":
+        return status in ("active", "paused")
+    if action == "write":
+        return status == "active" and not isinstance(focused, DirectionInput)
+    return True
+
+
+def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterator[SystemCommand]:
+    """A command palette entry for every binding of `screen` (quit has its own)."""
+    run: Callable[..., Any]
+    for binding in bindings:
+        if not isinstance(binding, Binding) or binding.action == "quit":
+            continue
+        action, _, args = binding.action.partition("(")
+        params = tuple(a.strip(" '\"") for a in args.rstrip(")").split(",") if a.strip())
+        method = getattr(screen, f"action_{action}", None)
+        if method is None:
+            continue
+        run = partial(method, *params)
+        title = binding.description
+        if action == "filter":
+            title = f"Show {FILTERS[str(params[0])].lower()} stories"
+        yield SystemCommand(
+            f"{title} ({binding.key_display or key_name(binding.key)})",
+            binding.tooltip or title,
+            run,
+        )
+
+
+def _rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+    out = []
+    for binding in bindings:
+        if not isinstance(binding, Binding):
+            continue
+        key = binding.key_display or key_name(binding.key)
+        out.append((key, binding.tooltip or binding.description))
+    return out
+
+
+def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
+    """Every key of the main screen and of the story pane (`story_keys`), grouped."""
+    screen_rows = [
+        (k, d)
+        for k, d in _rows(MAIN_KEYS)
+        if k not in ("2", "3", "4")  # listed as 1-4 below
+    ]
+    filters = ", ".join(f"{i} {label.lower()}" for i, label in enumerate(FILTERS.values(), 1))
+    screen_rows = [(k, filters if k == "1-4" else d) for k, d in screen_rows]
+    return [
+        (
+            "Writing",
+            [
+                ("enter", "In the direction input: write the next part"),
+                ("esc", "Stop the generation (text kept), or leave the input"),
+                *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "m", "v")],
+            ],
+        ),
+        (
+            "Stories",
+            [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5", "z")],
+        ),
+        (
+            "Finding stories",
+            [
+                *[(k, d) for k, d in screen_rows if k in ("/", "1-4")],
+                ("↑ ↓ / j k", "Move in the list (the story opens as you stop)"),
+                ("enter", "On a story: open it and go to the direction input"),
+                ("esc", "In the search: clear it, then back to the list"),
+            ],
+        ),
+        (
+            "Reading (in the story pane)",
+            [
+                *[(k, d) for k, d in _rows(story_keys) if k not in ("j", "k")],
+                ("↑ ↓ / j k", "Scroll"),
+                ("home / pgup", "Scroll up; older parts load as you reach the top"),
+                ("click", "Select a part"),
+            ],
+        ),
+        (
+            "App",
+            [
+                ("?", "This help"),
+                ("ctrl+p", "Command palette: every command, and themes"),
+                ("tab", "Next pane"),
+                ("q / ctrl+q", "Quit"),
+            ],
+        ),
+    ]

@@ -1,0 +1,192 @@
+"""What workers post back when their use case is done or has failed, for the widgets to show.
+
+Each carries views from the core (never a widget); the main screen and the panes route them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from textual.worker import Worker
+
+    from storyterm.core.export import ExportResult
+    from storyterm.core.identity.accounts import Account
+    from storyterm.core.views import OpenedSession, Page, Part, Session
+    from storyterm.errors import StorytermError
+
+# Plain classes, as Textual writes its own: a dataclass compiles its methods from source when
+# its module is imported, and this module is imported on every start-up.
+
+
+class Authenticated(Message):
+    """The writer is known (a saved login, or one just made): the app, which owns who is
+    writing, takes the account from here. It reaches the app by bubbling up from the screen."""
+
+    def __init__(self, account: Account, *, remember: bool = False) -> None:
+        super().__init__()
+        self.account = account
+        #: The writer logged in by name here: the login screen offers that name next time.
+        self.remember = remember
+
+
+class Booted(Message):
+    """The database is open and the writer known; the first page and newest story loaded."""
+
+    def __init__(
+        self,
+        account: Account,
+        database: str,
+        cache: str | None,
+        page: Page[Session],
+        total: int,
+        opened: OpenedSession | None,
+    ) -> None:
+        super().__init__()
+        #: Whose stories these are (the app already has it from Authenticated).
+        self.account = account
+        self.database = database
+        #: None while the cache is being checked (the Store opens after the first frame).
+        self.cache = cache
+        self.page = page
+        self.total = total
+        self.opened = opened
+
+
+class BootFailed(Message):
+    def __init__(self, error: StorytermError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class NeedLogin(Message):
+    """Nobody is logged in (or the saved login no longer holds): show the login screen."""
+
+    def __init__(self, reason: str | None, keyring_problem: str | None) -> None:
+        super().__init__()
+        #: Why the saved login was refused; None on a first run.
+        self.reason = reason
+        #: Why the keyring cannot keep the login (None when it can).
+        self.keyring_problem = keyring_problem
+
+
+class LoginRefused(Message):
+    """The login the first frame was shown for failed its full check (Runtime.confirm_login):
+    the screen forgets the writer's stories, and the app (it bubbles on) the writer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class LoggedOut(Message):
+    """The login was revoked and forgotten: the screen forgets the writer's stories, and the
+    app (it bubbles on) the writer."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
+
+
+class SessionsLoaded(Message):
+    def __init__(
+        self, request: int, page: Page[Session], reset: bool, total: int | None, keep: str | None
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.page = page
+        self.reset = reset
+        self.total = total
+        self.keep = keep
+
+
+class StoryOpened(Message):
+    def __init__(self, opened: OpenedSession, focus_input: bool) -> None:
+        super().__init__()
+        self.opened = opened
+        self.focus_input = focus_input
+
+
+class OlderLoaded(Message):
+    def __init__(self, session_id: str, parts: list[Part]) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.parts = parts
+
+
+class NewerLoaded(Message):
+    def __init__(self, session_id: str, parts: list[Part], part_count: int) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.parts = parts
+        self.part_count = part_count
+
+
+class SessionChanged(Message):
+    """A use case changed a session: show the new state, say what happened."""
+
+    def __init__(self, session: Session, note: str = "", focus_input: bool = False) -> None:
+        super().__init__()
+        self.session = session
+        self.note = note
+        self.focus_input = focus_input
+
+
+class GenerationEnded(Message):
+    """The part being written is saved (or was never begun): show its session as it is now."""
+
+    def __init__(self, session_id: str, outcome: Session | None, *, reopen: bool) -> None:
+        super().__init__()
+        self.session_id = session_id
+        #: The session after the run; None when it did not finish (read it again).
+        self.outcome = outcome
+        #: Another window wrote meanwhile: open the story again to show what is stored.
+        self.reopen = reopen
+
+
+class SessionDeleted(Message):
+    def __init__(self, session_id: str, title: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.title = title
+
+
+class WorkFailed(Message):
+    """A worker's use case said no: show the writer the message."""
+
+    def __init__(self, error: StorytermError, session_id: str | None = None) -> None:
+        super().__init__()
+        self.error = error
+        #: The story the use case was about (it may have been deleted meanwhile).
+        self.session_id = session_id
+
+
+class Crashed(Message):
+    """A worker died of a bug, not a StorytermError. Textual tells only the worker's own
+    widget, which posts this; it bubbles up to the app, which tells the writer."""
+
+    def __init__(self, worker: Worker[Any]) -> None:
+        super().__init__()
+        self.worker = worker
+
+
+class Exported(Message):
+    def __init__(self, result: ExportResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ContextLoaded(Message):
+    def __init__(self, title: str, messages: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title = title
+        self.messages = messages
+
+
+class Health(Message):
+    def __init__(self, ollama_up: bool | None, cache: str | None) -> None:
+        super().__init__()
+        self.ollama_up = ollama_up
+        self.cache = cache

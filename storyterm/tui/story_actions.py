@@ -1,0 +1,295 @@
+"""What the writer does to the open story from the main screen's keys, each in a worker.
+
+StoryActions asks first where a move cannot be undone (complete, delete), opens the screen a
+change is made on (the model, the bible, a part), runs the use case in a worker on the main
+screen, and answers with a message (SessionChanged, SessionDeleted, Exported, ContextLoaded,
+WorkFailed) that the screen routes onto its widgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from storyterm.errors import StorytermError
+from storyterm.tui.messages import (
+    ContextLoaded,
+    Exported,
+    SessionChanged,
+    SessionDeleted,
+    WorkFailed,
+)
+from storyterm.tui.text import count, one_line
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    from storyterm.core.export import ExportResult
+    from storyterm.core.runtime import Runtime
+    from storyterm.core.views import Part, Session
+    from storyterm.tui.widgets.story_view import StoryView
+
+#: What each status move says once done.
+_MOVED = {
+    "pause": "Paused {title}. Press r to resume it.",
+    "resume": "Resumed {title}. Carry on writing.",
+    "complete": "Completed {title}. It is read-only now; press e to export it.",
+}
+
+
+def not_now(session: Session, move: str) -> str:
+    """Why `session` cannot `move` in its status, and what the writer can do instead."""
+    title = f"“{one_line(session.title)}”"
+    status = str(session.status)
+    if status == "completed":
+        return f"{title} is completed and read-only, so it cannot {move}. Press e to export it."
+    if status == "paused" and move == "pause":
+        return f"{title} is already paused. Press r to resume it."
+    if status == "active" and move == "resume":
+        return f"{title} is not paused: just write (Enter in the input)."
+    return f"{title} is {status}: it cannot {move} now."
+
+
+def exported_note(result: ExportResult) -> str:
+    folder = result.folder.expanduser().resolve()
+    files = count(len(result.files), "file")
+    what = f"{count(result.part_count, 'part')}, {count(result.word_count, 'word')}"
+    if result.unchanged:
+        files += f", {result.unchanged} already up to date"
+    return f"Exported {what} to {folder} ({files})."
+
+
+class StoryActions:
+    """The open story's use cases for the main screen's keys."""
+
+    def __init__(
+        self,
+        screen: Screen[Any],
+        runtime: Runtime,
+        writer: Callable[[], int],
+        *,
+        push_screen: Callable[..., Any],
+        stop_generation: Callable[[], None],
+        story: StoryView,
+    ) -> None:
+        #: Runs the workers, shows notifications and receives the messages.
+        self._screen = screen
+        self._runtime = runtime
+        self._writer = writer
+        self._push_screen = push_screen
+        self._stop_generation = stop_generation
+        self._story = story
+
+    def _run(
+        self, work: Callable[..., None], *args: Any, group: str, exclusive: bool = False
+    ) -> None:
+        self._screen.run_worker(
+            partial(work, *args),
+            name=work.__name__,
+            group=group,
+            exclusive=exclusive,
+            thread=True,
+            exit_on_error=False,
+        )
+
+    def _refuse(self, session: Session, move: str) -> None:
+        self._screen.notify(not_now(session, move), markup=False)
+
+    # -- status moves ----------------------------------------------------------------------
+
+    def pause(self, session: Session) -> None:
+        if str(session.status) != "active":
+            self._refuse(session, "pause")
+            return
+        # Pausing during a generation stops it; what was written is kept.
+        self._stop_generation()
+        self._run(self._change_status, session.id, "pause", group="status")
+
+    def resume(self, session: Session) -> None:
+        if str(session.status) != "paused":
+            self._refuse(session, "resume")
+            return
+        self._run(self._change_status, session.id, "resume", group="status")
+
+    def complete(self, session: Session) -> None:
+        """Ask first: a completed story is read-only."""
+        from storyterm.tui.screens.confirm import ConfirmScreen
+
+        if str(session.status) == "completed":
+            self._refuse(session, "complete")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._stop_generation()
+                self._run(self._change_status, session.id, "complete", group="status")
+
+        self._push_screen(
+            ConfirmScreen(
+                f"Complete “{one_line(session.title)}”?",
+                "A completed story is read-only: you can still read and export it, but not "
+                "add, regenerate or edit parts.",
+                yes="Complete",
+            ),
+            answered,
+        )
+
+    def _change_status(self, session_id: str, move: str) -> None:
+        sessions = self._runtime.sessions
+        try:
+            session = getattr(sessions, move)(self._writer(), session_id)
+        except StorytermError as exc:
+            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            return
+        note = _MOVED[move].format(title=f"“{one_line(session.title)}”")
+        self._screen.post_message(SessionChanged(session, note, focus_input=move == "resume"))
+
+    # -- delete ----------------------------------------------------------------------------
+
+    def delete(self, session: Session) -> None:
+        """Ask first: a deleted story is gone for good."""
+        from storyterm.tui.screens.confirm import ConfirmScreen
+
+        detail = (
+            f"Its {count(session.part_count, 'part')} and {count(session.word_count, 'word')} "
+            "will be gone for good. Export it first (e) if you want a copy."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run(self._delete, session.id, session.title, group="delete")
+
+        self._push_screen(
+            ConfirmScreen(
+                f"Delete “{one_line(session.title)}”?", detail, yes="Delete", danger=True
+            ),
+            answered,
+        )
+
+    def _delete(self, session_id: str, title: str) -> None:
+        try:
+            self._runtime.sessions.delete(self._writer(), session_id)
+        except StorytermError as exc:
+            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self._screen.post_message(SessionDeleted(session_id, title))
+
+    # -- what a story is written with ------------------------------------------------------
+
+    def edit_bible(self, session: Session) -> None:
+        from storyterm.tui.screens.bible import BibleScreen
+
+        def saved(updated: Session | None) -> None:
+            if updated is not None:
+                self._screen.post_message(SessionChanged(updated, "Story bible saved."))
+
+        self._push_screen(BibleScreen(session), saved)
+
+    def choose_model(self, session: Session) -> None:
+        from storyterm.tui.screens.model import ModelScreen
+
+        if str(session.status) == "completed":
+            self._refuse(session, "change its model")
+            return
+
+        def chosen(name: str | None) -> None:
+            if name and name != session.model_name:
+                self._run(self._set_model, session.id, name, group="status")
+
+        self._push_screen(ModelScreen(session.title, session.model_name), chosen)
+
+    def _set_model(self, session_id: str, name: str) -> None:
+        try:
+            session = self._runtime.sessions.set_model(self._writer(), session_id, name)
+        except StorytermError as exc:
+            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            note = f"“{one_line(session.title)}” now uses {name}."
+            self._screen.post_message(SessionChanged(session, note))
+
+    # -- a part ----------------------------------------------------------------------------
+
+    def _target_part(self) -> Part | None:
+        story = self._story
+        if story.selected is not None:
+            return story.loaded_part(story.selected)
+        return story.last_part
+
+    def edit_part(self, session: Session) -> None:
+        """Edit the selected part (else the last one) on the part editor."""
+        from storyterm.tui.screens.part_editor import PartEditorScreen
+
+        screen = self._screen
+        if str(session.status) == "completed":
+            self._refuse(session, "edit")
+            return
+        part = self._target_part()
+        if part is None:
+            screen.notify("This story has no parts to edit yet.")
+            return
+        view = self._story.part_view(part.seq)
+        if str(part.state) == "streaming" or (view is not None and view.streaming):
+            screen.notify("That part is still being written. Stop it (Esc) first, then edit.")
+            return
+
+        def saved(updated: Part | None) -> None:
+            if updated is not None:
+                self._story.update_part(updated)
+                screen.notify(f"Part {updated.seq} saved.", markup=False)
+                self.refresh(updated.session_id)
+
+        self._push_screen(PartEditorScreen(part, session.title), saved)
+
+    def refresh(self, session_id: str) -> None:
+        """Read the session again (its counts after a change made elsewhere)."""
+        self._run(self._refresh, session_id, group="refresh", exclusive=True)
+
+    def _refresh(self, session_id: str) -> None:
+        try:
+            session = self._runtime.sessions.get(self._writer(), session_id)
+        except StorytermError as exc:
+            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self._screen.post_message(SessionChanged(session))
+
+    # -- files and context -----------------------------------------------------------------
+
+    def export(self, session: Session) -> None:
+        """The story as files in the export folder (updated in place next time)."""
+        self._run(self._export, session.id, group="export", exclusive=True)
+
+    def _export(self, session_id: str) -> None:
+        from storyterm.core.export import export_session
+
+        runtime = self._runtime
+        try:
+            result = export_session(
+                runtime.sessions, self._writer(), session_id, out_dir=runtime.settings.export_dir
+            )
+        except StorytermError as exc:
+            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self._screen.post_message(Exported(result))
+
+    def view_context(self, session: Session) -> None:
+        """What the model was sent last for this story (ContextLoaded, then show_context)."""
+        self._run(self._load_context, session.id, session.title, group="context", exclusive=True)
+
+    def _load_context(self, session_id: str, title: str) -> None:
+        try:
+            messages = self._runtime.storyteller.last_prompt(self._writer(), session_id)
+        except StorytermError as exc:
+            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self._screen.post_message(ContextLoaded(title, messages))
+
+    def show_context(self, event: ContextLoaded) -> None:
+        from storyterm.tui.screens.context import ContextScreen
+
+        note = (
+            ""
+            if event.messages
+            else "Nothing has been sent to the model for this story yet: write a part first."
+        )
+        self._push_screen(ContextScreen(event.title, event.messages, note))
