@@ -123,6 +123,21 @@ def _storyterm_ready(report: dict[str, Any]) -> float | None:
     return None
 
 
+def _environments(ctx: Context, scratch: Path) -> dict[str, dict[str, str]]:
+    """The storyterm launches measured, by name: an empty database and the full dataset with
+    the login in STORYTERM_TOKEN, and the full dataset on the default path (no token in the
+    environment, the login read from the keyring)."""
+    empty = ctx.empty_dataset("startup-empty")
+    full = ctx.sqlite_dataset("startup-full")
+    envs: dict[str, dict[str, str]] = {}
+    for name, dataset in (("empty database", empty), (f"{ctx.size.sessions:,} sessions", full)):
+        token = login_token(dataset.url, dataset.username, dataset.password)
+        envs[name] = storyterm_env(scratch / name.replace(" ", "-"), dataset.url, token)
+    name = f"{ctx.size.sessions:,} sessions, login from the keyring"
+    envs[name] = keyring_env(scratch / "keyring", full.url, full.username, full.password)
+    return envs
+
+
 def run(ctx: Context, area: AreaResult) -> None:
     # 15 launches each: on this shared 2-core box one launch of the floor takes 265-400 ms of
     # CPU, and the median of 9 still moved the ratio by +-0.15 from run to run.
@@ -130,38 +145,8 @@ def run(ctx: Context, area: AreaResult) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="storyterm-bench-startup-"))
     report = scratch / "ready.json"
     floor: list[float] = []
-    cases: dict[str, list[float]] = {}
-    envs: dict[str, dict[str, str]] = {}
-    try:
-        import storyterm.tui  # noqa: F401
-    except ImportError:
-        storyterm_ready = False
-    else:
-        storyterm_ready = True
-    if storyterm_ready:
-        from storyterm.settings import Settings
-
-        # pydantic-settings' model_fields on older branches, then a dataclass's fields, now a
-        # msgspec Struct's.
-        known = (
-            getattr(Settings, "model_fields", None)
-            or getattr(Settings, "__dataclass_fields__", None)
-            or getattr(Settings, "__struct_fields__", ())
-        )
-        if "startup_report" not in known:
-            raise Skip("the TUI does not report when it is ready (STORYTERM_STARTUP_REPORT)")
-        empty = ctx.empty_dataset("startup-empty")
-        full = ctx.sqlite_dataset("startup-full")
-        for name, dataset in (("empty database", empty), (f"{ctx.size.sessions:,} sessions", full)):
-            token = login_token(dataset.url, dataset.username, dataset.password)
-            envs[name] = storyterm_env(scratch / name.replace(" ", "-"), dataset.url, token)
-            cases[name] = []
-        # The default path: no STORYTERM_TOKEN, the login read from the keyring.
-        name = f"{ctx.size.sessions:,} sessions, login from the keyring"
-        envs[name] = keyring_env(scratch / "keyring", full.url, full.username, full.password)
-        cases[name] = []
-    else:
-        area.note("storyterm.tui is not on this branch yet: only the floor was measured.")
+    envs = _environments(ctx, scratch)
+    cases: dict[str, list[float]] = {name: [] for name in envs}
 
     # One unmeasured launch of each warms the OS file cache (every later one finds it warm,
     # as a writer's second start does).

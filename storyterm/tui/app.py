@@ -101,7 +101,7 @@ class StorytermApp(App[None]):
     # -- screens ---------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        from storyterm.tui.screens.main import MainScreen
+        from storyterm.tui.main.screen import MainScreen
 
         return MainScreen(self.runtime)
 
@@ -111,7 +111,7 @@ class StorytermApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; a part being written is stopped first so that its text is saved."""
-        from storyterm.tui.screens.main import MainScreen
+        from storyterm.tui.main.screen import MainScreen
 
         # Keys typed after q must not open screens while the app closes.
         self.quitting = True

@@ -11,10 +11,10 @@ from textual.widgets import Input, Select, TextArea
 
 from storyterm.core.runtime import Runtime
 from storyterm.settings import load_settings
+from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.bible import BibleScreen
 from storyterm.tui.screens.confirm import ConfirmScreen
 from storyterm.tui.screens.help import HelpScreen
-from storyterm.tui.screens.main import MainScreen
 from storyterm.tui.screens.new_session import NewSessionScreen
 from storyterm.tui.screens.part_editor import PartEditorScreen
 from storyterm.tui.state import STATE_FILE

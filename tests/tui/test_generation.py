@@ -8,8 +8,8 @@ import pytest
 
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.context import ContextScreen
-from storyterm.tui.screens.main import MainScreen
 from storyterm.tui.screens.model import ModelScreen
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
 from storyterm.tui.widgets.part_view import PartHeader, PartView

@@ -6,8 +6,8 @@ import pytest
 from textual.widgets import Input, Tabs
 
 from storyterm.core.runtime import Runtime
+from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.login import LoginScreen
-from storyterm.tui.screens.main import MainScreen
 from tests.helpers import MemoryKeyring, login_as, password_for
 from tests.tui.helpers import make_app, ready, wait_until
 

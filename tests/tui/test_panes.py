@@ -9,8 +9,8 @@ import pytest
 
 from storyterm.core.runtime import Runtime
 from storyterm.errors import DatabaseUnavailable
+from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.readers import Reader
-from storyterm.tui.screens.main import MainScreen
 from storyterm.tui.widgets.status_bar import StatusBar
 from storyterm.tui.widgets.story_view import StoryView
 from tests.tui.helpers import bulk_parts, bulk_sessions, make_app, ready, seed_session, wait_until

@@ -6,7 +6,7 @@ import pytest
 
 from storyterm.core.runtime import Runtime
 from storyterm.settings import load_settings
-from storyterm.tui.screens.main import MainScreen
+from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.widgets.status_bar import StatusBar
 from storyterm.tui.widgets.story_view import StoryView
 from tests.helpers import login_as

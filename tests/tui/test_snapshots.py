@@ -19,7 +19,7 @@ from textual.widgets import Input, TextArea
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.tui.app import StorytermApp
-from storyterm.tui.screens.main import MainScreen
+from storyterm.tui.main.screen import MainScreen
 from tests.tui.helpers import (
     bulk_parts,
     make_app,

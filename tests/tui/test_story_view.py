@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 
 from storyterm.core.runtime import Runtime
 from storyterm.core.views import Part
-from storyterm.tui.screens.main import MainScreen
+from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.prose import Prose, ProseVisual, parse
 from storyterm.tui.widgets.story_view import StoryView

@@ -233,7 +233,9 @@ class _Api:
         record.finished = True
         return _json(200, final)
 
-    async def _lines(self, reply: _Reply) -> AsyncGenerator[bytes, None]:
+    # One loop over the knobs a test may turn mid-stream (close, hang, error, rate, batching):
+    # their order per token is the behaviour, and it reads best in one place.
+    async def _lines(self, reply: _Reply) -> AsyncGenerator[bytes, None]:  # noqa: C901
         """The NDJSON lines of a streamed reply, one per token, then the final line. The
         knobs are read at every token, so a test may turn them while the stream runs."""
         fake, record = self.fake, reply.record

@@ -1,8 +1,9 @@
 """The writer's room: sessions on the left, the story on the right, the direction under it.
 
-The screen composes the widgets and routes; the work has owners. Boot (tui/boot.py) finds the
-writer, Generation (tui/generation.py) writes a part, StoryActions (tui/story_actions.py) runs
-the open story's other use cases, and the panes load their own pages from a Reader
+The screen composes the widgets and routes; the work has owners, beside it in tui/main/: Boot
+(boot.py) finds the writer, Generation (generation.py) writes a part, StoryActions
+(story_actions.py) runs the open story's other use cases, and the panes load their own pages
+from a Reader
 (tui/readers.py). A key comes here and goes to its owner; what the owners' workers post back
 (tui/messages.py) comes here and goes onto the widgets. Nothing here waits on the database.
 """
@@ -24,8 +25,8 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from storyterm.errors import DatabaseUnavailable, NotFound
-from storyterm.tui.boot import Boot
-from storyterm.tui.keys import MAIN_KEYS, available, help_sections, palette_commands
+from storyterm.tui.main.boot import Boot
+from storyterm.tui.main.keys import MAIN_KEYS, available, help_sections, palette_commands
 from storyterm.tui.messages import (
     Booted,
     BootFailed,
@@ -54,10 +55,10 @@ from storyterm.tui.widgets.title_bar import TitleBar
 if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import OpenedSession, Session
-    from storyterm.tui.generation import Generation
     from storyterm.tui.host import HostApp
+    from storyterm.tui.main.generation import Generation
+    from storyterm.tui.main.story_actions import StoryActions
     from storyterm.tui.screens.login import LoginResult
-    from storyterm.tui.story_actions import StoryActions
 
 #: Seconds between health checks of Ollama and Redis.
 HEALTH_EVERY = 20.0
@@ -140,7 +141,7 @@ class MainScreen(Screen[None]):
     @cached_property
     def generation(self) -> Generation:
         """The part being written."""
-        from storyterm.tui.generation import Generation
+        from storyterm.tui.main.generation import Generation
 
         bar = self.query_one(DirectionBar)
         return Generation(
@@ -150,7 +151,7 @@ class MainScreen(Screen[None]):
     @cached_property
     def actions(self) -> StoryActions:
         """The open story's other use cases."""
-        from storyterm.tui.story_actions import StoryActions
+        from storyterm.tui.main.story_actions import StoryActions
 
         return StoryActions(
             self,
@@ -164,7 +165,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._start()
 
-    # -- who is writing, and the first screenful (tui/boot.py) -----------------------------
+    # -- who is writing, and the first screenful (tui/main/boot.py) -----------------------------
 
     def _start(self) -> None:
         """Open the database and find the writer, then the first page and the newest story."""
@@ -345,7 +346,7 @@ class MainScreen(Screen[None]):
                 self.boot.failed()
             self.post_message(Crashed(event.worker))  # the app tells the writer
 
-    # -- the open story's use cases (tui/story_actions.py) ---------------------------------
+    # -- the open story's use cases (tui/main/story_actions.py) ---------------------------------
 
     def _current(self, what: str) -> Session | None:
         """The open session, or None after telling the writer there is none."""
@@ -427,7 +428,7 @@ class MainScreen(Screen[None]):
 
     @on(Exported)
     def _exported(self, event: Exported) -> None:
-        from storyterm.tui.story_actions import exported_note
+        from storyterm.tui.main.story_actions import exported_note
 
         self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
 
@@ -461,7 +462,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(NewSessionScreen(), created)
 
-    # -- a part being written (tui/generation.py) -----------------------------------------
+    # -- a part being written (tui/main/generation.py) -----------------------------------------
 
     @on(Input.Submitted, "#direction")
     def _direction_submitted(self, event: Input.Submitted) -> None:
