@@ -1,6 +1,6 @@
 """The house rules hold: the import contracts (front ends -> core -> ground floor, a core
-without UI or HTTP, a first frame without the ORM, no import circles) and ruff's lint,
-complexity cap included. They run with the suite, so CI holds them too."""
+without UI or HTTP, a first frame without the ORM, no import circles), ruff's lint with its
+complexity cap, and mypy over storyterm/. They run with the suite, so CI holds them too."""
 
 from __future__ import annotations
 
@@ -24,4 +24,9 @@ def test_the_import_contracts_are_kept() -> None:
 
 def test_ruff_finds_nothing_including_overly_complex_functions() -> None:
     done = _run(sys.executable, "-m", "ruff", "check", "storyterm", "tests", "bench")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_finds_no_errors_in_storyterm() -> None:
+    done = _run(sys.executable, "-m", "mypy")
     assert done.returncode == 0, done.stdout + done.stderr

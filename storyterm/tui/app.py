@@ -211,12 +211,23 @@ class StorytermApp(App[None]):
             safe(message), title=safe(title), severity=severity, timeout=timeout, markup=markup
         )
 
+    @property
+    def writer_id(self) -> int:
+        """`user_id` for work that needs a writer: AuthError when nobody is logged in (the
+        forms that save are opened only while someone is, so this says what went wrong if a
+        logout ever comes first)."""
+        if self.user_id is None:
+            raise AuthError("You are not logged in any more. Log in again, then save.")
+        return self.user_id
+
     def report_error(self, error: StorytermError) -> None:
         """Show a core error as a notification that says what to do."""
         title = next(
             (name for kind, name in _ERROR_TITLES.items() if isinstance(error, kind)), "Problem"
         )
-        severity = "warning" if isinstance(error, (InvalidInput, InvalidTransition)) else "error"
+        severity: SeverityLevel = (
+            "warning" if isinstance(error, (InvalidInput, InvalidTransition)) else "error"
+        )
         self.notify(error.message, title=title, severity=severity, timeout=10, markup=False)
 
     @on(Crashed)

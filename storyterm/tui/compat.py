@@ -55,7 +55,7 @@ def widgets_listed_for_layout(parent: Widget) -> Any:
 def base_styles(widget: Widget) -> StylesBase:
     """The widget's own styles without the render-time overlay (`Styles._base_styles`): what
     Textual's layouts read, and what is cheap to read per child per arrange."""
-    return widget.styles._base_styles  # type: ignore[attr-defined, no-any-return]
+    return widget.styles._base_styles
 
 
 def layout_generation(widget: Widget) -> int:

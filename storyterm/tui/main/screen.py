@@ -77,7 +77,7 @@ class MainScreen(Screen[None]):
     session: reactive[Session | None] = reactive(None, init=False, bindings=True)
     generating: reactive[bool] = reactive(False, init=False, bindings=True)
 
-    app: HostApp  # type: ignore[assignment]
+    app: HostApp
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()

@@ -50,7 +50,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
 
     discard_question = "Discard your changes to the story bible?"
 
-    app: HostApp  # type: ignore[assignment]
+    app: HostApp
 
     def __init__(self, session: Session) -> None:
         super().__init__(classes="form-screen")
@@ -141,7 +141,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         fields: dict[str, str] = {}
         for key, _label, multi, _ in FIELDS:
             widget = self.query_one(f"#{key}")
-            fields[key] = widget.text if multi else widget.value  # type: ignore[attr-defined]
+            fields[key] = widget.text if multi else widget.value
         return title, fields, self.query_one("#summary", TextArea).text
 
     @property
@@ -161,10 +161,10 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
     @work(thread=True, exclusive=True, group="save-bible", exit_on_error=False)
     def save(self, title: str, fields: dict[str, str], summary: str) -> None:
         sessions = self.app.runtime.sessions
-        user_id = self.app.user_id
         session = self.session
         initial_title, initial_fields, initial_summary = self._initial()
         try:
+            user_id = self.app.writer_id
             if summary != initial_summary:
                 # The storyteller's own call: it also clears the "stale" mark.
                 session = self.app.runtime.storyteller.set_summary(user_id, session.id, summary)

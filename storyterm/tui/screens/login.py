@@ -61,7 +61,7 @@ class LoginScreen(ModalScreen[LoginResult]):
             super().__init__()
             self.error = error
 
-    app: HostApp  # type: ignore[assignment]
+    app: HostApp
 
     def __init__(
         self,

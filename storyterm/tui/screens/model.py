@@ -44,7 +44,7 @@ class ModelScreen(ModalScreen["str | None"]):
         Binding("escape", "cancel", "Keep the current model"),
     ]
 
-    app: HostApp  # type: ignore[assignment]
+    app: HostApp
 
     def __init__(self, title: str, current: str | None) -> None:
         super().__init__()

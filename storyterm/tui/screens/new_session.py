@@ -58,7 +58,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
     discard_question = "Discard this new story?"
     discard_detail = "What you typed in the form will be lost."
 
-    app: HostApp  # type: ignore[assignment]
+    app: HostApp
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="form"):
@@ -131,7 +131,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
         metadata: dict[str, Any] = {}
         for key, _label, multi, _ in FIELDS:
             widget = self.query_one(f"#{key}")
-            value = widget.text if multi else widget.value  # type: ignore[attr-defined]
+            value = widget.text if multi else widget.value
             if value.strip():
                 metadata[key] = value.strip()
         model = self.query_one("#model", Select).value
@@ -149,7 +149,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
     @work(thread=True, exclusive=True, group="create", exit_on_error=False)
     def create(self, title: str, metadata: dict[str, Any], model: str | None) -> None:
         try:
-            session = self.app.runtime.sessions.start(self.app.user_id, title, metadata, model)
+            session = self.app.runtime.sessions.start(self.app.writer_id, title, metadata, model)
         except StorytermError as exc:
             self.post_message(SaveFailed(exc))
         else:

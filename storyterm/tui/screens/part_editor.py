@@ -51,7 +51,7 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
             super().__init__()
             self.part = part
 
-    app: HostApp  # type: ignore[assignment]
+    app: HostApp
 
     def __init__(self, part: Part, story_title: str) -> None:
         super().__init__()
@@ -101,7 +101,7 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
     def save(self, direction: str, content: str) -> None:
         try:
             part = self.app.runtime.sessions.edit_part(
-                self.app.user_id,
+                self.app.writer_id,
                 self.part.session_id,
                 self.part.seq,
                 content=content if content != self.shown[1] else None,

@@ -77,7 +77,7 @@ def session_prompt(session: Session, now: datetime) -> Content:
     """Two lines: the mark and title; parts, words, model and age, dimmed."""
     status = str(session.status)
     first = Content.assemble(
-        Content.styled(STATUS_MARK.get(status, "?"), _MARK_STYLE.get(status, "")),
+        Content.styled(STATUS_MARK.get(session.status, "?"), _MARK_STYLE.get(status, "")),
         " ",
         Content.styled(one_line(session.title), "bold"),
     )
