@@ -12,7 +12,7 @@ is at the schema's head revision, with its id and secret in app_meta. Anything e
 a new or older database that must be migrated, an unusual URL) gets None from `open`, and the
 caller uses the Store. A story whose newest part was left "streaming" by a crashed process must
 be marked interrupted, a write: `first_screen` returns None for it, and the Store opens it.
-tests/test_first_look.py checks that every answer equals the Store's.
+tests/core/test_first_look.py checks that every answer equals the Store's.
 """
 
 from __future__ import annotations

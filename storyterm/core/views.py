@@ -15,7 +15,8 @@ The two calls the rest of the code makes:
   that is not a valid view raises ViewError (a ValueError) naming the field and where it is.
 - `x.model_dump(mode="json")` is the view as JSON types, as the CLI's --json output and the
   Redis hot copies write it: enums as their values, datetimes in RFC 3339 with "Z" for UTC and
-  microseconds only when there are some (what pydantic wrote too; tests/test_views.py compares).
+  microseconds only when there are some (what pydantic wrote too; tests/core/test_views.py
+  compares).
 
 The constructor checks nothing (msgspec trusts typed code; mypy checks the calls): data from
 outside goes through model_validate. The API describes parts with its own pydantic model

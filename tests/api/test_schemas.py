@@ -10,7 +10,7 @@ import pytest
 
 from storyterm.api import schemas
 from storyterm.core import views
-from tests.test_views import PART_ROWS, SESSION_ROWS, RefPart
+from tests.core.test_views import PART_ROWS, SESSION_ROWS, RefPart
 
 
 def test_the_apis_part_has_the_views_fields() -> None:

@@ -24,7 +24,7 @@ from storyterm.core.storage.tables import PartState
 from storyterm.devtools.fake_ollama import FakeOllama
 from tests.helpers import login_as
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

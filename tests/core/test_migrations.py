@@ -32,7 +32,7 @@ from storyterm.core.storage.database import (
 )
 from tests.conftest import REQUIRE_SERVICES
 
-WORKTREE = Path(__file__).resolve().parent.parent
+WORKTREE = Path(__file__).resolve().parents[2]
 TABLES = {"users", "story_sessions", "story_parts", "app_meta", "revoked_tokens", "login_attempts"}
 
 
@@ -319,7 +319,7 @@ def test_every_package_folder_ships_in_the_wheel() -> None:
     not listed would be missing from an installed storyterm."""
     import tomllib
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     folders = {
@@ -340,7 +340,7 @@ def test_alembic_ini_works_for_a_developer(database_url: str) -> None:
     the tables declare that the migrations do not create, on SQLite and PostgreSQL."""
     from storyterm.core.storage.store import Store
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     Store.open(database_url, None).close()  # migrated to head on open
     done = subprocess.run(
         [sys.executable, "-m", "alembic", "check"],

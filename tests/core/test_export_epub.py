@@ -144,7 +144,7 @@ def test_prose_habits_stay_prose(service: SessionService, tmp_path: Path) -> Non
 
 def test_markdown_it_loads_only_for_an_epub() -> None:
     code = "import sys, storyterm.core.export; print('markdown_it' in sys.modules)"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
     )

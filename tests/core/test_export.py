@@ -824,7 +824,7 @@ def test_ebooklib_loads_only_for_an_epub() -> None:
         "import sys, storyterm.cli, storyterm.core.export; "
         "print(sorted(m for m in ('ebooklib', 'lxml') if m in sys.modules))"
     )
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
     )

@@ -29,7 +29,7 @@ from storyterm.core.storage.store import Store
 from storyterm.errors import ExportError
 from tests.helpers import make_user
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def in_namespace(mounts: str, scenario: str, **args: object) -> dict[str, object
     if reason:
         pytest.skip(f"a real {scenario} failure needs mount namespaces: {reason}")
     code = (
-        "import json, sys; from tests.test_export_faults import "
+        "import json, sys; from tests.core.test_export_faults import "
         f"{scenario}; print(json.dumps({scenario}(**json.loads(sys.argv[1]))))"
     )
     command = f'{mounts} && exec "$0" -c "$1" "$2"'
