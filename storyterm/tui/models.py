@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 class ModelChoice:
     """The models to offer, the one to preselect, and a note when something is wrong.
-    (A plain class: this module loads at start-up, and a dataclass costs ~0.5 ms there.)"""
+    (A plain class: this module loads at start-up, and creating a dataclass compiles its
+    methods.)"""
 
     __slots__ = ("default", "details", "names", "ollama_up", "problem")
 
@@ -43,7 +44,7 @@ def _warm_imports() -> None:
 
     for name in ("httpx", "ollama"):
         importlib.import_module(name)
-    # Loading the CA bundle takes ~80 ms: never on the event loop.
+    # Loading the CA bundle is slow (bench/FINDINGS.md): never on the event loop.
     shared_ssl_context()
 
 

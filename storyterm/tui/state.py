@@ -19,7 +19,7 @@ STATE_FILE = "tui-state.json"
 
 class TuiState:
     """The remembered choices; unknown or broken files read as 'nothing remembered'. (A plain
-    class: it is read at start-up, where creating a dataclass costs ~0.5 ms.)"""
+    class: it is read at start-up, where creating a dataclass compiles its methods.)"""
 
     __slots__ = ("last_username", "theme")
 

@@ -58,8 +58,8 @@ def _markdown_parser() -> MarkdownIt:
 # -- the document: blocks with margins -------------------------------------------------------
 
 
-# Plain classes, not dataclasses: creating a dataclass costs ~0.5 ms at import (its methods
-# are compiled from source), and this module loads with every start-up.
+# Plain classes, not dataclasses: creating a dataclass compiles its methods from source at
+# import (bench/FINDINGS.md), and this module loads with every start-up.
 
 
 class Leaf:
