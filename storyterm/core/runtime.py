@@ -148,11 +148,7 @@ class Runtime:
             return self.identity.verify(login.token)
         except InvalidToken as exc:
             if login.source is TokenSource.ENV:
-                raise InvalidToken(
-                    f"{exc.reason} (the token in STORYTERM_TOKEN)",
-                    "Please log in again: run `storyterm login --print-token` and put the new "
-                    "token in STORYTERM_TOKEN, or unset STORYTERM_TOKEN.",
-                ) from exc
+                raise _in_environment(exc) from exc
             raise
 
     def confirm_login(self) -> Account | None:
@@ -167,11 +163,7 @@ class Runtime:
             return self.identity.verify(login.token)
         except InvalidToken as exc:
             if login.source is TokenSource.ENV:
-                raise InvalidToken(
-                    f"{exc.reason} (the token in STORYTERM_TOKEN)",
-                    "Please log in again: run `storyterm login --print-token` and put the new "
-                    "token in STORYTERM_TOKEN, or unset STORYTERM_TOKEN.",
-                ) from exc
+                raise _in_environment(exc) from exc
             raise
 
     @cached_property
@@ -195,3 +187,13 @@ class Runtime:
             self.storyteller.close()
         if "store" in self.__dict__:
             self.store.close()
+
+
+def _in_environment(exc: InvalidToken) -> InvalidToken:
+    """The refusal of a token set in STORYTERM_TOKEN, saying what to do about it (logging in
+    again does not replace that one)."""
+    return InvalidToken(
+        f"{exc.reason} (the token in STORYTERM_TOKEN)",
+        "Please log in again: run `storyterm login --print-token` and put the new "
+        "token in STORYTERM_TOKEN, or unset STORYTERM_TOKEN.",
+    )
