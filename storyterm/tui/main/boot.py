@@ -8,11 +8,11 @@ BootFailed, LoginRefused and LoggedOut. The screen routes them onto its widgets.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.views import parse_status
 from storyterm.errors import AuthError, StorytermError
+from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import (
     Authenticated,
     Booted,
@@ -48,14 +48,7 @@ class Boot:
         self.booting = False
 
     def _run(self, work: Callable[..., None], *args: Any, group: str = "boot") -> None:
-        self._screen.run_worker(
-            partial(work, *args),
-            name=work.__name__,
-            group=group,
-            exclusive=True,
-            thread=True,
-            exit_on_error=False,
-        )
+        run_in_thread(self._screen, work, *args, group=group, exclusive=True)
 
     # -- start -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from storyterm.errors import (
     ModelUnavailable,
     StorytermError,
 )
+from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import GenerationEnded, Health
 from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count
@@ -262,13 +263,7 @@ class Generation:
         """After the first frame: open the Store (the first screen was read without it) and
         import the generation stack in a thread, so neither waits for the writer's first
         keys. With `freeze`, what that loaded is frozen like start-up's heap."""
-        self._screen.run_worker(
-            partial(self._warm, freeze),
-            name="_warm_generation",
-            group="warm",
-            thread=True,
-            exit_on_error=False,
-        )
+        run_in_thread(self._screen, self._warm, freeze, group="warm", name="_warm_generation")
 
     def _warm(self, freeze: bool) -> None:
         with contextlib.suppress(StorytermError):  # the next action that needs it will say

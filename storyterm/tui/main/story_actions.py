@@ -9,10 +9,10 @@ WorkFailed) that the screen routes onto its widgets.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from storyterm.errors import StorytermError
+from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import (
     ContextLoaded,
     Exported,
@@ -84,14 +84,7 @@ class StoryActions:
     def _run(
         self, work: Callable[..., None], *args: Any, group: str, exclusive: bool = False
     ) -> None:
-        self._screen.run_worker(
-            partial(work, *args),
-            name=work.__name__,
-            group=group,
-            exclusive=exclusive,
-            thread=True,
-            exit_on_error=False,
-        )
+        run_in_thread(self._screen, work, *args, group=group, exclusive=exclusive)
 
     def _refuse(self, session: Session, move: str) -> None:
         self._screen.notify(not_now(session, move), markup=False)

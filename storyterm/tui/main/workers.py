@@ -1,0 +1,31 @@
+"""How the main screen's owners run their slow work: in a thread worker of the screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+
+def run_in_thread(
+    screen: Screen[Any],
+    work: Callable[..., None],
+    *args: Any,
+    group: str,
+    exclusive: bool = False,
+    name: str | None = None,
+) -> None:
+    """Run `work(*args)` in a thread worker of `screen` (named after it), never on the event
+    loop. It answers with messages; an error it does not catch reaches the app's Crashed
+    handler (exit_on_error is off), not the writer as a dead app."""
+    screen.run_worker(
+        partial(work, *args),
+        name=name or work.__name__,
+        group=group,
+        exclusive=exclusive,
+        thread=True,
+        exit_on_error=False,
+    )
