@@ -24,7 +24,7 @@ from storyterm.api.rules import (
 )
 from storyterm.core.identity.accounts import PASSWORD_MAX, USERNAME_MAX
 from storyterm.core.service import MAX_DIRECTION, MAX_METADATA_VALUE, MAX_MODEL_NAME, MAX_TITLE
-from storyterm.core.storage.tables import PartState, SessionStatus
+from storyterm.core.storage.tables import PartState, SessionStatus, TakeKind
 from storyterm.core.views import Part as PartView
 from storyterm.core.views import Session
 
@@ -138,6 +138,12 @@ class Part(BaseModel):
     completion_tokens: int | None = None
     created_at: datetime
     updated_at: datetime
+    # The chosen take (what the story is), how many takes the part has, what made the chosen
+    # one and the take it was made from (an edit's source).
+    take: int = 1
+    takes: int = 1
+    take_kind: TakeKind = TakeKind.GENERATED
+    take_from: int | None = None
 
     @classmethod
     def of(cls, part: PartView) -> Part:

@@ -14,7 +14,7 @@ from typing import Any
 
 #: The newest migration. A test checks it against the migration scripts, so that opening a
 #: database that is already at head never has to load Alembic (start-up stays fast).
-HEAD_REVISION = "0003_login_attempts"
+HEAD_REVISION = "0004_takes_trash_undo"
 
 #: app_meta keys: the database's own id (namespaces Redis keys and tokens), the generated
 #: JWT signing secret, and the generated key that seals the values storyterm writes to Redis
@@ -38,6 +38,19 @@ class PartState(StrEnum):
     STREAMING = "streaming"
     DONE = "done"
     INTERRUPTED = "interrupted"
+
+
+class TakeKind(StrEnum):
+    """What made a take of a part: the model (the first take or a regenerate), the writer's
+    edit, or the model continuing an interrupted take."""
+
+    GENERATED = "generated"
+    EDITED = "edited"
+    CONTINUED = "continued"
+
+
+#: Days a deleted story or part stays in the trash (STORYTERM_TRASH_DAYS overrides).
+TRASH_DAYS = 30
 
 
 def utcnow() -> datetime:

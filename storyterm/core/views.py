@@ -32,7 +32,13 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 import msgspec
 from msgspec.structs import force_setattr
 
-from storyterm.core.basics import STREAM_STALE_AFTER, PartState, SessionStatus, utcnow
+from storyterm.core.basics import (
+    STREAM_STALE_AFTER,
+    PartState,
+    SessionStatus,
+    TakeKind,
+    utcnow,
+)
 from storyterm.errors import InvalidInput
 
 T = TypeVar("T")
@@ -114,12 +120,15 @@ class Session(_View, frozen=True, kw_only=True):
     updated_at: datetime
     paused_at: datetime | None = None
     completed_at: datetime | None = None
+    #: When the story went to the trash (None: it is not in the trash).
+    deleted_at: datetime | None = None
 
     _utc_fields: ClassVar[tuple[str, ...]] = (
         "created_at",
         "updated_at",
         "paused_at",
         "completed_at",
+        "deleted_at",
     )
 
     @property
@@ -142,8 +151,52 @@ class Part(_View, frozen=True, kw_only=True):
     completion_tokens: int | None = None
     created_at: datetime
     updated_at: datetime
+    #: The chosen take's number, how many takes the part has, what made the chosen one and the
+    #: take it was made from (an edit's source).
+    take: int = 1
+    takes: int = 1
+    take_kind: TakeKind = TakeKind.GENERATED
+    take_from: int | None = None
 
     _utc_fields: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
+
+
+class Take(_View, frozen=True, kw_only=True):
+    """One take of a part (chosen or not), as `versions` lists them."""
+
+    number: int
+    kind: TakeKind
+    take_from: int | None = None
+    chosen: bool
+    direction: str
+    content: str
+    model_name: str | None
+    state: PartState
+    word_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    _utc_fields: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
+
+
+class TrashItem(_View, frozen=True, kw_only=True):
+    """Something in the trash: a whole story (`seq` None) or one of its parts."""
+
+    #: "story" or "part".
+    kind: str
+    #: The story's id (for a part, the story it was deleted from).
+    session_id: str
+    #: The trashed part's id in the trash (None for a story).
+    part_id: int | None = None
+    title: str
+    #: Where the part stood in its story.
+    seq: int | None = None
+    word_count: int
+    deleted_at: datetime
+    #: A few words of the part (or the story's premise) to recognise it by.
+    preview: str = ""
+
+    _utc_fields: ClassVar[tuple[str, ...]] = ("deleted_at",)
 
 
 class Page(_View, Generic[T], frozen=True, kw_only=True):

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from storyterm.core.basics import PartState, SessionStatus
+from storyterm.core.basics import PartState, SessionStatus, TakeKind
 from storyterm.core.views import (
     Account,
     OpenedSession,
@@ -62,6 +62,7 @@ class RefSession(_Ref):
     updated_at: datetime
     paused_at: datetime | None = None
     completed_at: datetime | None = None
+    deleted_at: datetime | None = None
 
 
 class RefPart(_Ref):
@@ -79,6 +80,10 @@ class RefPart(_Ref):
     completion_tokens: int | None = None
     created_at: datetime
     updated_at: datetime
+    take: int = 1
+    takes: int = 1
+    take_kind: TakeKind = TakeKind.GENERATED
+    take_from: int | None = None
 
 
 class RefPage(_Ref, Generic[T]):

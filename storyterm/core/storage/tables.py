@@ -1,5 +1,5 @@
-"""The tables: users, story_sessions, story_parts, plus app_meta, revoked_tokens and
-login_attempts."""
+"""The tables: users, story_sessions, story_parts and part_takes, the trash and the undo log
+(trashed_parts, story_changes), plus app_meta, revoked_tokens and login_attempts."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from storyterm.core.basics import PartState, SessionStatus, utcnow
+from storyterm.core.basics import PartState, SessionStatus, TakeKind, utcnow
 
-__all__ = ["PartState", "SessionStatus", "utcnow"]
+__all__ = ["PartState", "SessionStatus", "TakeKind", "utcnow"]
 
 
 def new_session_id() -> str:
@@ -90,6 +90,8 @@ class StorySession(SQLModel, table=True):
     updated_at: datetime = _ts(default_factory=utcnow)
     paused_at: datetime | None = _ts(default=None)
     completed_at: datetime | None = _ts(default=None)
+    #: Set while the story is in the trash (deleted, and restorable until the trash is emptied).
+    deleted_at: datetime | None = _ts(default=None)
 
 
 class StoryPart(SQLModel, table=True):
@@ -114,6 +116,88 @@ class StoryPart(SQLModel, table=True):
     completion_tokens: int | None = None
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
+    #: The row holds the part's chosen take: its number, how many takes the part has, what made
+    #: it (TakeKind) and the take it was made from (an edit's or a continuation's source). The
+    #: other takes wait in part_takes, so every read of the story reads this table alone.
+    take: int = Field(default=1)
+    takes: int = Field(default=1)
+    take_kind: str = Field(default=TakeKind.GENERATED.value, max_length=16)
+    take_from: int | None = Field(default=None)
+
+
+class PartTake(SQLModel, table=True):
+    """A take of a part that is not the chosen one (the chosen take is the story_parts row).
+    Choosing another take swaps the two rows' texts; no take is ever overwritten."""
+
+    __tablename__ = "part_takes"
+    __table_args__ = (sa.UniqueConstraint("part_id", "number", name="uq_part_takes_part_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    part_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("story_parts.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    number: int
+    kind: str = Field(default=TakeKind.GENERATED.value, max_length=16)
+    take_from: int | None = Field(default=None)
+    direction: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    content: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    model_name: str | None = Field(default=None, max_length=200)
+    state: str = Field(default=PartState.DONE.value, max_length=16)
+    word_count: int = Field(default=0)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class TrashedPart(SQLModel, table=True):
+    """A part deleted from its story, with all its takes (`payload`), until it is restored or
+    the trash is emptied. `seq` is where it stood; later parts moved up when it left."""
+
+    __tablename__ = "trashed_parts"
+    __table_args__ = (sa.Index("ix_trashed_parts_user_deleted", "user_id", "deleted_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    session_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(36),
+            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    seq: int
+    word_count: int = Field(default=0)
+    payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    deleted_at: datetime = _ts(default_factory=utcnow)
+
+
+class StoryChange(SQLModel, table=True):
+    """The undo log: one row per change a writer made to a story (chose a take, edited,
+    deleted a part or the story, completed it), with what undoing and redoing it needs.
+    Undone rows stay until a new change makes them unreachable (then they go: no redo)."""
+
+    __tablename__ = "story_changes"
+    __table_args__ = (sa.Index("ix_story_changes_session", "session_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(36),
+            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    action: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    undone: bool = Field(default=False)
+    created_at: datetime = _ts(default_factory=utcnow)
 
 
 class AppMeta(SQLModel, table=True):
