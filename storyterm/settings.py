@@ -95,6 +95,8 @@ class Settings(msgspec.Struct, kw_only=True):
     max_num_ctx: Annotated[int, Meta(ge=512)] = 8192
     #: Seconds between checkpoints of a part while it streams.
     checkpoint_interval: Annotated[float, Meta(gt=0)] = 1.0
+    #: Days a deleted story or part stays in the trash before it is deleted for good.
+    trash_days: Annotated[int, Meta(ge=1, le=36500)] = 30
     #: Textual theme, remembered between runs by the TUI.
     theme: str | None = None
     #: When set, the TUI writes how long it took from process start to ready (JSON) to this file,

@@ -49,9 +49,6 @@ class TakeKind(StrEnum):
     CONTINUED = "continued"
 
 
-#: Days a deleted story or part stays in the trash (STORYTERM_TRASH_DAYS overrides).
-TRASH_DAYS = 30
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -52,7 +52,7 @@ _SESSION_COLUMNS = (
 )
 _PART_COLUMNS = (
     "id, session_id, seq, direction, content, model_name, state, word_count, prompt_tokens, "
-    "completion_tokens, created_at, updated_at"
+    "completion_tokens, created_at, updated_at, take, takes, take_kind, take_from"
 )
 _DATES = ("created_at", "updated_at", "paused_at", "completed_at")
 
@@ -185,7 +185,7 @@ class FirstLook:
         """The first page (newest change first), its count and the newest session's `tail`
         newest parts, read in one transaction; None when the Store must open the story."""
         tail = max(1, min(tail, TAIL_PARTS))
-        where = ["user_id = ?"]
+        where = ["user_id = ?", "deleted_at IS NULL"]  # stories in the trash are not listed
         params: list[Any] = [user_id]
         if status is not None:
             where.append("status = ?")

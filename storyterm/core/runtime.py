@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from storyterm.core.first_look import FirstLook
     from storyterm.core.generation.catalog import ModelCatalog
     from storyterm.core.generation.storyteller import Storyteller
+    from storyterm.core.history import HistoryService
     from storyterm.core.identity.accounts import IdentityService
     from storyterm.core.identity.keyring_store import TokenStore
     from storyterm.core.service import SessionService
@@ -67,6 +68,7 @@ class Runtime:
 
                     url, redis_url = self.settings.resolved_database_url, self.settings.redis_url
                     store = Store.open(url, redis_url or None)
+                    store.trash_days = self.settings.trash_days
                     self.__dict__["store"] = store
         return store
 
@@ -75,6 +77,12 @@ class Runtime:
         from storyterm.core.service import SessionService
 
         return SessionService(self.store)
+
+    @cached_property
+    def history(self) -> HistoryService:
+        from storyterm.core.history import HistoryService
+
+        return HistoryService(self.store)
 
     @cached_property
     def identity(self) -> IdentityService:

@@ -125,7 +125,7 @@ def clean_direction(direction: Any) -> str:
     return direction
 
 
-def _clean_content(content: Any) -> str:
+def clean_content(content: Any) -> str:
     """A part's text as a writer typed it: refused, never changed, when it cannot be stored."""
     if not isinstance(content, str):
         raise InvalidInput("A part's text must be text.")
@@ -323,7 +323,7 @@ class SessionService:
             cleaned.append(
                 NewPart(
                     direction=clean_direction(part.direction),
-                    content=_clean_content(part.content),
+                    content=clean_content(part.content),
                     model_name=_clean_model_name(part.model_name),
                     state=(
                         PartState.INTERRUPTED
@@ -366,7 +366,7 @@ class SessionService:
             user_id,
             session_id,
             direction=clean_direction(direction),
-            content=_clean_content(content),
+            content=clean_content(content),
             model_name=model_name,
             state=PartState.DONE,
             expected_seq=expected_seq,
@@ -445,7 +445,7 @@ class SessionService:
             user_id,
             session_id,
             seq,
-            content=None if content is None else _clean_content(content),
+            content=None if content is None else clean_content(content),
             direction=None if direction is None else clean_direction(direction),
             state=PartState.DONE if content is not None else None,
         )
