@@ -20,7 +20,8 @@ from storyterm.cli import cli
 from storyterm.core.service import SessionService
 from storyterm.core.storage.cache import SEAL_LEN, Cache
 from storyterm.core.storage.database import META_CACHE_KEY, META_DATABASE_ID, ensure_meta
-from storyterm.core.storage.store import Store, cache_namespace
+from storyterm.core.storage.namespace import cache_namespace
+from storyterm.core.storage.store import Store
 from storyterm.core.views import Part
 from tests.helpers import login_as, make_user
 from tests.services import PostgresServer
