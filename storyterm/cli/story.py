@@ -24,8 +24,8 @@ from storyterm.cli.common import (
     styled,
 )
 from storyterm.cli.sessions import resolve_session_id
+from storyterm.core.basics import status_message
 from storyterm.core.runtime import Runtime
-from storyterm.core.storage.store import status_message
 from storyterm.core.text import terminal_line
 from storyterm.errors import InvalidTransition
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from storyterm.core.basics import status_message
 from storyterm.core.generation.catalog import (
     CONNECT_TIMEOUT,
     ModelCatalog,
@@ -41,7 +42,6 @@ from storyterm.core.generation.catalog import (
     translate_ollama_error,
 )
 from storyterm.core.service import SessionService, clean_direction
-from storyterm.core.storage.store import status_message
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub
 from storyterm.core.views import Part, Session

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from storyterm.core.basics import like_pattern, sqlite_title_search
+from storyterm.core.basics import like_pattern, sqlite_title_search, status_message
 from storyterm.core.storage.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.storage.database import (
     META_CACHE_KEY,
@@ -782,18 +782,3 @@ class Store:
                 self.write_part(
                     user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
                 )
-
-
-def status_message(title: str, status: str, target: SessionStatus | None = None) -> str:
-    """Why a story in `status` cannot take this move (towards `target`, when it is a status
-    move), and what to do instead."""
-    if target is not None and status == target.value != SessionStatus.COMPLETED.value:
-        return f"“{title}” is already {status}."
-    if status == SessionStatus.PAUSED.value:
-        return (
-            f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`), "
-            "then continue."
-        )
-    if status == SessionStatus.COMPLETED.value:
-        return f"“{title}” is completed and read-only. Export it, or start a new session."
-    return f"“{title}” is {status}: that move is not possible."
