@@ -9,7 +9,6 @@ Every write here bumps the session's version.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,26 +16,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from storyterm.core.basics import like_pattern, sqlite_title_search, status_message
 from storyterm.core.storage.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.storage.database import (
     META_CACHE_KEY,
     META_DATABASE_ID,
-    describe_data_error,
-    describe_error,
     ensure_meta,
     open_database,
 )
 from storyterm.core.storage.namespace import cache_namespace
+from storyterm.core.storage.statements import parts_t, sessions_t, statements
 from storyterm.core.storage.tables import (
     PartState,
     SessionStatus,
-    StoryPart,
     StorySession,
     utcnow,
 )
+from storyterm.core.storage.transactions import Transactions
 from storyterm.core.views import (
     OpenedSession,
     Page,
@@ -49,94 +47,13 @@ from storyterm.core.views import (
 from storyterm.errors import (
     AuthError,
     Conflict,
-    DatabaseUnavailable,
-    InvalidInput,
     InvalidTransition,
     NotFound,
 )
 
-sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
-parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
-
-
-NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions`."
-
 
 def count_words(text: str) -> int:
     return len(text.split())
-
-
-class _Statements:
-    """The write path's statements, built once per dialect with bound parameters.
-
-    Building a Core statement and its cache key costs more Python than running it on SQLite
-    (about half of a checkpoint, bench/FINDINGS.md), so the calls every save makes reuse
-    these: their cache keys are computed once and their compiled forms come from the engine's
-    cache. The parameters are named b_* so they never collide with the column names an
-    update's SET takes from the execution parameters.
-    """
-
-    def __init__(self, dialect: str) -> None:
-        pg = dialect == "postgresql"
-        s, p = sessions_t.c, parts_t.c
-        this_session = (s.id == sa.bindparam("b_sid"), s.user_id == sa.bindparam("b_uid"))
-        lock = sa.select(sessions_t).where(*this_session)
-        #: The session row, write-locked (SQLite holds the lock from BEGIN IMMEDIATE).
-        self.lock_session = lock.with_for_update() if pg else lock
-        self.session_columns = len(sessions_t.c)
-        # The session row and one of its parts in one statement (a checkpoint's first step);
-        # the part's text only when the caller needs it back.
-        on_part = sa.and_(p.session_id == s.id, p.seq == sa.bindparam("b_seq"))
-        self.lock_session_and_part = {}
-        for with_content in (False, True):
-            columns = [c for c in parts_t.c if with_content or c.name != "content"]
-            query = (
-                sa.select(sessions_t, *columns)
-                .select_from(sessions_t.outerjoin(parts_t, on_part))
-                .where(*this_session)
-            )
-            self.lock_session_and_part[with_content] = (
-                query.with_for_update(of=sessions_t) if pg else query,
-                [c.name for c in columns],
-            )
-        #: SET columns come from the execution parameters.
-        self.insert_part = parts_t.insert().returning(p.id)
-        self.update_part = parts_t.update().where(p.id == sa.bindparam("b_pid"))
-        self.bump_session = sessions_t.update().where(
-            s.id == sa.bindparam("b_sid"), s.version == sa.bindparam("b_version")
-        )
-        #: PostgreSQL takes a part's rewrite and the session's bump in one statement (one
-        #: round trip less per checkpoint); SQLite has no round trips to save.
-        self.merges_part_and_bump = pg
-        self._part_and_bump: dict[tuple[tuple[str, ...], tuple[str, ...]], sa.Update] = {}
-
-    def part_and_bump(self, part_keys: tuple[str, ...], session_keys: tuple[str, ...]) -> sa.Update:
-        """`UPDATE` of the session (as bump_session) with the part's (b_pid) in a WITH: the
-        parameters are p_<column> for the part and s_<column> for the session."""
-        key = (part_keys, session_keys)
-        stmt = self._part_and_bump.get(key)
-        if stmt is None:
-            s, p = sessions_t.c, parts_t.c
-            part = (
-                parts_t.update()
-                .where(p.id == sa.bindparam("b_pid"))
-                .values({k: sa.bindparam(f"p_{k}") for k in part_keys})
-                .returning(p.id)
-                .cte("written_part")
-            )
-            stmt = (
-                sessions_t.update()
-                .where(s.id == sa.bindparam("b_sid"), s.version == sa.bindparam("b_version"))
-                .values({k: sa.bindparam(f"s_{k}") for k in session_keys})
-                .add_cte(part)
-            )
-            self._part_and_bump[key] = stmt
-        return stmt
-
-
-@functools.cache
-def _statements(dialect: str) -> _Statements:
-    return _Statements(dialect)
 
 
 @dataclass(frozen=True)
@@ -161,6 +78,7 @@ class Store:
         self.engine = engine
         self.cache = cache
         self.database_id = database_id
+        self.tx = Transactions(engine)
 
     @classmethod
     def open(cls, database_url: str, redis_url: str | None) -> Store:
@@ -183,100 +101,6 @@ class Store:
     def backend(self) -> str:
         return self.engine.dialect.name
 
-    # -- transactions ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except DataError as exc:
-            raise InvalidInput(describe_data_error(exc)) from exc
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """A write transaction that holds the write lock from its first statement.
-
-        On SQLite that is BEGIN IMMEDIATE (two writers never both read the same "next seq"); on
-        Postgres the session row is locked with SELECT ... FOR UPDATE by `_lock_session`.
-        """
-        try:
-            with self.engine.connect() as conn:
-                if self.engine.dialect.name == "sqlite":
-                    conn.info["sqlite_begin"] = "IMMEDIATE"
-                with conn.begin():
-                    yield conn
-        except IntegrityError:
-            raise
-        except DataError as exc:
-            # The database is up and refused this data: say what is wrong with the data.
-            raise InvalidInput(describe_data_error(exc)) from exc
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
-
-    def _lock_session(self, conn: sa.Connection, user_id: int, session_id: str) -> dict[str, Any]:
-        query = _statements(conn.dialect.name).lock_session
-        row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id}).mappings().first()
-        if row is None:
-            raise NotFound(NOT_FOUND.format(id=session_id))
-        return dict(row)
-
-    def _lock_session_and_part(
-        self, conn: sa.Connection, user_id: int, session_id: str, seq: int, *, content: bool
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The session row (locked, as `_lock_session`) and its part `seq` (None if it has
-        none), with the part's text only when `content`."""
-        stmts = _statements(conn.dialect.name)
-        query, part_keys = stmts.lock_session_and_part[content]
-        row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id, "b_seq": seq}).first()
-        if row is None:
-            raise NotFound(NOT_FOUND.format(id=session_id))
-        n = stmts.session_columns
-        session = dict(zip(row._fields[:n], row[:n], strict=True))
-        part = dict(zip(part_keys, row[n:], strict=True))
-        return session, (part if part["id"] is not None else None)
-
-    def _bump(
-        self,
-        conn: sa.Connection,
-        row: dict[str, Any],
-        now: datetime,
-        *,
-        part: tuple[int, dict[str, Any]] | None = None,
-        **changes: Any,
-    ) -> dict[str, Any]:
-        """Write `changes` to the session row with version + 1; return the new row.
-
-        `part` (a part's id and the columns to set on it) is written in the same transaction:
-        in the same statement on PostgreSQL, just before on SQLite."""
-        values = {**changes, "version": row["version"] + 1, "updated_at": now}
-        stmts = _statements(conn.dialect.name)
-        where = {"b_sid": row["id"], "b_version": row["version"]}
-        if part is not None and stmts.merges_part_and_bump:
-            part_id, part_values = part
-            stmt = stmts.part_and_bump(tuple(part_values), tuple(values))
-            params = {
-                **where,
-                "b_pid": part_id,
-                **{f"p_{k}": v for k, v in part_values.items()},
-                **{f"s_{k}": v for k, v in values.items()},
-            }
-        else:
-            if part is not None:
-                conn.execute(stmts.update_part, {**part[1], "b_pid": part[0]})
-            stmt, params = stmts.bump_session, {**values, **where}
-        result = conn.execute(stmt, params)
-        if result.rowcount != 1:
-            raise Conflict(
-                "This story was changed somewhere else at the same moment. It has been reloaded; "
-                "try again."
-            )
-        return {**row, **values}
-
     # -- sessions -------------------------------------------------------------------------
 
     def create_session(
@@ -297,7 +121,7 @@ class Store:
             updated_at=now,
         ).model_dump()
         try:
-            with self._write() as conn:
+            with self.tx.write() as conn:
                 conn.execute(sessions_t.insert().values(**row))
         except IntegrityError as exc:
             # The only constraint a new session can break is its user: a login from another
@@ -361,7 +185,7 @@ class Store:
                     "updated_at": part.updated_at,
                 }
             )
-        with self._write() as conn:
+        with self.tx.write() as conn:
             conn.execute(sessions_t.insert().values(**row))
             for start in range(0, len(part_rows), 500):
                 conn.execute(parts_t.insert(), part_rows[start : start + 500])
@@ -369,19 +193,7 @@ class Store:
         return Session.model_validate(row)
 
     def get_session(self, user_id: int, session_id: str) -> Session:
-        with self._read() as conn:
-            row = (
-                conn.execute(
-                    sa.select(sessions_t).where(
-                        sessions_t.c.id == session_id, sessions_t.c.user_id == user_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(NOT_FOUND.format(id=session_id))
-        return Session.model_validate(dict(row))
+        return self.tx.read_session(user_id, session_id)
 
     def list_sessions(
         self,
@@ -403,7 +215,7 @@ class Store:
                 )
             )
         query = query.order_by(sessions_t.c.updated_at.desc(), sessions_t.c.id.desc())
-        with self._read() as conn:
+        with self.tx.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).mappings().all()
         items = [Session.model_validate(dict(r)) for r in rows[:limit]]
         next_cursor = page_cursor(items[-1]) if len(rows) > limit else None
@@ -439,7 +251,7 @@ class Store:
             )
             .limit(limit)
         )
-        with self._read() as conn:
+        with self.tx.read() as conn:
             return list(conn.execute(query).scalars())
 
     def count_sessions(
@@ -450,7 +262,7 @@ class Store:
             .select_from(sessions_t)
             .where(*self._shelf(user_id, status, search))
         )
-        with self._read() as conn:
+        with self.tx.read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def update_session(
@@ -468,8 +280,8 @@ class Store:
         once cannot both succeed on a stale view.
         """
         now = utcnow()
-        with self._write() as conn:
-            row = self._lock_session(conn, user_id, session_id)
+        with self.tx.write() as conn:
+            row = self.tx.lock_session(conn, user_id, session_id)
             if expected_version is not None and row["version"] != expected_version:
                 raise Conflict(
                     "This story was changed somewhere else since you opened it. It has been "
@@ -487,7 +299,7 @@ class Store:
             status = changes.get("status")
             if isinstance(status, SessionStatus):
                 changes["status"] = status.value
-            new_row = self._bump(conn, row, now, **changes)
+            new_row = self.tx.bump(conn, row, now, **changes)
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
             self.cache.update(row["version"], session)
@@ -497,8 +309,8 @@ class Store:
         return session
 
     def delete_session(self, user_id: int, session_id: str) -> None:
-        with self._write() as conn:
-            self._lock_session(conn, user_id, session_id)
+        with self.tx.write() as conn:
+            self.tx.lock_session(conn, user_id, session_id)
             conn.execute(parts_t.delete().where(parts_t.c.session_id == session_id))
             conn.execute(sessions_t.delete().where(sessions_t.c.id == session_id))
         self.cache.drop(session_id)
@@ -546,7 +358,7 @@ class Store:
         )
 
     def _tail_from_db(self, session_id: str, limit: int) -> list[Part]:
-        with self._read() as conn:
+        with self.tx.read() as conn:
             rows = (
                 conn.execute(
                     sa.select(parts_t)
@@ -564,7 +376,7 @@ class Store:
     ) -> list[Part]:
         """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up)."""
         self.get_session(user_id, session_id)
-        with self._read() as conn:
+        with self.tx.read() as conn:
             rows = (
                 conn.execute(
                     sa.select(parts_t)
@@ -582,7 +394,7 @@ class Store:
         self.get_session(user_id, session_id)
         after = 0
         while True:
-            with self._read() as conn:
+            with self.tx.read() as conn:
                 rows = (
                     conn.execute(
                         sa.select(parts_t)
@@ -601,7 +413,7 @@ class Store:
 
     def get_part(self, user_id: int, session_id: str, seq: int) -> Part:
         self.get_session(user_id, session_id)
-        with self._read() as conn:
+        with self.tx.read() as conn:
             row = (
                 conn.execute(
                     sa.select(parts_t).where(
@@ -634,8 +446,8 @@ class Store:
         got there first. Only an active session takes new parts."""
         now = utcnow()
         try:
-            with self._write() as conn:
-                row = self._lock_session(conn, user_id, session_id)
+            with self.tx.write() as conn:
+                row = self.tx.lock_session(conn, user_id, session_id)
                 if row["status"] != SessionStatus.ACTIVE.value:
                     raise InvalidTransition(status_message(row["title"], row["status"]))
                 seq = row["part_count"] + 1
@@ -659,9 +471,9 @@ class Store:
                     "updated_at": now,
                 }
                 part_id = conn.execute(
-                    _statements(conn.dialect.name).insert_part, part_row
+                    statements(conn.dialect.name).insert_part, part_row
                 ).scalar_one()
-                new_row = self._bump(
+                new_row = self.tx.bump(
                     conn,
                     row,
                     now,
@@ -701,8 +513,8 @@ class Store:
         and refuse a completed story.
         """
         now = utcnow()
-        with self._write() as conn:
-            row, old = self._lock_session_and_part(
+        with self.tx.write() as conn:
+            row, old = self.tx.lock_session_and_part(
                 conn, user_id, session_id, seq, content=content is None
             )
             if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
@@ -734,7 +546,7 @@ class Store:
             if completion_tokens is not None:
                 values["completion_tokens"] = completion_tokens
             delta = values.get("word_count", old["word_count"]) - old["word_count"]
-            new_row = self._bump(
+            new_row = self.tx.bump(
                 conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
             )
         part = Part.model_validate({**old, **values})
@@ -749,8 +561,8 @@ class Store:
     def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
         """Remove the newest part (regenerate replaces it); only the newest can go."""
         now = utcnow()
-        with self._write() as conn:
-            row = self._lock_session(conn, user_id, session_id)
+        with self.tx.write() as conn:
+            row = self.tx.lock_session(conn, user_id, session_id)
             if row["status"] != SessionStatus.ACTIVE.value:
                 raise InvalidTransition(status_message(row["title"], row["status"]))
             if row["part_count"] != seq:
@@ -766,7 +578,7 @@ class Store:
             conn.execute(
                 parts_t.delete().where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
             )
-            new_row = self._bump(
+            new_row = self.tx.bump(
                 conn, row, now, part_count=seq - 1, word_count=row["word_count"] - old
             )
         session = Session.model_validate(new_row)
