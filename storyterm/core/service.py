@@ -16,7 +16,8 @@ from typing import Any
 
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.storage.cache import CacheState
-from storyterm.core.storage.store import NewPart, Store
+from storyterm.core.storage.parts import NewPart
+from storyterm.core.storage.store import Store
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
 from storyterm.core.text import refuse_unstorable, scrub
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
@@ -199,15 +200,15 @@ class SessionService:
     def parts_before(
         self, user_id: int, session_id: str, before_seq: int, limit: int = 20
     ) -> builtins.list[Part]:
-        return self.store.parts_before(user_id, session_id, before_seq, limit)
+        return self.store.parts.before(user_id, session_id, before_seq, limit)
 
     def all_parts(self, user_id: int, session_id: str) -> builtins.list[Part]:
-        return builtins.list(self.store.iter_parts(user_id, session_id))
+        return builtins.list(self.store.parts.iterate(user_id, session_id))
 
     def iter_parts(self, user_id: int, session_id: str) -> Iterator[Part]:
         """Every part in order, read from the database a batch at a time (export): a story of
         any length is never held in memory whole."""
-        return self.store.iter_parts(user_id, session_id)
+        return self.store.parts.iterate(user_id, session_id)
 
     def pause(self, user_id: int, session_id: str) -> Session:
         return self.store.update_session(
@@ -362,7 +363,7 @@ class SessionService:
         expected_seq: int | None = None,
     ) -> Part:
         """Add a finished part (imports, scripts, tests)."""
-        return self.store.add_part(
+        return self.store.parts.add(
             user_id,
             session_id,
             direction=clean_direction(direction),
@@ -383,7 +384,7 @@ class SessionService:
     ) -> Part:
         """Claim the next seq for a part that is about to stream. The first client wins; a
         second one gets a Conflict before any model time is spent."""
-        return self.store.add_part(
+        return self.store.parts.add(
             user_id,
             session_id,
             direction=clean_direction(direction),
@@ -412,7 +413,7 @@ class SessionService:
         since, Conflict is raised instead of writing over the replacement."""
         if len(content) > MAX_PART:
             raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
-        return self.store.write_part(
+        return self.store.parts.write(
             user_id,
             session_id,
             seq,
@@ -436,12 +437,12 @@ class SessionService:
     ) -> Part:
         """The writer's own edit of a part's text or direction. A completed story is read-only;
         a part that is still streaming cannot be edited underneath the model."""
-        current = self.store.get_part(user_id, session_id, seq)
+        current = self.store.parts.get(user_id, session_id, seq)
         if current.state is PartState.STREAMING:
             raise InvalidTransition(
                 "That part is still being written. Stop the generation (Esc) first, then edit."
             )
-        part, session = self.store.write_part(
+        part, session = self.store.parts.write(
             user_id,
             session_id,
             seq,
@@ -473,7 +474,7 @@ class SessionService:
                 session = self.store.get_session(user_id, session.id)
 
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
-        return self.store.delete_last_part(user_id, session_id, seq)
+        return self.store.parts.delete_last(user_id, session_id, seq)
 
 
 _EDITABLE = [SessionStatus.ACTIVE, SessionStatus.PAUSED]

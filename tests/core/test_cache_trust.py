@@ -371,7 +371,7 @@ def copies() -> Iterator[Copies]:
         store = Store.open(f"postgresql://postgres@127.0.0.1:{a.port}/{name}", None)
         user = make_user(store)
         session_id = store.create_session(user, "The Keeper's Letter", {}, None).id
-        store.add_part(user, session_id, direction="", content="Common start.")
+        store.parts.add(user, session_id, direction="", content="Common start.")
         store.close()
         a._run("pg_ctl", "-D", str(a.data), "-m", "fast", "-w", "stop")
         subprocess.run(["cp", "-a", str(a.data), str(b.data)], check=True)

@@ -573,7 +573,7 @@ class _Run:
         old = self.replaced
         assert old is not None
         try:
-            return self.sessions.store.add_part(
+            return self.sessions.store.parts.add(
                 self.user_id,
                 self.session_id,
                 direction=old.direction,
@@ -830,7 +830,7 @@ class _Run:
                 return part, session, None
             if self.replaced is not None:
                 old = self.replaced
-                part, session = self.sessions.store.write_part(
+                part, session = self.sessions.store.parts.write(
                     self.user_id,
                     self.session_id,
                     seq,

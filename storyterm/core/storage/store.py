@@ -1,16 +1,15 @@
-"""Dual storage: the only code that writes both the database and Redis.
+"""Dual storage: the Store and its Parts (core/storage/parts.py) are the only code that writes
+both the database and Redis. The Store holds the sessions, and opens a story from its hot copy.
 
 The rules (DESIGN.md, "Dual storage"): the database is the truth and a write is done when its
 commit is; Redis is written after, and a cached entry is used only when its version equals the
 database's and it passes the cache's checks (its seals and shape: core/storage/cache.py).
-Every write here bumps the session's version.
+Every write bumps the session's version (core/storage/transactions.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +26,8 @@ from storyterm.core.storage.database import (
     open_database,
 )
 from storyterm.core.storage.namespace import cache_namespace
-from storyterm.core.storage.statements import parts_t, sessions_t, statements
+from storyterm.core.storage.parts import NewPart, Parts, count_words
+from storyterm.core.storage.statements import parts_t, sessions_t
 from storyterm.core.storage.tables import (
     PartState,
     SessionStatus,
@@ -48,37 +48,19 @@ from storyterm.errors import (
     AuthError,
     Conflict,
     InvalidTransition,
-    NotFound,
 )
 
 
-def count_words(text: str) -> int:
-    return len(text.split())
-
-
-@dataclass(frozen=True)
-class NewPart:
-    """A whole part brought in from outside (an import): everything but its id; its seq is its
-    place in the list it arrives in."""
-
-    direction: str
-    content: str
-    model_name: str | None
-    state: PartState
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
 class Store:
-    """Sessions and parts in the database, hot copies in Redis."""
+    """Sessions and parts in the database, hot copies in Redis: the sessions here, the parts in
+    `store.parts`."""
 
     def __init__(self, engine: Engine, cache: Cache, database_id: str) -> None:
         self.engine = engine
         self.cache = cache
         self.database_id = database_id
         self.tx = Transactions(engine)
+        self.parts = Parts(self.tx, cache)
 
     @classmethod
     def open(cls, database_url: str, redis_url: str | None) -> Store:
@@ -341,12 +323,12 @@ class Store:
             elif cached is not None:
                 self.cache.drop(session_id)
         if parts is None:
-            parts = self._tail_from_db(session_id, TAIL_PARTS)
+            parts = self.parts.tail(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
                 self.cache.store(session, parts)
         stale = parts and parts[-1].state is PartState.STREAMING and is_stale(parts[-1])
         if stale and not _settled:
-            self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
+            self.parts.interrupt_stale(user_id, session_id, parts[-1].seq)
             # Read once more, whatever happened meanwhile (never loop).
             return self.open_session(user_id, session_id, tail, _settled=True)
         shown = parts[-tail:]
@@ -356,241 +338,3 @@ class Store:
             has_more_before=bool(shown) and shown[0].seq > 1,
             from_cache=from_cache,
         )
-
-    def _tail_from_db(self, session_id: str, limit: int) -> list[Part]:
-        with self.tx.read() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(parts_t)
-                    .where(parts_t.c.session_id == session_id)
-                    .order_by(parts_t.c.seq.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [Part.model_validate(dict(r)) for r in reversed(rows)]
-
-    def parts_before(
-        self, user_id: int, session_id: str, before_seq: int, limit: int = 20
-    ) -> list[Part]:
-        """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up)."""
-        self.get_session(user_id, session_id)
-        with self.tx.read() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(parts_t)
-                    .where(parts_t.c.session_id == session_id, parts_t.c.seq < before_seq)
-                    .order_by(parts_t.c.seq.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [Part.model_validate(dict(r)) for r in reversed(rows)]
-
-    def iter_parts(self, user_id: int, session_id: str, batch: int = 200) -> Iterator[Part]:
-        """Every part in order, read a batch at a time (export, memory building)."""
-        self.get_session(user_id, session_id)
-        after = 0
-        while True:
-            with self.tx.read() as conn:
-                rows = (
-                    conn.execute(
-                        sa.select(parts_t)
-                        .where(parts_t.c.session_id == session_id, parts_t.c.seq > after)
-                        .order_by(parts_t.c.seq)
-                        .limit(batch)
-                    )
-                    .mappings()
-                    .all()
-                )
-            if not rows:
-                return
-            for row in rows:
-                yield Part.model_validate(dict(row))
-            after = rows[-1]["seq"]
-
-    def get_part(self, user_id: int, session_id: str, seq: int) -> Part:
-        self.get_session(user_id, session_id)
-        with self.tx.read() as conn:
-            row = (
-                conn.execute(
-                    sa.select(parts_t).where(
-                        parts_t.c.session_id == session_id, parts_t.c.seq == seq
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(f"This story has no part {seq}.")
-        return Part.model_validate(dict(row))
-
-    # -- writing parts --------------------------------------------------------------------
-
-    def add_part(
-        self,
-        user_id: int,
-        session_id: str,
-        *,
-        direction: str,
-        content: str = "",
-        model_name: str | None = None,
-        state: PartState = PartState.DONE,
-        expected_seq: int | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-    ) -> Part:
-        """Append a part with the next seq. With `expected_seq`, lose cleanly if another client
-        got there first. Only an active session takes new parts."""
-        now = utcnow()
-        try:
-            with self.tx.write() as conn:
-                row = self.tx.lock_session(conn, user_id, session_id)
-                if row["status"] != SessionStatus.ACTIVE.value:
-                    raise InvalidTransition(status_message(row["title"], row["status"]))
-                seq = row["part_count"] + 1
-                if expected_seq is not None and expected_seq != seq:
-                    raise Conflict(
-                        "Another window added a part to this story first. It has been reloaded; "
-                        "press Enter again to continue from the new end."
-                    )
-                words = count_words(content)
-                part_row = {
-                    "session_id": session_id,
-                    "seq": seq,
-                    "direction": direction,
-                    "content": content,
-                    "model_name": model_name,
-                    "state": state.value,
-                    "word_count": words,
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                part_id = conn.execute(
-                    statements(conn.dialect.name).insert_part, part_row
-                ).scalar_one()
-                new_row = self.tx.bump(
-                    conn,
-                    row,
-                    now,
-                    part_count=seq,
-                    word_count=row["word_count"] + words,
-                )
-        except IntegrityError as exc:
-            raise Conflict(
-                "Another window added a part to this story at the same moment. It has been "
-                "reloaded; try again."
-            ) from exc
-        part = Part.model_validate({**part_row, "id": part_id})
-        session = Session.model_validate(new_row)
-        drop = [seq - TAIL_PARTS] if seq > TAIL_PARTS else []
-        self.cache.update(row["version"], session, [part], drop)
-        return part
-
-    def write_part(
-        self,
-        user_id: int,
-        session_id: str,
-        seq: int,
-        *,
-        content: str | None = None,
-        direction: str | None = None,
-        state: PartState | None = None,
-        model_name: str | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        allow_read_only: bool = False,
-        expect: Part | None = None,
-    ) -> tuple[Part, Session]:
-        """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
-
-        A checkpoint of a generation that is still running is taken whatever the session's
-        status now is (pausing keeps what was written); edits need `allow_read_only=False`
-        and refuse a completed story.
-        """
-        now = utcnow()
-        with self.tx.write() as conn:
-            row, old = self.tx.lock_session_and_part(
-                conn, user_id, session_id, seq, content=content is None
-            )
-            if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
-                raise InvalidTransition(status_message(row["title"], row["status"]))
-            if old is None:
-                raise NotFound(f"This story has no part {seq}.")
-            if expect is not None and (
-                old["id"] != expect.id or old["created_at"] != expect.created_at
-            ):
-                # Another window regenerated this part (after taking it for abandoned): never
-                # write a stale generation over its replacement. (SQLite may reuse the id of
-                # a deleted newest row, hence the creation time as well.)
-                raise Conflict(
-                    f"Part {seq} was replaced in another window while this one was writing it; "
-                    "the replacement was kept."
-                )
-            values: dict[str, Any] = {"updated_at": now}
-            if content is not None:
-                values["content"] = content
-                values["word_count"] = count_words(content)
-            if direction is not None:
-                values["direction"] = direction
-            if state is not None:
-                values["state"] = state.value
-            if model_name is not None:
-                values["model_name"] = model_name
-            if prompt_tokens is not None:
-                values["prompt_tokens"] = prompt_tokens
-            if completion_tokens is not None:
-                values["completion_tokens"] = completion_tokens
-            delta = values.get("word_count", old["word_count"]) - old["word_count"]
-            new_row = self.tx.bump(
-                conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
-            )
-        part = Part.model_validate({**old, **values})
-        session = Session.model_validate(new_row)
-        if session.status is SessionStatus.ACTIVE:
-            # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
-            # the session (word count, version) but must not grow the entry past its tail.
-            in_tail = seq > session.part_count - TAIL_PARTS
-            self.cache.update(row["version"], session, [part] if in_tail else [])
-        return part, session
-
-    def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
-        """Remove the newest part (regenerate replaces it); only the newest can go."""
-        now = utcnow()
-        with self.tx.write() as conn:
-            row = self.tx.lock_session(conn, user_id, session_id)
-            if row["status"] != SessionStatus.ACTIVE.value:
-                raise InvalidTransition(status_message(row["title"], row["status"]))
-            if row["part_count"] != seq:
-                raise Conflict(
-                    "The story has moved on since you asked: only its newest part can be "
-                    "replaced. It has been reloaded."
-                )
-            old = conn.execute(
-                sa.select(parts_t.c.word_count).where(
-                    parts_t.c.session_id == session_id, parts_t.c.seq == seq
-                )
-            ).scalar_one()
-            conn.execute(
-                parts_t.delete().where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
-            )
-            new_row = self.tx.bump(
-                conn, row, now, part_count=seq - 1, word_count=row["word_count"] - old
-            )
-        session = Session.model_validate(new_row)
-        # Simplest correct move: the hot copy is rebuilt on the next open.
-        self.cache.drop(session_id)
-        return session
-
-    def interrupt_stale_part(self, user_id: int, session_id: str, seq: int) -> None:
-        """Mark a streaming part whose writer vanished as interrupted (text kept)."""
-        with contextlib.suppress(NotFound):
-            part = self.get_part(user_id, session_id, seq)
-            if part.state is PartState.STREAMING and is_stale(part):
-                self.write_part(
-                    user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
-                )
