@@ -133,7 +133,7 @@ async def _installed(runtime: Runtime, name: str) -> str:
 async def _write_part(
     runtime: Runtime, user_id: int, session_id: str, direction: str, regenerate: bool
 ) -> int:
-    from storyterm.core.generation.storyteller import Failed, Finished, Progress, TextDelta
+    from storyterm.core.generation.events import Failed, Finished, Progress, TextDelta
 
     session = runtime.sessions.get(user_id, session_id)
     if not session.is_writable:

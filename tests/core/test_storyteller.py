@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storyterm.core.generation.storyteller import Failed, Finished, Saved, TextDelta
+from storyterm.core.generation.events import Failed, Finished, Saved, TextDelta
 from storyterm.core.memory import prompt as m
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose

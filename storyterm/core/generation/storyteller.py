@@ -1,7 +1,7 @@
 """The storyteller: writes the next part of a story with Ollama through LangChain, streaming it
 to the caller and saving it while it streams.
 
-`Storyteller.generate()` is an async iterator of events:
+`Storyteller.generate()` is an async iterator of events (core/generation/events.py):
 
 - `Progress(message)`: something the writer should know before the text starts (older parts
   being folded into the story summary, a model chosen for the story);
@@ -29,7 +29,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +40,7 @@ from storyterm.core.generation.catalog import (
     shared_ssl_context,
     translate_ollama_error,
 )
+from storyterm.core.generation.events import Event, Failed, Finished, Progress, Saved, TextDelta
 from storyterm.core.service import SessionService, clean_direction
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub
@@ -75,60 +75,6 @@ MAX_FOLD_ROUNDS = 4
 #: Sessions whose last prompt is kept in memory (older ones are rebuilt from the database).
 LAST_PROMPTS_KEPT = 64
 
-
-# -- events ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    """The next piece of the part being written."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Saved:
-    """The part was checkpointed with the text so far."""
-
-    part: Part
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The generation ended and the part is saved (done, or interrupted when stopped)."""
-
-    part: Part
-    session: Session
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    tokens_per_second: float | None
-    #: Why it ended: Ollama's "stop" (the model ended the part) or "length" (it filled the
-    #: reply room); for an interrupted part, "cancel", "paused" or "completed".
-    done_reason: str | None = None
-
-    @property
-    def interrupted(self) -> bool:
-        return self.part.state is PartState.INTERRUPTED
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The generation could not go on; what was written is kept in `part` (None: nothing)."""
-
-    error: StorytermError
-    part: Part | None
-    #: The text written before the failure (also in `part` when it could be saved).
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A note for the writer before or between the streamed text."""
-
-    message: str
-
-
-Event = TextDelta | Saved | Finished | Failed | Progress
 
 #: Builds the chat model for one call: (model name, num_ctx, num_predict, purpose) where
 #: purpose is "part" or "summary". Tests pass LangChain's fake chat models through this.
