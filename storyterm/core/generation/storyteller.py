@@ -41,6 +41,7 @@ from storyterm.core.generation.catalog import (
     translate_ollama_error,
 )
 from storyterm.core.generation.events import Event, Failed, Finished, Progress, Saved, TextDelta
+from storyterm.core.generation.watch import CANCEL, END, ERROR, ITEM, Watch
 from storyterm.core.service import SessionService, clean_direction
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub
@@ -258,59 +259,6 @@ class _Stop(Exception):
         self.reason = reason
 
 
-_ITEM, _END, _ERROR, _CANCEL, _TICK = "item", "end", "error", "cancel", "tick"
-
-
-class _Watch:
-    """Reads an async iterator in a task of its own, so that the reader can wait for the next
-    item, the cancel event or a timer, whichever comes first, and drop the stream at once."""
-
-    def __init__(self, source: AsyncIterator[Any], cancel: asyncio.Event) -> None:
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self._cancel = cancel
-        self._cancel_wait: asyncio.Task[Any] | None = None
-        self._getter: asyncio.Future[Any] | None = None
-        self._task = asyncio.ensure_future(self._pump(source))
-
-    async def _pump(self, source: AsyncIterator[Any]) -> None:
-        try:
-            async for item in source:
-                self._queue.put_nowait((_ITEM, item))
-            self._queue.put_nowait((_END, None))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._queue.put_nowait((_ERROR, exc))
-
-    async def next(self, timeout: float) -> tuple[str, Any]:
-        if self._cancel.is_set():
-            return _CANCEL, None
-        if not self._queue.empty():
-            return self._queue.get_nowait()
-        if self._cancel_wait is None:
-            self._cancel_wait = asyncio.ensure_future(self._cancel.wait())
-        self._getter = asyncio.ensure_future(self._queue.get())
-        await asyncio.wait(
-            {self._getter, self._cancel_wait},
-            timeout=max(0.0, timeout),
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        getter, self._getter = self._getter, None
-        if getter.done() and not getter.cancelled():
-            return getter.result()
-        getter.cancel()
-        if self._cancel.is_set():
-            return _CANCEL, None
-        return _TICK, None
-
-    def close(self) -> asyncio.Future[Any]:
-        """Drop the stream; returns the reading task, to wait for it to unwind."""
-        for task in (self._task, self._cancel_wait, self._getter):
-            if task is not None and not task.done():
-                task.cancel()
-        return self._task
-
-
 class _Run:
     """The state of one generation, and the steps `Storyteller.generate` goes through."""
 
@@ -347,7 +295,7 @@ class _Run:
         self.raw_estimate = 0
         self.ended = False
         self._pending: concurrent.futures.Future[Any] | None = None
-        self._watches: list[_Watch] = []
+        self._watches: list[Watch] = []
         self._models: list[Any] = []
         self._unwinding: list[asyncio.Future[Any]] = []
 
@@ -369,8 +317,8 @@ class _Run:
         if pending is not None and not pending.cancelled():
             concurrent.futures.wait([pending], timeout=30)
 
-    def watch(self, source: AsyncIterator[Any]) -> _Watch:
-        watch = _Watch(source, self.cancel)
+    def watch(self, source: AsyncIterator[Any]) -> Watch:
+        watch = Watch(source, self.cancel)
         self._watches.append(watch)
         return watch
 
@@ -422,14 +370,14 @@ class _Run:
         while True:
             kind, value = await watch.next(self.wait_time(deadline))
             item = None
-            if kind is _ITEM:
+            if kind is ITEM:
                 item = value
                 deadline = time.monotonic() + self.settings.ollama_timeout
-            elif kind is _END:
+            elif kind is END:
                 return
-            elif kind is _ERROR:
+            elif kind is ERROR:
                 raise self.translate(value)
-            elif kind is _CANCEL:
+            elif kind is CANCEL:
                 raise _Stop("cancel")
             elif time.monotonic() >= deadline:
                 raise self.hung()
