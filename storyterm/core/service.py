@@ -476,6 +476,44 @@ class SessionService:
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
         return self.store.parts.delete_last(user_id, session_id, seq)
 
+    def put_back_part(self, user_id: int, session_id: str, old: Part) -> Part:
+        """Add back, at its own seq, the newest part a regenerate removed before its claim
+        failed: as it was (its text came from the database), a streaming one as done."""
+        return self.store.parts.add(
+            user_id,
+            session_id,
+            direction=old.direction,
+            content=old.content,
+            model_name=old.model_name,
+            state=_settled(old.state),
+            expected_seq=old.seq,
+            prompt_tokens=old.prompt_tokens,
+            completion_tokens=old.completion_tokens,
+        )
+
+    def write_back_part(
+        self, user_id: int, session_id: str, seq: int, old: Part
+    ) -> tuple[Part, Session]:
+        """Make part `seq` (a regenerate's claim, stopped before any text) the part it replaced
+        again, whatever the session's status is now."""
+        return self.store.parts.write(
+            user_id,
+            session_id,
+            seq,
+            content=old.content,
+            direction=old.direction,
+            model_name=old.model_name,
+            state=_settled(old.state),
+            prompt_tokens=old.prompt_tokens,
+            completion_tokens=old.completion_tokens,
+            allow_read_only=True,
+        )
+
+
+def _settled(state: PartState) -> PartState:
+    """A part's state once no generation is writing it."""
+    return state if state is not PartState.STREAMING else PartState.DONE
+
 
 _EDITABLE = [SessionStatus.ACTIVE, SessionStatus.PAUSED]
 

@@ -17,6 +17,7 @@ from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
 from storyterm.errors import (
     Conflict,
+    DatabaseUnavailable,
     GenerationStopped,
     InvalidTransition,
     ModelMissing,
@@ -309,6 +310,28 @@ async def test_a_failed_regenerate_leaves_the_old_part_as_it_was(
     [nothing] = await kit.run(kit.new_session("Empty").id, regenerate=True)
     assert isinstance(nothing.error, InvalidTransition)
     assert "no part to write again" in nothing.error.message
+
+
+async def test_a_regenerate_whose_claim_fails_puts_the_old_part_back(
+    kit: StoryKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = kit.new_session()
+    original = (await kit.run(session.id, "Mara finds the letter"))[-1].part
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("The database went away for a moment.")
+
+    monkeypatch.setattr(kit.sessions, "begin_part", refuse)
+    [failed] = await kit.run(session.id, "Something else", regenerate=True)
+    assert isinstance(failed, Failed) and isinstance(failed.error, DatabaseUnavailable)
+    assert failed.part is not None and failed.part.seq == original.seq
+    [kept] = kit.sessions.all_parts(kit.user_id, session.id)
+    assert (kept.seq, kept.content, kept.direction, kept.state) == (
+        original.seq,
+        original.content,
+        original.direction,
+        PartState.DONE,
+    )
 
 
 async def test_cancel_before_any_text_adds_nothing(kit: StoryKit, fake_ollama) -> None:
