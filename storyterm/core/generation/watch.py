@@ -1,11 +1,15 @@
 """Reading a model's stream so that the reader never waits on it alone: the next item, the
-writer's cancel or a timer, whichever comes first (a generation's hang and checkpoint timers)."""
+writer's cancel or a timer, whichever comes first (a generation's hang and checkpoint timers);
+and closing a generation's streams and chat clients when it ends."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: What `Watch.next` found: an item, the end of the stream, its error, the cancel event set, or
 #: the time up with nothing.
@@ -60,3 +64,46 @@ class Watch:
             if task is not None and not task.done():
                 task.cancel()
         return self._task
+
+
+class Streams:
+    """The streams and chat models of one generation: each stream read through a Watch on the
+    generation's cancel event, and all of them closed when it ends."""
+
+    def __init__(self, cancel: asyncio.Event) -> None:
+        self._cancel = cancel
+        self._watches: list[Watch] = []
+        self._models: list[Any] = []
+        self._unwinding: list[asyncio.Future[Any]] = []
+
+    def watch(self, source: AsyncIterator[Any]) -> Watch:
+        watch = Watch(source, self._cancel)
+        self._watches.append(watch)
+        return watch
+
+    def keep(self, llm: Any) -> Any:
+        """A chat model made for this generation: its client is closed with the rest."""
+        self._models.append(llm)
+        return llm
+
+    def close_watches(self) -> None:
+        for watch in self._watches:
+            self._unwinding.append(watch.close())
+        self._watches.clear()
+
+    async def close_clients(self) -> None:
+        """Close the HTTP connections of the chat models kept (ChatOllama keeps an
+        ollama.AsyncClient, whose pool would otherwise be left to the garbage collector)."""
+        unwinding, self._unwinding = self._unwinding, []
+        pending = [task for task in unwinding if not task.done()]
+        if pending:  # let cancelled streams close their responses first
+            await asyncio.wait(pending, timeout=2)
+        models, self._models = self._models, []
+        for llm in models:
+            client = getattr(llm, "_async_client", None)
+            if client is None:
+                continue
+            try:
+                await client.close()
+            except Exception:  # closing is best effort: the part is already saved
+                log.debug("closing an Ollama client failed", exc_info=True)
