@@ -78,7 +78,7 @@ def lift_reply_cap(runtime: Any) -> None:
 async def storyteller_rate(dataset: Dataset, url: str) -> tuple[int, float, float]:
     """(tokens, seconds first to last, seconds to the first) consuming Storyteller.generate's
     events with no screen: LangChain, the checkpoints and the event plumbing."""
-    from storyterm.core.generation.storyteller import Failed, TextDelta
+    from storyterm.core.generation.events import Failed, TextDelta
     from storyterm.core.runtime import Runtime
     from storyterm.settings import load_settings
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from storyterm.core.generation.catalog import ModelCatalog, ModelInfo
-from storyterm.core.generation.storyteller import Event, Storyteller, TextDelta
+from storyterm.core.generation.events import Event, TextDelta
+from storyterm.core.generation.storyteller import Storyteller
 from storyterm.core.service import SessionService
 from storyterm.core.storage.store import Store
 from storyterm.core.views import Session

@@ -17,7 +17,7 @@ import storyterm.errors, storyterm.core.generation.catalog, storyterm.core.runti
 import storyterm.core.service, storyterm.core.storage.store, storyterm.core.generation.storyteller
 from storyterm.cli import cli
 from storyterm.core.runtime import Runtime
-from storyterm.core.generation.storyteller import Failed, Finished, Saved, TextDelta
+from storyterm.core.generation.events import Failed, Finished, Saved, TextDelta
 
 runtime = Runtime()
 runtime.models, runtime.storyteller  # built, but nothing asked of Ollama yet

@@ -41,7 +41,7 @@ from storyterm.api.schemas import (
     SavedEvent,
     SessionOut,
 )
-from storyterm.core.generation.storyteller import Failed, Finished, Progress, Saved, TextDelta
+from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
 from storyterm.errors import StorytermError
 
 log = logging.getLogger("storyterm.api")

@@ -24,8 +24,8 @@ from storyterm.cli.common import (
     styled,
 )
 from storyterm.cli.sessions import resolve_session_id
+from storyterm.core.basics import status_message
 from storyterm.core.runtime import Runtime
-from storyterm.core.storage.store import status_message
 from storyterm.core.text import terminal_line
 from storyterm.errors import InvalidTransition
 
@@ -133,7 +133,7 @@ async def _installed(runtime: Runtime, name: str) -> str:
 async def _write_part(
     runtime: Runtime, user_id: int, session_id: str, direction: str, regenerate: bool
 ) -> int:
-    from storyterm.core.generation.storyteller import Failed, Finished, Progress, TextDelta
+    from storyterm.core.generation.events import Failed, Finished, Progress, TextDelta
 
     session = runtime.sessions.get(user_id, session_id)
     if not session.is_writable:

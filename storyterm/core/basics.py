@@ -1,5 +1,5 @@
-"""Names the whole core shares that cost nothing to import: the statuses, the schema revision
-and the keys of app_meta.
+"""Names the whole core shares that cost nothing to import: the statuses (and what a writer is
+told when one forbids a move), the schema revision and the keys of app_meta.
 
 The TUI's first frame reads the database without SQLAlchemy (core/first_look.py), so what it
 needs from the schema's vocabulary lives here, not in core/storage/tables.py (SQLModel tables) or
@@ -48,6 +48,17 @@ class TakeKind(StrEnum):
     EDITED = "edited"
     CONTINUED = "continued"
 
+
+def status_message(title: str, status: str, target: SessionStatus | None = None) -> str:
+    """Why a story in `status` cannot take this move (towards `target`, when it is a status
+    move), and what to do instead."""
+    if target is not None and status == target.value != SessionStatus.COMPLETED.value:
+        return f"“{title}” is already {status}."
+    if status == SessionStatus.PAUSED.value:
+        return f"“{title}” is paused. Resume it first, then continue."
+    if status == SessionStatus.COMPLETED.value:
+        return f"“{title}” is completed and read-only. Reopen it to write more, or export it."
+    return f"“{title}” is {status}: that move is not possible."
 
 
 def utcnow() -> datetime:

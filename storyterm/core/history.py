@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from storyterm.core.basics import PartState, SessionStatus, TakeKind
 from storyterm.core.memory.state import STALE, SUMMARY_THROUGH
-from storyterm.core.service import clean_content, clean_direction
 from storyterm.core.storage.undo import History
+from storyterm.core.text import clean_content, clean_direction
 from storyterm.core.views import Part, Session, Take, TrashItem
 from storyterm.errors import Conflict, InvalidInput, InvalidTransition
 
@@ -46,11 +46,38 @@ class HistoryService:
 
     def flip(self, user_id: int, session_id: str, seq: int, step: int) -> Part:
         """The next (step 1) or previous (step -1) take of a part, wrapping around."""
-        current = self.store.get_part(user_id, session_id, seq)
+        current = self.store.parts.get(user_id, session_id, seq)
         if current.takes < 2:
             raise InvalidTransition(f"Part {seq} has one take only; write another to compare.")
         number = (current.take - 1 + step) % current.takes + 1
         return self.choose(user_id, session_id, seq, number)
+
+    def regenerate_take(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        direction: str,
+        model_name: str | None,
+    ) -> Part:
+        """Claim a new, empty take of part `seq` for the model to write (the storyteller's
+        regenerate); refused while any part of the story is being written."""
+        part, _ = self.history.takes.new_take(
+            user_id,
+            session_id,
+            seq,
+            kind=TakeKind.GENERATED,
+            content="",
+            direction=direction,
+            state=PartState.STREAMING,
+            model_name=model_name,
+        )
+        return part
+
+    def abandon_take(self, user_id: int, session_id: str, part: Part) -> Part | None:
+        """A regenerate's take that got no word gives its place back to the take before it."""
+        return self.history.takes.abandon_take(user_id, session_id, part)
 
     def edit(
         self,
@@ -64,7 +91,7 @@ class HistoryService:
         """The writer's edit: a new take (marked edited), chosen; the take it was made from
         stays. A completed story is read-only; a part being written cannot be edited."""
         seq = _number(seq, "A part number")
-        current = self.store.get_part(user_id, session_id, seq)
+        current = self.store.parts.get(user_id, session_id, seq)
         if current.state is PartState.STREAMING:
             raise InvalidTransition(
                 "That part is still being written. Stop the generation first, then edit."

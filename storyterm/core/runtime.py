@@ -78,11 +78,9 @@ class Runtime:
 
         return SessionService(self.store)
 
-    @cached_property
+    @property
     def history(self) -> HistoryService:
-        from storyterm.core.history import HistoryService
-
-        return HistoryService(self.store)
+        return self.sessions.history
 
     @cached_property
     def identity(self) -> IdentityService:

@@ -1,5 +1,5 @@
-"""The use cases every front end calls: start, list, open, pause, resume, complete, delete,
-write parts, edit, with the status rules and ownership checks in one place.
+"""The use cases every front end calls: start, list, open, pause, resume, rename, write
+parts, with the status rules and ownership checks in one place.
 
 Every call takes the acting writer's user id. A session of another writer is "not found",
 exactly like a missing one (the store filters every query by user id).
@@ -8,23 +8,30 @@ exactly like a missing one (the store filters every query by user id).
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.storage.cache import CacheState
-from storyterm.core.storage.store import NewPart, Store
+from storyterm.core.storage.parts import NewPart
+from storyterm.core.storage.store import Store
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
-from storyterm.core.text import refuse_unstorable, scrub
+from storyterm.core.text import (
+    MAX_PART,
+    clean_content,
+    clean_direction,
+    refuse_unstorable,
+    scrub,
+)
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
-from storyterm.errors import Conflict, InvalidInput, InvalidTransition
+from storyterm.errors import InvalidInput
 
 MAX_TITLE = 200
-MAX_DIRECTION = 4_000
-MAX_PART = 1_000_000
 MAX_METADATA_VALUE = 20_000
 MAX_METADATA_KEY = 100
 MAX_MODEL_NAME = 200
@@ -111,29 +118,6 @@ def _detail_value(key: str, value: Any) -> Any:
     return value
 
 
-def clean_direction(direction: Any) -> str:
-    if direction is None:
-        return ""
-    if not isinstance(direction, str):
-        raise InvalidInput("The direction must be text.")
-    direction = refuse_unstorable(direction, "The direction").strip()
-    if len(direction) > MAX_DIRECTION:
-        raise InvalidInput(
-            f"That direction is {len(direction):,} characters; keep it under {MAX_DIRECTION:,}, "
-            "and put lasting facts in the story bible instead."
-        )
-    return direction
-
-
-def clean_content(content: Any) -> str:
-    """A part's text as a writer typed it: refused, never changed, when it cannot be stored."""
-    if not isinstance(content, str):
-        raise InvalidInput("A part's text must be text.")
-    if len(content) > MAX_PART:
-        raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
-    return refuse_unstorable(content, "The part's text")
-
-
 class SessionService:
     """The session use cases, on top of the dual store."""
 
@@ -199,15 +183,18 @@ class SessionService:
     def parts_before(
         self, user_id: int, session_id: str, before_seq: int, limit: int = 20
     ) -> builtins.list[Part]:
-        return self.store.parts_before(user_id, session_id, before_seq, limit)
+        return self.store.parts.before(user_id, session_id, before_seq, limit)
 
     def all_parts(self, user_id: int, session_id: str) -> builtins.list[Part]:
-        return builtins.list(self.store.iter_parts(user_id, session_id))
+        return builtins.list(self.store.parts.iterate(user_id, session_id))
+
+    def get_part(self, user_id: int, session_id: str, seq: int) -> Part:
+        return self.store.parts.get(user_id, session_id, seq)
 
     def iter_parts(self, user_id: int, session_id: str) -> Iterator[Part]:
         """Every part in order, read from the database a batch at a time (export): a story of
         any length is never held in memory whole."""
-        return self.store.iter_parts(user_id, session_id)
+        return self.store.parts.iterate(user_id, session_id)
 
     def pause(self, user_id: int, session_id: str) -> Session:
         return self.store.update_session(
@@ -230,17 +217,25 @@ class SessionService:
         self.store.open_session(user_id, session_id)
         return session
 
-    def complete(self, user_id: int, session_id: str) -> Session:
-        return self.store.update_session(
-            user_id,
-            session_id,
-            allowed_from=[SessionStatus.ACTIVE, SessionStatus.PAUSED],
-            status=SessionStatus.COMPLETED,
-            completed_at=utcnow(),
-        )
+    # Completing, deleting and editing keep every word and go into the undo log: they belong
+    # to the history (core/history.py), reached from here too.
 
-    def delete(self, user_id: int, session_id: str) -> None:
-        self.store.delete_session(user_id, session_id)
+    @functools.cached_property
+    def history(self) -> HistoryService:
+        return HistoryService(self.store)
+
+    def complete(self, user_id: int, session_id: str) -> Session:
+        return self.history.complete(user_id, session_id)
+
+    def delete(self, user_id: int, session_id: str) -> Session:
+        """Move the story to the trash (restorable; `history.delete_forever` removes it)."""
+        return self.history.delete(user_id, session_id)
+
+    def edit_part(
+        self, user_id: int, session_id: str, seq: int, *, content: Any = None, direction: Any = None
+    ) -> Part:
+        """The writer's edit, kept as a new take of the part (the old take stays)."""
+        return self.history.edit(user_id, session_id, seq, content=content, direction=direction)
 
     def rename(self, user_id: int, session_id: str, title: Any) -> Session:
         return self.store.update_session(
@@ -362,7 +357,7 @@ class SessionService:
         expected_seq: int | None = None,
     ) -> Part:
         """Add a finished part (imports, scripts, tests)."""
-        return self.store.add_part(
+        return self.store.parts.add(
             user_id,
             session_id,
             direction=clean_direction(direction),
@@ -383,7 +378,7 @@ class SessionService:
     ) -> Part:
         """Claim the next seq for a part that is about to stream. The first client wins; a
         second one gets a Conflict before any model time is spent."""
-        return self.store.add_part(
+        return self.store.parts.add(
             user_id,
             session_id,
             direction=clean_direction(direction),
@@ -412,7 +407,7 @@ class SessionService:
         since, Conflict is raised instead of writing over the replacement."""
         if len(content) > MAX_PART:
             raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
-        return self.store.write_part(
+        return self.store.parts.write(
             user_id,
             session_id,
             seq,
@@ -425,55 +420,8 @@ class SessionService:
             expect=expect,
         )
 
-    def edit_part(
-        self,
-        user_id: int,
-        session_id: str,
-        seq: int,
-        *,
-        content: Any = None,
-        direction: Any = None,
-    ) -> Part:
-        """The writer's own edit of a part's text or direction. A completed story is read-only;
-        a part that is still streaming cannot be edited underneath the model."""
-        current = self.store.get_part(user_id, session_id, seq)
-        if current.state is PartState.STREAMING:
-            raise InvalidTransition(
-                "That part is still being written. Stop the generation (Esc) first, then edit."
-            )
-        part, session = self.store.write_part(
-            user_id,
-            session_id,
-            seq,
-            content=None if content is None else clean_content(content),
-            direction=None if direction is None else clean_direction(direction),
-            state=PartState.DONE if content is not None else None,
-        )
-        self._mark_summary_stale(user_id, session, seq)
-        return part
-
-    def _mark_summary_stale(self, user_id: int, session: Session, seq: int) -> None:
-        """An edit of a part the rolling summary already covers makes the summary stale (the
-        story memory keeps it in session.memory; see core/memory/prompt.py)."""
-        for _attempt in range(3):
-            memory = session.memory or {}
-            through = memory.get("summary_through_seq") or 0
-            if not isinstance(through, int) or seq > through or memory.get("stale"):
-                return
-            try:
-                self.store.update_session(
-                    user_id,
-                    session.id,
-                    expected_version=session.version,
-                    allowed_from=_EDITABLE,
-                    memory={**memory, "stale": True},
-                )
-                return
-            except Conflict:  # the memory moved on (a generation saved it): look again
-                session = self.store.get_session(user_id, session.id)
-
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
-        return self.store.delete_last_part(user_id, session_id, seq)
+        return self.store.parts.delete_last(user_id, session_id, seq)
 
 
 _EDITABLE = [SessionStatus.ACTIVE, SessionStatus.PAUSED]

@@ -17,6 +17,7 @@ Cheap to import (re only): the CLI, the TUI's first frame and the core all use i
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from storyterm.errors import InvalidInput
 
@@ -128,3 +129,32 @@ def export_safe(text: str | None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _EXPORT_DROP.sub("", text)
     return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+#: The longest direction a writer can give (lasting facts belong in the story bible).
+MAX_DIRECTION = 4_000
+#: The most characters a part (any take of it) holds.
+MAX_PART = 1_000_000
+
+
+def clean_direction(direction: Any) -> str:
+    if direction is None:
+        return ""
+    if not isinstance(direction, str):
+        raise InvalidInput("The direction must be text.")
+    direction = refuse_unstorable(direction, "The direction").strip()
+    if len(direction) > MAX_DIRECTION:
+        raise InvalidInput(
+            f"That direction is {len(direction):,} characters; keep it under {MAX_DIRECTION:,}, "
+            "and put lasting facts in the story bible instead."
+        )
+    return direction
+
+
+def clean_content(content: Any) -> str:
+    """A part's text as a writer typed it: refused, never changed, when it cannot be stored."""
+    if not isinstance(content, str):
+        raise InvalidInput("A part's text must be text.")
+    if len(content) > MAX_PART:
+        raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
+    return refuse_unstorable(content, "The part's text")

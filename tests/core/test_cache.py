@@ -123,7 +123,7 @@ def test_a_slow_redis_never_holds_up_a_save(
     # A read waits only for its own story's writes: another story is served from Redis now.
     assert cache.flush(timeout=0, key=cache.key(other.id))
     assert service.open(alice, other.id).from_cache
-    truth = [p.content for p in service.store.iter_parts(alice, s.id)]
+    truth = [p.content for p in service.store.parts.iterate(alice, s.id)]
     assert truth == ["The tide came in slowly.", "Then it went out."]
     answer.set()
     assert cache.flush()
@@ -300,7 +300,7 @@ def test_redis_killed_mid_session_then_back_empty(
 
     truth = db_only(database_url)
     try:
-        parts = list(truth.iter_parts(alice, keeper.id))
+        parts = list(truth.parts.iterate(alice, keeper.id))
         assert [p.content for p in parts] == [
             "Part 1, revised.",
             "Part 2 words here.",
@@ -373,7 +373,7 @@ def test_a_copied_sqlite_file_does_not_share_hot_entries_with_its_original(
     setup = Store.open(original_url, None)
     alice = make_user(setup)
     session_id = setup.create_session(alice, "Forked", {}, None).id
-    setup.add_part(alice, session_id, direction="", content="Common start.")
+    setup.parts.add(alice, session_id, direction="", content="Common start.")
     setup.close()
     shutil.copy(tmp_path / "original.db", tmp_path / "copy.db")
 
@@ -443,7 +443,7 @@ def test_hot_entry_keeps_only_the_newest_parts(
     opened = service.open(alice, s.id, tail=10)
     assert opened.from_cache
     assert [p.seq for p in opened.parts] == list(range(TAIL_PARTS - 4, TAIL_PARTS + 6))
-    assert service.store.get_part(alice, s.id, 2).content == "part 2, edited"
+    assert service.store.parts.get(alice, s.id, 2).content == "part 2, edited"
 
 
 @pytest.mark.parametrize(

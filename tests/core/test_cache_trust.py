@@ -20,7 +20,8 @@ from storyterm.cli import cli
 from storyterm.core.service import SessionService
 from storyterm.core.storage.cache import SEAL_LEN, Cache
 from storyterm.core.storage.database import META_CACHE_KEY, META_DATABASE_ID, ensure_meta
-from storyterm.core.storage.store import Store, cache_namespace
+from storyterm.core.storage.namespace import cache_namespace
+from storyterm.core.storage.store import Store
 from storyterm.core.views import Part
 from tests.helpers import login_as, make_user
 from tests.services import PostgresServer
@@ -370,7 +371,7 @@ def copies() -> Iterator[Copies]:
         store = Store.open(f"postgresql://postgres@127.0.0.1:{a.port}/{name}", None)
         user = make_user(store)
         session_id = store.create_session(user, "The Keeper's Letter", {}, None).id
-        store.add_part(user, session_id, direction="", content="Common start.")
+        store.parts.add(user, session_id, direction="", content="Common start.")
         store.close()
         a._run("pg_ctl", "-D", str(a.data), "-m", "fast", "-w", "stop")
         subprocess.run(["cp", "-a", str(a.data), str(b.data)], check=True)

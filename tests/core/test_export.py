@@ -376,10 +376,10 @@ def test_text_exports_drop_terminal_controls_and_json_keeps_them(
         {"genre": hostile, "cast": [hostile, "Mara"], "odd\x1b[2J key": "value"},
         "model\x1b[31m:latest",
     )
-    service.store.add_part(
+    service.store.parts.add(
         alice, s.id, direction=hostile, content=hostile, model_name="gemma\x07:latest"
     )
-    service.store.add_part(alice, s.id, direction="", content="\x1b[2J", model_name=None)
+    service.store.parts.add(alice, s.id, direction="", content="\x1b[2J", model_name=None)
     stored = service.get(alice, s.id)
     result = export_session(service, alice, s.id, out_dir=tmp_path, formats="all")
     texts = [f for f in result.files if f.suffix in (".md", ".txt")]
@@ -432,7 +432,7 @@ def test_an_old_row_with_a_lone_surrogate_still_exports(
     service = sqlite_service
     alice = make_user(service.store)
     s = service.store.create_session(alice, "Old Row", {"genre": "a\ud800b"}, None)
-    service.store.add_part(alice, s.id, direction="", content="Text.")
+    service.store.parts.add(alice, s.id, direction="", content="Text.")
     result = export_session(service, alice, s.id, out_dir=tmp_path, formats="all")
     raw = (result.folder / "story.json").read_text()
     assert '"genre": "a\\ud800b"' in raw

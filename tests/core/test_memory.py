@@ -12,7 +12,7 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import Field
 
-from storyterm.core.generation.storyteller import Finished, Progress
+from storyterm.core.generation.events import Finished, Progress
 from storyterm.core.memory import prompt as m
 from storyterm.core.views import Part
 from storyterm.devtools.fake_ollama import prose

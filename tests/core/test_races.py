@@ -146,7 +146,7 @@ def test_with_expected_seq_exactly_one_racer_wins(database_url: str) -> None:
 
     check = Store.open(database_url, None)
     try:
-        parts = list(check.iter_parts(alice, session_id))
+        parts = list(check.parts.iterate(alice, session_id))
         assert [p.seq for p in parts] == list(range(1, RACE_ROUNDS + 1))
         for p in parts:
             name, r = p.direction.split(":")

@@ -329,7 +329,7 @@ def test_an_exported_story_round_trips_its_hostile_text_exactly(
 
 
 async def test_an_import_with_damaged_memory_continues(tmp_path: Path) -> None:
-    from storyterm.core.generation.storyteller import Finished
+    from storyterm.core.generation.events import Finished
     from storyterm.devtools.fake_ollama import FakeOllama
     from tests.story_helpers import make_kit, text_of
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from storyterm.core.generation.storyteller import Failed, Finished, Saved, TextDelta
+from storyterm.core.generation.events import Failed, Finished, Saved, TextDelta
 from storyterm.core.memory import prompt as m
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
 from storyterm.errors import (
     Conflict,
+    DatabaseUnavailable,
     GenerationStopped,
     InvalidTransition,
     ModelMissing,
@@ -309,6 +310,65 @@ async def test_a_failed_regenerate_leaves_the_old_part_as_it_was(
     [nothing] = await kit.run(kit.new_session("Empty").id, regenerate=True)
     assert isinstance(nothing.error, InvalidTransition)
     assert "no part to write again" in nothing.error.message
+
+
+async def test_a_regenerate_whose_claim_fails_leaves_the_part_as_it_was(
+    kit: StoryKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = kit.new_session()
+    original = (await kit.run(session.id, "Mara finds the letter"))[-1].part
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("The database went away for a moment.")
+
+    monkeypatch.setattr(kit.sessions.history, "regenerate_take", refuse)
+    [failed] = await kit.run(session.id, "Something else", regenerate=True)
+    assert isinstance(failed, Failed) and isinstance(failed.error, DatabaseUnavailable)
+    [kept] = kit.sessions.all_parts(kit.user_id, session.id)
+    assert (kept.seq, kept.content, kept.direction, kept.state, kept.takes) == (
+        original.seq,
+        original.content,
+        original.direction,
+        PartState.DONE,
+        1,
+    )
+
+
+async def test_a_regenerate_keeps_the_old_take_and_the_chosen_take_is_what_the_model_reads(
+    kit: StoryKit, fake_ollama
+) -> None:
+    session = kit.new_session()
+    first = (await kit.run(session.id, "Mara finds the letter"))[-1].part
+    second = (await kit.run(session.id, "She reads it", regenerate=True))[-1].part
+    assert (second.seq, second.take, second.takes) == (1, 2, 2)
+    takes = kit.sessions.history.takes(kit.user_id, session.id, 1)
+    assert [t.content for t in takes] == [first.content, second.content]
+    assert [t.chosen for t in takes] == [False, True]
+    # Flip back to the first take: the next part is written from it.
+    kit.sessions.history.choose(kit.user_id, session.id, 1, 1)
+    await kit.run(session.id, "Next")
+    sent = "\n".join(
+        str(m.get("content", "")) for m in fake_ollama.chat_requests[-1].body["messages"]
+    )
+    assert first.content.strip()[:40] in sent
+    if second.content.strip()[:40] != first.content.strip()[:40]:
+        assert second.content.strip()[:40] not in sent
+
+
+async def test_a_regenerate_stopped_before_any_word_brings_the_old_take_back(
+    kit: StoryKit, fake_ollama
+) -> None:
+    session = kit.new_session()
+    first = (await kit.run(session.id, "Mara finds the letter"))[-1].part
+    fake_ollama.load_delay = 2.0
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, cancel.set)
+    events = await kit.run(session.id, regenerate=True, cancel=cancel)
+    assert isinstance(events[-1], Failed)
+    [kept] = kit.sessions.all_parts(kit.user_id, session.id)
+    assert (kept.content, kept.take, kept.takes) == (first.content, 1, 1)
+    with pytest.raises(InvalidTransition, match="nothing to undo"):
+        kit.sessions.history.undo(kit.user_id, session.id)
 
 
 async def test_cancel_before_any_text_adds_nothing(kit: StoryKit, fake_ollama) -> None:

@@ -61,7 +61,7 @@ def test_a_part_is_checkpointed_while_it_streams(
     # What a later process reads back from the database.
     other = Store.open(database_url, None)
     try:
-        stored = other.get_part(alice, s.id, 2)
+        stored = other.parts.get(alice, s.id, 2)
         assert stored.content == "The keeper broke the seal at last, and the words ran."
         assert stored.state is PartState.DONE and stored.word_count == 11
         assert other.get_session(alice, s.id).word_count == 4 + 11
@@ -159,7 +159,7 @@ def test_a_killed_writer_leaves_an_interrupted_part(
         assert opened.session.part_count == 2
         assert opened.session.word_count == 3 + 5
         # It is stored so, not only shown so.
-        assert store.get_part(alice, s.id, seq).state is PartState.INTERRUPTED
+        assert store.parts.get(alice, s.id, seq).state is PartState.INTERRUPTED
         # The story can go on after it.
         nxt = service.begin_part(alice, s.id, direction="next", model_name="m", expected_seq=3)
         assert nxt.seq == 3
@@ -180,7 +180,7 @@ def test_a_live_streaming_part_is_not_marked_interrupted(
         opened = service.open(alice, s.id)
         assert opened.parts[-1].state is PartState.STREAMING
         time.sleep(0.4)  # 1.6 s in all: past the stale limit, but checkpointed each time
-    assert service.store.get_part(alice, s.id, part.seq).state is PartState.STREAMING
+    assert service.store.parts.get(alice, s.id, part.seq).state is PartState.STREAMING
 
 
 def test_show_marks_an_interrupted_part(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,7 +37,7 @@ from storyterm.core.service import (
     clean_metadata,
     clean_title,
 )
-from storyterm.core.storage.store import NewPart
+from storyterm.core.storage.parts import NewPart
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import scrub, scrub_json
 from storyterm.core.views import Session

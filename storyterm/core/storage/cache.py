@@ -14,7 +14,7 @@ did not write, or one moved from another key or field, fails the check. A reader
 seal before it parses anything, then the shape (JSON of the views, the version, the session id,
 each part's seq); an entry that fails any of it is a miss, and is deleted so the next open
 writes a good one. Keys are namespaced by the database id and where the database lives (see
-core/storage/store.py, `cache_namespace`), so copies of one database never share entries.
+core/storage/namespace.py, `cache_namespace`), so copies of one database never share entries.
 
 What the seal does not catch: someone who can write to Redis and kept an older value storyterm
 wrote for the same field can put it back (the version is per entry and a part's field is only

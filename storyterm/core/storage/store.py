@@ -1,46 +1,40 @@
-"""Dual storage: the only code that writes both the database and Redis.
+"""Dual storage: the Store and its Parts (core/storage/parts.py) are the only code that writes
+both the database and Redis. The Store holds the sessions, and opens a story from its hot copy.
 
 The rules (DESIGN.md, "Dual storage"): the database is the truth and a write is done when its
 commit is; Redis is written after, and a cached entry is used only when its version equals the
 database's and it passes the cache's checks (its seals and shape: core/storage/cache.py).
-Every write here bumps the session's version.
+Every write bumps the session's version (core/storage/transactions.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import logging
-import os
-import socket
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from storyterm.core.basics import like_pattern, sqlite_title_search
+from storyterm.core.basics import like_pattern, sqlite_title_search, status_message
 from storyterm.core.storage.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.storage.database import (
     META_CACHE_KEY,
     META_DATABASE_ID,
-    describe_data_error,
-    describe_error,
     ensure_meta,
     open_database,
 )
+from storyterm.core.storage.namespace import cache_namespace
+from storyterm.core.storage.parts import NewPart, Parts, count_words
+from storyterm.core.storage.statements import parts_t, sessions_t
 from storyterm.core.storage.tables import (
     PartState,
     SessionStatus,
-    StoryPart,
     StorySession,
     utcnow,
 )
+from storyterm.core.storage.transactions import Transactions
 from storyterm.core.views import (
     OpenedSession,
     Page,
@@ -53,120 +47,23 @@ from storyterm.core.views import (
 from storyterm.errors import (
     AuthError,
     Conflict,
-    DatabaseUnavailable,
-    InvalidInput,
     InvalidTransition,
-    NotFound,
 )
-
-log = logging.getLogger(__name__)
-
-sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
-parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
-
-
-NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions`."
-
-
-def count_words(text: str) -> int:
-    return len(text.split())
-
-
-class _Statements:
-    """The write path's statements, built once per dialect with bound parameters.
-
-    Building a Core statement and its cache key costs more Python than running it on SQLite
-    (about half of a checkpoint, bench/FINDINGS.md), so the calls every save makes reuse
-    these: their cache keys are computed once and their compiled forms come from the engine's
-    cache. The parameters are named b_* so they never collide with the column names an
-    update's SET takes from the execution parameters.
-    """
-
-    def __init__(self, dialect: str) -> None:
-        pg = dialect == "postgresql"
-        s, p = sessions_t.c, parts_t.c
-        this_session = (s.id == sa.bindparam("b_sid"), s.user_id == sa.bindparam("b_uid"))
-        lock = sa.select(sessions_t).where(*this_session)
-        #: The session row, write-locked (SQLite holds the lock from BEGIN IMMEDIATE).
-        self.lock_session = lock.with_for_update() if pg else lock
-        self.session_columns = len(sessions_t.c)
-        # The session row and one of its parts in one statement (a checkpoint's first step);
-        # the part's text only when the caller needs it back.
-        on_part = sa.and_(p.session_id == s.id, p.seq == sa.bindparam("b_seq"))
-        self.lock_session_and_part = {}
-        for with_content in (False, True):
-            columns = [c for c in parts_t.c if with_content or c.name != "content"]
-            query = (
-                sa.select(sessions_t, *columns)
-                .select_from(sessions_t.outerjoin(parts_t, on_part))
-                .where(*this_session)
-            )
-            self.lock_session_and_part[with_content] = (
-                query.with_for_update(of=sessions_t) if pg else query,
-                [c.name for c in columns],
-            )
-        #: SET columns come from the execution parameters.
-        self.insert_part = parts_t.insert().returning(p.id)
-        self.update_part = parts_t.update().where(p.id == sa.bindparam("b_pid"))
-        self.bump_session = sessions_t.update().where(
-            s.id == sa.bindparam("b_sid"), s.version == sa.bindparam("b_version")
-        )
-        #: PostgreSQL takes a part's rewrite and the session's bump in one statement (one
-        #: round trip less per checkpoint); SQLite has no round trips to save.
-        self.merges_part_and_bump = pg
-        self._part_and_bump: dict[tuple[tuple[str, ...], tuple[str, ...]], sa.Update] = {}
-
-    def part_and_bump(self, part_keys: tuple[str, ...], session_keys: tuple[str, ...]) -> sa.Update:
-        """`UPDATE` of the session (as bump_session) with the part's (b_pid) in a WITH: the
-        parameters are p_<column> for the part and s_<column> for the session."""
-        key = (part_keys, session_keys)
-        stmt = self._part_and_bump.get(key)
-        if stmt is None:
-            s, p = sessions_t.c, parts_t.c
-            part = (
-                parts_t.update()
-                .where(p.id == sa.bindparam("b_pid"))
-                .values({k: sa.bindparam(f"p_{k}") for k in part_keys})
-                .returning(p.id)
-                .cte("written_part")
-            )
-            stmt = (
-                sessions_t.update()
-                .where(s.id == sa.bindparam("b_sid"), s.version == sa.bindparam("b_version"))
-                .values({k: sa.bindparam(f"s_{k}") for k in session_keys})
-                .add_cte(part)
-            )
-            self._part_and_bump[key] = stmt
-        return stmt
-
-
-@functools.cache
-def _statements(dialect: str) -> _Statements:
-    return _Statements(dialect)
-
-
-@dataclass(frozen=True)
-class NewPart:
-    """A whole part brought in from outside (an import): everything but its id; its seq is its
-    place in the list it arrives in."""
-
-    direction: str
-    content: str
-    model_name: str | None
-    state: PartState
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class Store:
-    """Sessions and parts in the database, hot copies in Redis."""
+    """Sessions and parts in the database, hot copies in Redis: the sessions here, the parts in
+    `store.parts`."""
 
     def __init__(self, engine: Engine, cache: Cache, database_id: str) -> None:
         self.engine = engine
         self.cache = cache
         self.database_id = database_id
+        self.tx = Transactions(engine)
+        #: Days a story or part stays in the trash (the trash_days setting); None: the trash is
+        #: only emptied by hand.
+        self.trash_days: int | None = None
+        self.parts = Parts(self.tx, cache)
 
     @classmethod
     def open(cls, database_url: str, redis_url: str | None) -> Store:
@@ -189,100 +86,6 @@ class Store:
     def backend(self) -> str:
         return self.engine.dialect.name
 
-    # -- transactions ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except DataError as exc:
-            raise InvalidInput(describe_data_error(exc)) from exc
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """A write transaction that holds the write lock from its first statement.
-
-        On SQLite that is BEGIN IMMEDIATE (two writers never both read the same "next seq"); on
-        Postgres the session row is locked with SELECT ... FOR UPDATE by `_lock_session`.
-        """
-        try:
-            with self.engine.connect() as conn:
-                if self.engine.dialect.name == "sqlite":
-                    conn.info["sqlite_begin"] = "IMMEDIATE"
-                with conn.begin():
-                    yield conn
-        except IntegrityError:
-            raise
-        except DataError as exc:
-            # The database is up and refused this data: say what is wrong with the data.
-            raise InvalidInput(describe_data_error(exc)) from exc
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
-
-    def _lock_session(self, conn: sa.Connection, user_id: int, session_id: str) -> dict[str, Any]:
-        query = _statements(conn.dialect.name).lock_session
-        row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id}).mappings().first()
-        if row is None:
-            raise NotFound(NOT_FOUND.format(id=session_id))
-        return dict(row)
-
-    def _lock_session_and_part(
-        self, conn: sa.Connection, user_id: int, session_id: str, seq: int, *, content: bool
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The session row (locked, as `_lock_session`) and its part `seq` (None if it has
-        none), with the part's text only when `content`."""
-        stmts = _statements(conn.dialect.name)
-        query, part_keys = stmts.lock_session_and_part[content]
-        row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id, "b_seq": seq}).first()
-        if row is None:
-            raise NotFound(NOT_FOUND.format(id=session_id))
-        n = stmts.session_columns
-        session = dict(zip(row._fields[:n], row[:n], strict=True))
-        part = dict(zip(part_keys, row[n:], strict=True))
-        return session, (part if part["id"] is not None else None)
-
-    def _bump(
-        self,
-        conn: sa.Connection,
-        row: dict[str, Any],
-        now: datetime,
-        *,
-        part: tuple[int, dict[str, Any]] | None = None,
-        **changes: Any,
-    ) -> dict[str, Any]:
-        """Write `changes` to the session row with version + 1; return the new row.
-
-        `part` (a part's id and the columns to set on it) is written in the same transaction:
-        in the same statement on PostgreSQL, just before on SQLite."""
-        values = {**changes, "version": row["version"] + 1, "updated_at": now}
-        stmts = _statements(conn.dialect.name)
-        where = {"b_sid": row["id"], "b_version": row["version"]}
-        if part is not None and stmts.merges_part_and_bump:
-            part_id, part_values = part
-            stmt = stmts.part_and_bump(tuple(part_values), tuple(values))
-            params = {
-                **where,
-                "b_pid": part_id,
-                **{f"p_{k}": v for k, v in part_values.items()},
-                **{f"s_{k}": v for k, v in values.items()},
-            }
-        else:
-            if part is not None:
-                conn.execute(stmts.update_part, {**part[1], "b_pid": part[0]})
-            stmt, params = stmts.bump_session, {**values, **where}
-        result = conn.execute(stmt, params)
-        if result.rowcount != 1:
-            raise Conflict(
-                "This story was changed somewhere else at the same moment. It has been reloaded; "
-                "try again."
-            )
-        return {**row, **values}
-
     # -- sessions -------------------------------------------------------------------------
 
     def create_session(
@@ -303,7 +106,7 @@ class Store:
             updated_at=now,
         ).model_dump()
         try:
-            with self._write() as conn:
+            with self.tx.write() as conn:
                 conn.execute(sessions_t.insert().values(**row))
         except IntegrityError as exc:
             # The only constraint a new session can break is its user: a login from another
@@ -367,7 +170,7 @@ class Store:
                     "updated_at": part.updated_at,
                 }
             )
-        with self._write() as conn:
+        with self.tx.write() as conn:
             conn.execute(sessions_t.insert().values(**row))
             for start in range(0, len(part_rows), 500):
                 conn.execute(parts_t.insert(), part_rows[start : start + 500])
@@ -375,19 +178,7 @@ class Store:
         return Session.model_validate(row)
 
     def get_session(self, user_id: int, session_id: str) -> Session:
-        with self._read() as conn:
-            row = (
-                conn.execute(
-                    sa.select(sessions_t).where(
-                        sessions_t.c.id == session_id, sessions_t.c.user_id == user_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(NOT_FOUND.format(id=session_id))
-        return Session.model_validate(dict(row))
+        return self.tx.read_session(user_id, session_id)
 
     def list_sessions(
         self,
@@ -409,7 +200,7 @@ class Store:
                 )
             )
         query = query.order_by(sessions_t.c.updated_at.desc(), sessions_t.c.id.desc())
-        with self._read() as conn:
+        with self.tx.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).mappings().all()
         items = [Session.model_validate(dict(r)) for r in rows[:limit]]
         next_cursor = page_cursor(items[-1]) if len(rows) > limit else None
@@ -420,7 +211,7 @@ class Store:
     ) -> list[sa.ColumnElement[bool]]:
         """The conditions for this writer's sessions in `status` whose titles match `search`
         (what a listing and its count both filter by)."""
-        conditions = [sessions_t.c.user_id == user_id]
+        conditions = [sessions_t.c.user_id == user_id, sessions_t.c.deleted_at.is_(None)]
         if status is not None:
             conditions.append(sessions_t.c.status == status.value)
         if search:
@@ -445,7 +236,7 @@ class Store:
             )
             .limit(limit)
         )
-        with self._read() as conn:
+        with self.tx.read() as conn:
             return list(conn.execute(query).scalars())
 
     def count_sessions(
@@ -456,7 +247,7 @@ class Store:
             .select_from(sessions_t)
             .where(*self._shelf(user_id, status, search))
         )
-        with self._read() as conn:
+        with self.tx.read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def update_session(
@@ -474,8 +265,8 @@ class Store:
         once cannot both succeed on a stale view.
         """
         now = utcnow()
-        with self._write() as conn:
-            row = self._lock_session(conn, user_id, session_id)
+        with self.tx.write() as conn:
+            row = self.tx.lock_session(conn, user_id, session_id)
             if expected_version is not None and row["version"] != expected_version:
                 raise Conflict(
                     "This story was changed somewhere else since you opened it. It has been "
@@ -493,7 +284,7 @@ class Store:
             status = changes.get("status")
             if isinstance(status, SessionStatus):
                 changes["status"] = status.value
-            new_row = self._bump(conn, row, now, **changes)
+            new_row = self.tx.bump(conn, row, now, **changes)
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
             self.cache.update(row["version"], session)
@@ -501,13 +292,6 @@ class Store:
             # Paused and completed sessions leave the hot set.
             self.cache.drop(session_id)
         return session
-
-    def delete_session(self, user_id: int, session_id: str) -> None:
-        with self._write() as conn:
-            self._lock_session(conn, user_id, session_id)
-            conn.execute(parts_t.delete().where(parts_t.c.session_id == session_id))
-            conn.execute(sessions_t.delete().where(sessions_t.c.id == session_id))
-        self.cache.drop(session_id)
 
     # -- reading a story ------------------------------------------------------------------
 
@@ -535,12 +319,12 @@ class Store:
             elif cached is not None:
                 self.cache.drop(session_id)
         if parts is None:
-            parts = self._tail_from_db(session_id, TAIL_PARTS)
+            parts = self.parts.tail(session_id, TAIL_PARTS)
             if session.status is SessionStatus.ACTIVE:
                 self.cache.store(session, parts)
         stale = parts and parts[-1].state is PartState.STREAMING and is_stale(parts[-1])
         if stale and not _settled:
-            self.interrupt_stale_part(user_id, session_id, parts[-1].seq)
+            self.parts.interrupt_stale(user_id, session_id, parts[-1].seq)
             # Read once more, whatever happened meanwhile (never loop).
             return self.open_session(user_id, session_id, tail, _settled=True)
         shown = parts[-tail:]
@@ -550,315 +334,3 @@ class Store:
             has_more_before=bool(shown) and shown[0].seq > 1,
             from_cache=from_cache,
         )
-
-    def _tail_from_db(self, session_id: str, limit: int) -> list[Part]:
-        with self._read() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(parts_t)
-                    .where(parts_t.c.session_id == session_id)
-                    .order_by(parts_t.c.seq.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [Part.model_validate(dict(r)) for r in reversed(rows)]
-
-    def parts_before(
-        self, user_id: int, session_id: str, before_seq: int, limit: int = 20
-    ) -> list[Part]:
-        """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up)."""
-        self.get_session(user_id, session_id)
-        with self._read() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(parts_t)
-                    .where(parts_t.c.session_id == session_id, parts_t.c.seq < before_seq)
-                    .order_by(parts_t.c.seq.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [Part.model_validate(dict(r)) for r in reversed(rows)]
-
-    def iter_parts(self, user_id: int, session_id: str, batch: int = 200) -> Iterator[Part]:
-        """Every part in order, read a batch at a time (export, memory building)."""
-        self.get_session(user_id, session_id)
-        after = 0
-        while True:
-            with self._read() as conn:
-                rows = (
-                    conn.execute(
-                        sa.select(parts_t)
-                        .where(parts_t.c.session_id == session_id, parts_t.c.seq > after)
-                        .order_by(parts_t.c.seq)
-                        .limit(batch)
-                    )
-                    .mappings()
-                    .all()
-                )
-            if not rows:
-                return
-            for row in rows:
-                yield Part.model_validate(dict(row))
-            after = rows[-1]["seq"]
-
-    def get_part(self, user_id: int, session_id: str, seq: int) -> Part:
-        self.get_session(user_id, session_id)
-        with self._read() as conn:
-            row = (
-                conn.execute(
-                    sa.select(parts_t).where(
-                        parts_t.c.session_id == session_id, parts_t.c.seq == seq
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(f"This story has no part {seq}.")
-        return Part.model_validate(dict(row))
-
-    # -- writing parts --------------------------------------------------------------------
-
-    def add_part(
-        self,
-        user_id: int,
-        session_id: str,
-        *,
-        direction: str,
-        content: str = "",
-        model_name: str | None = None,
-        state: PartState = PartState.DONE,
-        expected_seq: int | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-    ) -> Part:
-        """Append a part with the next seq. With `expected_seq`, lose cleanly if another client
-        got there first. Only an active session takes new parts."""
-        now = utcnow()
-        try:
-            with self._write() as conn:
-                row = self._lock_session(conn, user_id, session_id)
-                if row["status"] != SessionStatus.ACTIVE.value:
-                    raise InvalidTransition(status_message(row["title"], row["status"]))
-                seq = row["part_count"] + 1
-                if expected_seq is not None and expected_seq != seq:
-                    raise Conflict(
-                        "Another window added a part to this story first. It has been reloaded; "
-                        "press Enter again to continue from the new end."
-                    )
-                words = count_words(content)
-                part_row = {
-                    "session_id": session_id,
-                    "seq": seq,
-                    "direction": direction,
-                    "content": content,
-                    "model_name": model_name,
-                    "state": state.value,
-                    "word_count": words,
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                part_id = conn.execute(
-                    _statements(conn.dialect.name).insert_part, part_row
-                ).scalar_one()
-                new_row = self._bump(
-                    conn,
-                    row,
-                    now,
-                    part_count=seq,
-                    word_count=row["word_count"] + words,
-                )
-        except IntegrityError as exc:
-            raise Conflict(
-                "Another window added a part to this story at the same moment. It has been "
-                "reloaded; try again."
-            ) from exc
-        part = Part.model_validate({**part_row, "id": part_id})
-        session = Session.model_validate(new_row)
-        drop = [seq - TAIL_PARTS] if seq > TAIL_PARTS else []
-        self.cache.update(row["version"], session, [part], drop)
-        return part
-
-    def write_part(
-        self,
-        user_id: int,
-        session_id: str,
-        seq: int,
-        *,
-        content: str | None = None,
-        direction: str | None = None,
-        state: PartState | None = None,
-        model_name: str | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        allow_read_only: bool = False,
-        expect: Part | None = None,
-    ) -> tuple[Part, Session]:
-        """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
-
-        A checkpoint of a generation that is still running is taken whatever the session's
-        status now is (pausing keeps what was written); edits need `allow_read_only=False`
-        and refuse a completed story.
-        """
-        now = utcnow()
-        with self._write() as conn:
-            row, old = self._lock_session_and_part(
-                conn, user_id, session_id, seq, content=content is None
-            )
-            if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
-                raise InvalidTransition(status_message(row["title"], row["status"]))
-            if old is None:
-                raise NotFound(f"This story has no part {seq}.")
-            if expect is not None and (
-                old["id"] != expect.id or old["created_at"] != expect.created_at
-            ):
-                # Another window regenerated this part (after taking it for abandoned): never
-                # write a stale generation over its replacement. (SQLite may reuse the id of
-                # a deleted newest row, hence the creation time as well.)
-                raise Conflict(
-                    f"Part {seq} was replaced in another window while this one was writing it; "
-                    "the replacement was kept."
-                )
-            values: dict[str, Any] = {"updated_at": now}
-            if content is not None:
-                values["content"] = content
-                values["word_count"] = count_words(content)
-            if direction is not None:
-                values["direction"] = direction
-            if state is not None:
-                values["state"] = state.value
-            if model_name is not None:
-                values["model_name"] = model_name
-            if prompt_tokens is not None:
-                values["prompt_tokens"] = prompt_tokens
-            if completion_tokens is not None:
-                values["completion_tokens"] = completion_tokens
-            delta = values.get("word_count", old["word_count"]) - old["word_count"]
-            new_row = self._bump(
-                conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
-            )
-        part = Part.model_validate({**old, **values})
-        session = Session.model_validate(new_row)
-        if session.status is SessionStatus.ACTIVE:
-            # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
-            # the session (word count, version) but must not grow the entry past its tail.
-            in_tail = seq > session.part_count - TAIL_PARTS
-            self.cache.update(row["version"], session, [part] if in_tail else [])
-        return part, session
-
-    def delete_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
-        """Remove the newest part (regenerate replaces it); only the newest can go."""
-        now = utcnow()
-        with self._write() as conn:
-            row = self._lock_session(conn, user_id, session_id)
-            if row["status"] != SessionStatus.ACTIVE.value:
-                raise InvalidTransition(status_message(row["title"], row["status"]))
-            if row["part_count"] != seq:
-                raise Conflict(
-                    "The story has moved on since you asked: only its newest part can be "
-                    "replaced. It has been reloaded."
-                )
-            old = conn.execute(
-                sa.select(parts_t.c.word_count).where(
-                    parts_t.c.session_id == session_id, parts_t.c.seq == seq
-                )
-            ).scalar_one()
-            conn.execute(
-                parts_t.delete().where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
-            )
-            new_row = self._bump(
-                conn, row, now, part_count=seq - 1, word_count=row["word_count"] - old
-            )
-        session = Session.model_validate(new_row)
-        # Simplest correct move: the hot copy is rebuilt on the next open.
-        self.cache.drop(session_id)
-        return session
-
-    def interrupt_stale_part(self, user_id: int, session_id: str, seq: int) -> None:
-        """Mark a streaming part whose writer vanished as interrupted (text kept)."""
-        with contextlib.suppress(NotFound):
-            part = self.get_part(user_id, session_id, seq)
-            if part.state is PartState.STREAMING and is_stale(part):
-                self.write_part(
-                    user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
-                )
-
-
-def cache_namespace(engine: Engine, database_id: str) -> str:
-    """The Redis namespace of one database: its id, plus the server and place that hold it.
-
-    The id alone is not enough: a copied SQLite file (a backup opened beside the original, a
-    second draft, a file synced to another machine) or a PostgreSQL database restored on
-    another server keeps the id, and its MAC key, while its stories go their own way; two
-    databases must never share hot entries (their versions can coincide while their parts
-    differ). So the namespace also holds:
-
-    - SQLite: the machine's name and the file's real path;
-    - PostgreSQL: the cluster's system identifier (a restore made with initdb + pg_dump has
-      another), the server's address and port as this connection reaches it (a physical copy,
-      which keeps the identifier, runs elsewhere; over a Unix socket: the machine's name and
-      the socket), and the database's name.
-
-    Clients of one database on one server share one namespace, as long as they reach the
-    server at the same address (a client that reaches it at another only shares less: entries
-    are still checked against the database's version).
-    """
-    if engine.dialect.name == "sqlite":
-        where = engine.url.database or ":memory:"
-        if where != ":memory:":
-            where = os.path.realpath(Path(where).expanduser())
-        parts = [socket.gethostname(), where]
-    else:
-        try:
-            parts = _postgres_identity(engine)
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(describe_error(str(engine.url), exc)) from exc
-    where = "\0".join(parts)
-    return f"{database_id}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
-
-
-def _postgres_identity(engine: Engine) -> list[str]:
-    """[system identifier, server address, database name] of a PostgreSQL database."""
-    with engine.connect() as conn:
-        name, addr, port, local_port = conn.execute(
-            sa.text(
-                "SELECT current_database(), host(inet_server_addr()), inet_server_port(), "
-                "current_setting('port')"
-            )
-        ).one()
-        try:
-            with conn.begin_nested():
-                system = conn.execute(
-                    sa.text("SELECT system_identifier FROM pg_control_system()")
-                ).scalar_one()
-        except DBAPIError as exc:  # a host that hides it (no privilege); the address remains
-            if isinstance(exc, OperationalError):
-                raise
-            log.info("PostgreSQL's system identifier is not readable here: %s", exc.orig)
-            system = "unknown"
-        if addr is None:  # a Unix socket: the server is on this machine, at this socket
-            info = getattr(conn.connection.dbapi_connection, "info", None)
-            socket_dir = getattr(info, "host", "") or ""
-            addr, port = f"local:{socket.gethostname()}:{socket_dir}", local_port
-    return [f"pg:{system}", f"{addr}:{port}", str(name)]
-
-
-def status_message(title: str, status: str, target: SessionStatus | None = None) -> str:
-    """Why a story in `status` cannot take this move (towards `target`, when it is a status
-    move), and what to do instead."""
-    if target is not None and status == target.value != SessionStatus.COMPLETED.value:
-        return f"“{title}” is already {status}."
-    if status == SessionStatus.PAUSED.value:
-        return (
-            f"“{title}” is paused. Resume it first (r in the app, `storyterm resume ID`), "
-            "then continue."
-        )
-    if status == SessionStatus.COMPLETED.value:
-        return f"“{title}” is completed and read-only. Export it, or start a new session."
-    return f"“{title}” is {status}: that move is not possible."

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storyterm.core.basics import PartState, SessionStatus, TakeKind, utcnow
+from storyterm.core.storage.cache import TAIL_PARTS
+from storyterm.core.storage.parts import refuse_while_writing
+from storyterm.core.storage.statements import parts_t
 from storyterm.core.storage.tables import PartTake, StoryChange
 from storyterm.core.views import Part, Session, Take
 from storyterm.errors import Conflict, InvalidTransition, NotFound
@@ -54,7 +57,6 @@ STREAMING_PART = (
 
 def part_row(store: Store, conn: sa.Connection, session_id: str, seq: int) -> dict[str, Any]:
     """Part `seq` of the story, as a row (NotFound when it has no such part)."""
-    parts_t = store.parts_table
     row = (
         conn.execute(
             sa.select(parts_t).where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
@@ -90,7 +92,7 @@ def after_part_change(store: Store, old_version: int, session: Session, part: Pa
     """Bring the hot copy along: the changed part when it is in the cached tail, else a rebuild
     on the next open."""
     if session.status is SessionStatus.ACTIVE and part is not None:
-        in_tail = part.seq > session.part_count - store.tail_parts
+        in_tail = part.seq > session.part_count - TAIL_PARTS
         store.cache.update(old_version, session, [part] if in_tail else [])
     else:
         store.cache.drop(session.id)
@@ -116,8 +118,8 @@ class Takes:
 
     def takes(self, user_id: int, session_id: str, seq: int) -> list[Take]:
         """Every take of part `seq`, by number; the chosen one says so."""
-        with self.store.read() as conn:
-            self.store.lock_session(conn, user_id, session_id, lock=False)
+        self.store.tx.read_session(user_id, session_id)
+        with self.store.tx.read() as conn:
             part = part_row(self.store, conn, session_id, seq)
             others = (
                 conn.execute(sa.select(takes_t).where(takes_t.c.part_id == part["id"]))
@@ -151,12 +153,14 @@ class Takes:
         like any streaming part); an edit passes the writer's text; a continuation passes the
         interrupted text it goes on from."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id)
             refuse_read_only(row, completed_ok=completed_ok)
             old = part_row(self.store, conn, session_id, seq)
             if old["state"] == PartState.STREAMING.value:
                 raise Conflict(STREAMING_PART.format(seq=seq))
+            if state is PartState.STREAMING:
+                refuse_while_writing(conn, session_id, row["title"])
             self._stash(conn, old)
             number = old["takes"] + 1
             values = {
@@ -186,7 +190,7 @@ class Takes:
                     kind=kind.value,
                 )
             delta = values["word_count"] - old["word_count"]
-            new_row = self.store.bump(
+            new_row = self.store.tx.bump(
                 conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
             )
         part = Part.model_validate({**old, **values})
@@ -199,8 +203,8 @@ class Takes:
     ) -> tuple[Part, Session]:
         """Make take `number` part `seq`'s chosen take (what the story is)."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id)
             refuse_read_only(row)
             old = part_row(self.store, conn, session_id, seq)
             if old["take"] == number:
@@ -224,7 +228,7 @@ class Takes:
                     kind="choose",
                 )
             delta = values["word_count"] - old["word_count"]
-            new_row = self.store.bump(
+            new_row = self.store.tx.bump(
                 conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
             )
         part = Part.model_validate({**old, **values})
@@ -253,8 +257,8 @@ class Takes:
         its place back to the take it was made from, and leaves no trace in the undo log.
         Returns the part as it is now, or None when it had moved on (nothing is touched)."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id)
             current = part_row(self.store, conn, session_id, part.seq)
             if (
                 current["id"] != part.id
@@ -289,7 +293,7 @@ class Takes:
             ):
                 conn.execute(changes_t.delete().where(changes_t.c.id == last["id"]))
             delta = values["word_count"] - current["word_count"]
-            new_row = self.store.bump(
+            new_row = self.store.tx.bump(
                 conn, row, now, part=(current["id"], values), word_count=row["word_count"] + delta
             )
         restored = Part.model_validate({**current, **values})

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from storyterm.core.basics import PartState, utcnow
 from storyterm.core.memory.state import STALE, SUMMARY_THROUGH
+from storyterm.core.storage.statements import parts_t, sessions_t
 from storyterm.core.storage.tables import PartTake, StoryChange, TrashedPart
 from storyterm.core.storage.takes import (
     DELETE_PART,
@@ -62,19 +63,18 @@ class Trash:
     def trash_story(self, user_id: int, session_id: str, *, log: bool = True) -> Session:
         """Move a story to the trash (hidden from every list, restorable)."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id)
             self._refuse_streaming(conn, row)
             if log:
                 log_change(conn, session_id, DELETE_STORY)
-            new_row = self.store.bump(conn, row, now, deleted_at=now)
+            new_row = self.store.tx.bump(conn, row, now, deleted_at=now)
         self.store.cache.drop(session_id)
         return Session.model_validate(new_row)
 
     def _refuse_streaming(self, conn: sa.Connection, row: dict[str, Any]) -> None:
         if not row["part_count"]:
             return
-        parts_t = self.store.parts_table
         state = conn.execute(
             sa.select(parts_t.c.state).where(
                 parts_t.c.session_id == row["id"], parts_t.c.seq == row["part_count"]
@@ -86,13 +86,13 @@ class Trash:
     def restore_story(self, user_id: int, session_id: str, *, log: bool = True) -> Session:
         """Bring a story back from the trash, as it was."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id, trashed=True)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id, trashed=True)
             if row["deleted_at"] is None:
                 raise InvalidTransition(f"“{row['title']}” is not in the trash.")
             if log:
                 self._undo_log_restore(conn, session_id)
-            new_row = self.store.bump(conn, row, now, deleted_at=None)
+            new_row = self.store.tx.bump(conn, row, now, deleted_at=None)
         return Session.model_validate(new_row)
 
     def _undo_log_restore(self, conn: sa.Connection, session_id: str) -> None:
@@ -112,8 +112,8 @@ class Trash:
 
     def delete_story_forever(self, user_id: int, session_id: str) -> None:
         """Remove a story and everything of it for good (the caller has asked the writer)."""
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id, trashed=True)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id, trashed=True)
             self._refuse_streaming(conn, row)
             self._delete_sessions(conn, [session_id])
         self.store.cache.drop(session_id)
@@ -121,7 +121,6 @@ class Trash:
     def _delete_sessions(self, conn: sa.Connection, ids: Sequence[str]) -> None:
         # Children first: SQLite enforces the foreign keys, but cascades only what it was
         # told to, and PostgreSQL takes the same statements.
-        parts_t, sessions_t = self.store.parts_table, self.store.sessions_table
         part_ids = sa.select(parts_t.c.id).where(parts_t.c.session_id.in_(ids))
         conn.execute(takes_t.delete().where(takes_t.c.part_id.in_(part_ids)))
         conn.execute(parts_t.delete().where(parts_t.c.session_id.in_(ids)))
@@ -135,8 +134,8 @@ class Trash:
         """Move part `seq` (with all its takes) to the trash; the parts after it move up one
         place. Returns the trash entry's id."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id)
             refuse_read_only(row)
             part = part_row(self.store, conn, session_id, seq)
             if part["state"] == PartState.STREAMING.value:
@@ -166,27 +165,24 @@ class Trash:
                 .returning(trash_t.c.id)
             ).scalar_one()
             conn.execute(takes_t.delete().where(takes_t.c.part_id == part["id"]))
-            parts_t = self.store.parts_table
             conn.execute(parts_t.delete().where(parts_t.c.id == part["id"]))
             self._shift(conn, session_id, after=seq, by=-1)
             if log:
                 log_change(conn, session_id, DELETE_PART, seq=seq, trash_id=trash_id)
+            changes: dict[str, Any] = {
+                "part_count": row["part_count"] - 1,
+                "word_count": row["word_count"] - part["word_count"],
+            }
             memory = _summary_changed(row["memory"], seq)
-            new_row = self.store.bump(
-                conn,
-                row,
-                now,
-                part_count=row["part_count"] - 1,
-                word_count=row["word_count"] - part["word_count"],
-                **({"memory": memory} if memory is not None else {}),
-            )
+            if memory is not None:
+                changes["memory"] = memory
+            new_row = self.store.tx.bump(conn, row, now, **changes)
         after_part_change(self.store, row["version"], Session.model_validate(new_row), None)
         return int(trash_id)
 
     def _shift(self, conn: sa.Connection, session_id: str, *, after: int, by: int) -> None:
         """Move the parts after seq `after` by `by` places, in two steps through negative seqs
         (the (session, seq) unique constraint is checked row by row on PostgreSQL)."""
-        parts_t = self.store.parts_table
         this = parts_t.c.session_id == session_id
         conn.execute(
             parts_t.update().where(this, parts_t.c.seq > after).values(seq=-(parts_t.c.seq + by))
@@ -199,7 +195,7 @@ class Trash:
         """Put a trashed part back where it stood (or at the end, if the story is now
         shorter), with all its takes."""
         now = utcnow()
-        with self.store.write() as conn:
+        with self.store.tx.write() as conn:
             entry = (
                 conn.execute(
                     sa.select(trash_t).where(trash_t.c.id == trash_id, trash_t.c.user_id == user_id)
@@ -211,14 +207,13 @@ class Trash:
                 raise NotFound(
                     f"Nothing in your trash has the number {trash_id}. See `storyterm trash`."
                 )
-            row = self.store.lock_session(conn, user_id, entry["session_id"])
+            row = self.store.tx.lock_session(conn, user_id, entry["session_id"])
             refuse_read_only(row)
             self._refuse_streaming(conn, row)
             seq = min(entry["seq"], row["part_count"] + 1)
             self._shift(conn, row["id"], after=seq - 1, by=1)
             values = _from_json(entry["payload"]["part"])
             values["seq"] = seq
-            parts_t = self.store.parts_table
             # The part comes back under its own id when that is free (the undo log names it).
             taken = conn.execute(
                 sa.select(parts_t.c.id).where(parts_t.c.id == values["id"])
@@ -233,15 +228,14 @@ class Trash:
             conn.execute(trash_t.delete().where(trash_t.c.id == trash_id))
             if log:
                 log_change(conn, row["id"], DELETE_PART, seq=seq, trash_id=None, restored=True)
+            changes: dict[str, Any] = {
+                "part_count": row["part_count"] + 1,
+                "word_count": row["word_count"] + entry["word_count"],
+            }
             memory = _summary_changed(row["memory"], seq)
-            new_row = self.store.bump(
-                conn,
-                row,
-                now,
-                part_count=row["part_count"] + 1,
-                word_count=row["word_count"] + entry["word_count"],
-                **({"memory": memory} if memory is not None else {}),
-            )
+            if memory is not None:
+                changes["memory"] = memory
+            new_row = self.store.tx.bump(conn, row, now, **changes)
         part = Part.model_validate({**values, "id": part_id})
         session = Session.model_validate(new_row)
         after_part_change(self.store, row["version"], session, None)
@@ -250,8 +244,7 @@ class Trash:
     def trash(self, user_id: int) -> list[TrashItem]:
         """What is in the writer's trash, most recently deleted first."""
         self.empty_old_trash(user_id)
-        sessions_t = self.store.sessions_table
-        with self.store.read() as conn:
+        with self.store.tx.read() as conn:
             stories = conn.execute(
                 sa.select(
                     sessions_t.c.id,
@@ -300,7 +293,7 @@ class Trash:
         return sorted(items, key=lambda i: i.deleted_at, reverse=True)
 
     def delete_part_forever(self, user_id: int, trash_id: int) -> None:
-        with self.store.write() as conn:
+        with self.store.tx.write() as conn:
             gone = conn.execute(
                 trash_t.delete().where(trash_t.c.id == trash_id, trash_t.c.user_id == user_id)
             )
@@ -316,8 +309,7 @@ class Trash:
         if days is None:  # a Store opened without the setting empties nothing by itself
             return 0
         cutoff = utcnow() - timedelta(days=days)
-        sessions_t = self.store.sessions_table
-        with self.store.write() as conn:
+        with self.store.tx.write() as conn:
             old = list(
                 conn.execute(
                     sa.select(sessions_t.c.id).where(

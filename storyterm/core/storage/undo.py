@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storyterm.core.basics import SessionStatus, utcnow
+from storyterm.core.basics import SessionStatus, status_message, utcnow
 from storyterm.core.storage.tables import StoryChange
 from storyterm.core.storage.takes import DELETE_PART, DELETE_STORY, STATUS, TAKE, Takes, log_change
 from storyterm.core.storage.trash import Trash
@@ -43,11 +43,11 @@ class History:
     ) -> Session:
         """Complete a story (from active or paused) or reopen a completed one (as `back_to`)."""
         now = utcnow()
-        with self.store.write() as conn:
-            row = self.store.lock_session(conn, user_id, session_id)
+        with self.store.tx.write() as conn:
+            row = self.store.tx.lock_session(conn, user_id, session_id)
             status = SessionStatus(row["status"])
             if completed and status is SessionStatus.COMPLETED:
-                raise InvalidTransition(f"“{row['title']}” is already completed.")
+                raise InvalidTransition(status_message(row["title"], row["status"]))
             if not completed and status is not SessionStatus.COMPLETED:
                 raise InvalidTransition(
                     f"“{row['title']}” is not completed, so there is nothing to reopen."
@@ -65,7 +65,7 @@ class History:
                 }
             if log:
                 log_change(conn, session_id, STATUS, before=status.value, after=changes["status"])
-            new_row = self.store.bump(conn, row, now, **changes)
+            new_row = self.store.tx.bump(conn, row, now, **changes)
         session = Session.model_validate(new_row)
         if session.status is SessionStatus.ACTIVE:
             self.store.cache.update(row["version"], session)
@@ -83,8 +83,8 @@ class History:
         return self._step(user_id, session_id, redo=True)
 
     def _step(self, user_id: int, session_id: str, *, redo: bool) -> str:
-        with self.store.read() as conn:
-            self.store.lock_session(conn, user_id, session_id, lock=False, trashed=True)
+        self.store.tx.read_session(user_id, session_id, trashed=True)
+        with self.store.tx.read() as conn:
             query = sa.select(changes_t).where(
                 changes_t.c.session_id == session_id, changes_t.c.undone.is_(redo)
             )
@@ -97,7 +97,7 @@ class History:
                 else "There is nothing to undo in this story."
             )
         said = self._apply(user_id, session_id, change["action"], change["payload"], redo)
-        with self.store.write() as conn:
+        with self.store.tx.write() as conn:
             conn.execute(
                 changes_t.update().where(changes_t.c.id == change["id"]).values(undone=not redo)
             )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.worker import Worker
 
-    from storyterm.core.generation.storyteller import Failed, Finished, Progress, Saved, TextDelta
+    from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Part, Session
     from storyterm.tui.widgets.direction import DirectionBar
@@ -144,13 +144,7 @@ class Generation:
     async def _generate(
         self, session: Session, direction: str, replaced: Part | None, cancel: asyncio.Event
     ) -> None:
-        from storyterm.core.generation.storyteller import (
-            Failed,
-            Finished,
-            Progress,
-            Saved,
-            TextDelta,
-        )
+        from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
 
         handlers: dict[type, Callable[[_Run, Any], Awaitable[None]]] = {
             TextDelta: self._text,

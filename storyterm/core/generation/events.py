@@ -1,0 +1,63 @@
+"""What `Storyteller.generate()` yields while it writes a part: the text as it comes, the
+checkpoints, notes for the writer, and how the generation ended (core/generation/storyteller.py
+describes the order)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storyterm.core.basics import PartState
+from storyterm.core.views import Part, Session
+from storyterm.errors import StorytermError
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """The next piece of the part being written."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The part was checkpointed with the text so far."""
+
+    part: Part
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The generation ended and the part is saved (done, or interrupted when stopped)."""
+
+    part: Part
+    session: Session
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    tokens_per_second: float | None
+    #: Why it ended: Ollama's "stop" (the model ended the part) or "length" (it filled the
+    #: reply room); for an interrupted part, "cancel", "paused" or "completed".
+    done_reason: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.part.state is PartState.INTERRUPTED
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The generation could not go on; what was written is kept in `part` (None: nothing)."""
+
+    error: StorytermError
+    part: Part | None
+    #: The text written before the failure (also in `part` when it could be saved).
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A note for the writer before or between the streamed text."""
+
+    message: str
+
+
+Event = TextDelta | Saved | Finished | Failed | Progress

@@ -1,0 +1,78 @@
+"""The model's reply while it streams: its text and the counts Ollama sends with it, and what
+the writer is told of that text when a generation stops."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from storyterm.core.text import scrub
+from storyterm.core.views import Part
+
+
+class Reply:
+    """The text and the counts of one part's reply, taken a chunk at a time."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.chunks = 0
+        self.done_reason: str | None = None
+        self.eval_count: int | None = None
+        self.eval_duration_ns: int | None = None
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+
+    def take(self, chunk: Any) -> str:
+        """Account for one chunk from the model; returns its text."""
+        content = chunk.content if isinstance(chunk.content, str) else chunk.text
+        # The model's text is data from outside: what no database can store becomes U+FFFD
+        # here, so the screen, every checkpoint and the final part hold the same text.
+        content = scrub(content)
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage:
+            self.prompt_tokens = usage.get("input_tokens")
+            self.completion_tokens = usage.get("output_tokens")
+        meta = getattr(chunk, "response_metadata", None) or {}
+        if meta.get("done"):
+            self.done_reason = meta.get("done_reason")
+            self.eval_count = meta.get("eval_count")
+            self.eval_duration_ns = meta.get("eval_duration")
+        if content:
+            now = time.monotonic()
+            if self.first_token_at is None:
+                self.first_token_at = now
+            self.last_token_at = now
+            self.chunks += 1
+            self.text += content
+        return content
+
+    def tokens_per_second(self) -> float | None:
+        if self.eval_count and self.eval_duration_ns:
+            return self.eval_count / (self.eval_duration_ns / 1e9)
+        if self.first_token_at is not None and self.last_token_at is not None:
+            elapsed = self.last_token_at - self.first_token_at
+            if elapsed > 0 and self.chunks > 1:
+                return (self.chunks - 1) / elapsed
+        return None
+
+    def kept_note(self, part: Part | None, replacing: bool, db_error: str | None) -> str:
+        """What became of this text, for the message of a generation that stopped: `part` is
+        the part kept, `replacing` whether the generation was a regenerate."""
+        words = len(self.text.split())
+        if db_error:
+            return (
+                f" The {words:,} words written could not be saved ({db_error}); copy them from "
+                "the screen."
+                if words
+                else ""
+            )
+        if part is not None and self.text.strip():
+            return (
+                f" The {words:,} word{'s' if words != 1 else ''} written so far are kept in "
+                f"part {part.seq} (marked interrupted)."
+            )
+        if part is not None and replacing:
+            return f" Part {part.seq} is as it was."
+        return " Nothing was added to the story."

@@ -1,0 +1,315 @@
+"""A story's parts in the database and their hot copies in Redis: reading them a page or a
+batch at a time, appending, rewriting (checkpoints, edits) and removing the newest.
+
+The same rules as the Store's (core/storage/store.py): the database commit first, Redis after,
+and every write bumps the session's version, in the transaction that writes the part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from storyterm.core.basics import STREAM_STALE_AFTER, status_message
+from storyterm.core.storage.cache import TAIL_PARTS, Cache
+from storyterm.core.storage.statements import parts_t, statements
+from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
+from storyterm.core.storage.transactions import Transactions
+from storyterm.core.views import Part, Session, is_stale
+from storyterm.errors import Conflict, InvalidTransition, NotFound
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass(frozen=True)
+class NewPart:
+    """A whole part brought in from outside (an import): everything but its id; its seq is its
+    place in the list it arrives in."""
+
+    direction: str
+    content: str
+    model_name: str | None
+    state: PartState
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def refuse_while_writing(conn: sa.Connection, session_id: str, title: str) -> None:
+    """Conflict when a part of the story is being written (a continue or a regenerate running
+    elsewhere): two generations of one story never run at once, so no prompt is built from
+    parts that are changing. A part left streaming by a process that died does not count."""
+    writing = conn.execute(
+        sa.select(parts_t.c.seq)
+        .where(
+            parts_t.c.session_id == session_id,
+            parts_t.c.state == PartState.STREAMING.value,
+            parts_t.c.updated_at > utcnow() - STREAM_STALE_AFTER,
+        )
+        .limit(1)
+    ).scalar()
+    if writing is not None:
+        raise Conflict(
+            f"Part {writing} of “{title}” is being written right now. Wait for it to finish, "
+            "or stop it there first."
+        )
+
+
+class Parts:
+    """The parts of the sessions in one database (the Store holds one as `store.parts`). Every
+    call names the writer: a session of another writer is "not found"."""
+
+    def __init__(self, tx: Transactions, cache: Cache) -> None:
+        self.tx = tx
+        self.cache = cache
+
+    # -- reading --------------------------------------------------------------------------
+
+    def tail(self, session_id: str, limit: int) -> list[Part]:
+        """The newest `limit` parts, oldest first, from the database (no ownership check: the
+        caller has read the session)."""
+        with self.tx.read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(parts_t)
+                    .where(parts_t.c.session_id == session_id)
+                    .order_by(parts_t.c.seq.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+        return [Part.model_validate(dict(r)) for r in reversed(rows)]
+
+    def before(self, user_id: int, session_id: str, before_seq: int, limit: int = 20) -> list[Part]:
+        """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up)."""
+        self.tx.read_session(user_id, session_id)
+        with self.tx.read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(parts_t)
+                    .where(parts_t.c.session_id == session_id, parts_t.c.seq < before_seq)
+                    .order_by(parts_t.c.seq.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+        return [Part.model_validate(dict(r)) for r in reversed(rows)]
+
+    def iterate(self, user_id: int, session_id: str, batch: int = 200) -> Iterator[Part]:
+        """Every part in order, read a batch at a time (export, memory building)."""
+        self.tx.read_session(user_id, session_id)
+        after = 0
+        while True:
+            with self.tx.read() as conn:
+                rows = (
+                    conn.execute(
+                        sa.select(parts_t)
+                        .where(parts_t.c.session_id == session_id, parts_t.c.seq > after)
+                        .order_by(parts_t.c.seq)
+                        .limit(batch)
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not rows:
+                return
+            for row in rows:
+                yield Part.model_validate(dict(row))
+            after = rows[-1]["seq"]
+
+    def get(self, user_id: int, session_id: str, seq: int) -> Part:
+        self.tx.read_session(user_id, session_id)
+        with self.tx.read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(parts_t).where(
+                        parts_t.c.session_id == session_id, parts_t.c.seq == seq
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"This story has no part {seq}.")
+        return Part.model_validate(dict(row))
+
+    # -- writing --------------------------------------------------------------------------
+
+    def add(
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        direction: str,
+        content: str = "",
+        model_name: str | None = None,
+        state: PartState = PartState.DONE,
+        expected_seq: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> Part:
+        """Append a part with the next seq. With `expected_seq`, lose cleanly if another client
+        got there first. Only an active session takes new parts."""
+        now = utcnow()
+        try:
+            with self.tx.write() as conn:
+                row = self.tx.lock_session(conn, user_id, session_id)
+                if row["status"] != SessionStatus.ACTIVE.value:
+                    raise InvalidTransition(status_message(row["title"], row["status"]))
+                seq = row["part_count"] + 1
+                if expected_seq is not None and expected_seq != seq:
+                    raise Conflict(
+                        "Another window added a part to this story first. It has been reloaded; "
+                        "press Enter again to continue from the new end."
+                    )
+                if state is PartState.STREAMING:
+                    refuse_while_writing(conn, session_id, row["title"])
+                words = count_words(content)
+                part_row = {
+                    "session_id": session_id,
+                    "seq": seq,
+                    "direction": direction,
+                    "content": content,
+                    "model_name": model_name,
+                    "state": state.value,
+                    "word_count": words,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                part_id = conn.execute(
+                    statements(conn.dialect.name).insert_part, part_row
+                ).scalar_one()
+                new_row = self.tx.bump(
+                    conn,
+                    row,
+                    now,
+                    part_count=seq,
+                    word_count=row["word_count"] + words,
+                )
+        except IntegrityError as exc:
+            raise Conflict(
+                "Another window added a part to this story at the same moment. It has been "
+                "reloaded; try again."
+            ) from exc
+        part = Part.model_validate({**part_row, "id": part_id})
+        session = Session.model_validate(new_row)
+        drop = [seq - TAIL_PARTS] if seq > TAIL_PARTS else []
+        self.cache.update(row["version"], session, [part], drop)
+        return part
+
+    def write(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        content: str | None = None,
+        direction: str | None = None,
+        state: PartState | None = None,
+        model_name: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        allow_read_only: bool = False,
+        expect: Part | None = None,
+    ) -> tuple[Part, Session]:
+        """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
+
+        A checkpoint of a generation that is still running is taken whatever the session's
+        status now is (pausing keeps what was written); edits need `allow_read_only=False`
+        and refuse a completed story.
+        """
+        now = utcnow()
+        with self.tx.write() as conn:
+            row, old = self.tx.lock_session_and_part(
+                conn, user_id, session_id, seq, content=content is None
+            )
+            if not allow_read_only and row["status"] == SessionStatus.COMPLETED.value:
+                raise InvalidTransition(status_message(row["title"], row["status"]))
+            if old is None:
+                raise NotFound(f"This story has no part {seq}.")
+            if expect is not None and (
+                old["id"] != expect.id or old["created_at"] != expect.created_at
+            ):
+                # Another window regenerated this part (after taking it for abandoned): never
+                # write a stale generation over its replacement. (SQLite may reuse the id of
+                # a deleted newest row, hence the creation time as well.)
+                raise Conflict(
+                    f"Part {seq} was replaced in another window while this one was writing it; "
+                    "the replacement was kept."
+                )
+            values: dict[str, Any] = {"updated_at": now}
+            if content is not None:
+                values["content"] = content
+                values["word_count"] = count_words(content)
+            if direction is not None:
+                values["direction"] = direction
+            if state is not None:
+                values["state"] = state.value
+            if model_name is not None:
+                values["model_name"] = model_name
+            if prompt_tokens is not None:
+                values["prompt_tokens"] = prompt_tokens
+            if completion_tokens is not None:
+                values["completion_tokens"] = completion_tokens
+            delta = values.get("word_count", old["word_count"]) - old["word_count"]
+            new_row = self.tx.bump(
+                conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
+            )
+        part = Part.model_validate({**old, **values})
+        session = Session.model_validate(new_row)
+        if session.status is SessionStatus.ACTIVE:
+            # The hot entry holds only the newest TAIL_PARTS parts; an older part's edit changes
+            # the session (word count, version) but must not grow the entry past its tail.
+            in_tail = seq > session.part_count - TAIL_PARTS
+            self.cache.update(row["version"], session, [part] if in_tail else [])
+        return part, session
+
+    def delete_last(self, user_id: int, session_id: str, seq: int) -> Session:
+        """Remove the newest part (regenerate replaces it); only the newest can go."""
+        now = utcnow()
+        with self.tx.write() as conn:
+            row = self.tx.lock_session(conn, user_id, session_id)
+            if row["status"] != SessionStatus.ACTIVE.value:
+                raise InvalidTransition(status_message(row["title"], row["status"]))
+            if row["part_count"] != seq:
+                raise Conflict(
+                    "The story has moved on since you asked: only its newest part can be "
+                    "replaced. It has been reloaded."
+                )
+            old = conn.execute(
+                sa.select(parts_t.c.word_count).where(
+                    parts_t.c.session_id == session_id, parts_t.c.seq == seq
+                )
+            ).scalar_one()
+            conn.execute(
+                parts_t.delete().where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
+            )
+            new_row = self.tx.bump(
+                conn, row, now, part_count=seq - 1, word_count=row["word_count"] - old
+            )
+        session = Session.model_validate(new_row)
+        # Simplest correct move: the hot copy is rebuilt on the next open.
+        self.cache.drop(session_id)
+        return session
+
+    def interrupt_stale(self, user_id: int, session_id: str, seq: int) -> None:
+        """Mark a streaming part whose writer vanished as interrupted (text kept)."""
+        with contextlib.suppress(NotFound):
+            part = self.get(user_id, session_id, seq)
+            if part.state is PartState.STREAMING and is_stale(part):
+                self.write(
+                    user_id, session_id, seq, state=PartState.INTERRUPTED, allow_read_only=True
+                )

@@ -1,0 +1,151 @@
+"""The database side of every Store call: read and write transactions, their errors put in
+words a writer can act on, and the session row each call reads or locks and bumps."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+
+from storyterm.core.storage.database import describe_data_error, describe_error
+from storyterm.core.storage.statements import sessions_t, statements
+from storyterm.core.views import Session
+from storyterm.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
+
+NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions`."
+IN_TRASH = "“{title}” is in the trash. Restore it to open it or change it."
+
+
+def _not_trashed(row: dict[str, Any], trashed: bool) -> dict[str, Any]:
+    """The session row, unless the story is in the trash and the caller did not ask for one
+    there (every move but restoring, deleting for good and undo)."""
+    if row.get("deleted_at") is not None and not trashed:
+        raise NotFound(IN_TRASH.format(title=row["title"]))
+    return row
+
+
+class Transactions:
+    """Transactions on one database, and the session row every write locks and bumps (its
+    version + 1). The Store's session calls and its Parts share one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A connection to read with; what goes wrong is said in a writer's words."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except DataError as exc:
+            raise InvalidInput(describe_data_error(exc)) from exc
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction that holds the write lock from its first statement.
+
+        On SQLite that is BEGIN IMMEDIATE (two writers never both read the same "next seq"); on
+        Postgres the session row is locked with SELECT ... FOR UPDATE by `lock_session`.
+        """
+        try:
+            with self.engine.connect() as conn:
+                if self.engine.dialect.name == "sqlite":
+                    conn.info["sqlite_begin"] = "IMMEDIATE"
+                with conn.begin():
+                    yield conn
+        except IntegrityError:
+            raise
+        except DataError as exc:
+            # The database is up and refused this data: say what is wrong with the data.
+            raise InvalidInput(describe_data_error(exc)) from exc
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
+
+    def lock_session(
+        self, conn: sa.Connection, user_id: int, session_id: str, *, trashed: bool = False
+    ) -> dict[str, Any]:
+        """The session row, write-locked; NotFound for another writer's, and for one in the
+        trash unless `trashed`."""
+        query = statements(conn.dialect.name).lock_session
+        row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id}).mappings().first()
+        if row is None:
+            raise NotFound(NOT_FOUND.format(id=session_id))
+        return _not_trashed(dict(row), trashed)
+
+    def lock_session_and_part(
+        self, conn: sa.Connection, user_id: int, session_id: str, seq: int, *, content: bool
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The session row (locked, as `lock_session`) and its part `seq` (None if it has
+        none), with the part's text only when `content`."""
+        stmts = statements(conn.dialect.name)
+        query, part_keys = stmts.lock_session_and_part[content]
+        row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id, "b_seq": seq}).first()
+        if row is None:
+            raise NotFound(NOT_FOUND.format(id=session_id))
+        n = stmts.session_columns
+        session = _not_trashed(dict(zip(row._fields[:n], row[:n], strict=True)), False)
+        part = dict(zip(part_keys, row[n:], strict=True))
+        return session, (part if part["id"] is not None else None)
+
+    def bump(
+        self,
+        conn: sa.Connection,
+        row: dict[str, Any],
+        now: datetime,
+        *,
+        part: tuple[int, dict[str, Any]] | None = None,
+        **changes: Any,
+    ) -> dict[str, Any]:
+        """Write `changes` to the session row with version + 1; return the new row.
+
+        `part` (a part's id and the columns to set on it) is written in the same transaction:
+        in the same statement on PostgreSQL, just before on SQLite."""
+        values = {**changes, "version": row["version"] + 1, "updated_at": now}
+        stmts = statements(conn.dialect.name)
+        where = {"b_sid": row["id"], "b_version": row["version"]}
+        if part is not None and stmts.merges_part_and_bump:
+            part_id, part_values = part
+            stmt = stmts.part_and_bump(tuple(part_values), tuple(values))
+            params = {
+                **where,
+                "b_pid": part_id,
+                **{f"p_{k}": v for k, v in part_values.items()},
+                **{f"s_{k}": v for k, v in values.items()},
+            }
+        else:
+            if part is not None:
+                conn.execute(stmts.update_part, {**part[1], "b_pid": part[0]})
+            stmt, params = stmts.bump_session, {**values, **where}
+        result = conn.execute(stmt, params)
+        if result.rowcount != 1:
+            raise Conflict(
+                "This story was changed somewhere else at the same moment. It has been reloaded; "
+                "try again."
+            )
+        return {**row, **values}
+
+    def read_session(self, user_id: int, session_id: str, *, trashed: bool = False) -> Session:
+        """The session, if it is this writer's (a session of another writer is "not found", and
+        so is one in the trash unless `trashed`)."""
+        with self.read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(sessions_t).where(
+                        sessions_t.c.id == session_id, sessions_t.c.user_id == user_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(NOT_FOUND.format(id=session_id))
+        return Session.model_validate(_not_trashed(dict(row), trashed))
