@@ -33,7 +33,17 @@ from storyterm.core.storage.database import (
 from tests.conftest import REQUIRE_SERVICES
 
 WORKTREE = Path(__file__).resolve().parents[2]
-TABLES = {"users", "story_sessions", "story_parts", "app_meta", "revoked_tokens", "login_attempts"}
+TABLES = {
+    "users",
+    "story_sessions",
+    "story_parts",
+    "part_takes",
+    "trashed_parts",
+    "story_changes",
+    "app_meta",
+    "revoked_tokens",
+    "login_attempts",
+}
 
 
 def schema_diff(engine: sa.Engine) -> list:
@@ -115,6 +125,61 @@ def test_a_database_from_the_first_release_upgrades_on_open(empty_database_url: 
                     sa.text("SELECT pg_column_compression(content) FROM story_parts")
                 ).scalar_one()
             assert (method, stored) == ("l", "lz4")
+    finally:
+        store.close()
+
+
+def test_a_0003_database_with_stories_upgrades_to_takes_keeping_every_word(
+    empty_database_url: str,
+) -> None:
+    """Stories written before takes existed: after the upgrade every part is its own first
+    take, every word is there, and the part can get a second take and flip back."""
+    from storyterm.core.history import HistoryService
+    from storyterm.core.storage.store import Store
+
+    engine = make_engine(empty_database_url)
+    database.upgrade(engine, "0003_login_attempts")
+    texts = [f"Part {n}: " + "the lamp burned low " * (50 + n) for n in range(1, 31)]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (username, username_key, password_hash, failed_logins, "
+                "created_at) VALUES ('alice', 'alice', '!', 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        alice = conn.execute(sa.text("SELECT id FROM users")).scalar_one()
+        words = sum(len(t.split()) for t in texts)
+        conn.execute(
+            sa.text(
+                "INSERT INTO story_sessions (id, user_id, title, status, session_metadata, "
+                "memory, part_count, word_count, version, created_at, updated_at) VALUES "
+                "('s-1', :u, 'Old Lamp', 'active', '{}', '{}', :n, :w, 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"u": alice, "n": len(texts), "w": words},
+        )
+        for seq, text in enumerate(texts, start=1):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO story_parts (session_id, seq, direction, content, state, "
+                    "word_count, created_at, updated_at) VALUES ('s-1', :s, 'go', :c, 'done', "
+                    ":w, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"s": seq, "c": text, "w": len(text.split())},
+            )
+    engine.dispose()
+
+    store = Store.open(empty_database_url, None)
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        parts = list(store.parts.iterate(alice, "s-1"))
+        assert [p.content for p in parts] == texts
+        assert {(p.take, p.takes) for p in parts} == {(1, 1)}
+        history = HistoryService(store)
+        history.edit(alice, "s-1", 7, content="Rewritten.")
+        history.choose(alice, "s-1", 7, 1)
+        assert [p.content for p in store.parts.iterate(alice, "s-1")] == texts
+        assert store.get_session(alice, "s-1").word_count == words
     finally:
         store.close()
 
