@@ -20,8 +20,12 @@ from bench.report import load_results, merge, render
 AREAS: list[tuple[str, str, str]] = [
     ("startup", "bench.startup", "Start-up to the main screen"),
     ("streaming", "bench.streaming", "Streaming a long part onto the screen"),
-    ("opening", "bench.opening", "Opening the 1,000-part session (core)"),
-    ("tui_open", "bench.tui_open", "Opening the 1,000-part session (on screen)"),
+    ("opening", "bench.opening", "Opening the 1,000-part session, 5 takes of every part (core)"),
+    (
+        "tui_open",
+        "bench.tui_open",
+        "Opening the 1,000-part session, 5 takes of every part (on screen)",
+    ),
     ("saving", "bench.saving", "Saving parts and checkpoints"),
     ("search", "bench.search", "Search and filter over 10,000 sessions"),
     ("memory", "bench.memory", "Memory with the 1,000-part session open"),

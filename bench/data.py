@@ -25,7 +25,10 @@ import sqlalchemy as sa
 from bench.common import OUT_DIR, log
 
 #: Bump when the generator changes, so stale templates are not reused.
-DATASET_VERSION = 5
+DATASET_VERSION = 6
+#: Takes of every part of the big session (the chosen one and four others): writers regenerate
+#: and edit, and the story must open as fast with every take kept.
+TAKES_PER_PART = 5
 USERNAME = "bench-writer"
 PASSWORD = "correct horse battery staple"
 #: Title words that searches look for: COMMON is in ~1 title in 20, RARE in exactly one.
@@ -304,6 +307,7 @@ def load(url: str, size: Size) -> Dataset:
                 else:
                     conn.execute(parts_t.insert(), rows)
                     n_parts += len(rows)
+            _add_takes(conn, big_id, parts_t)
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -329,6 +333,50 @@ def load(url: str, size: Size) -> Dataset:
         parts=n_parts,
         size_label=size.label,
         generated_in_s=time.perf_counter() - t0,
+    )
+
+
+def _add_takes(conn: sa.Connection, session_id: str, parts_t: sa.Table) -> None:
+    """Give every part of the big session TAKES_PER_PART takes: the row's own (chosen, the
+    newest) and the others in part_takes, their texts borrowed from other parts."""
+    try:
+        from storyterm.core.storage.tables import PartTake
+    except ImportError:  # a revision before takes
+        return
+    takes_t: sa.Table = PartTake.__table__  # type: ignore[attr-defined]
+    rows = conn.execute(
+        sa.select(parts_t.c.id, parts_t.c.seq, parts_t.c.content, parts_t.c.created_at)
+        .where(parts_t.c.session_id == session_id)
+        .order_by(parts_t.c.seq)
+    ).all()
+    batch: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        for number in range(1, TAKES_PER_PART):
+            content = rows[(i + number * 7) % len(rows)].content
+            batch.append(
+                {
+                    "part_id": row.id,
+                    "number": number,
+                    "kind": "generated" if number % 2 else "edited",
+                    "take_from": number - 1 if number % 2 == 0 else None,
+                    "direction": "",
+                    "content": content,
+                    "model_name": "gemma3:latest",
+                    "state": "done",
+                    "word_count": len(content.split()),
+                    "created_at": row.created_at,
+                    "updated_at": row.created_at,
+                }
+            )
+        if len(batch) >= 2000:
+            conn.execute(takes_t.insert(), batch)
+            batch = []
+    if batch:
+        conn.execute(takes_t.insert(), batch)
+    conn.execute(
+        parts_t.update()
+        .where(parts_t.c.session_id == session_id)
+        .values(take=TAKES_PER_PART, takes=TAKES_PER_PART)
     )
 
 

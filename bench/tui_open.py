@@ -16,7 +16,7 @@ from bench.context import Context
 from bench.data import Dataset
 from bench.tui_harness import painted, require_tui, running_app, wait_until
 
-TITLE = "Opening the 1,000-part session (on screen)"
+TITLE = "Opening the 1,000-part session, 5 takes of every part (on screen)"
 TARGET_MS = 300.0
 
 
