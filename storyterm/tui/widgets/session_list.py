@@ -240,6 +240,13 @@ class SessionsPanel(Vertical):
         """Switch the tab (1-4 keys call this); the tab change reloads the list."""
         self.query_one(FilterBar).active = status
 
+    def show_new(self, session_id: str) -> None:
+        """A story was just started: it is the newest in every order, so the first page is
+        loaded again with it highlighted (all stories, if the filter would hide it)."""
+        if self.status not in ("all", "active") or self.search:
+            self.set_filter("all")
+        self.load(reset=True, keep=session_id)
+
     @on(FilterBar.Changed, "#filters")
     def _filter_changed(self, event: FilterBar.Changed) -> None:
         event.stop()
