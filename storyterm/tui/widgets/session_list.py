@@ -207,8 +207,16 @@ class SessionsPanel(Vertical):
     search: reactive[str] = reactive("", init=False)
     total: reactive[int | None] = reactive(None)
 
-    def __init__(self, now: Callable[[], datetime], reader: SessionPages, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        reader: SessionPages,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self._now = now
         self._reader = reader
         #: Where the next page starts (None: no more, or nothing loaded).

@@ -145,8 +145,15 @@ class StoryView(VerticalScroll, can_focus=True):
     has_more_before: reactive[bool] = reactive(False, init=False)
     has_more_after: reactive[bool] = reactive(False, init=False)
 
-    def __init__(self, reader: PartPages, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        reader: PartPages,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self._reader = reader
         self._shown_id: str | None = None
         #: The story the writer is heading for: an opening of any other is not shown.
