@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +443,14 @@ class Cache:
                 self._client.close()
 
 
-class _OneWrite:
+if TYPE_CHECKING:
+    # What _OneWrite is always mixed into (Cache._connect): mypy then checks its super() call.
+    from redis.connection import AbstractConnection as _Connection
+else:
+    _Connection = object  # redis loads only when a Redis URL is configured
+
+
+class _OneWrite(_Connection):
     """redis-py sends a value over 6,000 bytes as a write of its own, so a checkpoint of a long
     part went out as three TCP segments and woke Redis (and then this client) three times. One
     write of the joined command (a copy of the value) is cheaper (bench/FINDINGS.md)."""
@@ -451,7 +458,7 @@ class _OneWrite:
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not isinstance(command, (str, bytes)) and len(command) > 1:
             command = [b"".join(command)]
-        super().send_packed_command(command, check_health)  # type: ignore[misc]
+        super().send_packed_command(command, check_health)
 
 
 def _dumps(view: _View) -> bytes:
