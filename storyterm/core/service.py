@@ -14,22 +14,21 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from storyterm.core.memory.state import MAX_COUNT, well_formed
+from storyterm.core.basics import (
+    MAX_DIRECTION,
+    MAX_METADATA_KEY,
+    MAX_METADATA_VALUE,
+    MAX_MODEL_NAME,
+    MAX_PART,
+    MAX_TITLE,
+)
+from storyterm.core.memory.state import MAX_COUNT, STALE, SUMMARY_THROUGH, well_formed
 from storyterm.core.storage.cache import CacheState
 from storyterm.core.storage.store import NewPart, Store
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
 from storyterm.core.text import refuse_unstorable, scrub
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
 from storyterm.errors import Conflict, InvalidInput, InvalidTransition
-
-MAX_TITLE = 200
-MAX_DIRECTION = 4_000
-MAX_PART = 1_000_000
-MAX_METADATA_VALUE = 20_000
-MAX_METADATA_KEY = 100
-MAX_MODEL_NAME = 200
-#: The story bible's known fields, in the order a form shows them.
-BIBLE_FIELDS = ("genre", "tone", "premise", "characters", "style_notes")
 
 
 def clean_title(title: Any) -> str:
@@ -457,8 +456,8 @@ class SessionService:
         story memory keeps it in session.memory; see core/memory/prompt.py)."""
         for _attempt in range(3):
             memory = session.memory or {}
-            through = memory.get("summary_through_seq") or 0
-            if not isinstance(through, int) or seq > through or memory.get("stale"):
+            through = memory.get(SUMMARY_THROUGH) or 0
+            if not isinstance(through, int) or seq > through or memory.get(STALE):
                 return
             try:
                 self.store.update_session(
@@ -466,7 +465,7 @@ class SessionService:
                     session.id,
                     expected_version=session.version,
                     allowed_from=_EDITABLE,
-                    memory={**memory, "stale": True},
+                    memory={**memory, STALE: True},
                 )
                 return
             except Conflict:  # the memory moved on (a generation saved it): look again

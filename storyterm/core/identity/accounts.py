@@ -38,6 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from storyterm.core.basics import PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX
 from storyterm.core.identity.keyring_store import NO_KEYRING, TokenStore
 from storyterm.core.identity.tokens import (
     LEEWAY,
@@ -69,10 +70,6 @@ users_t = table_of(User)
 revoked_t = table_of(RevokedToken)
 attempts_t = table_of(LoginAttempts)
 
-USERNAME_MAX = 64
-PASSWORD_MIN = 8
-#: argon2 takes any length, but nobody types more than this; a bound keeps a request cheap.
-PASSWORD_MAX = 1024
 #: Failed logins in a row before the account starts refusing attempts for a while.
 LOCK_AFTER = 5
 FIRST_LOCK = timedelta(seconds=30)

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Static
 
+from storyterm.core.basics import MAX_DIRECTION
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.safe_input import SafeInput
 
@@ -108,7 +109,11 @@ class DirectionBar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DirectionInput(
-            placeholder=PLACEHOLDER, id="direction", max_length=4000, compact=True, disabled=True
+            placeholder=PLACEHOLDER,
+            id="direction",
+            max_length=MAX_DIRECTION,
+            compact=True,
+            disabled=True,
         )
         yield Static(Content(why_disabled(None) or ""), id="why")
 
