@@ -28,7 +28,7 @@ from storyterm.core.basics import BibleField
 from storyterm.core.runtime import Runtime
 from storyterm.core.storage.store import status_message
 from storyterm.core.text import terminal_line
-from storyterm.errors import InvalidTransition
+from storyterm.errors import InvalidTransition, ModelMissing
 
 #: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
 EXIT_STOPPED = 130
@@ -117,8 +117,6 @@ def continue_cmd(session_id: str, direction: str, regenerate: bool, model: str |
 
 
 async def _installed(runtime: Runtime, name: str) -> str:
-    from storyterm.errors import ModelMissing
-
     models = await runtime.models.list_models()
     try:
         return runtime.models.ensure_installed(name, models)
@@ -164,6 +162,12 @@ async def _write_part(
                 elif isinstance(event, Failed):
                     out.end()
                     say(f"storyterm: {event.error.message}", err=True)
+                    if isinstance(event.error, ModelMissing) and event.error.fallback:
+                        # The core's message names no front end's way to switch: the CLI's.
+                        _note(
+                            f"`storyterm continue {session_id} --model {event.error.fallback}` "
+                            "switches the story to it."
+                        )
                     return EXIT_STOPPED if event.error.code == "stopped" else 1
     return 1
 

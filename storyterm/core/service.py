@@ -438,7 +438,7 @@ class SessionService:
         current = self.store.get_part(user_id, session_id, seq)
         if current.state is PartState.STREAMING:
             raise InvalidTransition(
-                "That part is still being written. Stop the generation (Esc) first, then edit."
+                "That part is still being written. Stop its generation first, then edit it."
             )
         part, session = self.store.write_part(
             user_id,

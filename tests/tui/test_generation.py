@@ -167,6 +167,9 @@ async def test_a_missing_model_says_how_to_get_it(writing: Runtime) -> None:
         await pilot.press(*"Go", "enter")
         await wait_until(pilot, lambda: any("ollama pull" in m for m in notifications(app)))
         assert main(app).query_one(DirectionBar).input.value == "Go"
+        # The core's message names no key; the main screen adds its own.
+        [missing] = [m for m in notifications(app) if "ollama pull" in m]
+        assert missing.endswith("Press m to choose the story's model.")
 
 
 async def test_hostile_model_output_is_shown_as_literal_text(

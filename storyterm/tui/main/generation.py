@@ -89,7 +89,7 @@ class Generation:
         writer: Callable[[], int],
         story: StoryView,
         direction: DirectionBar,
-        report_error: Callable[[StorytermError], None],
+        report_error: Callable[[StorytermError, str], None],
     ) -> None:
         #: Runs the worker, shows notifications and receives the messages.
         self._screen = screen
@@ -259,7 +259,10 @@ class Generation:
             return
         if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
             self._screen.post_message(Health(ollama_up=False, cache=None))
-        self._report_error(error)
+        hint = ""
+        if isinstance(error, ModelMissing) and error.fallback:
+            hint = "Press m to choose the story's model."
+        self._report_error(error, hint)
 
     async def _end(self, run: _Run) -> None:
         """Show the part as saved (or take it away when nothing was), then hand over."""
