@@ -283,15 +283,15 @@ def create_writer(url: str) -> int:
 def load(url: str, size: Size) -> Dataset:
     """Migrate the database at `url`, register the writer and bulk-insert the dataset."""
     from storyterm.core.storage.database import open_database
-    from storyterm.core.storage.tables import StoryPart, StorySession
+    from storyterm.core.storage.tables import StoryPart, StorySession, table_of
 
     t0 = time.perf_counter()
     engine = open_database(url)
     engine.dispose()
     user_id = create_writer(url)
     engine = open_database(url)
-    sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
-    parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
+    sessions_t = table_of(StorySession)
+    parts_t = table_of(StoryPart)
     now = datetime.now(UTC)
     n_sessions = n_parts = 0
     big_id = ""
@@ -340,10 +340,10 @@ def _add_takes(conn: sa.Connection, session_id: str, parts_t: sa.Table) -> None:
     """Give every part of the big session TAKES_PER_PART takes: the row's own (chosen, the
     newest) and the others in part_takes, their texts borrowed from other parts."""
     try:
-        from storyterm.core.storage.tables import PartTake
+        from storyterm.core.storage.tables import PartTake, table_of
     except ImportError:  # a revision before takes
         return
-    takes_t: sa.Table = PartTake.__table__  # type: ignore[attr-defined]
+    takes_t = table_of(PartTake)
     rows = conn.execute(
         sa.select(parts_t.c.id, parts_t.c.seq, parts_t.c.content, parts_t.c.created_at)
         .where(parts_t.c.session_id == session_id)

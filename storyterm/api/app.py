@@ -57,7 +57,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             log.warning("database not available at start-up: %s", exc.message)
         yield
 
-    app = FastAPI(
+    app = _StorytermAPI(
         title="storyterm",
         version=__version__,
         description=DESCRIPTION,
@@ -74,26 +74,27 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, story, sessions, models, health):
         app.include_router(module.router)
-    _describe_event_streams(app)
     return app
 
 
-def _describe_event_streams(app: FastAPI) -> None:
+class _StorytermAPI(FastAPI):
+    """FastAPI whose OpenAPI document describes the event stream by its frames alone."""
+
+    def openapi(self) -> dict[str, Any]:
+        made_now = self.openapi_schema is None
+        schema = super().openapi()  # made once, then kept in openapi_schema
+        if made_now:
+            _describe_event_streams(schema)
+        return schema
+
+
+def _describe_event_streams(schema: dict[str, Any]) -> None:
     """FastAPI types any non-JSON body as a string and merges the response model into that;
     for the event stream the frame schemas alone are the description (each frame is one of
     them), so the contradictory `"type": "string"` is dropped."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for item in schema.get("paths", {}).values():
-                for operation in item.values():
-                    for response in operation.get("responses", {}).values():
-                        stream = response.get("content", {}).get("text/event-stream", {})
-                        if "anyOf" in stream.get("schema", {}):
-                            stream["schema"].pop("type", None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                stream = response.get("content", {}).get("text/event-stream", {})
+                if "anyOf" in stream.get("schema", {}):
+                    stream["schema"].pop("type", None)

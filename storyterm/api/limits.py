@@ -2,12 +2,12 @@
 read whole.
 
 One limit for every route, MAX_BODY_BYTES (1 MiB), is far above the largest body a writer
-sends (a story bible of a few dozen fields, each at most 20,000 characters; a direction of at
-most 4,000), and login, the one route anyone can call without a token, takes at most
-LOGIN_BODY_BYTES (64 KiB: a 64-character username and a 1,024-character password, even
-written entirely as \\uXXXX escapes, are under 15 KiB). A route that one day takes a whole
-part (up to 1,000,000 characters: about 4 MB of UTF-8, or 12 MB as JSON escapes) gets its own
-entry in ROUTE_LIMITS.
+sends (a story bible of a few dozen fields, each at most MAX_METADATA_VALUE characters; a
+direction of at most MAX_DIRECTION: core/basics.py), and login, the one route anyone can call
+without a token, takes at most LOGIN_BODY_BYTES (64 KiB: a 64-character username and a
+1,024-character password, even written entirely as \\uXXXX escapes, are under 15 KiB). A route
+that one day takes a whole part (up to 1,000,000 characters: about 4 MB of UTF-8, or 12 MB as
+JSON escapes) gets its own entry in ROUTE_LIMITS.
 
 A body is refused with 413 and the API's JSON error shape: by its Content-Length before any
 route runs, and otherwise (a chunked body) by counting the bytes as the route reads them, so

@@ -22,10 +22,15 @@ from storyterm.api.rules import (
     check_pattern,
     rule,
 )
-from storyterm.core.identity.accounts import PASSWORD_MAX, USERNAME_MAX
-from storyterm.core.service import MAX_METADATA_VALUE, MAX_MODEL_NAME, MAX_TITLE
+from storyterm.core.basics import (
+    MAX_DIRECTION,
+    MAX_METADATA_VALUE,
+    MAX_MODEL_NAME,
+    MAX_TITLE,
+    PASSWORD_MAX,
+    USERNAME_MAX,
+)
 from storyterm.core.storage.tables import PartState, SessionStatus, TakeKind
-from storyterm.core.text import MAX_DIRECTION
 from storyterm.core.views import Part as PartView
 from storyterm.core.views import Session
 

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -23,7 +23,8 @@ from storyterm.errors import AuthError, StorytermError
 if TYPE_CHECKING:
     from storyterm.core.identity.accounts import Account
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def get_runtime() -> Runtime:
@@ -35,18 +36,18 @@ def get_runtime() -> Runtime:
     return root.obj
 
 
-def handle_errors(func: F) -> F:
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Print a StorytermError as the writer-facing message it is, and exit 1."""
 
     @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except StorytermError as exc:
             say(f"storyterm: {exc.message}", err=True)
             sys.exit(1)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 NOT_LOGGED_IN = (

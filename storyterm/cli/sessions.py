@@ -12,6 +12,7 @@ from storyterm.cli.common import (
     say,
     styled,
 )
+from storyterm.core.basics import BibleField
 from storyterm.core.storage.tables import PartState
 from storyterm.core.text import terminal_line
 from storyterm.core.views import STATUS_MARK, ago
@@ -99,7 +100,8 @@ def show_cmd(session_id: str, as_json: bool) -> None:
         return
     say(styled(session.title, one_line=True, bold=True))
     meta = session.session_metadata
-    facts = [terminal_line(f"{k}: {meta[k]}") for k in ("genre", "tone") if meta.get(k)]
+    known = (BibleField.GENRE, BibleField.TONE)
+    facts = [terminal_line(f"{k.value}: {meta[k]}") for k in known if meta.get(k)]
     facts.append(
         f"{session.status.value} · {session.part_count} parts · {session.word_count:,} words"
     )

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -24,10 +24,10 @@ from storyterm.cli.common import (
     styled,
 )
 from storyterm.cli.sessions import resolve_session_id
-from storyterm.core.basics import status_message
+from storyterm.core.basics import BibleField, status_message
 from storyterm.core.runtime import Runtime
 from storyterm.core.text import terminal_line
-from storyterm.errors import InvalidTransition
+from storyterm.errors import InvalidTransition, ModelMissing
 
 #: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
 EXIT_STOPPED = 130
@@ -37,36 +37,37 @@ def _note(message: str) -> None:
     say(styled(message, dim=True), err=True)
 
 
+#: What each story-bible option of `new` is for (the fields are core/basics.BibleField).
+_BIBLE_HELP = {
+    BibleField.GENRE: "The genre, e.g. mystery.",
+    BibleField.TONE: "The tone, e.g. dark and quiet.",
+    BibleField.PREMISE: "What the story is about, in a sentence or two.",
+    BibleField.CHARACTERS: "Who is in it, e.g. 'Mara, a lighthouse keeper'.",
+    BibleField.STYLE_NOTES: "How it should read, e.g. 'short chapters'.",
+}
+
+
+def _bible_options(command: Callable[..., None]) -> Callable[..., None]:
+    """An option per story-bible field, in the bible's order: --genre ... --style-notes."""
+    for field in reversed(BibleField):
+        option = click.option(
+            f"--{field.value.replace('_', '-')}", field.value, help=_BIBLE_HELP[field]
+        )
+        command = option(command)
+    return command
+
+
 @click.command("new")
 @click.argument("title")
-@click.option("--genre", default=None, help="The genre, e.g. mystery.")
-@click.option("--tone", default=None, help="The tone, e.g. dark and quiet.")
-@click.option("--premise", default=None, help="What the story is about, in a sentence or two.")
-@click.option("--characters", default=None, help="Who is in it, e.g. 'Mara, a lighthouse keeper'.")
-@click.option("--style-notes", default=None, help="How it should read, e.g. 'short chapters'.")
+@_bible_options
 @click.option("--model", default=None, help="An installed Ollama model (default: the preferred).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new session as JSON.")
 @handle_errors
-def new_cmd(
-    title: str,
-    genre: str | None,
-    tone: str | None,
-    premise: str | None,
-    characters: str | None,
-    style_notes: str | None,
-    model: str | None,
-    as_json: bool,
-) -> None:
+def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) -> None:
     """Start a new story session and print its id."""
     runtime = get_runtime()
     user_id = current_user_id(runtime)
-    bible = {
-        "genre": genre,
-        "tone": tone,
-        "premise": premise,
-        "characters": characters,
-        "style_notes": style_notes,
-    }
+    bible = {field.value: fields[field.value] for field in BibleField}
     # Check the title and the bible before asking Ollama anything.
     from storyterm.core.service import clean_metadata, clean_title
 
@@ -115,8 +116,6 @@ def continue_cmd(session_id: str, direction: str, regenerate: bool, model: str |
 
 
 async def _installed(runtime: Runtime, name: str) -> str:
-    from storyterm.errors import ModelMissing
-
     models = await runtime.models.list_models()
     try:
         return runtime.models.ensure_installed(name, models)
@@ -162,6 +161,12 @@ async def _write_part(
                 elif isinstance(event, Failed):
                     out.end()
                     say(f"storyterm: {event.error.message}", err=True)
+                    if isinstance(event.error, ModelMissing) and event.error.fallback:
+                        # The core's message names no front end's way to switch: the CLI's.
+                        _note(
+                            f"`storyterm continue {session_id} --model {event.error.fallback}` "
+                            "switches the story to it."
+                        )
                     return EXIT_STOPPED if event.error.code == "stopped" else 1
     return 1
 

@@ -1,5 +1,7 @@
 """Names the whole core shares that cost nothing to import: the statuses (and what a writer is
-told when one forbids a move), the schema revision and the keys of app_meta.
+told when one forbids a move), the schema revision, the keys of app_meta, the story bible's
+fields and the limits on what a writer types. Every front end imports them from here, so each
+is spelled once.
 
 The TUI's first frame reads the database without SQLAlchemy (core/first_look.py), so what it
 needs from the schema's vocabulary lives here, not in core/storage/tables.py (SQLModel tables) or
@@ -26,6 +28,41 @@ META_CACHE_KEY = "cache_mac_key"
 #: A part left "streaming" without a checkpoint for this long belongs to a generation that died
 #: (a crash, a closed laptop): opening the story marks it interrupted, its text kept.
 STREAM_STALE_AFTER = timedelta(seconds=15)
+
+
+#: Limits on what a writer types: the core refuses more (core/service.py), the TUI's inputs
+#: stop there, and the API's schemas say so.
+MAX_TITLE = 200
+MAX_DIRECTION = 4_000
+MAX_PART = 1_000_000
+MAX_METADATA_KEY = 100
+MAX_METADATA_VALUE = 20_000
+MAX_MODEL_NAME = 200
+USERNAME_MAX = 64
+PASSWORD_MIN = 8
+#: argon2 takes any length, but nobody types more than this; a bound keeps a request cheap.
+PASSWORD_MAX = 1024
+
+
+def field_label(key: str) -> str:
+    """How a story-bible key is shown, to the writer and to the model: "style_notes" ->
+    "Style notes"."""
+    return key.replace("_", " ").capitalize()
+
+
+class BibleField(StrEnum):
+    """The story bible's known fields (keys of a session's metadata), in the order a form
+    shows them. A bible may hold other keys too (an import, the API)."""
+
+    GENRE = "genre"
+    TONE = "tone"
+    PREMISE = "premise"
+    CHARACTERS = "characters"
+    STYLE_NOTES = "style_notes"
+
+    @property
+    def label(self) -> str:
+        return field_label(self.value)
 
 
 class SessionStatus(StrEnum):

@@ -15,6 +15,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from storyterm.core.basics import (
+    MAX_METADATA_KEY,
+    MAX_METADATA_VALUE,
+    MAX_MODEL_NAME,
+    MAX_TITLE,
+)
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.storage.cache import CacheState
@@ -30,13 +36,6 @@ from storyterm.core.text import (
 )
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
 from storyterm.errors import InvalidInput
-
-MAX_TITLE = 200
-MAX_METADATA_VALUE = 20_000
-MAX_METADATA_KEY = 100
-MAX_MODEL_NAME = 200
-#: The story bible's known fields, in the order a form shows them.
-BIBLE_FIELDS = ("genre", "tone", "premise", "characters", "style_notes")
 
 
 def clean_title(title: Any) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from storyterm.core.basics import MAX_DIRECTION, MAX_PART
 from storyterm.errors import InvalidInput
 
 #: What no database can store: NUL and UTF-16 surrogates (alone, they are not characters).
@@ -129,12 +130,6 @@ def export_safe(text: str | None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _EXPORT_DROP.sub("", text)
     return _UNSTORABLE.sub(REPLACEMENT, text)
-
-
-#: The longest direction a writer can give (lasting facts belong in the story bible).
-MAX_DIRECTION = 4_000
-#: The most characters a part (any take of it) holds.
-MAX_PART = 1_000_000
 
 
 def clean_direction(direction: Any) -> str:

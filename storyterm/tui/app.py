@@ -220,15 +220,17 @@ class StorytermApp(App[None]):
             raise AuthError("You are not logged in any more. Log in again, then save.")
         return self.user_id
 
-    def report_error(self, error: StorytermError) -> None:
-        """Show a core error as a notification that says what to do."""
+    def report_error(self, error: StorytermError, hint: str = "") -> None:
+        """Show a core error as a notification that says what to do. The core's messages
+        name no keys (the CLI and the API show them too): `hint` adds the screen's own."""
         title = next(
             (name for kind, name in _ERROR_TITLES.items() if isinstance(error, kind)), "Problem"
         )
         severity: SeverityLevel = (
             "warning" if isinstance(error, (InvalidInput, InvalidTransition)) else "error"
         )
-        self.notify(error.message, title=title, severity=severity, timeout=10, markup=False)
+        message = f"{error.message} {hint}" if hint else error.message
+        self.notify(message, title=title, severity=severity, timeout=10, markup=False)
 
     @on(Crashed)
     def _crashed(self, event: Crashed) -> None:

@@ -124,6 +124,14 @@ class NewerLoaded(Message):
         self.part_count = part_count
 
 
+class SessionStarted(Message):
+    """The writer started a new story: list it and open it."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+
 class SessionChanged(Message):
     """A use case changed a session: show the new state, say what happened."""
 

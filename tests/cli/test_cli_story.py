@@ -166,6 +166,21 @@ def test_continue_errors_exit_1_with_a_message(writer: Writer, fake: FakeOllama)
     assert down.exit_code == 1 and "Ollama is not running" in down.stderr
 
 
+def test_continue_with_a_vanished_model_says_how_to_switch(writer: Writer) -> None:
+    session_id = writer.new_story()
+    runtime = Runtime()
+    try:
+        runtime.sessions.set_model(current_user_id(runtime), session_id, "llama9:latest")
+    finally:
+        runtime.close()
+    result = writer.invoke("continue", session_id)
+    assert result.exit_code == 1
+    assert "llama9:latest is no longer installed" in result.stderr
+    # The core's message names no app key; the CLI adds its own way to switch.
+    assert "in the app" not in result.stderr
+    assert f"storyterm continue {session_id} --model gemma3:latest" in result.stderr
+
+
 def _wait_for_tokens(fake: FakeOllama, count: int, timeout: float = 15.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

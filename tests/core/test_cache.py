@@ -131,13 +131,11 @@ def test_a_slow_redis_never_holds_up_a_save(
     assert opened.from_cache and [p.content for p in opened.parts] == truth
 
 
-def test_the_cache_writer_survives_a_failed_write_and_an_idle_spell(
+def test_the_cache_writer_survives_a_failed_write(
     service: SessionService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A write that blows up (a bug, not Redis) is logged, not printed over the screen, and
-    later writes still go out; after an idle spell the thread ends and the next save starts a
-    new one."""
-    monkeypatch.setattr(cache_module, "WRITER_IDLE_EXIT_S", 0.05)
+    later writes still go out, on the same writer thread."""
     cache = service.store.cache
     alice = make_user(service.store)
     s = service.start(alice, "Night Ferry")
@@ -155,15 +153,77 @@ def test_the_cache_writer_survives_a_failed_write_and_an_idle_spell(
     service.append_part(alice, s.id, direction="", content="Nobody was on the deck.")
     assert cache.flush()
     assert "a bug in a hot-copy write" in caplog.text
-    deadline = time.monotonic() + 5
-    while cache._writer is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert cache._writer is None  # idle: the thread has ended
+    writers = [t for t in threading.enumerate() if t.name.startswith(cache_module.WRITER_NAME)]
+    assert writers, "the writer thread is still there"
     service.append_part(alice, s.id, direction="", content="Then a bell rang.")
     opened = service.open(alice, s.id)
     assert [p.content for p in opened.parts][-1] == "Then a bell rang."
     settle(service)
     assert service.open(alice, s.id).from_cache
+
+
+def test_close_sends_the_queued_writes_in_order(
+    service: SessionService, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each save moves the hot entry on from the version before it (a compare-and-set), so a
+    write reordered, lost, or dropped by close() while Redis is merely slow leaves Redis
+    without the last version."""
+    cache = service.store.cache
+    alice = make_user(service.store)
+    s = service.start(alice, "Thirty Nights")
+    settle(service)
+    real_cas = cache._cas
+    calls: list[int] = []
+
+    def slow_cas(**kwargs: object) -> object:
+        calls.append(1)
+        # Slow (though all 30 fit in close()'s wait), and unevenly: a second writer thread
+        # would overtake.
+        time.sleep(0.04 if len(calls) % 2 else 0.0)
+        return real_cas(**kwargs)
+
+    monkeypatch.setattr(cache, "_cas", slow_cas)
+    for n in range(1, 31):
+        service.append_part(alice, s.id, direction="", content=f"Night {n}.")
+    last = service.get(alice, s.id)
+    assert not cache.flush(timeout=0)  # most of them are still queued
+    cache.close()
+    entry = rclient.hgetall(cache.key(s.id))
+    assert entry, "the entry was dropped: a write came out of order, or was lost"
+    assert int(entry[b"v"]) == last.version
+    assert {k for k in entry if k.startswith(b"p:")} == {f"p:{n}".encode() for n in range(1, 31)}
+
+
+def test_close_drops_what_a_stuck_redis_has_not_taken(
+    service: SessionService, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() never waits for Redis for long: past its wait, the queued writes are dropped,
+    and none is sent after it returns."""
+    cache = service.store.cache
+    alice = make_user(service.store)
+    s = service.start(alice, "Fog Bank")
+    settle(service)
+    monkeypatch.setattr(cache_module, "CLOSE_WAIT_S", 0.2)
+    answer = threading.Event()
+    calls: list[int] = []
+    real_cas = cache._cas
+
+    def stuck_cas(**kwargs: object) -> object:
+        calls.append(1)
+        answer.wait(10)
+        return real_cas(**kwargs)
+
+    monkeypatch.setattr(cache, "_cas", stuck_cas)
+    for n in range(1, 6):
+        service.append_part(alice, s.id, direction="", content=f"Fog {n}.")
+    started = time.monotonic()
+    cache.close()
+    assert time.monotonic() - started < 2.0
+    answer.set()
+    time.sleep(0.2)
+    assert calls == [1]  # the write Redis was stuck on; the four behind it were dropped
+    entry = rclient.hgetall(cache.key(s.id))
+    assert not entry or int(entry[b"v"]) < service.get(alice, s.id).version
 
 
 def test_a_stale_entry_is_never_served(service: SessionService, rclient: redis.Redis) -> None:

@@ -109,6 +109,7 @@ async def test_a_vanished_model_names_the_fallback() -> None:
     assert error.model == "gemma3:latest" and error.fallback == "mistral-small3.1:latest"
     assert "no longer installed" in error.message
     assert "mistral-small3.1:latest" in error.message and "ollama pull gemma3" in error.message
+    assert "in the app" not in error.message  # the CLI and the API show it too
 
 
 async def test_context_length_falls_back_when_ollama_does_not_say() -> None:

@@ -102,6 +102,44 @@ async def test_esc_stops_mid_stream_and_keeps_the_text(writing: Runtime, fake: F
         assert isinstance(app.focused, DirectionInput)  # Esc stopped; it did not leave
 
 
+async def test_enter_while_a_part_is_written_keeps_the_new_direction(
+    writing: Runtime, fake: FakeOllama
+) -> None:
+    fake.tokens, fake.rate = 2000, 40.0
+    alice = writer_id(writing)
+    seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"The storm", "enter")
+        view = screen.query_one(DirectionBar)
+        await wait_until(pilot, lambda: screen.generating and view.input.value == "")
+        await pilot.press(*"Then calm", "enter")
+        await wait_until(pilot, lambda: any("stays in the input" in m for m in notifications(app)))
+        assert view.input.value == "Then calm" and screen.session.part_count == 0
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+        assert writing.sessions.get(alice, screen.session.id).part_count == 1
+
+
+async def test_a_part_asked_for_away_from_the_newest_parts_waits_for_them(
+    writing: Runtime,
+) -> None:
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads", parts=2)
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        story = screen.query_one(StoryView)
+        story.has_more_after = True  # as if the writer had paged far back
+        await pilot.press(*"Go on", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 3 and not screen.generating)
+        assert [v.seq for v in story.part_views] == [1, 2, 3] and not story.has_more_after
+        assert writing.sessions.open(alice, sid).parts[-1].direction == "Go on"
+
+
 async def test_ollama_down_is_a_notification_and_the_direction_stays(runtime: Runtime) -> None:
     alice = writer_id(runtime)
     sid = seed_session(runtime, alice, "Salt Roads", parts=1)
@@ -129,6 +167,9 @@ async def test_a_missing_model_says_how_to_get_it(writing: Runtime) -> None:
         await pilot.press(*"Go", "enter")
         await wait_until(pilot, lambda: any("ollama pull" in m for m in notifications(app)))
         assert main(app).query_one(DirectionBar).input.value == "Go"
+        # The core's message names no key; the main screen adds its own.
+        [missing] = [m for m in notifications(app) if "ollama pull" in m]
+        assert missing.endswith("Press m to choose the story's model.")
 
 
 async def test_hostile_model_output_is_shown_as_literal_text(

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from storyterm.core.basics import BibleField
 from storyterm.core.export.formats import state_note, title_facts
 from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
@@ -51,10 +52,10 @@ class EpubBuilder:
         author = meta.get("author")
         if isinstance(author, str) and author.strip():
             self.book.add_author(_xml_text(author.strip()))
-        premise = meta.get("premise")
+        premise = meta.get(BibleField.PREMISE)
         if isinstance(premise, str) and premise.strip():
             self.book.add_metadata("DC", "description", _xml_text(premise.strip()))
-        genre = meta.get("genre")
+        genre = meta.get(BibleField.GENRE)
         if isinstance(genre, str) and genre.strip():
             self.book.add_metadata("DC", "subject", _xml_text(genre.strip()))
         self.css = epub.EpubItem(

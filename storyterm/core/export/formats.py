@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from storyterm.core.service import BIBLE_FIELDS
+from storyterm.core.basics import BibleField
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import export_safe
 from storyterm.core.views import Part, Session
@@ -73,7 +73,8 @@ def title_facts(
     text in it is export_safe: no terminal control reaches a file a writer may `cat`."""
     meta = session.session_metadata
     facts: list[tuple[str, str]] = []
-    order = [k for k in BIBLE_FIELDS if k in meta] + [k for k in meta if k not in BIBLE_FIELDS]
+    known = [field.value for field in BibleField]
+    order = [k for k in known if k in meta] + [k for k in meta if k not in known]
     for key in order:
         value = export_safe(_detail_value(meta[key])).strip()
         label = _one_line(str(key).replace("_", " ")).capitalize()

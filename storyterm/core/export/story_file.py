@@ -28,10 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storyterm.core.basics import MAX_MODEL_NAME, MAX_PART
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.service import (
-    MAX_MODEL_NAME,
-    MAX_PART,
     SessionService,
     clean_direction,
     clean_metadata,

@@ -244,8 +244,7 @@ class ModelCatalog:
         if fallback:
             message = (
                 f"This story's model {name} is no longer installed in Ollama. Switch the story "
-                f"to {fallback} (m in the app, or `storyterm continue ID --model {fallback}`), "
-                f"or bring it back with `ollama pull {name}`."
+                f"to {fallback}, or bring it back with `ollama pull {name}`."
             )
         else:
             message = f"This story's model {name} is not installed. {NO_MODELS_MESSAGE}"

@@ -36,6 +36,7 @@ from storyterm.core.generation.catalog import CONNECT_TIMEOUT, ModelCatalog, sha
 from storyterm.core.generation.events import Event, Failed, Progress, Saved, TextDelta
 from storyterm.core.generation.run import ChatModelFactory, Run, Stop
 from storyterm.core.history import HistoryService
+from storyterm.core.memory.state import STALE, SUMMARY
 from storyterm.core.service import SessionService
 from storyterm.core.views import Part, Session
 from storyterm.errors import GenerationStopped, InvalidInput, StorytermError
@@ -251,7 +252,7 @@ class Storyteller:
         if len(summary) > 100_000:
             raise InvalidInput("Keep the summary under 100,000 characters.")
         session = self.sessions.get(user_id, session_id)
-        memory = {**(session.memory or {}), "summary": summary.strip(), "stale": False}
+        memory = {**(session.memory or {}), SUMMARY: summary.strip(), STALE: False}
         return self.sessions.update_memory(
             user_id, session_id, memory, expected_version=session.version
         )

@@ -38,6 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from storyterm.core.basics import PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX
 from storyterm.core.identity.keyring_store import NO_KEYRING, TokenStore
 from storyterm.core.identity.tokens import (
     LEEWAY,
@@ -46,7 +47,7 @@ from storyterm.core.identity.tokens import (
     configured_secret,
 )
 from storyterm.core.storage.database import META_JWT_SECRET, describe_error, ensure_meta
-from storyterm.core.storage.tables import LoginAttempts, RevokedToken, User, utcnow
+from storyterm.core.storage.tables import LoginAttempts, RevokedToken, User, table_of, utcnow
 from storyterm.core.text import refuse_unstorable
 from storyterm.core.views import Account
 from storyterm.errors import (
@@ -65,14 +66,10 @@ if TYPE_CHECKING:
     from storyterm.core.storage.store import Store
     from storyterm.settings import Settings
 
-users_t: sa.Table = User.__table__  # type: ignore[attr-defined]
-revoked_t: sa.Table = RevokedToken.__table__  # type: ignore[attr-defined]
-attempts_t: sa.Table = LoginAttempts.__table__  # type: ignore[attr-defined]
+users_t = table_of(User)
+revoked_t = table_of(RevokedToken)
+attempts_t = table_of(LoginAttempts)
 
-USERNAME_MAX = 64
-PASSWORD_MIN = 8
-#: argon2 takes any length, but nobody types more than this; a bound keeps a request cheap.
-PASSWORD_MAX = 1024
 #: Failed logins in a row before the account starts refusing attempts for a while.
 LOCK_AFTER = 5
 FIRST_LOCK = timedelta(seconds=30)

@@ -45,6 +45,7 @@ from langchain_core.runnables import Runnable
 
 # What session.memory holds, and its reader (tolerant of any stored value), live in
 # memory_state so that code without LangChain can use them; they are re-exported here.
+from storyterm.core.basics import BibleField, field_label
 from storyterm.core.memory.state import (  # noqa: F401 - re-exported
     LAST_ESTIMATE,
     LAST_EVAL_COUNT,
@@ -82,14 +83,6 @@ INSTRUCTIONS = (
     "voice and tone consistent with the story bible and with everything that happened before. "
     "Write only the story itself: no title, no part number, no notes or commentary."
 )
-
-BIBLE_LABELS = {
-    "genre": "Genre",
-    "tone": "Tone",
-    "premise": "Premise",
-    "characters": "Characters",
-    "style_notes": "Style notes",
-}
 
 SUMMARY_SYSTEM = (
     "You keep the running summary of a long story for its author. Merge the new parts into the "
@@ -182,13 +175,14 @@ def calibrate(old: float | None, raw_estimate: int, observed: int | None) -> flo
 def bible_text(session: Session) -> str:
     meta = session.session_metadata or {}
     lines = [f"# Story bible\nTitle: {session.title}"]
-    for key, label in BIBLE_LABELS.items():
+    known = [field.value for field in BibleField]
+    for key in known:
         value = meta.get(key)
         if value not in (None, "", []):
-            lines.append(f"{label}: {_as_text(value)}")
+            lines.append(f"{field_label(key)}: {_as_text(value)}")
     for key, value in meta.items():
-        if key not in BIBLE_LABELS and value not in (None, "", []):
-            lines.append(f"{key.replace('_', ' ').capitalize()}: {_as_text(value)}")
+        if key not in known and value not in (None, "", []):
+            lines.append(f"{field_label(key)}: {_as_text(value)}")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from storyterm.core.basics import MAX_MODEL_NAME
 from storyterm.core.text import scrub
 
 # -- the keys ------------------------------------------------------------------------------
@@ -41,7 +42,6 @@ MIN_TOKEN_RATIO = 0.3
 MAX_TOKEN_RATIO = 4.0
 #: Part numbers and token counts are stored as 32-bit integers (PostgreSQL's integer).
 MAX_COUNT = 2**31 - 1
-MAX_MODEL_NAME = 200
 #: The summary is written by the model (or the writer); no real one comes near this.
 MAX_SUMMARY = 1_000_000
 #: Room for the token estimates kept for the context viewer (about eight today).

@@ -20,12 +20,13 @@ What the seal does not catch: someone who can write to Redis and kept an older v
 wrote for the same field can put it back (the version is per entry and a part's field is only
 rewritten when the part changes). Give a shared Redis a password.
 
-Writes (store, update, drop) are queued and sent in order by a writer thread of the cache's
-own, so a save is done when its database commit is and never waits for Redis (DESIGN.md,
-"Dual storage", 1 and 4). A write that never arrives is harmless: every database write bumps the
-session's version, so the entry it would have moved on is behind, and is dropped when next
-read. A read first waits (briefly) for this process's queued writes, so a story opened just
-after a save is served from Redis again.
+Writes (store, update, drop) are queued and sent in order by the cache's one writer thread (a
+one-worker ThreadPoolExecutor), so a save is done when its database commit is and never waits
+for Redis (DESIGN.md, "Dual storage", 1 and 4). A write that never arrives is harmless: every
+database write bumps the session's version, so the entry it would have moved on is behind, and
+is dropped when next read. A read first waits (briefly) for this process's queued writes, so a
+story opened just after a save is served from Redis again; close() sends what it can in two
+seconds and drops the rest.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,10 @@ TAIL_PARTS = 40
 MAX_PENDING_WRITES = 256
 #: How long a read waits for this process's queued writes to reach Redis first.
 FLUSH_BEFORE_READ_S = 0.25
-#: The writer thread ends after this long without writes (the next write starts another).
-WRITER_IDLE_EXIT_S = 30.0
+#: How long close() gives the queued writes, then the one being sent, before it drops them.
+CLOSE_WAIT_S = 2.0
+#: The name of the writer thread (a suffix numbers it).
+WRITER_NAME = "storyterm-cache-writer"
 
 
 class _View(Protocol):
@@ -144,13 +149,19 @@ class Cache:
         self._state = CacheState.DISABLED if not self.url else CacheState.ONLINE
         self._down_since: float | None = None
         self.last_error: str | None = None
-        self._pending: deque[tuple[str, Callable[[Any], Any]]] = deque()
+        #: Sends the writes, one at a time in the order queued; made on the first write.
+        self._writer: ThreadPoolExecutor | None = None
+        #: The writes handed to it and not known to be done, oldest first (close waits for them).
+        self._sent: deque[Future[None]] = deque()
+        #: Writes queued and not started yet (at most MAX_PENDING_WRITES).
+        self._waiting = 0
+        #: The writer thread's id, once it has run a write (close() must not wait on itself).
+        self._writer_thread: int | None = None
         #: Queued or in-flight writes per key: a read waits only for its own session's.
         self._unsent: dict[str, int] = {}
         self._closing = False
         self._skipping = False
         self._changed = threading.Condition()
-        self._writer: threading.Thread | None = None
         if self.url:
             self._connect()
 
@@ -373,48 +384,46 @@ class Cache:
     # -- the writer thread ----------------------------------------------------------------
 
     def _queue(self, key: str, op: Callable[[Any], Any]) -> None:
-        """Send a write from the writer thread, after every write queued before it."""
+        """Send a write from the writer thread, after every write queued before it. Never
+        waits: the writer's queue is unbounded, and past MAX_PENDING_WRITES a write is
+        skipped instead."""
         if not self._usable():
             return
         with self._changed:
             if self._closing:
                 return
-            if len(self._pending) >= MAX_PENDING_WRITES:
+            if self._waiting >= MAX_PENDING_WRITES:
                 if not self._skipping:
                     log.warning("Redis is not keeping up: skipping hot-copy writes for now")
                 self._skipping = True
                 return
             self._skipping = False
-            self._pending.append((key, op))
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WRITER_NAME)
+            self._waiting += 1
             self._unsent[key] = self._unsent.get(key, 0) + 1
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(
-                    target=self._write_queued, name="storyterm-cache-writer", daemon=True
-                )
-                self._writer.start()
-            self._changed.notify_all()
+            # Submitted under the lock: the executor's queue order is the order queued here.
+            self._sent.append(self._writer.submit(self._write, key, op))
+            while self._sent and self._sent[0].done():
+                self._sent.popleft()
 
-    def _write_queued(self) -> None:
-        while True:
+    def _write(self, key: str, op: Callable[[Any], Any]) -> None:
+        """One write, on the writer thread."""
+        with self._changed:
+            if self._closing:
+                return  # dropped by close(), which may not have cancelled it yet
+            self._waiting -= 1
+            self._writer_thread = threading.get_ident()
+        try:
+            self._run(op, None)  # offline: it is skipped, and the queue drains at once
+        except Exception:  # a bug here must not reach the executor, nor print over the TUI
+            log.exception("a write to the Redis hot copy failed")
+        finally:
             with self._changed:
-                while not self._pending:
-                    if self._closing:
-                        self._writer = None
-                        return
-                    if not self._changed.wait(WRITER_IDLE_EXIT_S) and not self._pending:
-                        self._writer = None  # idle for a while: the next write starts another
-                        return
-                key, op = self._pending.popleft()
-            try:
-                self._run(op, None)  # offline: it is skipped, and the queue drains at once
-            except Exception:  # a bug here must not end the thread, nor print over the TUI
-                log.exception("a write to the Redis hot copy failed")
-            finally:
-                with self._changed:
-                    left = self._unsent.pop(key, 0) - 1  # (close() may have cleared it)
-                    if left > 0:
-                        self._unsent[key] = left
-                    self._changed.notify_all()
+                left = self._unsent.pop(key, 0) - 1  # (close() may have cleared it)
+                if left > 0:
+                    self._unsent[key] = left
+                self._changed.notify_all()
 
     def flush(self, timeout: float = 5.0, *, key: str | None = None) -> bool:
         """Wait until every write queued so far (for `key` only, when given) has been sent or
@@ -429,21 +438,33 @@ class Cache:
         return True
 
     def close(self) -> None:
-        self.flush(timeout=2.0)
+        """Send the queued writes (for CLOSE_WAIT_S at most), drop the rest, and disconnect."""
+        self.flush(timeout=CLOSE_WAIT_S)
         with self._changed:
             self._closing = True
-            self._pending.clear()
+            self._waiting = 0
             self._unsent.clear()
             self._changed.notify_all()
-            writer = self._writer
-        if writer is not None and writer is not threading.current_thread():
-            writer.join(timeout=2.0)
+            writer, self._writer = self._writer, None
+            sent, self._sent = list(self._sent), deque()
+        if writer is not None:
+            # Writes not started are dropped; the one being sent may finish first.
+            writer.shutdown(wait=False, cancel_futures=True)
+            if threading.get_ident() != self._writer_thread:
+                wait_for(sent, timeout=CLOSE_WAIT_S)
         if self._client is not None:
             with contextlib.suppress(Exception):  # closing a dead connection must never matter
                 self._client.close()
 
 
-class _OneWrite:
+if TYPE_CHECKING:
+    # What _OneWrite is always mixed into (Cache._connect): mypy then checks its super() call.
+    from redis.connection import AbstractConnection as _Connection
+else:
+    _Connection = object  # redis loads only when a Redis URL is configured
+
+
+class _OneWrite(_Connection):
     """redis-py sends a value over 6,000 bytes as a write of its own, so a checkpoint of a long
     part went out as three TCP segments and woke Redis (and then this client) three times. One
     write of the joined command (a copy of the value) is cheaper (bench/FINDINGS.md)."""
@@ -451,7 +472,7 @@ class _OneWrite:
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not isinstance(command, (str, bytes)) and len(command) > 1:
             command = [b"".join(command)]
-        super().send_packed_command(command, check_health)  # type: ignore[misc]
+        super().send_packed_command(command, check_health)
 
 
 def _dumps(view: _View) -> bytes:

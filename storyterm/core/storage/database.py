@@ -16,6 +16,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -37,6 +38,9 @@ from storyterm.core.storage.file_modes import (
     secure_sqlite_files,
 )
 from storyterm.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["HEAD_REVISION", "META_CACHE_KEY", "META_DATABASE_ID", "META_JWT_SECRET"]
 
@@ -354,7 +358,9 @@ def current_revision(engine: Engine) -> str | None:
         return _revision_on(conn)
 
 
-def _alembic_config(connection: sa.Connection):
+def _alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration for the migrations shipped with storyterm; `connection` is
+    the one migrations/env.py runs them on (None: only the scripts are read)."""
     from alembic.config import Config
 
     config = Config()
@@ -385,7 +391,7 @@ def known_revisions() -> set[str]:
     """Every revision this storyterm's migration scripts know."""
     from alembic.script import ScriptDirectory
 
-    scripts = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    scripts = ScriptDirectory.from_config(_alembic_config())
     return {script.revision for script in scripts.walk_revisions()}
 
 
@@ -402,7 +408,7 @@ def unknown_revision_message(url: str, revision: str) -> str:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    config = _alembic_config(None)  # type: ignore[arg-type]
+    config = _alembic_config()
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head

@@ -171,7 +171,7 @@ class Parts:
                 if expected_seq is not None and expected_seq != seq:
                     raise Conflict(
                         "Another window added a part to this story first. It has been reloaded; "
-                        "press Enter again to continue from the new end."
+                        "continue again from the new end."
                     )
                 if state is PartState.STREAMING:
                     refuse_while_writing(conn, session_id, row["title"])

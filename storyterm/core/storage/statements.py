@@ -1,4 +1,4 @@
-"""The store's SQL: handles on the two tables it writes, and the write path's statements,
+"""The store's SQL: handles on the tables it writes, and the write path's statements,
 built once per dialect."""
 
 from __future__ import annotations
@@ -7,10 +7,20 @@ import functools
 
 import sqlalchemy as sa
 
-from storyterm.core.storage.tables import StoryPart, StorySession
+from storyterm.core.storage.tables import (
+    PartTake,
+    StoryChange,
+    StoryPart,
+    StorySession,
+    TrashedPart,
+    table_of,
+)
 
-sessions_t: sa.Table = StorySession.__table__  # type: ignore[attr-defined]
-parts_t: sa.Table = StoryPart.__table__  # type: ignore[attr-defined]
+sessions_t = table_of(StorySession)
+parts_t = table_of(StoryPart)
+takes_t = table_of(PartTake)
+trash_t = table_of(TrashedPart)
+changes_t = table_of(StoryChange)
 
 
 class Statements:

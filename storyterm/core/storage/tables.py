@@ -20,6 +20,15 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Table SQLAlchemy made for a `table=True` model, for Core queries. Read from its
+    mapper: SQLModel's types do not declare the `__table__` attribute it also has."""
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python, on SQLite as on Postgres."""
 

@@ -20,16 +20,13 @@ import sqlalchemy as sa
 from storyterm.core.basics import PartState, SessionStatus, TakeKind, utcnow
 from storyterm.core.storage.cache import TAIL_PARTS
 from storyterm.core.storage.parts import refuse_while_writing
-from storyterm.core.storage.statements import parts_t
-from storyterm.core.storage.tables import PartTake, StoryChange
+from storyterm.core.storage.statements import changes_t, parts_t, takes_t
 from storyterm.core.views import Part, Session, Take
 from storyterm.errors import Conflict, InvalidTransition, NotFound
 
 if TYPE_CHECKING:
     from storyterm.core.storage.store import Store
 
-takes_t: sa.Table = PartTake.__table__  # type: ignore[attr-defined]  # SQLModel sets it at class creation
-changes_t: sa.Table = StoryChange.__table__  # type: ignore[attr-defined]  # as above
 
 #: The columns a take shares with its part row (part_takes.kind is story_parts.take_kind).
 _TEXT_COLUMNS = (

@@ -14,8 +14,7 @@ import sqlalchemy as sa
 
 from storyterm.core.basics import PartState, utcnow
 from storyterm.core.memory.state import STALE, SUMMARY_THROUGH
-from storyterm.core.storage.statements import parts_t, sessions_t
-from storyterm.core.storage.tables import PartTake, StoryChange, TrashedPart
+from storyterm.core.storage.statements import changes_t, parts_t, sessions_t, takes_t, trash_t
 from storyterm.core.storage.takes import (
     DELETE_PART,
     DELETE_STORY,
@@ -31,10 +30,6 @@ from storyterm.errors import Conflict, InvalidTransition, NotFound
 
 if TYPE_CHECKING:
     from storyterm.core.storage.store import Store
-
-takes_t: sa.Table = PartTake.__table__  # type: ignore[attr-defined]  # SQLModel sets it at class creation
-trash_t: sa.Table = TrashedPart.__table__  # type: ignore[attr-defined]  # as above
-changes_t: sa.Table = StoryChange.__table__  # type: ignore[attr-defined]  # as above
 
 
 def _jsonable(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storyterm.core.basics import SessionStatus, status_message, utcnow
-from storyterm.core.storage.tables import StoryChange
+from storyterm.core.storage.statements import changes_t
 from storyterm.core.storage.takes import DELETE_PART, DELETE_STORY, STATUS, TAKE, Takes, log_change
 from storyterm.core.storage.trash import Trash
 from storyterm.core.views import Session
@@ -20,8 +20,6 @@ from storyterm.errors import Conflict, InvalidTransition
 
 if TYPE_CHECKING:
     from storyterm.core.storage.store import Store
-
-changes_t: sa.Table = StoryChange.__table__  # type: ignore[attr-defined]  # SQLModel sets it at class creation
 
 
 class History:

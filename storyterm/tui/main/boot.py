@@ -1,8 +1,9 @@
 """Who is writing, and their first screenful: the saved login, the login screen, logging out.
 
-Boot runs its workers on the main screen and answers only with messages (tui/messages.py):
-Authenticated (which bubbles on to the app, the owner of who is writing), Booted, NeedLogin,
-BootFailed, LoginRefused and LoggedOut. The screen routes them onto its widgets.
+Boot runs its workers on the main screen, shows the login screen when asked to, and otherwise
+answers only with messages (tui/messages.py): Authenticated (which bubbles on to the app, the
+owner of who is writing), Booted, NeedLogin, BootFailed, LoginRefused and LoggedOut. The screen
+routes them onto its widgets.
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ class Boot:
     worker (the first frame waits for nothing else), shows the login screen when nobody is
     logged in, checks the saved login fully after the first frame, and logs out."""
 
-    def __init__(self, screen: Screen[Any], runtime: Runtime) -> None:
-        #: Runs the workers and receives their messages.
+    def __init__(
+        self, screen: Screen[Any], runtime: Runtime, *, query: Callable[[], tuple[str, str]]
+    ) -> None:
+        #: Runs the workers, shows the login screen and receives the messages.
         self._screen = screen
         self._runtime = runtime
+        #: The list's filter and search now: the first page is read for them.
+        self._query = query
         #: A known writer's first page and story are on screen.
         self.booted = False
         #: A boot (or the first load after a login) is under way.
@@ -52,13 +57,13 @@ class Boot:
 
     # -- start -----------------------------------------------------------------------------
 
-    def start(self, status: str, search: str) -> bool:
-        """Open the database and find the writer, then the first page (of the list filtered by
-        `status` and `search`) and the newest story. False when a boot is already running."""
+    def start(self) -> bool:
+        """Open the database and find the writer, then the first page (of the list as filtered
+        now) and the newest story. False when a boot is already running."""
         if self.booting:
             return False
         self.booting = True
-        self._run(self._boot, status, search)
+        self._run(self._boot, *self._query())
         return True
 
     def _boot(self, status: str, search: str) -> None:
@@ -136,12 +141,15 @@ class Boot:
         tokens = self._runtime.tokens
         return NeedLogin(reason, None if tokens.available else tokens.unavailable_reason)
 
-    def login_screen(self, event: NeedLogin, known: str | None) -> LoginScreen:
-        """The login screen for `event`; `known` is who last logged in here (offered "Log in"
-        with their name instead of a new account). The boot is over until it is answered."""
+    def ask_login(self, event: NeedLogin, known: str | None) -> None:
+        """Show the login screen for `event`; `known` is who last logged in here (offered "Log
+        in" with their name instead of a new account). The boot is over until it is answered."""
+        self.booting = False
+        self._screen.app.push_screen(self._login_screen(event, known), self._logged_in)
+
+    def _login_screen(self, event: NeedLogin, known: str | None) -> LoginScreen:
         from storyterm.tui.screens.login import LOGIN, REGISTER, LoginScreen
 
-        self.booting = False
         keyring_note = None
         if event.keyring_problem:
             keyring_note = (
@@ -155,7 +163,7 @@ class Boot:
             username=known,
         )
 
-    def logged_in(self, result: LoginResult | None, status: str, search: str) -> None:
+    def _logged_in(self, result: LoginResult | None) -> None:
         """The login screen's answer: welcome the writer and load their first page."""
         if result is None:
             return
@@ -173,7 +181,7 @@ class Boot:
                 markup=False,
             )
         self.booting = True
-        self._run(self._load_for, account, status, search)
+        self._run(self._load_for, account, *self._query())
 
     def _load_for(self, account: Account, status: str, search: str) -> None:
         try:

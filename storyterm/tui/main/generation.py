@@ -26,6 +26,7 @@ from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import GenerationEnded, Health
 from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count
+from storyterm.tui.widgets.direction import why_disabled
 from storyterm.tui.widgets.part_view import provisional_part
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class Generation:
         writer: Callable[[], int],
         story: StoryView,
         direction: DirectionBar,
-        report_error: Callable[[StorytermError], None],
+        report_error: Callable[[StorytermError, str], None],
     ) -> None:
         #: Runs the worker, shows notifications and receives the messages.
         self._screen = screen
@@ -100,10 +101,35 @@ class Generation:
         self._cancel: asyncio.Event | None = None
         self._worker: Worker[None] | None = None
         self._view: PartView | None = None
+        #: A part asked for while the story's newest parts were being opened: (direction,
+        #: regenerate).
+        self._waiting: tuple[str, bool] | None = None
 
     @property
     def running(self) -> bool:
         return self._cancel is not None
+
+    def write(self, session: Session, direction: str, *, regenerate: bool) -> bool:
+        """Write the next part of `session` (or its last part again) from `direction`; True when
+        the run started. When the story pane does not show the story's newest parts (the writer
+        scrolled far up) they are opened first, and the run waits for them (shown)."""
+        if (why := why_disabled(session)) is not None:
+            self._screen.notify(why, markup=False)
+            return False
+        story = self._story
+        if story.has_more_after or story.shown_session_id != session.id:
+            self._waiting = (direction, regenerate)
+            story.open(session.id)
+            return False
+        return self.start(session, direction, regenerate=regenerate)
+
+    def shown(self, session: Session) -> bool:
+        """The story pane now shows `session`'s newest parts: start the run that waited for
+        them, if any; True when it started."""
+        if self._waiting is None:
+            return False
+        (direction, regenerate), self._waiting = self._waiting, None
+        return self.write(session, direction, regenerate=regenerate)
 
     def start(self, session: Session, direction: str, *, regenerate: bool) -> bool:
         """Write the next part of `session` (or, with `regenerate`, its last part again) from
@@ -227,7 +253,10 @@ class Generation:
             return
         if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
             self._screen.post_message(Health(ollama_up=False, cache=None))
-        self._report_error(error)
+        hint = ""
+        if isinstance(error, ModelMissing) and error.fallback:
+            hint = "Press m to choose the story's model."
+        self._report_error(error, hint)
 
     async def _end(self, run: _Run) -> None:
         """Show the part as saved (or take it away when nothing was), then hand over."""

@@ -2,10 +2,11 @@
 
 The screen composes the widgets and routes; the work has owners, beside it in tui/main/: Boot
 (boot.py) finds the writer, Generation (generation.py) writes a part, StoryActions
-(story_actions.py) runs the open story's other use cases, and the panes load their own pages
-from a Reader
-(tui/readers.py). A key comes here and goes to its owner; what the owners' workers post back
-(tui/messages.py) comes here and goes onto the widgets. Nothing here waits on the database.
+(story_actions.py) runs the stories' other use cases, and the widgets own what they show: the
+panes load their own pages from a Reader (tui/readers.py), the story pane opens the story the
+list's cursor rests on, the direction bar says why it cannot be written in. A key comes here and
+goes to its owner; what the owners' workers post back (tui/messages.py) comes here and goes onto
+the widgets. Nothing here waits on the database.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from storyterm.errors import DatabaseUnavailable, NotFound
@@ -40,6 +39,7 @@ from storyterm.tui.messages import (
     NeedLogin,
     SessionChanged,
     SessionDeleted,
+    SessionStarted,
     StoryOpened,
     WorkFailed,
 )
@@ -49,7 +49,7 @@ from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_di
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_view import StoryView
+from storyterm.tui.widgets.story_view import GONE, NO_STORIES, NONE_LEFT, StoryView, could_not_open
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
@@ -58,10 +58,6 @@ if TYPE_CHECKING:
     from storyterm.tui.host import HostApp
     from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.story_actions import StoryActions
-    from storyterm.tui.screens.login import LoginResult
-
-#: Seconds between health checks of Ollama and Redis.
-HEALTH_EVERY = 20.0
 
 
 class MainScreen(Screen[None]):
@@ -73,7 +69,7 @@ class MainScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = MAIN_KEYS
 
-    #: The open session (bound down to the title bar, story view and direction bar).
+    #: The open session (bound down to the title bar, story view, direction bar and status line).
     session: reactive[Session | None] = reactive(None, init=False, bindings=True)
     generating: reactive[bool] = reactive(False, init=False, bindings=True)
 
@@ -82,17 +78,15 @@ class MainScreen(Screen[None]):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
-        self.boot = Boot(self, runtime)
-        self._open_timer: Timer | None = None
-        #: A generation asked for while the newest parts were being loaded.
-        self._queued: tuple[str, bool] | None = None
+        self.boot = Boot(self, runtime, query=lambda: (self.panel.status, self.panel.search))
+        self._generation: Generation | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         # The panes page through the writer's stories themselves, from one reader.
         reader = Reader(self.runtime, self._writer_id)
-        yield TitleBar()
+        yield TitleBar().data_bind(MainScreen.session)
         with Horizontal(id="body"):
             yield SessionsPanel(self.app.now, reader, id="sessions-panel")
             with Vertical(id="story-column"):
@@ -100,14 +94,8 @@ class MainScreen(Screen[None]):
                 yield DirectionBar(id="direction-bar").data_bind(
                     MainScreen.session, MainScreen.generating
                 )
-        yield StatusBar(ServiceCheck(self.runtime))
+        yield StatusBar(ServiceCheck(self.runtime)).data_bind(MainScreen.session)
         yield KeyBar()
-
-    def watch_session(self, session: Session | None) -> None:
-        title_bar = self.query_one(TitleBar)
-        title_bar.story = session.title if session else None
-        title_bar.model = session.model_name if session else None
-        self.status_bar.model = session.model_name if session else None
 
     @property
     def panel(self) -> SessionsPanel:
@@ -118,8 +106,8 @@ class MainScreen(Screen[None]):
         return self.query_one(StoryView)
 
     @property
-    def direction(self) -> DirectionInput:
-        return self.query_one(DirectionInput)
+    def direction_bar(self) -> DirectionBar:
+        return self.query_one(DirectionBar)
 
     @property
     def status_bar(self) -> StatusBar:
@@ -138,19 +126,21 @@ class MainScreen(Screen[None]):
     # The owners of the work the keys ask for: made (and their modules imported) when first
     # needed, after the first frame.
 
-    @cached_property
+    @property
     def generation(self) -> Generation:
         """The part being written."""
-        from storyterm.tui.main.generation import Generation
+        if self._generation is None:
+            from storyterm.tui.main.generation import Generation
 
-        bar = self.query_one(DirectionBar)
-        return Generation(
-            self, self.runtime, self._writer_id, self.story, bar, self.app.report_error
-        )
+            bar, report = self.direction_bar, self.app.report_error
+            self._generation = Generation(
+                self, self.runtime, self._writer_id, self.story, bar, report
+            )
+        return self._generation
 
     @cached_property
     def actions(self) -> StoryActions:
-        """The open story's other use cases."""
+        """The stories' use cases other than writing a part."""
         from storyterm.tui.main.story_actions import StoryActions
 
         return StoryActions(
@@ -169,7 +159,7 @@ class MainScreen(Screen[None]):
 
     def _start(self) -> None:
         """Open the database and find the writer, then the first page and the newest story."""
-        if self.boot.start(self.panel.status, self.panel.search):
+        if self.boot.start():
             self.status_bar.database_ok = None
 
     @on(NeedLogin)
@@ -177,11 +167,8 @@ class MainScreen(Screen[None]):
         bar = self.status_bar
         bar.database, bar.database_ok = self.runtime.database_backend, True
         self.panel.focus_list()  # where the writer lands when the login screen closes
-        self.app.push_screen(self.boot.login_screen(event, self.app.last_username), self._logged_in)
+        self.boot.ask_login(event, self.app.last_username)
         self.call_after_refresh(self.app.mark_ready, 0, "login")
-
-    def _logged_in(self, result: LoginResult | None) -> None:
-        self.boot.logged_in(result, self.panel.status, self.panel.search)
 
     @on(Booted)
     async def _booted(self, event: Booted) -> None:
@@ -196,10 +183,7 @@ class MainScreen(Screen[None]):
         if event.opened is not None:
             focused = await self._show_opened(event.opened, focus_input=True)
         else:
-            await self.story.clear(
-                "No stories yet.\n\nPress n to start your first one: give it a title, a genre "
-                "and a premise, then tell the model what happens first."
-            )
+            await self.story.clear(NO_STORIES)
         if not focused and self.focused is None:
             self.panel.focus_list()
         self.call_after_refresh(self._ready)
@@ -208,7 +192,7 @@ class MainScreen(Screen[None]):
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
         self.boot.confirm()
-        if self.status_bar.keep_checking(HEALTH_EVERY):  # the first time only
+        if self.status_bar.keep_checking():  # the first time only
             self.generation.warm(freeze=self.app.freezes_long_lived)
         self.status_bar.check()
 
@@ -217,10 +201,7 @@ class MainScreen(Screen[None]):
         self.boot.failed()
         if isinstance(event.error, DatabaseUnavailable):
             self.status_bar.database_ok = False
-        await self.story.clear(
-            f"storyterm could not open your stories.\n\n{event.error.message}\n\n"
-            "Press F5 to try again."
-        )
+        await self.story.clear(could_not_open(event.error.message))
         if self.focused is None:
             self.panel.focus_list()
         self.app.report_error(event.error)
@@ -275,22 +256,13 @@ class MainScreen(Screen[None]):
     def _highlighted(self, event: SessionsPanel.Highlighted) -> None:
         if self.session is not None and event.session_id == self.session.id:
             return
-        if self.generating:
-            return  # the story pane stays on the part being written
-        # Wait for the cursor to rest: holding the down key must not open every story.
-        self.story.expect(event.session_id)
-        if self._open_timer is not None:
-            self._open_timer.stop()
-        self._open_timer = self.set_timer(0.15, self._open_wanted)
-
-    def _open_wanted(self) -> None:
-        if self.story.wanted is not None:
-            self.open_session(self.story.wanted)
+        if not self.generating:  # else the story pane stays on the part being written
+            self.story.open_when_resting(event.session_id)
 
     @on(SessionsPanel.Chosen)
     def _chosen(self, event: SessionsPanel.Chosen) -> None:
         if self.session is not None and event.session_id == self.session.id:
-            self._focus_input_if_writable(explain=True)
+            self.direction_bar.focus_input(explain=True)
         elif not self.generating:
             self.open_session(event.session_id, focus_input=True)
 
@@ -312,11 +284,11 @@ class MainScreen(Screen[None]):
             self.panel.update_session(opened.session)
             await self.story.show(opened)
         if focus_input:
-            focused = self._focus_input_if_writable()
-        if self._queued is not None:
-            direction, regenerate = self._queued
-            self._queued = None
-            self.generate(opened.session, direction, regenerate=regenerate)
+            focused = self.direction_bar.focus_input()
+        # A part asked for before the story's newest parts were on screen (none before the
+        # Generation is made) starts now.
+        if self._generation is not None and self._generation.shown(opened.session):
+            self.generating = True
         return focused
 
     @on(StoryView.Selected)
@@ -337,7 +309,7 @@ class MainScreen(Screen[None]):
             self.panel.remove_session(event.session_id)
             if self.session is not None and self.session.id == event.session_id:
                 self.session = None
-                self.call_later(self.story.clear, "That story no longer exists.")
+                self.call_later(self.story.clear, GONE)
         self.app.report_error(error)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -409,8 +381,8 @@ class MainScreen(Screen[None]):
         if event.note:
             self.notify(event.note, markup=False)
         if event.focus_input:
-            self._focus_input_if_writable()
-        elif why_disabled(self.session) is not None and self.focused is self.direction:
+            self.direction_bar.focus_input()
+        elif why_disabled(self.session) is not None and self.focused is self.direction_bar.input:
             self.panel.session_list.focus()
 
     @on(SessionDeleted)
@@ -423,14 +395,12 @@ class MainScreen(Screen[None]):
             if next_id is not None:
                 self.open_session(next_id)
             else:
-                await self.story.clear("No stories here. Press n to start one.")
+                await self.story.clear(NONE_LEFT)
             self.panel.session_list.focus()
 
     @on(Exported)
     def _exported(self, event: Exported) -> None:
-        from storyterm.tui.main.story_actions import exported_note
-
-        self.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
+        self.actions.exported(event)
 
     @on(ContextLoaded)
     def _context_loaded(self, event: ContextLoaded) -> None:
@@ -439,57 +409,28 @@ class MainScreen(Screen[None]):
     # -- a new story -----------------------------------------------------------------------
 
     def action_new_session(self) -> None:
-        from storyterm.tui.screens.new_session import NewSessionScreen
-
         if not self._require_boot():
             return
         if self.generating:
             self.notify("A part is being written. Wait for it, or stop it (Esc), then press n.")
             return
+        self.actions.new_story()
 
-        def created(session: Session | None) -> None:
-            if session is None:
-                return
-            self.notify(
-                f"Started “{one_line(session.title)}”. Type what happens first and press Enter.",
-                markup=False,
-            )
-            # The newest story is first in every order: reload the first page to show it.
-            if self.panel.status not in ("all", "active") or self.panel.search:
-                self.panel.set_filter("all")
-            self.panel.load(reset=True, keep=session.id)
-            self.open_session(session.id, focus_input=True)
-
-        self.app.push_screen(NewSessionScreen(), created)
+    @on(SessionStarted)
+    def _started(self, event: SessionStarted) -> None:
+        self.panel.show_new(event.session.id)
+        self.open_session(event.session.id, focus_input=True)
 
     # -- a part being written (tui/main/generation.py) -----------------------------------------
 
-    @on(Input.Submitted, "#direction")
-    def _direction_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        session = self.session
-        if session is None or not self._require_boot():
-            return
-        if self.generating:
-            self.notify(
-                "A part is being written. Wait for it, or press Esc to stop it; your new "
-                "direction stays in the input.",
-                markup=False,
-            )
-            return
-        self.generate(session, event.value.strip(), regenerate=False)
+    @on(DirectionBar.Write)
+    def _write(self, event: DirectionBar.Write) -> None:
+        if self.session is not None and self._require_boot():
+            self.generate(self.session, event.direction, regenerate=False)
 
     def generate(self, session: Session, direction: str, *, regenerate: bool) -> None:
         """Ask the storyteller for the next part (or the last part again) and stream it in."""
-        if why_disabled(session) is not None:
-            self.notify(why_disabled(session) or "", markup=False)
-            return
-        if self.story.has_more_after or self.story.shown_session_id != session.id:
-            # The newest parts are not mounted (the writer scrolled far up): load them first.
-            self._queued = (direction, regenerate)
-            self.open_session(session.id)
-            return
-        if self.generation.start(session, direction, regenerate=regenerate):
+        if self.generation.write(session, direction, regenerate=regenerate):
             self.generating = True
 
     @on(GenerationEnded)
@@ -521,7 +462,7 @@ class MainScreen(Screen[None]):
             self.notify("This story has no part to write again yet: write one with Enter.")
             return
         # A direction waiting in the input replaces the old one; else the part keeps its own.
-        self.generate(session, self.direction.value.strip(), regenerate=True)
+        self.generate(session, self.direction_bar.input.value.strip(), regenerate=True)
 
     @on(Health)
     def _health(self, event: Health) -> None:
@@ -537,17 +478,8 @@ class MainScreen(Screen[None]):
     def _direction_stop(self) -> None:
         self.action_stop()
 
-    def _focus_input_if_writable(self, *, explain: bool = False) -> bool:
-        why = why_disabled(self.session)
-        if why is None:
-            self.direction.focus()
-            return True
-        if explain:
-            self.notify(why, markup=False)
-        return False
-
     def action_write(self) -> None:
-        self._focus_input_if_writable(explain=True)
+        self.direction_bar.focus_input(explain=True)
 
     def action_search(self) -> None:
         if self.has_class("-zen"):

@@ -1,9 +1,10 @@
-"""What the writer does to the open story from the main screen's keys, each in a worker.
+"""What the writer does to their stories from the main screen's keys: start one, and change,
+export or look into the open one, each in a worker.
 
 StoryActions asks first where a move cannot be undone (complete, delete), opens the screen a
-change is made on (the model, the bible, a part), runs the use case in a worker on the main
-screen, and answers with a message (SessionChanged, SessionDeleted, Exported, ContextLoaded,
-WorkFailed) that the screen routes onto its widgets.
+change is made on (a new story, the model, the bible, a part), runs the use case in a worker on
+the main screen, and answers with a message (SessionStarted, SessionChanged, SessionDeleted,
+Exported, ContextLoaded, WorkFailed) that the screen routes onto its widgets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from storyterm.tui.messages import (
     Exported,
     SessionChanged,
     SessionDeleted,
+    SessionStarted,
     WorkFailed,
 )
 from storyterm.tui.text import count, one_line
@@ -61,7 +63,7 @@ def exported_note(result: ExportResult) -> str:
 
 
 class StoryActions:
-    """The open story's use cases for the main screen's keys."""
+    """The stories' use cases for the main screen's keys."""
 
     def __init__(
         self,
@@ -88,6 +90,23 @@ class StoryActions:
 
     def _refuse(self, session: Session, move: str) -> None:
         self._screen.notify(not_now(session, move), markup=False)
+
+    # -- a new story -----------------------------------------------------------------------
+
+    def new_story(self) -> None:
+        """The new-story screen; the story started there is listed and opened (SessionStarted)."""
+        from storyterm.tui.screens.new_session import NewSessionScreen
+
+        def created(session: Session | None) -> None:
+            if session is None:
+                return
+            self._screen.notify(
+                f"Started “{one_line(session.title)}”. Type what happens first and press Enter.",
+                markup=False,
+            )
+            self._screen.post_message(SessionStarted(session))
+
+        self._push_screen(NewSessionScreen(), created)
 
     # -- status moves ----------------------------------------------------------------------
 
@@ -264,6 +283,10 @@ class StoryActions:
             self._screen.post_message(WorkFailed(exc, session_id=session_id))
         else:
             self._screen.post_message(Exported(result))
+
+    def exported(self, event: Exported) -> None:
+        """Say where the story's files are."""
+        self._screen.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
 
     def view_context(self, session: Session) -> None:
         """What the model was sent last for this story (ContextLoaded, then show_context)."""

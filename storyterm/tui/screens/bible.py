@@ -14,6 +14,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
+from storyterm.core.basics import MAX_TITLE
+from storyterm.core.memory.state import STALE, SUMMARY, SUMMARY_THROUGH
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.screens.new_session import FIELDS
@@ -24,11 +26,6 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 if TYPE_CHECKING:
     from storyterm.core.views import Session
     from storyterm.tui.host import HostApp
-
-#: Where the rolling summary lives in session.memory (core/memory/prompt.py writes it).
-SUMMARY_KEY = "summary"
-SUMMARY_THROUGH_KEY = "summary_through_seq"
-STALE_KEY = "stale"
 
 
 class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
@@ -62,7 +59,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         so that an untouched field compares equal and is not written back."""
         meta = self.session.session_metadata
         fields = {key: safe(_as_text(meta.get(key))) for key, *_ in FIELDS}
-        summary = safe(_as_text(self.session.memory.get(SUMMARY_KEY)))
+        summary = safe(_as_text(self.session.memory.get(SUMMARY)))
         return safe(self.session.title), fields, summary
 
     def compose(self) -> ComposeResult:
@@ -72,7 +69,11 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                 with Horizontal(classes="field-row"):
                     yield Label("Title", classes="required")
                     yield SafeInput(
-                        title, id="title", max_length=200, disabled=self.read_only, compact=True
+                        title,
+                        id="title",
+                        max_length=MAX_TITLE,
+                        disabled=self.read_only,
+                        compact=True,
                     )
                 for key, label, multi, placeholder in FIELDS:
                     with Horizontal(classes="field-row"):
@@ -116,13 +117,13 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
 
     def _summary_note(self) -> str:
         memory = self.session.memory
-        through = memory.get(SUMMARY_THROUGH_KEY)
+        through = memory.get(SUMMARY_THROUGH)
         if isinstance(through, int) and through > 0:
             note = (
                 f"The summary covers parts 1–{through}; the model gets newer parts word for "
                 "word. Edit it to correct what the model remembers."
             )
-            if memory.get(STALE_KEY):
+            if memory.get(STALE):
                 note += (
                     " A part it covers was edited since: check that it still says what "
                     "happened (saving it here marks it current)."

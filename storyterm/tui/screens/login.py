@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Tab, Tabs
 
+from storyterm.core.basics import PASSWORD_MAX, USERNAME_MAX
 from storyterm.errors import StorytermError
 from storyterm.tui.widgets.safe_input import SafeInput
 
@@ -88,15 +89,15 @@ class LoginScreen(ModalScreen[LoginResult]):
                     yield SafeInput(
                         self.username or (os_username() if self.mode == REGISTER else ""),
                         id="username",
-                        max_length=64,
+                        max_length=USERNAME_MAX,
                         compact=True,
                     )
                 with Horizontal(classes="field-row"):
                     yield Label("Password", classes="required")
-                    yield Input(password=True, id="password", max_length=1024, compact=True)
+                    yield Input(password=True, id="password", max_length=PASSWORD_MAX, compact=True)
                 with Horizontal(classes="field-row", id="confirm-row"):
                     yield Label("Again", classes="required")
-                    yield Input(password=True, id="confirm", max_length=1024, compact=True)
+                    yield Input(password=True, id="confirm", max_length=PASSWORD_MAX, compact=True)
                 yield Static(id="hint", classes="note -info")
                 if self.keyring_note:
                     yield Static(Content(self.keyring_note), id="keyring", classes="note")

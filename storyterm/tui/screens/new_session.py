@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from storyterm.core.basics import MAX_TITLE, BibleField
 from storyterm.errors import StorytermError
 from storyterm.tui.models import ModelChoice
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
@@ -23,13 +24,17 @@ if TYPE_CHECKING:
     from storyterm.core.views import Session
     from storyterm.tui.host import HostApp
 
-#: (field, label, multi-line?, placeholder)
+#: How the form shows each story-bible field: (multi-line?, placeholder).
+_FORM: dict[BibleField, tuple[bool, str]] = {
+    BibleField.GENRE: (False, "mystery, fantasy, literary…"),
+    BibleField.TONE: (False, "quiet and eerie, warm, fast…"),
+    BibleField.PREMISE: (True, "What the story is about, in a few lines."),
+    BibleField.CHARACTERS: (True, "Who is in it: one per line, with a few words each."),
+    BibleField.STYLE_NOTES: (True, "Point of view, tense, things to avoid…"),
+}
+#: (field, label, multi-line?, placeholder), in the bible's order.
 FIELDS: list[tuple[str, str, bool, str]] = [
-    ("genre", "Genre", False, "mystery, fantasy, literary…"),
-    ("tone", "Tone", False, "quiet and eerie, warm, fast…"),
-    ("premise", "Premise", True, "What the story is about, in a few lines."),
-    ("characters", "Characters", True, "Who is in it: one per line, with a few words each."),
-    ("style_notes", "Style notes", True, "Point of view, tense, things to avoid…"),
+    (field.value, field.label, *_FORM[field]) for field in BibleField
 ]
 
 
@@ -68,7 +73,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
                     yield SafeInput(
                         placeholder="What is the story called?",
                         id="title",
-                        max_length=200,
+                        max_length=MAX_TITLE,
                         compact=True,
                     )
                 for key, label, multi, placeholder in FIELDS:

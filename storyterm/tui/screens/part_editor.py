@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
+from storyterm.core.basics import MAX_DIRECTION
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.text import one_line, safe
@@ -69,7 +70,7 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
                 id="heading",
             )
             yield Label("Direction (what you asked for)")
-            yield SafeInput(self.shown[0], id="direction", max_length=4000)
+            yield SafeInput(self.shown[0], id="direction", max_length=MAX_DIRECTION)
             yield Label("Text")
             # Control characters show as symbols (␛); saving an edit keeps them as symbols.
             yield SafeTextArea(self.shown[1], id="content", soft_wrap=True)

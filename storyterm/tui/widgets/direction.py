@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
+from storyterm.core.basics import MAX_DIRECTION
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.safe_input import SafeInput
 
@@ -71,7 +73,8 @@ class DirectionInput(SafeInput):
 
 
 class DirectionBar(Vertical):
-    """The input with its title, or a line saying why it is disabled and how to change that."""
+    """The input with its title, or a line saying why it is disabled and how to change that.
+    Enter asks for the next part (Write), unless one is being written."""
 
     DEFAULT_CSS = """
     DirectionBar {
@@ -88,6 +91,13 @@ class DirectionBar(Vertical):
     }
     """
 
+    class Write(Message):
+        """Enter in the input: write the next part from this direction (empty: carry on)."""
+
+        def __init__(self, direction: str) -> None:
+            super().__init__()
+            self.direction = direction
+
     session: reactive[Session | None] = reactive(None, init=False)
     #: A generation is running: Enter waits; Esc stops it.
     generating: reactive[bool] = reactive(False, init=False)
@@ -99,7 +109,11 @@ class DirectionBar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DirectionInput(
-            placeholder=PLACEHOLDER, id="direction", max_length=4000, compact=True, disabled=True
+            placeholder=PLACEHOLDER,
+            id="direction",
+            max_length=MAX_DIRECTION,
+            compact=True,
+            disabled=True,
         )
         yield Static(Content(why_disabled(None) or ""), id="why")
 
@@ -110,6 +124,29 @@ class DirectionBar(Vertical):
     @property
     def input(self) -> DirectionInput:
         return self.query_one(DirectionInput)
+
+    def focus_input(self, *, explain: bool = False) -> bool:
+        """Give the input the keyboard if the open story can be written to; True if it was
+        given. With `explain`, tell the writer why not."""
+        why = why_disabled(self.session)
+        if why is None:
+            self.input.focus()
+            return True
+        if explain:
+            self.notify(why, markup=False)
+        return False
+
+    @on(Input.Submitted, "#direction")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.generating:
+            self.notify(
+                "A part is being written. Wait for it, or press Esc to stop it; your new "
+                "direction stays in the input.",
+                markup=False,
+            )
+        else:
+            self.post_message(self.Write(event.value.strip()))
 
     def watch_session(self) -> None:
         self._apply()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
 from textual import events
 from textual.app import ComposeResult
@@ -37,7 +38,7 @@ SEGMENT_CHARS = 6_000
 BODY = "part-text"
 
 
-def _retire(bodies: list[Widget]) -> None:
+def _retire(bodies: Iterable[Widget]) -> None:
     """Take `bodies` out of the part's text at once (they are removed after their successor
     is mounted)."""
     for body in bodies:
@@ -216,16 +217,19 @@ class PartView(Vertical):
     @property
     def _segments(self) -> list[StreamMarkdown]:
         """The Markdown widgets being (or last) streamed into."""
-        return [body for body in self._bodies if not isinstance(body, Prose)]  # type: ignore[misc]
+        return [body for body in self._bodies if not isinstance(body, Prose)]
 
     @property
-    def _bodies(self) -> list[Widget]:
+    def _bodies(self) -> list[Prose | StreamMarkdown]:
         """The widgets showing the text, in order: one Prose when the part is at rest; while
         it streams, a Prose per finished segment and the Markdown being streamed into."""
         # Every body carries the BODY class (testing for it needs no import of Markdown). A
         # body being replaced loses it in the same step as its successor is mounted, so the
         # text is never counted twice, or not at all, while the swap is awaited.
-        return [c for c in self.children if c.has_class(BODY)]
+        bodies = [c for c in self.children if c.has_class(BODY)]
+        # Only this class gives BODY, and only to a Prose or a StreamMarkdown; the class test
+        # stands in for an isinstance check, which would import Markdown at start-up.
+        return cast("list[Prose | StreamMarkdown]", bodies)
 
     @property
     def _prose(self) -> Prose | None:
@@ -238,7 +242,7 @@ class PartView(Vertical):
     @property
     def shown_text(self) -> str:
         """The Markdown this part shows now (all of it, in however many widgets)."""
-        return "".join(body.source for body in self._bodies)  # type: ignore[attr-defined]
+        return "".join(body.source for body in self._bodies)
 
     async def _show_prose(self) -> None:
         """The saved text in one Prose widget, in place of the streamed segments."""

@@ -32,10 +32,22 @@ from storyterm.tui.widgets import prose_subset as subset
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import TypedDict, Unpack
 
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
     from markdown_it.tree import SyntaxTreeNode
+
+    class _LeafOptions(TypedDict, total=False):
+        """Leaf's keyword arguments (what _Builder.leaf passes on)."""
+
+        top: int
+        bottom: int
+        style: str
+        center: bool
+        fold: bool
+        rule: bool
+
 
 #: Unordered list bullets by depth (as Textual's Markdown widget draws them).
 BULLETS = ("• ", "▪ ", "‣ ", "⭑ ", "◦ ")
@@ -141,8 +153,8 @@ class _Builder:
             "$text-warning 95% on $warning 10%" if dark else "$text-error 95% on $error 5%"
         )
 
-    def leaf(self, lines: list[Content], **kwargs: object) -> Leaf:
-        leaf = Leaf(lines, **kwargs)  # type: ignore[arg-type]
+    def leaf(self, lines: list[Content], **options: Unpack[_LeafOptions]) -> Leaf:
+        leaf = Leaf(lines, **options)
         if lines:
             if self.plain:
                 self.plain.append("")
@@ -441,8 +453,8 @@ def _layout_leaf(leaf: Leaf, width: int) -> list[_Row]:
     return rows
 
 
-def _mark_last(items: object) -> list[tuple[bool, tuple[Content, int]]]:
-    listed = list(items)  # type: ignore[call-overload]
+def _mark_last(items: Iterable[tuple[Content, int]]) -> list[tuple[bool, tuple[Content, int]]]:
+    listed = list(items)
     return [(n == len(listed) - 1, item) for n, item in enumerate(listed)]
 
 
@@ -529,8 +541,15 @@ class Prose(Widget):
     Prose { height: auto; }
     """
 
-    def __init__(self, markdown: str = "", **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        markdown: str = "",
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self._source = markdown
         self._visual: tuple[bool, ProseVisual] | None = None
 

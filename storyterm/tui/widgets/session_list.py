@@ -207,8 +207,16 @@ class SessionsPanel(Vertical):
     search: reactive[str] = reactive("", init=False)
     total: reactive[int | None] = reactive(None)
 
-    def __init__(self, now: Callable[[], datetime], reader: SessionPages, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        reader: SessionPages,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self._now = now
         self._reader = reader
         #: Where the next page starts (None: no more, or nothing loaded).
@@ -239,6 +247,13 @@ class SessionsPanel(Vertical):
     def set_filter(self, status: str) -> None:
         """Switch the tab (1-4 keys call this); the tab change reloads the list."""
         self.query_one(FilterBar).active = status
+
+    def show_new(self, session_id: str) -> None:
+        """A story was just started: it is the newest in every order, so the first page is
+        loaded again with it highlighted (all stories, if the filter would hide it)."""
+        if self.status not in ("all", "active") or self.search:
+            self.set_filter("all")
+        self.load(reset=True, keep=session_id)
 
     @on(FilterBar.Changed, "#filters")
     def _filter_changed(self, event: FilterBar.Changed) -> None:

@@ -5,7 +5,7 @@ It checks Ollama and the cache itself, from the probe it is given, once asked to
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from textual import on, work
 from textual.content import Content
@@ -17,10 +17,15 @@ from textual.worker import Worker, WorkerState
 from storyterm.tui.messages import Crashed, Health
 from storyterm.tui.text import plain
 
+if TYPE_CHECKING:
+    from storyterm.core.views import Session
+
 #: Ollama states the screen sets: unknown until the first check after start-up.
 OLLAMA_CHECKING = "checking"
 OLLAMA_UP = "up"
 OLLAMA_DOWN = "down"
+#: Seconds between checks of Ollama and Redis.
+CHECK_EVERY = 20.0
 
 
 class HealthProbe(Protocol):
@@ -46,8 +51,8 @@ class StatusBar(Static):
     """
 
     ollama: reactive[str] = reactive(OLLAMA_CHECKING)
-    #: The model the open story uses (shown next to Ollama's mark).
-    model: reactive[str | None] = reactive(None)
+    #: The open session (data-bound from the screen): its model is shown next to Ollama's mark.
+    session: reactive[Session | None] = reactive(None)
     #: "sqlite" / "postgresql" once connected; None while opening.
     database: reactive[str | None] = reactive(None)
     database_ok: reactive[bool | None] = reactive(None)
@@ -61,7 +66,7 @@ class StatusBar(Static):
 
     # -- health ----------------------------------------------------------------------------
 
-    def keep_checking(self, every: float) -> bool:
+    def keep_checking(self, every: float = CHECK_EVERY) -> bool:
         """Check the services every `every` seconds from now on; False if already doing so."""
         if self._checks is not None:
             return False
@@ -107,8 +112,8 @@ class StatusBar(Static):
             ollama.append(Content.styled(" not answering", "$error"))
         elif self.ollama == OLLAMA_CHECKING:
             ollama.append(Content(" checking…"))
-        elif self.model:
-            ollama += [Content(" "), plain(self.model)]
+        elif self.session is not None and self.session.model_name:
+            ollama += [Content(" "), plain(self.session.model_name)]
 
         if self.database is None and self.database_ok is None:
             db = [Content("db "), mark(None), Content(" opening…")]

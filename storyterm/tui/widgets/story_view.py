@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
@@ -43,6 +44,8 @@ TAIL = 20
 FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
+#: Seconds the list's cursor must rest on a story before the pane opens it.
+REST = 0.15
 
 
 class PartPages(Protocol):
@@ -63,6 +66,19 @@ def release_drawings() -> None:
     removed from the pane piled up in Textual's style cache, and every full garbage collection
     walked them."""
     clear_inner_outer_cache()
+
+
+#: What the pane says with no story open: the writer has none yet, or none is left here.
+NO_STORIES = (
+    "No stories yet.\n\nPress n to start your first one: give it a title, a genre and a "
+    "premise, then tell the model what happens first."
+)
+NONE_LEFT = "No stories here. Press n to start one."
+GONE = "That story no longer exists."
+
+
+def could_not_open(why: str) -> str:
+    return f"storyterm could not open your stories.\n\n{why}\n\nPress F5 to try again."
 
 
 def no_parts_text(session: Session) -> str:
@@ -129,12 +145,20 @@ class StoryView(VerticalScroll, can_focus=True):
     has_more_before: reactive[bool] = reactive(False, init=False)
     has_more_after: reactive[bool] = reactive(False, init=False)
 
-    def __init__(self, reader: PartPages, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        reader: PartPages,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self._reader = reader
         self._shown_id: str | None = None
         #: The story the writer is heading for: an opening of any other is not shown.
         self._wanted: str | None = None
+        self._rest_timer: Timer | None = None
         self._paging = False
         #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
         self._held: list[Part] = []
@@ -197,14 +221,17 @@ class StoryView(VerticalScroll, can_focus=True):
         self._wanted = session_id
         self._open(session_id, focus_input)
 
-    def expect(self, session_id: str) -> None:
-        """The writer is heading for this story (it opens when the list's cursor rests): a
-        story still being read is not shown when it arrives."""
+    def open_when_resting(self, session_id: str) -> None:
+        """Open this story once the list's cursor rests on it: holding the down key must not
+        open every story. From now on a story still being read is not shown when it arrives."""
         self._wanted = session_id
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+        self._rest_timer = self.set_timer(REST, self._open_wanted)
 
-    @property
-    def wanted(self) -> str | None:
-        return self._wanted
+    def _open_wanted(self) -> None:
+        if self._wanted is not None:
+            self.open(self._wanted)
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open(self, session_id: str, focus_input: bool) -> None:

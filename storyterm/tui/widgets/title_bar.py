@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
@@ -9,6 +11,9 @@ from textual.reactive import reactive
 from textual.widgets import Label
 
 from storyterm.tui.text import plain
+
+if TYPE_CHECKING:
+    from storyterm.core.views import Session
 
 
 class TitleBar(Horizontal):
@@ -26,8 +31,8 @@ class TitleBar(Horizontal):
     }
     """
 
-    story: reactive[str | None] = reactive(None)
-    model: reactive[str | None] = reactive(None)
+    #: The open session (data-bound from the screen): its title and model.
+    session: reactive[Session | None] = reactive(None, init=False)
     user: reactive[str | None] = reactive(None)
 
     def compose(self) -> ComposeResult:
@@ -40,17 +45,14 @@ class TitleBar(Horizontal):
 
     def _refresh_title(self) -> None:
         parts: list[Content] = [Content.styled("storyterm", "bold $accent")]
-        if self.story:
-            parts += [Content(" — "), plain(self.story, "bold")]
-            if self.model:
-                parts += [Content(" · "), plain(self.model, "$text-muted")]
+        session = self.session
+        if session is not None and session.title:
+            parts += [Content(" — "), plain(session.title, "bold")]
+            if session.model_name:
+                parts += [Content(" · "), plain(session.model_name, "$text-muted")]
         self.query_one("#title", Label).update(Content.assemble(*parts))
 
-    def watch_story(self) -> None:
-        if self.is_mounted:
-            self._refresh_title()
-
-    def watch_model(self) -> None:
+    def watch_session(self) -> None:
         if self.is_mounted:
             self._refresh_title()
 
