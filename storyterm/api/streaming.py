@@ -12,9 +12,9 @@ with its status. After that a failure is an `event: error` frame that ends the s
 Wire format (each frame is `event: <name>` and one `data:` line of JSON):
 `progress` {"message"} · `delta` {"text"} · `saved` {"seq", "state", "word_count"} ·
 `done` {"part", "session", "prompt_tokens", "completion_tokens", "tokens_per_second",
-"done_reason"} · `error` {"code", "message", "part"}. Comment lines (FastAPI's keep-alive,
-`: ping`) are sent while the model is quiet, so proxies keep the connection open. The framing
-is FastAPI's own (fastapi.sse).
+"done_reason", "message"} · `error` {"code", "message", "part"}. Comment lines (FastAPI's
+keep-alive, `: ping`) are sent while the model is quiet, so proxies keep the connection open.
+The framing is FastAPI's own (fastapi.sse).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def event_frame(event: object) -> bytes | None:
                 completion_tokens=event.completion_tokens,
                 tokens_per_second=event.tokens_per_second,
                 done_reason=event.done_reason,
+                message=event.message,
             ),
         )
     if isinstance(event, Failed):

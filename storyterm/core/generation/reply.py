@@ -6,14 +6,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from storyterm.core import text as text_rules
 from storyterm.core.text import scrub
 from storyterm.core.views import Part
+
+#: The done_reason of a part that reached the most a part can hold (text.MAX_PART).
+LIMIT = "limit"
 
 
 class Reply:
     """The text and the counts of one part's reply, taken a chunk at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
+        #: The most characters the reply may have (read when the reply starts, so that a test
+        #: can lower text.MAX_PART); the text is cut there and `full` set.
+        self.limit = text_rules.MAX_PART if limit is None else limit
+        self.full = False
         # The text as pieces, joined when it is read (a checkpoint, the end): `text += piece`
         # on an attribute copies the whole text for every chunk, which took a minute for a
         # reply of 1,000,000 characters.
@@ -43,6 +51,12 @@ class Reply:
             self.done_reason = meta.get("done_reason")
             self.eval_count = meta.get("eval_count")
             self.eval_duration_ns = meta.get("eval_duration")
+        room = self.limit - self.length
+        if len(content) > room:
+            # A model that ignores num_predict: keep what a part can hold, and end it there.
+            content = content[: max(room, 0)]
+            self.full = True
+            self.done_reason = LIMIT
         if content:
             now = time.monotonic()
             if self.first_token_at is None:
@@ -69,6 +83,16 @@ class Reply:
             if elapsed > 0 and self.chunks > 1:
                 return (self.chunks - 1) / elapsed
         return None
+
+    def ending_note(self, part: Part) -> str:
+        """What the writer should know about how a finished part ended ("" when nothing)."""
+        if self.done_reason != LIMIT:
+            return ""
+        return (
+            f"Part {part.seq} reached the most a part can hold ({self.limit:,} characters), so "
+            "storyterm ended it there: the model kept writing past its reply room. Everything "
+            "up to that point is saved; continue the story for the next part."
+        )
 
     def kept_note(self, part: Part | None, replacing: bool, db_error: str | None) -> str:
         """What became of this text, for the message of a generation that stopped: `part` is

@@ -441,6 +441,7 @@ class Run:
             completion_tokens=completion,
             tokens_per_second=reply.tokens_per_second(),
             done_reason=reply.done_reason,
+            message=reply.ending_note(part),
         )
 
     def _end_sync(self) -> tuple[Part | None, Session | None, str | None]:
