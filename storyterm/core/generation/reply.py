@@ -3,7 +3,9 @@ the writer is told of that text when a generation stops."""
 
 from __future__ import annotations
 
+import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 from storyterm.core import text as text_rules
@@ -94,17 +96,26 @@ class Reply:
             "up to that point is saved; continue the story for the next part."
         )
 
-    def kept_note(self, part: Part | None, replacing: bool, db_error: str | None) -> str:
-        """What became of this text, for the message of a generation that stopped: `part` is
-        the part kept, `replacing` whether the generation was a regenerate."""
+    def unsaved_note(self, cause: str, path: Path | None, write_error: str | None) -> str:
+        """What the writer is told when this text could not be saved because of `cause`: where
+        it is kept instead (`path`, a recovery file), or why even that failed."""
         words = len(self.text.split())
-        if db_error:
+        plural = "s" if words != 1 else ""
+        said = f" The {words:,} word{plural} written could not be saved ({cause})"
+        if path is not None:
             return (
-                f" The {words:,} words written could not be saved ({db_error}); copy them from "
-                "the screen."
-                if words
-                else ""
+                f"{said}; they are kept in {path}. Once the database works again, "
+                f"`storyterm recover {shlex.quote(str(path))}` puts them back into the story."
             )
+        return f"{said}, nor kept in a recovery file ({write_error}); copy them from the screen."
+
+    def kept_note(self, part: Part | None, replacing: bool, unsaved: str | None) -> str:
+        """What became of this text, for the message of a generation that stopped: `part` is
+        the part kept, `replacing` whether the generation was a regenerate, `unsaved` what the
+        writer is told when the save failed (Run._keep_unsaved)."""
+        if unsaved:
+            return unsaved if self.text.strip() else ""
+        words = len(self.text.split())
         if part is not None and self.text.strip():
             return (
                 f" The {words:,} word{'s' if words != 1 else ''} written so far are kept in "
