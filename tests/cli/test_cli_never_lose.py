@@ -5,10 +5,12 @@ back."""
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +19,7 @@ from storyterm.core import text as text_rules
 from storyterm.core.storage.tables import PartState
 from storyterm.devtools.fake_ollama import FakeOllama
 from tests.cli.test_cli_story import Writer, stored_parts
+from tests.disk_full import disk_full_switch
 from tests.helpers import login_as
 
 
@@ -129,3 +132,46 @@ def test_a_reply_past_the_part_limit_is_saved_to_the_limit_and_the_writer_told(
     [part] = stored_parts(session_id)
     assert part.state is PartState.DONE and len(part.content) == 2_000
     assert result.stdout.rstrip("\n") == part.content
+
+
+def test_a_failed_save_leaves_a_recovery_file_that_recover_puts_back(
+    writer: Writer, fake: FakeOllama
+) -> None:
+    fake.tokens, fake.rate = 1_500, 1_000
+    session_id = writer.new_story()
+    with disk_full_switch() as disk:
+
+        def fill_the_disk() -> None:
+            _wait_for_tokens(fake, 100)
+            disk.full.set()
+
+        threading.Thread(target=fill_the_disk, daemon=True).start()
+        result = writer.invoke("continue", session_id)
+        assert result.exit_code == 1, result.stderr
+        written = result.stdout.rstrip("\n")
+        words = len(written.split())
+        assert "The disk holding the database at sqlite:" in result.stderr
+        assert f"The {words:,} words written could not be saved (the disk holding the " in (
+            result.stderr
+        )
+        found = re.search(r"they are kept in (\S+\.txt)\.", result.stderr)
+        assert found, result.stderr
+        path = Path(found.group(1))
+        assert f"`storyterm recover {path}` puts them back" in result.stderr
+
+        disk.full.clear()  # room again
+        listed = writer.invoke("recover")
+        assert listed.exit_code == 0, listed.stderr
+        assert listed.stdout.splitlines()[0] == str(path)
+        assert f"“The Keeper's Letter” part 1 · {words:,} words" in listed.stdout
+        back = writer.invoke("recover", str(path))
+        assert back.exit_code == 0, back.stderr
+        assert back.stdout.startswith(
+            f"The {words:,} words are back: saved into part 1 of “The Keeper's Letter”"
+        )
+        assert not path.exists()
+        again = writer.invoke("recover", str(path))
+        assert again.exit_code == 1 and f"There is no recovery file {path}." in again.stderr
+    [part] = stored_parts(session_id)
+    assert part.content == written and part.state is PartState.DONE  # the model had finished
+    assert "No recovery files: every word was saved." in writer.invoke("recover").stderr
