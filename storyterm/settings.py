@@ -51,6 +51,12 @@ def _default_data_dir() -> Path:
     return user_data_path(APP_NAME)
 
 
+def _default_state_dir() -> Path:
+    from platformdirs import user_state_path
+
+    return user_state_path(APP_NAME)
+
+
 def _default_model_preferences() -> list[str]:
     return list(DEFAULT_MODEL_PREFERENCES)
 
@@ -75,6 +81,8 @@ class Settings(msgspec.Struct, kw_only=True):
 
     config_dir: Path = msgspec.field(default_factory=_default_config_dir)
     data_dir: Path = msgspec.field(default_factory=_default_data_dir)
+    #: Where text that could not be saved is kept (its recovered/ folder; core/recovery.py).
+    state_dir: Path = msgspec.field(default_factory=_default_state_dir)
     #: SQLAlchemy URL; empty means "a SQLite file in the data dir".
     database_url: str = ""
     #: Redis URL; an empty value turns the cache off.

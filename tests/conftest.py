@@ -36,6 +36,7 @@ def storyterm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("STORYTERM_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("STORYTERM_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("STORYTERM_STATE_DIR", str(home / "state"))
     monkeypatch.setenv("STORYTERM_EXPORT_DIR", str(home / "exports"))
     monkeypatch.setenv("STORYTERM_REDIS_URL", "")
     # Nothing listens here: a test that forgets to start its Ollama stand-in fails fast.

@@ -148,7 +148,12 @@ def invalid(**overrides: object) -> str:
 def test_defaults_when_nothing_is_set(
     storyterm_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in ("STORYTERM_DATA_DIR", "STORYTERM_CONFIG_DIR", "STORYTERM_EXPORT_DIR"):
+    for name in (
+        "STORYTERM_DATA_DIR",
+        "STORYTERM_CONFIG_DIR",
+        "STORYTERM_EXPORT_DIR",
+        "STORYTERM_STATE_DIR",
+    ):
         monkeypatch.delenv(name)
     monkeypatch.delenv("STORYTERM_REDIS_URL")
     monkeypatch.delenv("OLLAMA_HOST")
@@ -156,9 +161,11 @@ def test_defaults_when_nothing_is_set(
     # from that config folder.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     settings = load_settings()
     assert settings.config_dir == tmp_path / "xdg-config" / "storyterm"
     assert settings.data_dir == tmp_path / "xdg-data" / "storyterm"
+    assert settings.state_dir == tmp_path / "xdg-state" / "storyterm"
     assert settings.database_url == ""
     assert settings.redis_url == "redis://localhost:6379/0" and settings.cache_enabled
     assert settings.ollama_host == "http://localhost:11434"

@@ -14,7 +14,7 @@ from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
 from storyterm.api.limits import BodyLimit
 from storyterm.api.routes import auth, health, models, sessions, story
-from storyterm.api.streaming import Generations
+from storyterm.api.streaming import STOP_GRACE_SECONDS, Generations
 from storyterm.core.runtime import Runtime
 from storyterm.errors import StorytermError
 
@@ -47,7 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     """A new app serving `runtime`. The caller owns the runtime and closes it."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         # Open the database (and migrate it) once, before the first request, rather than in
         # whichever request comes first. A database that is down is reported by /api/health
         # and by every call that needs it; the server still starts.
@@ -56,6 +56,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         except StorytermError as exc:
             log.warning("database not available at start-up: %s", exc.message)
         yield
+        # Shutting down: a generation still running is stopped and its part saved (marked
+        # interrupted) before the process ends.
+        await served.state.generations.finish_all(STOP_GRACE_SECONDS)
 
     app = _StorytermAPI(
         title="storyterm",

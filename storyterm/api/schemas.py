@@ -281,8 +281,14 @@ class DoneEvent(BaseModel):
     tokens_per_second: float | None
     done_reason: str | None = Field(
         default=None,
-        description="stop or length (the model ended the part or filled its room); for an "
-        "interrupted part, cancel, paused or completed.",
+        description="stop or length (the model ended the part or filled its room), or limit "
+        "(the part reached the most a part can hold and was ended there); for an interrupted "
+        "part, cancel, paused or completed.",
+    )
+    message: str = Field(
+        default="",
+        description="Why the part ended, in words, when the writer should be told (limit); "
+        "empty otherwise.",
     )
 
 

@@ -12,9 +12,9 @@ with its status. After that a failure is an `event: error` frame that ends the s
 Wire format (each frame is `event: <name>` and one `data:` line of JSON):
 `progress` {"message"} · `delta` {"text"} · `saved` {"seq", "state", "word_count"} ·
 `done` {"part", "session", "prompt_tokens", "completion_tokens", "tokens_per_second",
-"done_reason"} · `error` {"code", "message", "part"}. Comment lines (FastAPI's keep-alive,
-`: ping`) are sent while the model is quiet, so proxies keep the connection open. The framing
-is FastAPI's own (fastapi.sse).
+"done_reason", "message"} · `error` {"code", "message", "part"}. Comment lines (FastAPI's
+keep-alive, `: ping`) are sent while the model is quiet, so proxies keep the connection open.
+The framing is FastAPI's own (fastapi.sse).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def event_frame(event: object) -> bytes | None:
                 completion_tokens=event.completion_tokens,
                 tokens_per_second=event.tokens_per_second,
                 done_reason=event.done_reason,
+                message=event.message,
             ),
         )
     if isinstance(event, Failed):
@@ -133,6 +134,17 @@ class Generations:
             generation.request_stop()
         return len(running)
 
+    async def finish_all(self, timeout: float) -> None:
+        """Stop every generation still running and wait, up to `timeout` seconds, until each
+        has saved its part (the app's shutdown: after it no part is left "streaming", even
+        when the server gave up waiting for the connections and cancelled them)."""
+        running = list(self._running)
+        for generation in running:
+            generation.cancel.set()
+        tasks = [generation.task for generation in running if not generation.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
 
 class Generation:
     """A storyteller generation running in its own task, read through a queue.
@@ -155,6 +167,8 @@ class Generation:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._events = events(self.cancel)
         self._task = asyncio.create_task(self._pump(), name="storyterm-api-generation")
+        #: The task running the storyteller: done once the part is saved.
+        self.task: asyncio.Task[None] = self._task
         self._watcher = asyncio.create_task(self._watch(receive), name="storyterm-api-disconnect")
 
     async def _pump(self) -> None:

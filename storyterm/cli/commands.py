@@ -58,8 +58,8 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from storyterm.cli import auth, db, export, serve, sessions, story
+    from storyterm.cli import auth, db, export, recover, serve, sessions, story
 
-    for module in (auth, sessions, story, export, db, serve):
+    for module in (auth, sessions, story, recover, export, db, serve):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -6,7 +6,10 @@ import contextlib
 import copy
 import errno
 import ipaddress
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +23,8 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-#: On Ctrl+C, streams still running get this long to finish; then they are stopped, and each
-#: part being written is saved as interrupted before the process ends.
+#: On Ctrl+C (or SIGTERM, SIGHUP), streams still running get this long to finish; then they are
+#: stopped, and each part being written is saved as interrupted before the process ends.
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
@@ -86,7 +89,8 @@ def log_config() -> dict[str, Any]:
 @handle_errors
 def serve_cmd(host: str, port: int) -> None:
     """Serve the HTTP API: the same sessions and accounts as the app, for editor plugins,
-    web pages and scripts. Documentation at http://HOST:PORT/docs. Ctrl+C stops it."""
+    web pages and scripts. Documentation at http://HOST:PORT/docs. Ctrl+C stops it (so do
+    SIGTERM and SIGHUP); each part being written is saved first, marked interrupted."""
     from storyterm.api import create_app
 
     if not is_loopback(host):
@@ -124,6 +128,23 @@ def run_server(app: FastAPI, host: str, port: int) -> None:
                     err=True,
                 )
             super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn shuts down gracefully on SIGINT and SIGTERM; SIGHUP (the terminal the
+            # server runs in was closed) would end the process on the spot, leaving each part
+            # being written "streaming" with only its last checkpoint. It gets the same
+            # handling; as with the others, uvicorn raises it again once shut down.
+            with super().capture_signals():
+                hangup = getattr(signal, "SIGHUP", None)
+                if hangup is None or threading.current_thread() is not threading.main_thread():
+                    yield
+                    return
+                previous = signal.signal(hangup, self.handle_exit)
+                try:
+                    yield
+                finally:
+                    signal.signal(hangup, previous)
 
     config = uvicorn.Config(
         app,

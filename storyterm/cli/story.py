@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import click
@@ -24,13 +23,11 @@ from storyterm.cli.common import (
     styled,
 )
 from storyterm.cli.sessions import resolve_session_id
+from storyterm.cli.streaming import EXIT_STOPPED, SignalsStop, StoryOut
 from storyterm.core.basics import BibleField, status_message
 from storyterm.core.runtime import Runtime
 from storyterm.core.text import terminal_line
 from storyterm.errors import InvalidTransition, ModelMissing
-
-#: Exit status after Ctrl-C stopped a generation (the shell convention for SIGINT).
-EXIT_STOPPED = 130
 
 
 def _note(message: str) -> None:
@@ -103,7 +100,8 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
 def continue_cmd(session_id: str, direction: str, regenerate: bool, model: str | None) -> None:
     """Write the next part of a story, streaming it as it arrives.
 
-    Ctrl-C stops the model and keeps what it wrote (marked interrupted).
+    Ctrl-C stops the model and keeps what it wrote (marked interrupted); so do `kill` (SIGTERM)
+    and closing the terminal (SIGHUP).
     """
     runtime = get_runtime()
     user_id = current_user_id(runtime)
@@ -132,93 +130,58 @@ async def _installed(runtime: Runtime, name: str) -> str:
 async def _write_part(
     runtime: Runtime, user_id: int, session_id: str, direction: str, regenerate: bool
 ) -> int:
-    from storyterm.core.generation.events import Failed, Finished, Progress, TextDelta
-
     session = runtime.sessions.get(user_id, session_id)
     if not session.is_writable:
         # Say why before announcing a part that cannot be written.
         raise InvalidTransition(status_message(session.title, session.status.value))
     seq = session.part_count if regenerate else session.part_count + 1
     cancel = asyncio.Event()
-    _note(
+    out = StoryOut()
+    out.note(
         f"{'Rewriting' if regenerate else 'Writing'} part {seq} of “{session.title}” with "
         f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
     )
-    out = _StoryOut()
     events = runtime.storyteller.generate(
         user_id, session_id, direction, regenerate=regenerate, cancel=cancel
     )
-    with _ctrl_c_stops(cancel):
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    out.write(event.text)
-                elif isinstance(event, Progress):
-                    _note(event.message)
-                elif isinstance(event, Finished):
-                    out.end()
-                    return _report_finished(event)
-                elif isinstance(event, Failed):
-                    out.end()
-                    say(f"storyterm: {event.error.message}", err=True)
-                    if isinstance(event.error, ModelMissing) and event.error.fallback:
-                        # The core's message names no front end's way to switch: the CLI's.
-                        _note(
-                            f"`storyterm continue {session_id} --model {event.error.fallback}` "
-                            "switches the story to it."
-                        )
-                    return EXIT_STOPPED if event.error.code == "stopped" else 1
+    with SignalsStop(cancel) as stop:
+        try:
+            async with contextlib.aclosing(events):
+                return stop.exit_status(await _print_events(events, out, session_id))
+        except asyncio.CancelledError:
+            # A second signal: stop waiting. The storyteller has saved what it had as its
+            # iterator closed (what was checkpointed at the least).
+            out.end()
+            out.note("Stopped without waiting for the final save.", dim=False)
+            return stop.exit_status(EXIT_STOPPED)
+
+
+async def _print_events(events: AsyncIterator[Any], out: StoryOut, session_id: str) -> int:
+    """Print the events of one generation; returns the exit status."""
+    from storyterm.core.generation.events import Failed, Finished, Progress, TextDelta
+
+    async for event in events:
+        if isinstance(event, TextDelta):
+            out.write(event.text)
+        elif isinstance(event, Progress):
+            out.note(event.message)
+        elif isinstance(event, Finished):
+            out.end()
+            return _report_finished(event, out)
+        elif isinstance(event, Failed):
+            out.end()
+            out.note(f"storyterm: {event.error.message}", dim=False)
+            if isinstance(event.error, ModelMissing) and event.error.fallback:
+                # The core's message names no front end's way to switch: the CLI's.
+                out.note(
+                    f"`storyterm continue {session_id} --model {event.error.fallback}` "
+                    "switches the story to it."
+                )
+            return EXIT_STOPPED if event.error.code == "stopped" else 1
     return 1
 
 
-class _StoryOut:
-    """The part's text on stdout as it streams, terminal-safe (`say`)."""
-
-    def __init__(self) -> None:
-        self.wrote = False
-        self._held = ""
-
-    def write(self, delta: str) -> None:
-        # A CR at the end of a delta may be half of a CR LF: the next delta decides
-        # (terminal_safe turns a lone CR into a line break).
-        text, self._held = self._held + delta, ""
-        if text.endswith("\r"):
-            text, self._held = text[:-1], "\r"
-        say(text, nl=False)
-        self.wrote = True
-
-    def end(self) -> None:
-        """End the story's last line, so that what follows starts on a line of its own."""
-        if self.wrote:
-            say()
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops(cancel: asyncio.Event) -> Iterator[None]:
-    """While the part streams, Ctrl-C stops it (the text is kept); a second Ctrl-C stops
-    waiting for the final save too (what was checkpointed is still saved)."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    presses = 0
-
-    def on_interrupt() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            cancel.set()
-        elif task is not None:
-            task.cancel()
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-def _report_finished(event: Any) -> int:
+def _report_finished(event: Any, out: StoryOut) -> int:
     part = event.part
     numbers = []
     if event.completion_tokens is not None:
@@ -228,14 +191,16 @@ def _report_finished(event: Any) -> int:
     numbers.append(f"{part.word_count:,} words")
     stats = " · ".join(numbers)
     if event.interrupted:
-        say(
+        out.note(
             f"Stopped. Part {part.seq} keeps the {part.word_count:,} words written so far "
             f"(marked interrupted) · {stats}",
-            err=True,
+            dim=False,
         )
         return EXIT_STOPPED
     tail = " (it reached the length limit)" if event.done_reason == "length" else ""
-    say(f"Part {part.seq} saved · {stats}{tail}", err=True)
+    out.note(f"Part {part.seq} saved · {stats}{tail}", dim=False)
+    if event.message:
+        out.note(f"storyterm: {event.message}", dim=False)
     return 0
 
 

@@ -75,6 +75,32 @@ class HistoryService:
         )
         return part
 
+    def restore_take(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        content: Any,
+        direction: str,
+        state: PartState,
+        model_name: str | None,
+    ) -> Part:
+        """Text the model wrote that a failed save could not store (a recovery file, put back
+        by `storyterm recover`): a new take of part `seq`, chosen; the take it had stays."""
+        part, session = self.history.takes.new_take(
+            user_id,
+            session_id,
+            seq,
+            kind=TakeKind.GENERATED,
+            content=clean_content(content),
+            direction=direction,
+            state=state,
+            model_name=model_name,
+        )
+        self._mark_summary_stale(user_id, session, seq)
+        return part
+
     def abandon_take(self, user_id: int, session_id: str, part: Part) -> Part | None:
         """A regenerate's take that got no word gives its place back to the take before it."""
         return self.history.takes.abandon_take(user_id, session_id, part)

@@ -8,10 +8,13 @@ the screens tell it with messages (Authenticated, LoggedOut, LoginRefused) and o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -97,6 +100,7 @@ class StorytermApp(App[None]):
         self._state_path = runtime.settings.config_dir / STATE_FILE
         self._state = TuiState.load(self._state_path)
         self._initial_theme = DEFAULT_THEME
+        self._signals: list[signal.Signals] = []
 
     # -- screens ---------------------------------------------------------------------------
 
@@ -108,6 +112,33 @@ class StorytermApp(App[None]):
     def on_mount(self) -> None:
         self._apply_theme()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._watch_stop_signals()
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+        self._signals.clear()
+
+    def _watch_stop_signals(self) -> None:
+        """SIGTERM (`kill`, a logout, a shutdown) and SIGHUP (the terminal closed) quit the way
+        ctrl+q does: a part being written is stopped and saved (interrupted) first. Textual
+        leaves both signals at their default, which ends the process on the spot and leaves
+        the part "streaming" with only its last checkpoint's text."""
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):  # SIGHUP is not on Windows
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._stop_signal, signum)
+                self._signals.append(signum)
+
+    def _stop_signal(self, signum: int) -> None:
+        log.info("signal %s: quitting, keeping the part being written", signum)
+        if not self.quitting:  # already quitting: that quit saves the part (a bounded wait)
+            self.call_next(self.action_quit)
 
     async def action_quit(self) -> None:
         """Quit; a part being written is stopped first so that its text is saved."""

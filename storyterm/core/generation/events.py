@@ -35,8 +35,11 @@ class Finished:
     completion_tokens: int | None
     tokens_per_second: float | None
     #: Why it ended: Ollama's "stop" (the model ended the part) or "length" (it filled the
-    #: reply room); for an interrupted part, "cancel", "paused" or "completed".
+    #: reply room), or "limit" (the part reached the most a part can hold, text.MAX_PART, and
+    #: storyterm ended it there); for an interrupted part, "cancel", "paused" or "completed".
     done_reason: str | None = None
+    #: What the writer should be told about how the part ended (empty: nothing unusual).
+    message: str = ""
 
     @property
     def interrupted(self) -> bool:

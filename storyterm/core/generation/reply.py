@@ -3,18 +3,32 @@ the writer is told of that text when a generation stops."""
 
 from __future__ import annotations
 
+import shlex
 import time
+from pathlib import Path
 from typing import Any
 
+from storyterm.core import text as text_rules
 from storyterm.core.text import scrub
 from storyterm.core.views import Part
+
+#: The done_reason of a part that reached the most a part can hold (text.MAX_PART).
+LIMIT = "limit"
 
 
 class Reply:
     """The text and the counts of one part's reply, taken a chunk at a time."""
 
-    def __init__(self) -> None:
-        self.text = ""
+    def __init__(self, limit: int | None = None) -> None:
+        #: The most characters the reply may have (read when the reply starts, so that a test
+        #: can lower text.MAX_PART); the text is cut there and `full` set.
+        self.limit = text_rules.MAX_PART if limit is None else limit
+        self.full = False
+        # The text as pieces, joined when it is read (a checkpoint, the end): `text += piece`
+        # on an attribute copies the whole text for every chunk, which took a minute for a
+        # reply of 1,000,000 characters.
+        self._pieces: list[str] = []
+        self.length = 0
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.chunks = 0
@@ -39,14 +53,29 @@ class Reply:
             self.done_reason = meta.get("done_reason")
             self.eval_count = meta.get("eval_count")
             self.eval_duration_ns = meta.get("eval_duration")
+        room = self.limit - self.length
+        if len(content) > room:
+            # A model that ignores num_predict: keep what a part can hold, and end it there.
+            content = content[: max(room, 0)]
+            self.full = True
+            self.done_reason = LIMIT
         if content:
             now = time.monotonic()
             if self.first_token_at is None:
                 self.first_token_at = now
             self.last_token_at = now
             self.chunks += 1
-            self.text += content
+            self._pieces.append(content)
+            self.length += len(content)
         return content
+
+    @property
+    def text(self) -> str:
+        """The text so far."""
+        pieces = self._pieces
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
 
     def tokens_per_second(self) -> float | None:
         if self.eval_count and self.eval_duration_ns:
@@ -57,17 +86,36 @@ class Reply:
                 return (self.chunks - 1) / elapsed
         return None
 
-    def kept_note(self, part: Part | None, replacing: bool, db_error: str | None) -> str:
-        """What became of this text, for the message of a generation that stopped: `part` is
-        the part kept, `replacing` whether the generation was a regenerate."""
+    def ending_note(self, part: Part) -> str:
+        """What the writer should know about how a finished part ended ("" when nothing)."""
+        if self.done_reason != LIMIT:
+            return ""
+        return (
+            f"Part {part.seq} reached the most a part can hold ({self.limit:,} characters), so "
+            "storyterm ended it there: the model kept writing past its reply room. Everything "
+            "up to that point is saved; continue the story for the next part."
+        )
+
+    def unsaved_note(self, cause: str, path: Path | None, write_error: str | None) -> str:
+        """What the writer is told when this text could not be saved because of `cause`: where
+        it is kept instead (`path`, a recovery file), or why even that failed."""
         words = len(self.text.split())
-        if db_error:
+        plural = "s" if words != 1 else ""
+        said = f" The {words:,} word{plural} written could not be saved ({cause})"
+        if path is not None:
             return (
-                f" The {words:,} words written could not be saved ({db_error}); copy them from "
-                "the screen."
-                if words
-                else ""
+                f"{said}; they are kept in {path}. Once the database works again, "
+                f"`storyterm recover {shlex.quote(str(path))}` puts them back into the story."
             )
+        return f"{said}, nor kept in a recovery file ({write_error}); copy them from the screen."
+
+    def kept_note(self, part: Part | None, replacing: bool, unsaved: str | None) -> str:
+        """What became of this text, for the message of a generation that stopped: `part` is
+        the part kept, `replacing` whether the generation was a regenerate, `unsaved` what the
+        writer is told when the save failed (Run._keep_unsaved)."""
+        if unsaved:
+            return unsaved if self.text.strip() else ""
+        words = len(self.text.split())
         if part is not None and self.text.strip():
             return (
                 f" The {words:,} word{'s' if words != 1 else ''} written so far are kept in "

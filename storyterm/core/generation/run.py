@@ -113,6 +113,8 @@ class Run:
         self.next_save = 0.0
         self.raw_estimate = 0
         self.ended = False
+        #: The model had finished: a text that cannot be saved is kept as a done part's.
+        self.finishing = False
         self.streams = Streams(cancel)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -413,6 +415,7 @@ class Run:
         completion = (
             reply.completion_tokens if reply.completion_tokens is not None else reply.chunks
         )
+        self.finishing = True
         part, session = await self.db(
             self.sessions.checkpoint_part,
             self.user_id,
@@ -441,12 +444,14 @@ class Run:
             completion_tokens=completion,
             tokens_per_second=reply.tokens_per_second(),
             done_reason=reply.done_reason,
+            message=reply.ending_note(part),
         )
 
     def _end_sync(self) -> tuple[Part | None, Session | None, str | None]:
         """Save how a stopped or failed generation ends: the text as interrupted; with no text,
         the replaced part put back (regenerate) or the empty claim removed. Returns the part
-        kept, the session, and a database error message if the save itself failed."""
+        kept, the session, and, if the save itself failed, what the writer is told of it (the
+        text is then in a recovery file)."""
         self.db.wait_pending()
         if self.part is None or self.ended:
             return self.part, self.session, None
@@ -481,7 +486,39 @@ class Run:
                 return part, session, None
         except StorytermError as exc:
             log.error("could not save the end of part %s: %s", seq, exc)
-            return None, None, exc.message
+            return None, None, self._keep_unsaved(exc)
+
+    def _keep_unsaved(self, error: StorytermError) -> str:
+        """The text a failed save could not store, written to a recovery file (never lose a
+        word); returns what the writer is told of it."""
+        from storyterm.core import recovery
+
+        cause = recovery.save_failure_cause(error)
+        text = self.reply.text
+        if not text.strip():
+            return f" ({cause})"
+        assert self.part is not None
+        unsaved = recovery.Unsaved(
+            user_id=self.user_id,
+            session_id=self.session_id,
+            title=self.session.title if self.session else "",
+            seq=self.part.seq,
+            part_id=self.part.id,
+            take=self.part.take,
+            part_created_at=self.part.created_at.isoformat(),
+            direction=self.direction,
+            model_name=self.model or None,
+            state=(PartState.DONE if self.finishing else PartState.INTERRUPTED).value,
+            cause=cause,
+            written_at=recovery.now_text(),
+        )
+        try:
+            path = recovery.write_recovery(self.settings.state_dir, unsaved, text)
+        except OSError as exc:
+            log.error("could not write a recovery file for part %s either: %s", unsaved.seq, exc)
+            return self.reply.unsaved_note(cause, None, exc.strerror or str(exc))
+        log.warning("the text of part %s is kept in %s", unsaved.seq, path)
+        return self.reply.unsaved_note(cause, path, None)
 
     async def _end(self) -> tuple[Part | None, Session | None, str | None]:
         # Shielded: if the caller is cancelled meanwhile, the save still completes.
@@ -512,7 +549,9 @@ class Run:
                 done_reason=reason,
             )
         if reason == "cancel":
-            message = "Stopped before the model wrote anything."
+            message = (
+                "Stopped." if reply.text.strip() else "Stopped before the model wrote anything."
+            )
         else:
             title = self.session.title if self.session else "The story"
             message = f"“{title}” was {reason} elsewhere, so the generation stopped."

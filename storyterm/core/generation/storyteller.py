@@ -7,9 +7,11 @@ to the caller and saving it while it streams.
   being folded into the story summary, a model chosen for the story);
 - `TextDelta(text)`: the next piece of the part, as Ollama sends it;
 - `Saved(part)`: a checkpoint was written (about every `settings.checkpoint_interval` seconds);
-- `Finished(part, session, prompt_tokens, completion_tokens, tokens_per_second)`: the end. The
-  part is `done`, or `interrupted` when the writer stopped it or the story was paused elsewhere
-  (the text written so far is kept);
+- `Finished(part, session, prompt_tokens, completion_tokens, tokens_per_second, done_reason,
+  message)`: the end. The part is `done`, or `interrupted` when the writer stopped it or the
+  story was paused elsewhere (the text written so far is kept); a part the model would have
+  made longer than a part can hold (text.MAX_PART) ends there, done, with done_reason "limit"
+  and a `message` saying so;
 - `Failed(error, part)`: nothing more will come; `error.message` says what happened and what to
   do, and `part` is what was kept (None when nothing was written).
 
@@ -219,6 +221,11 @@ class Storyteller:
                     yield TextDelta(delta)
                 if saved is not None:
                     yield Saved(saved)
+                if run.reply.full:
+                    # The part holds all it can: stop the model now rather than read (and
+                    # drop) the rest of a reply that ignores its num_predict.
+                    run.close_watches()
+                    return
 
     # -- the context viewer and the summary -----------------------------------------------
 

@@ -297,8 +297,63 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+#: What a database (SQLite, PostgreSQL) or the system says when a write fails for want of
+#: room or permission, and the few words a writer is told for it. Matched in lower case.
+_CAUSES = (
+    (
+        ("database or disk is full", "no space left on device", "could not extend file"),
+        "the disk holding the database is full",
+    ),
+    (
+        ("readonly database", "read-only file system", "read-only transaction"),
+        "the database cannot be written to (it is read-only)",
+    ),
+    (("disk i/o error", "input/output error"), "the disk holding the database failed"),
+    (("database is locked",), "another program kept the database locked"),
+    (("unable to open database file",), "the database file cannot be opened"),
+    (
+        (
+            "connection refused",
+            "could not connect",
+            "server closed the connection",
+            "terminating connection",
+            "connection to server",
+            "connection is closed",
+        ),
+        "the database server cannot be reached",
+    ),
+)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what the database said."""
+    text = str(getattr(exc, "orig", exc) or exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def error_cause(exc: BaseException) -> str | None:
+    """The real cause of a failed database call in a few words ("the disk holding the
+    database is full"), or None when it is none of the known ones."""
+    reason = _reason(exc).lower()
+    for signs, cause in _CAUSES:
+        if any(sign in reason for sign in signs):
+            return cause
+    return None
+
+
 def describe_error(url: str, exc: BaseException) -> str:
-    reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0] if str(exc) else ""
+    reason = _reason(exc) if str(exc) else ""
+    cause = error_cause(exc)
+    if cause == _CAUSES[0][1]:
+        return (
+            f"The disk holding the database at {redact(url)} is full ({reason}). Free some space "
+            "on it, then try again."
+        )
+    if cause == _CAUSES[1][1]:
+        return (
+            f"The database at {redact(url)} cannot be written to ({reason}). Check that its "
+            "file and folder are writable by you, or that the server accepts writes."
+        )
     if "database is locked" in reason:
         # SQLite waited out its busy timeout: the file is fine, another program holds it.
         return (

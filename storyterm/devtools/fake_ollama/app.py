@@ -199,8 +199,9 @@ class _Api:
         num_ctx = int(options.get("num_ctx") or 2048)
         num_predict = int(options.get("num_predict") or -1)
         record.prompt_tokens = fake.count_prompt_tokens(body.get("messages") or [])
-        tokens = fake.reply_tokens(body, num_predict if num_predict > 0 else 1_000_000)
-        length_cut = num_predict > 0 and len(tokens) >= num_predict
+        capped = num_predict > 0 and not fake.ignore_num_predict
+        tokens = fake.reply_tokens(body, num_predict if capped else 1_000_000)
+        length_cut = capped and len(tokens) >= num_predict
         record.overflowed = record.prompt_tokens + len(tokens) > num_ctx
         reply = _Reply(model, record, tokens, time.monotonic_ns(), length_cut)
         # Ollama answers only once the model is loaded: the headers wait too.

@@ -38,6 +38,7 @@ class FakeOllama:
         error_after: int | None = None,
         error_message: str = "an error was encountered while running the model: unexpected EOF",
         load_delay: float = 0.0,
+        ignore_num_predict: bool = False,
         chars_per_token: float = 3.8,
         reply: str | Callable[[dict[str, Any]], str] | None = None,
         seed: int = 7,
@@ -57,6 +58,9 @@ class FakeOllama:
         self.error_message = error_message
         #: Seconds before the first token (a model being loaded).
         self.load_delay = load_delay
+        #: A model that runs on past options.num_predict, to `tokens` (seen with some models
+        #: and templates): what storyterm's own part limit is for.
+        self.ignore_num_predict = ignore_num_predict
         #: The fake tokenizer: prompt_eval_count is about len(text) / chars_per_token.
         self.chars_per_token = chars_per_token
         #: Fixed reply text, or a function of the request body; None writes seeded prose.

@@ -236,6 +236,8 @@ class Generation:
                 "so far; ctrl+r writes it again.",
                 markup=False,
             )
+        elif event.message:  # ended by storyterm (the part limit): say why
+            self._screen.notify(event.message, timeout=15, markup=False)
         elif event.done_reason == "length":
             self._screen.notify(
                 f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
