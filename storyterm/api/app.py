@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
 from storyterm.api.limits import BodyLimit
-from storyterm.api.routes import auth, health, models, sessions, story
+from storyterm.api.routes import auth, health, history, models, sessions, story
 from storyterm.api.streaming import STOP_GRACE_SECONDS, Generations
 from storyterm.core.runtime import Runtime
 from storyterm.errors import StorytermError
@@ -38,6 +38,12 @@ TAGS = [
     },
     {"name": "story", "description": "Start a story and write it part by part."},
     {"name": "sessions", "description": "List, read, pause, resume, complete, delete, save."},
+    {
+        "name": "takes",
+        "description": "Every take (version) of a part: list them, choose one, edit (a new one).",
+    },
+    {"name": "history", "description": "Undo and redo a story's changes; reopen a completed one."},
+    {"name": "trash", "description": "Deleted stories and parts, until restored or emptied."},
     {"name": "models", "description": "The Ollama models a story can be written with."},
     {"name": "health", "description": "Whether the database, the cache and Ollama answer."},
 ]
@@ -75,7 +81,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, models, health):
+    for module in (auth, story, sessions, history, models, health):
         app.include_router(module.router)
     return app
 

@@ -70,8 +70,9 @@ _DESCRIPTIONS: dict[int, str] = {
     401: "Missing, malformed, expired or revoked bearer token: log in again.",
     404: "No such session for this account (another writer's session looks exactly the same).",
     409: "The move is not possible in the session's status (pause a paused session, continue "
-    "one that is paused or completed, write again a story without parts), the story's model "
-    "is not installed in Ollama, or another client won a race.",
+    "one that is paused or completed, write again a story without parts, change a completed "
+    "story's parts or one being written, undo with nothing to undo, restore what is not in the "
+    "trash), the story's model is not installed in Ollama, or another client won a race.",
     413: "The request body is larger than this endpoint takes (see the API description).",
     429: "Too many wrong passwords in a row: wait `Retry-After` seconds before trying again.",
     422: "The request is not usable: a missing or malformed field, or a value the rules refuse.",

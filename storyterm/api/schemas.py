@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from storyterm.api.rules import (
     MODEL_PATTERN,
@@ -26,14 +26,31 @@ from storyterm.core.basics import (
     MAX_DIRECTION,
     MAX_METADATA_VALUE,
     MAX_MODEL_NAME,
+    MAX_PART,
     MAX_TITLE,
     PASSWORD_MAX,
     USERNAME_MAX,
 )
 from storyterm.core.storage.tables import PartState, SessionStatus, TakeKind
 from storyterm.core.views import Part as PartView
-from storyterm.core.views import Session
+from storyterm.core.views import Session, TrashItem
 
+#: The highest part, take or trash number there can be (32-bit integer columns).
+MAX_NUMBER = 2**31 - 1
+
+
+def _whole(value: Any) -> Any:
+    # JSON (and JSON Schema) make no difference between 2 and 2.0: both are the integer 2. The
+    # request models are strict (no "2" for 2, no true for 1), so 2.0 is let through by hand.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A part's number in a request body, written as JSON may write one (2 or 2.0).
+# (The bounds before the validator: after it, pydantic writes them into the document as "ge"
+# and "le", which JSON Schema does not know.)
+PartNumber = Annotated[int, Field(ge=1, le=MAX_NUMBER), BeforeValidator(_whole)]
 #: What a story-bible value may be (the core checks the rest: lengths, empty names).
 MetadataValue = str | int | float | bool | list[str] | None
 
@@ -45,6 +62,7 @@ if TYPE_CHECKING:
     Title = str
     ModelName = str
     DirectionText = str
+    PartText = str
 else:
     #: Story-bible text: no NUL, and within the core's length for a value.
     MetadataText = rule(
@@ -78,6 +96,11 @@ else:
         NO_NUL_PATTERN,
         "must not contain NUL characters (U+0000)",
         max_length=MAX_DIRECTION,
+    )
+    PartText = rule(
+        NO_NUL_PATTERN,
+        "must not contain NUL characters (U+0000)",
+        max_length=MAX_PART,
     )
 #: The same on the way in, where NaN and Infinity (which Python's JSON reader accepts) are
 #: refused rather than stored as something no JSON client can read back.
@@ -175,6 +198,10 @@ class SessionOut(BaseModel):
     updated_at: datetime
     paused_at: datetime | None = None
     completed_at: datetime | None = None
+    deleted_at: datetime | None = Field(
+        default=None,
+        description="When the story went to the trash (null: it is not in the trash).",
+    )
 
     @classmethod
     def of(cls, session: Session) -> SessionOut:
@@ -191,6 +218,7 @@ class SessionOut(BaseModel):
             updated_at=session.updated_at,
             paused_at=session.paused_at,
             completed_at=session.completed_at,
+            deleted_at=session.deleted_at,
         )
 
 
@@ -245,7 +273,14 @@ class ContinueRequest(_Request):
     )
     regenerate: bool = Field(
         default=False,
-        description="Replace the newest part instead of adding one after it.",
+        description="Write a part again instead of adding one after it: a new take of it (the "
+        "takes it had are kept; see the part's versions).",
+    )
+    part: PartNumber | None = Field(
+        default=None,
+        description="With `regenerate`: the part to write again (its seq); left out, the newest. "
+        "Without `regenerate` it is refused (409): a new part always goes at the end.",
+        examples=[2],
     )
 
 
@@ -343,6 +378,129 @@ class ErrorFrame(_Frame):
 
 
 StreamFrame = ProgressFrame | DeltaFrame | SavedFrame | DoneFrame | ErrorFrame
+
+
+# -- takes, undo, the trash -----------------------------------------------------------------
+
+
+class Version(BaseModel):
+    """One take of a part (a version of it): the model's, a regenerate's, or the writer's edit.
+    The chosen one is what the story tells (shown, exported, sent to the model)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    number: int = Field(description="The take's number within its part, from 1.")
+    kind: TakeKind = Field(description="generated, edited or continued.")
+    take_from: int | None = Field(
+        default=None, description="The take this one was made from (an edit's source)."
+    )
+    chosen: bool
+    direction: str
+    content: str
+    model_name: str | None
+    state: PartState
+    word_count: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PartVersions(BaseModel):
+    """Every take of one part, by number."""
+
+    session_id: str
+    seq: int
+    chosen: int = Field(description="The number of the chosen take.")
+    versions: list[Version]
+
+
+class EditRequest(_Request):
+    """An edit of a part: a new take with this text and/or direction (what is left out stays as
+    it is); the take it is made from is kept."""
+
+    content: PartText | None = Field(
+        default=None,
+        description=f"The part's new text (up to {MAX_PART:,} characters).",
+        examples=["Mara broke the seal and read the first line aloud."],
+    )
+    direction: DirectionText | None = Field(
+        default=None,
+        description=f"The part's new direction (up to {MAX_DIRECTION:,} characters).",
+        examples=["Mara reads the letter aloud"],
+    )
+
+
+class HistoryStep(BaseModel):
+    """What an undo or a redo did, and the story as it is now."""
+
+    message: str = Field(examples=["Part 2 shows take 1 again."])
+    session: SessionOut
+
+
+class PartTrashed(BaseModel):
+    """A part moved to the trash; restore it with POST /api/langchain/trash/parts/{trash_id}/
+    restore."""
+
+    trash_id: int
+    session: SessionOut
+
+
+class TrashedStory(BaseModel):
+    """A story in the trash: restore it with POST /api/langchain/trash/sessions/{session_id}/
+    restore, or delete it for good with DELETE /api/langchain/sessions/{session_id}?forever=true."""
+
+    session_id: str
+    title: str
+    word_count: int
+    deleted_at: datetime
+    preview: str = Field(description="The first few words of its premise, if it has one.")
+
+    @classmethod
+    def of(cls, item: TrashItem) -> TrashedStory:
+        return cls(
+            session_id=item.session_id,
+            title=item.title,
+            word_count=item.word_count,
+            deleted_at=item.deleted_at,
+            preview=item.preview,
+        )
+
+
+class TrashedPart(BaseModel):
+    """A part in the trash (with all its takes): restore it with POST /api/langchain/trash/
+    parts/{trash_id}/restore, or delete it for good with DELETE on that part's trash URL."""
+
+    trash_id: int = Field(description="The part's number in the trash.")
+    session_id: str = Field(description="The story it was deleted from.")
+    title: str = Field(description="That story's title.")
+    seq: int = Field(description="Where the part stood in its story.")
+    word_count: int
+    deleted_at: datetime
+    preview: str = Field(description="The first few words, to recognise it by.")
+
+    @classmethod
+    def of(cls, item: TrashItem) -> TrashedPart:
+        assert item.part_id is not None and item.seq is not None
+        return cls(
+            trash_id=item.part_id,
+            session_id=item.session_id,
+            title=item.title,
+            seq=item.seq,
+            word_count=item.word_count,
+            deleted_at=item.deleted_at,
+            preview=item.preview,
+        )
+
+
+class TrashList(BaseModel):
+    """The writer's trash, each list most recently deleted first."""
+
+    stories: list[TrashedStory]
+    parts: list[TrashedPart]
+    trash_days: int = Field(
+        description="Days a story or part stays in the trash before it is deleted for good."
+    )
 
 
 # -- export ---------------------------------------------------------------------------------

@@ -38,6 +38,10 @@ def cli(ctx: click.Context) -> None:
     """storyterm: write long stories with a local AI model, part by part.
 
     Run with no arguments to open the writing room.
+
+    Nothing written is lost: every part keeps its takes (versions, choose, edit,
+    continue --regenerate), deleted stories and parts wait in the trash (trash, restore), and
+    undo/redo step through your changes to a story.
     """
     if ctx.invoked_subcommand is None:
         gc.disable()  # see storyterm.cli.open_writing_room
@@ -58,8 +62,8 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from storyterm.cli import auth, db, export, recover, serve, sessions, story
+    from storyterm.cli import auth, db, export, history, recover, serve, sessions, story
 
-    for module in (auth, sessions, story, recover, export, db, serve):
+    for module in (auth, sessions, story, history, recover, export, db, serve):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from storyterm.cli.common import (
+    Styled,
     current_user_id,
     get_runtime,
     handle_errors,
@@ -13,8 +14,9 @@ from storyterm.cli.common import (
     styled,
 )
 from storyterm.core.basics import BibleField
+from storyterm.core.runtime import Runtime
 from storyterm.core.storage.tables import PartState
-from storyterm.core.text import terminal_line
+from storyterm.core.text import terminal_line, terminal_safe
 from storyterm.core.views import STATUS_MARK, ago
 
 
@@ -94,7 +96,12 @@ def show_cmd(session_id: str, as_json: bool) -> None:
         print_json(
             {
                 "session": session.model_dump(mode="json"),
-                "parts": [p.model_dump(mode="json") for p in parts],
+                # `version`/`versions` are the chosen take and how many the part has (the
+                # names scripts were promised; `take`/`takes` say the same).
+                "parts": [
+                    {**p.model_dump(mode="json"), "version": p.take, "versions": p.takes}
+                    for p in parts
+                ],
             }
         )
         return
@@ -136,27 +143,83 @@ def _status_command(name: str, verb: str, help_text: str) -> click.Command:
 pause_cmd = _status_command("pause", "Paused", "Pause a session; resume it later.")
 resume_cmd = _status_command("resume", "Resumed", "Resume a paused session.")
 complete_cmd = _status_command(
-    "complete", "Completed", "Mark a session completed (read-only from then on)."
+    "complete", "Completed", "Mark a session completed (read-only until `storyterm reopen`)."
 )
 
 
 @click.command("delete")
 @click.argument("session_id")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--part",
+    "seq",
+    type=click.IntRange(1, 2**31 - 1),
+    default=None,
+    help="Delete only this part (with all its takes); the parts after it move up one place.",
+)
+@click.option("--forever", is_flag=True, help="Delete for good instead of to the trash (asks).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @handle_errors
-def delete_cmd(session_id: str, yes: bool) -> None:
-    """Delete a session and all its parts, for good."""
+def delete_cmd(session_id: str, seq: int | None, forever: bool, yes: bool) -> None:
+    """Move a story (or one part, with --part) to the trash; --forever deletes it for good.
+
+    `storyterm restore` brings back what is in the trash (see `storyterm trash`), and so does
+    `storyterm undo`. The trash keeps things for the trash_days setting (30 days).
+    """
     runtime = get_runtime()
     user_id = current_user_id(runtime)
     session_id = resolve_session_id(runtime, user_id, session_id)
-    session = runtime.sessions.get(user_id, session_id)
-    if not yes:
-        click.confirm(
-            terminal_line(f"Delete “{session.title}” and its {session.part_count} parts for good?"),
-            abort=True,
+    if seq is not None:
+        _delete_part(runtime, user_id, session_id, seq, forever=forever, yes=yes)
+        return
+    if not forever:
+        session = runtime.history.delete(user_id, session_id)
+        say(
+            "Moved ",
+            styled(f"“{session.title}”", one_line=True, bold=True),
+            f" to the trash; `storyterm restore {session_id[:8]}` brings it back.",
         )
-    runtime.sessions.delete(user_id, session_id)
-    say(f"Deleted “{session.title}”.")
+        return
+    session = runtime.history.story(user_id, session_id)
+    if not yes:
+        parts = f"{session.part_count:,} part" + ("" if session.part_count == 1 else "s")
+        _confirm(
+            "Delete ",
+            styled(f"“{session.title}”", one_line=True, bold=True),
+            f" and its {parts} for good? This cannot be undone",
+        )
+    runtime.history.delete_forever(user_id, session_id)
+    say("Deleted ", styled(f"“{session.title}”", one_line=True, bold=True), " for good.")
+
+
+def _delete_part(
+    runtime: Runtime, user_id: int, session_id: str, seq: int, *, forever: bool, yes: bool
+) -> None:
+    session = runtime.sessions.get(user_id, session_id)
+    title = styled(f"“{session.title}”", one_line=True, bold=True)
+    if forever and not yes:
+        part = runtime.sessions.get_part(user_id, session_id, seq)
+        takes = f", all {part.takes} takes" if part.takes > 1 else ""
+        _confirm(
+            f"Delete part {seq} of ",
+            title,
+            f" ({part.word_count:,} words{takes}) for good? This cannot be undone",
+        )
+    trash_number = runtime.history.delete_part(user_id, session_id, seq)
+    if forever:
+        runtime.history.delete_part_forever(user_id, trash_number)
+        say(f"Deleted part {seq} of ", title, " for good.")
+        return
+    say(
+        f"Moved part {seq} of ",
+        title,
+        f" to the trash; `storyterm restore --part {trash_number}` brings it back.",
+    )
+
+
+def _confirm(*pieces: str) -> None:
+    """Ask before what cannot be undone (stored text in the question is made terminal-safe)."""
+    question = "".join(p if isinstance(p, Styled) else terminal_safe(p) for p in pieces)
+    click.confirm(question, abort=True)
 
 
 COMMANDS = [sessions_cmd, show_cmd, pause_cmd, resume_cmd, complete_cmd, delete_cmd]

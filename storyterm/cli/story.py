@@ -27,7 +27,7 @@ from storyterm.cli.streaming import EXIT_STOPPED, SignalsStop, StoryOut
 from storyterm.core.basics import BibleField, status_message
 from storyterm.core.runtime import Runtime
 from storyterm.core.text import terminal_line
-from storyterm.errors import InvalidTransition, ModelMissing
+from storyterm.errors import InvalidTransition, ModelMissing, NotFound
 
 
 def _note(message: str) -> None:
@@ -93,22 +93,33 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
 @click.option(
     "--regenerate",
     is_flag=True,
-    help="Write the last part again (with its direction, or with --direction).",
+    help="Write the last part again, as a new take (with its direction, or with --direction); "
+    "the old take is kept (see `storyterm versions`).",
+)
+@click.option(
+    "--part",
+    type=click.IntRange(1, 2**31 - 1),
+    default=None,
+    help="With --regenerate: the part to write again (default: the last one).",
 )
 @click.option("--model", default=None, help="Switch the story to this installed model first.")
 @handle_errors
-def continue_cmd(session_id: str, direction: str, regenerate: bool, model: str | None) -> None:
+def continue_cmd(
+    session_id: str, direction: str, regenerate: bool, part: int | None, model: str | None
+) -> None:
     """Write the next part of a story, streaming it as it arrives.
 
     Ctrl-C stops the model and keeps what it wrote (marked interrupted); so do `kill` (SIGTERM)
     and closing the terminal (SIGHUP).
     """
+    if part is not None and not regenerate:
+        raise click.UsageError("--part picks a part to write again; use it with --regenerate.")
     runtime = get_runtime()
     user_id = current_user_id(runtime)
     session_id = resolve_session_id(runtime, user_id, session_id)
     if model:
         runtime.sessions.set_model(user_id, session_id, asyncio.run(_installed(runtime, model)))
-    code = asyncio.run(_write_part(runtime, user_id, session_id, direction, regenerate))
+    code = asyncio.run(_write_part(runtime, user_id, session_id, direction, regenerate, part))
     if code:
         sys.exit(code)
 
@@ -128,13 +139,20 @@ async def _installed(runtime: Runtime, name: str) -> str:
 
 
 async def _write_part(
-    runtime: Runtime, user_id: int, session_id: str, direction: str, regenerate: bool
+    runtime: Runtime,
+    user_id: int,
+    session_id: str,
+    direction: str,
+    regenerate: bool,
+    part: int | None = None,
 ) -> int:
     session = runtime.sessions.get(user_id, session_id)
     if not session.is_writable:
         # Say why before announcing a part that cannot be written.
         raise InvalidTransition(status_message(session.title, session.status.value))
-    seq = session.part_count if regenerate else session.part_count + 1
+    if part is not None and part > session.part_count:
+        raise NotFound(f"“{session.title}” has no part {part} (it has {session.part_count}).")
+    seq = (part or session.part_count) if regenerate else session.part_count + 1
     cancel = asyncio.Event()
     out = StoryOut()
     out.note(
@@ -142,7 +160,7 @@ async def _write_part(
         f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
     )
     events = runtime.storyteller.generate(
-        user_id, session_id, direction, regenerate=regenerate, cancel=cancel
+        user_id, session_id, direction, regenerate=regenerate, part=part, cancel=cancel
     )
     with SignalsStop(cancel) as stop:
         try:

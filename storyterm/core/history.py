@@ -158,6 +158,11 @@ class HistoryService:
             except Conflict:  # the memory moved on (a generation saved it): look again
                 session = self.store.get_session(user_id, session.id)
 
+    def story(self, user_id: int, session_id: str) -> Session:
+        """The story, in the trash or not: what a front end names before deleting it for good,
+        or after an undo that moved it."""
+        return self.store.tx.read_session(user_id, session_id, trashed=True)
+
     # -- the trash ----------------------------------------------------------------------------
 
     def delete(self, user_id: int, session_id: str) -> Session:

@@ -8,12 +8,13 @@ exactly like a missing one (the store filters every query by user id).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import math
 import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from storyterm.core.basics import (
     MAX_METADATA_KEY,
@@ -24,7 +25,7 @@ from storyterm.core.basics import (
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.storage.cache import CacheState
-from storyterm.core.storage.parts import NewPart
+from storyterm.core.storage.parts import NewPart, NewTake
 from storyterm.core.storage.store import Store
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
 from storyterm.core.text import (
@@ -287,7 +288,8 @@ class SessionService:
         parts: Sequence[NewPart],
     ) -> Session:
         """A story brought back from an export, as a new session of `user_id` with every part
-        exactly as it was (text, direction, state, token counts, model names, dates).
+        exactly as it was (text, direction, state, token counts, model names, dates), and every
+        take of it, the same one chosen.
 
         A part that was still streaming when it was exported is nobody's generation here: it
         comes back as interrupted, which is what opening it would show anyway.
@@ -303,33 +305,7 @@ class SessionService:
             paused_at = paused_at or now
         elif status is SessionStatus.COMPLETED:
             completed_at = completed_at or now
-        cleaned: list[NewPart] = []
-        for part in parts:
-            for tokens in (part.prompt_tokens, part.completion_tokens):
-                if tokens is not None and (
-                    isinstance(tokens, bool)
-                    or not isinstance(tokens, int)
-                    or not 0 <= tokens <= MAX_COUNT
-                ):
-                    raise InvalidInput(
-                        f"Token counts must be whole numbers from 0 to {MAX_COUNT:,}."
-                    )
-            cleaned.append(
-                NewPart(
-                    direction=clean_direction(part.direction),
-                    content=clean_content(part.content),
-                    model_name=_clean_model_name(part.model_name),
-                    state=(
-                        PartState.INTERRUPTED
-                        if part.state is PartState.STREAMING
-                        else PartState(part.state)
-                    ),
-                    prompt_tokens=part.prompt_tokens,
-                    completion_tokens=part.completion_tokens,
-                    created_at=part.created_at,
-                    updated_at=part.updated_at,
-                )
-            )
+        cleaned = [_clean_imported_part(seq, part) for seq, part in enumerate(parts, start=1)]
         return self.store.restore_session(
             user_id,
             title=clean_title(title),
@@ -424,6 +400,48 @@ class SessionService:
 
 
 _EDITABLE = [SessionStatus.ACTIVE, SessionStatus.PAUSED]
+
+
+_Imported = TypeVar("_Imported", NewPart, NewTake)
+
+
+def _clean_imported_part(seq: int, part: NewPart) -> NewPart:
+    """An imported part and its takes, checked: the takes are numbered 1 to n, each once, and
+    an edit's source is one of them."""
+    numbers = sorted([part.take, *(take.number for take in part.other_takes)])
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise InvalidInput(
+            f"The takes of part {seq} must be numbered 1 to {len(numbers)}, each once "
+            f"(they are {', '.join(map(str, numbers))})."
+        )
+    for take_from in (part.take_from, *(take.take_from for take in part.other_takes)):
+        if take_from is not None and not 1 <= take_from <= len(numbers):
+            raise InvalidInput(
+                f"A take of part {seq} says it was made from take {take_from}, which the "
+                "part does not have."
+            )
+    return dataclasses.replace(
+        _clean_imported(part), other_takes=tuple(map(_clean_imported, part.other_takes))
+    )
+
+
+def _clean_imported(take: _Imported) -> _Imported:
+    """An imported part or take, its text checked like a writer's. A take that was still
+    streaming when it was exported is nobody's generation here: it comes back interrupted."""
+    for tokens in (take.prompt_tokens, take.completion_tokens):
+        if tokens is not None and (
+            isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens <= MAX_COUNT
+        ):
+            raise InvalidInput(f"Token counts must be whole numbers from 0 to {MAX_COUNT:,}.")
+    return dataclasses.replace(
+        take,
+        direction=clean_direction(take.direction),
+        content=clean_content(take.content),
+        model_name=_clean_model_name(take.model_name),
+        state=(
+            PartState.INTERRUPTED if take.state is PartState.STREAMING else PartState(take.state)
+        ),
+    )
 
 
 def _clean_model_name(model_name: Any) -> str | None:

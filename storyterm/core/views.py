@@ -173,6 +173,8 @@ class Take(_View, frozen=True, kw_only=True):
     model_name: str | None
     state: PartState
     word_count: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -156,7 +156,7 @@ def test_another_writers_session_is_not_found_exactly_like_a_missing_one(
     assert client.get(f"{SESSIONS}/{sid}", headers=alice).json()["session"]["status"] == "active"
     assert client.get(SESSIONS, headers=bob).json()["items"] == []
 
-    client.delete(f"{SESSIONS}/{sid}", headers=alice)
+    client.delete(f"{SESSIONS}/{sid}", params={"forever": "true"}, headers=alice)
     missing = client.request(method, url, headers=alice, json=body)
     assert missing.status_code == 404
     assert as_bob.json() == missing.json()

@@ -151,14 +151,17 @@ def test_pause_resume_complete_delete(shelf: Shelf) -> None:
     assert result.stdout.strip() == "Completed “Winter Orchard”."
     assert svc.get(user, shelf.orchard).status.value == "completed"
 
-    # delete asks first; "no" keeps the story.
-    kept = shelf.invoke("delete", shelf.keeper[:8], input="n\n")
-    assert kept.exit_code == 1 and "Delete “The Keeper's Letter” and its 2 parts" in kept.output
-    assert svc.get(user, shelf.keeper).part_count == 2
-    gone = shelf.invoke("delete", shelf.keeper[:8], input="y\n")
-    assert gone.exit_code == 0 and "Deleted “The Keeper's Letter”." in gone.stdout
-    assert shelf.invoke("delete", shelf.salt, "--yes").exit_code == 0
+    # delete moves to the trash (nothing is lost); --forever asks first, "no" keeps the story.
+    gone = shelf.invoke("delete", shelf.keeper[:8])
+    assert gone.exit_code == 0 and "Moved “The Keeper's Letter” to the trash" in gone.stdout
+    assert shelf.invoke("delete", shelf.salt, "--yes").exit_code == 0  # old scripts still work
     assert [s.title for s in svc.list(user).items] == ["Winter Orchard"]
+    kept = shelf.invoke("delete", shelf.keeper[:8], "--forever", input="n\n")
+    assert kept.exit_code == 1 and "Delete “The Keeper's Letter” and its 2 parts" in kept.output
+    with svc.store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM story_parts")).scalar() == 2
+    forever = shelf.invoke("delete", shelf.keeper[:8], "--forever", input="y\n")
+    assert forever.exit_code == 0 and "Deleted “The Keeper's Letter” for good." in forever.stdout
     with svc.store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM story_parts")).scalar() == 0
 

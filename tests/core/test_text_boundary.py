@@ -268,8 +268,14 @@ def test_stored_hostile_fields_are_printed_safely_by_every_command(
         assert result.exit_code == 0, result.output
         assert_terminal_safe(result.stdout + result.stderr)
         assert "pwned" in result.stdout  # shown, as symbols, not hidden
-    deleted = CliRunner().invoke(cli, ["delete", session_id], input="n\n", env=env)
-    assert_terminal_safe(deleted.output)
+    # The question before deleting for good names the (hostile) title; so do the trash lines.
+    asked = CliRunner().invoke(cli, ["delete", session_id, "--forever"], input="n\n", env=env)
+    assert asked.exit_code == 1 and "pwned" in asked.output
+    assert_terminal_safe(asked.output)
+    for args in (("delete", session_id), ("trash",), ("trash", "--json")):
+        result = _invoke(env, *args)
+        assert result.exit_code == 0, result.output
+        assert_terminal_safe(result.stdout + result.stderr)
 
 
 def test_the_tui_never_writes_stored_controls_to_the_terminal(

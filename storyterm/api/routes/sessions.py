@@ -164,13 +164,32 @@ def complete_session(session_id: SessionId, account: AccountDep, runtime: Runtim
 
 @router.delete(
     "/{session_id}",
-    summary="Delete a session and all its parts",
+    summary="Move a session to the trash (or delete it for good)",
+    description=(
+        "The story, with every part and take, goes to the trash: hidden from every list and "
+        "read, and back with POST /api/langchain/trash/sessions/{session_id}/restore or undo. "
+        "With `forever=true` it is deleted for good instead, from the trash or not. 409 while "
+        "a part of it is being written."
+    ),
     status_code=204,
     response_class=Response,
-    responses={204: {"description": "Deleted."}, **errors(401, 404, 503)},
+    responses={
+        204: {"description": "Moved to the trash, or deleted."},
+        **errors(401, 404, 409, 503),
+    },
 )
-def delete_session(session_id: SessionId, account: AccountDep, runtime: RuntimeDep) -> Response:
-    runtime.sessions.delete(account.id, session_id)
+def delete_session(
+    session_id: SessionId,
+    account: AccountDep,
+    runtime: RuntimeDep,
+    forever: Annotated[
+        bool, Query(description="Delete for good (it cannot be restored or undone).")
+    ] = False,
+) -> Response:
+    if forever:
+        runtime.history.delete_forever(account.id, session_id)
+    else:
+        runtime.sessions.delete(account.id, session_id)
     return Response(status_code=204)
 
 

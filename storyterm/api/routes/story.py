@@ -10,6 +10,7 @@ from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
 from storyterm.api.schemas import ContinueRequest, SessionOut, StartRequest, StreamFrame
 from storyterm.api.streaming import EventStreamResponse, Generation
+from storyterm.errors import InvalidTransition
 
 router = APIRouter(prefix="/api/langchain/story", tags=["story"])
 
@@ -24,10 +25,14 @@ Writes the next part with the story's model and streams it as server-sent events
   "done_reason"}`: the end; the part is `done`, or `interrupted` if it was stopped
 - `error` `{"code", "message", "part"}`: the generation failed; `part` is what was kept
 
-A failure before the stream starts is an ordinary error answer (404; 409 paused or completed,
-being written elsewhere, nothing to write again, or the story's model not installed in Ollama;
-503 Ollama down). Closing the connection stops the generation; the text written so far is kept
-as an interrupted part.
+With `regenerate` the part (the newest, or `part`) is written again as a new take; the takes it
+had are kept (GET /api/langchain/sessions/{id}/parts/{seq}/versions).
+
+A failure before the stream starts is an ordinary error answer (404, also for a `part` the
+story does not have; 409 paused or completed, being written elsewhere, nothing to write again,
+`part` without `regenerate`, or the story's model not installed in Ollama; 503 Ollama down).
+Closing the connection stops the generation; the text written so far is kept as an interrupted
+part.
 """
 
 
@@ -67,11 +72,21 @@ async def continue_story(
     runtime: RuntimeDep,
     request: Request,
 ) -> EventStreamResponse:
+    if body.part is not None and not body.regenerate:
+        raise InvalidTransition(
+            "`part` picks a part to write again; send it with `regenerate: true` (a new part "
+            "always goes at the end)."
+        )
     storyteller = runtime.storyteller
 
     def events(cancel: Any) -> Any:
         return storyteller.generate(
-            account.id, session_id, body.direction, regenerate=body.regenerate, cancel=cancel
+            account.id,
+            session_id,
+            body.direction,
+            regenerate=body.regenerate,
+            part=body.part,
+            cancel=cancel,
         )
 
     return await Generation(events, request.receive, request.app.state.generations).response()

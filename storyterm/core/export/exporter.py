@@ -29,7 +29,7 @@ from storyterm.core.export.naming import PART_FILE, part_file_name
 from storyterm.core.export.staging import TEMP_PREFIX, Stage, fsync_dir, scan
 from storyterm.core.export.story_file import FORMAT_MARKER, FORMAT_VERSION
 from storyterm.core.service import SessionService
-from storyterm.core.views import Part, Session
+from storyterm.core.views import Part, Session, Take
 from storyterm.errors import InvalidInput
 
 #: Every format `export_session` can write, in the order files are listed.
@@ -97,7 +97,10 @@ def export_session(
                     name = part_file_name(part.seq, width)
                     stage.put_bytes(name, part_markdown(part, level=1).encode())
                     part_names.append(name)
-                writers.add(part)
+                takes = (
+                    sessions.history.takes(user_id, session_id, part.seq) if part.takes > 1 else []
+                )
+                writers.add(part, takes)
             written = writers.finish(count, words, models)
         stage.commit()
     except OSError as exc:
@@ -228,14 +231,15 @@ class _Writers:
         self.json.write('  "session": ' + session.replace("\n", "\n  ") + ",\n")
         self.json.write('  "parts": [')
 
-    def add(self, part: Part) -> None:
+    def add(self, part: Part, takes: list[Take]) -> None:
+        """One part (its chosen take); story.json also keeps its other `takes`."""
         if self.md is not None:
             self.md.write(part_markdown(part, level=2) + "\n")
         if self.txt is not None:
             self.txt.write(part_text(part) + "\n")
         if self.json is not None:
             self.json.write("\n    " if self.first_json_part else ",\n    ")
-            self.json.write(to_json(part_json(part)))
+            self.json.write(to_json(part_json(part, takes)))
             self.first_json_part = False
         if self.epub is not None:
             self.epub.add(part)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from storyterm.core.basics import BibleField
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import export_safe
-from storyterm.core.views import Part, Session
+from storyterm.core.views import Part, Session, Take
 
 
 def state_note(part: Part) -> str:
@@ -154,16 +155,37 @@ def session_json(session: Session) -> dict[str, Any]:
     }
 
 
-def part_json(part: Part) -> dict[str, Any]:
+def _take_text(take: Part | Take) -> dict[str, Any]:
+    return {
+        "direction": take.direction,
+        "content": take.content,
+        "model_name": take.model_name,
+        "state": take.state.value,
+        "word_count": take.word_count,
+        "prompt_tokens": take.prompt_tokens,
+        "completion_tokens": take.completion_tokens,
+        "created_at": iso(take.created_at),
+        "updated_at": iso(take.updated_at),
+    }
+
+
+def part_json(part: Part, takes: Sequence[Take] = ()) -> dict[str, Any]:
+    """A part as story.json holds it: the chosen take's text (what the story is), its number
+    and kind, and every other take of the part in `takes` (by number)."""
     return {
         "seq": part.seq,
-        "direction": part.direction,
-        "content": part.content,
-        "model_name": part.model_name,
-        "state": part.state.value,
-        "word_count": part.word_count,
-        "prompt_tokens": part.prompt_tokens,
-        "completion_tokens": part.completion_tokens,
-        "created_at": iso(part.created_at),
-        "updated_at": iso(part.updated_at),
+        **_take_text(part),
+        "take": part.take,
+        "take_kind": part.take_kind.value,
+        "take_from": part.take_from,
+        "takes": [
+            {
+                "number": take.number,
+                "kind": take.kind.value,
+                "take_from": take.take_from,
+                **_take_text(take),
+            }
+            for take in takes
+            if take.number != part.take
+        ],
     }

@@ -10,6 +10,9 @@ which field and what to do; no input reaches the database (or a traceback) unche
   stays one in UTC, the session's details (`metadata`) by the same rules as a writer's;
 - text storyterm did not type itself is *scrubbed* (core/text.py): NUL and lone surrogates
   become U+FFFD, so one file imports the same on SQLite and PostgreSQL (which refuses U+0000);
+- every take of a part comes back (`take`, `take_kind`, `take_from` and the `takes` list of
+  the others, numbered 1 to n with the chosen one); a file from before takes has none of
+  these, and each of its parts is its own first take;
 - `memory` is derived data: only the keys and values the story memory would use are kept
   (memory_state.well_formed), so a damaged memory never makes a story that cannot continue.
 
@@ -26,7 +29,7 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from storyterm.core.basics import MAX_MODEL_NAME, MAX_PART
 from storyterm.core.memory.state import MAX_COUNT, well_formed
@@ -36,8 +39,8 @@ from storyterm.core.service import (
     clean_metadata,
     clean_title,
 )
-from storyterm.core.storage.parts import NewPart
-from storyterm.core.storage.tables import PartState, SessionStatus
+from storyterm.core.storage.parts import NewPart, NewTake
+from storyterm.core.storage.tables import PartState, SessionStatus, TakeKind
 from storyterm.core.text import scrub, scrub_json
 from storyterm.core.views import Session
 from storyterm.errors import InvalidInput
@@ -270,6 +273,57 @@ def _part(index: int, item: Any, now: datetime) -> NewPart:
             f"part {index} in the list says it is part {seq}",
             "parts must be numbered 1, 2, 3, ... in order",
         )
+    takes = item.get("takes")
+    if takes is None:  # a file from before takes: the part is its own first take
+        takes = []
+    if not isinstance(takes, list):
+        raise _Bad(f"{where}, field 'takes'", f"must be a list of takes, not {_show(takes)}")
+    part = NewPart(
+        **_take_text(item, where, now),
+        take=_optional_count(item, "take", where, low=1) or 1,
+        take_kind=_take_kind(item, "take_kind", where),
+        take_from=_optional_count(item, "take_from", where, low=1),
+        other_takes=tuple(_other_take(where, n, take, now) for n, take in enumerate(takes, 1)),
+    )
+    _check_numbers(part, where)
+    return part
+
+
+def _other_take(part_where: str, index: int, item: Any, now: datetime) -> NewTake:
+    """A take of the part that is not its chosen one (the part's `takes` list)."""
+    where = f"{part_where}, take {index} in its 'takes'"
+    _object(item, where)
+    number = _optional_count(item, "number", where, low=1)
+    if number is None:
+        raise _Bad(f"{where}, field 'number'", "is missing")
+    return NewTake(
+        number=number,
+        kind=_take_kind(item, "kind", where),
+        take_from=_optional_count(item, "take_from", where, low=1),
+        **_take_text(item, where, now),
+    )
+
+
+def _check_numbers(part: NewPart, where: str) -> None:
+    numbers = sorted([part.take, *(take.number for take in part.other_takes)])
+    if numbers != list(range(1, len(numbers) + 1)):
+        shown = ", ".join(f"{n:,}" for n in numbers)
+        raise _Bad(
+            f"{where}, its takes",
+            f"must be numbered 1 to {len(numbers):,} (the chosen 'take' and those in 'takes'), "
+            f"each once, not {shown}",
+        )
+    for take_from in (part.take_from, *(take.take_from for take in part.other_takes)):
+        if take_from is not None and take_from > len(numbers):
+            raise _Bad(
+                f"{where}, its takes",
+                f"one says it was made from take {take_from:,}, which the part does not have",
+            )
+
+
+def _take_text(item: dict[str, Any], where: str, now: datetime) -> dict[str, Any]:
+    """What a part and each of its takes hold: the direction, the text, the model, the state,
+    the token counts and the dates."""
     direction = _text(item, "direction", where) or ""
     try:
         direction = clean_direction(direction)
@@ -281,40 +335,42 @@ def _part(index: int, item: Any, now: datetime) -> NewPart:
             f"{where}, field 'content'",
             f"is {len(content):,} characters long; a part can hold at most {MAX_PART:,}",
         )
-    state_value = item.get("state")
-    state = PartState.DONE
-    if state_value is not None:
-        try:
-            state = PartState(state_value)
-        except ValueError:
-            choices = ", ".join(repr(s.value) for s in PartState)
-            raise _Bad(
-                f"{where}, field 'state'", f"must be one of {choices}, not {_show(state_value)}"
-            ) from None
     created = _date(item, "created_at", where) or now
-    return NewPart(
-        direction=direction,
-        content=content,
-        model_name=_model_name(item, where),
-        state=state,
-        prompt_tokens=_optional_count(item, "prompt_tokens", where),
-        completion_tokens=_optional_count(item, "completion_tokens", where),
-        created_at=created,
-        updated_at=_date(item, "updated_at", where) or created,
-    )
+    return {
+        "direction": direction,
+        "content": content,
+        "model_name": _model_name(item, where),
+        "state": _choice(item, "state", where, PartState, PartState.DONE),
+        "prompt_tokens": _optional_count(item, "prompt_tokens", where),
+        "completion_tokens": _optional_count(item, "completion_tokens", where),
+        "created_at": created,
+        "updated_at": _date(item, "updated_at", where) or created,
+    }
+
+
+def _take_kind(item: dict[str, Any], key: str, where: str) -> TakeKind:
+    return _choice(item, key, where, TakeKind, TakeKind.GENERATED)
+
+
+_E = TypeVar("_E", PartState, TakeKind, SessionStatus)
+
+
+def _choice(item: dict[str, Any], key: str, where: str, kind: type[_E], default: _E) -> _E:
+    """The enum value in field `key` (`default` when it is absent or null)."""
+    value = item.get(key)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(repr(s.value) for s in kind)
+        raise _Bad(
+            f"{where}, field {key!r}", f"must be one of {choices}, not {_show(value)}"
+        ) from None
 
 
 def _status(session: dict[str, Any], where: str) -> SessionStatus:
-    value = session.get("status")
-    if value is None:
-        return SessionStatus.ACTIVE
-    try:
-        return SessionStatus(value)
-    except ValueError:
-        choices = ", ".join(repr(s.value) for s in SessionStatus)
-        raise _Bad(
-            f"{where}, field 'status'", f"must be one of {choices}, not {_show(value)}"
-        ) from None
+    return _choice(session, "status", where, SessionStatus, SessionStatus.ACTIVE)
 
 
 def _metadata(value: Any, where: str) -> dict[str, Any]:
@@ -395,13 +451,13 @@ def _count_rule(value: Any, low: int) -> str:
     return f"must be a whole number from {low} to {MAX_COUNT:,}, not {_show(value)}"
 
 
-def _optional_count(item: dict[str, Any], key: str, where: str) -> int | None:
+def _optional_count(item: dict[str, Any], key: str, where: str, *, low: int = 0) -> int | None:
     value = item.get(key)
     if value is None:
         return None
-    counted = _count(value, 0, MAX_COUNT)
+    counted = _count(value, low, MAX_COUNT)
     if counted is None:
-        raise _Bad(f"{where}, field {key!r}", _count_rule(value, 0))
+        raise _Bad(f"{where}, field {key!r}", _count_rule(value, low))
     return counted
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from storyterm.core.basics import STREAM_STALE_AFTER, status_message
+from storyterm.core.basics import STREAM_STALE_AFTER, TakeKind, status_message
 from storyterm.core.storage.cache import TAIL_PARTS, Cache
 from storyterm.core.storage.statements import parts_t, statements
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
@@ -30,9 +30,27 @@ def count_words(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class NewTake:
+    """A take of an imported part that is not its chosen one (part_takes), as exported."""
+
+    number: int
+    kind: TakeKind
+    take_from: int | None
+    direction: str
+    content: str
+    model_name: str | None
+    state: PartState
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class NewPart:
     """A whole part brought in from outside (an import): everything but its id; its seq is its
-    place in the list it arrives in."""
+    place in the list it arrives in. Its text is the chosen take (number `take`); the others
+    come in `other_takes` (a file from before takes has none: the part is its first take)."""
 
     direction: str
     content: str
@@ -42,6 +60,10 @@ class NewPart:
     completion_tokens: int | None
     created_at: datetime
     updated_at: datetime
+    take: int = 1
+    take_kind: TakeKind = TakeKind.GENERATED
+    take_from: int | None = None
+    other_takes: tuple[NewTake, ...] = ()
 
 
 def refuse_while_writing(conn: sa.Connection, session_id: str, title: str) -> None:

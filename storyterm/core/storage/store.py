@@ -26,10 +26,11 @@ from storyterm.core.storage.database import (
     open_database,
 )
 from storyterm.core.storage.namespace import cache_namespace
-from storyterm.core.storage.parts import NewPart, Parts, count_words
+from storyterm.core.storage.parts import NewPart, NewTake, Parts, count_words
 from storyterm.core.storage.statements import parts_t, sessions_t
 from storyterm.core.storage.tables import (
     PartState,
+    PartTake,
     SessionStatus,
     StorySession,
     utcnow,
@@ -49,6 +50,8 @@ from storyterm.errors import (
     Conflict,
     InvalidTransition,
 )
+
+takes_t: sa.Table = PartTake.__table__  # type: ignore[attr-defined]  # SQLModel sets it at class creation
 
 
 class Store:
@@ -159,23 +162,46 @@ class Store:
                 {
                     "session_id": row["id"],
                     "seq": seq,
-                    "direction": part.direction,
-                    "content": part.content,
-                    "model_name": part.model_name,
-                    "state": part.state.value,
-                    "word_count": words,
-                    "prompt_tokens": part.prompt_tokens,
-                    "completion_tokens": part.completion_tokens,
-                    "created_at": part.created_at,
-                    "updated_at": part.updated_at,
+                    **_text_columns(part),
+                    "take": part.take,
+                    "takes": 1 + len(part.other_takes),
+                    "take_kind": part.take_kind.value,
+                    "take_from": part.take_from,
                 }
             )
         with self.tx.write() as conn:
             conn.execute(sessions_t.insert().values(**row))
             for start in range(0, len(part_rows), 500):
                 conn.execute(parts_t.insert(), part_rows[start : start + 500])
+            self._restore_takes(conn, row["id"], parts)
         # No hot copy yet: the first open builds it from the database.
         return Session.model_validate(row)
+
+    def _restore_takes(
+        self, conn: sa.Connection, session_id: str, parts: Sequence[NewPart]
+    ) -> None:
+        """The other takes of the imported parts that have some, under their parts' new ids."""
+        with_takes = {seq: p for seq, p in enumerate(parts, start=1) if p.other_takes}
+        if not with_takes:
+            return
+        ids = dict(
+            conn.execute(
+                sa.select(parts_t.c.seq, parts_t.c.id).where(parts_t.c.session_id == session_id)
+            ).all()
+        )
+        rows = [
+            {
+                "part_id": ids[seq],
+                "number": take.number,
+                "kind": take.kind.value,
+                "take_from": take.take_from,
+                **_text_columns(take),
+            }
+            for seq, part in with_takes.items()
+            for take in part.other_takes
+        ]
+        for start in range(0, len(rows), 500):
+            conn.execute(takes_t.insert(), rows[start : start + 500])
 
     def get_session(self, user_id: int, session_id: str) -> Session:
         return self.tx.read_session(user_id, session_id)
@@ -334,3 +360,18 @@ class Store:
             has_more_before=bool(shown) and shown[0].seq > 1,
             from_cache=from_cache,
         )
+
+
+def _text_columns(take: NewPart | NewTake) -> dict[str, Any]:
+    """The columns a part row and a take row share, of an imported part or take."""
+    return {
+        "direction": take.direction,
+        "content": take.content,
+        "model_name": take.model_name,
+        "state": take.state.value,
+        "word_count": count_words(take.content),
+        "prompt_tokens": take.prompt_tokens,
+        "completion_tokens": take.completion_tokens,
+        "created_at": take.created_at,
+        "updated_at": take.updated_at,
+    }
