@@ -568,9 +568,9 @@ async def test_a_story_deleted_elsewhere_leaves_the_list_with_a_message(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         screen = main(app)
-        runtime.sessions.delete(alice, other)
+        runtime.sessions.delete(alice, other)  # to the trash, from another window
         await pilot.press("escape", "down")
-        await wait_until(pilot, lambda: any("No story session" in m for m in notifications(app)))
+        await wait_until(pilot, lambda: any("is in the trash" in m for m in notifications(app)))
         await wait_until(pilot, lambda: screen.panel.loaded_count == 1)
 
 
