@@ -93,9 +93,11 @@ class TrashDone(Message):
 
 
 class TrashFailed(Message):
-    def __init__(self, error: StorytermError) -> None:
+    def __init__(self, error: StorytermError, item: TrashItem | None = None) -> None:
         super().__init__()
         self.error = error
+        #: The item that could not be restored or deleted (None: the trash did not load).
+        self.item = item
 
 
 class TrashScreen(ModalScreen[TrashChanges]):
@@ -136,6 +138,8 @@ class TrashScreen(ModalScreen[TrashChanges]):
         super().__init__()
         self._days = days
         self._items: dict[str, TrashItem] = {}
+        #: Items being restored or deleted (a second press does nothing meanwhile).
+        self._busy: set[str] = set()
         self._changes = TrashChanges()
 
     def compose(self) -> ComposeResult:
@@ -155,10 +159,12 @@ class TrashScreen(ModalScreen[TrashChanges]):
         return self.query_one(OptionList)
 
     def _highlighted(self) -> TrashItem | None:
+        """The highlighted item, unless it is already being restored or deleted."""
         options = self._list
         if options.highlighted is None or not options.option_count:
             return None
-        return self._items.get(options.get_option_at_index(options.highlighted).id or "")
+        key = options.get_option_at_index(options.highlighted).id or ""
+        return None if key in self._busy else self._items.get(key)
 
     # -- the list --------------------------------------------------------------------------
 
@@ -223,8 +229,12 @@ class TrashScreen(ModalScreen[TrashChanges]):
             ConfirmScreen(question, detail, yes="Delete for good", danger=True), answered
         )
 
-    @work(thread=True, group="trash-change", exit_on_error=False)
     def _act(self, item: TrashItem, *, restore: bool) -> None:
+        self._busy.add(item_key(item))
+        self._change(item, restore)
+
+    @work(thread=True, group="trash-change", exit_on_error=False)
+    def _change(self, item: TrashItem, restore: bool) -> None:
         history = self.app.runtime.history
         writer = self.app.writer_id
         title = f"“{one_line(item.title)}”"
@@ -242,7 +252,7 @@ class TrashScreen(ModalScreen[TrashChanges]):
                 history.delete_part_forever(writer, item.part_id)
                 note = f"Part {item.seq} of {title} is deleted for good."
         except StorytermError as exc:
-            self.post_message(TrashFailed(exc))
+            self.post_message(TrashFailed(exc, item))
         else:
             self.post_message(TrashDone(item, restore, note))
 
@@ -258,6 +268,7 @@ class TrashScreen(ModalScreen[TrashChanges]):
         else:
             changes.parts_back.add(item.session_id)
         key = item_key(item)
+        self._busy.discard(key)
         if self._items.pop(key, None) is not None:
             self._list.remove_option(key)
         self._show_count()
@@ -267,7 +278,10 @@ class TrashScreen(ModalScreen[TrashChanges]):
 
     @on(TrashFailed)
     def _failed(self, event: TrashFailed) -> None:
-        self.query_one("#trash-note", Static).update(Content(event.error.message))
+        if event.item is None:
+            self.query_one("#trash-note", Static).update(Content(event.error.message))
+        else:
+            self._busy.discard(item_key(event.item))
         self.app.report_error(event.error)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
