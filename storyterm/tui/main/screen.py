@@ -491,8 +491,7 @@ class MainScreen(Screen[None]):
     def _take_shown(self, event: TakeShown) -> None:
         if self.story.shown_session_id == event.part.session_id:
             self.story.update_part(event.part)
-        self._session_changed(SessionChanged(event.session))
-        self.refresh_bindings()
+        self._session_changed(SessionChanged(event.session))  # its words follow the take
 
     @on(PartDeleted)
     def _part_deleted(self, event: PartDeleted) -> None:
