@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from storyterm.core.identity.accounts import Account
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.errors import StorytermError
+    from storyterm.tui.screens.trash import TrashChanges
 
 # Plain classes, as Textual writes its own: a dataclass compiles its methods from source when
 # its module is imported, and this module is imported on every start-up.
@@ -132,6 +133,17 @@ class SessionStarted(Message):
         self.session = session
 
 
+class PartsReloaded(Message):
+    """The parts of the story pane's window, read again (after an undo, a deleted or restored
+    part): `parts` from the window's first part on, and the story's part count."""
+
+    def __init__(self, session_id: str, parts: list[Part], part_count: int) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.parts = parts
+        self.part_count = part_count
+
+
 class SessionChanged(Message):
     """A use case changed a session: show the new state, say what happened."""
 
@@ -159,6 +171,44 @@ class SessionDeleted(Message):
         super().__init__()
         self.session_id = session_id
         self.title = title
+
+
+class TakeShown(Message):
+    """A part shows another of its takes (the writer flipped them with < or >)."""
+
+    def __init__(self, part: Part, session: Session) -> None:
+        super().__init__()
+        self.part = part
+        #: The story after the change (its word count follows the take).
+        self.session = session
+
+
+class PartDeleted(Message):
+    """Part `seq` of the open story went to the trash (the parts after it moved up one)."""
+
+    def __init__(self, session: Session, seq: int) -> None:
+        super().__init__()
+        self.session = session
+        self.seq = seq
+
+
+class HistoryStepped(Message):
+    """An undo or a redo is done: what happened, in words, and the story as it now is (None
+    when the step put it in the trash)."""
+
+    def __init__(self, session_id: str, note: str, session: Session | None) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.note = note
+        self.session = session
+
+
+class TrashClosed(Message):
+    """The trash screen closed, having brought back or deleted for good what `changes` says."""
+
+    def __init__(self, changes: TrashChanges) -> None:
+        super().__init__()
+        self.changes = changes
 
 
 class WorkFailed(Message):

@@ -192,7 +192,9 @@ async def test_delete_asks_naming_the_title_and_n_keeps_the_story(runtime: Runti
         await pilot.press("escape", "d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         dialog = app.screen
-        assert "Delete “Glass Cartographer”?" in str(dialog.query_one("#question").visual)
+        assert "Move “Glass Cartographer” to the trash?" in str(
+            dialog.query_one("#question").visual
+        )
         assert "4 parts" in str(dialog.query_one("#detail").visual)
         await pilot.press("enter")  # the focused button is the safe one
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
@@ -200,7 +202,7 @@ async def test_delete_asks_naming_the_title_and_n_keeps_the_story(runtime: Runti
 
         await pilot.press("d", "y")
         await wait_until(pilot, lambda: screen.panel.loaded_count == 1)
-        assert "Deleted “Glass Cartographer”." in notifications(app)
+        assert "“Glass Cartographer” moved to the trash — u to undo." in notifications(app)
         assert runtime.sessions.count(alice) == 1
         await wait_until(pilot, lambda: screen.session is not None and screen.session.id == keep)
 
@@ -477,8 +479,9 @@ async def test_help_lists_every_key(runtime: Runtime) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = {str(s.visual).strip() for s in app.screen.query(".key")}
         for key in (
-            "n", "w", "esc", "enter", "p", "r", "c", "e", "ctrl+r", "E", "b", "v", "d",
-            "/", "1-4", "f5", "?", "[", "]", "ctrl+p", "q / ctrl+q",
+            "n", "w", "esc", "enter", "p", "r", "c", "C", "e", "ctrl+r", "< >", "E", "b", "v",
+            "d", "x", "u / ctrl+z", "ctrl+y", "T", "/", "1-4", "f5", "?", "[", "]", "ctrl+p",
+            "q / ctrl+q",
         ):  # fmt: skip
             assert key in keys, key
         await pilot.press("escape")
@@ -493,8 +496,9 @@ async def test_every_command_is_in_the_palette(runtime: Runtime) -> None:
         await ready(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in (
-            "New", "Pause", "Resume", "Complete", "Export", "Regenerate", "Edit part",
-            "Bible", "Context", "Delete", "Search", "Help", "Theme", "Quit",
+            "New", "Pause", "Resume", "Complete", "Reopen", "Export", "Regenerate",
+            "Prev take", "Next take", "Edit part", "Bible", "Context", "Delete", "Delete part",
+            "Undo", "Redo", "Trash", "Search", "Help", "Theme", "Quit",
         ):  # fmt: skip
             assert any(t.startswith(wanted) for t in titles), wanted
         pause = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("Pause"))
@@ -568,9 +572,9 @@ async def test_a_story_deleted_elsewhere_leaves_the_list_with_a_message(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         screen = main(app)
-        runtime.sessions.delete(alice, other)
+        runtime.sessions.delete(alice, other)  # to the trash, from another window
         await pilot.press("escape", "down")
-        await wait_until(pilot, lambda: any("No story session" in m for m in notifications(app)))
+        await wait_until(pilot, lambda: any("is in the trash" in m for m in notifications(app)))
         await wait_until(pilot, lambda: screen.panel.loaded_count == 1)
 
 

@@ -116,7 +116,8 @@ async def test_log_out_from_the_palette_shows_the_login_screen(runtime: Runtime)
         command.callback()
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
         assert runtime.tokens.load() is None
-        assert "Logged out alice." in notifications(app)
+        # The notice is a message of its own: it may arrive a moment after the login screen.
+        await wait_until(pilot, lambda: "Logged out alice." in notifications(app))
 
 
 async def test_a_saved_login_that_fails_the_full_check_after_the_first_frame_is_dropped(

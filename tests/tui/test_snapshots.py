@@ -328,3 +328,42 @@ def test_database_unreachable(monkeypatch: pytest.MonkeyPatch, snap_compare: Any
         assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=failed)
     finally:
         runtime.close()
+
+
+SMALL = (80, 24)
+
+
+def test_main_takes_header(library: Runtime, snap_compare: Any) -> None:
+    """Part 2 of the open story has two takes, the chosen one the writer's edit; selected, so
+    the key bar offers < and >."""
+    alice = writer_id(library)
+    sid = library.sessions.list(alice).items[0].id
+    library.history.edit(alice, sid, 2, content="Mara folded the letter and said nothing.")
+
+    async def select(pilot: Pilot[Any]) -> None:
+        story = pilot.app.screen.query_one("StoryView")
+        story.focus()
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await wait_until(pilot, lambda: story.selected == 2)
+
+    assert snap_compare(make_app(library), terminal_size=SMALL, run_before=then(select))
+
+
+def test_trash(library: Runtime, snap_compare: Any) -> None:
+    alice = writer_id(library)
+    by_title = {s.title: s.id for s in library.sessions.list(alice).items}
+    library.history.delete(alice, by_title["Glass Cartographer"])
+    library.history.delete_part(alice, by_title["Salt Roads"], 2)
+    assert snap_compare(
+        make_app(library),
+        terminal_size=SMALL,
+        run_before=then(
+            press(
+                "escape",
+                "T",
+                until=lambda app: (
+                    on("TrashScreen")(app) and app.screen.query_one("OptionList").option_count == 2
+                ),
+            )
+        ),
+    )

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from msgspec import structs
+
 from storyterm.errors import (
     Conflict,
     GenerationStopped,
@@ -103,13 +105,15 @@ class Generation:
         self._view: PartView | None = None
         #: A part asked for while the story's newest parts were being opened: (direction,
         #: regenerate).
-        self._waiting: tuple[str, bool] | None = None
+        self._waiting: tuple[str, bool, int | None] | None = None
 
     @property
     def running(self) -> bool:
         return self._cancel is not None
 
-    def write(self, session: Session, direction: str, *, regenerate: bool) -> bool:
+    def write(
+        self, session: Session, direction: str, *, regenerate: bool, part: int | None = None
+    ) -> bool:
         """Write the next part of `session` (or its last part again) from `direction`; True when
         the run started. When the story pane does not show the story's newest parts (the writer
         scrolled far up) they are opened first, and the run waits for them (shown)."""
@@ -117,28 +121,32 @@ class Generation:
             self._screen.notify(why, markup=False)
             return False
         story = self._story
-        if story.has_more_after or story.shown_session_id != session.id:
-            self._waiting = (direction, regenerate)
+        if (part is None and story.has_more_after) or story.shown_session_id != session.id:
+            self._waiting = (direction, regenerate, part)
             story.open(session.id)
             return False
-        return self.start(session, direction, regenerate=regenerate)
+        return self.start(session, direction, regenerate=regenerate, part=part)
 
     def shown(self, session: Session) -> bool:
         """The story pane now shows `session`'s newest parts: start the run that waited for
         them, if any; True when it started."""
         if self._waiting is None:
             return False
-        (direction, regenerate), self._waiting = self._waiting, None
-        return self.write(session, direction, regenerate=regenerate)
+        (direction, regenerate, part), self._waiting = self._waiting, None
+        return self.write(session, direction, regenerate=regenerate, part=part)
 
-    def start(self, session: Session, direction: str, *, regenerate: bool) -> bool:
-        """Write the next part of `session` (or, with `regenerate`, its last part again) from
-        `direction` into the story pane. False, after telling the writer, when there is no part
-        to write again."""
-        replaced = self._story.last_part if regenerate else None
-        if regenerate and replaced is None:
-            self._screen.notify("This story has no part to write again yet.")
-            return False
+    def start(
+        self, session: Session, direction: str, *, regenerate: bool, part: int | None = None
+    ) -> bool:
+        """Write the next part of `session` (or, with `regenerate`, a new take of part `part`,
+        else of its last part) from `direction` into the story pane. False, after telling the
+        writer, when there is no such part to write again."""
+        replaced = None
+        if regenerate:
+            replaced = self._story.last_part if part is None else self._story.loaded_part(part)
+            if replaced is None:
+                self._screen.notify("This story has no part to write again yet.")
+                return False
         self._cancel = cancel = asyncio.Event()
         self._worker = self._screen.run_worker(
             partial(self._generate, session, direction, replaced, cancel),
@@ -186,6 +194,7 @@ class Generation:
                 session.id,
                 direction or None,
                 regenerate=replaced is not None,
+                part=replaced.seq if replaced is not None else None,
                 cancel=cancel,
             )
             async for event in events:
@@ -199,12 +208,13 @@ class Generation:
         """Mount the part about to be written (in place of the one written again), spinning."""
         seq = replaced.seq if replaced is not None else session.part_count + 1
         shown = direction or (replaced.direction if replaced is not None else "")
-        view = await self._story.add_part(
-            provisional_part(session, seq, shown), replace=replaced is not None
-        )
+        part = provisional_part(session, seq, shown)
+        if replaced is not None:  # its header says which take is being written
+            part = structs.replace(part, take=replaced.takes + 1, takes=replaced.takes + 1)
+        view = await self._story.add_part(part, replace=replaced is not None)
         view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
         self._view = view
-        self._story.follow()
+        self._story.follow(view)
         return view
 
     async def _text(self, run: _Run, event: TextDelta) -> None:
@@ -242,6 +252,11 @@ class Generation:
             self._screen.notify(
                 f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
                 "to continue it.",
+                markup=False,
+            )
+        elif run.replaced is not None and part.takes > 1:
+            self._screen.notify(
+                f"Part {part.seq}: take {part.take} of {part.takes} — < > to compare.",
                 markup=False,
             )
 

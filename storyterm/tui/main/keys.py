@@ -20,28 +20,65 @@ from storyterm.tui.widgets.session_list import FILTERS
 if TYPE_CHECKING:
     from textual.widget import Widget
 
-    from storyterm.core.views import Session
+    from storyterm.core.views import Part, Session
     from storyterm.tui.screens.help import HelpSections
 
 MAIN_KEYS: list[BindingType] = [
+    # First: shown only when the selected part has takes to compare, and then the first thing
+    # a narrow key bar should offer.
+    Binding(
+        "less_than_sign",
+        "previous_take",
+        "Prev take",
+        key_display="<",
+        tooltip="Show the selected part's previous take",
+    ),
+    Binding(
+        "greater_than_sign",
+        "next_take",
+        "Next take",
+        key_display=">",
+        tooltip="Show the selected part's next take",
+    ),
     Binding("n", "new_session", "New", tooltip="Start a new story session"),
     Binding("w", "write", "Write", tooltip="Go to the direction input"),
     Binding("escape", "stop", "Stop", tooltip="Stop the generation, keeping its text"),
     Binding("p", "pause", "Pause", tooltip="Pause this story (resume later with r)"),
     Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
     Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
+    Binding("C", "reopen", "Reopen", key_display="C", tooltip="Reopen a completed story"),
     Binding("e", "export", "Export", tooltip="Export the story to files"),
     Binding(
         "ctrl+r",
         "regenerate",
         "Regenerate",
-        tooltip="Write the last part again (with the direction in the input, if any)",
+        tooltip="Write the selected part (else the last) again as a new take (with the "
+        "direction in the input, if any)",
     ),
-    Binding("E", "edit_part", "Edit part", key_display="E", tooltip="Edit the selected part"),
+    Binding(
+        "E",
+        "edit_part",
+        "Edit part",
+        key_display="E",
+        tooltip="Edit the selected part (saved as a new take)",
+    ),
     Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
     Binding("m", "model", "Model", tooltip="Choose the model this story is written with"),
     Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
-    Binding("d", "delete", "Delete", tooltip="Delete this story"),
+    Binding("d", "delete", "Delete", tooltip="Move this story to the trash"),
+    Binding(
+        "x", "delete_part", "Delete part", show=False, tooltip="Move the selected part to the trash"
+    ),
+    Binding(
+        "u,ctrl+z",
+        "undo",
+        "Undo",
+        show=False,
+        key_display="u / ctrl+z",
+        tooltip="Undo your last change to the story (a story just deleted comes back)",
+    ),
+    Binding("ctrl+y", "redo", "Redo", show=False, tooltip="Redo what was undone"),
+    Binding("T", "trash", "Trash", show=False, key_display="T", tooltip="Open the trash"),
     Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
     Binding("1", "filter('all')", "Filter", key_display="1-4", tooltip="All stories"),
     Binding("2", "filter('active')", "Active", show=False),
@@ -54,13 +91,18 @@ MAIN_KEYS: list[BindingType] = [
 ]
 
 #: Actions bound to plain letters: they cannot fire while an input has the keyboard, so the
-#: footer hides them then.
+#: footer hides them then. (Not undo: its u goes to the input, its ctrl+z works there too.)
 LETTER_ACTIONS = {
     "new_session",
     "write",
     "pause",
     "resume",
     "complete",
+    "reopen",
+    "previous_take",
+    "next_take",
+    "delete_part",
+    "trash",
     "export",
     "edit_part",
     "bible",
@@ -85,32 +127,57 @@ def key_name(key: str) -> str:
     }.get(key, key)
 
 
+_ANY = ("active", "paused", "completed")
+_WRITABLE = ("active", "paused")
+#: The statuses of the open story each action works in (an action not named: always).
+_WORKS_IN: dict[str, tuple[str, ...]] = {
+    "pause": ("active",),
+    "resume": ("paused",),
+    "complete": _WRITABLE,
+    "reopen": ("completed",),
+    "regenerate": ("active",),
+    "previous_take": _WRITABLE,
+    "next_take": _WRITABLE,
+    "edit_part": _WRITABLE,
+    "delete_part": _WRITABLE,
+    "model": _WRITABLE,
+    "export": _ANY,
+    "bible": _ANY,
+    "view_context": _ANY,
+    "delete": _ANY,
+}
+#: Actions on a part: the story needs one.
+_NEEDS_A_PART = {"regenerate", "edit_part", "delete_part"}
+
+
 def available(
-    action: str, session: Session | None, *, generating: bool, focused: Widget | None
+    action: str,
+    session: Session | None,
+    *,
+    generating: bool,
+    focused: Widget | None,
+    part: Part | None = None,
 ) -> bool:
-    """Whether `action` can work now, so that the footer shows nothing that cannot."""
+    """Whether `action` can work now, so that the footer shows nothing that cannot. `part` is
+    the part the part keys act on (the selected one, else the last)."""
     if action in LETTER_ACTIONS and isinstance(focused, Input):
         return False  # the input is taking the letters
-    status = str(session.status) if session is not None else None
     if action == "stop":
         return generating
-    if action == "pause":
-        return status == "active"
-    if action == "resume":
-        return status == "paused"
-    if action == "complete":
-        return status in ("active", "paused")
-    if action in ("regenerate",):
-        return status == "active" and session is not None and session.part_count > 0
-    if action == "edit_part":
-        return status in ("active", "paused") and session is not None and (session.part_count > 0)
-    if action in ("export", "bible", "view_context", "delete"):
-        return session is not None
-    if action == "model":
-        return status in ("active", "paused")
     if action == "write":
-        return status == "active" and not isinstance(focused, DirectionInput)
-    return True
+        return (
+            session is not None
+            and str(session.status) == "active"
+            and not isinstance(focused, DirectionInput)
+        )
+    statuses = _WORKS_IN.get(action)
+    if statuses is None:
+        return True
+    if session is None or str(session.status) not in statuses:
+        return False
+    if action in ("previous_take", "next_take"):
+        return part is not None and part.takes > 1
+    return action not in _NEEDS_A_PART or session.part_count > 0
 
 
 def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterator[SystemCommand]:
@@ -160,12 +227,18 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
             [
                 ("enter", "In the direction input: write the next part"),
                 ("esc", "Stop the generation (text kept), or leave the input"),
-                *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "E", "b", "m", "v")],
+                *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r")],
+                ("< >", "Show the selected part's previous / next take (else the last part's)"),
+                *[(k, d) for k, d in screen_rows if k in ("E", "b", "m", "v")],
             ],
         ),
         (
             "Stories",
-            [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "e", "d", "f5", "z")],
+            [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "C", "e", "d", "f5", "z")],
+        ),
+        (
+            "Undo and the trash",
+            [(k, d) for k, d in screen_rows if k in ("u / ctrl+z", "ctrl+y", "x", "T")],
         ),
         (
             "Finding stories",

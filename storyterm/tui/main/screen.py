@@ -2,11 +2,12 @@
 
 The screen composes the widgets and routes; the work has owners, beside it in tui/main/: Boot
 (boot.py) finds the writer, Generation (generation.py) writes a part, StoryActions
-(story_actions.py) runs the stories' other use cases, and the widgets own what they show: the
-panes load their own pages from a Reader (tui/readers.py), the story pane opens the story the
-list's cursor rests on, the direction bar says why it cannot be written in. A key comes here and
-goes to its owner; what the owners' workers post back (tui/messages.py) comes here and goes onto
-the widgets. Nothing here waits on the database.
+(story_actions.py) runs the open story's other use cases, HistoryActions (history_actions.py)
+its takes, undo and the trash, and the widgets own what they show: the panes load their own
+pages from a Reader (tui/readers.py), the story pane opens the story the list's cursor rests on,
+the direction bar says why it cannot be written in. A key comes here and goes to its owner; what
+the owners' workers post back (tui/messages.py) comes here and goes onto the widgets. Nothing
+here waits on the database.
 """
 
 from __future__ import annotations
@@ -34,17 +35,20 @@ from storyterm.tui.messages import (
     Exported,
     GenerationEnded,
     Health,
+    HistoryStepped,
     LoggedOut,
     LoginRefused,
     NeedLogin,
+    PartDeleted,
     SessionChanged,
     SessionDeleted,
     SessionStarted,
     StoryOpened,
+    TakeShown,
+    TrashClosed,
     WorkFailed,
 )
 from storyterm.tui.readers import Reader, ServiceCheck
-from storyterm.tui.text import one_line
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
     from storyterm.core.views import OpenedSession, Session
     from storyterm.tui.host import HostApp
     from storyterm.tui.main.generation import Generation
+    from storyterm.tui.main.history_actions import HistoryActions
     from storyterm.tui.main.story_actions import StoryActions
 
 
@@ -150,6 +155,15 @@ class MainScreen(Screen[None]):
             push_screen=self.app.push_screen,
             stop_generation=self.generation.stop,
             story=self.story,
+        )
+
+    @cached_property
+    def history(self) -> HistoryActions:
+        """The open story's takes, undo and the trash."""
+        from storyterm.tui.main.history_actions import HistoryActions
+
+        return HistoryActions(
+            self, self.runtime, self._writer_id, push_screen=self.app.push_screen, story=self.story
         )
 
     def on_mount(self) -> None:
@@ -261,6 +275,7 @@ class MainScreen(Screen[None]):
 
     @on(SessionsPanel.Chosen)
     def _chosen(self, event: SessionsPanel.Chosen) -> None:
+        self.history.forget_deleted()  # `u` is about this story now
         if self.session is not None and event.session_id == self.session.id:
             self.direction_bar.focus_input(explain=True)
         elif not self.generating:
@@ -347,9 +362,13 @@ class MainScreen(Screen[None]):
         if (session := self._current("complete")) is not None:
             self.actions.complete(session)
 
+    def action_reopen(self) -> None:
+        if (session := self._current("reopen")) is not None:
+            self.history.reopen(session)
+
     def action_delete(self) -> None:
         if (session := self._current("delete")) is not None and not self._busy("delete"):
-            self.actions.delete(session)
+            self.history.delete(session)
 
     def action_bible(self) -> None:
         if (session := self._current("edit the bible of")) is not None:
@@ -374,6 +393,8 @@ class MainScreen(Screen[None]):
 
     @on(SessionChanged)
     def _session_changed(self, event: SessionChanged) -> None:
+        if event.note:
+            self.history.forget_deleted()  # the writer changed something: `u` is about that
         self.status_bar.database_ok = True
         self.panel.update_session(event.session)
         if self.session is not None and self.session.id == event.session.id:
@@ -387,9 +408,13 @@ class MainScreen(Screen[None]):
 
     @on(SessionDeleted)
     async def _deleted(self, event: SessionDeleted) -> None:
-        self.panel.remove_session(event.session_id)
-        self.notify(f"Deleted “{one_line(event.title)}”.", markup=False)
-        if self.session is not None and self.session.id == event.session_id:
+        self.notify(self.history.deleted(event), markup=False)
+        await self._gone(event.session_id)
+
+    async def _gone(self, session_id: str) -> None:
+        """The story left the list (to the trash): show the next one."""
+        self.panel.remove_session(session_id)
+        if self.session is not None and self.session.id == session_id:
             self.session = None
             next_id = self.panel.highlighted_id
             if next_id is not None:
@@ -405,6 +430,71 @@ class MainScreen(Screen[None]):
     @on(ContextLoaded)
     def _context_loaded(self, event: ContextLoaded) -> None:
         self.actions.show_context(event)
+
+    # -- takes, undo and the trash (tui/main/history_actions.py) ------------------------------
+
+    def action_previous_take(self) -> None:
+        if (session := self._current("compare the takes of")) and not self._busy("flip takes"):
+            self.history.flip(session, -1)
+
+    def action_next_take(self) -> None:
+        if (session := self._current("compare the takes of")) and not self._busy("flip takes"):
+            self.history.flip(session, 1)
+
+    def action_delete_part(self) -> None:
+        if (session := self._current("delete a part of")) and not self._busy("delete a part"):
+            self.history.delete_part(session)
+
+    def action_undo(self) -> None:
+        if self._require_boot() and not self._busy("undo"):
+            self.history.step(self.session, redo=False)
+
+    def action_redo(self) -> None:
+        if self._require_boot() and not self._busy("redo"):
+            self.history.step(self.session, redo=True)
+
+    def action_trash(self) -> None:
+        if self._require_boot():
+            self.history.open_trash()
+
+    @on(TakeShown)
+    def _take_shown(self, event: TakeShown) -> None:
+        if self.story.shown_session_id == event.part.session_id:
+            self.story.update_part(event.part)
+        self._session_changed(SessionChanged(event.session))  # its words follow the take
+
+    @on(PartDeleted)
+    def _part_deleted(self, event: PartDeleted) -> None:
+        note = f"Part {event.seq} moved to the trash — u to undo."
+        self._session_changed(SessionChanged(event.session, note))
+        self.story.reload()
+
+    @on(HistoryStepped)
+    async def _history_stepped(self, event: HistoryStepped) -> None:
+        self.notify(event.note, markup=False)
+        session = event.session
+        if session is None:  # (back) in the trash
+            await self._gone(event.session_id)
+        elif self.panel.shows(session.id):
+            self._session_changed(SessionChanged(session))
+            if self.session is not None and self.session.id == session.id:
+                self.story.reload()
+            else:
+                self.open_session(session.id)
+        else:  # back from the trash
+            self.panel.load(reset=True, keep=session.id)
+            self.open_session(session.id)
+
+    @on(TrashClosed)
+    def _trash_closed(self, event: TrashClosed) -> None:
+        changes = event.changes
+        if changes.stories_back:
+            self.panel.load(reset=True, keep=self.session.id if self.session else None)
+        for session_id in changes.gone:
+            self.panel.remove_session(session_id)
+        if self.session is not None and self.session.id in changes.parts_back:
+            self.actions.refresh(self.session.id)
+            self.story.reload()
 
     # -- a new story -----------------------------------------------------------------------
 
@@ -428,9 +518,13 @@ class MainScreen(Screen[None]):
         if self.session is not None and self._require_boot():
             self.generate(self.session, event.direction, regenerate=False)
 
-    def generate(self, session: Session, direction: str, *, regenerate: bool) -> None:
-        """Ask the storyteller for the next part (or the last part again) and stream it in."""
-        if self.generation.write(session, direction, regenerate=regenerate):
+    def generate(
+        self, session: Session, direction: str, *, regenerate: bool, part: int | None = None
+    ) -> None:
+        """Ask the storyteller for the next part (or a new take of part `part`, else of the
+        last part) and stream it in."""
+        self.history.forget_deleted()
+        if self.generation.write(session, direction, regenerate=regenerate, part=part):
             self.generating = True
 
     @on(GenerationEnded)
@@ -452,7 +546,7 @@ class MainScreen(Screen[None]):
         await self.generation.stop_and_wait()
 
     def action_regenerate(self) -> None:
-        session = self._current("regenerate the last part of")
+        session = self._current("regenerate a part of")
         if session is None:
             return
         if self.generating:
@@ -462,7 +556,8 @@ class MainScreen(Screen[None]):
             self.notify("This story has no part to write again yet: write one with Enter.")
             return
         # A direction waiting in the input replaces the old one; else the part keeps its own.
-        self.generate(session, self.direction_bar.input.value.strip(), regenerate=True)
+        direction = self.direction_bar.input.value.strip()
+        self.generate(session, direction, regenerate=True, part=self.story.selected)
 
     @on(Health)
     def _health(self, event: Health) -> None:
@@ -523,7 +618,13 @@ class MainScreen(Screen[None]):
         """Decide what the footer shows: nothing that cannot work now."""
         if self.app.quitting:
             return False
-        return available(action, self.session, generating=self.generating, focused=self.focused)
+        return available(
+            action,
+            self.session,
+            generating=self.generating,
+            focused=self.focused,
+            part=self.story.target_part if action.endswith("_take") else None,
+        )
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """The main screen's actions for the command palette (ctrl+p)."""

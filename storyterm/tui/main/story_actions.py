@@ -1,10 +1,11 @@
 """What the writer does to their stories from the main screen's keys: start one, and change,
 export or look into the open one, each in a worker.
 
-StoryActions asks first where a move cannot be undone (complete, delete), opens the screen a
-change is made on (a new story, the model, the bible, a part), runs the use case in a worker on
-the main screen, and answers with a message (SessionStarted, SessionChanged, SessionDeleted,
-Exported, ContextLoaded, WorkFailed) that the screen routes onto its widgets.
+StoryActions asks first before completing a story, opens the screen a change is made on (a
+new story, the model, the bible, a part), runs the use case in a worker on the main screen, and
+answers with a message (SessionStarted, SessionChanged, Exported, ContextLoaded, WorkFailed) that
+the screen routes onto its widgets. Takes, undo and the trash (delete) are HistoryActions'
+(history_actions.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from storyterm.tui.messages import (
     ContextLoaded,
     Exported,
     SessionChanged,
-    SessionDeleted,
     SessionStarted,
     WorkFailed,
 )
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 _MOVED = {
     "pause": "Paused {title}. Press r to resume it.",
     "resume": "Resumed {title}. Carry on writing.",
-    "complete": "Completed {title}. It is read-only now; press e to export it.",
+    "complete": "Completed {title}. It is read-only now: e exports it, C reopens it.",
 }
 
 
@@ -45,12 +45,19 @@ def not_now(session: Session, move: str) -> str:
     title = f"“{one_line(session.title)}”"
     status = str(session.status)
     if status == "completed":
-        return f"{title} is completed and read-only, so it cannot {move}. Press e to export it."
+        return f"{title} is completed and read-only, so it cannot {move}. Press C to reopen it."
     if status == "paused" and move == "pause":
         return f"{title} is already paused. Press r to resume it."
     if status == "active" and move == "resume":
         return f"{title} is not paused: just write (Enter in the input)."
     return f"{title} is {status}: it cannot {move} now."
+
+
+def saved_note(part: Part) -> str:
+    """What the part editor's save made: a new take, the one before it kept."""
+    if str(part.take_kind) == "edited" and part.takes > 1:
+        return f"Part {part.seq}: take {part.take} (your edit) — < > to compare."
+    return f"Part {part.seq} saved."
 
 
 def exported_note(result: ExportResult) -> str:
@@ -141,7 +148,7 @@ class StoryActions:
             ConfirmScreen(
                 f"Complete “{one_line(session.title)}”?",
                 "A completed story is read-only: you can still read and export it, but not "
-                "add, regenerate or edit parts.",
+                "add, regenerate or edit parts until you reopen it (C).",
                 yes="Complete",
             ),
             answered,
@@ -156,36 +163,6 @@ class StoryActions:
             return
         note = _MOVED[move].format(title=f"“{one_line(session.title)}”")
         self._screen.post_message(SessionChanged(session, note, focus_input=move == "resume"))
-
-    # -- delete ----------------------------------------------------------------------------
-
-    def delete(self, session: Session) -> None:
-        """Ask first: a deleted story is gone for good."""
-        from storyterm.tui.screens.confirm import ConfirmScreen
-
-        detail = (
-            f"Its {count(session.part_count, 'part')} and {count(session.word_count, 'word')} "
-            "will be gone for good. Export it first (e) if you want a copy."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._run(self._delete, session.id, session.title, group="delete")
-
-        self._push_screen(
-            ConfirmScreen(
-                f"Delete “{one_line(session.title)}”?", detail, yes="Delete", danger=True
-            ),
-            answered,
-        )
-
-    def _delete(self, session_id: str, title: str) -> None:
-        try:
-            self._runtime.sessions.delete(self._writer(), session_id)
-        except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self._screen.post_message(SessionDeleted(session_id, title))
 
     # -- what a story is written with ------------------------------------------------------
 
@@ -248,22 +225,22 @@ class StoryActions:
         def saved(updated: Part | None) -> None:
             if updated is not None:
                 self._story.update_part(updated)
-                screen.notify(f"Part {updated.seq} saved.", markup=False)
-                self.refresh(updated.session_id)
+                self.refresh(updated.session_id, note=saved_note(updated))
 
         self._push_screen(PartEditorScreen(part, session.title), saved)
 
-    def refresh(self, session_id: str) -> None:
-        """Read the session again (its counts after a change made elsewhere)."""
-        self._run(self._refresh, session_id, group="refresh", exclusive=True)
+    def refresh(self, session_id: str, *, note: str = "") -> None:
+        """Read the session again (its counts after a change made elsewhere); `note` says what
+        the writer changed."""
+        self._run(self._refresh, session_id, note, group="refresh", exclusive=True)
 
-    def _refresh(self, session_id: str) -> None:
+    def _refresh(self, session_id: str, note: str) -> None:
         try:
             session = self._runtime.sessions.get(self._writer(), session_id)
         except StorytermError as exc:
             self._screen.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._screen.post_message(SessionChanged(session))
+            self._screen.post_message(SessionChanged(session, note))
 
     # -- files and context -----------------------------------------------------------------
 

@@ -33,7 +33,8 @@ def why_disabled(session: Session | None) -> str | None:
         return f"{title} is paused. Press r to resume it and carry on writing."
     if status == "completed":
         return (
-            f"{title} is completed and read-only. Press e to export it, or n to start a new story."
+            f"{title} is completed and read-only. Press e to export it, C to reopen it, or n to "
+            "start a new story."
         )
     return None
 

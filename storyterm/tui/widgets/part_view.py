@@ -70,9 +70,18 @@ def provisional_part(session: Session, seq: int, direction: str) -> Part:
     )
 
 
+def take_label(part: Part) -> str:
+    """The part's take as its header shows it: "take 2/3", with "edited" when the chosen take
+    is the writer's edit; "" for a part with one take."""
+    if part.takes < 2:
+        return ""
+    label = f"take {part.take}/{part.takes}"
+    return f"{label} · edited" if str(part.take_kind) == "edited" else label
+
+
 class PartHeader(Widget):
-    """`Part 12` on the left, its state (words, interrupted, a spinner and tok/s) on the right:
-    one widget, not a row of labels, because a long story mounts many of these."""
+    """`Part 12` (and which take) on the left, its state (words, interrupted, a spinner and
+    tok/s) on the right: one widget, not a row of labels, because a long story mounts many."""
 
     DEFAULT_CSS = """
     PartHeader { height: 1; margin-bottom: 1; }
@@ -82,7 +91,8 @@ class PartHeader(Widget):
     meta: reactive[Content] = reactive(Content, layout=False)
 
     def render(self) -> Content:
-        title = self.title.stylize("bold $text-primary")
+        # Under the title's own styles (the take's label is not bold).
+        title = self.title.stylize_before("bold $text-primary")
         meta = self.meta
         gap = max(1, self.size.width - title.cell_length - meta.cell_length)
         return Content.assemble(title, " " * gap, meta)
@@ -162,7 +172,11 @@ class PartView(Vertical):
         self._apply_state()
 
     def _title(self) -> Content:
-        return Content(f"Part {self.part.seq}")
+        title = Content(f"Part {self.part.seq}")
+        take = take_label(self.part)
+        if not take:
+            return title
+        return Content.assemble(title, ("  " + take, "not bold $text-secondary"))
 
     def _meta(self) -> Content:
         part = self.part

@@ -425,6 +425,10 @@ class SessionsPanel(Vertical):
         if highlighted is not None:
             option_list.highlighted = option_list.get_option_index(highlighted)
 
+    def shows(self, session_id: str) -> bool:
+        """Whether the story is in the list (as far as its pages are loaded)."""
+        return session_id in self._sessions
+
     def remove_session(self, session_id: str) -> None:
         if session_id not in self._sessions:
             return

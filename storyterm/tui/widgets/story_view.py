@@ -24,7 +24,14 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.errors import StorytermError
 from storyterm.tui.compat import clear_inner_outer_cache
-from storyterm.tui.messages import Crashed, NewerLoaded, OlderLoaded, StoryOpened, WorkFailed
+from storyterm.tui.messages import (
+    Crashed,
+    NewerLoaded,
+    OlderLoaded,
+    PartsReloaded,
+    StoryOpened,
+    WorkFailed,
+)
 from storyterm.tui.text import count, one_line, plain
 from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
@@ -203,6 +210,13 @@ class StoryView(VerticalScroll, can_focus=True):
         return view.part if view is not None else None
 
     @property
+    def target_part(self) -> Part | None:
+        """The part a key for "this part" acts on: the selected one, else the newest."""
+        if self.selected is not None:
+            return self.loaded_part(self.selected)
+        return self.last_part
+
+    @property
     def last_part(self) -> Part | None:
         views = self.part_views
         if not views or self.has_more_after:
@@ -364,22 +378,82 @@ class StoryView(VerticalScroll, can_focus=True):
 
     async def add_part(self, part: Part, *, replace: bool = False) -> PartView:
         """Mount a part at the bottom (a new generation) and return its view; with `replace`
-        the view of the same part goes first (regenerating the last part)."""
+        the view of the same part is replaced where it stands (a new take of it), and stays
+        selected if it was."""
+        view = PartView(part)
+        before = self.query_one("#newer")
         if replace and (old := self.part_view(part.seq)) is not None:
+            before = self.children[self.children.index(old) + 1]
+            view.set_class(self.selected == part.seq, "-selected")
             await old.remove()
             release_drawings()
-        if self.selected == part.seq:
+        elif self.selected == part.seq:
             self.selected = None
-        view = PartView(part)
-        await self.mount(view, before=self.query_one("#newer"))
+        await self.mount(view, before=before)
         self._update_markers()
         await self._trim(keep_top=False)
         return view
 
-    def follow(self) -> None:
-        """Keep the newest text in view while it streams, until the writer scrolls up (and
-        again once they come back to the bottom)."""
-        self.anchor()
+    def reload(self) -> None:
+        """Read the window's parts again and change in place only those that changed (an undo,
+        a deleted or restored part: the parts after it move by one), so the writer keeps their
+        place. A window at the newest part takes in the parts that now follow it."""
+        session_id = self._shown_id
+        if session_id is None:
+            return
+        views = self.part_views
+        if not views:
+            self.open(session_id)
+            return
+        limit = len(views) if self.has_more_after else len(views) + PAGE
+        self._reload(session_id, views[0].seq, limit)
+
+    @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
+    def _reload(self, session_id: str, first_seq: int, limit: int) -> None:
+        try:
+            parts, part_count = self._reader.parts_after(session_id, first_seq - 1, limit)
+        except StorytermError as exc:
+            self.post_message(WorkFailed(exc, session_id=session_id))
+        else:
+            self.post_message(PartsReloaded(session_id, parts, part_count))
+
+    @on(PartsReloaded)
+    async def _reloaded(self, event: PartsReloaded) -> None:
+        event.stop()
+        if event.session_id != self._shown_id:
+            return
+        fresh = {part.seq: part for part in event.parts}
+        gone = []
+        for view in self.part_views:
+            part = fresh.pop(view.seq, None)
+            if part is None:
+                gone.append(view)
+            elif part != view.part and not view.streaming:
+                view.update_part(part)
+        if gone:
+            await self.remove_children(gone)
+            release_drawings()
+        if fresh and not self.has_more_after:
+            await self.mount_all(
+                [PartView(p) for p in fresh.values()], before=self.query_one("#newer")
+            )
+            self.has_more_after = event.parts[-1].seq < event.part_count
+            await self._trim(keep_top=False)
+        if self.selected is not None and self.part_view(self.selected) is None:
+            self.selected = None
+        if not self.part_views and self.session is not None:
+            self.set_empty_text(no_parts_text(self.session))
+        self._update_markers()
+
+    def follow(self, view: PartView) -> None:
+        """Keep `view` in sight while it streams: the newest part stays at the bottom until
+        the writer scrolls up (and again once they come back); an older part (a new take of
+        it) is scrolled to once, and the view stays put."""
+        if view is self.part_views[-1] and not self.has_more_after:
+            self.anchor()
+        else:
+            self.anchor(False)
+            self.call_after_refresh(self.scroll_to_widget, view, animate=False, top=True)
 
     def update_part(self, part: Part) -> None:
         view = self.part_view(part.seq)
