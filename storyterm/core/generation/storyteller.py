@@ -157,7 +157,8 @@ class Storyteller:
             for note in await run.prepare(direction or "", regenerate, part):
                 yield Progress(note)
             if run.cancel.is_set():
-                yield Failed(GenerationStopped("Stopped before anything was written."), None)
+                stopped = GenerationStopped("Stopped. Nothing was added to the story.")
+                yield Failed(stopped, None)
                 return
             await run.claim()
         except StorytermError as exc:
