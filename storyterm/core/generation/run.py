@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from storyterm.core.basics import status_message
+from storyterm.core.basics import being_written_message, status_message
 from storyterm.core.generation.catalog import ModelCatalog, pick_model, translate_ollama_error
 from storyterm.core.generation.database_calls import DatabaseCalls
 from storyterm.core.generation.events import Event, Failed, Finished
@@ -105,6 +105,9 @@ class Run:
         self.estimator: TokenEstimator | None = None
         self.expected_seq = 0
         self.replaced: Part | None = None
+        #: A regenerate of the newest part (no part named): refused at the claim if the story
+        #: has a newer part by then.
+        self.newest_only = False
         #: Writing an earlier part again (the story memory is not used for its prompt).
         self.earlier_part = False
         self.part: Part | None = None
@@ -184,10 +187,7 @@ class Run:
         direction = clean_direction(direction)
         last = opened.parts[-1] if opened.parts else None
         if last is not None and last.state is PartState.STREAMING:
-            raise Conflict(
-                f"Part {last.seq} of “{session.title}” is being written right now in another "
-                "window. Wait for it to finish, or stop it there first."
-            )
+            raise Conflict(being_written_message(last.seq, session.title))
         if regenerate:
             if last is None:
                 raise InvalidTransition(
@@ -199,6 +199,7 @@ class Run:
                     self.sessions.get_part, self.user_id, self.session_id, part_seq
                 )
             self.replaced = target
+            self.newest_only = part_seq is None
             direction = direction or target.direction
             self.expected_seq = target.seq
         else:
@@ -240,6 +241,7 @@ class Run:
                 self.replaced.seq,
                 direction=self.direction,
                 model_name=self.model,
+                newest_only=self.newest_only,
             )
         else:
             self.part = await self.db(
