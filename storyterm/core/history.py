@@ -60,9 +60,11 @@ class HistoryService:
         *,
         direction: str,
         model_name: str | None,
+        newest_only: bool = False,
     ) -> Part:
         """Claim a new, empty take of part `seq` for the model to write (the storyteller's
-        regenerate); refused while any part of the story is being written."""
+        regenerate); refused while any part of the story is being written, and with
+        `newest_only` when part `seq` is no longer the newest."""
         part, _ = self.history.takes.new_take(
             user_id,
             session_id,
@@ -72,6 +74,7 @@ class HistoryService:
             direction=direction,
             state=PartState.STREAMING,
             model_name=model_name,
+            newest_only=newest_only,
         )
         return part
 

@@ -143,12 +143,14 @@ class Takes:
         model_name: str | None = None,
         completed_ok: bool = False,
         log: bool = True,
+        newest_only: bool = False,
     ) -> tuple[Part, Session]:
         """Give part `seq` a new take and choose it; the take it replaces is kept.
 
         A regenerate passes state=STREAMING and empty content (the generation then writes it
         like any streaming part); an edit passes the writer's text; a continuation passes the
-        interrupted text it goes on from."""
+        interrupted text it goes on from. With `newest_only`, refused unless part `seq` is
+        still the story's newest."""
         now = utcnow()
         with self.store.tx.write() as conn:
             row = self.store.tx.lock_session(conn, user_id, session_id)
@@ -158,6 +160,16 @@ class Takes:
                 raise Conflict(STREAMING_PART.format(seq=seq))
             if state is PartState.STREAMING:
                 refuse_while_writing(conn, session_id, row["title"])
+            if newest_only and row["part_count"] != seq:
+                # A regenerate of "the newest part" that looked at the story before another
+                # client wrote a whole new part: writing part `seq` again now would leave the
+                # parts after it following a take that is no longer the story's (their prompts
+                # held the old one). Checked here, under the session lock, because the look and
+                # the claim are separate transactions with the model catalog in between.
+                raise Conflict(
+                    f"The story has moved on since you asked: part {seq} is no longer its "
+                    "newest part, so it was not written again."
+                )
             self._stash(conn, old)
             number = old["takes"] + 1
             values = {
