@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -189,6 +190,11 @@ async def _print_events(events: AsyncIterator[Any], out: StoryOut, session_id: s
         elif isinstance(event, Failed):
             out.end()
             out.note(f"storyterm: {event.error.message}", dim=False)
+            if event.kept_in is not None:
+                out.note(
+                    f"`storyterm recover {shlex.quote(str(event.kept_in))}` puts them back into "
+                    "the story."
+                )
             if isinstance(event.error, ModelMissing) and event.error.fallback:
                 # The core's message names no front end's way to switch: the CLI's.
                 out.note(

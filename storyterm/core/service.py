@@ -395,6 +395,27 @@ class SessionService:
             expect=expect,
         )
 
+    def let_go_part(self, user_id: int, session_id: str, seq: int, *, expect: Part) -> Part | None:
+        """A part whose generation ended without its final save (its text is in a recovery
+        file): marked interrupted with the text it holds (its last checkpoint), so that it no
+        longer counts as being written and the story can go on at once. None, touching nothing,
+        when it is no longer that generation's streaming take."""
+        current = self.store.parts.get(user_id, session_id, seq)
+        if current.state is not PartState.STREAMING or (current.id, current.created_at) != (
+            expect.id,
+            expect.created_at,
+        ):
+            return None
+        part, _ = self.store.parts.write(
+            user_id,
+            session_id,
+            seq,
+            state=PartState.INTERRUPTED,
+            allow_read_only=True,
+            expect=expect,
+        )
+        return part
+
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
         return self.store.parts.delete_last(user_id, session_id, seq)
 

@@ -19,9 +19,9 @@ import sys
 
 
 def main(args: list[str]) -> None:
+    import langchain_ollama  # noqa: F401  (imported now, not in the first round)
     from click.testing import CliRunner
 
-    import langchain_ollama  # noqa: F401  (imported now, not in the first round)
     from storyterm.cli import cli
 
     runner = CliRunner()
