@@ -67,6 +67,7 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
     user_id = current_user_id(runtime)
     bible = {field.value: fields[field.value] for field in BibleField}
     # Check the title and the bible before asking Ollama anything.
+    from storyterm.core.generation.catalog import normalise_model_name
     from storyterm.core.service import clean_metadata, clean_title
 
     clean_title(title)
@@ -75,6 +76,9 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
     session = runtime.sessions.start(user_id, title, bible, choice.name)
     if choice.note:
         _note(choice.note)
+        if model and choice.name != normalise_model_name(model):
+            # The core's note names no command; the way to switch a story is the CLI's.
+            _note(f"`storyterm continue {session.id[:8]} --model {shlex.quote(model)}` does that.")
     if as_json:
         print_json(session.model_dump(mode="json"))
         return

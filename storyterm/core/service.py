@@ -474,12 +474,12 @@ def _clean_model_name(model_name: Any) -> str | None:
     if len(model_name) > MAX_MODEL_NAME:
         raise InvalidInput(
             f"A model name can be at most {MAX_MODEL_NAME} characters long; this one has "
-            f"{len(model_name):,}. Use the name `storyterm models` lists."
+            f"{len(model_name):,}. Use the name Ollama lists, like gemma3:latest."
         )
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in model_name):
         raise InvalidInput(
             "A model name cannot hold control characters or invisible marks. Use the name "
-            "`storyterm models` lists, like gemma3:latest."
+            "Ollama lists, like gemma3:latest."
         )
     return model_name or None
 

@@ -358,7 +358,11 @@ def test_delete_a_part_forever(desk: Desk) -> None:
         (("restore",), "Name a story to restore", 2),
         (("restore", "{sid}", "--part", "1"), "Name a story to restore", 2),
         (("restore", "{sid}"), "“The Keeper's Letter” is not in the trash.", 1),
-        (("restore", "--part", "12345"), "Nothing in your trash has the number 12345", 1),
+        (
+            ("restore", "--part", "12345"),
+            "Nothing in your trash has the number 12345. `storyterm trash` lists what is there.",
+            1,
+        ),
         (("delete", "{sid}", "--part", "9"), "This story has no part 9.", 1),
         (("delete", "{sid}", "--part", "0"), "0 is not in the range", 2),
         (("undo", "abc"), "at least the first 4 characters", 1),
