@@ -131,12 +131,16 @@ class Storyteller:
         direction: str | None,
         *,
         regenerate: bool = False,
+        finish: bool = False,
         part: int | None = None,
         cancel: asyncio.Event | None = None,
     ) -> AsyncGenerator[Event]:
         """Write the next part, or with `regenerate` a new take of the newest part (of part
         `part` when given; the take it replaces is kept), with the part's own direction or
-        `direction` when one is given. See the module docstring for events.
+        `direction` when one is given. With `finish`, the newest part (or part `part`), which
+        was interrupted, is finished instead: a new take that starts as its text and goes on
+        with the model's reply from where that text stops (core/generation/continuation.py).
+        See the module docstring for events.
 
         Setting `cancel`, or cancelling the task that iterates, stops promptly and keeps the
         text written so far as an interrupted part.
@@ -154,7 +158,12 @@ class Storyteller:
             remember_prompt=functools.partial(self._prompts.remember, user_id, session_id),
         )
         try:
-            for note in await run.prepare(direction or "", regenerate, part):
+            if regenerate and finish:
+                raise InvalidInput(
+                    "Write a part again or finish it, not both: regenerating writes a new take "
+                    "from the start, finishing goes on from where an interrupted part stops."
+                )
+            for note in await run.prepare(direction or "", regenerate, part, finish):
                 yield Progress(note)
             if run.cancel.is_set():
                 stopped = GenerationStopped("Stopped. Nothing was added to the story.")
