@@ -19,7 +19,8 @@ The part's seq is claimed before any model time is spent (a second client gets C
 text is checkpointed while it streams, and every way out (cancel, a cancelled task, Ollama down,
 an error line, a hung stream, a pause from elsewhere) leaves the text written so far saved.
 The steps of one generation are a Run (core/generation/run.py); this module drives them and
-turns them into events.
+turns them into events. Finishing an interrupted part is one of them too, with its prompt and
+the joining of the reply in core/generation/continuation.py.
 
 This module is cheap to import: LangChain (core/memory/prompt.py, langchain_ollama) is loaded when a
 generation is first asked for.
