@@ -98,6 +98,18 @@ def status_message(title: str, status: str, target: SessionStatus | None = None)
     return f"“{title}” is {status}: that move is not possible."
 
 
+def finish_refusal(seq: int, state: str) -> str | None:
+    """Why part `seq`, in `state`, cannot be finished (continued from where its text stops),
+    or None when it can: only an interrupted part has an end to go on from."""
+    if state == PartState.INTERRUPTED.value:
+        return None
+    if state == PartState.STREAMING.value:
+        return (
+            f"Part {seq} is being written right now. Wait for it to finish, or stop it there first."
+        )
+    return f"Part {seq} ended normally; regenerate it for a new take, or write the next part."
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storyterm.core.basics import PartState, SessionStatus, TakeKind, utcnow
+from storyterm.core.basics import PartState, SessionStatus, TakeKind, finish_refusal, utcnow
 from storyterm.core.storage.cache import TAIL_PARTS
 from storyterm.core.storage.parts import refuse_while_writing
 from storyterm.core.storage.statements import changes_t, parts_t, takes_t
@@ -137,7 +137,7 @@ class Takes:
         seq: int,
         *,
         kind: TakeKind,
-        content: str,
+        content: str | None,
         direction: str | None = None,
         state: PartState = PartState.DONE,
         model_name: str | None = None,
@@ -147,8 +147,9 @@ class Takes:
         """Give part `seq` a new take and choose it; the take it replaces is kept.
 
         A regenerate passes state=STREAMING and empty content (the generation then writes it
-        like any streaming part); an edit passes the writer's text; a continuation passes the
-        interrupted text it goes on from."""
+        like any streaming part); an edit passes the writer's text. A continuation passes no
+        content: the new take starts as the chosen take's own text, read under the lock, and
+        only an interrupted take can be gone on from (InvalidTransition otherwise)."""
         now = utcnow()
         with self.store.tx.write() as conn:
             row = self.store.tx.lock_session(conn, user_id, session_id)
@@ -158,6 +159,11 @@ class Takes:
                 raise Conflict(STREAMING_PART.format(seq=seq))
             if state is PartState.STREAMING:
                 refuse_while_writing(conn, session_id, row["title"])
+            if content is None:
+                refused = finish_refusal(seq, old["state"])
+                if refused is not None:
+                    raise InvalidTransition(refused)
+                content = str(old["content"])
             self._stash(conn, old)
             number = old["takes"] + 1
             values = {
@@ -250,9 +256,10 @@ class Takes:
         return dict(take)
 
     def abandon_take(self, user_id: int, session_id: str, part: Part) -> Part | None:
-        """A new take the model wrote nothing into (it failed before its first word) gives
-        its place back to the take it was made from, and leaves no trace in the undo log.
-        Returns the part as it is now, or None when it had moved on (nothing is touched)."""
+        """A new take the model wrote nothing into (it failed before its first word, or a
+        continuation that added no word) gives its place back to the take it was made from,
+        and leaves no trace in the undo log. Returns the part as it is now, or None when it
+        had moved on (nothing is touched)."""
         now = utcnow()
         with self.store.tx.write() as conn:
             row = self.store.tx.lock_session(conn, user_id, session_id)
@@ -260,11 +267,15 @@ class Takes:
             if (
                 current["id"] != part.id
                 or current["take"] != part.take
-                or current["content"].strip()
                 or current["take_from"] is None
             ):
                 return None
             back = self._take_row(conn, current, current["take_from"])
+            # A continuation starts as the text of the take it goes on from: it holds nothing
+            # of its own while its text is still that (a regenerate's starts empty).
+            started_as = back["content"] if current["take_kind"] == TakeKind.CONTINUED else ""
+            if current["content"].strip() != started_as.strip():
+                return None
             conn.execute(takes_t.delete().where(takes_t.c.id == back["id"]))
             values = {k: back[k] for k in _TEXT_COLUMNS}
             values |= {
