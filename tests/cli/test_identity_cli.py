@@ -297,7 +297,9 @@ def test_doctor_says_where_logins_are_kept(runner: CliRunner) -> None:
     assert "OK   keyring: logins are kept in the " in run(runner, "doctor").output
 
 
-def test_doctor_explains_a_machine_without_keyring(runner: CliRunner, no_keyring: None) -> None:
+def test_doctor_explains_a_machine_without_keyring(
+    runner: CliRunner, no_keyring: None, healthy_ollama: str
+) -> None:
     result = run(runner, "doctor")
     assert result.exit_code == 0
     assert "keyring: This machine has no system keyring" in result.output

@@ -187,19 +187,47 @@ class ModelCatalog:
             )
         return models
 
-    async def context_length(self, name: str) -> int:
-        """The model's trained context window (/api/show model_info "<arch>.context_length").
-        ModelMissing when it is not installed; a safe default when Ollama does not say."""
+    async def version(self) -> str | None:
+        """The version Ollama reports (GET /api/version); None when it has no such route (an
+        old Ollama, or a proxy that passes only the model routes). ModelUnavailable when it
+        cannot be reached."""
+        try:
+            async with self._client() as client:
+                # The ollama client has no call for /api/version; `_request_raw` is the one its
+                # public calls use, so a refusal or an HTTP error arrives as the same
+                # ConnectionError / ResponseError that translate_ollama_error reads.
+                response = await client._request_raw("GET", "/api/version")
+        except Exception as exc:
+            import ollama
+
+            if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
+                return None
+            raise translate_ollama_error(exc, self.host) from exc
+        try:
+            value = response.json().get("version")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None
+
+    async def reported_context_length(self, name: str) -> int | None:
+        """The context window Ollama reports for the model (/api/show model_info
+        "<arch>.context_length"), or None when it does not say. ModelMissing when the model is
+        not installed."""
         name = normalise_model_name(name)
-        if name in self._context:
-            return self._context[name]
         try:
             async with self._client() as client:
                 shown = await client.show(name)
         except Exception as exc:
             raise translate_ollama_error(exc, self.host, name) from exc
-        length = _context_from_model_info(shown.modelinfo or {})
-        self._context[name] = length or FALLBACK_CONTEXT_LENGTH
+        return _context_from_model_info(shown.modelinfo or {})
+
+    async def context_length(self, name: str) -> int:
+        """The model's trained context window (`reported_context_length`), remembered for the
+        catalog's life; a safe default when Ollama does not say."""
+        name = normalise_model_name(name)
+        if name not in self._context:
+            length = await self.reported_context_length(name)
+            self._context[name] = length or FALLBACK_CONTEXT_LENGTH
         return self._context[name]
 
     async def resolve(self, preferred: str | None) -> ModelChoice:
