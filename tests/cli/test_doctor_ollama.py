@@ -5,7 +5,12 @@ could not be written, and says the fix on every line."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import os
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -186,3 +191,61 @@ def test_doctor_gives_up_on_an_ollama_that_never_answers(monkeypatch: pytest.Mon
         f"Ollama at {host} did not answer within 0.3 seconds. It may be busy loading a model: "
         "try again in a moment, or restart it (`ollama serve`)."
     )
+
+
+def test_doctor_on_an_ollama_host_that_is_not_an_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The ollama client cannot even be made for it (it raises ValueError).
+    monkeypatch.setenv("OLLAMA_HOST", "http://[::1")
+    result = doctor()
+    assert result.exit_code == 1, result.output
+    assert ollama_lines(result) == [
+        "FAIL ollama: The Ollama address http://[::1 is not one storyterm can use (Invalid IPv6 "
+        "URL). Set OLLAMA_HOST to an address like http://localhost:11434."
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_ollama_host_variable_is_explained_even_before_ollama_loads() -> None:
+    """The ollama module makes a client from OLLAMA_HOST when it is imported, so a bad one
+    broke its import, and every command that asks Ollama ended in a traceback."""
+    env = {**os.environ, "OLLAMA_HOST": "not a url::"}
+    for command in (["doctor"], ["models"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "storyterm", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        output = proc.stdout + proc.stderr
+        assert (
+            "The Ollama address is not one storyterm can use (Port could not be cast to integer "
+            "value as ':'). Set OLLAMA_HOST to an address like http://localhost:11434."
+        ) in output
+
+
+def test_doctor_on_a_server_that_is_not_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("OLLAMA_HOST", host)
+        result = doctor()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1, result.output
+    assert ollama_lines(result) == [
+        f"FAIL ollama: something answers at {host}, but not as Ollama does (it knows neither "
+        "/api/version nor /api/tags). Check OLLAMA_HOST, and start Ollama there: `ollama serve`"
+    ]

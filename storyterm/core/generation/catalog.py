@@ -92,6 +92,14 @@ def ollama_down_message(host: str) -> str:
     )
 
 
+def bad_host_message(problem: BaseException, host: str | None = None) -> str:
+    address = f"The Ollama address {host}" if host else "The Ollama address"
+    return (
+        f"{address} is not one storyterm can use ({problem}). Set OLLAMA_HOST to an address "
+        "like http://localhost:11434."
+    )
+
+
 NO_MODELS_MESSAGE = "Ollama has no models. Run `ollama pull gemma3` (about 3 GB), then try again."
 
 
@@ -104,11 +112,11 @@ def translate_ollama_error(
     ConnectionError (the ollama client's other calls); a missing model as ResponseError 404; a
     failure in the middle of a stream as ResponseError with the server's message.
     """
+    if isinstance(exc, StorytermError):
+        return exc
     import httpx
     import ollama
 
-    if isinstance(exc, StorytermError):
-        return exc
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
         return ModelUnavailable(ollama_down_message(host))
     if isinstance(exc, ollama.ResponseError):
@@ -153,14 +161,23 @@ class ModelCatalog:
         return self.settings.ollama_host
 
     def _client(self) -> ollama.AsyncClient:
+        """A client for the host; ModelUnavailable when the address cannot be one (the ollama
+        client parses it when made, and its module makes a client from the OLLAMA_HOST
+        variable on import)."""
         import httpx
-        import ollama
 
-        return ollama.AsyncClient(
-            host=self.host,
-            timeout=httpx.Timeout(ANSWER_TIMEOUT, connect=CONNECT_TIMEOUT),
-            verify=shared_ssl_context(),
-        )
+        try:
+            import ollama
+        except ValueError as exc:  # the OLLAMA_HOST variable, which may not be self.host
+            raise ModelUnavailable(bad_host_message(exc)) from exc
+        try:
+            return ollama.AsyncClient(
+                host=self.host,
+                timeout=httpx.Timeout(ANSWER_TIMEOUT, connect=CONNECT_TIMEOUT),
+                verify=shared_ssl_context(),
+            )
+        except ValueError as exc:
+            raise ModelUnavailable(bad_host_message(exc, self.host)) from exc
 
     async def list_models(self) -> list[ModelInfo]:
         """Installed models, as Ollama lists them. ModelUnavailable when Ollama is down."""
@@ -197,6 +214,8 @@ class ModelCatalog:
                 # public calls use, so a refusal or an HTTP error arrives as the same
                 # ConnectionError / ResponseError that translate_ollama_error reads.
                 response = await client._request_raw("GET", "/api/version")
+        except StorytermError:
+            raise
         except Exception as exc:
             import ollama
 

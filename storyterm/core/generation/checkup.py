@@ -64,6 +64,9 @@ def pull_command(name: str) -> str:
 
 
 async def _ask(question: Awaitable[T], host: str, seconds: float) -> T:
+    """The answer, or ModelUnavailable saying what went wrong: doctor is where a writer goes
+    when something is broken, so nothing it meets may end it with a traceback (the ollama
+    client raises ValueError for an OLLAMA_HOST it cannot parse, before any request)."""
     try:
         return await asyncio.wait_for(question, seconds)
     except TimeoutError:
@@ -71,6 +74,13 @@ async def _ask(question: Awaitable[T], host: str, seconds: float) -> T:
             f"Ollama at {host} did not answer within {seconds:g} seconds. It may be busy "
             "loading a model: try again in a moment, or restart it (`ollama serve`)."
         ) from None
+    except StorytermError:
+        raise
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"Cannot ask Ollama at {host} ({type(exc).__name__}: {exc}). Check OLLAMA_HOST: "
+            "it should be an address like http://localhost:11434."
+        ) from exc
 
 
 async def check_ollama(catalog: ModelCatalog, *, seconds: float = ASK_SECONDS) -> list[Finding]:
@@ -79,9 +89,22 @@ async def check_ollama(catalog: ModelCatalog, *, seconds: float = ASK_SECONDS) -
     host = catalog.host
     try:
         version = await _ask(catalog.version(), host, seconds)
-        models = await _ask(catalog.list_models(), host, seconds)
     except StorytermError as exc:
         return [Finding(Verdict.FAIL, "ollama", exc.message)]
+    try:
+        models = await _ask(catalog.list_models(), host, seconds)
+    except StorytermError as exc:
+        if version is not None:
+            return [Finding(Verdict.FAIL, "ollama", exc.message)]
+        return [
+            Finding(
+                Verdict.FAIL,
+                "ollama",
+                f"something answers at {host}, but not as Ollama does (it knows neither "
+                "/api/version nor /api/tags). Check OLLAMA_HOST, and start Ollama there: "
+                "`ollama serve`",
+            )
+        ]
     findings = [_server(host, version)]
     preferences = catalog.settings.model_preferences
     wanted = preferences[0] if preferences else "gemma3:latest"
