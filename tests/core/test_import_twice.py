@@ -226,3 +226,19 @@ def test_two_imports_of_one_story_at_once_make_one_session(
     assert sum(isinstance(o, Session) for o in outcomes) == 1, outcomes
     assert sum(isinstance(o, AlreadyImported) for o in outcomes) == 3, outcomes
     assert count(service, bob) == 1
+
+
+def test_empty_stories_are_known_by_their_source_alone(
+    service: SessionService, tmp_path: Path
+) -> None:
+    """Two empty stories of one title have no text to tell them apart, and are not the same
+    story; the same empty story's export imported twice still is."""
+    alice = make_user(service.store, "alice")
+    bob = make_user(service.store, "bob")
+    first = export_json(service, alice, service.start(alice, "Untitled").id, tmp_path / "1")
+    second = export_json(service, alice, service.start(alice, "Untitled").id, tmp_path / "2")
+    import_story(service, bob, first)
+    import_story(service, bob, second)
+    with pytest.raises(AlreadyImported, match="This story was imported before, as session"):
+        import_story(service, bob, second)
+    assert count(service, bob) == 2

@@ -576,7 +576,7 @@ def import_story(
             paused_at=story.paused_at,
             completed_at=story.completed_at,
             parts=story.parts,
-            source=ImportSource(story.source_id, story.fingerprint),
+            source=ImportSource(story.source_id, story.fingerprint if story.parts else None),
             again=again,
         )
     except InvalidInput as exc:

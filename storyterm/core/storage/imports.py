@@ -20,10 +20,12 @@ users_t = table_of(User)
 @dataclass(frozen=True)
 class ImportSource:
     """A story being imported: the id of the session its file was exported from (None when the
-    file gives none) and the fingerprint of its text (see core/export/story_file.py)."""
+    file gives none) and the fingerprint of its text (see core/export/story_file.py; None for
+    a story without parts, which has no text to be known by: two empty stories of one title
+    are not the same story)."""
 
     session_id: str | None
-    fingerprint: str
+    fingerprint: str | None
 
 
 class Match(enum.IntEnum):
@@ -60,17 +62,23 @@ def find_earlier_copy(
     before the original before another version; one outside the trash, then the newest import,
     first); None when there is none. Another writer's sessions never count."""
     s = sessions_t.c
-    holds = [s.import_fingerprint == source.fingerprint]
+    holds = []
+    if source.fingerprint:
+        holds.append(s.import_fingerprint == source.fingerprint)
     if source.session_id:
         holds += [s.id == source.session_id, s.imported_from == source.session_id]
+    if not holds:
+        return None
     rows = conn.execute(
-        sa.select(s.id, s.title, s.import_fingerprint, s.imported_at, s.deleted_at).where(
-            s.user_id == user_id, sa.or_(*holds)
-        )
+        sa.select(
+            s.id, s.title, s.imported_from, s.import_fingerprint, s.imported_at, s.deleted_at
+        ).where(s.user_id == user_id, sa.or_(*holds))
     ).all()
     copies = []
     for row in rows:
-        if row.import_fingerprint == source.fingerprint:
+        same_source = source.session_id is not None and row.imported_from == source.session_id
+        # Equal fingerprints; both None (empty stories) only count from the same source.
+        if row.import_fingerprint == source.fingerprint and (source.fingerprint or same_source):
             match = Match.SAME_TEXT
         elif row.id == source.session_id:
             match = Match.ORIGINAL
