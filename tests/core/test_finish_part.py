@@ -284,7 +284,7 @@ async def test_a_finished_part_round_trips_through_story_json(
     data = json.loads((result.folder / "story.json").read_text())
     [part] = data["parts"]
     assert (part["take"], part["take_kind"]) == (2, "continued")
-    copy = import_story(kit.sessions, kit.user_id, result.folder)
+    copy = import_story(kit.sessions, kit.user_id, result.folder, again=True)
     before = kit.sessions.history.takes(kit.user_id, sid, 1)
     after = kit.sessions.history.takes(kit.user_id, copy.id, 1)
     assert [(t.number, t.kind, t.state, t.content, t.chosen) for t in after] == [
