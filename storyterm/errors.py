@@ -50,6 +50,17 @@ class Conflict(StorytermError):
     http_status = 409
 
 
+class AlreadyImported(Conflict):
+    """The story being imported is here already: imported before, or the session it was
+    exported from. `session_id` is that session; importing again must be asked for."""
+
+    code = "already_imported"
+
+    def __init__(self, message: str, *, session_id: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
 class AuthError(StorytermError):
     """Not logged in, or the login is no longer valid."""
 

@@ -200,3 +200,14 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'stories.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def healthy_ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An Ollama stand-in with the preferred model at OLLAMA_HOST, for tests of a setup that
+    should check out whole (`storyterm doctor` asks Ollama too). Yields its URL."""
+    from storyterm.devtools.fake_ollama import FakeOllama
+
+    with FakeOllama(models=["gemma3:latest"]) as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.url)
+        yield fake.url

@@ -63,8 +63,11 @@ def make_kit(
     *,
     catalog: ModelCatalog | None = None,
     chat_model_factory: Any = None,
+    database_url: str | None = None,
+    redis_url: str | None = None,
     **settings: Any,
 ) -> StoryKit:
+    """A kit on a SQLite file in `tmp_path`, or on `database_url` (with Redis at `redis_url`)."""
     values: dict[str, Any] = {
         "ollama_host": fake.url if fake else "http://127.0.0.1:9",
         "checkpoint_interval": 0.1,
@@ -73,7 +76,7 @@ def make_kit(
     }
     values.update(settings)
     loaded = load_settings(**values)
-    store = Store.open(f"sqlite:///{tmp_path / 'stories.db'}", None)
+    store = Store.open(database_url or f"sqlite:///{tmp_path / 'stories.db'}", redis_url)
     sessions = SessionService(store)
     teller = Storyteller(sessions, loaded, catalog=catalog, chat_model_factory=chat_model_factory)
     return StoryKit(fake, loaded, store, sessions, teller, _writer(store))

@@ -276,10 +276,18 @@ class ContinueRequest(_Request):
         description="Write a part again instead of adding one after it: a new take of it (the "
         "takes it had are kept; see the part's versions).",
     )
+    finish: bool = Field(
+        default=False,
+        description="Finish an interrupted part instead of adding one: the model goes on from "
+        "where its text stops, and the text with the continuation becomes a new take of it (the "
+        "interrupted take is kept; see the part's versions). Refused (409) for a part that "
+        "ended normally, with `regenerate`, or with a `direction` (the part keeps its own).",
+    )
     part: PartNumber | None = Field(
         default=None,
-        description="With `regenerate`: the part to write again (its seq); left out, the newest. "
-        "Without `regenerate` it is refused (409): a new part always goes at the end.",
+        description="With `regenerate` or `finish`: the part to write again or to finish (its "
+        "seq); left out, the newest. Without either it is refused (409): a new part always goes "
+        "at the end.",
         examples=[2],
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -58,26 +59,80 @@ def _username(option: str | None, *, err: bool = False) -> str:
     )
 
 
-def _password_from_stdin() -> str:
+def _stdin_is_terminal() -> bool:
+    """Whether a person types at standard input. Otherwise it is a pipe or a file, and
+    passwords are read from it a line each: getpass would warn there (GetPassWarning, with a
+    file path) and read the terminal instead, if there is one."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # closed
+        return False
+
+
+def _stdin_line(missing: str) -> str:
+    """The next line of standard input without its line ending; InvalidInput `missing` when
+    there is none (or it is empty)."""
     try:
         line = sys.stdin.readline() if sys.stdin is not None else ""
     except (UnicodeDecodeError, OSError) as exc:
-        raise InvalidInput(f"--password-stdin could not read standard input ({exc}).") from exc
+        raise InvalidInput(f"Could not read the password from standard input ({exc}).") from exc
     password = line.rstrip("\r\n")
     if not password:
-        raise InvalidInput(
-            "--password-stdin found no password on standard input. Pipe it in, for example "
-            "`storyterm login --username alice --password-stdin < password.txt`."
-        )
+        raise InvalidInput(missing)
     return password
 
 
-def _new_password(username: str, prompt: str = "Password") -> str:
-    return click.prompt(
+def _password_from_stdin() -> str:
+    return _stdin_line(
+        "--password-stdin found no password on standard input. Pipe it in, for example "
+        "`storyterm login --username alice --password-stdin < password.txt`."
+    )
+
+
+def _secret(
+    prompt: str,
+    *,
+    missing: str,
+    check: Callable[[str], str] | None = None,
+    confirm: str | None = None,
+    err: bool = False,
+) -> str:
+    """A password. At a terminal: asked for unseen, asked again while `check` refuses it, and
+    typed twice when `confirm` names the second prompt. From a pipe or a file: the next line,
+    unprompted and not repeated (a script makes no typos to catch), refused with `check`'s
+    message, or with `missing` when there is no line."""
+    if _stdin_is_terminal():
+        return click.prompt(
+            prompt,
+            hide_input=True,
+            confirmation_prompt=confirm or False,
+            value_proc=_as_usage_error(check) if check else None,
+            err=err,
+        )
+    password = _stdin_line(missing)
+    return check(password) if check else password
+
+
+def _new_password(username: str, prompt: str = "Password", *, missing: str) -> str:
+    return _secret(
         prompt,
-        hide_input=True,
-        confirmation_prompt="Repeat the password",
-        value_proc=_as_usage_error(lambda value: check_password(value, username)),
+        missing=missing,
+        check=lambda value: check_password(value, username),
+        confirm="Repeat the password",
+    )
+
+
+def _piped(command: str, what: str) -> str:
+    """What to say when a pipe or a file ran out before `what`."""
+    lines = {
+        "passwd": "the current password on the first line and the new one on the second",
+        "register": "the password on a line of its own, after the username when it is asked",
+        "login": "the password on a line of its own, after the username when it is asked",
+    }[command]
+    return (
+        f"`storyterm {command}` found no {what.removeprefix('the ')} on standard input, which "
+        f"is not a terminal. Give {lines}, for example `storyterm {command} < file`, or run "
+        "it in a terminal to be asked."
     )
 
 
@@ -133,7 +188,9 @@ def register_cmd(username: str | None, password_stdin: bool) -> None:
     runtime = get_runtime()
     name = _username(username)
     password = (
-        check_password(_password_from_stdin(), name) if password_stdin else _new_password(name)
+        check_password(_password_from_stdin(), name)
+        if password_stdin
+        else _new_password(name, missing=_piped("register", "the password"))
     )
     account = runtime.identity.register(name, password)
     account, token = runtime.identity.login(account.username, password)
@@ -165,7 +222,7 @@ def login_cmd(username: str | None, password_stdin: bool, print_token: bool) -> 
     password = (
         _password_from_stdin()
         if password_stdin
-        else click.prompt("Password", hide_input=True, err=print_token)
+        else _secret("Password", missing=_piped("login", "the password"), err=print_token)
     )
     account, token = runtime.identity.login(name, password)
     if print_token:
@@ -239,12 +296,18 @@ def whoami_cmd(as_json: bool) -> None:
 @click.command("passwd")
 @handle_errors
 def passwd_cmd() -> None:
-    """Change your password. Logins on other machines end; this one stays logged in."""
+    """Change your password. Logins on other machines end; this one stays logged in.
+
+    From a pipe or a file (scripts): the current password on the first line, the new one on
+    the second.
+    """
     runtime = get_runtime()
     account = require_user(runtime)
     login = runtime.current_login()
-    old = click.prompt("Current password", hide_input=True)
-    new = _new_password(account.username, "New password")
+    old = _secret("Current password", missing=_piped("passwd", "the current password"))
+    new = _new_password(
+        account.username, "New password", missing=_piped("passwd", "the new password")
+    )
     runtime.identity.change_password(account.id, old, new)
     say(f"Password changed for {account.username}. Logins elsewhere have ended.")
     try:

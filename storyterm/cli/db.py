@@ -13,6 +13,7 @@ from storyterm.cli.common import get_runtime, handle_errors, say, styled
 from storyterm.core.storage import database, file_modes
 from storyterm.core.storage.cache import Cache, CacheState
 from storyterm.errors import DatabaseUnavailable, StorytermError
+from storyterm.settings import Settings
 
 
 @click.group("db")
@@ -64,10 +65,34 @@ def db_current() -> None:
     say(f"{database.redact(url)}: {revision or 'empty'} ({state})")
 
 
-def _line(ok: bool, what: str, detail: str) -> bool:
-    mark = styled("OK  ", fg="green") if ok else styled("FAIL", fg="red")
+def _line(ok: bool, what: str, detail: str, *, warn: bool = False) -> bool:
+    """One line of the check-up; `warn`: it works, but not the way the settings ask."""
+    if not ok:
+        mark = styled("FAIL", fg="red")
+    elif warn:
+        mark = styled("WARN", fg="yellow")
+    else:
+        mark = styled("OK  ", fg="green")
     say(mark, f" {what}: {detail}")
     return ok
+
+
+def _ollama(settings: Settings) -> bool:
+    """Ollama's lines: reachable, version, models, the model new stories use, its context."""
+    import asyncio
+
+    from storyterm.core.generation.catalog import ModelCatalog
+    from storyterm.core.generation.checkup import Verdict, check_ollama
+
+    healthy = True
+    for finding in asyncio.run(check_ollama(ModelCatalog(settings))):
+        healthy &= _line(
+            finding.verdict is not Verdict.FAIL,
+            finding.what,
+            finding.detail,
+            warn=finding.verdict is Verdict.WARN,
+        )
+    return healthy
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -106,7 +131,8 @@ def _permissions(data_dir: Path, url: str) -> bool:
 
 @click.command("doctor")
 def doctor_cmd() -> None:
-    """Check the settings, data folder, database, migrations and Redis; say what to do for each."""
+    """Check the settings, data folder, database, migrations, Redis, the keyring and Ollama
+    (its version, models, and the model new stories use); say what to do for each."""
     try:
         settings = get_runtime().settings
     except StorytermError as exc:
@@ -188,6 +214,7 @@ def doctor_cmd() -> None:
             "(`storyterm login --print-token`) to stay logged in"
         ),
     )
+    healthy &= _ollama(settings)
     if not healthy:
         raise SystemExit(1)
 

@@ -78,14 +78,24 @@ def _print_result(result: ExportResult) -> None:
 
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Import a story you have already (imported before, or the story it was exported "
+    "from) as one more new session.",
+)
 @handle_errors
-def import_cmd(file: Path) -> None:
-    """Bring back an exported story (its story.json, or its export folder) as a new session."""
+def import_cmd(file: Path, again: bool) -> None:
+    """Bring back an exported story (its story.json, or its export folder) as a new session.
+
+    A story you have already is refused, naming the session that holds it; --again imports
+    it anyway.
+    """
     from storyterm.core.export import import_story
 
     runtime = get_runtime()
     user_id = current_user_id(runtime)
-    session = import_story(runtime.sessions, user_id, file)
+    session = import_story(runtime.sessions, user_id, file, again=again)
     parts = f"{session.part_count:,} part" + ("" if session.part_count == 1 else "s")
     say(
         f"Imported “{session.title}” ({parts}, {session.word_count:,} words, "

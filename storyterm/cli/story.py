@@ -25,7 +25,7 @@ from storyterm.cli.common import (
 )
 from storyterm.cli.sessions import resolve_session_id
 from storyterm.cli.streaming import EXIT_STOPPED, SignalsStop, StoryOut
-from storyterm.core.basics import BibleField, status_message
+from storyterm.core.basics import BibleField, finish_refusal, status_message
 from storyterm.core.runtime import Runtime
 from storyterm.core.text import terminal_line
 from storyterm.errors import InvalidTransition, ModelMissing, NotFound
@@ -102,29 +102,54 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
     "the old take is kept (see `storyterm versions`).",
 )
 @click.option(
+    "--finish",
+    is_flag=True,
+    help="Finish the last part, which was interrupted: the model goes on from where its text "
+    "stops, as a new take of it; the interrupted take is kept (see `storyterm versions`).",
+)
+@click.option(
     "--part",
     type=click.IntRange(1, 2**31 - 1),
     default=None,
-    help="With --regenerate: the part to write again (default: the last one).",
+    help="With --regenerate or --finish: the part to write again or to finish (default: the "
+    "last one).",
 )
 @click.option("--model", default=None, help="Switch the story to this installed model first.")
 @handle_errors
 def continue_cmd(
-    session_id: str, direction: str, regenerate: bool, part: int | None, model: str | None
+    session_id: str,
+    direction: str,
+    regenerate: bool,
+    finish: bool,
+    part: int | None,
+    model: str | None,
 ) -> None:
     """Write the next part of a story, streaming it as it arrives.
 
     Ctrl-C stops the model and keeps what it wrote (marked interrupted); so do `kill` (SIGTERM)
-    and closing the terminal (SIGHUP).
+    and closing the terminal (SIGHUP). `--finish` then goes on from where it stopped.
     """
-    if part is not None and not regenerate:
-        raise click.UsageError("--part picks a part to write again; use it with --regenerate.")
+    if finish and regenerate:
+        raise click.UsageError(
+            "--finish goes on from where an interrupted part stops, --regenerate writes a part "
+            "anew; use one of them."
+        )
+    if finish and direction.strip():
+        raise click.UsageError(
+            "--finish goes on with the part's own direction; leave out --direction (or use "
+            "--regenerate to write the part anew with it)."
+        )
+    if part is not None and not (regenerate or finish):
+        raise click.UsageError(
+            "--part picks a part to write again or to finish; use it with --regenerate or --finish."
+        )
     runtime = get_runtime()
     user_id = current_user_id(runtime)
     session_id = resolve_session_id(runtime, user_id, session_id)
     if model:
         runtime.sessions.set_model(user_id, session_id, asyncio.run(_installed(runtime, model)))
-    code = asyncio.run(_write_part(runtime, user_id, session_id, direction, regenerate, part))
+    mode = "finish" if finish else "regenerate" if regenerate else "next"
+    code = asyncio.run(_write_part(runtime, user_id, session_id, direction, mode, part))
     if code:
         sys.exit(code)
 
@@ -148,24 +173,34 @@ async def _write_part(
     user_id: int,
     session_id: str,
     direction: str,
-    regenerate: bool,
+    mode: str,
     part: int | None = None,
 ) -> int:
+    """Write the next part (mode "next"), a part again ("regenerate") or the rest of an
+    interrupted part ("finish"), streaming it; returns the exit status."""
     session = runtime.sessions.get(user_id, session_id)
     if not session.is_writable:
         # Say why before announcing a part that cannot be written.
         raise InvalidTransition(status_message(session.title, session.status.value))
     if part is not None and part > session.part_count:
         raise NotFound(f"“{session.title}” has no part {part} (it has {session.part_count}).")
-    seq = (part or session.part_count) if regenerate else session.part_count + 1
-    cancel = asyncio.Event()
+    seq = session.part_count + 1 if mode == "next" else part or session.part_count
+    verb = {"next": "Writing", "regenerate": "Rewriting", "finish": "Finishing"}[mode]
+    model = session.model_name or "the preferred model"
+    announce = f"{verb} part {seq} of “{session.title}” with {model}"
+    if mode == "finish" and seq:
+        announce += _finish_start(runtime, user_id, session_id, seq)
     out = StoryOut()
-    out.note(
-        f"{'Rewriting' if regenerate else 'Writing'} part {seq} of “{session.title}” with "
-        f"{session.model_name or 'the preferred model'} (Ctrl-C stops and keeps the text)…"
-    )
+    out.note(f"{announce} (Ctrl-C stops and keeps the text)…")
+    cancel = asyncio.Event()
     events = runtime.storyteller.generate(
-        user_id, session_id, direction, regenerate=regenerate, part=part, cancel=cancel
+        user_id,
+        session_id,
+        direction,
+        regenerate=mode == "regenerate",
+        finish=mode == "finish",
+        part=part,
+        cancel=cancel,
     )
     with SignalsStop(cancel) as stop:
         try:
@@ -177,6 +212,17 @@ async def _write_part(
             out.end()
             out.note("Stopped without waiting for the final save.", dim=False)
             return stop.exit_status(EXIT_STOPPED)
+
+
+def _finish_start(runtime: Runtime, user_id: int, session_id: str, seq: int) -> str:
+    """Where finishing part `seq` picks up, for its announcement (the end of its text, shown
+    safely), after saying why it cannot be finished when it cannot."""
+    current = runtime.sessions.get_part(user_id, session_id, seq)
+    refused = finish_refusal(seq, current.state.value)
+    if refused is not None:
+        raise InvalidTransition(refused)
+    end = terminal_line(current.content)[-60:].lstrip()
+    return f", from where it stops (“…{end}”)" if end else ""
 
 
 async def _print_events(events: AsyncIterator[Any], out: StoryOut, session_id: str) -> int:
@@ -223,6 +269,10 @@ def _report_finished(event: Any, out: StoryOut) -> int:
             f"Stopped. Part {part.seq} keeps the {part.word_count:,} words written so far "
             f"(marked interrupted) · {stats}",
             dim=False,
+        )
+        which = f" --part {part.seq}" if part.seq != event.session.part_count else ""
+        out.note(
+            f"`storyterm continue {part.session_id} --finish{which}` goes on from where it stopped."
         )
         return EXIT_STOPPED
     tail = " (it reached the length limit)" if event.done_reason == "length" else ""

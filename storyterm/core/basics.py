@@ -16,7 +16,7 @@ from typing import Any
 
 #: The newest migration. A test checks it against the migration scripts, so that opening a
 #: database that is already at head never has to load Alembic (start-up stays fast).
-HEAD_REVISION = "0004_takes_trash_undo"
+HEAD_REVISION = "0005_import_source"
 
 #: app_meta keys: the database's own id (namespaces Redis keys and tokens), the generated
 #: JWT signing secret, and the generated key that seals the values storyterm writes to Redis
@@ -96,6 +96,18 @@ def status_message(title: str, status: str, target: SessionStatus | None = None)
     if status == SessionStatus.COMPLETED.value:
         return f"“{title}” is completed and read-only. Reopen it to write more, or export it."
     return f"“{title}” is {status}: that move is not possible."
+
+
+def finish_refusal(seq: int, state: str) -> str | None:
+    """Why part `seq`, in `state`, cannot be finished (continued from where its text stops),
+    or None when it can: only an interrupted part has an end to go on from."""
+    if state == PartState.INTERRUPTED.value:
+        return None
+    if state == PartState.STREAMING.value:
+        return (
+            f"Part {seq} is being written right now. Wait for it to finish, or stop it there first."
+        )
+    return f"Part {seq} ended normally; regenerate it for a new take, or write the next part."
 
 
 def utcnow() -> datetime:

@@ -78,6 +78,31 @@ class HistoryService:
         )
         return part
 
+    def continue_take(
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        model_name: str | None,
+        newest_only: bool = False,
+    ) -> Part:
+        """Claim a new take of part `seq` that starts as its interrupted text, for the model to
+        go on from where that text stops (the storyteller's finish); the interrupted take is
+        kept. Refused when the part ended normally, while any part of the story is being
+        written, and with `newest_only` when part `seq` is no longer the newest."""
+        part, _ = self.history.takes.new_take(
+            user_id,
+            session_id,
+            seq,
+            kind=TakeKind.CONTINUED,
+            content=None,
+            state=PartState.STREAMING,
+            model_name=model_name,
+            newest_only=newest_only,
+        )
+        return part
+
     def restore_take(
         self,
         user_id: int,
@@ -105,7 +130,8 @@ class HistoryService:
         return part
 
     def abandon_take(self, user_id: int, session_id: str, part: Part) -> Part | None:
-        """A regenerate's take that got no word gives its place back to the take before it."""
+        """A regenerate's (or a continuation's) take that got no word of its own gives its place
+        back to the take it was made from."""
         return self.history.takes.abandon_take(user_id, session_id, part)
 
     def edit(

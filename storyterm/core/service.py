@@ -25,6 +25,7 @@ from storyterm.core.basics import (
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.storage.cache import CacheState
+from storyterm.core.storage.imports import ImportSource
 from storyterm.core.storage.parts import NewPart, NewTake
 from storyterm.core.storage.store import Store
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
@@ -286,10 +287,16 @@ class SessionService:
         paused_at: datetime | None,
         completed_at: datetime | None,
         parts: Sequence[NewPart],
+        source: ImportSource | None = None,
+        again: bool = False,
     ) -> Session:
         """A story brought back from an export, as a new session of `user_id` with every part
         exactly as it was (text, direction, state, token counts, model names, dates), and every
         take of it, the same one chosen.
+
+        `source` (where the story came from) is remembered with it; when the writer has the
+        story already (imported before, or the session it was exported from), AlreadyImported
+        says which session, and nothing is written, unless `again`.
 
         A part that was still streaming when it was exported is nobody's generation here: it
         comes back as interrupted, which is what opening it would show anyway.
@@ -317,6 +324,8 @@ class SessionService:
             paused_at=paused_at,
             completed_at=completed_at,
             parts=cleaned,
+            source=source,
+            again=again,
         )
 
     # -- parts ----------------------------------------------------------------------------

@@ -375,3 +375,59 @@ def test_continue_regenerates_an_older_part(
         "invalid_input",
         "'part' must be 1 or more",
     )
+
+
+# -- finish an interrupted part --------------------------------------------------------------
+
+
+def test_continue_finishes_an_interrupted_part(
+    fake_ollama: FakeOllama, client: TestClient, runtime: Runtime, login: Login
+) -> None:
+    alice = login("alice")
+    sid = story(client, runtime, alice, "One.", "Two.", "The wind rose and the")
+    user = _user(runtime, sid)
+    runtime.sessions.set_model(user, sid, "gemma3:latest")
+    runtime.sessions.checkpoint_part(
+        user, sid, 3, "The wind rose and the", state=PartState.INTERRUPTED
+    )
+    fake_ollama.reply = "sails cracked like shots."
+    url = f"{API}/story/{sid}/continue"
+    response = client.post(url, json={"finish": True}, headers=alice)
+    assert response.status_code == 200, response.text
+    frames = parse_sse(response.text)
+    event, done = frames[-1]
+    added = "".join(data["text"] for name, data in frames if name == "delta")
+    assert added == " sails cracked like shots."
+    part = done["part"]
+    assert event == "done" and (part["seq"], part["take"], part["takes"]) == (3, 2, 2)
+    assert (part["take_kind"], part["state"]) == ("continued", "done")
+    assert part["content"] == "The wind rose and the sails cracked like shots."
+    assert fake_ollama.chat_requests[-1].messages[-1]["content"].endswith("The wind rose and the")
+    versions = client.get(f"{SESSIONS}/{sid}/parts/3/versions", headers=alice).json()
+    assert [(v["kind"], v["state"], v["chosen"]) for v in versions["versions"]] == [
+        ("generated", "interrupted", False),
+        ("continued", "done", True),
+    ]
+    assert client.post(f"{SESSIONS}/{sid}/undo", headers=alice).status_code == 200
+    assert contents(client, alice, sid)[2] == "The wind rose and the"
+
+    # Not possible now: 409, and nothing is written; another writer's story: 404.
+    asked = len(fake_ollama.chat_requests)
+    for body, message in [
+        ({"finish": True, "part": 1}, "Part 1 ended normally; regenerate it for a new take"),
+        ({"finish": True, "regenerate": True}, "send one of them"),
+        ({"finish": True, "direction": "Storm"}, "leave `direction` out"),
+        ({"part": 3}, "or `finish: true`"),
+    ]:
+        error(client.post(url, json=body, headers=alice), 409, "invalid_transition", message)
+    error(
+        client.post(url, json={"finish": True, "part": 9}, headers=alice),
+        404,
+        "not_found",
+        "no part 9",
+    )
+    bob = login("bob")
+    as_bob = client.post(url, json={"finish": True}, headers=bob)
+    assert as_bob.status_code == 404
+    assert len(fake_ollama.chat_requests) == asked
+    assert contents(client, alice, sid)[2] == "The wind rose and the"

@@ -455,6 +455,74 @@ def test_continue_regenerates_an_older_part_as_a_new_take(
     assert desk.parts()[0] == "Rain fell on the rock."
 
 
+# -- continue --finish ----------------------------------------------------------------------
+
+
+def interrupt(desk: Desk, seq: int, text: str) -> None:
+    """Part `seq` as a stopped generation leaves it: its text so far, marked interrupted."""
+    desk.service.checkpoint_part(desk.user, desk.sid, seq, text, state=PartState.INTERRUPTED)
+
+
+def test_continue_finish_goes_on_from_where_the_part_stopped(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt(desk, 3, "Dawn broke over the\x1b[2J harbour, and the")
+    with FakeOllama(models=["gemma3:latest"], reply="keeper woke at last.") as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.url)
+        desk.service.set_model(desk.user, desk.sid, "gemma3:latest")
+        result = desk.invoke("continue", desk.sid[:8], "--finish")
+        assert result.exit_code == 0, result.output
+        asked = fake.chat_requests[-1].messages[-1]["content"]
+    # The announcement shows where it picks up, safely; stdout is only what was added.
+    assert "Finishing part 3 of “The Keeper's Letter”" in result.stderr
+    assert "harbour, and the”" in result.stderr and "\x1b" not in result.output
+    assert result.stdout == " keeper woke at last.\n"
+    assert asked.endswith("Dawn broke over the\x1b[2J harbour, and the")
+    assert desk.parts()[2] == "Dawn broke over the\x1b[2J harbour, and the keeper woke at last."
+    shown = desk.invoke("versions", desk.sid, "3").stdout.splitlines()
+    assert shown[1].startswith("    1  generated · ") and "Dawn broke over the␛[2J" in shown[2]
+    assert shown[3].startswith("●   2  continued · 11 words")
+    data = json.loads(desk.invoke("show", desk.sid, "--json").stdout)
+    assert data["parts"][2]["take_kind"] == "continued"
+    assert desk.invoke("undo", desk.sid).exit_code == 0
+    assert desk.parts()[2] == "Dawn broke over the\x1b[2J harbour, and the"
+
+
+def test_continue_finish_of_an_older_part_and_its_refusals(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt(desk, 1, "Rain fell on")
+    with FakeOllama(models=["gemma3:latest"], reply="the rock all night.") as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.url)
+        desk.service.set_model(desk.user, desk.sid, "gemma3:latest")
+        before = desk.snapshot()
+        assert_refused(
+            desk,
+            desk.invoke("continue", desk.sid, "--finish"),
+            "Part 3 ended normally; regenerate it for a new take, or write the next part.",
+        )
+        assert_refused(
+            desk,
+            desk.invoke("continue", desk.sid, "--finish", "--regenerate"),
+            "--finish goes on from where an interrupted part stops, --regenerate writes",
+            2,
+        )
+        assert_refused(
+            desk, desk.invoke("continue", desk.sid, "--finish", "-d", "Go"), "leave out", 2
+        )
+        assert_refused(
+            desk, desk.invoke("continue", desk.sid, "--part", "1"), "--regenerate or --finish", 2
+        )
+        assert desk.snapshot() == before and fake.chat_requests == []
+        result = desk.invoke("continue", desk.sid, "--finish", "--part", "1")
+        assert result.exit_code == 0, result.output
+    assert desk.parts() == [
+        "Rain fell on the rock all night.",
+        "No ship came that night at all.",
+        "Dawn broke.",
+    ]
+
+
 def test_continue_part_needs_regenerate_and_a_real_part(desk: Desk) -> None:
     before = desk.snapshot()
     assert_refused(

@@ -241,7 +241,7 @@ def test_an_unreachable_database(
 
 
 def test_a_garbage_redis_url_still_works_and_doctor_says_offline(
-    shelf: Shelf, monkeypatch: pytest.MonkeyPatch
+    shelf: Shelf, monkeypatch: pytest.MonkeyPatch, healthy_ollama: str
 ) -> None:
     monkeypatch.setenv("STORYTERM_REDIS_URL", "this is not redis")
     result = shelf.invoke("sessions")
@@ -260,7 +260,9 @@ def test_a_garbage_redis_url_still_works_and_doctor_says_offline(
 # -- doctor --------------------------------------------------------------------------------
 
 
-def test_doctor_on_a_healthy_setup(shelf: Shelf, redis_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_doctor_on_a_healthy_setup(  # type: ignore[no-untyped-def]
+    shelf: Shelf, redis_url: str, monkeypatch, healthy_ollama: str
+) -> None:
     monkeypatch.setenv("STORYTERM_REDIS_URL", redis_url)
     result = shelf.invoke("doctor")
     assert result.exit_code == 0, result.output
@@ -272,14 +274,19 @@ def test_doctor_on_a_healthy_setup(shelf: Shelf, redis_url: str, monkeypatch) ->
         "OK   migrations",
         "OK   cache",
         "OK   keyring",
+        "OK   ollama",
+        "OK   models",
+        "OK   model",
+        "OK   context",
     ]
     assert "database files (0600)" in lines[1]
     assert "(sqlite)" in lines[2]
     assert lines[3].endswith("(head)")
     assert lines[4] == "OK   cache: redis at " + redis_url
+    assert lines[6].startswith(f"OK   ollama: running at {healthy_ollama} (version ")
 
 
-def test_doctor_with_the_cache_turned_off(shelf: Shelf) -> None:
+def test_doctor_with_the_cache_turned_off(shelf: Shelf, healthy_ollama: str) -> None:
     result = shelf.invoke("doctor")
     assert result.exit_code == 0
     assert "cache: off (STORYTERM_REDIS_URL is empty)" in result.stdout

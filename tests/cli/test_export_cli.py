@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +146,8 @@ def test_import_brings_a_story_back(logged_in_cli: LoggedInCli, tmp_path: Path) 
     assert exported.exit_code == 0, exported.output
     [folder] = list(out.iterdir())
 
-    result = logged_in_cli("import", str(folder / "story.json"))
+    # The original is still here, so the copy is asked for (test_import_twice.py: refusals).
+    result = logged_in_cli("import", str(folder / "story.json"), "--again")
     assert result.exit_code == 0, result.output
     first, second = result.stdout.splitlines()
     assert first.startswith(
@@ -161,7 +163,7 @@ def test_import_brings_a_story_back(logged_in_cli: LoggedInCli, tmp_path: Path) 
         "completed",
     )
     # The export folder works as well as the file inside it.
-    assert logged_in_cli("import", str(folder)).exit_code == 0
+    assert logged_in_cli("import", str(folder), "--again").exit_code == 0
     assert logged_in_cli.sessions.count(logged_in_cli.user_id) == 3
 
 
@@ -200,3 +202,62 @@ def test_the_exported_json_is_what_import_reads(logged_in_cli: LoggedInCli, tmp_
     logged_in_cli("export", session_id, "--out", str(tmp_path / "out"), "--format", "json")
     [story] = (tmp_path / "out").glob("*/story.json")
     assert json.loads(story.read_text())["format"] == "storyterm-story"
+
+
+# -- importing a story twice -----------------------------------------------------------------
+
+
+def exported_then_gone(
+    cli: LoggedInCli, tmp_path: Path, title: str = "The Keeper's Letter"
+) -> Path:
+    """A story.json whose story is no longer here (as on a new machine)."""
+    session_id = a_story(cli, parts=2, title=title)
+    assert (
+        cli("export", session_id, "--out", str(tmp_path / "out"), "--format", "json").exit_code == 0
+    )
+    cli.runtime.history.delete_forever(cli.user_id, session_id)
+    [path] = (tmp_path / "out").glob("*/story.json")
+    return path
+
+
+def test_importing_a_story_twice_is_refused_until_asked_again(
+    logged_in_cli: LoggedInCli, tmp_path: Path
+) -> None:
+    path = exported_then_gone(logged_in_cli, tmp_path)
+    first = logged_in_cli("import", str(path))
+    assert first.exit_code == 0, first.output
+    copy_id = first.stdout.splitlines()[0].rsplit(" ", 1)[1]
+
+    refused = logged_in_cli("import", str(path.parent))
+    assert refused.exit_code == 1
+    assert refused.stdout == ""
+    assert re.fullmatch(
+        rf"storyterm: This story was imported before, as session {copy_id[:8]} "
+        r"'The Keeper's Letter' \(imported \d{4}-\d\d-\d\d\)\. Import it again as a new "
+        r"session with --again\.\n",
+        refused.stderr,
+    ), refused.stderr
+    assert logged_in_cli.sessions.count(logged_in_cli.user_id) == 1  # nothing written
+
+    again = logged_in_cli("import", str(path), "--again")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("Imported “The Keeper's Letter” (2 parts")
+    assert logged_in_cli.sessions.count(logged_in_cli.user_id) == 2
+    assert "--again" in logged_in_cli("import", "--help").stdout
+
+
+def test_the_refusal_prints_a_stored_title_as_data(
+    logged_in_cli: LoggedInCli, tmp_path: Path
+) -> None:
+    """A title stored before titles were checked (an old row) still never drives the
+    terminal when the refusal names it."""
+    import sqlalchemy as sa
+
+    path = exported_then_gone(logged_in_cli, tmp_path)
+    assert logged_in_cli("import", str(path)).exit_code == 0
+    with logged_in_cli.runtime.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE story_sessions SET title = :t"), {"t": "\x1b]0;pwned\x07Tale"})
+    refused = logged_in_cli("import", str(path))
+    assert refused.exit_code == 1
+    assert "\x1b" not in refused.stderr and "\x07" not in refused.stderr
+    assert "'␛]0;pwned␇Tale'" in refused.stderr

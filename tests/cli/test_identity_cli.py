@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from storyterm.cli import cli
 from storyterm.core.runtime import Runtime
+from storyterm.errors import AuthError
 from tests.helpers import MemoryKeyring, login_as, password_for
 
 PASSWORD = "correct horse battery"
@@ -17,6 +21,13 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def at_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Standard input is a person at a terminal: the prompts ask (CliRunner answers them from
+    `input`, as getpass would read the keyboard). Without this, CliRunner's input is a pipe."""
+    monkeypatch.setattr("storyterm.cli.auth._stdin_is_terminal", lambda: True)
 
 
 def run(runner: CliRunner, *args: str, input: str | None = None, **env: str) -> Result:
@@ -81,6 +92,7 @@ def test_register_whoami_sessions_logout(runner: CliRunner, memory_keyring: Memo
     assert run(runner, "logout").output == "You were not logged in.\n"
 
 
+@pytest.mark.usefixtures("at_a_terminal")
 def test_register_asks_until_the_password_is_good(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,6 +107,7 @@ def test_register_asks_until_the_password_is_good(
     assert PASSWORD not in result.output  # never echoed
 
 
+@pytest.mark.usefixtures("at_a_terminal")
 def test_register_asks_again_for_a_bad_username(runner: CliRunner) -> None:
     typed = "\n".join(["alice smith", "alice", PASSWORD, PASSWORD]) + "\n"
     result = run(runner, "register", input=typed)
@@ -112,6 +125,7 @@ def test_register_refuses_a_taken_name(runner: CliRunner) -> None:
     )
 
 
+@pytest.mark.usefixtures("at_a_terminal")
 def test_login_prompts_and_refuses_wrong_passwords(runner: CliRunner) -> None:
     register(runner)
     run(runner, "logout")
@@ -219,6 +233,7 @@ def test_two_databases_keep_two_logins(
     assert on(first, "whoami", "--json").exit_code == 1  # --print-token kept nothing
 
 
+@pytest.mark.usefixtures("at_a_terminal")
 def test_passwd_changes_the_password_and_keeps_this_login(
     runner: CliRunner, memory_keyring: MemoryKeyring
 ) -> None:
@@ -242,6 +257,87 @@ def test_passwd_changes_the_password_and_keeps_this_login(
     assert relog.exit_code == 1
     relog = run(runner, "login", "-u", "alice", "--password-stdin", input="new password here\n")
     assert relog.exit_code == 0
+
+
+def logs_in(username: str, password: str) -> bool:
+    runtime = Runtime()
+    try:
+        runtime.identity.login(username, password)
+    except AuthError:
+        return False
+    finally:
+        runtime.close()
+    return True
+
+
+def test_passwd_from_a_pipe_reads_one_line_per_password(runner: CliRunner) -> None:
+    register(runner)
+    # No repeat of the new password: a script makes no typos to catch.
+    result = run(runner, "passwd", input=f"{PASSWORD}\nnew password here\n")
+    assert result.exit_code == 0, result.output
+    assert "Password changed for alice." in result.stdout
+    assert "password:" not in result.output.lower()  # nobody to prompt
+    assert logs_in("alice", "new password here") and not logs_in("alice", PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        (f"{PASSWORD}\nshort\n", "A password needs at least 8 characters (that one has 5)"),
+        (
+            f"{PASSWORD}\n",
+            "storyterm: `storyterm passwd` found no new password on standard input, which is "
+            "not a terminal. Give the current password on the first line and the new one on "
+            "the second, for example `storyterm passwd < file`, or run it in a terminal to be "
+            "asked.",
+        ),
+        ("", "found no current password on standard input"),
+    ],
+)
+def test_passwd_from_a_pipe_refuses_what_it_cannot_use(
+    runner: CliRunner, typed: str, message: str
+) -> None:
+    register(runner)
+    result = run(runner, "passwd", input=typed)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+    assert logs_in("alice", PASSWORD)  # nothing changed
+
+
+def test_register_and_login_from_a_pipe_without_password_stdin(runner: CliRunner) -> None:
+    registered = run(runner, "register", input=f"alice\n{PASSWORD}\n")
+    assert registered.exit_code == 0, registered.output
+    assert "Welcome to storyterm, alice." in registered.stdout
+    assert run(runner, "logout").exit_code == 0
+    logged_in = run(runner, "login", input=f"alice\n{PASSWORD}\n")
+    assert logged_in.exit_code == 0, logged_in.output
+    assert "Logged in as alice." in logged_in.stdout
+
+
+def test_passwd_through_a_real_pipe_prints_no_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getpass, given a pipe and no terminal, warned (GetPassWarning and a file path) and
+    prompted on stderr. A child process of its own, with no controlling terminal, as in cron or
+    CI; the fail keyring backend keeps it off any keyring of this machine."""
+    login_as(monkeypatch, "alice")
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "storyterm", "passwd"],
+        input=f"{password_for('alice')}\nnew password here\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        start_new_session=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "getpass" not in proc.stderr.lower()
+    assert "Password:" not in proc.stdout + proc.stderr
+    assert proc.stdout == "Password changed for alice. Logins elsewhere have ended.\n"
+    # The token it ran with ended with the old password; it says how to get a new one.
+    assert "STORYTERM_TOKEN has ended too" in proc.stderr
+    assert logs_in("alice", "new password here")
+    assert not logs_in("alice", password_for("alice"))
 
 
 def test_a_broken_saved_login_asks_to_log_in_again(
@@ -285,6 +381,7 @@ def test_login_as_helper_logs_in_for_commands(
     assert ok.exit_code == 0
 
 
+@pytest.mark.usefixtures("at_a_terminal")
 def test_print_token_asks_on_stderr_so_stdout_is_the_token(runner: CliRunner) -> None:
     register(runner)
     result = run(runner, "login", "--print-token", input=f"alice\n{PASSWORD}\n")
@@ -297,7 +394,9 @@ def test_doctor_says_where_logins_are_kept(runner: CliRunner) -> None:
     assert "OK   keyring: logins are kept in the " in run(runner, "doctor").output
 
 
-def test_doctor_explains_a_machine_without_keyring(runner: CliRunner, no_keyring: None) -> None:
+def test_doctor_explains_a_machine_without_keyring(
+    runner: CliRunner, no_keyring: None, healthy_ollama: str
+) -> None:
     result = run(runner, "doctor")
     assert result.exit_code == 0
     assert "keyring: This machine has no system keyring" in result.output

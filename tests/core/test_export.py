@@ -130,7 +130,8 @@ def test_export_then_import_gives_the_same_story(
         original = service.complete(alice, original.id)
 
     result = export_session(service, alice, original.id, out_dir=tmp_path / "out")
-    copy = import_story(service, alice, result.folder / "story.json")
+    # Beside its original, the copy is asked for (--again); test_import_twice.py covers refusing.
+    copy = import_story(service, alice, result.folder / "story.json", again=True)
 
     assert copy.id != original.id
     assert copy.user_id == alice
@@ -170,7 +171,8 @@ def test_import_of_a_story_exported_mid_generation(
     service.checkpoint_part(alice, s.id, p.seq, "Half a sent")
     result = export_session(service, alice, s.id, out_dir=tmp_path, formats=["md", "json"])
     assert "still being written" in (result.folder / "part-001.md").read_text()
-    copy = import_story(service, alice, result.folder)  # the folder works as well as the file
+    # The folder works as well as the file; beside its original, the copy is asked for.
+    copy = import_story(service, alice, result.folder, again=True)
     [part] = service.all_parts(alice, copy.id)
     # Nobody is generating the copy: its unfinished part is interrupted, text kept.
     assert (part.state, part.content) == (PartState.INTERRUPTED, "Half a sent")
@@ -311,7 +313,7 @@ def test_an_empty_story_exports_too(sqlite_service: SessionService, tmp_path: Pa
     assert "No parts yet" in (result.folder / "story.md").read_text()
     assert json.loads((result.folder / "story.json").read_text())["parts"] == []
     epub.read_epub(str(result.folder / "story.epub"))
-    copy = import_story(service, alice, result.folder / "story.json")
+    copy = import_story(service, alice, result.folder / "story.json", again=True)
     assert (copy.title, copy.part_count) == ("Blank Page", 0)
 
 
@@ -438,7 +440,7 @@ def test_an_old_row_with_a_lone_surrogate_still_exports(
     assert '"genre": "a\\ud800b"' in raw
     assert json.loads(raw)["session"]["metadata"] == {"genre": "a\ud800b"}
     assert "- **Genre:** a\ufffdb" in (result.folder / "story.md").read_text()
-    copy = import_story(service, alice, result.folder)
+    copy = import_story(service, alice, result.folder, again=True)
     assert service.get(alice, copy.id).session_metadata == {"genre": "a\ufffdb"}
 
 

@@ -92,7 +92,7 @@ def test_every_take_and_the_choice_survive_export_and_import(
     ]
     assert (third["take"], third["takes"]) == (1, [])
 
-    copy = import_story(service, alice, result.folder)
+    copy = import_story(service, alice, result.folder, again=True)  # beside its original
     assert takes_of(service, alice, copy.id) == takes_of(service, alice, sid)
     parts = service.all_parts(alice, copy.id)
     assert [(p.take, p.takes, p.take_kind) for p in parts] == [

@@ -95,7 +95,7 @@ def test_a_database_elsewhere_gets_a_private_new_folder_but_an_existing_one_is_l
     assert mode(shared / "stories.db") == 0o600
 
 
-@pytest.mark.usefixtures("open_umask")
+@pytest.mark.usefixtures("open_umask", "healthy_ollama")
 def test_doctor_says_what_it_tightened(storyterm_home: Path) -> None:
     runtime = Runtime()
     login_as(runtime, "alice")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from storyterm.core.generation.events import Failed, Finished
+from storyterm.core.storage.tables import PartState
 from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.errors import Conflict
 from tests.story_helpers import StoryKit, make_kit
@@ -100,3 +101,26 @@ async def test_a_continue_that_looked_before_a_regenerate_writes_from_the_new_ta
     assert [(p.seq, p.takes) for p in parts] == [(1, 2), (2, 1)]
     last = fake_ollama.chat_requests[-1]
     assert [m["content"] for m in last.messages if m["role"] == "assistant"] == [parts[0].content]
+
+
+async def test_finishing_the_last_part_is_refused_once_a_continue_went_past_it(
+    kit: StoryKit, fake_ollama: FakeOllama
+) -> None:
+    """The same for finishing an interrupted part without naming it (the last one)."""
+    session = kit.new_session()
+    kit.store.parts.add(
+        kit.user_id, session.id, direction="go", content="Mara walked", state=PartState.INTERRUPTED
+    )
+    held, go = hold_first_look(kit)
+    finish = asyncio.create_task(kit.run(session.id, finish=True))
+    await held.wait()
+    assert isinstance((await kit.run(session.id))[-1], Finished)
+    go.set()
+    [failed] = await finish
+    assert isinstance(failed, Failed) and isinstance(failed.error, Conflict)
+    assert failed.error.message.endswith(
+        "part 1 is no longer its newest part, so it was not finished."
+    )
+    parts = kit.sessions.all_parts(kit.user_id, session.id)
+    assert [(p.seq, p.takes) for p in parts] == [(1, 1), (2, 1)]
+    assert parts[0].content == "Mara walked" and parts[0].state is PartState.INTERRUPTED

@@ -311,7 +311,7 @@ def test_an_exported_story_round_trips_its_hostile_text_exactly(
     s = service.start(alice, "Round Trip", {"genre": hostile, "cast": [hostile]}, "gemma3:latest")
     service.append_part(alice, s.id, direction=hostile, content=hostile, model_name="qwen3:4b")
     result = export_session(service, alice, s.id, out_dir=tmp_path, formats=["json"])
-    copy_ = import_story(service, alice, result.folder)
+    copy_ = import_story(service, alice, result.folder, again=True)  # beside its original
     original, back = service.get(alice, s.id), service.get(alice, copy_.id)
     assert back.session_metadata == original.session_metadata
     assert back.model_name == original.model_name

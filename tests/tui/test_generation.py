@@ -102,6 +102,42 @@ async def test_esc_stops_mid_stream_and_keeps_the_text(writing: Runtime, fake: F
         assert isinstance(app.focused, DirectionInput)  # Esc stopped; it did not leave
 
 
+async def test_f_after_esc_goes_on_streaming_into_the_same_part(
+    writing: Runtime, fake: FakeOllama
+) -> None:
+    fake.tokens, fake.rate = 2000, 40.0
+    alice = writer_id(writing)
+    sid = seed_session(writing, alice, "Salt Roads")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press(*"The storm", "enter")
+        await wait_until(pilot, lambda: screen.generating)
+        view = screen.query_one("#part-1", PartView)
+        await wait_until(pilot, lambda: view._streamed_chars > 40)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+        stopped = writing.sessions.get_part(alice, sid, 1).content
+        assert any("F goes on from there" in m for m in notifications(app))
+
+        fake.tokens, fake.rate = 80, 40.0
+        await pilot.press("escape", "F")
+        await wait_until(pilot, lambda: screen.generating)
+        view = screen.query_one("#part-1", PartView)
+        # The old text stays on screen and the new words stream on after it.
+        await wait_until(pilot, lambda: view._streamed_chars > 20)
+        assert view.streaming and view.shown_text.startswith(stopped.split("\n")[0])
+        await wait_until(pilot, lambda: not screen.generating, timeout=20)
+        part = writing.sessions.get_part(alice, sid, 1)
+        assert (part.take, part.takes, str(part.take_kind)) == (2, 2, "continued")
+        assert str(part.state) == "done" and part.content.startswith(stopped)
+        assert len(part.content) > len(stopped) + 20
+        assert view.part.content == part.content and not view.streaming
+        assert "take 2/2" in view.query_one(PartHeader).title.plain
+        assert writing.sessions.get(alice, sid).part_count == 1
+
+
 async def test_enter_while_a_part_is_written_keeps_the_new_direction(
     writing: Runtime, fake: FakeOllama
 ) -> None:

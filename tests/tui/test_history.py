@@ -139,6 +139,58 @@ async def test_ctrl_r_on_an_older_part_writes_it_a_new_take(
         await wait_until(pilot, lambda: shown(screen, 1) == before[0])
 
 
+async def test_f_finishes_an_interrupted_part_from_where_it_stopped(
+    runtime: Runtime, fake: FakeOllama
+) -> None:
+    from storyterm.core.basics import PartState
+    from storyterm.tui.screens.help import HelpScreen
+
+    runtime.settings.ollama_host = fake.url
+    fake.reply = "keeper woke at last."
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=3)
+    stopped = "The storm broke over the harbour, and the"
+    runtime.sessions.checkpoint_part(alice, sid, 2, stopped, state=PartState.INTERRUPTED)
+    before = contents(runtime, sid)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        story = screen.query_one(StoryView)
+        # A part that ended normally is not finished: the writer is told what to do instead.
+        await pilot.press("escape", "F")
+        await wait_until(
+            pilot,
+            lambda: (
+                "Part 3 ended normally; regenerate it for a new take, or write the next part."
+                in notifications(app)
+            ),
+        )
+        assert not screen.generating and fake.chat_requests == []
+
+        await select(pilot, 2)
+        await pilot.press("F")
+        await wait_until(pilot, lambda: not screen.generating and shown(screen, 2) != stopped)
+        finished = stopped + " keeper woke at last."
+        assert shown(screen, 2) == finished
+        assert story.part_view(2).shown_text.rstrip().endswith("keeper woke at last.")
+        assert contents(runtime, sid) == [before[0], finished, before[2]]
+        assert header(screen, 2) == "Part 2  take 2/2"
+        assert [v.seq for v in story.part_views] == [1, 2, 3] and story.selected == 2
+        assert fake.chat_requests[-1].messages[-1]["content"].endswith(stopped)
+        assert any("Part 2 finished as take 2 of 2" in m for m in notifications(app))
+        # The interrupted take is kept: undo shows it again.
+        await pilot.press("u")
+        await wait_until(pilot, lambda: shown(screen, 2) == stopped)
+        assert contents(runtime, sid)[1] == stopped
+
+        # F is in the help, with what it does.
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        writing = dict(dict(app.screen._sections)["Writing"])
+        assert "where it was interrupted" in writing["F"]
+
+
 async def test_an_edit_is_a_take_and_less_than_shows_the_one_before(runtime: Runtime) -> None:
     alice = writer_id(runtime)
     sid = seed_session(runtime, alice, "Salt Roads", parts=3)

@@ -26,11 +26,15 @@ Writes the next part with the story's model and streams it as server-sent events
 - `error` `{"code", "message", "part"}`: the generation failed; `part` is what was kept
 
 With `regenerate` the part (the newest, or `part`) is written again as a new take; the takes it
-had are kept (GET /api/langchain/sessions/{id}/parts/{seq}/versions).
+had are kept (GET /api/langchain/sessions/{id}/parts/{seq}/versions). With `finish` an
+interrupted part (the newest, or `part`) is finished: the model goes on from where its text
+stops, the `delta` frames carry only what is added, and the part's text with them becomes a new
+take (kind `continued`); the interrupted take is kept, and undo goes back to it.
 
 A failure before the stream starts is an ordinary error answer (404, also for a `part` the
 story does not have; 409 paused or completed, being written elsewhere, nothing to write again,
-`part` without `regenerate`, or the story's model not installed in Ollama; 503 Ollama down).
+`part` without `regenerate` or `finish`, `finish` of a part that was not interrupted or with
+`regenerate` or a `direction`, or the story's model not installed in Ollama; 503 Ollama down).
 Closing the connection stops the generation; the text written so far is kept as an interrupted
 part.
 """
@@ -72,10 +76,20 @@ async def continue_story(
     runtime: RuntimeDep,
     request: Request,
 ) -> EventStreamResponse:
-    if body.part is not None and not body.regenerate:
+    if body.part is not None and not (body.regenerate or body.finish):
         raise InvalidTransition(
-            "`part` picks a part to write again; send it with `regenerate: true` (a new part "
-            "always goes at the end)."
+            "`part` picks a part to write again or to finish; send it with `regenerate: true` "
+            "or `finish: true` (a new part always goes at the end)."
+        )
+    if body.finish and body.regenerate:
+        raise InvalidTransition(
+            "`finish` goes on from where an interrupted part stops and `regenerate` writes a "
+            "part anew: send one of them."
+        )
+    if body.finish and body.direction.strip():
+        raise InvalidTransition(
+            "`finish` goes on with the part's own direction: leave `direction` out, or send "
+            "`regenerate: true` to write the part anew with it."
         )
     storyteller = runtime.storyteller
 
@@ -85,6 +99,7 @@ async def continue_story(
             session_id,
             body.direction,
             regenerate=body.regenerate,
+            finish=body.finish,
             part=body.part,
             cancel=cancel,
         )

@@ -22,6 +22,7 @@ LangChain, and no database access of its own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from storyterm.core.service import (
     clean_metadata,
     clean_title,
 )
+from storyterm.core.storage.imports import ImportSource
 from storyterm.core.storage.parts import NewPart, NewTake
 from storyterm.core.storage.tables import PartState, SessionStatus, TakeKind
 from storyterm.core.text import scrub, scrub_json
@@ -55,6 +57,8 @@ MAX_IMPORT_BYTES = 64 * 1024 * 1024
 #: story.json is nested 5 levels deep (story > session > memory > last_prompt > cut); this
 #: leaves room for what a future version adds.
 MAX_DEPTH = 16
+#: The longest session id (a UUID is 36 characters), as the story_sessions columns hold it.
+MAX_SESSION_ID = 36
 #: Dates are kept in this range of years (UTC): far from the ends of what a date can hold,
 #: so no date arithmetic on an imported story can overflow.
 MIN_YEAR, MAX_YEAR = 1900, 9000
@@ -76,6 +80,31 @@ class StoryFile:
     paused_at: datetime | None
     completed_at: datetime | None
     parts: list[NewPart]
+    #: The id of the session the file was exported from; None when it gives none that could
+    #: be one (a file written by hand).
+    source_id: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of what makes the story this story: its title, its story bible and the
+        text of every take of every part, with which take is chosen. Dates, counts, status,
+        model names and memory are left out: they differ between two exports of one story (a
+        copy's export keeps the text, not the dates of its import) or are derived."""
+        parts = [
+            {
+                "take": part.take,
+                "takes": sorted(
+                    [
+                        [part.take, part.direction, part.content],
+                        *([t.number, t.direction, t.content] for t in part.other_takes),
+                    ]
+                ),
+            }
+            for part in self.parts
+        ]
+        what = {"title": self.title, "metadata": self.metadata, "parts": parts}
+        text = json.dumps(what, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 class _Bad(Exception):
@@ -243,6 +272,7 @@ def _story(data: dict[str, Any]) -> StoryFile:
         paused_at=_date(session, "paused_at", where),
         completed_at=_date(session, "completed_at", where),
         parts=[],
+        source_id=_source_id(session.get("id")),
     )
     now = datetime.now(UTC)
     story.parts.extend(_part(index, item, now) for index, item in enumerate(parts_data, start=1))
@@ -258,6 +288,18 @@ def _story(data: dict[str, Any]) -> StoryFile:
                 f"the file says it holds {declared:,} parts but holds {len(parts_data):,}",
             )
     return story
+
+
+def _source_id(value: Any) -> str | None:
+    """The exported session's id, when the file has one that could be a session id. It only
+    says where the story came from, so a file without one (or with a strange one) still
+    imports: it is then known by its text alone."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_SESSION_ID or not value.isprintable():
+        return None
+    return value
 
 
 def _part(index: int, item: Any, now: datetime) -> NewPart:
@@ -503,11 +545,21 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
-def import_story(sessions: SessionService, user_id: int, path: str | os.PathLike[str]) -> Session:
+def import_story(
+    sessions: SessionService,
+    user_id: int,
+    path: str | os.PathLike[str],
+    *,
+    again: bool = False,
+) -> Session:
     """Bring an exported story (its story.json, or the export folder holding one) back as a
     new session of `user_id`: new id, same title, story bible, memory, status and every part
     exactly as exported. The whole file is checked first (`read_story_file`): a file that does
-    not hold up is refused with what is wrong in it, and nothing is written."""
+    not hold up is refused with what is wrong in it, and nothing is written.
+
+    A story the writer has already (this file's text imported before, another export of the
+    same session imported before, or that session itself) is refused with AlreadyImported
+    naming the session, and nothing is written; `again` imports it anyway."""
     source = Path(path).expanduser()
     if source.is_dir():
         source = source / "story.json"
@@ -524,6 +576,8 @@ def import_story(sessions: SessionService, user_id: int, path: str | os.PathLike
             paused_at=story.paused_at,
             completed_at=story.completed_at,
             parts=story.parts,
+            source=ImportSource(story.source_id, story.fingerprint if story.parts else None),
+            again=again,
         )
     except InvalidInput as exc:
         raise InvalidInput(f"{source} cannot be imported: {exc.message}") from exc

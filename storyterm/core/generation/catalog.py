@@ -92,6 +92,14 @@ def ollama_down_message(host: str) -> str:
     )
 
 
+def bad_host_message(problem: BaseException, host: str | None = None) -> str:
+    address = f"The Ollama address {host}" if host else "The Ollama address"
+    return (
+        f"{address} is not one storyterm can use ({problem}). Set OLLAMA_HOST to an address "
+        "like http://localhost:11434."
+    )
+
+
 NO_MODELS_MESSAGE = "Ollama has no models. Run `ollama pull gemma3` (about 3 GB), then try again."
 
 
@@ -104,11 +112,11 @@ def translate_ollama_error(
     ConnectionError (the ollama client's other calls); a missing model as ResponseError 404; a
     failure in the middle of a stream as ResponseError with the server's message.
     """
+    if isinstance(exc, StorytermError):
+        return exc
     import httpx
     import ollama
 
-    if isinstance(exc, StorytermError):
-        return exc
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
         return ModelUnavailable(ollama_down_message(host))
     if isinstance(exc, ollama.ResponseError):
@@ -153,14 +161,23 @@ class ModelCatalog:
         return self.settings.ollama_host
 
     def _client(self) -> ollama.AsyncClient:
+        """A client for the host; ModelUnavailable when the address cannot be one (the ollama
+        client parses it when made, and its module makes a client from the OLLAMA_HOST
+        variable on import)."""
         import httpx
-        import ollama
 
-        return ollama.AsyncClient(
-            host=self.host,
-            timeout=httpx.Timeout(ANSWER_TIMEOUT, connect=CONNECT_TIMEOUT),
-            verify=shared_ssl_context(),
-        )
+        try:
+            import ollama
+        except ValueError as exc:  # the OLLAMA_HOST variable, which may not be self.host
+            raise ModelUnavailable(bad_host_message(exc)) from exc
+        try:
+            return ollama.AsyncClient(
+                host=self.host,
+                timeout=httpx.Timeout(ANSWER_TIMEOUT, connect=CONNECT_TIMEOUT),
+                verify=shared_ssl_context(),
+            )
+        except ValueError as exc:
+            raise ModelUnavailable(bad_host_message(exc, self.host)) from exc
 
     async def list_models(self) -> list[ModelInfo]:
         """Installed models, as Ollama lists them. ModelUnavailable when Ollama is down."""
@@ -187,19 +204,49 @@ class ModelCatalog:
             )
         return models
 
-    async def context_length(self, name: str) -> int:
-        """The model's trained context window (/api/show model_info "<arch>.context_length").
-        ModelMissing when it is not installed; a safe default when Ollama does not say."""
+    async def version(self) -> str | None:
+        """The version Ollama reports (GET /api/version); None when it has no such route (an
+        old Ollama, or a proxy that passes only the model routes). ModelUnavailable when it
+        cannot be reached."""
+        try:
+            async with self._client() as client:
+                # The ollama client has no call for /api/version; `_request_raw` is the one its
+                # public calls use, so a refusal or an HTTP error arrives as the same
+                # ConnectionError / ResponseError that translate_ollama_error reads.
+                response = await client._request_raw("GET", "/api/version")
+        except StorytermError:
+            raise
+        except Exception as exc:
+            import ollama
+
+            if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
+                return None
+            raise translate_ollama_error(exc, self.host) from exc
+        try:
+            value = response.json().get("version")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None
+
+    async def reported_context_length(self, name: str) -> int | None:
+        """The context window Ollama reports for the model (/api/show model_info
+        "<arch>.context_length"), or None when it does not say. ModelMissing when the model is
+        not installed."""
         name = normalise_model_name(name)
-        if name in self._context:
-            return self._context[name]
         try:
             async with self._client() as client:
                 shown = await client.show(name)
         except Exception as exc:
             raise translate_ollama_error(exc, self.host, name) from exc
-        length = _context_from_model_info(shown.modelinfo or {})
-        self._context[name] = length or FALLBACK_CONTEXT_LENGTH
+        return _context_from_model_info(shown.modelinfo or {})
+
+    async def context_length(self, name: str) -> int:
+        """The model's trained context window (`reported_context_length`), remembered for the
+        catalog's life; a safe default when Ollama does not say."""
+        name = normalise_model_name(name)
+        if name not in self._context:
+            length = await self.reported_context_length(name)
+            self._context[name] = length or FALLBACK_CONTEXT_LENGTH
         return self._context[name]
 
     async def resolve(self, preferred: str | None) -> ModelChoice:

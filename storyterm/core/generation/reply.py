@@ -18,10 +18,12 @@ LIMIT = "limit"
 class Reply:
     """The text and the counts of one part's reply, taken a chunk at a time."""
 
-    def __init__(self, limit: int | None = None) -> None:
-        #: The most characters the reply may have (read when the reply starts, so that a test
-        #: can lower text.MAX_PART); the text is cut there and `full` set.
+    def __init__(self, limit: int | None = None, *, used: int = 0) -> None:
+        #: The most characters the part may have (read when the reply starts, so that a test
+        #: can lower text.MAX_PART); the reply is cut there and `full` set.
         self.limit = text_rules.MAX_PART if limit is None else limit
+        #: Characters of the part before the reply (the text a continuation goes on from).
+        self.used = used
         self.full = False
         # The text as pieces, joined when it is read (a checkpoint, the end): `text += piece`
         # on an attribute copies the whole text for every chunk, which took a minute for a
@@ -52,7 +54,7 @@ class Reply:
             self.done_reason = meta.get("done_reason")
             self.eval_count = meta.get("eval_count")
             self.eval_duration_ns = meta.get("eval_duration")
-        room = self.limit - self.length
+        room = self.limit - self.used - self.length
         if len(content) > room:
             # A model that ignores num_predict: keep what a part can hold, and end it there.
             content = content[: max(room, 0)]

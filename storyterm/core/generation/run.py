@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyterm.core.basics import STREAM_STALE_AFTER, being_written_message, status_message
 from storyterm.core.generation.catalog import ModelCatalog, pick_model, translate_ollama_error
+from storyterm.core.generation.continuation import Continuation, check_finishable
 from storyterm.core.generation.database_calls import DatabaseCalls
 from storyterm.core.generation.events import Event, Failed, Finished
 from storyterm.core.generation.reply import Reply
@@ -107,9 +108,12 @@ class Run:
         self.estimator: TokenEstimator | None = None
         self.expected_seq = 0
         self.replaced: Part | None = None
-        #: A regenerate of the newest part (no part named): refused at the claim if the story
-        #: has a newer part by then.
+        #: A regenerate or finish of the newest part (no part named): refused at the claim if
+        #: the story has a newer part by then.
         self.newest_only = False
+        #: Finishing an interrupted part: its new take goes on from the text (set at the claim).
+        self.finishing_part = False
+        self.continuation: Continuation | None = None
         #: Writing an earlier part again (the story memory is not used for its prompt).
         self.earlier_part = False
         self.part: Part | None = None
@@ -178,10 +182,11 @@ class Run:
     # -- before the model -----------------------------------------------------------------
 
     async def prepare(
-        self, direction: str, regenerate: bool, part_seq: int | None = None
+        self, direction: str, regenerate: bool, part_seq: int | None = None, finish: bool = False
     ) -> list[str]:
         """Check the story can take a part (or its part `part_seq`, default the newest, a new
-        take), choose the model and the context window."""
+        take; with `finish`, one that goes on from its interrupted text), choose the model and
+        the context window."""
         from storyterm.core.memory.prompt import Budget, MemoryState
 
         opened = await self.db(self.sessions.open, self.user_id, self.session_id, 1)
@@ -192,16 +197,20 @@ class Run:
         last = opened.parts[-1] if opened.parts else None
         if last is not None and last.state is PartState.STREAMING:
             raise Conflict(being_written_message(last.seq, session.title))
-        if regenerate:
+        if regenerate or finish:
             if last is None:
+                what = "finish" if finish else "write again"
                 raise InvalidTransition(
-                    f"“{session.title}” has no part to write again yet; continue it first."
+                    f"“{session.title}” has no part to {what} yet; continue it first."
                 )
             target = last
             if part_seq is not None and part_seq != last.seq:
                 target = await self.db(
                     self.sessions.get_part, self.user_id, self.session_id, part_seq
                 )
+            if finish:
+                check_finishable(target, direction)
+                self.finishing_part = True
             self.replaced = target
             self.newest_only = part_seq is None
             direction = direction or target.direction
@@ -236,8 +245,22 @@ class Run:
 
     async def claim(self) -> None:
         """Take the part's place before any model time is spent: a second client loses here.
-        A regenerate claims a new take of its part (the take it replaces is kept)."""
-        if self.replaced is not None:
+        A regenerate claims a new take of its part (the take it replaces is kept); finishing
+        claims one that starts as the interrupted text."""
+        if self.finishing_part:
+            assert self.replaced is not None
+            self.part = part = await self.db(
+                self.history.continue_take,
+                self.user_id,
+                self.session_id,
+                self.replaced.seq,
+                model_name=self.model,
+                newest_only=self.newest_only,
+            )
+            self.continuation = Continuation(part.content, part.direction)
+            self.reply = Reply(used=self.continuation.room_used)
+            self.saved_text = part.content
+        elif self.replaced is not None:
             self.part = await self.db(
                 self.history.regenerate_take,
                 self.user_id,
@@ -270,11 +293,12 @@ class Run:
             self.state = dataclasses.replace(self.state, summary="", summary_through_seq=0)
             self.earlier_part = True
         self.estimator = TokenEstimator(self.state.token_ratio)
+        carry = self.continuation
         return await self.db(
             plan_prompt,
             self.session,
             self.state,
-            self.direction,
+            self.direction if carry is None else carry.request(self.budget, self.estimator),
             self.part.seq,
             self.budget,
             self.estimator,
@@ -368,8 +392,14 @@ class Run:
     # -- while streaming ------------------------------------------------------------------
 
     def take_chunk(self, chunk: Any) -> str:
-        """Account for one chunk from the model; returns its text."""
-        return self.reply.take(chunk)
+        """Account for one chunk from the model; returns what it adds to the part's text."""
+        text = self.reply.take(chunk)
+        return text if self.continuation is None else self.continuation.feed(text)
+
+    def written(self) -> str:
+        """The part's text so far: the reply, after the text it goes on from when finishing."""
+        carry = self.continuation
+        return self.reply.text if carry is None else carry.text(self.reply.text)
 
     async def checkpoint_if_due(self) -> Part | None:
         """Save the text so far when a checkpoint is due (also a heartbeat while the model
@@ -379,7 +409,7 @@ class Run:
         if time.monotonic() < self.next_save:
             return None
         assert self.part is not None
-        text = self.reply.text
+        text = self.written()
         try:
             part, session = await self.db(
                 self.sessions.checkpoint_part,
@@ -416,6 +446,9 @@ class Run:
             raise ModelUnavailable(
                 f"{self.model} finished without writing anything. Try again, perhaps with a "
                 "direction."
+                if self.continuation is None
+                else f"{self.model} finished without adding anything. Try again, or try "
+                "another model."
             )
         assert self.part is not None
         completion = (
@@ -427,7 +460,7 @@ class Run:
             self.user_id,
             self.session_id,
             self.part.seq,
-            reply.text,
+            self.written(),
             state=PartState.DONE,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=completion,
@@ -469,7 +502,7 @@ class Run:
                     self.user_id,
                     self.session_id,
                     seq,
-                    reply.text,
+                    self.written(),
                     state=PartState.INTERRUPTED,
                     prompt_tokens=reply.prompt_tokens,
                     completion_tokens=reply.completion_tokens or reply.chunks or None,
@@ -523,9 +556,9 @@ class Run:
         from storyterm.core import recovery
 
         cause = recovery.save_failure_cause(error)
-        text = self.reply.text
-        if not text.strip():
+        if not self.reply.text.strip():  # no new word (a continuation's text is its take's)
             return f" ({cause})"
+        text = self.written()
         assert self.part is not None
         unsaved = recovery.Unsaved(
             user_id=self.user_id,
@@ -588,7 +621,7 @@ class Run:
         return Failed(
             GenerationStopped(message + self._kept_note(part, db_error)),
             part,
-            reply.text,
+            self.written(),
             kept_in=self.kept_in,
         )
 
@@ -597,4 +630,4 @@ class Run:
         part, _session, db_error = await self._end()
         error.message = error.message + self._kept_note(part, db_error)
         error.args = (error.message,)
-        return Failed(error, part, self.reply.text, kept_in=self.kept_in)
+        return Failed(error, part, self.written(), kept_in=self.kept_in)

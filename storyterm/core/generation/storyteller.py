@@ -19,7 +19,8 @@ The part's seq is claimed before any model time is spent (a second client gets C
 text is checkpointed while it streams, and every way out (cancel, a cancelled task, Ollama down,
 an error line, a hung stream, a pause from elsewhere) leaves the text written so far saved.
 The steps of one generation are a Run (core/generation/run.py); this module drives them and
-turns them into events.
+turns them into events. Finishing an interrupted part is one of them too, with its prompt and
+the joining of the reply in core/generation/continuation.py.
 
 This module is cheap to import: LangChain (core/memory/prompt.py, langchain_ollama) is loaded when a
 generation is first asked for.
@@ -131,12 +132,16 @@ class Storyteller:
         direction: str | None,
         *,
         regenerate: bool = False,
+        finish: bool = False,
         part: int | None = None,
         cancel: asyncio.Event | None = None,
     ) -> AsyncGenerator[Event]:
         """Write the next part, or with `regenerate` a new take of the newest part (of part
         `part` when given; the take it replaces is kept), with the part's own direction or
-        `direction` when one is given. See the module docstring for events.
+        `direction` when one is given. With `finish`, the newest part (or part `part`), which
+        was interrupted, is finished instead: a new take that starts as its text and goes on
+        with the model's reply from where that text stops (core/generation/continuation.py).
+        See the module docstring for events.
 
         Setting `cancel`, or cancelling the task that iterates, stops promptly and keeps the
         text written so far as an interrupted part.
@@ -154,7 +159,12 @@ class Storyteller:
             remember_prompt=functools.partial(self._prompts.remember, user_id, session_id),
         )
         try:
-            for note in await run.prepare(direction or "", regenerate, part):
+            if regenerate and finish:
+                raise InvalidInput(
+                    "Write a part again or finish it, not both: regenerating writes a new take "
+                    "from the start, finishing goes on from where an interrupted part stops."
+                )
+            for note in await run.prepare(direction or "", regenerate, part, finish):
                 yield Progress(note)
             if run.cancel.is_set():
                 stopped = GenerationStopped("Stopped. Nothing was added to the story.")

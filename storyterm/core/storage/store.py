@@ -25,6 +25,12 @@ from storyterm.core.storage.database import (
     ensure_meta,
     open_database,
 )
+from storyterm.core.storage.imports import (
+    ImportSource,
+    already_imported,
+    find_earlier_copy,
+    lock_writer,
+)
 from storyterm.core.storage.namespace import cache_namespace
 from storyterm.core.storage.parts import NewPart, NewTake, Parts, count_words
 from storyterm.core.storage.statements import parts_t, sessions_t
@@ -135,10 +141,15 @@ class Store:
         paused_at: datetime | None,
         completed_at: datetime | None,
         parts: Sequence[NewPart],
+        source: ImportSource | None = None,
+        again: bool = False,
     ) -> Session:
         """Create a session with all its parts at once (an import): one transaction, so a
         failure leaves no half-imported story behind. The session gets a new id; `status`
-        is set directly, so a completed story comes back completed with every part."""
+        is set directly, so a completed story comes back completed with every part.
+
+        With a `source`, the session remembers it, and AlreadyImported is raised (nothing
+        written) when the writer has the story already, unless `again`."""
         now = utcnow()
         row = StorySession(
             user_id=user_id,
@@ -153,6 +164,9 @@ class Store:
             updated_at=now,
             paused_at=paused_at,
             completed_at=completed_at,
+            imported_from=source.session_id if source else None,
+            import_fingerprint=source.fingerprint if source else None,
+            imported_at=now if source else None,
         ).model_dump()
         part_rows = []
         for seq, part in enumerate(parts, start=1):
@@ -170,6 +184,11 @@ class Store:
                 }
             )
         with self.tx.write() as conn:
+            if source is not None and not again:
+                lock_writer(conn, user_id)
+                earlier = find_earlier_copy(conn, user_id, source)
+                if earlier is not None:
+                    raise already_imported(earlier)
             conn.execute(sessions_t.insert().values(**row))
             for start in range(0, len(part_rows), 500):
                 conn.execute(parts_t.insert(), part_rows[start : start + 500])

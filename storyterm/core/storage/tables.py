@@ -101,6 +101,13 @@ class StorySession(SQLModel, table=True):
     completed_at: datetime | None = _ts(default=None)
     #: Set while the story is in the trash (deleted, and restorable until the trash is emptied).
     deleted_at: datetime | None = _ts(default=None)
+    #: An imported story: the id of the session its story.json was exported from (as the file
+    #: gives it), a fingerprint of its text (core/export/story_file.py: `fingerprint`) and when
+    #: it was imported. An import of the same story again is refused unless asked for; a
+    #: writer's sessions are found by the user_id indexes, so these need none of their own.
+    imported_from: str | None = Field(default=None, max_length=36)
+    import_fingerprint: str | None = Field(default=None, max_length=64)
+    imported_at: datetime | None = _ts(default=None)
 
 
 class StoryPart(SQLModel, table=True):

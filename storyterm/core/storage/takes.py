@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from storyterm.core.basics import PartState, SessionStatus, TakeKind, utcnow
+from storyterm.core.basics import PartState, SessionStatus, TakeKind, finish_refusal, utcnow
 from storyterm.core.storage.cache import TAIL_PARTS
 from storyterm.core.storage.parts import refuse_while_writing
 from storyterm.core.storage.statements import changes_t, parts_t, takes_t
@@ -137,7 +137,7 @@ class Takes:
         seq: int,
         *,
         kind: TakeKind,
-        content: str,
+        content: str | None,
         direction: str | None = None,
         state: PartState = PartState.DONE,
         model_name: str | None = None,
@@ -148,9 +148,10 @@ class Takes:
         """Give part `seq` a new take and choose it; the take it replaces is kept.
 
         A regenerate passes state=STREAMING and empty content (the generation then writes it
-        like any streaming part); an edit passes the writer's text; a continuation passes the
-        interrupted text it goes on from. With `newest_only`, refused unless part `seq` is
-        still the story's newest."""
+        like any streaming part); an edit passes the writer's text. A continuation passes no
+        content: the new take starts as the chosen take's own text, read under the lock, and
+        only an interrupted take can be gone on from (InvalidTransition otherwise). With
+        `newest_only`, refused unless part `seq` is still the story's newest."""
         now = utcnow()
         with self.store.tx.write() as conn:
             row = self.store.tx.lock_session(conn, user_id, session_id)
@@ -166,10 +167,16 @@ class Takes:
                 # parts after it following a take that is no longer the story's (their prompts
                 # held the old one). Checked here, under the session lock, because the look and
                 # the claim are separate transactions with the model catalog in between.
+                what = "finished" if kind is TakeKind.CONTINUED else "written again"
                 raise Conflict(
                     f"The story has moved on since you asked: part {seq} is no longer its "
-                    "newest part, so it was not written again."
+                    f"newest part, so it was not {what}."
                 )
+            if content is None:
+                refused = finish_refusal(seq, old["state"])
+                if refused is not None:
+                    raise InvalidTransition(refused)
+                content = str(old["content"])
             self._stash(conn, old)
             number = old["takes"] + 1
             values = {
@@ -262,9 +269,10 @@ class Takes:
         return dict(take)
 
     def abandon_take(self, user_id: int, session_id: str, part: Part) -> Part | None:
-        """A new take the model wrote nothing into (it failed before its first word) gives
-        its place back to the take it was made from, and leaves no trace in the undo log.
-        Returns the part as it is now, or None when it had moved on (nothing is touched)."""
+        """A new take the model wrote nothing into (it failed before its first word, or a
+        continuation that added no word) gives its place back to the take it was made from,
+        and leaves no trace in the undo log. Returns the part as it is now, or None when it
+        had moved on (nothing is touched)."""
         now = utcnow()
         with self.store.tx.write() as conn:
             row = self.store.tx.lock_session(conn, user_id, session_id)
@@ -272,11 +280,15 @@ class Takes:
             if (
                 current["id"] != part.id
                 or current["take"] != part.take
-                or current["content"].strip()
                 or current["take_from"] is None
             ):
                 return None
             back = self._take_row(conn, current, current["take_from"])
+            # A continuation starts as the text of the take it goes on from: it holds nothing
+            # of its own while its text is still that (a regenerate's starts empty).
+            started_as = back["content"] if current["take_kind"] == TakeKind.CONTINUED else ""
+            if current["content"].strip() != started_as.strip():
+                return None
             conn.execute(takes_t.delete().where(takes_t.c.id == back["id"]))
             values = {k: back[k] for k in _TEXT_COLUMNS}
             values |= {

@@ -2,8 +2,10 @@
 
 It speaks the part of Ollama's HTTP API that storyterm uses, the way Ollama does:
 
+- ``GET /api/version``: ``version`` (None answers 404, as an Ollama too old to have it);
 - ``GET /api/tags``: the installed models;
-- ``POST /api/show``: details and ``model_info["<arch>.context_length"]``;
+- ``POST /api/show``: details and ``model_info["<arch>.context_length"]`` (left out for a
+  model whose ``context_length`` is None);
 - ``POST /api/chat``: streamed NDJSON (one line per token, then a final line with ``done``,
   ``done_reason``, ``prompt_eval_count``, ``eval_count`` and durations) or, with
   ``"stream": false``, one JSON reply;

@@ -151,7 +151,9 @@ class _Api:
 
     async def version(self, request: Request) -> Response:
         await self._record(request)
-        return _json(200, {"version": "0.12.0-fake"})
+        if self.fake.version is None:
+            return _json(404, {"error": "404 page not found"})
+        return _json(200, {"version": self.fake.version})
 
     async def ps(self, request: Request) -> Response:
         await self._record(request)
@@ -168,6 +170,13 @@ class _Api:
         if model is None:
             return _missing(name)
         arch = model.family
+        info: dict[str, Any] = {
+            "general.architecture": arch,
+            "general.parameter_count": 4_300_000_000,
+            f"{arch}.embedding_length": 2560,
+        }
+        if model.context_length is not None:
+            info[f"{arch}.context_length"] = model.context_length
         return _json(
             200,
             {
@@ -176,12 +185,7 @@ class _Api:
                 "parameters": 'stop "<end_of_turn>"\ntemperature 1',
                 "template": "{{ .Prompt }}",
                 "details": _details(model),
-                "model_info": {
-                    "general.architecture": arch,
-                    "general.parameter_count": 4_300_000_000,
-                    f"{arch}.context_length": model.context_length,
-                    f"{arch}.embedding_length": 2560,
-                },
+                "model_info": info,
                 "capabilities": ["completion"],
                 "modified_at": _now(),
             },

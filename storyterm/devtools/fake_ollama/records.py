@@ -20,7 +20,8 @@ class FakeModel:
     """One installed model as /api/tags and /api/show describe it."""
 
     name: str
-    context_length: int = DEFAULT_CONTEXT_LENGTH
+    #: None: /api/show leaves "<arch>.context_length" out, as an older Ollama does.
+    context_length: int | None = DEFAULT_CONTEXT_LENGTH
     family: str = ""
     size: int = 3_338_801_804
     parameter_size: str = "4.3B"

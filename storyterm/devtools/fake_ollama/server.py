@@ -42,6 +42,7 @@ class FakeOllama:
         chars_per_token: float = 3.8,
         reply: str | Callable[[dict[str, Any]], str] | None = None,
         seed: int = 7,
+        version: str | None = "0.12.0-fake",
         verbose: bool = False,
     ) -> None:
         self.models: list[FakeModel] = [
@@ -66,6 +67,8 @@ class FakeOllama:
         #: Fixed reply text, or a function of the request body; None writes seeded prose.
         self.reply = reply
         self.seed = seed
+        #: What /api/version reports; None answers it 404, like an Ollama too old to have it.
+        self.version = version
         #: Let uvicorn's log lines from this server through (the command line prints them).
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec import structs
 
+from storyterm.core.basics import finish_refusal
 from storyterm.errors import (
     Conflict,
     GenerationStopped,
@@ -50,6 +51,7 @@ class _Run:
     __slots__ = (
         "cleared",
         "direction",
+        "finish",
         "first_token_at",
         "kept",
         "outcome",
@@ -61,14 +63,21 @@ class _Run:
     )
 
     def __init__(
-        self, session: Session, direction: str, view: PartView, replaced: Part | None
+        self,
+        session: Session,
+        direction: str,
+        view: PartView,
+        replaced: Part | None,
+        finish: bool = False,
     ) -> None:
         self.session = session
         self.direction = direction
         #: The part on screen that the text streams into.
         self.view = view
-        #: The part being written again (regenerate), else None.
+        #: The part being written again (regenerate) or finished, else None.
         self.replaced = replaced
+        #: Finishing `replaced`, which was interrupted: the text goes on from its end.
+        self.finish = finish
         #: The direction input has been emptied (the part exists in the database).
         self.cleared = False
         self.tokens = 0
@@ -105,52 +114,70 @@ class Generation:
         self._worker: Worker[None] | None = None
         self._view: PartView | None = None
         #: A part asked for while the story's newest parts were being opened: (direction,
-        #: regenerate).
-        self._waiting: tuple[str, bool, int | None] | None = None
+        #: regenerate, part, finish).
+        self._waiting: tuple[str, bool, int | None, bool] | None = None
 
     @property
     def running(self) -> bool:
         return self._cancel is not None
 
     def write(
-        self, session: Session, direction: str, *, regenerate: bool, part: int | None = None
+        self,
+        session: Session,
+        direction: str,
+        *,
+        regenerate: bool,
+        part: int | None = None,
+        finish: bool = False,
     ) -> bool:
-        """Write the next part of `session` (or its last part again) from `direction`; True when
-        the run started. When the story pane does not show the story's newest parts (the writer
-        scrolled far up) they are opened first, and the run waits for them (shown)."""
+        """Write the next part of `session` (or its last part again, or with `finish` the rest
+        of it) from `direction`; True when the run started. When the story pane does not show
+        the story's newest parts (the writer scrolled far up) they are opened first, and the
+        run waits for them (shown)."""
         if (why := why_disabled(session)) is not None:
             self._screen.notify(why, markup=False)
             return False
         story = self._story
         if (part is None and story.has_more_after) or story.shown_session_id != session.id:
-            self._waiting = (direction, regenerate, part)
+            self._waiting = (direction, regenerate, part, finish)
             story.open(session.id)
             return False
-        return self.start(session, direction, regenerate=regenerate, part=part)
+        return self.start(session, direction, regenerate=regenerate, part=part, finish=finish)
 
     def shown(self, session: Session) -> bool:
         """The story pane now shows `session`'s newest parts: start the run that waited for
         them, if any; True when it started."""
         if self._waiting is None:
             return False
-        (direction, regenerate, part), self._waiting = self._waiting, None
-        return self.write(session, direction, regenerate=regenerate, part=part)
+        (direction, regenerate, part, finish), self._waiting = self._waiting, None
+        return self.write(session, direction, regenerate=regenerate, part=part, finish=finish)
 
     def start(
-        self, session: Session, direction: str, *, regenerate: bool, part: int | None = None
+        self,
+        session: Session,
+        direction: str,
+        *,
+        regenerate: bool,
+        part: int | None = None,
+        finish: bool = False,
     ) -> bool:
         """Write the next part of `session` (or, with `regenerate`, a new take of part `part`,
-        else of its last part) from `direction` into the story pane. False, after telling the
-        writer, when there is no such part to write again."""
+        else of its last part; with `finish`, the rest of that part, which was interrupted)
+        from `direction` into the story pane. False, after telling the writer, when there is
+        no such part to write again or to finish."""
         replaced = None
-        if regenerate:
+        if regenerate or finish:
             replaced = self._story.last_part if part is None else self._story.loaded_part(part)
             if replaced is None:
-                self._screen.notify("This story has no part to write again yet.")
+                what = "finish" if finish else "write again"
+                self._screen.notify(f"This story has no part to {what} yet.")
+                return False
+            if finish and (refused := finish_refusal(replaced.seq, str(replaced.state))):
+                self._screen.notify(refused, markup=False)
                 return False
         self._cancel = cancel = asyncio.Event()
         self._worker = self._screen.run_worker(
-            partial(self._generate, session, direction, replaced, cancel),
+            partial(self._generate, session, direction, replaced, cancel, finish),
             name="_generate",
             group="generate",
             exclusive=True,
@@ -177,7 +204,12 @@ class Generation:
     # -- the run ---------------------------------------------------------------------------
 
     async def _generate(
-        self, session: Session, direction: str, replaced: Part | None, cancel: asyncio.Event
+        self,
+        session: Session,
+        direction: str,
+        replaced: Part | None,
+        cancel: asyncio.Event,
+        finish: bool = False,
     ) -> None:
         from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
 
@@ -188,13 +220,15 @@ class Generation:
             Finished: self._finished,
             Failed: self._failed,
         }
-        run = _Run(session, direction, await self._begin(session, direction, replaced), replaced)
+        view = await self._begin(session, direction, replaced, finish)
+        run = _Run(session, direction, view, replaced, finish)
         try:
             events = self._runtime.storyteller.generate(
                 self._writer(),
                 session.id,
                 direction or None,
-                regenerate=replaced is not None,
+                regenerate=replaced is not None and not finish,
+                finish=finish,
                 part=replaced.seq if replaced is not None else None,
                 cancel=cancel,
             )
@@ -205,15 +239,22 @@ class Generation:
         finally:
             await self._end(run)
 
-    async def _begin(self, session: Session, direction: str, replaced: Part | None) -> PartView:
-        """Mount the part about to be written (in place of the one written again), spinning."""
+    async def _begin(
+        self, session: Session, direction: str, replaced: Part | None, finish: bool
+    ) -> PartView:
+        """Mount the part about to be written (in place of the one written again, or finished:
+        then with its text so far, which the reply goes on from), spinning."""
         seq = replaced.seq if replaced is not None else session.part_count + 1
         shown = direction or (replaced.direction if replaced is not None else "")
         part = provisional_part(session, seq, shown)
         if replaced is not None:  # its header says which take is being written
             part = structs.replace(part, take=replaced.takes + 1, takes=replaced.takes + 1)
+            if finish:
+                part = structs.replace(
+                    part, content=replaced.content, word_count=replaced.word_count
+                )
         view = await self._story.add_part(part, replace=replaced is not None)
-        view.begin_stream(f"waiting for {session.model_name or 'the model'}…")
+        view.begin_stream(f"waiting for {session.model_name or 'the model'}…", text=part.content)
         self._view = view
         self._story.follow(view)
         return view
@@ -244,7 +285,7 @@ class Generation:
         if event.interrupted:
             self._screen.notify(
                 f"Stopped. Part {part.seq} keeps the {count(part.word_count, 'word')} written "
-                "so far; ctrl+r writes it again.",
+                "so far; F goes on from there, ctrl+r writes it again.",
                 markup=False,
             )
         elif event.message:  # ended by storyterm (the part limit): say why
@@ -253,6 +294,12 @@ class Generation:
             self._screen.notify(
                 f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
                 "to continue it.",
+                markup=False,
+            )
+        elif run.finish:
+            self._screen.notify(
+                f"Part {part.seq} finished as take {part.take} of {part.takes}; the interrupted "
+                "take is kept — < > to compare, u to undo.",
                 markup=False,
             )
         elif run.replaced is not None and part.takes > 1:

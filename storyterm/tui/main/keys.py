@@ -56,6 +56,15 @@ MAIN_KEYS: list[BindingType] = [
         "direction in the input, if any)",
     ),
     Binding(
+        "F",
+        "finish_part",
+        "Finish part",
+        show=False,
+        key_display="F",
+        tooltip="Finish the selected part (else the last) from where it was interrupted, as a "
+        "new take",
+    ),
+    Binding(
         "E",
         "edit_part",
         "Edit part",
@@ -105,6 +114,7 @@ LETTER_ACTIONS = {
     "trash",
     "export",
     "edit_part",
+    "finish_part",
     "bible",
     "view_context",
     "model",
@@ -136,6 +146,7 @@ _WORKS_IN: dict[str, tuple[str, ...]] = {
     "complete": _WRITABLE,
     "reopen": ("completed",),
     "regenerate": ("active",),
+    "finish_part": ("active",),
     "previous_take": _WRITABLE,
     "next_take": _WRITABLE,
     "edit_part": _WRITABLE,
@@ -147,7 +158,7 @@ _WORKS_IN: dict[str, tuple[str, ...]] = {
     "delete": _ANY,
 }
 #: Actions on a part: the story needs one.
-_NEEDS_A_PART = {"regenerate", "edit_part", "delete_part"}
+_NEEDS_A_PART = {"regenerate", "finish_part", "edit_part", "delete_part"}
 
 
 def available(
@@ -227,7 +238,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
             [
                 ("enter", "In the direction input: write the next part"),
                 ("esc", "Stop the generation (text kept), or leave the input"),
-                *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r")],
+                *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "F")],
                 ("< >", "Show the selected part's previous / next take (else the last part's)"),
                 *[(k, d) for k, d in screen_rows if k in ("E", "b", "m", "v")],
             ],

@@ -559,6 +559,16 @@ class MainScreen(Screen[None]):
         direction = self.direction_bar.input.value.strip()
         self.generate(session, direction, regenerate=True, part=self.story.selected)
 
+    def action_finish_part(self) -> None:
+        """F: the selected part (else the last), interrupted, goes on from where it stopped."""
+        session = self._current("finish a part of")
+        if session is None or self._busy("finish the part"):
+            return
+        self.history.forget_deleted()
+        part = self.story.selected
+        if self.generation.write(session, "", regenerate=False, part=part, finish=True):
+            self.generating = True
+
     @on(Health)
     def _health(self, event: Health) -> None:
         self.status_bar.show(event)  # a generation found out whether Ollama answers

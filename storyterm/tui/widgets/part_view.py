@@ -275,8 +275,9 @@ class PartView(Vertical):
 
     # -- streaming -------------------------------------------------------------------------
 
-    def begin_stream(self, note: str | None = None) -> None:
-        """Start showing tokens as they arrive, with a spinner and the live rate."""
+    def begin_stream(self, note: str | None = None, *, text: str = "") -> None:
+        """Start showing tokens as they arrive, with a spinner and the live rate; `text` is
+        what the part already holds (an interrupted part being finished), shown first."""
         from storyterm.tui.widgets.stream_markdown import StreamMarkdown
 
         segments = self._segments
@@ -291,6 +292,10 @@ class PartView(Vertical):
         self._fenced = False
         if note:
             self._note = note
+        if text:  # shown with the stream's first frame; not counted as streamed
+            self._pending.append(safe(text.replace("\r", "")))
+            if self._flush_timer is None:
+                self._flush_timer = self.set_timer(FRAME, self._flush)
         self._apply_state()
         self._spinner = self.set_interval(0.1, self._refresh_header)
 
