@@ -88,6 +88,11 @@ class ExportError(StorytermError):
     code = "export_failed"
     http_status = 500
 
+    def __init__(self, message: str, *, another_folder: bool = False) -> None:
+        super().__init__(message)
+        #: Exporting to another folder would help: a front end says how (the CLI's --out).
+        self.another_folder = another_folder
+
 
 class InvalidToken(AuthError):
     """A login token that does not hold up (forged, expired, revoked, another database, ...).

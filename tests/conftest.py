@@ -12,6 +12,17 @@ from tests.helpers import MemoryKeyring
 from tests.services import PostgresServer, RedisServer, create_database, drop_database
 
 REQUIRE_SERVICES = os.environ.get("STORYTERM_REQUIRE_SERVICES") == "1"
+#: STORYTERM_* variables that steer the test run, not storyterm: kept when a test's settings
+#: are cleared (a seed set to reproduce a schemathesis failure must reach that test).
+TEST_RUN_KNOBS = frozenset(
+    {
+        "STORYTERM_REQUIRE_SERVICES",
+        "STORYTERM_TEST_REDIS_URL",
+        "STORYTERM_TEST_DATABASE_URL",
+        "STORYTERM_SCHEMATHESIS_SEED",
+        "STORYTERM_SCHEMATHESIS_EXAMPLES",
+    }
+)
 
 
 def service_missing(reason: str) -> None:
@@ -26,11 +37,7 @@ def storyterm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data, config and export folders and no ambient settings:
     nothing here ever touches the real user's files or the machine's default Redis."""
     for name in list(os.environ):
-        if name.startswith("STORYTERM_") and name not in (
-            "STORYTERM_REQUIRE_SERVICES",
-            "STORYTERM_TEST_REDIS_URL",
-            "STORYTERM_TEST_DATABASE_URL",
-        ):
+        if name.startswith("STORYTERM_") and name not in TEST_RUN_KNOBS:
             monkeypatch.delenv(name)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     home = tmp_path / "home"

@@ -45,7 +45,7 @@ class ErrorDetail(BaseModel):
     )
     message: str = Field(
         description="What happened and what to do about it.",
-        examples=["No story session 'abc' here. Check the id with `storyterm sessions`."],
+        examples=["No story session 'abc' here."],
     )
 
 

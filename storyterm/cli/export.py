@@ -9,6 +9,7 @@ import click
 from storyterm.cli.common import current_user_id, get_runtime, handle_errors, say
 from storyterm.cli.sessions import resolve_session_id
 from storyterm.core.export import DEFAULT_FORMATS, FORMATS, ExportResult
+from storyterm.errors import ExportError
 
 
 @click.command("export")
@@ -41,13 +42,19 @@ def export_cmd(session_id: str, out_dir: Path | None, formats: str) -> None:
     runtime = get_runtime()
     user_id = current_user_id(runtime)
     session_id = resolve_session_id(runtime, user_id, session_id)
-    result = export_session(
-        runtime.sessions,
-        user_id,
-        session_id,
-        out_dir=out_dir if out_dir is not None else runtime.settings.export_dir,
-        formats=formats,
-    )
+    try:
+        result = export_session(
+            runtime.sessions,
+            user_id,
+            session_id,
+            out_dir=out_dir if out_dir is not None else runtime.settings.export_dir,
+            formats=formats,
+        )
+    except ExportError as exc:
+        if exc.another_folder:  # the core names no command; this is the CLI's way
+            exc.message += f" `storyterm export {session_id[:8]} --out DIR` exports elsewhere."
+            exc.args = (exc.message,)
+        raise
     _print_result(result)
 
 

@@ -20,9 +20,10 @@ from storyterm.cli.common import (
 from storyterm.cli.sessions import resolve_session_id
 from storyterm.core.basics import PartState, SessionStatus
 from storyterm.core.runtime import Runtime
+from storyterm.core.storage.trash import NOT_IN_TRASH
 from storyterm.core.text import MAX_PART, terminal_line
 from storyterm.core.views import Part, Take, TrashItem, ago, is_stale
-from storyterm.errors import InvalidInput, InvalidTransition
+from storyterm.errors import InvalidInput, InvalidTransition, NotFound
 
 #: Parts, takes and trash entries are numbered in 32-bit columns.
 NUMBER = click.IntRange(1, 2**31 - 1)
@@ -319,7 +320,13 @@ def restore_cmd(session_id: str | None, trash_number: int | None) -> None:
     runtime = get_runtime()
     user_id = current_user_id(runtime)
     if trash_number is not None:
-        part = runtime.history.restore_part(user_id, trash_number)
+        try:
+            part = runtime.history.restore_part(user_id, trash_number)
+        except NotFound as exc:
+            if exc.message == NOT_IN_TRASH.format(trash_id=trash_number):
+                exc.message += " `storyterm trash` lists what is there."
+                exc.args = (exc.message,)
+            raise
         session = runtime.sessions.get(user_id, part.session_id)
         say(
             f"Part {part.seq} of ",

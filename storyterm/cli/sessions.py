@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from storyterm.cli.common import (
@@ -217,9 +219,20 @@ def _delete_part(
 
 
 def _confirm(*pieces: str) -> None:
-    """Ask before what cannot be undone (stored text in the question is made terminal-safe)."""
+    """Ask before what cannot be undone (stored text in the question is made terminal-safe);
+    anything but yes says that nothing was deleted and exits 1."""
     question = "".join(p if isinstance(p, Styled) else terminal_safe(p) for p in pieces)
-    click.confirm(question, abort=True)
+    try:
+        yes = click.confirm(question, default=False)
+    except click.Abort:
+        # Standard input at its end (a script, `< /dev/null`) or Ctrl-C at the question:
+        # click's own "Aborted!" did not say what became of the story, nor what to do.
+        click.echo()  # end the question's line
+        say("storyterm: Nothing was deleted: no answer was given (use --yes in scripts).", err=True)
+        sys.exit(1)
+    if not yes:
+        say("Nothing was deleted.", err=True)
+        sys.exit(1)
 
 
 COMMANDS = [sessions_cmd, show_cmd, pause_cmd, resume_cmd, complete_cmd, delete_cmd]

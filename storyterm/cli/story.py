@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -66,6 +67,7 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
     user_id = current_user_id(runtime)
     bible = {field.value: fields[field.value] for field in BibleField}
     # Check the title and the bible before asking Ollama anything.
+    from storyterm.core.generation.catalog import normalise_model_name
     from storyterm.core.service import clean_metadata, clean_title
 
     clean_title(title)
@@ -74,6 +76,9 @@ def new_cmd(title: str, model: str | None, as_json: bool, **fields: str | None) 
     session = runtime.sessions.start(user_id, title, bible, choice.name)
     if choice.note:
         _note(choice.note)
+        if model and choice.name != normalise_model_name(model):
+            # The core's note names no command; the way to switch a story is the CLI's.
+            _note(f"`storyterm continue {session.id[:8]} --model {shlex.quote(model)}` does that.")
     if as_json:
         print_json(session.model_dump(mode="json"))
         return
@@ -235,6 +240,11 @@ async def _print_events(events: AsyncIterator[Any], out: StoryOut, session_id: s
         elif isinstance(event, Failed):
             out.end()
             out.note(f"storyterm: {event.error.message}", dim=False)
+            if event.kept_in is not None:
+                out.note(
+                    f"`storyterm recover {shlex.quote(str(event.kept_in))}` puts them back into "
+                    "the story."
+                )
             if isinstance(event.error, ModelMissing) and event.error.fallback:
                 # The core's message names no front end's way to switch: the CLI's.
                 out.note(

@@ -135,3 +135,13 @@ def unicode_lower(value: Any) -> Any:
     """SQLite's lower() for every storyterm connection: SQLite's own folds ASCII only, so a
     title search for "émile" missed "Émile's Garden"; Python's is Unicode."""
     return value.lower() if isinstance(value, str) else value
+
+
+def being_written_message(seq: int, title: str) -> str:
+    """Why a generation is refused while part `seq` is being written. One wording wherever the
+    clash is found (the early look at the story, or the claim of the part), so that two
+    racing clients are told the same whichever check stopped them."""
+    return (
+        f"Part {seq} of “{title}” is being written right now. Wait for it to finish, "
+        "or stop it there first."
+    )

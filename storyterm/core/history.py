@@ -60,9 +60,11 @@ class HistoryService:
         *,
         direction: str,
         model_name: str | None,
+        newest_only: bool = False,
     ) -> Part:
         """Claim a new, empty take of part `seq` for the model to write (the storyteller's
-        regenerate); refused while any part of the story is being written."""
+        regenerate); refused while any part of the story is being written, and with
+        `newest_only` when part `seq` is no longer the newest."""
         part, _ = self.history.takes.new_take(
             user_id,
             session_id,
@@ -72,16 +74,23 @@ class HistoryService:
             direction=direction,
             state=PartState.STREAMING,
             model_name=model_name,
+            newest_only=newest_only,
         )
         return part
 
     def continue_take(
-        self, user_id: int, session_id: str, seq: int, *, model_name: str | None
+        self,
+        user_id: int,
+        session_id: str,
+        seq: int,
+        *,
+        model_name: str | None,
+        newest_only: bool = False,
     ) -> Part:
         """Claim a new take of part `seq` that starts as its interrupted text, for the model to
         go on from where that text stops (the storyteller's finish); the interrupted take is
-        kept. Refused when the part ended normally, and while any part of the story is being
-        written."""
+        kept. Refused when the part ended normally, while any part of the story is being
+        written, and with `newest_only` when part `seq` is no longer the newest."""
         part, _ = self.history.takes.new_take(
             user_id,
             session_id,
@@ -90,6 +99,7 @@ class HistoryService:
             content=None,
             state=PartState.STREAMING,
             model_name=model_name,
+            newest_only=newest_only,
         )
         return part
 

@@ -93,14 +93,28 @@ def write_recovery(state_dir: Path, unsaved: Unsaved, text: str) -> Path:
     try:
         folder = recovery_folder(state_dir)
         make_private_folder(folder)
-        path, handle = _new_file(folder, name)
+        return _fill(*_new_file(folder, name), unsaved, text)
     except OSError:
-        fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}-", suffix=SUFFIX)
-        path, handle = Path(temp), os.fdopen(fd, "w", encoding="utf-8", newline="")
-    with handle:
-        handle.write(_contents(path, unsaved, text))
-        handle.flush()
-        os.fsync(handle.fileno())
+        # Also when the file was made but its text could not be written: a full disk gives a
+        # new file (an inode) and then refuses its first block, so the state folder fails at
+        # the write, not at the open.
+        pass
+    fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}-", suffix=SUFFIX)
+    return _fill(Path(temp), os.fdopen(fd, "w", encoding="utf-8", newline=""), unsaved, text)
+
+
+def _fill(path: Path, handle: TextIO, unsaved: Unsaved, text: str) -> Path:
+    """Write the recovery file's contents and make them durable; on failure the file is
+    removed (a part of the text would read back as a whole recovery file) and OSError raised."""
+    try:
+        with handle:
+            handle.write(_contents(path, unsaved, text))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
     return path
 
 

@@ -404,6 +404,27 @@ class SessionService:
             expect=expect,
         )
 
+    def let_go_part(self, user_id: int, session_id: str, seq: int, *, expect: Part) -> Part | None:
+        """A part whose generation ended without its final save (its text is in a recovery
+        file): marked interrupted with the text it holds (its last checkpoint), so that it no
+        longer counts as being written and the story can go on at once. None, touching nothing,
+        when it is no longer that generation's streaming take."""
+        current = self.store.parts.get(user_id, session_id, seq)
+        if current.state is not PartState.STREAMING or (current.id, current.created_at) != (
+            expect.id,
+            expect.created_at,
+        ):
+            return None
+        part, _ = self.store.parts.write(
+            user_id,
+            session_id,
+            seq,
+            state=PartState.INTERRUPTED,
+            allow_read_only=True,
+            expect=expect,
+        )
+        return part
+
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
         return self.store.parts.delete_last(user_id, session_id, seq)
 
@@ -462,12 +483,12 @@ def _clean_model_name(model_name: Any) -> str | None:
     if len(model_name) > MAX_MODEL_NAME:
         raise InvalidInput(
             f"A model name can be at most {MAX_MODEL_NAME} characters long; this one has "
-            f"{len(model_name):,}. Use the name `storyterm models` lists."
+            f"{len(model_name):,}. Use the name Ollama lists, like gemma3:latest."
         )
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in model_name):
         raise InvalidInput(
             "A model name cannot hold control characters or invisible marks. Use the name "
-            "`storyterm models` lists, like gemma3:latest."
+            "Ollama lists, like gemma3:latest."
         )
     return model_name or None
 

@@ -274,7 +274,14 @@ def test_a_part_goes_to_the_trash_and_comes_back(
         client.post(f"{API}/trash/parts/{trash_id}/restore", headers=alice),
         404,
         "not_found",
-        "Nothing in your trash",
+        # The whole message: a core message names no command of the CLI's.
+        f"Nothing in your trash has the number {trash_id}.",
+    )
+    assert (
+        "storyterm"
+        not in client.post(f"{API}/trash/parts/{trash_id}/restore", headers=alice).json()["error"][
+            "message"
+        ]
     )
 
     again = client.delete(f"{SESSIONS}/{sid}/parts/3", headers=alice).json()["trash_id"]

@@ -43,8 +43,9 @@ def test_a_failed_save_keeps_the_text_in_a_recovery_file_the_error_names(
     name, error = frames[-1]
     assert name == "error" and error["code"] == "database_unavailable"
     assert "(the disk holding the database is full); they are kept in " in error["message"]
-    found = re.search(r"they are kept in (\S+\.txt)\.", error["message"])
+    found = re.search(r"they are kept in (\S+\.txt),", error["message"])
     assert found, error["message"]
+    assert "`storyterm" not in error["message"]  # no command of the CLI's in an API body
     path = Path(found.group(1))
     assert path.parent == runtime.settings.state_dir / "recovered"
     sent = "".join(data["text"] for kind, data in frames if kind == "delta")

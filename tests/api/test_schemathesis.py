@@ -29,7 +29,7 @@ from tests.api.conftest import PASSWORD, LiveServer
 #: A writer no generated login can hit by chance: schemathesis' own wrong passwords for the
 #: documented example ("alice") would otherwise lock the account it logs in with.
 WRITER = "st-writer"
-EXAMPLES = int(os.environ.get("STORYTERM_SCHEMATHESIS_EXAMPLES", "20"))
+ROOT = Path(__file__).resolve().parents[2]
 #: The whole run's ceiling on this slow machine (it takes ~30 s with the defaults).
 TIMEOUT_SECONDS = 300
 
@@ -37,6 +37,36 @@ TIMEOUT_SECONDS = 300
 def _seed() -> int:
     seed = os.environ.get("STORYTERM_SCHEMATHESIS_SEED", "1")
     return random.randrange(2**32) if seed == "random" else int(seed)
+
+
+def _examples() -> int:
+    return int(os.environ.get("STORYTERM_SCHEMATHESIS_EXAMPLES", "20"))
+
+
+def test_seed_probe() -> None:
+    """What this run would use (printed for the test below, which runs it in a pytest of its
+    own with the variables set; here it only shows the defaults)."""
+    print(f"probe: seed={_seed()} examples={_examples()}")
+
+
+def test_a_seed_set_for_the_run_reaches_schemathesis() -> None:
+    """tests/conftest.py clears every STORYTERM_* setting before each test; a seed set to
+    reproduce a failure used to be cleared with them, so the run used seed 1 whatever was set."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", f"{__file__}::test_seed_probe", "-q", "-s"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "STORYTERM_SCHEMATHESIS_SEED": "4242",
+            "STORYTERM_SCHEMATHESIS_EXAMPLES": "7",
+            "PYTEST_ADDOPTS": "-p no:cacheprovider",
+        },
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "probe: seed=4242 examples=7" in done.stdout, done.stdout
 
 
 def test_schemathesis_finds_nothing(
@@ -67,7 +97,7 @@ def test_schemathesis_finds_nothing(
         "--mode",
         "all",
         "--max-examples",
-        str(EXAMPLES),
+        str(_examples()),
         "--seed",
         str(seed),
         "--workers",

@@ -310,6 +310,7 @@ def test_delete_forever_asks_naming_the_story(desk: Desk) -> None:
     assert "Delete “The Keeper's Letter” and its 3 parts for good? This cannot be undone" in (
         kept.output
     )
+    assert kept.stderr.strip() == "Nothing was deleted."
     assert desk.service.get(desk.user, desk.sid).part_count == 3
     # From the trash too, and without asking under --yes.
     desk.invoke("delete", desk.sid)
@@ -320,6 +321,24 @@ def test_delete_forever_asks_naming_the_story(desk: Desk) -> None:
     with desk.service.store.engine.connect() as conn:
         for table in ("story_sessions", "story_parts", "part_takes"):
             assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 0
+
+
+@pytest.mark.parametrize(
+    "args", [("--forever",), ("--part", "2", "--forever")], ids=["story", "part"]
+)
+def test_delete_forever_with_no_answer_deletes_nothing_and_says_so(
+    desk: Desk, args: tuple[str, ...]
+) -> None:
+    """Standard input at its end (a script without --yes): not click's bare "Aborted!"."""
+    before = desk.parts()
+    result = desk.invoke("delete", desk.sid[:8], *args, input="")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "storyterm: Nothing was deleted: no answer was given (use --yes in scripts)."
+    )
+    assert "Aborted" not in result.output
+    assert desk.parts() == before
+    assert desk.invoke("trash").stdout.strip() == "The trash is empty."
 
 
 def test_delete_a_part_forever(desk: Desk) -> None:
@@ -339,7 +358,11 @@ def test_delete_a_part_forever(desk: Desk) -> None:
         (("restore",), "Name a story to restore", 2),
         (("restore", "{sid}", "--part", "1"), "Name a story to restore", 2),
         (("restore", "{sid}"), "“The Keeper's Letter” is not in the trash.", 1),
-        (("restore", "--part", "12345"), "Nothing in your trash has the number 12345", 1),
+        (
+            ("restore", "--part", "12345"),
+            "Nothing in your trash has the number 12345. `storyterm trash` lists what is there.",
+            1,
+        ),
         (("delete", "{sid}", "--part", "9"), "This story has no part 9.", 1),
         (("delete", "{sid}", "--part", "0"), "0 is not in the range", 2),
         (("undo", "abc"), "at least the first 4 characters", 1),

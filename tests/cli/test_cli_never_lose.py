@@ -154,7 +154,7 @@ def test_a_failed_save_leaves_a_recovery_file_that_recover_puts_back(
         assert f"The {words:,} words written could not be saved (the disk holding the " in (
             result.stderr
         )
-        found = re.search(r"they are kept in (\S+\.txt)\.", result.stderr)
+        found = re.search(r"they are kept in (\S+\.txt),", result.stderr)
         assert found, result.stderr
         path = Path(found.group(1))
         assert f"`storyterm recover {path}` puts them back" in result.stderr

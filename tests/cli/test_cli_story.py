@@ -112,8 +112,11 @@ def test_new_with_ollama_down_still_creates_the_story(writer: Writer) -> None:
 
 def test_new_with_a_model_that_is_not_installed_says_so(writer: Writer) -> None:
     result = writer.invoke("new", "Tide Tables", "--model", "llama3", "--json")
+    session_id = json.loads(result.stdout)["id"]
     assert json.loads(result.stdout)["model_name"] == "gemma3:latest"
     assert "llama3 is not installed in Ollama; using gemma3:latest" in result.stderr
+    assert "Run `ollama pull llama3` to get it, then switch the story to it." in result.stderr
+    assert f"`storyterm continue {session_id[:8]} --model llama3` does that." in result.stderr
 
 
 def test_models_lists_and_marks_the_choice(writer: Writer) -> None:

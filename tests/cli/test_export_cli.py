@@ -110,6 +110,7 @@ def test_export_every_format_elsewhere(logged_in_cli: LoggedInCli, tmp_path: Pat
         (["export", "{id}", "--format", "pdf"], "'pdf' is not an export format"),
         (["export", "{id}", "--format", ","], "at least one export format"),
         (["export", "{id}", "--out", "{file}"], "is a file, not a folder"),
+        (["export", "{id}", "--out", "{file}"], "`storyterm export {short} --out DIR` exports"),
     ],
 )
 def test_export_bad_input(
@@ -122,6 +123,7 @@ def test_export_bad_input(
     result = logged_in_cli(*args)
     assert result.exit_code == 1
     assert result.stdout == ""
+    message = message.format(short=session_id[:8])
     assert result.stderr.startswith("storyterm: ") and message in result.stderr
 
 

@@ -774,7 +774,7 @@ def test_missing_big_and_odd_paths(
 
     service = sqlite_service
     alice = make_user(service.store)
-    with pytest.raises(InvalidInput, match=r"There is no file .*story.json written by"):
+    with pytest.raises(InvalidInput, match=r"no file .*story.json that storyterm exported"):
         import_story(service, alice, tmp_path / "nope.json")
     with pytest.raises(InvalidInput, match="There is no file"):
         import_story(service, alice, tmp_path)  # a folder without a story.json

@@ -73,7 +73,9 @@ def test_a_file_in_the_way_of_the_export_directory(service: SessionService, tmp_
         export_session(service, alice, s.id, out_dir=blocker / "exports")
     message = caught.value.message
     assert message.startswith(f"{blocker} is a file, not a folder, so the story cannot be")
-    assert "Nothing there was changed" in message and "--out DIR" in message
+    assert "Nothing there was changed" in message
+    assert message.endswith("(export_dir in config.toml, or STORYTERM_EXPORT_DIR).")
+    assert caught.value.another_folder  # the CLI adds its --out
     with pytest.raises(ExportError, match="is a file, not a folder"):
         export_session(service, alice, s.id, out_dir=blocker)
     assert blocker.read_text() == "a file"

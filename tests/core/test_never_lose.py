@@ -82,7 +82,7 @@ def _deltas(events: list) -> int:
 
 
 def _recovery_path(message: str) -> Path:
-    found = re.search(r"kept in (\S+\.txt)\.", message)
+    found = re.search(r"kept in (\S+\.txt), to go back into the story once the database ", message)
     assert found, message
     return Path(found.group(1))
 
@@ -108,7 +108,8 @@ async def test_a_save_that_fails_keeps_every_word_in_a_recovery_file_that_goes_b
     assert "(the disk holding the database is full)" in message
     path = _recovery_path(message)
     assert path.parent == kit.settings.state_dir / "recovered"
-    assert f"`storyterm recover {path}` puts them back" in message
+    assert failed.kept_in == path  # a front end names its own way to put it back
+    assert "storyterm recover" not in message
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     found = recovery.read_recovery(path)
     assert found.text == written == failed.text  # every word, exactly
@@ -116,8 +117,10 @@ async def test_a_save_that_fails_keeps_every_word_in_a_recovery_file_that_goes_b
     assert found.unsaved.cause == "the disk holding the database is full"
     assert recovery.list_recoveries(kit.settings.state_dir) == [found]
     [stored] = kit.sessions.all_parts(kit.user_id, session.id)
-    assert stored.state is PartState.STREAMING and written.startswith(stored.content)
+    assert written.startswith(stored.content)
     assert len(stored.content) < len(written)  # the last checkpoints did not get there
+    # Not left "being written" for 15 seconds: the state alone needed no new page.
+    assert stored.state is PartState.INTERRUPTED
 
     disk.full.clear()  # room again
     part, how = recovery.put_back(kit.sessions, kit.sessions.history, kit.user_id, found)
@@ -220,3 +223,59 @@ def test_the_database_s_own_words_become_the_cause() -> None:
     error.__cause__ = full
     assert recovery.save_failure_cause(error) == "the disk holding the database is full"
     assert recovery.save_failure_cause(Conflict("Part 1 was replaced.")) == "Part 1 was replaced"
+
+
+async def _save_fails_at_the_end(
+    kit: StoryKit, fake: FakeOllama, disk: DiskFull
+) -> tuple[str, Failed]:
+    """A part streams to its end while the disk is full: its final save fails. Returns the
+    story's id and how the generation ended."""
+    fake.tokens, fake.rate, fake.ignore_num_predict = 1_500, 3_000, False
+    session = kit.new_session()
+    stream = kit.storyteller.generate(kit.user_id, session.id, "The storm")
+    seen = await consume_until(stream, lambda s: _deltas(s) >= 100)
+    disk.full.set()
+    seen += [event async for event in stream]
+    failed = seen[-1]
+    assert isinstance(failed, Failed) and failed.kept_in is not None, failed
+    return session.id, failed
+
+
+async def test_a_part_whose_final_save_failed_can_be_continued_at_once(
+    kit: StoryKit, fake: FakeOllama, disk: DiskFull
+) -> None:
+    """The claim is let go when the text went to a recovery file: the part is marked
+    interrupted (its last checkpoint), not left "being written" for STREAM_STALE_AFTER."""
+    session_id, failed = await _save_fails_at_the_end(kit, fake, disk)
+    assert "counts as being written" not in failed.error.message
+    disk.full.clear()  # room again, at once
+    fake.tokens, fake.rate = 30, None
+    assert isinstance((await kit.run(session_id))[-1], Finished)  # not refused
+    assert failed.kept_in is not None
+    found = recovery.read_recovery(failed.kept_in)
+    _part, how = recovery.put_back(kit.sessions, kit.sessions.history, kit.user_id, found)
+    assert how.startswith("saved into part 1 of “The Keeper's Letter”, where it was being")
+    first, second = kit.sessions.all_parts(kit.user_id, session_id)
+    assert first.content == failed.text and first.state is PartState.DONE
+    assert second.seq == 2 and second.state is PartState.DONE
+
+
+async def test_a_part_that_cannot_be_let_go_says_when_it_can_be_continued(
+    kit: StoryKit, fake: FakeOllama, disk: DiskFull, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("The database went away.")
+
+    monkeypatch.setattr(kit.sessions, "let_go_part", refuse)
+    session_id, failed = await _save_fails_at_the_end(kit, fake, disk)
+    found = re.search(
+        r" Part 1 counts as being written for (\d+) more seconds?; it can be continued after "
+        r"that\.$",
+        failed.error.message,
+    )
+    assert found, failed.error.message
+    assert 1 <= int(found.group(1)) <= 15
+    disk.full.clear()
+    [refused] = await kit.run(session_id)
+    assert isinstance(refused, Failed) and isinstance(refused.error, Conflict)
+    assert "is being written right now" in refused.error.message

@@ -111,8 +111,9 @@ def test_unknown_ids_are_not_found(service: SessionService) -> None:
     alice = make_user(service.store)
     s = service.start(alice, "Real")
     for bad in ("", "x", "00000000-0000-0000-0000-000000000000", "' OR 1=1 --", s.id + "x"):
-        with pytest.raises(NotFound, match="storyterm sessions"):
+        with pytest.raises(NotFound) as caught:
             service.open(alice, bad)
+        assert caught.value.message == f"No story session {bad!r} here."
     with pytest.raises(NotFound, match="no part 7"):
         service.edit_part(alice, s.id, 7, content="nothing there")
 

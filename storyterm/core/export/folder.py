@@ -11,6 +11,10 @@ from storyterm.core.export.naming import folder_name
 from storyterm.core.views import Session
 from storyterm.errors import ExportError
 
+#: Where the export folder is set, for every front end (the CLI adds its --out: ExportError's
+#: `another_folder`).
+ANOTHER_FOLDER = "export_dir in config.toml, or STORYTERM_EXPORT_DIR"
+
 
 def prepare_folder(out_dir: Path, session: Session) -> Path:
     """Create `<out_dir>/<slug>-<id>` and prove it lies inside `out_dir` (no link escapes)."""
@@ -23,7 +27,8 @@ def prepare_folder(out_dir: Path, session: Session) -> Path:
     if not root.is_dir():
         raise ExportError(
             f"The export folder {root} is a file, not a folder. Choose another export folder "
-            "(`storyterm export ID --out DIR`, or export_dir in config.toml)."
+            f"({ANOTHER_FOLDER}).",
+            another_folder=True,
         )
     folder = root / folder_name(session)
     # The folder must be exactly root/name: a link there (even one pointing back inside) is
@@ -46,7 +51,8 @@ def prepare_folder(out_dir: Path, session: Session) -> Path:
     if not resolved.is_dir():
         raise ExportError(
             f"{folder} is a file, not a folder, so the story cannot be exported there. Move "
-            "that file away, or choose another export folder (`storyterm export ID --out DIR`)."
+            f"that file away, or choose another export folder ({ANOTHER_FOLDER}).",
+            another_folder=True,
         )
     return resolved
 
@@ -80,9 +86,7 @@ def export_error(folder: Path, exc: OSError, committed: list[str] | int) -> Expo
         done = "Every file there is either the earlier or the new version; none is half-written."
     else:
         done = "Nothing there was changed."
-    return ExportError(
-        f"{what} {done} {fix} (`storyterm export ID --out DIR`, or export_dir in config.toml)."
-    )
+    return ExportError(f"{what} {done} {fix} ({ANOTHER_FOLDER}).", another_folder=True)
 
 
 def _first_file_on(path: Path) -> Path | None:

@@ -63,7 +63,7 @@ MAX_SESSION_ID = 36
 #: so no date arithmetic on an imported story can overflow.
 MIN_YEAR, MAX_YEAR = 1900, 9000
 
-REDO = "Export the story again, or use a story.json written by `storyterm export`."
+REDO = "Export the story again, or use a story.json that storyterm exported."
 FIX = "Correct that in the file, or export the story again."
 
 
@@ -155,8 +155,8 @@ def _read_text(source: Path) -> str:
         info = source.stat()
     except FileNotFoundError:
         raise InvalidInput(
-            f"There is no file {source}. Give the path of a story.json written by "
-            "`storyterm export` (or the export folder holding it)."
+            f"There is no file {source}. Give the path of a story.json that storyterm "
+            "exported (or the export folder holding it)."
         ) from None
     except OSError as exc:
         raise InvalidInput(f"{source} cannot be read: {exc.strerror or exc}.") from exc

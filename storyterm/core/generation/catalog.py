@@ -327,8 +327,7 @@ def pick_model(
     if requested:
         note = (
             f"{requested} is not installed in Ollama; using {chosen}. Run "
-            f"`ollama pull {requested}` to get it; `storyterm continue ID --model {requested}` "
-            "then switches the story to it."
+            f"`ollama pull {requested}` to get it, then switch the story to it."
         )
     return ModelChoice(chosen, note=note)
 

@@ -5,6 +5,7 @@ describes the order)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from storyterm.core.basics import PartState
 from storyterm.core.views import Part, Session
@@ -54,6 +55,8 @@ class Failed:
     part: Part | None
     #: The text written before the failure (also in `part` when it could be saved).
     text: str = ""
+    #: The recovery file holding the text when it could not be saved (core/recovery.py).
+    kept_in: Path | None = None
 
 
 @dataclass(frozen=True)

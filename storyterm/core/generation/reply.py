@@ -3,7 +3,6 @@ the writer is told of that text when a generation stops."""
 
 from __future__ import annotations
 
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -105,9 +104,10 @@ class Reply:
         plural = "s" if words != 1 else ""
         said = f" The {words:,} word{plural} written could not be saved ({cause})"
         if path is not None:
+            # No command named: the front end says how to put them back (Failed.kept_in).
             return (
-                f"{said}; they are kept in {path}. Once the database works again, "
-                f"`storyterm recover {shlex.quote(str(path))}` puts them back into the story."
+                f"{said}; they are kept in {path}, to go back into the story once the database "
+                "works again."
             )
         return f"{said}, nor kept in a recovery file ({write_error}); copy them from the screen."
 

@@ -14,11 +14,13 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyterm.core.basics import status_message
+from storyterm.core.basics import STREAM_STALE_AFTER, being_written_message, status_message
 from storyterm.core.generation.catalog import ModelCatalog, pick_model, translate_ollama_error
 from storyterm.core.generation.continuation import Continuation, check_finishable
 from storyterm.core.generation.database_calls import DatabaseCalls
@@ -27,7 +29,7 @@ from storyterm.core.generation.reply import Reply
 from storyterm.core.generation.watch import CANCEL, END, ERROR, ITEM, Streams
 from storyterm.core.history import HistoryService
 from storyterm.core.service import SessionService
-from storyterm.core.storage.tables import PartState, SessionStatus
+from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
 from storyterm.core.text import clean_direction, scrub
 from storyterm.core.views import Part, Session
 from storyterm.errors import (
@@ -106,6 +108,9 @@ class Run:
         self.estimator: TokenEstimator | None = None
         self.expected_seq = 0
         self.replaced: Part | None = None
+        #: A regenerate or finish of the newest part (no part named): refused at the claim if
+        #: the story has a newer part by then.
+        self.newest_only = False
         #: Finishing an interrupted part: its new take goes on from the text (set at the claim).
         self.finishing_part = False
         self.continuation: Continuation | None = None
@@ -119,6 +124,8 @@ class Run:
         self.ended = False
         #: The model had finished: a text that cannot be saved is kept as a done part's.
         self.finishing = False
+        #: The recovery file the text went to when the final save failed.
+        self.kept_in: Path | None = None
         self.streams = Streams(cancel)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -189,10 +196,7 @@ class Run:
         direction = clean_direction(direction)
         last = opened.parts[-1] if opened.parts else None
         if last is not None and last.state is PartState.STREAMING:
-            raise Conflict(
-                f"Part {last.seq} of “{session.title}” is being written right now in another "
-                "window. Wait for it to finish, or stop it there first."
-            )
+            raise Conflict(being_written_message(last.seq, session.title))
         if regenerate or finish:
             if last is None:
                 what = "finish" if finish else "write again"
@@ -208,6 +212,7 @@ class Run:
                 check_finishable(target, direction)
                 self.finishing_part = True
             self.replaced = target
+            self.newest_only = part_seq is None
             direction = direction or target.direction
             self.expected_seq = target.seq
         else:
@@ -250,6 +255,7 @@ class Run:
                 self.session_id,
                 self.replaced.seq,
                 model_name=self.model,
+                newest_only=self.newest_only,
             )
             self.continuation = Continuation(part.content, part.direction)
             self.reply = Reply(used=self.continuation.room_used)
@@ -262,6 +268,7 @@ class Run:
                 self.replaced.seq,
                 direction=self.direction,
                 model_name=self.model,
+                newest_only=self.newest_only,
             )
         else:
             self.part = await self.db(
@@ -518,7 +525,30 @@ class Run:
                 return part, session, None
         except StorytermError as exc:
             log.error("could not save the end of part %s: %s", seq, exc)
-            return None, None, self._keep_unsaved(exc)
+            return None, None, self._keep_unsaved(exc) + self._let_go()
+
+    def _let_go(self) -> str:
+        """After a failed final save, the claim goes: a part left streaming counts as being
+        written (every continue refused) until its last checkpoint is STREAM_STALE_AFTER old,
+        though nothing writes it any more. Marking it interrupted is a small write that a
+        database which refused the whole text may still take (a full disk with room for one
+        page, a connection back). When it does not, says when the part stops counting as
+        being written."""
+        assert self.part is not None
+        try:
+            self.sessions.let_go_part(
+                self.user_id, self.session_id, self.part.seq, expect=self.part
+            )
+            return ""
+        except StorytermError as exc:
+            log.warning("part %s stays marked as being written: %s", self.part.seq, exc)
+        left = (self.part.updated_at + STREAM_STALE_AFTER - utcnow()).total_seconds()
+        if left <= 0:
+            return ""
+        return (
+            f" Part {self.part.seq} counts as being written for {math.ceil(left)} more "
+            f"second{'s' if math.ceil(left) != 1 else ''}; it can be continued after that."
+        )
 
     def _keep_unsaved(self, error: StorytermError) -> str:
         """The text a failed save could not store, written to a recovery file (never lose a
@@ -550,6 +580,7 @@ class Run:
             log.error("could not write a recovery file for part %s either: %s", unsaved.seq, exc)
             return self.reply.unsaved_note(cause, None, exc.strerror or str(exc))
         log.warning("the text of part %s is kept in %s", unsaved.seq, path)
+        self.kept_in = path
         return self.reply.unsaved_note(cause, path, None)
 
     async def _end(self) -> tuple[Part | None, Session | None, str | None]:
@@ -588,7 +619,10 @@ class Run:
             title = self.session.title if self.session else "The story"
             message = f"“{title}” was {reason} elsewhere, so the generation stopped."
         return Failed(
-            GenerationStopped(message + self._kept_note(part, db_error)), part, self.written()
+            GenerationStopped(message + self._kept_note(part, db_error)),
+            part,
+            self.written(),
+            kept_in=self.kept_in,
         )
 
     async def failed(self, error: StorytermError) -> Failed:
@@ -596,4 +630,4 @@ class Run:
         part, _session, db_error = await self._end()
         error.message = error.message + self._kept_note(part, db_error)
         error.args = (error.message,)
-        return Failed(error, part, self.written())
+        return Failed(error, part, self.written(), kept_in=self.kept_in)

@@ -16,7 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from storyterm.core.basics import STREAM_STALE_AFTER, TakeKind, status_message
+from storyterm.core.basics import (
+    STREAM_STALE_AFTER,
+    TakeKind,
+    being_written_message,
+    status_message,
+)
 from storyterm.core.storage.cache import TAIL_PARTS, Cache
 from storyterm.core.storage.statements import parts_t, statements
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
@@ -80,10 +85,7 @@ def refuse_while_writing(conn: sa.Connection, session_id: str, title: str) -> No
         .limit(1)
     ).scalar()
     if writing is not None:
-        raise Conflict(
-            f"Part {writing} of “{title}” is being written right now. Wait for it to finish, "
-            "or stop it there first."
-        )
+        raise Conflict(being_written_message(writing, title))
 
 
 class Parts:

@@ -143,13 +143,15 @@ class Takes:
         model_name: str | None = None,
         completed_ok: bool = False,
         log: bool = True,
+        newest_only: bool = False,
     ) -> tuple[Part, Session]:
         """Give part `seq` a new take and choose it; the take it replaces is kept.
 
         A regenerate passes state=STREAMING and empty content (the generation then writes it
         like any streaming part); an edit passes the writer's text. A continuation passes no
         content: the new take starts as the chosen take's own text, read under the lock, and
-        only an interrupted take can be gone on from (InvalidTransition otherwise)."""
+        only an interrupted take can be gone on from (InvalidTransition otherwise). With
+        `newest_only`, refused unless part `seq` is still the story's newest."""
         now = utcnow()
         with self.store.tx.write() as conn:
             row = self.store.tx.lock_session(conn, user_id, session_id)
@@ -159,6 +161,17 @@ class Takes:
                 raise Conflict(STREAMING_PART.format(seq=seq))
             if state is PartState.STREAMING:
                 refuse_while_writing(conn, session_id, row["title"])
+            if newest_only and row["part_count"] != seq:
+                # A regenerate of "the newest part" that looked at the story before another
+                # client wrote a whole new part: writing part `seq` again now would leave the
+                # parts after it following a take that is no longer the story's (their prompts
+                # held the old one). Checked here, under the session lock, because the look and
+                # the claim are separate transactions with the model catalog in between.
+                what = "finished" if kind is TakeKind.CONTINUED else "written again"
+                raise Conflict(
+                    f"The story has moved on since you asked: part {seq} is no longer its "
+                    f"newest part, so it was not {what}."
+                )
             if content is None:
                 refused = finish_refusal(seq, old["state"])
                 if refused is not None:

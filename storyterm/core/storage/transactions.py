@@ -17,7 +17,8 @@ from storyterm.core.storage.statements import sessions_t, statements
 from storyterm.core.views import Session
 from storyterm.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
 
-NOT_FOUND = "No story session {id!r} here. Check the id with `storyterm sessions`."
+#: No command named: the CLI checks an id itself first (cli/sessions.py, with its own hint).
+NOT_FOUND = "No story session {id!r} here."
 IN_TRASH = "“{title}” is in the trash. Restore it to open it or change it."
 
 

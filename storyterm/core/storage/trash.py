@@ -49,6 +49,11 @@ def _preview(text: str, words: int = 12) -> str:
     return terminal_line(" ".join(cut) + (" …" if len(text.split()) > words else ""))
 
 
+#: No trash entry of this writer has the number. It names no command: the CLI adds its own
+#: (the API and the TUI's trash view show the trash otherwise).
+NOT_IN_TRASH = "Nothing in your trash has the number {trash_id}."
+
+
 class Trash:
     """Deleted stories and parts, until restored or emptied."""
 
@@ -199,9 +204,7 @@ class Trash:
                 .first()
             )
             if entry is None:
-                raise NotFound(
-                    f"Nothing in your trash has the number {trash_id}. See `storyterm trash`."
-                )
+                raise NotFound(NOT_IN_TRASH.format(trash_id=trash_id))
             row = self.store.tx.lock_session(conn, user_id, entry["session_id"])
             refuse_read_only(row)
             self._refuse_streaming(conn, row)
@@ -293,9 +296,7 @@ class Trash:
                 trash_t.delete().where(trash_t.c.id == trash_id, trash_t.c.user_id == user_id)
             )
             if gone.rowcount != 1:
-                raise NotFound(
-                    f"Nothing in your trash has the number {trash_id}. See `storyterm trash`."
-                )
+                raise NotFound(NOT_IN_TRASH.format(trash_id=trash_id))
 
     def empty_old_trash(self, user_id: int, days: int | None = None) -> int:
         """Delete for good what has been in the trash longer than `days` (the trash_days

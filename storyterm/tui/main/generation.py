@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -312,12 +313,19 @@ class Generation:
         # Nothing claimed while writing a part again: the old part still stands.
         run.kept = event.part if event.part is not None else run.replaced
         run.reload = isinstance(error, Conflict)
+        # The core's message says where text that could not be saved is kept; how it goes
+        # back is a front end's to say.
+        recover = (
+            f"In a terminal, `storyterm recover {shlex.quote(str(event.kept_in))}` puts it back."
+            if event.kept_in is not None
+            else ""
+        )
         if isinstance(error, GenerationStopped):
-            self._screen.notify(error.message, markup=False)
+            self._screen.notify(f"{error.message} {recover}".strip(), markup=False)
             return
         if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
             self._screen.post_message(Health(ollama_up=False, cache=None))
-        hint = ""
+        hint = recover
         if isinstance(error, ModelMissing) and error.fallback:
             hint = "Press m to choose the story's model."
         self._report_error(error, hint)
