@@ -1,8 +1,9 @@
 """A part being written, on screen: the storyteller's events mapped onto a PartView.
 
 Generation owns the run (its worker, its cancel event, the PartView it streams into) and
-talks back to the screen only with messages: Health when the run shows whether Ollama answers,
-GenerationEnded when the part is saved (or was never begun).
+talks back to the story column it runs on (story_column.py) only with messages, which go on up
+to the screen: Health when the run shows whether Ollama answers, GenerationEnded when the part
+is saved (or was never begun).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from storyterm.tui.widgets.direction import why_disabled
 from storyterm.tui.widgets.part_view import provisional_part
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
+    from textual.widget import Widget
     from textual.worker import Worker
 
     from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
@@ -86,15 +87,15 @@ class Generation:
 
     def __init__(
         self,
-        screen: Screen[Any],
+        host: Widget,
         runtime: Runtime,
         writer: Callable[[], int],
         story: StoryView,
         direction: DirectionBar,
         report_error: Callable[[StorytermError, str], None],
     ) -> None:
-        #: Runs the worker, shows notifications and receives the messages.
-        self._screen = screen
+        #: Runs the worker, shows notifications and receives the messages (the story column).
+        self._host = host
         self._runtime = runtime
         self._writer = writer
         self._story = story
@@ -118,7 +119,7 @@ class Generation:
         the run started. When the story pane does not show the story's newest parts (the writer
         scrolled far up) they are opened first, and the run waits for them (shown)."""
         if (why := why_disabled(session)) is not None:
-            self._screen.notify(why, markup=False)
+            self._host.notify(why, markup=False)
             return False
         story = self._story
         if (part is None and story.has_more_after) or story.shown_session_id != session.id:
@@ -145,10 +146,10 @@ class Generation:
         if regenerate:
             replaced = self._story.last_part if part is None else self._story.loaded_part(part)
             if replaced is None:
-                self._screen.notify("This story has no part to write again yet.")
+                self._host.notify("This story has no part to write again yet.")
                 return False
         self._cancel = cancel = asyncio.Event()
-        self._worker = self._screen.run_worker(
+        self._worker = self._host.run_worker(
             partial(self._generate, session, direction, replaced, cancel),
             name="_generate",
             group="generate",
@@ -234,28 +235,28 @@ class Generation:
 
     async def _progress(self, run: _Run, event: Progress) -> None:
         run.view.set_note(event.message)
-        self._screen.notify(event.message, timeout=5, markup=False)
+        self._host.notify(event.message, timeout=5, markup=False)
 
     async def _finished(self, run: _Run, event: Finished) -> None:
         run.kept, run.outcome = event.part, event.session
-        self._screen.post_message(Health(ollama_up=True, cache=None))
+        self._host.post_message(Health(ollama_up=True, cache=None))
         part = event.part
         if event.interrupted:
-            self._screen.notify(
+            self._host.notify(
                 f"Stopped. Part {part.seq} keeps the {count(part.word_count, 'word')} written "
                 "so far; ctrl+r writes it again.",
                 markup=False,
             )
         elif event.message:  # ended by storyterm (the part limit): say why
-            self._screen.notify(event.message, timeout=15, markup=False)
+            self._host.notify(event.message, timeout=15, markup=False)
         elif event.done_reason == "length":
-            self._screen.notify(
+            self._host.notify(
                 f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
                 "to continue it.",
                 markup=False,
             )
         elif run.replaced is not None and part.takes > 1:
-            self._screen.notify(
+            self._host.notify(
                 f"Part {part.seq}: take {part.take} of {part.takes} — < > to compare.",
                 markup=False,
             )
@@ -266,10 +267,10 @@ class Generation:
         run.kept = event.part if event.part is not None else run.replaced
         run.reload = isinstance(error, Conflict)
         if isinstance(error, GenerationStopped):
-            self._screen.notify(error.message, markup=False)
+            self._host.notify(error.message, markup=False)
             return
         if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
-            self._screen.post_message(Health(ollama_up=False, cache=None))
+            self._host.post_message(Health(ollama_up=False, cache=None))
         hint = ""
         if isinstance(error, ModelMissing) and error.fallback:
             hint = "Press m to choose the story's model."
@@ -288,7 +289,7 @@ class Generation:
         session_id = run.outcome.id if run.outcome is not None else view.part.session_id
         # Saved under another number: another window wrote meanwhile.
         reopen = (kept is not None and kept.seq != shown_seq) or run.reload
-        self._screen.post_message(GenerationEnded(session_id, run.outcome, reopen=reopen))
+        self._host.post_message(GenerationEnded(session_id, run.outcome, reopen=reopen))
 
     def _clear_direction(self, direction: str) -> bool:
         """Empty the input, unless the writer has typed something new there meanwhile."""
@@ -303,7 +304,7 @@ class Generation:
         """After the first frame: open the Store (the first screen was read without it) and
         import the generation stack in a thread, so neither waits for the writer's first
         keys. With `freeze`, what that loaded is frozen like start-up's heap."""
-        run_in_thread(self._screen, self._warm, freeze, group="warm", name="_warm_generation")
+        run_in_thread(self._host, self._warm, freeze, group="warm", name="_warm_generation")
 
     def _warm(self, freeze: bool) -> None:
         with contextlib.suppress(StorytermError):  # the next action that needs it will say

@@ -202,6 +202,15 @@ def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterato
         )
 
 
+def logout_command(username: str | None, logout: Callable[[], object]) -> SystemCommand:
+    """The command palette's entry for logging out, offered while a writer is known."""
+    return SystemCommand(
+        f"Log out ({username})",
+        "End this login (it is revoked) and show the login screen",
+        logout,
+    )
+
+
 def _rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
     out = []
     for binding in bindings:
