@@ -5,10 +5,14 @@ describes the order)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from storyterm.core.basics import PartState
 from storyterm.core.views import Part, Session
 from storyterm.errors import StorytermError
+
+if TYPE_CHECKING:
+    from storyterm.core.recovery import Recovered
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class Failed:
     part: Part | None
     #: The text written before the failure (also in `part` when it could be saved).
     text: str = ""
+    #: The recovery file the text went to because its final save failed, with where the text
+    #: belongs and why the save failed (core/recovery.py); None when the text was saved, or
+    #: not even that file could be written (the error's message says so).
+    recovery: Recovered | None = None
 
 
 @dataclass(frozen=True)

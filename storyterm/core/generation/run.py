@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         PromptPlan,
         TokenEstimator,
     )
+    from storyterm.core.recovery import Recovered
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class Run:
         self.ended = False
         #: The model had finished: a text that cannot be saved is kept as a done part's.
         self.finishing = False
+        #: Where the text went when its final save failed (_keep_unsaved).
+        self.recovery: Recovered | None = None
         self.streams = Streams(cancel)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -518,6 +521,7 @@ class Run:
             log.error("could not write a recovery file for part %s either: %s", unsaved.seq, exc)
             return self.reply.unsaved_note(cause, None, exc.strerror or str(exc))
         log.warning("the text of part %s is kept in %s", unsaved.seq, path)
+        self.recovery = recovery.Recovered(path, unsaved, text)
         return self.reply.unsaved_note(cause, path, None)
 
     async def _end(self) -> tuple[Part | None, Session | None, str | None]:
@@ -556,7 +560,10 @@ class Run:
             title = self.session.title if self.session else "The story"
             message = f"“{title}” was {reason} elsewhere, so the generation stopped."
         return Failed(
-            GenerationStopped(message + self._kept_note(part, db_error)), part, reply.text
+            GenerationStopped(message + self._kept_note(part, db_error)),
+            part,
+            reply.text,
+            recovery=self.recovery,
         )
 
     async def failed(self, error: StorytermError) -> Failed:
@@ -564,4 +571,4 @@ class Run:
         part, _session, db_error = await self._end()
         error.message = error.message + self._kept_note(part, db_error)
         error.args = (error.message,)
-        return Failed(error, part, self.reply.text)
+        return Failed(error, part, self.reply.text, recovery=self.recovery)
