@@ -3,7 +3,8 @@
 Generation owns the run (its worker, its cancel event, the PartView it streams into) and
 talks back to the story column it runs on (story_column.py) only with messages, which go on up
 to the screen: Health when the run shows whether Ollama answers, GenerationEnded when the part
-is saved (or was never begun).
+is saved (or was never begun). A part whose final save failed keeps every word on screen and is
+handed to the column's UnsavedParts (unsaved.py), which saves it again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
+    from storyterm.core.recovery import Recovered
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Part, Session
     from storyterm.tui.widgets.direction import DirectionBar
@@ -53,10 +55,12 @@ class _Run:
         "first_token_at",
         "kept",
         "outcome",
+        "recovery",
         "reload",
         "replaced",
         "session",
         "tokens",
+        "unsaved",
         "view",
     )
 
@@ -79,6 +83,10 @@ class _Run:
         self.outcome: Session | None = None
         #: Another window wrote first: show the story as it now is.
         self.reload = False
+        #: The text the final save could not store (None: saved, or nothing written), and the
+        #: recovery file it went to instead (None: not even that could be written).
+        self.unsaved: str | None = None
+        self.recovery: Recovered | None = None
 
 
 class Generation:
@@ -93,6 +101,7 @@ class Generation:
         story: StoryView,
         direction: DirectionBar,
         report_error: Callable[[StorytermError, str], None],
+        keep_unsaved: Callable[[Part, Recovered | None], None],
     ) -> None:
         #: Runs the worker, shows notifications and receives the messages (the story column).
         self._host = host
@@ -101,6 +110,8 @@ class Generation:
         self._story = story
         self._direction = direction
         self._report_error = report_error
+        #: Takes a part whose final save failed, shown with all its text (UnsavedParts.keep).
+        self._keep_unsaved = keep_unsaved
         self._cancel: asyncio.Event | None = None
         self._worker: Worker[None] | None = None
         self._view: PartView | None = None
@@ -266,21 +277,43 @@ class Generation:
         # Nothing claimed while writing a part again: the old part still stands.
         run.kept = event.part if event.part is not None else run.replaced
         run.reload = isinstance(error, Conflict)
+        if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
+            self._host.post_message(Health(ollama_up=False, cache=None))
+        if event.part is None and event.text.strip():
+            # The final save failed (a part was claimed, the text is not in it): every word
+            # stays on screen (_end) and is saved again from its recovery file.
+            from storyterm.tui.main.unsaved import unsaved_hint
+
+            run.kept, run.unsaved, run.recovery = None, event.text, event.recovery
+            self._host.notify(
+                f"{error.message} {unsaved_hint(event.recovery)}",
+                title="Not saved yet",
+                severity="warning",
+                timeout=30,
+                markup=False,
+            )
+            return
         if isinstance(error, GenerationStopped):
             self._host.notify(error.message, markup=False)
             return
-        if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
-            self._host.post_message(Health(ollama_up=False, cache=None))
         hint = ""
         if isinstance(error, ModelMissing) and error.fallback:
             hint = "Press m to choose the story's model."
         self._report_error(error, hint)
 
     async def _end(self, run: _Run) -> None:
-        """Show the part as saved (or take it away when nothing was), then hand over."""
+        """Show the part as saved (or with the text its save could not store, marked unsaved;
+        or take it away when nothing was written), then hand over."""
         view, kept = run.view, run.kept
         shown_seq = view.seq  # before end_stream replaces the provisional part
-        if kept is not None and view.is_attached:
+        if run.unsaved is not None and view.is_attached:
+            # A save that failed never takes the words away: they stay, marked unsaved.
+            from storyterm.tui.main.unsaved import unsaved_part
+
+            part = unsaved_part(view.part, run.unsaved, run.recovery)
+            await view.end_stream(part)
+            self._keep_unsaved(part, run.recovery)
+        elif kept is not None and view.is_attached:
             await view.end_stream(kept)
         elif view.is_attached:
             await view.end_stream(None)

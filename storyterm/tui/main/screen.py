@@ -60,6 +60,8 @@ from storyterm.tui.widgets.story_view import StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import OpenedSession, Session
     from storyterm.tui.host import HostApp
@@ -226,7 +228,7 @@ class MainScreen(Screen[None]):
         self.session = None
         self.query_one(TitleBar).user = None
         self.panel.show_page([], reset=True)
-        await self.story.clear(note)
+        await self.column.forget(note)
 
     # -- the session list ------------------------------------------------------------------
 
@@ -396,6 +398,11 @@ class MainScreen(Screen[None]):
         if self._require_boot():
             self.history.open_trash()
 
+    def action_recover(self) -> None:
+        """R: the text failed saves kept in recovery files, back into its parts."""
+        if self._require_boot():
+            self.column.unsaved.put_back_all()
+
     @on(HistoryStepped)
     async def _history_stepped(self, event: HistoryStepped) -> None:
         self.notify(event.note, markup=False)
@@ -454,6 +461,11 @@ class MainScreen(Screen[None]):
         """Stop a running generation and wait until its text is saved (quitting)."""
         await self.column.stop_and_wait()
 
+    def unsaved(self) -> tuple[list[Path], list[tuple[str, int]]]:
+        """Text the database has not saved (quitting): its recovery files, and the parts not
+        even a file holds (story title, part number)."""
+        return self.column.unsaved_files(), self.column.on_screen_only()
+
     def action_regenerate(self) -> None:
         if (session := self._current("regenerate a part of")) is not None:
             self.column.regenerate(session)
@@ -498,6 +510,7 @@ class MainScreen(Screen[None]):
         if keep is not None and not self.generating:
             self.open_session(keep)
         self.status_bar.check()
+        self.column.unsaved.look()  # recovery files other runs wrote since
 
     def action_help(self) -> None:
         from storyterm.tui.screens.help import HelpScreen
@@ -519,6 +532,7 @@ class MainScreen(Screen[None]):
             generating=self.generating,
             focused=self.focused,
             part=self.story.target_part if action.endswith("_take") else None,
+            unsaved=self.column.has_unsaved,
         )
 
     def system_commands(self) -> Iterable[SystemCommand]:

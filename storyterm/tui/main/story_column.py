@@ -2,8 +2,9 @@
 
 StoryColumn composes the story pane (widgets/story_view.py) and the direction bar, and owns the
 work done on the open story: the part being written (Generation, generation.py), its takes, undo
-and the trash (HistoryActions, history_actions.py) and its other use cases (StoryActions,
-story_actions.py). Their workers run on the column and answer it with messages: it puts what
+and the trash (HistoryActions, history_actions.py), its other use cases (StoryActions,
+story_actions.py), and the text failed saves left unsaved (UnsavedParts, unsaved.py). Their
+workers run on the column and answer it with messages: it puts what
 they mean for the parts onto the story pane, and the messages bubble on to the screen, which
 routes what they mean for the rest (the session, the list, the status line). The screen's keys
 call the column and its owners. Whether a part is being written is the column's (it runs the
@@ -27,7 +28,10 @@ from storyterm.tui.messages import (
     Crashed,
     Exported,
     GenerationEnded,
+    NotPutBack,
     PartDeleted,
+    PutBack,
+    RecoveriesFound,
     SessionChanged,
     TakeShown,
     TrashClosed,
@@ -36,12 +40,15 @@ from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
 from storyterm.tui.widgets.story_view import StoryView
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Session
     from storyterm.errors import StorytermError
     from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.history_actions import HistoryActions
     from storyterm.tui.main.story_actions import StoryActions
+    from storyterm.tui.main.unsaved import UnsavedParts
     from storyterm.tui.readers import Reader
 
 
@@ -70,6 +77,7 @@ class StoryColumn(Vertical):
         self._writer = writer
         self._report_error = report_error
         self._generation: Generation | None = None
+        self._unsaved: UnsavedParts | None = None
 
     def compose(self) -> ComposeResult:
         yield StoryView(self._reader, id="story").data_bind(StoryColumn.session)
@@ -101,8 +109,18 @@ class StoryColumn(Vertical):
                 self.story,
                 self.direction_bar,
                 self._report_error,
+                self.unsaved.keep,
             )
         return self._generation
+
+    @property
+    def unsaved(self) -> UnsavedParts:
+        """The texts failed saves kept in recovery files, until they are saved."""
+        if self._unsaved is None:
+            from storyterm.tui.main.unsaved import UnsavedParts
+
+            self._unsaved = UnsavedParts(self, self._runtime, self._writer, self.story)
+        return self._unsaved
 
     @cached_property
     def actions(self) -> StoryActions:
@@ -164,7 +182,15 @@ class StoryColumn(Vertical):
         focused = focus_input and self.direction_bar.focus_input()
         if self._generation is not None and self._generation.shown(session):
             self.generating = True
+        if self._unsaved is not None:  # (made after the first frame: start-up told the rest)
+            self._unsaved.tell(session.id)
         return focused
+
+    async def forget(self, note: str) -> None:
+        """The writer is gone (logged out): nothing of theirs stays in the column."""
+        if self._unsaved is not None:
+            self._unsaved.forget()
+        await self.story.clear(note)
 
     # -- a part being written (generation.py) ----------------------------------------------
 
@@ -222,8 +248,10 @@ class StoryColumn(Vertical):
             await self._generation.stop_and_wait()
 
     def warm(self, *, freeze: bool) -> None:
-        """Get the generation stack ready after the first frame (Generation.warm)."""
+        """After the first frame: get the generation stack ready (Generation.warm), and look
+        for text earlier runs could not save."""
         self.generation.warm(freeze=freeze)
+        self.unsaved.look()
 
     # -- takes, undo and the trash (history_actions.py): the parts' side --------------------
 
@@ -261,3 +289,43 @@ class StoryColumn(Vertical):
     def _context_loaded(self, event: ContextLoaded) -> None:
         event.stop()
         self.actions.show_context(event)
+
+    # -- text failed saves left unsaved (unsaved.py) ----------------------------------------
+
+    @property
+    def has_unsaved(self) -> bool:
+        """Whether text of the writer waits to be put back (R has something to do)."""
+        return self._unsaved is not None and self._unsaved.waiting
+
+    def unsaved_files(self) -> list[Path]:
+        """The recovery files holding this run's unsaved text (named when the app quits)."""
+        return self._unsaved.files() if self._unsaved is not None else []
+
+    def on_screen_only(self) -> list[tuple[str, int]]:
+        """The parts whose text not even a recovery file holds: (story title, part number)."""
+        return self._unsaved.lost_on_quit() if self._unsaved is not None else []
+
+    @on(RecoveriesFound)
+    def _recoveries_found(self, event: RecoveriesFound) -> None:
+        event.stop()
+        self.unsaved.found(event, self.session.id if self.session is not None else None)
+        self.refresh_bindings()  # R shows in the key bar while text waits
+
+    @on(PutBack)
+    def _put_back(self, event: PutBack) -> None:
+        event.stop()
+        self.unsaved.put(event)
+        session_id = event.recovered.unsaved.session_id
+        if self.story.shown_session_id == session_id:
+            self.story.reload()  # the part as saved (a new take, or a new part at the end)
+        self.actions.refresh(session_id)  # its counts
+        self.refresh_bindings()
+
+    @on(NotPutBack)
+    def _not_put_back(self, event: NotPutBack) -> None:
+        event.stop()
+        self.unsaved.not_put(event)
+        shown = self.story.shown_session_id == event.recovered.unsaved.session_id
+        if event.error is None and shown:
+            self.story.reload()  # the file went elsewhere: show what the database holds
+        self.refresh_bindings()

@@ -1,8 +1,9 @@
 """A part's header line: `Part 12` and which take on the left, how the part stands on the right.
 
 The header is drawn by one widget, not a row of labels, because a long story mounts many. What
-it says about a part at rest (its take, its state, its words) is worked out here from the Part
-alone; a part being streamed says more (a spinner, the rate), which its PartView adds.
+it says about a part at rest (its take, its state, its words, whether its text is saved) is
+worked out here from the Part; a part being streamed says more (a spinner, the rate), which its
+PartView adds.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ def header_title(part: Part) -> Content:
     return Content.assemble(title, ("  " + take, "not bold $text-secondary"))
 
 
-def resting_meta(part: Part) -> Content:
+def resting_meta(part: Part, unsaved: str | None = None) -> Content:
     """How a part not being streamed here stands: its words, and whether it was cut short or
-    is being written elsewhere."""
+    is being written elsewhere; `unsaved` says what is being done about a text the database
+    could not save (it is shown as a warning, before anything else)."""
     state = str(part.state)
     words = count(part.word_count, "word")
+    if unsaved is not None:
+        return Content.styled(f"unsaved · {unsaved} · {words}", "$text-warning")
     if state == "interrupted":
         return Content.styled(f"interrupted · text kept · {words}", "$text-warning")
     if state == "streaming":
@@ -50,8 +54,8 @@ def resting_meta(part: Part) -> Content:
 
 
 class PartHeader(Widget):
-    """`Part 12` (and which take) on the left, its state (words, interrupted, a spinner and
-    tok/s) on the right."""
+    """`Part 12` (and which take) on the left, its state (words, interrupted, unsaved, a spinner
+    and tok/s) on the right."""
 
     DEFAULT_CSS = """
     PartHeader { height: 1; margin-bottom: 1; }

@@ -121,6 +121,8 @@ class PartView(Vertical):
         #: Characters streamed into the Markdown segment being written (see SEGMENT_CHARS).
         self._segment_chars = 0
         self._fenced = False
+        #: What is being done about text the database could not save (None: it is saved).
+        self._unsaved: str | None = None
 
     @property
     def seq(self) -> int:
@@ -146,7 +148,7 @@ class PartView(Vertical):
     def _meta(self) -> Content:
         part = self.part
         if self._stream is None:
-            return resting_meta(part)
+            return resting_meta(part, self._unsaved)
         frame = next(self._frames)
         if self._stopping:
             return Content.styled(f"{frame} stopping… the text so far is kept", "$text-warning")
@@ -173,6 +175,18 @@ class PartView(Vertical):
         header = self.query_one(PartHeader)
         header.title = header_title(self.part)
         header.meta = self._meta()
+
+    @property
+    def unsaved(self) -> str | None:
+        return self._unsaved
+
+    def mark_unsaved(self, note: str | None) -> None:
+        """Say in the header that the database has not saved the text shown (`note`: what is
+        being done about it), or, with None, that it has."""
+        if note != self._unsaved:
+            self._unsaved = note
+            if self.is_mounted:
+                self._refresh_header()
 
     def update_part(self, part: Part) -> None:
         """Show a new version of this part (an edit, a checkpoint from another window)."""

@@ -5,11 +5,13 @@ the writer scrolls to the top the pane loads the page before from the reader it 
 the window grows too big the parts furthest from the writer are unmounted and load again when
 scrolled back to. Each part is a PartView (widgets/part_view.py); what to read, and the parts
 read ahead, are its PartPager's (story_pages.py); what the pane says around the parts is in
-story_notes.py.
+story_notes.py. A part whose text the database could not save shows that text, marked, until it
+is saved (unsaved_marks.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -44,6 +46,7 @@ from storyterm.tui.widgets.story_notes import (
 )
 from storyterm.tui.widgets.story_pages import PAGE, WINDOW, PartPager, PartPages, screenful
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
+from storyterm.tui.widgets.unsaved_marks import UnsavedMark, UnsavedMarks
 
 if TYPE_CHECKING:
     from textual.layout import Layout
@@ -126,6 +129,7 @@ class StoryView(VerticalScroll, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._pager = PartPager(self, reader)
+        self._unsaved = UnsavedMarks()
         self._shown_id: str | None = None
         #: The story the writer is heading for: an opening of any other is not shown.
         self._wanted: str | None = None
@@ -232,7 +236,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self.selected = None
             self.has_more_before = bool(pager.held) or opened.has_more_before
             self.has_more_after = False
-            await self.mount_all([PartView(p) for p in first], before=self.query_one("#newer"))
+            await self.mount_all(self._new_views(first), before=self.query_one("#newer"))
             self._update_markers()
         # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
         # writer scrolls away.
@@ -265,7 +269,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self._update_markers()
             return
         before_y = first.virtual_region.y
-        await self.mount_all([PartView(p) for p in fresh], before=first)
+        await self.mount_all(self._new_views(fresh), before=first)
         self._update_markers()
         await self._trim(keep_top=True)
 
@@ -288,7 +292,7 @@ class StoryView(VerticalScroll, can_focus=True):
         last = views[-1].seq if views else 0
         fresh = [p for p in parts if p.seq > last]
         self.has_more_after = has_more_after
-        await self.mount_all([PartView(p) for p in fresh], before=self.query_one("#newer"))
+        await self.mount_all(self._new_views(fresh), before=self.query_one("#newer"))
         self._update_markers()
         await self._trim(keep_top=False)
         self.call_after_refresh(setattr, self, "_paging", False)
@@ -327,6 +331,7 @@ class StoryView(VerticalScroll, can_focus=True):
             release_drawings()
         elif self.selected == part.seq:
             self.selected = None
+        # (A part being written shows what streams in: no unsaved text of an earlier try.)
         await self.mount(view, before=before)
         self._update_markers()
         await self._trim(keep_top=False)
@@ -357,15 +362,13 @@ class StoryView(VerticalScroll, can_focus=True):
             part = fresh.pop(view.seq, None)
             if part is None:
                 gone.append(view)
-            elif part != view.part and not view.streaming:
-                view.update_part(part)
+            elif not view.streaming:
+                self._unsaved.show(view, part)
         if gone:
             await self.remove_children(gone)
             release_drawings()
         if fresh and not self.has_more_after:
-            await self.mount_all(
-                [PartView(p) for p in fresh.values()], before=self.query_one("#newer")
-            )
+            await self.mount_all(self._new_views(fresh.values()), before=self.query_one("#newer"))
             self.has_more_after = event.parts[-1].seq < event.part_count
             await self._trim(keep_top=False)
         if self.selected is not None and self.part_view(self.selected) is None:
@@ -387,7 +390,28 @@ class StoryView(VerticalScroll, can_focus=True):
     def update_part(self, part: Part) -> None:
         view = self.part_view(part.seq)
         if view is not None:
-            view.update_part(part)
+            self._unsaved.show(view, part)
+
+    def _new_views(self, parts: Iterable[Part]) -> list[PartView]:
+        return [self._unsaved.view_of(part) for part in parts]
+
+    # -- text the database has not saved (tui/main/unsaved.py) -----------------------------
+
+    def keep_unsaved(self, session_id: str, seq: int, mark: UnsavedMark) -> None:
+        """Part `seq` of that story shows `mark`'s text, marked unsaved, until forget_unsaved
+        (also when it is mounted again), while the database holds the take it belongs in."""
+        self._unsaved.put(session_id, seq, mark)
+        view = self.part_view(seq) if session_id == self._shown_id else None
+        if view is not None and not view.streaming:
+            self._unsaved.show(view, view.part)
+
+    def forget_unsaved(self, session_id: str, seq: int) -> None:
+        """The text of part `seq` is saved (or no longer this pane's to keep): the part shows
+        what the database holds once it is read again (reload)."""
+        self._unsaved.drop(session_id, seq)
+        view = self.part_view(seq) if session_id == self._shown_id else None
+        if view is not None:
+            view.mark_unsaved(None)
 
     async def remove_part(self, seq: int) -> None:
         view = self.part_view(seq)
