@@ -395,3 +395,11 @@ def test_main_unsaved_part(runtime: Runtime, fake: FakeOllama, snap_compare: Any
 
     with disk_full_switch() as switch:
         assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=then(fail_the_save))
+
+
+def test_main_written_from_an_earlier_take(runtime: Runtime, snap_compare: Any) -> None:
+    """Part 1 was edited after parts 2 and 3 were written from it: their headers say so."""
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=3, words_per_part=40)
+    runtime.history.edit(alice, sid, 1, content="Mara stayed ashore that winter.")
+    assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=then())

@@ -241,6 +241,7 @@ class StoryColumn(Vertical):
             self.actions.refresh(event.session_id)
         if event.reopen:
             self.open(event.session_id)  # show what is stored
+        self.story.mark_earlier_takes()  # the part written again may be back to its old take
 
     async def stop_and_wait(self) -> None:
         """Stop the part being written and wait until its text is saved (quitting)."""

@@ -123,6 +123,8 @@ class PartView(Vertical):
         self._fenced = False
         #: What is being done about text the database could not save (None: it is saved).
         self._unsaved: str | None = None
+        #: The nearest earlier part whose chosen take was made after this part (None: none).
+        self._earlier: int | None = None
 
     @property
     def seq(self) -> int:
@@ -132,6 +134,7 @@ class PartView(Vertical):
         header = PartHeader()
         header.title = header_title(self.part)
         header.meta = self._meta()
+        header.earlier = self._earlier
         yield header
         yield Static(plain(self.part.direction), classes="direction")
         if str(self.part.state) == "streaming" and not self.part.content:
@@ -187,6 +190,13 @@ class PartView(Vertical):
             self._unsaved = note
             if self.is_mounted:
                 self._refresh_header()
+
+    def set_earlier(self, seq: int | None) -> None:
+        """This part was written before the chosen take of part `seq` (None: of no part)."""
+        if seq != self._earlier:
+            self._earlier = seq
+            if self.is_mounted:
+                self.query_one(PartHeader).earlier = seq
 
     def update_part(self, part: Part) -> None:
         """Show a new version of this part (an edit, a checkpoint from another window)."""

@@ -6,7 +6,8 @@ the window grows too big the parts furthest from the writer are unmounted and lo
 scrolled back to. Each part is a PartView (widgets/part_view.py); what to read, and the parts
 read ahead, are its PartPager's (story_pages.py); what the pane says around the parts is in
 story_notes.py. A part whose text the database could not save shows that text, marked, until it
-is saved (unsaved_marks.py).
+is saved (unsaved_marks.py), and a part written before an earlier part's chosen take was made
+says so in its header (part_header.written_from_earlier).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from storyterm.tui.messages import (
     StoryOpened,
     WorkFailed,
 )
+from storyterm.tui.widgets.part_header import written_from_earlier
 from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.story_notes import (
     BEGINNING,
@@ -391,6 +393,7 @@ class StoryView(VerticalScroll, can_focus=True):
         view = self.part_view(part.seq)
         if view is not None:
             self._unsaved.show(view, part)
+            self.mark_earlier_takes()
 
     def _new_views(self, parts: Iterable[Part]) -> list[PartView]:
         return [self._unsaved.view_of(part) for part in parts]
@@ -412,6 +415,17 @@ class StoryView(VerticalScroll, can_focus=True):
         view = self.part_view(seq) if session_id == self._shown_id else None
         if view is not None:
             view.mark_unsaved(None)
+
+    # -- parts written from an earlier take --------------------------------------------------
+
+    def mark_earlier_takes(self) -> None:
+        """Say in each mounted part's header whether it was written before the chosen take of
+        a part above it was made, from the parts loaded (those held above the window too: a
+        part further up is not known here)."""
+        views = self.part_views
+        found = written_from_earlier([*self._pager.held, *(view.part for view in views)])
+        for view in views:
+            view.set_earlier(found.get(view.seq))
 
     async def remove_part(self, seq: int) -> None:
         view = self.part_view(seq)
@@ -439,6 +453,7 @@ class StoryView(VerticalScroll, can_focus=True):
         newer.update(Content(NEWER))
         self.query_one("#story-empty").display = not views
         self._update_title()
+        self.mark_earlier_takes()
 
     def watch_session(self, session: Session | None) -> None:
         self._update_title()
