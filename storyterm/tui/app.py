@@ -101,6 +101,9 @@ class StorytermApp(App[None]):
         self._state = TuiState.load(self._state_path)
         self._initial_theme = DEFAULT_THEME
         self._signals: list[signal.Signals] = []
+        #: The writer is being asked whether to quit with unsaved text (asked once: a second
+        #: quit key means yes).
+        self._asking_to_quit = False
 
     # -- screens ---------------------------------------------------------------------------
 
@@ -138,18 +141,53 @@ class StorytermApp(App[None]):
     def _stop_signal(self, signum: int) -> None:
         log.info("signal %s: quitting, keeping the part being written", signum)
         if not self.quitting:  # already quitting: that quit saves the part (a bounded wait)
-            self.call_next(self.action_quit)
+            # Nobody is there to answer a question: unsaved text is named on the way out.
+            self.call_next(self._quit, ask=False)
 
     async def action_quit(self) -> None:
-        """Quit; a part being written is stopped first so that its text is saved."""
-        from storyterm.tui.main.screen import MainScreen
+        """Quit; a part being written is stopped first so that its text is saved. With text
+        the database could not save (kept in recovery files), the writer is asked first."""
+        await self._quit(ask=True)
 
+    async def _quit(self, *, ask: bool) -> None:
+        from storyterm.tui.main.screen import MainScreen
+        from storyterm.tui.main.unsaved import exit_note, quit_question
+
+        mains = [screen for screen in self.screen_stack if isinstance(screen, MainScreen)]
+        if ask and not self.quitting and not self._asking_to_quit:
+            for screen in mains:
+                if (question := quit_question(*screen.unsaved())) is not None:
+                    self._ask_to_quit(*question)
+                    return
         # Keys typed after q must not open screens while the app closes.
         self.quitting = True
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                await screen.stop_generation()
-        self.exit()
+        for screen in mains:
+            await screen.stop_generation()
+        # Named again once the app has closed: a stopped part's save may have failed too.
+        files = [path for screen in mains for path in screen.unsaved()[0]]
+        note = exit_note(files, [])
+        message = None
+        if note is not None:
+            from rich.text import Text
+
+            log.warning(note)
+            message = Text(safe(note))  # never read as markup
+            # Printed after the app closes: soft-wrapped, a long path is never cut in two
+            # (the writer copies it from here).
+            self.error_console.soft_wrap = True
+        self.exit(message=message)
+
+    def _ask_to_quit(self, question: str, detail: str) -> None:
+        from storyterm.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            self._asking_to_quit = False
+            if yes:
+                self.call_next(self._quit, ask=False)
+
+        self._asking_to_quit = True
+        confirm = ConfirmScreen(safe(question), safe(detail), yes="Quit", no="Stay")
+        self.push_screen(confirm, answered)
 
     def now(self) -> datetime:
         """The clock every "2h ago" is measured with (fixed in snapshot tests)."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from storyterm.core.export import ExportResult
     from storyterm.core.identity.accounts import Account
+    from storyterm.core.recovery import Recovered
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.errors import StorytermError
     from storyterm.tui.screens.trash import TrashChanges
@@ -209,6 +210,38 @@ class TrashClosed(Message):
     def __init__(self, changes: TrashChanges) -> None:
         super().__init__()
         self.changes = changes
+
+
+class RecoveriesFound(Message):
+    """The writer's recovery files (text failed saves kept), read from disk; with `put_back`,
+    the writer asked for them all to go back into their parts (R)."""
+
+    def __init__(self, found: list[Recovered], *, put_back: bool) -> None:
+        super().__init__()
+        self.found = found
+        self.put_back = put_back
+
+
+class PutBack(Message):
+    """A recovery file's text is saved in its story now (core recovery.put_back: `how` says
+    where), and the file deleted, unless `file_left` says why it could not be."""
+
+    def __init__(self, recovered: Recovered, part: Part, how: str, file_left: str) -> None:
+        super().__init__()
+        self.recovered = recovered
+        self.part = part
+        self.how = how
+        self.file_left = file_left
+
+
+class NotPutBack(Message):
+    """A recovery file's text could not be put back: `error` says why (None: the file is gone,
+    put back or deleted elsewhere)."""
+
+    def __init__(self, recovered: Recovered, error: StorytermError | None) -> None:
+        super().__init__()
+        self.recovered = recovered
+        self.error = error
 
 
 class WorkFailed(Message):

@@ -113,6 +113,7 @@ async def test_a_save_that_fails_keeps_every_word_in_a_recovery_file_that_goes_b
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     found = recovery.read_recovery(path)
     assert found.text == written == failed.text  # every word, exactly
+    assert failed.recovery == found  # the event says where, for a front end to put it back
     assert found.unsaved.state == "interrupted" and found.unsaved.seq == 1
     assert found.unsaved.cause == "the disk holding the database is full"
     assert recovery.list_recoveries(kit.settings.state_dir) == [found]

@@ -367,3 +367,39 @@ def test_trash(library: Runtime, snap_compare: Any) -> None:
             )
         ),
     )
+
+
+def test_main_unsaved_part(runtime: Runtime, fake: FakeOllama, snap_compare: Any) -> None:
+    """The disk filled up while part 2 was written: every word stays on screen, its header
+    says it is unsaved and being retried."""
+    from tests.disk_full import disk_full_switch
+
+    runtime.settings.ollama_host = fake.url
+    # Longer than the pages a full disk has room for, in short paragraphs.
+    fake.reply = "\n\n".join(
+        f"Night {n}: the lamp went out again. Mara lit it, read the letter once more and "
+        "listened to the sea against the rocks below the keeper's cottage."
+        for n in range(1, 61)
+    )
+    seed_session(runtime, writer_id(runtime), "Salt Roads", parts=1)
+
+    async def fail_the_save(pilot: Pilot[Any]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, MainScreen)
+        switch.full.set()
+        await pilot.press(*"The storm", "enter")
+        await wait_until(pilot, lambda: screen.story.part_view(2) is not None)
+        view = screen.story.part_view(2)
+        await wait_until(pilot, lambda: view.unsaved is not None and not screen.generating)
+        screen.story.scroll_to_widget(view, animate=False, top=True, immediate=True)
+
+    with disk_full_switch() as switch:
+        assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=then(fail_the_save))
+
+
+def test_main_written_from_an_earlier_take(runtime: Runtime, snap_compare: Any) -> None:
+    """Part 1 was edited after parts 2 and 3 were written from it: their headers say so."""
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=3, words_per_part=40)
+    runtime.history.edit(alice, sid, 1, content="Mara stayed ashore that winter.")
+    assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=then())

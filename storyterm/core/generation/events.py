@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storyterm.core.basics import PartState
 from storyterm.core.views import Part, Session
 from storyterm.errors import StorytermError
+
+if TYPE_CHECKING:
+    from storyterm.core.recovery import Recovered
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,15 @@ class Failed:
     part: Part | None
     #: The text written before the failure (also in `part` when it could be saved).
     text: str = ""
-    #: The recovery file holding the text when it could not be saved (core/recovery.py).
-    kept_in: Path | None = None
+    #: The recovery file the text went to because its final save failed, with where the text
+    #: belongs and why the save failed (core/recovery.py); None when the text was saved, or
+    #: not even that file could be written (the error's message says so).
+    recovery: Recovered | None = None
+
+    @property
+    def kept_in(self) -> Path | None:
+        """The recovery file alone, for a front end that only names it."""
+        return self.recovery.path if self.recovery is not None else None
 
 
 @dataclass(frozen=True)

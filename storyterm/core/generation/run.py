@@ -17,7 +17,6 @@ import logging
 import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.basics import STREAM_STALE_AFTER, being_written_message, status_message
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
         PromptPlan,
         TokenEstimator,
     )
+    from storyterm.core.recovery import Recovered
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ class Run:
         self.ended = False
         #: The model had finished: a text that cannot be saved is kept as a done part's.
         self.finishing = False
-        #: The recovery file the text went to when the final save failed.
-        self.kept_in: Path | None = None
+        #: Where the text went when its final save failed (_keep_unsaved).
+        self.recovery: Recovered | None = None
         self.streams = Streams(cancel)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -580,7 +580,7 @@ class Run:
             log.error("could not write a recovery file for part %s either: %s", unsaved.seq, exc)
             return self.reply.unsaved_note(cause, None, exc.strerror or str(exc))
         log.warning("the text of part %s is kept in %s", unsaved.seq, path)
-        self.kept_in = path
+        self.recovery = recovery.Recovered(path, unsaved, text)
         return self.reply.unsaved_note(cause, path, None)
 
     async def _end(self) -> tuple[Part | None, Session | None, str | None]:
@@ -621,8 +621,8 @@ class Run:
         return Failed(
             GenerationStopped(message + self._kept_note(part, db_error)),
             part,
-            self.written(),
-            kept_in=self.kept_in,
+            self.written() if reply.text.strip() else "",
+            recovery=self.recovery,
         )
 
     async def failed(self, error: StorytermError) -> Failed:
@@ -630,4 +630,5 @@ class Run:
         part, _session, db_error = await self._end()
         error.message = error.message + self._kept_note(part, db_error)
         error.args = (error.message,)
-        return Failed(error, part, self.written(), kept_in=self.kept_in)
+        text = self.written() if self.reply.text.strip() else ""
+        return Failed(error, part, text, recovery=self.recovery)

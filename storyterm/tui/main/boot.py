@@ -24,7 +24,7 @@ from storyterm.tui.messages import (
     WorkFailed,
 )
 from storyterm.tui.widgets.session_list import LIST_PAGE
-from storyterm.tui.widgets.story_view import TAIL
+from storyterm.tui.widgets.story_pages import TAIL
 
 if TYPE_CHECKING:
     from textual.screen import Screen

@@ -1,8 +1,10 @@
 """A part being written, on screen: the storyteller's events mapped onto a PartView.
 
 Generation owns the run (its worker, its cancel event, the PartView it streams into) and
-talks back to the screen only with messages: Health when the run shows whether Ollama answers,
-GenerationEnded when the part is saved (or was never begun).
+talks back to the story column it runs on (story_column.py) only with messages, which go on up
+to the screen: Health when the run shows whether Ollama answers, GenerationEnded when the part
+is saved (or was never begun). A part whose final save failed keeps every word on screen and is
+handed to the column's UnsavedParts (unsaved.py), which saves it again.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import shlex
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -34,10 +35,11 @@ from storyterm.tui.widgets.direction import why_disabled
 from storyterm.tui.widgets.part_view import provisional_part
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
+    from textual.widget import Widget
     from textual.worker import Worker
 
     from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
+    from storyterm.core.recovery import Recovered
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Part, Session
     from storyterm.tui.widgets.direction import DirectionBar
@@ -55,10 +57,12 @@ class _Run:
         "first_token_at",
         "kept",
         "outcome",
+        "recovery",
         "reload",
         "replaced",
         "session",
         "tokens",
+        "unsaved",
         "view",
     )
 
@@ -88,6 +92,10 @@ class _Run:
         self.outcome: Session | None = None
         #: Another window wrote first: show the story as it now is.
         self.reload = False
+        #: The text the final save could not store (None: saved, or nothing written), and the
+        #: recovery file it went to instead (None: not even that could be written).
+        self.unsaved: str | None = None
+        self.recovery: Recovered | None = None
 
 
 class Generation:
@@ -96,20 +104,23 @@ class Generation:
 
     def __init__(
         self,
-        screen: Screen[Any],
+        host: Widget,
         runtime: Runtime,
         writer: Callable[[], int],
         story: StoryView,
         direction: DirectionBar,
         report_error: Callable[[StorytermError, str], None],
+        keep_unsaved: Callable[[Part, Recovered | None], None],
     ) -> None:
-        #: Runs the worker, shows notifications and receives the messages.
-        self._screen = screen
+        #: Runs the worker, shows notifications and receives the messages (the story column).
+        self._host = host
         self._runtime = runtime
         self._writer = writer
         self._story = story
         self._direction = direction
         self._report_error = report_error
+        #: Takes a part whose final save failed, shown with all its text (UnsavedParts.keep).
+        self._keep_unsaved = keep_unsaved
         self._cancel: asyncio.Event | None = None
         self._worker: Worker[None] | None = None
         self._view: PartView | None = None
@@ -135,7 +146,7 @@ class Generation:
         the story's newest parts (the writer scrolled far up) they are opened first, and the
         run waits for them (shown)."""
         if (why := why_disabled(session)) is not None:
-            self._screen.notify(why, markup=False)
+            self._host.notify(why, markup=False)
             return False
         story = self._story
         if (part is None and story.has_more_after) or story.shown_session_id != session.id:
@@ -170,13 +181,13 @@ class Generation:
             replaced = self._story.last_part if part is None else self._story.loaded_part(part)
             if replaced is None:
                 what = "finish" if finish else "write again"
-                self._screen.notify(f"This story has no part to {what} yet.")
+                self._host.notify(f"This story has no part to {what} yet.")
                 return False
             if finish and (refused := finish_refusal(replaced.seq, str(replaced.state))):
-                self._screen.notify(refused, markup=False)
+                self._host.notify(refused, markup=False)
                 return False
         self._cancel = cancel = asyncio.Event()
-        self._worker = self._screen.run_worker(
+        self._worker = self._host.run_worker(
             partial(self._generate, session, direction, replaced, cancel, finish),
             name="_generate",
             group="generate",
@@ -276,34 +287,34 @@ class Generation:
 
     async def _progress(self, run: _Run, event: Progress) -> None:
         run.view.set_note(event.message)
-        self._screen.notify(event.message, timeout=5, markup=False)
+        self._host.notify(event.message, timeout=5, markup=False)
 
     async def _finished(self, run: _Run, event: Finished) -> None:
         run.kept, run.outcome = event.part, event.session
-        self._screen.post_message(Health(ollama_up=True, cache=None))
+        self._host.post_message(Health(ollama_up=True, cache=None))
         part = event.part
         if event.interrupted:
-            self._screen.notify(
+            self._host.notify(
                 f"Stopped. Part {part.seq} keeps the {count(part.word_count, 'word')} written "
                 "so far; F goes on from there, ctrl+r writes it again.",
                 markup=False,
             )
         elif event.message:  # ended by storyterm (the part limit): say why
-            self._screen.notify(event.message, timeout=15, markup=False)
+            self._host.notify(event.message, timeout=15, markup=False)
         elif event.done_reason == "length":
-            self._screen.notify(
+            self._host.notify(
                 f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
                 "to continue it.",
                 markup=False,
             )
         elif run.finish:
-            self._screen.notify(
+            self._host.notify(
                 f"Part {part.seq} finished as take {part.take} of {part.takes}; the interrupted "
                 "take is kept — < > to compare, u to undo.",
                 markup=False,
             )
         elif run.replaced is not None and part.takes > 1:
-            self._screen.notify(
+            self._host.notify(
                 f"Part {part.seq}: take {part.take} of {part.takes} — < > to compare.",
                 markup=False,
             )
@@ -313,28 +324,43 @@ class Generation:
         # Nothing claimed while writing a part again: the old part still stands.
         run.kept = event.part if event.part is not None else run.replaced
         run.reload = isinstance(error, Conflict)
-        # The core's message says where text that could not be saved is kept; how it goes
-        # back is a front end's to say.
-        recover = (
-            f"In a terminal, `storyterm recover {shlex.quote(str(event.kept_in))}` puts it back."
-            if event.kept_in is not None
-            else ""
-        )
-        if isinstance(error, GenerationStopped):
-            self._screen.notify(f"{error.message} {recover}".strip(), markup=False)
-            return
         if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
-            self._screen.post_message(Health(ollama_up=False, cache=None))
-        hint = recover
+            self._host.post_message(Health(ollama_up=False, cache=None))
+        if event.part is None and event.text.strip():
+            # The final save failed (a part was claimed, the text is not in it): every word
+            # stays on screen (_end) and is saved again from its recovery file.
+            from storyterm.tui.main.unsaved import unsaved_hint
+
+            run.kept, run.unsaved, run.recovery = None, event.text, event.recovery
+            self._host.notify(
+                f"{error.message} {unsaved_hint(event.recovery)}",
+                title="Not saved yet",
+                severity="warning",
+                timeout=30,
+                markup=False,
+            )
+            return
+        if isinstance(error, GenerationStopped):
+            self._host.notify(error.message, markup=False)
+            return
+        hint = ""
         if isinstance(error, ModelMissing) and error.fallback:
             hint = "Press m to choose the story's model."
         self._report_error(error, hint)
 
     async def _end(self, run: _Run) -> None:
-        """Show the part as saved (or take it away when nothing was), then hand over."""
+        """Show the part as saved (or with the text its save could not store, marked unsaved;
+        or take it away when nothing was written), then hand over."""
         view, kept = run.view, run.kept
         shown_seq = view.seq  # before end_stream replaces the provisional part
-        if kept is not None and view.is_attached:
+        if run.unsaved is not None and view.is_attached:
+            # A save that failed never takes the words away: they stay, marked unsaved.
+            from storyterm.tui.main.unsaved import unsaved_part
+
+            part = unsaved_part(view.part, run.unsaved, run.recovery)
+            await view.end_stream(part)
+            self._keep_unsaved(part, run.recovery)
+        elif kept is not None and view.is_attached:
             await view.end_stream(kept)
         elif view.is_attached:
             await view.end_stream(None)
@@ -343,7 +369,7 @@ class Generation:
         session_id = run.outcome.id if run.outcome is not None else view.part.session_id
         # Saved under another number: another window wrote meanwhile.
         reopen = (kept is not None and kept.seq != shown_seq) or run.reload
-        self._screen.post_message(GenerationEnded(session_id, run.outcome, reopen=reopen))
+        self._host.post_message(GenerationEnded(session_id, run.outcome, reopen=reopen))
 
     def _clear_direction(self, direction: str) -> bool:
         """Empty the input, unless the writer has typed something new there meanwhile."""
@@ -358,7 +384,7 @@ class Generation:
         """After the first frame: open the Store (the first screen was read without it) and
         import the generation stack in a thread, so neither waits for the writer's first
         keys. With `freeze`, what that loaded is frozen like start-up's heap."""
-        run_in_thread(self._screen, self._warm, freeze, group="warm", name="_warm_generation")
+        run_in_thread(self._host, self._warm, freeze, group="warm", name="_warm_generation")
 
     def _warm(self, freeze: bool) -> None:
         with contextlib.suppress(StorytermError):  # the next action that needs it will say

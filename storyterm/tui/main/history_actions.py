@@ -2,10 +2,10 @@
 
 HistoryActions flips the takes of a part (< >), undoes and redoes the writer's changes to a
 story (u, ctrl+z, ctrl+y), moves a story (d) or a part (x) to the trash after asking, opens the
-trash (T) and reopens a completed story (C). Each use case runs in a worker on the main screen
-(runtime.history) and answers with a message (TakeShown, PartDeleted, SessionDeleted,
-HistoryStepped, SessionChanged, TrashClosed, WorkFailed) that the screen routes onto its
-widgets.
+trash (T) and reopens a completed story (C). Each use case runs in a worker on the story
+column (runtime.history) and answers with a message (TakeShown, PartDeleted, SessionDeleted,
+HistoryStepped, SessionChanged, TrashClosed, WorkFailed) that the column and the screen route
+onto their widgets.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from storyterm.tui.messages import (
 from storyterm.tui.text import count, one_line
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
+    from textual.widget import Widget
 
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Session
@@ -51,15 +51,15 @@ class HistoryActions:
 
     def __init__(
         self,
-        screen: Screen[Any],
+        host: Widget,
         runtime: Runtime,
         writer: Callable[[], int],
         *,
         push_screen: Callable[..., Any],
         story: StoryView,
     ) -> None:
-        #: Runs the workers, shows notifications and receives the messages.
-        self._screen = screen
+        #: Runs the workers, shows notifications and receives the messages (the story column).
+        self._host = host
         self._runtime = runtime
         self._writer = writer
         self._push_screen = push_screen
@@ -72,10 +72,10 @@ class HistoryActions:
         self.last_deleted: tuple[str, str] | None = None
 
     def _run(self, work: Callable[..., None], *args: Any, group: str) -> None:
-        run_in_thread(self._screen, work, *args, group=group)
+        run_in_thread(self._host, work, *args, group=group)
 
     def _say(self, note: str) -> None:
-        self._screen.notify(note, markup=False)
+        self._host.notify(note, markup=False)
 
     def forget_deleted(self) -> None:
         """The writer made another change: `u` is about the open story again."""
@@ -108,9 +108,9 @@ class HistoryActions:
                 part = self._runtime.history.flip(writer, session_id, seq, step)
                 session = self._runtime.sessions.get(writer, session_id)
             except StorytermError as exc:
-                self._screen.post_message(WorkFailed(exc, session_id=session_id))
+                self._host.post_message(WorkFailed(exc, session_id=session_id))
             else:
-                self._screen.post_message(TakeShown(part, session))
+                self._host.post_message(TakeShown(part, session))
 
     # -- undo and redo ---------------------------------------------------------------------
 
@@ -134,16 +134,16 @@ class HistoryActions:
             try:
                 note = (history.redo if redo else history.undo)(writer, session_id)
             except StorytermError as exc:
-                self._screen.post_message(WorkFailed(exc, session_id=session_id))
+                self._host.post_message(WorkFailed(exc, session_id=session_id))
                 return
             try:
                 session: Session | None = self._runtime.sessions.get(writer, session_id)
             except NotFound:  # the step put it (back) in the trash
                 session = None
             except StorytermError as exc:
-                self._screen.post_message(WorkFailed(exc, session_id=session_id))
+                self._host.post_message(WorkFailed(exc, session_id=session_id))
                 return
-            self._screen.post_message(HistoryStepped(session_id, note, session))
+            self._host.post_message(HistoryStepped(session_id, note, session))
 
     # -- the trash -------------------------------------------------------------------------
 
@@ -173,9 +173,9 @@ class HistoryActions:
         try:
             self._runtime.sessions.delete(self._writer(), session_id)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._screen.post_message(SessionDeleted(session_id, title))
+            self._host.post_message(SessionDeleted(session_id, title))
 
     def deleted(self, event: SessionDeleted) -> str:
         """Remember the story for `u`; what to tell the writer."""
@@ -215,9 +215,9 @@ class HistoryActions:
             self._runtime.history.delete_part(writer, session_id, seq)
             session = self._runtime.sessions.get(writer, session_id)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._screen.post_message(PartDeleted(session, seq))
+            self._host.post_message(PartDeleted(session, seq))
 
     def open_trash(self) -> None:
         """The trash: what was deleted, to restore or delete for good."""
@@ -230,7 +230,7 @@ class HistoryActions:
             return
         if self.last_deleted is not None and self.last_deleted[0] in changes.touched:
             self.forget_deleted()  # restored, or gone for good: nothing for `u` to bring back
-        self._screen.post_message(TrashClosed(changes))
+        self._host.post_message(TrashClosed(changes))
 
     # -- reopening -------------------------------------------------------------------------
 
@@ -246,7 +246,7 @@ class HistoryActions:
         try:
             session = self._runtime.history.reopen(self._writer(), session_id)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
             note = f"Reopened “{one_line(session.title)}”: write on (u closes it again)."
-            self._screen.post_message(SessionChanged(session, note, focus_input=True))
+            self._host.post_message(SessionChanged(session, note, focus_input=True))

@@ -40,6 +40,14 @@ MAIN_KEYS: list[BindingType] = [
         key_display=">",
         tooltip="Show the selected part's next take",
     ),
+    # Shown only while text a failed save kept waits to be put back: then it matters most.
+    Binding(
+        "R",
+        "recover",
+        "Put back",
+        key_display="R",
+        tooltip="Put text the database could not save back into its parts",
+    ),
     Binding("n", "new_session", "New", tooltip="Start a new story session"),
     Binding("w", "write", "Write", tooltip="Go to the direction input"),
     Binding("escape", "stop", "Stop", tooltip="Stop the generation, keeping its text"),
@@ -112,6 +120,7 @@ LETTER_ACTIONS = {
     "next_take",
     "delete_part",
     "trash",
+    "recover",
     "export",
     "edit_part",
     "finish_part",
@@ -168,13 +177,17 @@ def available(
     generating: bool,
     focused: Widget | None,
     part: Part | None = None,
+    unsaved: bool = False,
 ) -> bool:
     """Whether `action` can work now, so that the footer shows nothing that cannot. `part` is
-    the part the part keys act on (the selected one, else the last)."""
+    the part the part keys act on (the selected one, else the last); `unsaved`, whether text a
+    failed save kept waits to be put back."""
     if action in LETTER_ACTIONS and isinstance(focused, Input):
         return False  # the input is taking the letters
     if action == "stop":
         return generating
+    if action == "recover":
+        return unsaved
     if action == "write":
         return (
             session is not None
@@ -213,6 +226,15 @@ def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterato
         )
 
 
+def logout_command(username: str | None, logout: Callable[[], object]) -> SystemCommand:
+    """The command palette's entry for logging out, offered while a writer is known."""
+    return SystemCommand(
+        f"Log out ({username})",
+        "End this login (it is revoked) and show the login screen",
+        logout,
+    )
+
+
 def _rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
     out = []
     for binding in bindings:
@@ -248,8 +270,8 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
             [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "C", "e", "d", "f5", "z")],
         ),
         (
-            "Undo and the trash",
-            [(k, d) for k, d in screen_rows if k in ("u / ctrl+z", "ctrl+y", "x", "T")],
+            "Undo, the trash and unsaved text",
+            [(k, d) for k, d in screen_rows if k in ("u / ctrl+z", "ctrl+y", "x", "T", "R")],
         ),
         (
             "Finding stories",

@@ -1,68 +1,71 @@
 """The writer's room: sessions on the left, the story on the right, the direction under it.
 
 The screen composes the widgets and routes; the work has owners, beside it in tui/main/: Boot
-(boot.py) finds the writer, Generation (generation.py) writes a part, StoryActions
-(story_actions.py) runs the open story's other use cases, HistoryActions (history_actions.py)
-its takes, undo and the trash, and the widgets own what they show: the panes load their own
-pages from a Reader (tui/readers.py), the story pane opens the story the list's cursor rests on,
-the direction bar says why it cannot be written in. A key comes here and goes to its owner; what
-the owners' workers post back (tui/messages.py) comes here and goes onto the widgets. Nothing
-here waits on the database.
+(boot.py) finds the writer, and the story column (story_column.py) holds the story pane and the
+direction bar with what is done to the open story: the part being written (Generation), its
+other use cases (StoryActions) and its takes, undo and the trash (HistoryActions). The widgets
+own what they show: the panes load their own pages from a Reader (tui/readers.py), the story
+pane opens the story the list's cursor rests on, the direction bar says why it cannot be written
+in. A key comes here and goes to its owner; what the owners' workers post back
+(tui/messages.py) comes here, through the story column for its owners, and goes onto the
+widgets. Nothing here waits on the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import cached_property
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from storyterm.errors import DatabaseUnavailable, NotFound
 from storyterm.tui.main.boot import Boot
-from storyterm.tui.main.keys import MAIN_KEYS, available, help_sections, palette_commands
+from storyterm.tui.main.keys import (
+    MAIN_KEYS,
+    available,
+    help_sections,
+    logout_command,
+    palette_commands,
+)
+from storyterm.tui.main.story_column import StoryColumn
 from storyterm.tui.messages import (
     Booted,
     BootFailed,
-    ContextLoaded,
     Crashed,
-    Exported,
-    GenerationEnded,
     Health,
     HistoryStepped,
     LoggedOut,
     LoginRefused,
     NeedLogin,
-    PartDeleted,
     SessionChanged,
     SessionDeleted,
     SessionStarted,
     StoryOpened,
-    TakeShown,
     TrashClosed,
     WorkFailed,
 )
 from storyterm.tui.readers import Reader, ServiceCheck
-from storyterm.tui.widgets.direction import DirectionBar, DirectionInput, why_disabled
+from storyterm.tui.widgets.direction import DirectionInput, why_disabled
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_view import GONE, NO_STORIES, NONE_LEFT, StoryView, could_not_open
+from storyterm.tui.widgets.story_notes import GONE, NO_STORIES, NONE_LEFT, could_not_open
+from storyterm.tui.widgets.story_view import StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import OpenedSession, Session
     from storyterm.tui.host import HostApp
-    from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.history_actions import HistoryActions
-    from storyterm.tui.main.story_actions import StoryActions
 
 
 class MainScreen(Screen[None]):
@@ -74,9 +77,8 @@ class MainScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = MAIN_KEYS
 
-    #: The open session (bound down to the title bar, story view, direction bar and status line).
+    #: The open session (bound down to the title bar, story column and status line).
     session: reactive[Session | None] = reactive(None, init=False, bindings=True)
-    generating: reactive[bool] = reactive(False, init=False, bindings=True)
 
     app: HostApp
 
@@ -84,7 +86,6 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.runtime = runtime
         self.boot = Boot(self, runtime, query=lambda: (self.panel.status, self.panel.search))
-        self._generation: Generation | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -94,11 +95,9 @@ class MainScreen(Screen[None]):
         yield TitleBar().data_bind(MainScreen.session)
         with Horizontal(id="body"):
             yield SessionsPanel(self.app.now, reader, id="sessions-panel")
-            with Vertical(id="story-column"):
-                yield StoryView(reader, id="story").data_bind(MainScreen.session)
-                yield DirectionBar(id="direction-bar").data_bind(
-                    MainScreen.session, MainScreen.generating
-                )
+            yield StoryColumn(
+                self.runtime, reader, self._writer_id, self.app.report_error, id="story-column"
+            ).data_bind(MainScreen.session)
         yield StatusBar(ServiceCheck(self.runtime)).data_bind(MainScreen.session)
         yield KeyBar()
 
@@ -107,64 +106,36 @@ class MainScreen(Screen[None]):
         return self.query_one(SessionsPanel)
 
     @property
-    def story(self) -> StoryView:
-        return self.query_one(StoryView)
+    def column(self) -> StoryColumn:
+        return self.query_one(StoryColumn)
 
     @property
-    def direction_bar(self) -> DirectionBar:
-        return self.query_one(DirectionBar)
+    def story(self) -> StoryView:
+        return self.column.story
 
     @property
     def status_bar(self) -> StatusBar:
         return self.query_one(StatusBar)
 
     @property
+    def generating(self) -> bool:
+        """A part is being written (the story column runs it)."""
+        return self.column.generating
+
+    @property
     def booted(self) -> bool:
         """A known writer's stories are on screen: the screen can act."""
         return self.boot.booted
+
+    @property
+    def history(self) -> HistoryActions:
+        """The open story's takes, undo and the trash (the story column's)."""
+        return self.column.history
 
     def _writer_id(self) -> int:
         """Who the owners' workers act for: the app's writer, read when a worker runs."""
         assert self.app.user_id is not None, "used before the boot worker found the writer"
         return self.app.user_id
-
-    # The owners of the work the keys ask for: made (and their modules imported) when first
-    # needed, after the first frame.
-
-    @property
-    def generation(self) -> Generation:
-        """The part being written."""
-        if self._generation is None:
-            from storyterm.tui.main.generation import Generation
-
-            bar, report = self.direction_bar, self.app.report_error
-            self._generation = Generation(
-                self, self.runtime, self._writer_id, self.story, bar, report
-            )
-        return self._generation
-
-    @cached_property
-    def actions(self) -> StoryActions:
-        """The stories' use cases other than writing a part."""
-        from storyterm.tui.main.story_actions import StoryActions
-
-        return StoryActions(
-            self,
-            self.runtime,
-            self._writer_id,
-            push_screen=self.app.push_screen,
-            stop_generation=self.generation.stop,
-            story=self.story,
-        )
-
-    @cached_property
-    def history(self) -> HistoryActions:
-        """The open story's takes, undo and the trash."""
-        from storyterm.tui.main.history_actions import HistoryActions
-
-        return HistoryActions(
-            self, self.runtime, self._writer_id, push_screen=self.app.push_screen, story=self.story
-        )
 
     def on_mount(self) -> None:
         self._start()
@@ -207,7 +178,7 @@ class MainScreen(Screen[None]):
         self.app.mark_ready(self.panel.loaded_count, "main")
         self.boot.confirm()
         if self.status_bar.keep_checking():  # the first time only
-            self.generation.warm(freeze=self.app.freezes_long_lived)
+            self.column.warm(freeze=self.app.freezes_long_lived)
         self.status_bar.check()
 
     @on(BootFailed)
@@ -257,7 +228,7 @@ class MainScreen(Screen[None]):
         self.session = None
         self.query_one(TitleBar).user = None
         self.panel.show_page([], reset=True)
-        await self.story.clear(note)
+        await self.column.forget(note)
 
     # -- the session list ------------------------------------------------------------------
 
@@ -268,23 +239,16 @@ class MainScreen(Screen[None]):
 
     @on(SessionsPanel.Highlighted)
     def _highlighted(self, event: SessionsPanel.Highlighted) -> None:
-        if self.session is not None and event.session_id == self.session.id:
-            return
-        if not self.generating:  # else the story pane stays on the part being written
-            self.story.open_when_resting(event.session_id)
+        self.column.highlighted(event.session_id)
 
     @on(SessionsPanel.Chosen)
     def _chosen(self, event: SessionsPanel.Chosen) -> None:
-        self.history.forget_deleted()  # `u` is about this story now
-        if self.session is not None and event.session_id == self.session.id:
-            self.direction_bar.focus_input(explain=True)
-        elif not self.generating:
-            self.open_session(event.session_id, focus_input=True)
+        self.column.chosen(event.session_id)
 
     # -- opening a story -------------------------------------------------------------------
 
     def open_session(self, session_id: str, *, focus_input: bool = False) -> None:
-        self.story.open(session_id, focus_input=focus_input)
+        self.column.open(session_id, focus_input=focus_input)
 
     @on(StoryOpened)
     async def _story_opened(self, event: StoryOpened) -> None:
@@ -292,23 +256,12 @@ class MainScreen(Screen[None]):
 
     async def _show_opened(self, opened: OpenedSession, *, focus_input: bool) -> bool:
         """Show the story; True when the direction input was given the focus."""
-        focused = False
         # One repaint for the title, the list row, the input and the story together.
         with self.app.batch_update():
             self.session = opened.session
             self.panel.update_session(opened.session)
             await self.story.show(opened)
-        if focus_input:
-            focused = self.direction_bar.focus_input()
-        # A part asked for before the story's newest parts were on screen (none before the
-        # Generation is made) starts now.
-        if self._generation is not None and self._generation.shown(opened.session):
-            self.generating = True
-        return focused
-
-    @on(StoryView.Selected)
-    def _part_selected(self, event: StoryView.Selected) -> None:
-        self.refresh_bindings()
+        return self.column.shown(opened.session, focus_input=focus_input)
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -333,7 +286,7 @@ class MainScreen(Screen[None]):
                 self.boot.failed()
             self.post_message(Crashed(event.worker))  # the app tells the writer
 
-    # -- the open story's use cases (tui/main/story_actions.py) ---------------------------------
+    # -- the open story's use cases (the story column's StoryActions and HistoryActions) --------
 
     def _current(self, what: str) -> Session | None:
         """The open session, or None after telling the writer there is none."""
@@ -350,46 +303,42 @@ class MainScreen(Screen[None]):
             self.notify(f"A part is being written. Stop it first (Esc), then {then}.")
         return self.generating
 
+    def _on_story(self, what: str, act: Callable[[Session], object], busy: str = "") -> None:
+        """`act` on the open story (`what` it is, for the writer told there is none); with
+        `busy`, not while a part is being written (`busy` says what to do then)."""
+        if (session := self._current(what)) is not None and not (busy and self._busy(busy)):
+            act(session)
+
     def action_pause(self) -> None:
-        if (session := self._current("pause")) is not None:
-            self.actions.pause(session)
+        self._on_story("pause", self.column.actions.pause)
 
     def action_resume(self) -> None:
-        if (session := self._current("resume")) is not None:
-            self.actions.resume(session)
+        self._on_story("resume", self.column.actions.resume)
 
     def action_complete(self) -> None:
-        if (session := self._current("complete")) is not None:
-            self.actions.complete(session)
+        self._on_story("complete", self.column.actions.complete)
 
     def action_reopen(self) -> None:
-        if (session := self._current("reopen")) is not None:
-            self.history.reopen(session)
+        self._on_story("reopen", self.history.reopen)
 
     def action_delete(self) -> None:
-        if (session := self._current("delete")) is not None and not self._busy("delete"):
-            self.history.delete(session)
+        self._on_story("delete", self.history.delete, busy="delete")
 
     def action_bible(self) -> None:
-        if (session := self._current("edit the bible of")) is not None:
-            self.actions.edit_bible(session)
+        self._on_story("edit the bible of", self.column.actions.edit_bible)
 
     def action_edit_part(self) -> None:
-        if (session := self._current("edit")) is not None:
-            self.actions.edit_part(session)
+        self._on_story("edit", self.column.actions.edit_part)
 
     def action_model(self) -> None:
-        if (session := self._current("choose the model of")) is not None:
-            self.actions.choose_model(session)
+        self._on_story("choose the model of", self.column.actions.choose_model)
 
     def action_export(self) -> None:
         """One key: the story as files in the export folder (updated in place next time)."""
-        if (session := self._current("export")) is not None:
-            self.actions.export(session)
+        self._on_story("export", self.column.actions.export)
 
     def action_view_context(self) -> None:
-        if (session := self._current("see the context of")) is not None:
-            self.actions.view_context(session)
+        self._on_story("see the context of", self.column.actions.view_context)
 
     @on(SessionChanged)
     def _session_changed(self, event: SessionChanged) -> None:
@@ -402,8 +351,11 @@ class MainScreen(Screen[None]):
         if event.note:
             self.notify(event.note, markup=False)
         if event.focus_input:
-            self.direction_bar.focus_input()
-        elif why_disabled(self.session) is not None and self.focused is self.direction_bar.input:
+            self.column.direction_bar.focus_input()
+        elif (
+            why_disabled(self.session) is not None
+            and self.focused is self.column.direction_bar.input
+        ):
             self.panel.session_list.focus()
 
     @on(SessionDeleted)
@@ -423,27 +375,16 @@ class MainScreen(Screen[None]):
                 await self.story.clear(NONE_LEFT)
             self.panel.session_list.focus()
 
-    @on(Exported)
-    def _exported(self, event: Exported) -> None:
-        self.actions.exported(event)
-
-    @on(ContextLoaded)
-    def _context_loaded(self, event: ContextLoaded) -> None:
-        self.actions.show_context(event)
-
     # -- takes, undo and the trash (tui/main/history_actions.py) ------------------------------
 
     def action_previous_take(self) -> None:
-        if (session := self._current("compare the takes of")) and not self._busy("flip takes"):
-            self.history.flip(session, -1)
+        self._on_story("compare the takes of", lambda s: self.history.flip(s, -1), "flip takes")
 
     def action_next_take(self) -> None:
-        if (session := self._current("compare the takes of")) and not self._busy("flip takes"):
-            self.history.flip(session, 1)
+        self._on_story("compare the takes of", lambda s: self.history.flip(s, 1), "flip takes")
 
     def action_delete_part(self) -> None:
-        if (session := self._current("delete a part of")) and not self._busy("delete a part"):
-            self.history.delete_part(session)
+        self._on_story("delete a part of", self.history.delete_part, busy="delete a part")
 
     def action_undo(self) -> None:
         if self._require_boot() and not self._busy("undo"):
@@ -457,17 +398,10 @@ class MainScreen(Screen[None]):
         if self._require_boot():
             self.history.open_trash()
 
-    @on(TakeShown)
-    def _take_shown(self, event: TakeShown) -> None:
-        if self.story.shown_session_id == event.part.session_id:
-            self.story.update_part(event.part)
-        self._session_changed(SessionChanged(event.session))  # its words follow the take
-
-    @on(PartDeleted)
-    def _part_deleted(self, event: PartDeleted) -> None:
-        note = f"Part {event.seq} moved to the trash — u to undo."
-        self._session_changed(SessionChanged(event.session, note))
-        self.story.reload()
+    def action_recover(self) -> None:
+        """R: the text failed saves kept in recovery files, back into its parts."""
+        if self._require_boot():
+            self.column.unsaved.put_back_all()
 
     @on(HistoryStepped)
     async def _history_stepped(self, event: HistoryStepped) -> None:
@@ -487,14 +421,13 @@ class MainScreen(Screen[None]):
 
     @on(TrashClosed)
     def _trash_closed(self, event: TrashClosed) -> None:
-        changes = event.changes
+        changes = event.changes  # (the story column shows the open story's parts back)
         if changes.stories_back:
             self.panel.load(reset=True, keep=self.session.id if self.session else None)
         for session_id in changes.gone:
             self.panel.remove_session(session_id)
         if self.session is not None and self.session.id in changes.parts_back:
-            self.actions.refresh(self.session.id)
-            self.story.reload()
+            self.column.actions.refresh(self.session.id)
 
     # -- a new story -----------------------------------------------------------------------
 
@@ -504,70 +437,43 @@ class MainScreen(Screen[None]):
         if self.generating:
             self.notify("A part is being written. Wait for it, or stop it (Esc), then press n.")
             return
-        self.actions.new_story()
+        self.column.actions.new_story()
 
     @on(SessionStarted)
     def _started(self, event: SessionStarted) -> None:
         self.panel.show_new(event.session.id)
         self.open_session(event.session.id, focus_input=True)
 
-    # -- a part being written (tui/main/generation.py) -----------------------------------------
-
-    @on(DirectionBar.Write)
-    def _write(self, event: DirectionBar.Write) -> None:
-        if self.session is not None and self._require_boot():
-            self.generate(self.session, event.direction, regenerate=False)
+    # -- a part being written (the story column's Generation) ---------------------------------
 
     def generate(
         self, session: Session, direction: str, *, regenerate: bool, part: int | None = None
     ) -> None:
         """Ask the storyteller for the next part (or a new take of part `part`, else of the
         last part) and stream it in."""
-        self.history.forget_deleted()
-        if self.generation.write(session, direction, regenerate=regenerate, part=part):
-            self.generating = True
-
-    @on(GenerationEnded)
-    def _generation_ended(self, event: GenerationEnded) -> None:
-        self.generating = False
-        if event.outcome is not None:
-            self._session_changed(SessionChanged(event.outcome))
-        else:
-            self.actions.refresh(event.session_id)
-        if event.reopen:
-            self.open_session(event.session_id)  # show what is stored
+        self.column.generate(session, direction, regenerate=regenerate, part=part)
 
     def action_stop(self) -> None:
         """Esc: stop the generation and keep what was written."""
-        self.generation.stop()
+        self.column.stop()
 
     async def stop_generation(self) -> None:
         """Stop a running generation and wait until its text is saved (quitting)."""
-        await self.generation.stop_and_wait()
+        await self.column.stop_and_wait()
+
+    def unsaved(self) -> tuple[list[Path], list[tuple[str, int]]]:
+        """Text the database has not saved (quitting): its recovery files, and the parts not
+        even a file holds (story title, part number)."""
+        return self.column.unsaved_files(), self.column.on_screen_only()
 
     def action_regenerate(self) -> None:
-        session = self._current("regenerate a part of")
-        if session is None:
-            return
-        if self.generating:
-            self.notify("A part is being written. Stop it (Esc) first.")
-            return
-        if session.part_count == 0:
-            self.notify("This story has no part to write again yet: write one with Enter.")
-            return
-        # A direction waiting in the input replaces the old one; else the part keeps its own.
-        direction = self.direction_bar.input.value.strip()
-        self.generate(session, direction, regenerate=True, part=self.story.selected)
+        if (session := self._current("regenerate a part of")) is not None:
+            self.column.regenerate(session)
 
     def action_finish_part(self) -> None:
-        """F: the selected part (else the last), interrupted, goes on from where it stopped."""
         session = self._current("finish a part of")
-        if session is None or self._busy("finish the part"):
-            return
-        self.history.forget_deleted()
-        part = self.story.selected
-        if self.generation.write(session, "", regenerate=False, part=part, finish=True):
-            self.generating = True
+        if session is not None and not self._busy("finish the part"):
+            self.column.finish(session)
 
     @on(Health)
     def _health(self, event: Health) -> None:
@@ -579,12 +485,8 @@ class MainScreen(Screen[None]):
     def _direction_leave(self) -> None:
         self.panel.session_list.focus()
 
-    @on(DirectionInput.Stop)
-    def _direction_stop(self) -> None:
-        self.action_stop()
-
     def action_write(self) -> None:
-        self.direction_bar.focus_input(explain=True)
+        self.column.direction_bar.focus_input(explain=True)
 
     def action_search(self) -> None:
         if self.has_class("-zen"):
@@ -613,6 +515,7 @@ class MainScreen(Screen[None]):
         if keep is not None and not self.generating:
             self.open_session(keep)
         self.status_bar.check()
+        self.column.unsaved.look()  # recovery files other runs wrote since
 
     def action_help(self) -> None:
         from storyterm.tui.screens.help import HelpScreen
@@ -634,14 +537,11 @@ class MainScreen(Screen[None]):
             generating=self.generating,
             focused=self.focused,
             part=self.story.target_part if action.endswith("_take") else None,
+            unsaved=self.column.has_unsaved,
         )
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """The main screen's actions for the command palette (ctrl+p)."""
         yield from palette_commands(self, self.BINDINGS)
         if self.booted:
-            yield SystemCommand(
-                f"Log out ({self.app.username})",
-                "End this login (it is revoked) and show the login screen",
-                self.action_logout,
-            )
+            yield logout_command(self.app.username, self.action_logout)

@@ -2,10 +2,10 @@
 export or look into the open one, each in a worker.
 
 StoryActions asks first before completing a story, opens the screen a change is made on (a
-new story, the model, the bible, a part), runs the use case in a worker on the main screen, and
-answers with a message (SessionStarted, SessionChanged, Exported, ContextLoaded, WorkFailed) that
-the screen routes onto its widgets. Takes, undo and the trash (delete) are HistoryActions'
-(history_actions.py).
+new story, the model, the bible, a part), runs the use case in a worker on the story column,
+and answers with a message (SessionStarted, SessionChanged, Exported, ContextLoaded,
+WorkFailed) that the column and the screen route onto their widgets. Takes, undo and the trash
+(delete) are HistoryActions' (history_actions.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from storyterm.tui.messages import (
 from storyterm.tui.text import count, one_line
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
+    from textual.widget import Widget
 
     from storyterm.core.export import ExportResult
     from storyterm.core.runtime import Runtime
@@ -74,7 +74,7 @@ class StoryActions:
 
     def __init__(
         self,
-        screen: Screen[Any],
+        host: Widget,
         runtime: Runtime,
         writer: Callable[[], int],
         *,
@@ -82,8 +82,8 @@ class StoryActions:
         stop_generation: Callable[[], None],
         story: StoryView,
     ) -> None:
-        #: Runs the workers, shows notifications and receives the messages.
-        self._screen = screen
+        #: Runs the workers, shows notifications and receives the messages (the story column).
+        self._host = host
         self._runtime = runtime
         self._writer = writer
         self._push_screen = push_screen
@@ -93,10 +93,10 @@ class StoryActions:
     def _run(
         self, work: Callable[..., None], *args: Any, group: str, exclusive: bool = False
     ) -> None:
-        run_in_thread(self._screen, work, *args, group=group, exclusive=exclusive)
+        run_in_thread(self._host, work, *args, group=group, exclusive=exclusive)
 
     def _refuse(self, session: Session, move: str) -> None:
-        self._screen.notify(not_now(session, move), markup=False)
+        self._host.notify(not_now(session, move), markup=False)
 
     # -- a new story -----------------------------------------------------------------------
 
@@ -107,11 +107,11 @@ class StoryActions:
         def created(session: Session | None) -> None:
             if session is None:
                 return
-            self._screen.notify(
+            self._host.notify(
                 f"Started “{one_line(session.title)}”. Type what happens first and press Enter.",
                 markup=False,
             )
-            self._screen.post_message(SessionStarted(session))
+            self._host.post_message(SessionStarted(session))
 
         self._push_screen(NewSessionScreen(), created)
 
@@ -159,10 +159,10 @@ class StoryActions:
         try:
             session = getattr(sessions, move)(self._writer(), session_id)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
             return
         note = _MOVED[move].format(title=f"“{one_line(session.title)}”")
-        self._screen.post_message(SessionChanged(session, note, focus_input=move == "resume"))
+        self._host.post_message(SessionChanged(session, note, focus_input=move == "resume"))
 
     # -- what a story is written with ------------------------------------------------------
 
@@ -171,7 +171,7 @@ class StoryActions:
 
         def saved(updated: Session | None) -> None:
             if updated is not None:
-                self._screen.post_message(SessionChanged(updated, "Story bible saved."))
+                self._host.post_message(SessionChanged(updated, "Story bible saved."))
 
         self._push_screen(BibleScreen(session), saved)
 
@@ -192,10 +192,10 @@ class StoryActions:
         try:
             session = self._runtime.sessions.set_model(self._writer(), session_id, name)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
             note = f"“{one_line(session.title)}” now uses {name}."
-            self._screen.post_message(SessionChanged(session, note))
+            self._host.post_message(SessionChanged(session, note))
 
     # -- a part ----------------------------------------------------------------------------
 
@@ -209,17 +209,17 @@ class StoryActions:
         """Edit the selected part (else the last one) on the part editor."""
         from storyterm.tui.screens.part_editor import PartEditorScreen
 
-        screen = self._screen
+        host = self._host
         if str(session.status) == "completed":
             self._refuse(session, "edit")
             return
         part = self._target_part()
         if part is None:
-            screen.notify("This story has no parts to edit yet.")
+            host.notify("This story has no parts to edit yet.")
             return
         view = self._story.part_view(part.seq)
         if str(part.state) == "streaming" or (view is not None and view.streaming):
-            screen.notify("That part is still being written. Stop it (Esc) first, then edit.")
+            host.notify("That part is still being written. Stop it (Esc) first, then edit.")
             return
 
         def saved(updated: Part | None) -> None:
@@ -238,9 +238,9 @@ class StoryActions:
         try:
             session = self._runtime.sessions.get(self._writer(), session_id)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._screen.post_message(SessionChanged(session, note))
+            self._host.post_message(SessionChanged(session, note))
 
     # -- files and context -----------------------------------------------------------------
 
@@ -257,13 +257,13 @@ class StoryActions:
                 runtime.sessions, self._writer(), session_id, out_dir=runtime.settings.export_dir
             )
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._screen.post_message(Exported(result))
+            self._host.post_message(Exported(result))
 
     def exported(self, event: Exported) -> None:
         """Say where the story's files are."""
-        self._screen.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
+        self._host.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
 
     def view_context(self, session: Session) -> None:
         """What the model was sent last for this story (ContextLoaded, then show_context)."""
@@ -273,9 +273,9 @@ class StoryActions:
         try:
             messages = self._runtime.storyteller.last_prompt(self._writer(), session_id)
         except StorytermError as exc:
-            self._screen.post_message(WorkFailed(exc, session_id=session_id))
+            self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._screen.post_message(ContextLoaded(title, messages))
+            self._host.post_message(ContextLoaded(title, messages))
 
     def show_context(self, event: ContextLoaded) -> None:
         from storyterm.tui.screens.context import ContextScreen

@@ -1,4 +1,4 @@
-"""One part of the story: `Part N` with its state, the writer's direction, and the text.
+"""One part of the story: its header (part_header.py), the writer's direction, and the text.
 
 A part's text is one `Prose` widget (its Markdown laid out by hand: one widget, not one per
 paragraph, so a long story opens fast). Only a part being streamed shows a Textual `Markdown`
@@ -17,12 +17,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
 from storyterm.tui.text import count, plain, safe
+from storyterm.tui.widgets.part_header import PartHeader, header_title, resting_meta
 from storyterm.tui.widgets.prose import Prose
 
 if TYPE_CHECKING:
@@ -68,34 +68,6 @@ def provisional_part(session: Session, seq: int, direction: str) -> Part:
         created_at=now,
         updated_at=now,
     )
-
-
-def take_label(part: Part) -> str:
-    """The part's take as its header shows it: "take 2/3", with "edited" when the chosen take
-    is the writer's edit; "" for a part with one take."""
-    if part.takes < 2:
-        return ""
-    label = f"take {part.take}/{part.takes}"
-    return f"{label} · edited" if str(part.take_kind) == "edited" else label
-
-
-class PartHeader(Widget):
-    """`Part 12` (and which take) on the left, its state (words, interrupted, a spinner and
-    tok/s) on the right: one widget, not a row of labels, because a long story mounts many."""
-
-    DEFAULT_CSS = """
-    PartHeader { height: 1; margin-bottom: 1; }
-    """
-
-    title: reactive[Content] = reactive(Content, layout=False)
-    meta: reactive[Content] = reactive(Content, layout=False)
-
-    def render(self) -> Content:
-        # Under the title's own styles (the take's label is not bold).
-        title = self.title.stylize_before("bold $text-primary")
-        meta = self.meta
-        gap = max(1, self.size.width - title.cell_length - meta.cell_length)
-        return Content.assemble(title, " " * gap, meta)
 
 
 class PartView(Vertical):
@@ -149,6 +121,10 @@ class PartView(Vertical):
         #: Characters streamed into the Markdown segment being written (see SEGMENT_CHARS).
         self._segment_chars = 0
         self._fenced = False
+        #: What is being done about text the database could not save (None: it is saved).
+        self._unsaved: str | None = None
+        #: The nearest earlier part whose chosen take was made after this part (None: none).
+        self._earlier: int | None = None
 
     @property
     def seq(self) -> int:
@@ -156,8 +132,9 @@ class PartView(Vertical):
 
     def compose(self) -> ComposeResult:
         header = PartHeader()
-        header.title = self._title()
+        header.title = header_title(self.part)
         header.meta = self._meta()
+        header.earlier = self._earlier
         yield header
         yield Static(plain(self.part.direction), classes="direction")
         if str(self.part.state) == "streaming" and not self.part.content:
@@ -171,34 +148,21 @@ class PartView(Vertical):
     def on_mount(self) -> None:
         self._apply_state()
 
-    def _title(self) -> Content:
-        title = Content(f"Part {self.part.seq}")
-        take = take_label(self.part)
-        if not take:
-            return title
-        return Content.assemble(title, ("  " + take, "not bold $text-secondary"))
-
     def _meta(self) -> Content:
         part = self.part
-        state = str(part.state)
-        words = count(part.word_count, "word")
-        if self._stream is not None:
-            frame = next(self._frames)
-            if self._stopping:
-                return Content.styled(f"{frame} stopping… the text so far is kept", "$text-warning")
-            if not self._streamed_chars:
-                return Content.styled(f"{frame} {self._note}", "$text-accent")
-            bits = [f"{frame} writing"]
-            if part.word_count:
-                bits.append(words)
-            if self._rate:
-                bits.append(f"{self._rate:.0f} tok/s")
-            return Content.styled(" · ".join(bits), "$text-accent")
-        if state == "interrupted":
-            return Content.styled(f"interrupted · text kept · {words}", "$text-warning")
-        if state == "streaming":
-            return Content.styled(f"being written… · {words}", "$text-accent")
-        return Content.styled(words, "$text-muted")
+        if self._stream is None:
+            return resting_meta(part, self._unsaved)
+        frame = next(self._frames)
+        if self._stopping:
+            return Content.styled(f"{frame} stopping… the text so far is kept", "$text-warning")
+        if not self._streamed_chars:
+            return Content.styled(f"{frame} {self._note}", "$text-accent")
+        bits = [f"{frame} writing"]
+        if part.word_count:
+            bits.append(count(part.word_count, "word"))
+        if self._rate:
+            bits.append(f"{self._rate:.0f} tok/s")
+        return Content.styled(" · ".join(bits), "$text-accent")
 
     def _apply_state(self) -> None:
         # The state shows in the header's colours, not as a class on the part: a class change
@@ -212,8 +176,27 @@ class PartView(Vertical):
 
     def _refresh_header(self) -> None:
         header = self.query_one(PartHeader)
-        header.title = self._title()
+        header.title = header_title(self.part)
         header.meta = self._meta()
+
+    @property
+    def unsaved(self) -> str | None:
+        return self._unsaved
+
+    def mark_unsaved(self, note: str | None) -> None:
+        """Say in the header that the database has not saved the text shown (`note`: what is
+        being done about it), or, with None, that it has."""
+        if note != self._unsaved:
+            self._unsaved = note
+            if self.is_mounted:
+                self._refresh_header()
+
+    def set_earlier(self, seq: int | None) -> None:
+        """This part was written before the chosen take of part `seq` (None: of no part)."""
+        if seq != self._earlier:
+            self._earlier = seq
+            if self.is_mounted:
+                self.query_one(PartHeader).earlier = seq
 
     def update_part(self, part: Part) -> None:
         """Show a new version of this part (an edit, a checkpoint from another window)."""

@@ -3,14 +3,19 @@
 Only a window of parts is mounted (the newest ones on open, at most WINDOW at any time). When
 the writer scrolls to the top the pane loads the page before from the reader it is given; when
 the window grows too big the parts furthest from the writer are unmounted and load again when
-scrolled back to. Each part is a PartView (widgets/part_view.py).
+scrolled back to. Each part is a PartView (widgets/part_view.py); what to read, and the parts
+read ahead, are its PartPager's (story_pages.py); what the pane says around the parts is in
+story_notes.py. A part whose text the database could not save shows that text, marked, until it
+is saved (unsaved_marks.py), and a part written before an earlier part's chosen take was made
+says so in its header (part_header.written_from_earlier).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -22,7 +27,6 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from storyterm.errors import StorytermError
 from storyterm.tui.compat import clear_inner_outer_cache
 from storyterm.tui.messages import (
     Crashed,
@@ -32,40 +36,29 @@ from storyterm.tui.messages import (
     StoryOpened,
     WorkFailed,
 )
-from storyterm.tui.text import count, one_line, plain
+from storyterm.tui.widgets.part_header import written_from_earlier
 from storyterm.tui.widgets.part_view import PartView
+from storyterm.tui.widgets.story_notes import (
+    BEGINNING,
+    LOADING_OLDER,
+    NEWER,
+    border_title,
+    no_parts_text,
+    older_note,
+)
+from storyterm.tui.widgets.story_pages import PAGE, WINDOW, PartPager, PartPages, screenful
 from storyterm.tui.widgets.stream_layout import MeasuringStreamLayout
+from storyterm.tui.widgets.unsaved_marks import UnsavedMark, UnsavedMarks
 
 if TYPE_CHECKING:
     from textual.layout import Layout
 
     from storyterm.core.views import OpenedSession, Part, Session
 
-#: Parts mounted at most; beyond this the far end of the window is unmounted.
-WINDOW = 60
-#: Parts loaded per page when scrolling past either end of the window.
-PAGE = 20
-#: The newest parts read when a story opens (the pane mounts those that fill it first).
-TAIL = 20
-#: Parts mounted at most before the first frame of a story (fewer when they fill the pane).
-FIRST_SCREEN = 6
 #: Scrolled this close to an end (lines) counts as "at the end".
 EDGE = 2
 #: Seconds the list's cursor must rest on a story before the pane opens it.
 REST = 0.15
-
-
-class PartPages(Protocol):
-    """Where the pane reads a story's newest parts and the parts around its window. Called in
-    a worker thread."""
-
-    def open(self, session_id: str, tail: int) -> OpenedSession: ...
-
-    def parts_before(self, session_id: str, before_seq: int, limit: int) -> list[Part]: ...
-
-    def parts_after(self, session_id: str, after_seq: int, limit: int) -> tuple[list[Part], int]:
-        """Up to `limit` parts after `after_seq`, and the session's part count."""
-        ...
 
 
 def release_drawings() -> None:
@@ -73,30 +66,6 @@ def release_drawings() -> None:
     removed from the pane piled up in Textual's style cache, and every full garbage collection
     walked them."""
     clear_inner_outer_cache()
-
-
-#: What the pane says with no story open: the writer has none yet, or none is left here.
-NO_STORIES = (
-    "No stories yet.\n\nPress n to start your first one: give it a title, a genre and a "
-    "premise, then tell the model what happens first."
-)
-NONE_LEFT = "No stories here. Press n to start one."
-GONE = "That story no longer exists."
-
-
-def could_not_open(why: str) -> str:
-    return f"storyterm could not open your stories.\n\n{why}\n\nPress F5 to try again."
-
-
-def no_parts_text(session: Session) -> str:
-    title = f"“{one_line(session.title)}”"
-    status = str(session.status)
-    if status == "active":
-        return (
-            f"{title} has no parts yet.\n\nType what happens first in the box below and press "
-            "Enter: the model writes part 1 from your direction and the story bible (b)."
-        )
-    return f"{title} has no parts."
 
 
 class StoryView(VerticalScroll, can_focus=True):
@@ -161,16 +130,13 @@ class StoryView(VerticalScroll, can_focus=True):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._reader = reader
+        self._pager = PartPager(self, reader)
+        self._unsaved = UnsavedMarks()
         self._shown_id: str | None = None
         #: The story the writer is heading for: an opening of any other is not shown.
         self._wanted: str | None = None
         self._rest_timer: Timer | None = None
         self._paging = False
-        #: Parts of the opened tail not mounted yet (mounted when the writer scrolls up).
-        self._held: list[Part] = []
-        #: Whether the database has parts before the opened tail.
-        self._more_in_db = False
         self._empty_text = Content("Opening your stories…")
         self._stream_layout = MeasuringStreamLayout()
 
@@ -233,7 +199,7 @@ class StoryView(VerticalScroll, can_focus=True):
         """Read the story's newest parts. StoryOpened goes on up to the screen, which shows them
         with its title, list row and input, unless another story is wanted by then."""
         self._wanted = session_id
-        self._open(session_id, focus_input)
+        self._pager.open(session_id, focus_input)
 
     def open_when_resting(self, session_id: str) -> None:
         """Open this story once the list's cursor rests on it: holding the down key must not
@@ -246,15 +212,6 @@ class StoryView(VerticalScroll, can_focus=True):
     def _open_wanted(self) -> None:
         if self._wanted is not None:
             self.open(self._wanted)
-
-    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
-    def _open(self, session_id: str, focus_input: bool) -> None:
-        try:
-            opened = self._reader.open(session_id, TAIL)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(StoryOpened(opened, focus_input))
 
     @on(StoryOpened)
     def _opened(self, event: StoryOpened) -> None:
@@ -273,33 +230,20 @@ class StoryView(VerticalScroll, can_focus=True):
             self.set_empty_text(no_parts_text(opened.session))
         # No paging until the view has settled at the bottom (it starts at the top).
         self._paging = True
-        keep = self._screenful(opened.parts)
-        first, self._held = opened.parts[-keep:], opened.parts[:-keep]
+        pager = self._pager
+        first = pager.hold(opened, screenful(opened.parts, self.size.width, self.size.height))
         with self.app.batch_update():
             await self.remove_children(PartView)
             release_drawings()
             self.selected = None
-            self.has_more_before = bool(self._held) or opened.has_more_before
-            self._more_in_db = opened.has_more_before
+            self.has_more_before = bool(pager.held) or opened.has_more_before
             self.has_more_after = False
-            await self.mount_all([PartView(p) for p in first], before=self.query_one("#newer"))
+            await self.mount_all(self._new_views(first), before=self.query_one("#newer"))
             self._update_markers()
         # Anchored: the view stays at the bottom while the parts' Markdown fills in, until the
         # writer scrolls away.
         self.anchor()
         self.call_after_refresh(self._settled)
-
-    def _screenful(self, parts: list[Part]) -> int:
-        """How many of the newest parts fill the pane about one and a half times."""
-        width = max(20, self.size.width - 8)
-        want = max(10, self.size.height) * 3 // 2
-        lines = 0
-        for count_, part in enumerate(reversed(parts), 1):
-            text = part.content
-            lines += 4 + text.count("\n") + len(text) // width
-            if lines >= want or count_ >= FIRST_SCREEN:
-                return count_
-        return max(1, len(parts))
 
     def _settled(self) -> None:
         self._paging = False
@@ -307,7 +251,7 @@ class StoryView(VerticalScroll, can_focus=True):
 
     async def clear(self, text: str) -> None:
         self._shown_id = None
-        self._held = []
+        self._pager.drop_held()
         self.has_more_before = self.has_more_after = False
         await self.remove_children(PartView)
         release_drawings()
@@ -327,7 +271,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self._update_markers()
             return
         before_y = first.virtual_region.y
-        await self.mount_all([PartView(p) for p in fresh], before=first)
+        await self.mount_all(self._new_views(fresh), before=first)
         self._update_markers()
         await self._trim(keep_top=True)
 
@@ -350,7 +294,7 @@ class StoryView(VerticalScroll, can_focus=True):
         last = views[-1].seq if views else 0
         fresh = [p for p in parts if p.seq > last]
         self.has_more_after = has_more_after
-        await self.mount_all([PartView(p) for p in fresh], before=self.query_one("#newer"))
+        await self.mount_all(self._new_views(fresh), before=self.query_one("#newer"))
         self._update_markers()
         await self._trim(keep_top=False)
         self.call_after_refresh(setattr, self, "_paging", False)
@@ -366,7 +310,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self.has_more_after = True
         else:
             gone = views[:extra]
-            self._held = []  # they were above the parts trimmed now: load them from the database
+            self._pager.drop_held()  # they were above the parts trimmed now
             height = sum(v.outer_size.height for v in gone)
             await self.remove_children(gone)
             self.has_more_before = True
@@ -389,6 +333,7 @@ class StoryView(VerticalScroll, can_focus=True):
             release_drawings()
         elif self.selected == part.seq:
             self.selected = None
+        # (A part being written shows what streams in: no unsaved text of an earlier try.)
         await self.mount(view, before=before)
         self._update_markers()
         await self._trim(keep_top=False)
@@ -406,16 +351,7 @@ class StoryView(VerticalScroll, can_focus=True):
             self.open(session_id)
             return
         limit = len(views) if self.has_more_after else len(views) + PAGE
-        self._reload(session_id, views[0].seq, limit)
-
-    @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
-    def _reload(self, session_id: str, first_seq: int, limit: int) -> None:
-        try:
-            parts, part_count = self._reader.parts_after(session_id, first_seq - 1, limit)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(PartsReloaded(session_id, parts, part_count))
+        self._pager.reload(session_id, views[0].seq, limit)
 
     @on(PartsReloaded)
     async def _reloaded(self, event: PartsReloaded) -> None:
@@ -428,15 +364,13 @@ class StoryView(VerticalScroll, can_focus=True):
             part = fresh.pop(view.seq, None)
             if part is None:
                 gone.append(view)
-            elif part != view.part and not view.streaming:
-                view.update_part(part)
+            elif not view.streaming:
+                self._unsaved.show(view, part)
         if gone:
             await self.remove_children(gone)
             release_drawings()
         if fresh and not self.has_more_after:
-            await self.mount_all(
-                [PartView(p) for p in fresh.values()], before=self.query_one("#newer")
-            )
+            await self.mount_all(self._new_views(fresh.values()), before=self.query_one("#newer"))
             self.has_more_after = event.parts[-1].seq < event.part_count
             await self._trim(keep_top=False)
         if self.selected is not None and self.part_view(self.selected) is None:
@@ -458,7 +392,40 @@ class StoryView(VerticalScroll, can_focus=True):
     def update_part(self, part: Part) -> None:
         view = self.part_view(part.seq)
         if view is not None:
-            view.update_part(part)
+            self._unsaved.show(view, part)
+            self.mark_earlier_takes()
+
+    def _new_views(self, parts: Iterable[Part]) -> list[PartView]:
+        return [self._unsaved.view_of(part) for part in parts]
+
+    # -- text the database has not saved (tui/main/unsaved.py) -----------------------------
+
+    def keep_unsaved(self, session_id: str, seq: int, mark: UnsavedMark) -> None:
+        """Part `seq` of that story shows `mark`'s text, marked unsaved, until forget_unsaved
+        (also when it is mounted again), while the database holds the take it belongs in."""
+        self._unsaved.put(session_id, seq, mark)
+        view = self.part_view(seq) if session_id == self._shown_id else None
+        if view is not None and not view.streaming:
+            self._unsaved.show(view, view.part)
+
+    def forget_unsaved(self, session_id: str, seq: int) -> None:
+        """The text of part `seq` is saved (or no longer this pane's to keep): the part shows
+        what the database holds once it is read again (reload)."""
+        self._unsaved.drop(session_id, seq)
+        view = self.part_view(seq) if session_id == self._shown_id else None
+        if view is not None:
+            view.mark_unsaved(None)
+
+    # -- parts written from an earlier take --------------------------------------------------
+
+    def mark_earlier_takes(self) -> None:
+        """Say in each mounted part's header whether it was written before the chosen take of
+        a part above it was made, from the parts loaded (those held above the window too: a
+        part further up is not known here)."""
+        views = self.part_views
+        found = written_from_earlier([*self._pager.held, *(view.part for view in views)])
+        for view in views:
+            view.set_earlier(found.get(view.seq))
 
     async def remove_part(self, seq: int) -> None:
         view = self.part_view(seq)
@@ -474,41 +441,25 @@ class StoryView(VerticalScroll, can_focus=True):
         older = self.query_one("#older", Static)
         first_seq = views[0].seq if views else None
         if self.has_more_before and first_seq is not None:
-            older.update(
-                Content(f"↑ {count(first_seq - 1, 'earlier part')} · scroll up to read them")
-            )
+            older.update(Content(older_note(first_seq)))
             older.display = True
         elif views and first_seq == 1:
-            older.update(Content("— the beginning —"))
+            older.update(Content(BEGINNING))
             older.display = True
         else:
             older.display = False
         newer = self.query_one("#newer", Static)
         newer.display = self.has_more_after
-        newer.update(Content("↓ newer parts · scroll down (End jumps to the newest)"))
+        newer.update(Content(NEWER))
         self.query_one("#story-empty").display = not views
         self._update_title()
+        self.mark_earlier_takes()
 
     def watch_session(self, session: Session | None) -> None:
         self._update_title()
 
     def _update_title(self) -> None:
-        session = self.session
-        if session is None:
-            self.border_title = Content("Story")
-            self.border_subtitle = ""
-            return
-        total = session.part_count
-        if self.selected is not None:
-            where = f"part {self.selected} of {total}"
-        else:
-            where = count(total, "part")
-        self.border_title = Content.assemble(
-            plain(session.title, "bold"),
-            Content(f" · {where} · {count(session.word_count, 'word')}"),
-        )
-        status = str(session.status)
-        self.border_subtitle = "" if status == "active" else Content(status)
+        self.border_title, self.border_subtitle = border_title(self.session, self.selected)
 
     # -- paging on scroll ------------------------------------------------------------------
 
@@ -526,41 +477,22 @@ class StoryView(VerticalScroll, can_focus=True):
         # is usually there before they arrive.
         if self.has_more_before and self.scroll_y <= max(EDGE, self.size.height):
             self._paging = True
-            if self._held:
+            held = self._pager.take_held()
+            if held:
                 # Already loaded with the story: mount them, no database trip.
-                held, self._held = self._held, []
-                self.call_later(self.prepend, self._shown_id, held, self._more_in_db)
+                self.call_later(self.prepend, self._shown_id, held, self._pager.more_in_db)
                 return
-            older = self.query_one("#older", Static)
-            older.update(Content("Loading earlier parts…"))
-            self._load_older(self._shown_id, views[0].seq)
+            self.query_one("#older", Static).update(Content(LOADING_OLDER))
+            self._pager.older(self._shown_id, views[0].seq)
         elif self.has_more_after and self.scroll_y >= self.max_scroll_y - EDGE:
             self._paging = True
-            self._load_newer(self._shown_id, views[-1].seq)
-
-    @work(thread=True, exclusive=True, group="older", exit_on_error=False)
-    def _load_older(self, session_id: str, before_seq: int) -> None:
-        try:
-            parts = self._reader.parts_before(session_id, before_seq, PAGE)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(OlderLoaded(session_id, parts))
+            self._pager.newer(self._shown_id, views[-1].seq)
 
     @on(OlderLoaded)
     async def _older_loaded(self, event: OlderLoaded) -> None:
         event.stop()
         has_more = bool(event.parts) and event.parts[0].seq > 1
         await self.prepend(event.session_id, event.parts, has_more)
-
-    @work(thread=True, exclusive=True, group="newer", exit_on_error=False)
-    def _load_newer(self, session_id: str, after_seq: int) -> None:
-        try:
-            parts, part_count = self._reader.parts_after(session_id, after_seq, PAGE)
-        except StorytermError as exc:
-            self.post_message(WorkFailed(exc, session_id=session_id))
-        else:
-            self.post_message(NewerLoaded(session_id, parts, part_count))
 
     @on(NewerLoaded)
     async def _newer_loaded(self, event: NewerLoaded) -> None:
