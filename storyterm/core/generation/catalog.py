@@ -103,6 +103,15 @@ def bad_host_message(problem: BaseException, host: str | None = None) -> str:
 NO_MODELS_MESSAGE = "Ollama has no models. Run `ollama pull gemma3` (about 3 GB), then try again."
 
 
+def silent_model_error(model: str, timeout: float) -> ModelUnavailable:
+    """A model that sent nothing for `timeout` seconds (settings.ollama_timeout)."""
+    return ModelUnavailable(
+        f"{model} sent nothing for {timeout:g} seconds, so storyterm stopped waiting. "
+        "Check that Ollama is still running; if the model is large and slow to start, "
+        "raise ollama_timeout (STORYTERM_OLLAMA_TIMEOUT)."
+    )
+
+
 def translate_ollama_error(
     exc: BaseException, host: str, model: str | None = None
 ) -> StorytermError:

@@ -114,7 +114,7 @@ class Reply:
     def kept_note(self, part: Part | None, replacing: bool, unsaved: str | None) -> str:
         """What became of this text, for the message of a generation that stopped: `part` is
         the part kept, `replacing` whether the generation was a regenerate, `unsaved` what the
-        writer is told when the save failed (Run._keep_unsaved)."""
+        writer is told when the save failed (failed_save.keep)."""
         if unsaved:
             return unsaved if self.text.strip() else ""
         words = len(self.text.split())

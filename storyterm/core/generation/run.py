@@ -14,13 +14,18 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from storyterm.core.basics import STREAM_STALE_AFTER, being_written_message, status_message
-from storyterm.core.generation.catalog import ModelCatalog, pick_model, translate_ollama_error
+from storyterm.core.basics import being_written_message, status_message
+from storyterm.core.generation import failed_save
+from storyterm.core.generation.catalog import (
+    ModelCatalog,
+    pick_model,
+    silent_model_error,
+    translate_ollama_error,
+)
 from storyterm.core.generation.continuation import Continuation, check_finishable
 from storyterm.core.generation.database_calls import DatabaseCalls
 from storyterm.core.generation.events import Event, Failed, Finished
@@ -28,7 +33,7 @@ from storyterm.core.generation.reply import Reply
 from storyterm.core.generation.watch import CANCEL, END, ERROR, ITEM, Streams
 from storyterm.core.history import HistoryService
 from storyterm.core.service import SessionService
-from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
+from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import clean_direction, scrub
 from storyterm.core.views import Part, Session
 from storyterm.errors import (
@@ -143,12 +148,7 @@ class Run:
         return translate_ollama_error(exc, self.settings.ollama_host, self.model or None)
 
     def hung(self) -> StorytermError:
-        seconds = f"{self.settings.ollama_timeout:g}"
-        return ModelUnavailable(
-            f"{self.model} sent nothing for {seconds} seconds, so storyterm stopped waiting. "
-            "Check that Ollama is still running; if the model is large and slow to start, "
-            "raise ollama_timeout (STORYTERM_OLLAMA_TIMEOUT)."
-        )
+        return silent_model_error(self.model, self.settings.ollama_timeout)
 
     async def stream(self, source: AsyncIterator[Any]) -> AsyncGenerator[tuple[Any, Part | None]]:
         """Read a model stream (a part or a summary) the one way: each item as it arrives, a
@@ -528,60 +528,32 @@ class Run:
             return None, None, self._keep_unsaved(exc) + self._let_go()
 
     def _let_go(self) -> str:
-        """After a failed final save, the claim goes: a part left streaming counts as being
-        written (every continue refused) until its last checkpoint is STREAM_STALE_AFTER old,
-        though nothing writes it any more. Marking it interrupted is a small write that a
-        database which refused the whole text may still take (a full disk with room for one
-        page, a connection back). When it does not, says when the part stops counting as
-        being written."""
         assert self.part is not None
-        try:
-            self.sessions.let_go_part(
-                self.user_id, self.session_id, self.part.seq, expect=self.part
-            )
-            return ""
-        except StorytermError as exc:
-            log.warning("part %s stays marked as being written: %s", self.part.seq, exc)
-        left = (self.part.updated_at + STREAM_STALE_AFTER - utcnow()).total_seconds()
-        if left <= 0:
-            return ""
-        return (
-            f" Part {self.part.seq} counts as being written for {math.ceil(left)} more "
-            f"second{'s' if math.ceil(left) != 1 else ''}; it can be continued after that."
-        )
+        return failed_save.let_go(self.sessions, self.user_id, self.session_id, self.part)
 
     def _keep_unsaved(self, error: StorytermError) -> str:
         """The text a failed save could not store, written to a recovery file (never lose a
         word); returns what the writer is told of it."""
-        from storyterm.core import recovery
-
-        cause = recovery.save_failure_cause(error)
+        cause = failed_save.cause_of(error)
         if not self.reply.text.strip():  # no new word (a continuation's text is its take's)
             return f" ({cause})"
-        text = self.written()
         assert self.part is not None
-        unsaved = recovery.Unsaved(
-            user_id=self.user_id,
-            session_id=self.session_id,
-            title=self.session.title if self.session else "",
-            seq=self.part.seq,
-            part_id=self.part.id,
-            take=self.part.take,
-            part_created_at=self.part.created_at.isoformat(),
-            direction=self.direction,
-            model_name=self.model or None,
-            state=(PartState.DONE if self.finishing else PartState.INTERRUPTED).value,
-            cause=cause,
-            written_at=recovery.now_text(),
+        note, self.recovery = failed_save.keep(
+            self.settings.state_dir,
+            self.reply,
+            self.written(),
+            failed_save.Where(
+                user_id=self.user_id,
+                session_id=self.session_id,
+                title=self.session.title if self.session else "",
+                part=self.part,
+                direction=self.direction,
+                model_name=self.model or None,
+                done=self.finishing,
+            ),
+            cause,
         )
-        try:
-            path = recovery.write_recovery(self.settings.state_dir, unsaved, text)
-        except OSError as exc:
-            log.error("could not write a recovery file for part %s either: %s", unsaved.seq, exc)
-            return self.reply.unsaved_note(cause, None, exc.strerror or str(exc))
-        log.warning("the text of part %s is kept in %s", unsaved.seq, path)
-        self.recovery = recovery.Recovered(path, unsaved, text)
-        return self.reply.unsaved_note(cause, path, None)
+        return note
 
     async def _end(self) -> tuple[Part | None, Session | None, str | None]:
         # Shielded: if the caller is cancelled meanwhile, the save still completes.
