@@ -593,7 +593,7 @@ class Run:
         return Failed(
             GenerationStopped(message + self._kept_note(part, db_error)),
             part,
-            self.written() if reply.text.strip() else "",
+            self._failed_text(),
             recovery=self.recovery,
         )
 
@@ -602,5 +602,9 @@ class Run:
         part, _session, db_error = await self._end()
         error.message = error.message + self._kept_note(part, db_error)
         error.args = (error.message,)
-        text = self.written() if self.reply.text.strip() else ""
-        return Failed(error, part, text, recovery=self.recovery)
+        return Failed(error, part, self._failed_text(), recovery=self.recovery)
+
+    def _failed_text(self) -> str:
+        """The part's text for a Failed event, only when the model added to it: a finish that
+        added nothing leaves the interrupted take as it was, saved, not unsaved text."""
+        return self.written() if self.reply.text.strip() else ""
