@@ -37,7 +37,7 @@ from storyterm.core.text import (
     scrub,
 )
 from storyterm.core.views import OpenedSession, Page, Part, Session, parse_status
-from storyterm.errors import InvalidInput
+from storyterm.errors import Conflict, InvalidInput, InvalidTransition
 
 
 def clean_title(title: Any) -> str:
@@ -265,6 +265,30 @@ class SessionService:
             allowed_from=_EDITABLE,
             memory=memory,
         )
+
+    def merge_memory(
+        self, user_id: int, session_id: str, changes: dict[str, Any], best_effort: bool = False
+    ) -> Session:
+        """Merge `changes` into the story's memory without losing a change made elsewhere in
+        the meantime (read, merge, write at that version; again when it moved). With
+        `best_effort`, a story that cannot take the change now (completed, deleted) or that
+        keeps changing is returned as it is instead of raising."""
+        for _attempt in range(5):
+            session = self.get(user_id, session_id)
+            memory = {**(session.memory or {}), **changes}
+            try:
+                return self.update_memory(
+                    user_id, session_id, memory, expected_version=session.version
+                )
+            except Conflict:
+                continue
+            except InvalidTransition:
+                if best_effort:
+                    return session
+                raise
+        if best_effort:
+            return self.get(user_id, session_id)
+        raise Conflict("The story's memory kept changing underneath this generation. Try again.")
 
     def set_model(self, user_id: int, session_id: str, model_name: Any) -> Session:
         model_name = _clean_model_name(model_name)

@@ -339,7 +339,10 @@ class Run:
                 "keeps happening, choose another model."
             )
         self.session = await self.db(
-            self._merge_memory, {SUMMARY: summary, SUMMARY_THROUGH: chunk.last_seq}
+            self.sessions.merge_memory,
+            self.user_id,
+            self.session_id,
+            {SUMMARY: summary, SUMMARY_THROUGH: chunk.last_seq},
         )
         self.state = MemoryState.from_memory(self.session.memory)
 
@@ -359,7 +362,9 @@ class Run:
         self.raw_estimate = plan.raw_estimate
         self.remember_prompt(record["digest"], m.as_pairs(plan.messages))
         self.session = await self.db(
-            self._merge_memory,
+            self.sessions.merge_memory,
+            self.user_id,
+            self.session_id,
             {
                 m.NUM_CTX: plan.budget.num_ctx,
                 m.NUM_CTX_MODEL: self.model,
@@ -369,25 +374,6 @@ class Run:
                 m.LAST_PROMPT: record,
             },
         )
-
-    def _merge_memory(self, changes: dict[str, Any], best_effort: bool = False) -> Session:
-        """Merge `changes` into session.memory without losing another writer's change."""
-        for _attempt in range(5):
-            session = self.sessions.get(self.user_id, self.session_id)
-            memory = {**(session.memory or {}), **changes}
-            try:
-                return self.sessions.update_memory(
-                    self.user_id, self.session_id, memory, expected_version=session.version
-                )
-            except Conflict:
-                continue
-            except InvalidTransition:
-                if best_effort:
-                    return session
-                raise
-        if best_effort:
-            return self.sessions.get(self.user_id, self.session_id)
-        raise Conflict("The story's memory kept changing underneath this generation. Try again.")
 
     # -- while streaming ------------------------------------------------------------------
 
@@ -475,7 +461,9 @@ class Run:
         changes: dict[str, Any] = {m.LAST_EVAL_COUNT: reply.prompt_tokens}
         if ratio is not None:
             changes[m.TOKEN_RATIO] = ratio
-        session = await self.db(self._merge_memory, changes, True)
+        session = await self.db(
+            self.sessions.merge_memory, self.user_id, self.session_id, changes, True
+        )
         return Finished(
             part=part,
             session=session,
