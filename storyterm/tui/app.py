@@ -36,6 +36,7 @@ from storyterm.errors import (
     DatabaseUnavailable,
     InvalidInput,
     InvalidTransition,
+    ModelFailed,
     ModelUnavailable,
     NotFound,
     StorytermError,
@@ -57,6 +58,7 @@ DEFAULT_THEME = "textual-dark"
 
 _ERROR_TITLES: dict[type[StorytermError], str] = {
     DatabaseUnavailable: "Database unreachable",
+    ModelFailed: "Model error",
     ModelUnavailable: "Model unavailable",
     Conflict: "Changed elsewhere",
     InvalidTransition: "Not possible now",
