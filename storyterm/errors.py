@@ -82,6 +82,16 @@ class ModelUnavailable(StorytermError):
     http_status = 503
 
 
+class OllamaUnreachable(ModelUnavailable):
+    """Nothing answers at the Ollama address: not running, another address, a refused
+    connection. (A front end shows Ollama as down.)"""
+
+
+class ModelFailed(ModelUnavailable):
+    """Ollama answered, but the model failed: an error in the middle of a reply, a model that
+    does not fit in memory, a reply with nothing in it. (Ollama itself is up.)"""
+
+
 class ExportError(StorytermError):
     """Files could not be written (read-only directory, full disk, ...)."""
 

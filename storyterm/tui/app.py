@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.worker import Worker, WorkerState
 
 import storyterm
 from storyterm.errors import (
@@ -35,10 +36,13 @@ from storyterm.errors import (
     DatabaseUnavailable,
     InvalidInput,
     InvalidTransition,
+    ModelFailed,
     ModelUnavailable,
     NotFound,
     StorytermError,
 )
+from storyterm.tui.compat import KeepsRunning
+from storyterm.tui.error_log import ErrorLog, log_path, one_line
 from storyterm.tui.messages import Authenticated, Crashed, LoggedOut, LoginRefused
 from storyterm.tui.models import ModelChoice, load_model_choice
 from storyterm.tui.state import STATE_FILE, TuiState
@@ -54,6 +58,7 @@ DEFAULT_THEME = "textual-dark"
 
 _ERROR_TITLES: dict[type[StorytermError], str] = {
     DatabaseUnavailable: "Database unreachable",
+    ModelFailed: "Model error",
     ModelUnavailable: "Model unavailable",
     Conflict: "Changed elsewhere",
     InvalidTransition: "Not possible now",
@@ -63,7 +68,13 @@ _ERROR_TITLES: dict[type[StorytermError], str] = {
 }
 
 
-class StorytermApp(App[None]):
+#: More unexpected errors than this within ERROR_WINDOW seconds: something fails on every
+#: frame or message, and carrying on would only bury the writer in notices. The app closes.
+ERROR_FLOOD = 20
+ERROR_WINDOW = 10.0
+
+
+class StorytermApp(KeepsRunning):
     """A writer's room in the terminal: sessions on the left, the story on the right."""
 
     # Absolute, so that a subclass elsewhere (tests, the benchmark suite) finds it too.
@@ -104,6 +115,9 @@ class StorytermApp(App[None]):
         #: The writer is being asked whether to quit with unsaved text (asked once: a second
         #: quit key means yes).
         self._asking_to_quit = False
+        #: Where an unexpected error's traceback goes (opened by a worker once mounted).
+        self.error_log = ErrorLog(log_path(runtime.settings.state_dir))
+        self._error_times: list[float] = []
 
     # -- screens ---------------------------------------------------------------------------
 
@@ -116,8 +130,10 @@ class StorytermApp(App[None]):
         self._apply_theme()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._watch_stop_signals()
+        self._open_error_log()
 
     def on_unmount(self) -> None:
+        self.error_log.close()
         loop = asyncio.get_running_loop()
         for signum in self._signals:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -301,19 +317,60 @@ class StorytermApp(App[None]):
         message = f"{error.message} {hint}" if hint else error.message
         self.notify(message, title=title, severity=severity, timeout=10, markup=False)
 
+    # -- errors nobody expected -----------------------------------------------------------
+
+    @work(thread=True, group="state", exit_on_error=False)
+    def _open_error_log(self) -> None:
+        self.error_log.open()  # off the event loop: it makes the folder
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The app's own workers (saving its state, the start-up report, opening the log).
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.report_unexpected(event.worker.error, where=f"worker {event.worker.name}")
+
     @on(Crashed)
     def _crashed(self, event: Crashed) -> None:
         """A worker died of a bug, not a StorytermError: say so instead of failing silently."""
-        error = event.worker.error
-        self.log.error(f"worker {event.worker.name} failed: {error!r}")
-        self.notify(
-            f"Something went wrong ({type(error).__name__}: {error}). Your saved work is "
-            "safe; press F5 to reload, and please report this.",
-            title="Unexpected error",
-            severity="error",
-            timeout=15,
-            markup=False,
+        if event.worker.error is not None:
+            self.report_unexpected(event.worker.error, where=f"worker {event.worker.name}")
+
+    def unexpected_error(self, error: BaseException) -> bool:
+        """Any error no code of ours caught (a handler, a key's action, a callback, a worker):
+        logged and told, and the app carries on (compat.KeepsRunning)."""
+        if not self.is_running:
+            return False  # not drawn yet, or gone: Textual's own report is all there can be
+        now = time.monotonic()
+        self._error_times = [t for t in self._error_times if now - t < ERROR_WINDOW] + [now]
+        text = self.report_unexpected(error)
+        if len(self._error_times) > ERROR_FLOOD:
+            from rich.text import Text
+
+            self.exit(
+                return_code=1,
+                message=Text(f"storyterm stopped: the same kind of error kept happening. {text}"),
+            )
+        return True
+
+    def report_unexpected(self, error: BaseException, where: str = "the TUI") -> str:
+        """Write `error`'s traceback to the log file and tell the writer in one line, which is
+        returned (a screen may show it where the writer was looking, too)."""
+        self.error_log.record(error, where)
+        text = (
+            f"Something went wrong ({one_line(error)}). Your saved work is safe. "
+            f"{self.error_log.where()} Please report this"
         )
+        text += "; press F5 to reload." if self._on_main_screen() else "."
+        with contextlib.suppress(Exception):  # the app may be closing
+            self.notify(text, title="Unexpected error", severity="error", timeout=20, markup=False)
+        return safe(text)
+
+    def _on_main_screen(self) -> bool:
+        try:
+            from storyterm.tui.main.screen import MainScreen
+
+            return isinstance(self.screen, MainScreen)
+        except Exception:  # no screen yet, or the error is that the screen will not import
+            return False
 
     # -- start-up measurement --------------------------------------------------------------
 

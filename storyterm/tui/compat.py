@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING, Any
 # Rich has no public function that returns them without building a Text and its Segments;
 # Textual's own wrapping calls this one, so Prose wraps exactly as Static does.
 from rich._wrap import divide_line
+from textual._context import active_app
 from textual._styles_cache import StylesCache
+from textual.app import App
+from textual.message_pump import MessagePump
+from textual.worker import WorkerFailed
 
 __all__ = [
+    "KeepsRunning",
     "base_styles",
     "clear_inner_outer_cache",
     "divide_line",
@@ -26,6 +31,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from textual.css.styles import StylesBase
+    from textual.message import Message
     from textual.widget import Widget
 
 
@@ -64,3 +70,45 @@ def layout_generation(widget: Widget) -> int:
     pending (`Widget._layout_required`): MeasuringStreamLayout keeps a child's height while it
     is unchanged."""
     return -1 if widget._layout_required else widget._layout_updates
+
+
+class KeepsRunning(App[None]):
+    """An app that hears of every error nobody caught, and stays up.
+
+    Textual 8.2.8 hands such an error to `App._handle_exception`, which always exits the app
+    with a traceback: an error in a message handler or a key's action (`MessagePump.
+    _dispatch_message`), a callback, a timer, a worker started with exit_on_error. An error in
+    a handler also ends the message loop of the widget or screen it was raised in (its
+    `_process_messages_loop` breaks), so that screen never answers a key again. Here:
+
+    - `_handle_exception` asks `unexpected_error(error)` first and exits only when that says
+      so (the worker's own error instead of Textual's WorkerFailed wrapper);
+    - every message pump's `_dispatch_message` (installed once, below, and only acting inside
+      a KeepsRunning app) gives an error of a handler to `unexpected_error` and carries on
+      with the next message, so the screen keeps answering.
+    """
+
+    def unexpected_error(self, error: BaseException) -> bool:
+        """Tell the writer about `error`; True to carry on, False to exit as Textual does."""
+        return False
+
+    def _handle_exception(self, error: Exception) -> None:
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        if not self.unexpected_error(cause):
+            super()._handle_exception(error)
+
+
+_dispatch_message = MessagePump._dispatch_message
+
+
+async def _dispatch_keeping_running(self: MessagePump, message: Message) -> None:
+    try:
+        await _dispatch_message(self, message)
+    except Exception as error:  # CancelledError is a BaseException: it goes through
+        app = active_app.get(None)
+        if not isinstance(app, KeepsRunning) or not app.unexpected_error(error):
+            raise
+
+
+if getattr(MessagePump._dispatch_message, "__name__", "") != "_dispatch_keeping_running":
+    MessagePump._dispatch_message = _dispatch_keeping_running  # type: ignore[method-assign]

@@ -277,7 +277,25 @@ class ContextLoaded(Message):
 
 
 class Health(Message):
-    def __init__(self, ollama_up: bool | None, cache: str | None) -> None:
+    """What a check or a generation found out about Ollama and the cache (None: nothing).
+
+    `model_error`: Ollama answered but the model failed (the short cause); `model_ok`: a
+    generation went through, so an earlier model error is over (a check that only finds
+    Ollama up says nothing about the model); `recheck`: it is unclear whether Ollama is up
+    (a connection that broke off, a timeout): check now."""
+
+    def __init__(
+        self,
+        ollama_up: bool | None,
+        cache: str | None,
+        *,
+        model_error: str | None = None,
+        model_ok: bool = False,
+        recheck: bool = False,
+    ) -> None:
         super().__init__()
         self.ollama_up = ollama_up
         self.cache = cache
+        self.model_error = model_error
+        self.model_ok = model_ok
+        self.recheck = recheck

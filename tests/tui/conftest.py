@@ -27,3 +27,23 @@ def runtime(fresh_runtime: Runtime) -> Runtime:
     """A writer who has logged in before: alice's token is in the (test) keyring."""
     login_as(fresh_runtime, "alice")
     return fresh_runtime
+
+
+@pytest.fixture(autouse=True)
+def unexpected_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseException]]:
+    """Every error a TUI test's app reports as unexpected. The app now carries on after one
+    (no traceback, no exit), which would hide a bug from a test: a test that causes such an
+    error on purpose takes this list, checks it and empties it; any error left fails the test."""
+    from storyterm.tui.app import StorytermApp
+
+    seen: list[BaseException] = []
+    report = StorytermApp.report_unexpected
+
+    def recording(self: StorytermApp, error: BaseException, where: str = "the TUI") -> str:
+        seen.append(error)
+        return report(self, error, where)
+
+    monkeypatch.setattr(StorytermApp, "report_unexpected", recording)
+    yield seen
+    if seen:
+        pytest.fail(f"the app reported unexpected errors: {seen!r}")

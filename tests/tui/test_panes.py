@@ -55,7 +55,7 @@ async def test_a_list_page_that_fails_is_asked_for_again(
 
 
 async def test_a_bug_in_a_panes_worker_is_reported_by_the_app(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, unexpected_errors: list[BaseException]
 ) -> None:
     sid = seed_session(runtime, writer_of(runtime), "The Long Voyage")
     bulk_parts(runtime, sid, 80)
@@ -76,3 +76,6 @@ async def test_a_bug_in_a_panes_worker_is_reported_by_the_app(
         message = next(m for m in notifications(app) if "a bug in the reader" in m)
         assert message.startswith("Something went wrong (RuntimeError")
         assert "press F5 to reload" in message
+        assert "storyterm.log" in message  # where the traceback is
+    assert {type(e) for e in unexpected_errors} == {RuntimeError}
+    unexpected_errors.clear()

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from storyterm.errors import ModelMissing, ModelUnavailable, StorytermError
+from storyterm.errors import (
+    ModelFailed,
+    ModelMissing,
+    ModelUnavailable,
+    OllamaUnreachable,
+    StorytermError,
+)
 from storyterm.settings import Settings
 
 if TYPE_CHECKING:
@@ -127,7 +133,7 @@ def translate_ollama_error(
     import ollama
 
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
-        return ModelUnavailable(ollama_down_message(host))
+        return OllamaUnreachable(ollama_down_message(host))
     if isinstance(exc, ollama.ResponseError):
         if exc.status_code == 404 and model:
             return ModelMissing(
@@ -137,12 +143,12 @@ def translate_ollama_error(
             )
         if exc.status_code == 404:
             return ModelUnavailable(f"Ollama at {host} answered: {exc.error}.")
-        return ModelUnavailable(
+        return ModelFailed(
             f"Ollama stopped with an error: {exc.error}. Try again; if it keeps happening, "
             "look at Ollama's own log (the model may not fit in memory)."
         )
     if isinstance(exc, ConnectionError):
-        return ModelUnavailable(ollama_down_message(host))
+        return OllamaUnreachable(ollama_down_message(host))
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return ModelUnavailable(
             f"The connection to Ollama at {host} broke off (did Ollama stop or restart?). "

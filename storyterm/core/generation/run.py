@@ -41,7 +41,7 @@ from storyterm.errors import (
     GenerationStopped,
     InvalidInput,
     InvalidTransition,
-    ModelUnavailable,
+    ModelFailed,
     StorytermError,
 )
 from storyterm.settings import Settings
@@ -334,7 +334,7 @@ class Run:
                     pieces.append(str(piece))
         summary = scrub("".join(pieces)).strip()
         if not summary:
-            raise ModelUnavailable(
+            raise ModelFailed(
                 f"{self.model} returned an empty summary of the older parts. Try again; if it "
                 "keeps happening, choose another model."
             )
@@ -429,7 +429,7 @@ class Run:
 
         reply = self.reply
         if not reply.text.strip():
-            raise ModelUnavailable(
+            raise ModelFailed(
                 f"{self.model} finished without writing anything. Try again, perhaps with a "
                 "direction."
                 if self.continuation is None

@@ -23,8 +23,10 @@ from storyterm.core.basics import finish_refusal
 from storyterm.errors import (
     Conflict,
     GenerationStopped,
+    ModelFailed,
     ModelMissing,
     ModelUnavailable,
+    OllamaUnreachable,
     StorytermError,
 )
 from storyterm.tui.main.workers import run_in_thread
@@ -45,6 +47,19 @@ if TYPE_CHECKING:
     from storyterm.tui.widgets.direction import DirectionBar
     from storyterm.tui.widgets.part_view import PartView
     from storyterm.tui.widgets.story_view import StoryView
+
+
+def ollama_health(error: StorytermError) -> Health | None:
+    """What a failed generation says about Ollama, for the status line: a model error is not
+    an Ollama that is down (None: nothing; a missing model is told on its own)."""
+    if isinstance(error, OllamaUnreachable):
+        return Health(ollama_up=False, cache=None)
+    if isinstance(error, ModelFailed):
+        return Health(ollama_up=True, cache=None, model_error=error.message)
+    if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
+        # Broke off, timed out, said nothing: is Ollama still there? Ask it.
+        return Health(ollama_up=None, cache=None, recheck=True)
+    return None
 
 
 class _Run:
@@ -291,7 +306,7 @@ class Generation:
 
     async def _finished(self, run: _Run, event: Finished) -> None:
         run.kept, run.outcome = event.part, event.session
-        self._host.post_message(Health(ollama_up=True, cache=None))
+        self._host.post_message(Health(ollama_up=True, cache=None, model_ok=True))
         part = event.part
         if event.interrupted:
             self._host.notify(
@@ -324,8 +339,9 @@ class Generation:
         # Nothing claimed while writing a part again: the old part still stands.
         run.kept = event.part if event.part is not None else run.replaced
         run.reload = isinstance(error, Conflict)
-        if isinstance(error, ModelUnavailable) and not isinstance(error, ModelMissing):
-            self._host.post_message(Health(ollama_up=False, cache=None))
+        health = ollama_health(error)
+        if health is not None:
+            self._host.post_message(health)
         if event.part is None and event.text.strip():
             # The final save failed (a part was claimed, the text is not in it): every word
             # stays on screen (_end) and is saved again from its recovery file.

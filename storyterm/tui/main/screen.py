@@ -133,9 +133,9 @@ class MainScreen(Screen[None]):
         return self.column.history
 
     def _writer_id(self) -> int:
-        """Who the owners' workers act for: the app's writer, read when a worker runs."""
-        assert self.app.user_id is not None, "used before the boot worker found the writer"
-        return self.app.user_id
+        """Who the owners' workers act for: the app's writer, read when a worker runs. A
+        worker can run after a logout or a refused login (AuthError, not a crash)."""
+        return self.app.writer_id
 
     def on_mount(self) -> None:
         self._start()

@@ -26,7 +26,7 @@ from msgspec import structs
 
 from storyterm.core.basics import PartState
 from storyterm.core.recovery import list_recoveries, part_state, put_back, save_failure_cause
-from storyterm.errors import InvalidInput, StorytermError
+from storyterm.errors import AuthError, InvalidInput, StorytermError
 from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import NotPutBack, PutBack, RecoveriesFound
 from storyterm.tui.text import count, one_line
@@ -196,7 +196,10 @@ class UnsavedParts:
         run_in_thread(self._host, self._look, put_back, group="recoveries", exclusive=True)
 
     def _look(self, put_back: bool) -> None:
-        writer = self._writer()
+        try:
+            writer = self._writer()
+        except AuthError:  # logged out (or the login refused) since: nobody's files to look for
+            return
         found = [
             r
             for r in list_recoveries(self._runtime.settings.state_dir)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Static
+from textual.worker import Worker, WorkerState
 
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.confirm import ConfirmScreen
@@ -54,10 +55,20 @@ class FormBehaviour:
             self.action_cancel()
 
     def on_save_failed(self, event: SaveFailed) -> None:
-        for button in self.query(f"#{self.save_button}").results(Button):
-            button.disabled = False
+        self._ready_again()
         self.show_error(event.error.message)
         self.app.report_error(event.error)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # A bug, not a StorytermError: logged and told; the form keeps what was typed and can
+        # save again.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self._ready_again()
+            self.show_error(self.app.report_unexpected(event.worker.error, where="a form"))
+
+    def _ready_again(self) -> None:
+        for button in self.query(f"#{self.save_button}").results(Button):
+            button.disabled = False
 
     def show_error(self, text: str) -> None:
         error = self.query_one("#error", Static)

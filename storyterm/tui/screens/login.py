@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Tab, Tabs
+from textual.worker import Worker, WorkerState
 
 from storyterm.core.basics import PASSWORD_MAX, USERNAME_MAX
 from storyterm.errors import StorytermError
@@ -189,6 +190,15 @@ class LoginScreen(ModalScreen[LoginResult]):
     @on(Done)
     def _done(self, event: Done) -> None:
         self.dismiss(event.result)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Not a StorytermError (a bug, a module that will not load): logged and told, and the
+        # form is ready for another try.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            text = self.app.report_unexpected(event.worker.error, where="logging in")
+            self.query_one("#go", Button).disabled = False
+            self._show_error(text)
+            self.query_one("#password", Input).focus()
 
     @on(Failed)
     def _failed(self, event: Failed) -> None:

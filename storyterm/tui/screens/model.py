@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from storyterm.tui.models import ModelChoice
 from storyterm.tui.text import one_line
@@ -85,6 +86,12 @@ class ModelScreen(ModalScreen["str | None"]):
         note = self.query_one("#note", Static)
         note.display = bool(choice.problem)
         note.update(Content(choice.problem or ""))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            note = self.query_one("#note", Static)
+            note.update(Content(self.app.report_unexpected(event.worker.error, "the model list")))
+            note.display = True
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:

@@ -82,7 +82,10 @@ class PartView(Vertical):
            while streaming restyled every block before it in the part, quadratic.) */
         padding: 0 1;
         border-left: blank;
-        &.-no-text { padding-bottom: 1; }
+        /* The whole padding, not `padding-bottom`: Textual turns a one-side rule into a whole
+           padding with the other sides 0, so an empty part lost its left and right padding and
+           was drawn a column left of the others. */
+        &.-no-text { padding: 0 1 1 1; }
         &.-selected { border-left: thick $accent; background: $boost; }
         .direction {
             border-left: outer $primary 60%;

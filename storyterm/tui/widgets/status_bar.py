@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 OLLAMA_CHECKING = "checking"
 OLLAMA_UP = "up"
 OLLAMA_DOWN = "down"
+#: Ollama answers, but the model failed in the last generation (until one goes through).
+OLLAMA_MODEL_ERROR = "model error"
 #: Seconds between checks of Ollama and Redis.
 CHECK_EVERY = 20.0
 
@@ -39,7 +41,8 @@ class HealthProbe(Protocol):
 
 
 class StatusBar(Static):
-    """`Ollama ● gemma3 · db ● sqlite · cache ● redis`: green is fine, red needs the writer."""
+    """`Ollama ● gemma3 · db ● sqlite · cache ● redis`: green is fine, red needs the writer,
+    yellow is a model that failed while Ollama is up."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -51,6 +54,8 @@ class StatusBar(Static):
     """
 
     ollama: reactive[str] = reactive(OLLAMA_CHECKING)
+    #: Why the model failed, while `ollama` is OLLAMA_MODEL_ERROR (shown as the tooltip).
+    model_error: reactive[str | None] = reactive(None)
     #: The open session (data-bound from the screen): its model is shown next to Ollama's mark.
     session: reactive[Session | None] = reactive(None)
     #: "sqlite" / "postgresql" once connected; None while opening.
@@ -90,10 +95,19 @@ class StatusBar(Static):
     def show(self, event: Health) -> None:
         """Show what a check (this bar's, or a generation's) found."""
         event.stop()
-        if event.ollama_up is not None:
-            self.ollama = OLLAMA_UP if event.ollama_up else OLLAMA_DOWN
+        if event.model_error is not None:
+            self.ollama, self.model_error = OLLAMA_MODEL_ERROR, event.model_error
+        elif event.ollama_up is False:
+            self.ollama, self.model_error = OLLAMA_DOWN, None
+        elif event.ollama_up and (event.model_ok or self.ollama != OLLAMA_MODEL_ERROR):
+            # Ollama listing its models says nothing about the model: a model error stays
+            # until a generation goes through.
+            self.ollama, self.model_error = OLLAMA_UP, None
+        self.tooltip = self.model_error
         if event.cache is not None:
             self.cache = event.cache
+        if event.recheck:
+            self._probe_ollama()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker states do not bubble: the screen hears of a bug in a check from this message.
@@ -101,35 +115,47 @@ class StatusBar(Static):
             self.post_message(Crashed(event.worker))
 
     def render(self) -> Content:
-        def mark(ok: bool | None) -> Content:
-            if ok is None:
-                return Content.styled("○", "$text-muted")
-            return Content.styled("●", "$success" if ok else "$error")
-
-        ollama_ok = {OLLAMA_UP: True, OLLAMA_DOWN: False}.get(self.ollama)
-        ollama: list[Content] = [Content("Ollama "), mark(ollama_ok)]
-        if self.ollama == OLLAMA_DOWN:
-            ollama.append(Content.styled(" not answering", "$error"))
-        elif self.ollama == OLLAMA_CHECKING:
-            ollama.append(Content(" checking…"))
-        elif self.session is not None and self.session.model_name:
-            ollama += [Content(" "), plain(self.session.model_name)]
-
         if self.database is None and self.database_ok is None:
-            db = [Content("db "), mark(None), Content(" opening…")]
+            db = [Content("db "), _mark(None), Content(" opening…")]
         elif self.database_ok is False:
-            db = [Content("db "), mark(False), Content.styled(" unreachable", "$error")]
+            db = [Content("db "), _mark(False), Content.styled(" unreachable", "$error")]
         else:
-            db = [Content("db "), mark(True), Content(f" {self.database}")]
+            db = [Content("db "), _mark(True), Content(f" {self.database}")]
 
         if self.cache is None:
-            cache = [Content("cache "), mark(None)]
+            cache = [Content("cache "), _mark(None)]
         elif self.cache == "online":
-            cache = [Content("cache "), mark(True), Content(" redis")]
+            cache = [Content("cache "), _mark(True), Content(" redis")]
         elif self.cache == "offline":
             cache = [Content("cache "), Content.styled("●", "$warning"), Content(" offline")]
         else:
-            cache = [Content("cache "), mark(None), Content(" off")]
+            cache = [Content("cache "), _mark(None), Content(" off")]
 
         sep = Content.styled("  ·  ", "$text-muted 50%")
-        return Content.assemble(*ollama, sep, *db, sep, *cache)
+        return Content.assemble(*self._ollama(), sep, *db, sep, *cache)
+
+    def _ollama(self) -> list[Content]:
+        model = (
+            [Content(" "), plain(self.session.model_name)]
+            if self.session is not None and self.session.model_name
+            else []
+        )
+        if self.ollama == OLLAMA_DOWN:
+            return [Content("Ollama "), _mark(False), Content.styled(" not answering", "$error")]
+        if self.ollama == OLLAMA_MODEL_ERROR:
+            warn = Content.styled("●", "$warning")
+            return [
+                Content("Ollama "),
+                warn,
+                *model,
+                Content.styled(" model error", "$text-warning"),
+            ]
+        if self.ollama == OLLAMA_CHECKING:
+            return [Content("Ollama "), _mark(None), Content(" checking…")]
+        return [Content("Ollama "), _mark(True), *model]
+
+
+def _mark(ok: bool | None) -> Content:
+    if ok is None:
+        return Content.styled("○", "$text-muted")
+    return Content.styled("●", "$success" if ok else "$error")
