@@ -78,10 +78,14 @@ class StoryView(VerticalScroll, can_focus=True):
            window on each frame). */
         height: 1fr;
         border: round $border-blurred;
-        border-title-color: $text;
+        border-title-color: $text-muted;
         border-subtitle-color: $text-muted;
         padding: 0 1;
-        &:focus { border: round $border; }
+        /* The pane with the keyboard stands out: heavy border, title lit. */
+        &:focus {
+            border: heavy $border; border-title-color: $text-accent;
+            border-title-style: bold;
+        }
         #older, #newer { color: $text-muted; text-align: center; padding: 0 0 1 0; width: 1fr; }
         #newer { padding: 1 0 0 0; }
         #story-empty { color: $text-muted; padding: 2 2; width: 1fr; }
