@@ -92,21 +92,9 @@ class StoryView(VerticalScroll, can_focus=True):
     }
     """
 
+    #: Only what means something here alone: [ and ] (select a part) are the screen's, so
+    #: that they work from the list too.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "left_square_bracket",
-            "select_part(-1)",
-            "Prev part",
-            key_display="[",
-            tooltip="Select the part before (E edits the selected part)",
-        ),
-        Binding(
-            "right_square_bracket",
-            "select_part(1)",
-            "Next part",
-            key_display="]",
-            tooltip="Select the part after",
-        ),
         Binding("end", "newest", "Newest", show=False, tooltip="Jump to the newest part"),
         Binding("k", "scroll_up", "Up", show=False, tooltip="Scroll"),
         Binding("j", "scroll_down", "Down", show=False, tooltip="Scroll"),
