@@ -17,6 +17,7 @@ from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.widgets import story_view
 from storyterm.tui.widgets.direction import DirectionBar
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
@@ -299,3 +300,65 @@ async def test_the_key_bar_keeps_help_and_quit(runtime: Runtime, width: int) -> 
         await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.press("escape", "w", "f1")  # f1 from inside the input
         await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+
+
+# -- the story a key acts on is the one under the cursor ---------------------------------------
+
+
+async def test_d_before_the_story_under_the_cursor_opens_deletes_nothing(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list opens a story once its cursor rests there; d pressed before that used to ask
+    about (and delete) the story still on the right, not the one under the cursor."""
+    monkeypatch.setattr(story_view, "REST", 30.0)  # the cursor never rests in this test
+    alice = writer_id(runtime)
+    older = seed_session(runtime, alice, "Winter Orchard", parts=1, age=timedelta(days=1))
+    newest = seed_session(runtime, alice, "Salt Roads", parts=1, age=timedelta(hours=1))
+    app = make_app(runtime)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        assert screen.session is not None and screen.session.id == newest
+        await pilot.press("escape", "down", "d")
+        assert screen.panel.highlighted_id == older
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("still opening" in n.message for n in app._notifications)
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        # Enter opens it; then d asks about it.
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.session is not None and screen.session.id == older)
+        await pilot.press("escape", "d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert str(app.screen.query_one("#question").visual) == (
+            "Move “Winter Orchard” to the trash?"
+        )
+        await pilot.press("n")
+        assert runtime.sessions.count(alice) == 2
+
+
+async def test_the_cursor_back_on_the_open_story_keeps_it_open(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Down and straight back up: the story below used to open anyway once its wait ran out,
+    while the cursor rested on the story above."""
+    monkeypatch.setattr(story_view, "REST", 0.5)
+    alice = writer_id(runtime)
+    seed_session(runtime, alice, "Winter Orchard", parts=1, age=timedelta(days=1))
+    newest = seed_session(runtime, alice, "Salt Roads", parts=1, age=timedelta(hours=1))
+    app = make_app(runtime)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        screen = main(app)
+        await pilot.press("escape", "down", "up")
+        assert screen.panel.highlighted_id == newest
+        await pilot.pause(1.0)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.session is not None and screen.session.id == newest
+        assert screen.story.shown_session_id == newest
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Salt Roads" in str(app.screen.query_one("#question").visual)

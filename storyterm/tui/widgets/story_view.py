@@ -181,6 +181,12 @@ class StoryView(VerticalScroll, can_focus=True):
             return None
         return views[-1].part
 
+    @property
+    def settled(self) -> bool:
+        """The story shown is the one the writer is heading for: none is waiting to open (the
+        list's cursor left the shown story less than REST ago, or its parts are being read)."""
+        return self._wanted is None or self._wanted == self._shown_id
+
     def set_empty_text(self, text: str) -> None:
         """What the pane says when there is nothing to show (no story, no parts yet)."""
         self._empty_text = Content(text)
@@ -200,6 +206,13 @@ class StoryView(VerticalScroll, can_focus=True):
         if self._rest_timer is not None:
             self._rest_timer.stop()
         self._rest_timer = self.set_timer(REST, self._open_wanted)
+
+    def keep_shown(self) -> None:
+        """The list's cursor is back on the story shown before the one it had moved to opened:
+        that one is no longer wanted (it used to open anyway, under a cursor resting elsewhere)."""
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+        self._wanted = self._shown_id
 
     def _open_wanted(self) -> None:
         if self._wanted is not None:
