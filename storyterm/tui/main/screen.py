@@ -488,8 +488,7 @@ class MainScreen(Screen[None]):
         self.column.direction_bar.focus_input(explain=True)
 
     def action_search(self) -> None:
-        if self.has_class("-zen"):
-            self.action_zen()
+        self.remove_class("-zen")  # the list comes back
         self.panel.focus_search()
 
     def action_zen(self) -> None:
@@ -500,8 +499,7 @@ class MainScreen(Screen[None]):
             self.story.focus()
 
     def action_filter(self, status: str) -> None:
-        if self.has_class("-zen"):
-            self.action_zen()
+        self.remove_class("-zen")  # the list comes back
         self.panel.set_filter(status)
         self.panel.session_list.focus()
 
