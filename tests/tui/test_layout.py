@@ -9,14 +9,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from textual.app import App
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Button
 
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.tui.app import StorytermApp
 from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.confirm import ConfirmScreen
+from storyterm.tui.screens.login import LoginScreen
 from storyterm.tui.widgets import story_view
 from storyterm.tui.widgets.direction import DirectionBar
 from storyterm.tui.widgets.key_bar import KeyBar
@@ -278,6 +281,40 @@ async def test_the_login_form_keeps_its_button_at_80x24(fresh_runtime: Runtime) 
         await wait_until(pilot, lambda: type(app.screen).__name__ == "LoginScreen")
         await pilot.pause()
         assert on_screen(app, "#go") and on_screen(app, "#quit")
+
+
+class LoginHost(App[None]):
+    """The login form alone, in the app's stylesheet, with every note it can show."""
+
+    CSS_PATH = StorytermApp.CSS_PATH
+
+    def on_mount(self) -> None:
+        self.push_screen(
+            LoginScreen(
+                reason="Your login expired: please log in again to carry on.",
+                keyring_note=(
+                    "The system keyring is turned off (keyring's null backend is chosen): your "
+                    "login lasts for this run only. To stay logged in, set STORYTERM_TOKEN "
+                    "(`storyterm login --print-token`) or choose a keyring backend."
+                ),
+            )
+        )
+
+
+async def test_the_login_forms_notes_scroll_above_its_buttons_at_80x24() -> None:
+    """With a reason and the keyring note, the login form is taller than 24 lines: the notes
+    scroll between the tabs and the buttons instead of being cut off under them."""
+    app = LoginHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        await pilot.pause()
+        assert on_screen(app, "#go") and on_screen(app, "#reason")
+        note = app.screen.query_one("#keyring")
+        note.scroll_visible(animate=False, immediate=True)
+        await pilot.pause()
+        assert on_screen(app, "#keyring") and on_screen(app, "#go")
+        assert not note.region.overlaps(app.screen.query_one("#go").region)
+        assert "STORYTERM_TOKEN" in screen_text(app)[0]
 
 
 @pytest.mark.parametrize("width", [80, 160])
