@@ -403,3 +403,56 @@ def test_main_written_from_an_earlier_take(runtime: Runtime, snap_compare: Any) 
     sid = seed_session(runtime, alice, "Salt Roads", parts=3, words_per_part=40)
     runtime.history.edit(alice, sid, 1, content="Mara stayed ashore that winter.")
     assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=then())
+
+
+# -- the writer's room at 80x24 and 160x48: notices, the new story form, the main screen ------
+
+BOTH = [SMALL, (160, 48)]
+
+
+def size_id(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+@pytest.mark.parametrize("size", BOTH, ids=size_id)
+def test_notice_over_the_main_screen(
+    library: Runtime, size: tuple[int, int], snap_compare: Any
+) -> None:
+    """Salt Roads resumed: the writer is in the direction input, the notice top right, clear
+    of the input and the list."""
+
+    async def resume(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        app = pilot.app
+        await pilot.press("escape", "down", "down")
+        await wait_until(pilot, lambda: app.screen.session.title == "Salt Roads")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: list(app.screen.query("Toast")))
+        await wait_until(pilot, lambda: isinstance(app.focused, Input))
+        await pilot.app.workers.wait_for_complete()
+        for widget in app.screen.query("Input"):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(make_app(library), terminal_size=size, run_before=resume)
+
+
+@pytest.mark.parametrize("size", BOTH, ids=size_id)
+def test_new_session_form_sizes(runtime: Runtime, size: tuple[int, int], snap_compare: Any) -> None:
+    """The Create button stays on screen at 80x24 (the fields scroll above it)."""
+
+    async def fill(pilot: Pilot[Any]) -> None:
+        await pilot.press("escape", "n")
+        await wait_until(pilot, lambda: on("NewSessionScreen")(pilot.app))
+        form = pilot.app.screen
+        await wait_until(pilot, lambda: form.query_one("#model-note").display)
+        await pilot.press(*"The Keeper's Letter")
+
+    assert snap_compare(make_app(runtime), terminal_size=size, run_before=then(fill))
+
+
+@pytest.mark.parametrize("size", BOTH, ids=size_id)
+def test_main_sizes(library: Runtime, size: tuple[int, int], snap_compare: Any) -> None:
+    """The list has the keyboard (heavy border) and the key bar every key that fits, help and
+    quit always."""
+    assert snap_compare(make_app(library), terminal_size=size, run_before=then(press("escape")))

@@ -147,9 +147,24 @@ class HistoryActions:
 
     # -- the trash -------------------------------------------------------------------------
 
+    def _still_opening(self, key: str) -> bool:
+        """True, after telling the writer, while the list's cursor has moved to a story that is
+        not shown yet: a delete now would hit the story still on the right, not the one the
+        writer is looking at in the list."""
+        if self._story.settled:
+            return False
+        self._say(
+            f"The story under the cursor is still opening. Press {key} again once it shows "
+            "on the right."
+        )
+        return True
+
     def delete(self, session: Session) -> None:
         """Ask, then move the story to the trash (`u` right after brings it back)."""
         from storyterm.tui.screens.confirm import ConfirmScreen
+
+        if self._still_opening("d"):
+            return
 
         days = self._runtime.settings.trash_days
         detail = (
@@ -186,6 +201,8 @@ class HistoryActions:
         """Ask, then move the selected part (else the last) to the trash, with all its takes."""
         from storyterm.tui.screens.confirm import ConfirmScreen
 
+        if self._still_opening("x"):
+            return
         part = self._story.target_part
         if part is None:
             self._say("This story has no parts to delete.")

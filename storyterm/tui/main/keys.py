@@ -18,6 +18,7 @@ from storyterm.tui.widgets.direction import DirectionInput
 from storyterm.tui.widgets.session_list import FILTERS
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
     from textual.widget import Widget
 
     from storyterm.core.views import Part, Session
@@ -72,6 +73,15 @@ MAIN_KEYS: list[BindingType] = [
         tooltip="Finish the selected part (else the last) from where it was interrupted, as a "
         "new take",
     ),
+    # Select a part from any pane (from the list: in the open story), for E and x.
+    Binding(
+        "left_square_bracket",
+        "select_part(-1)",
+        "Part",
+        key_display="[ ]",
+        tooltip="Select the part before / after (E edits it, x moves it to the trash)",
+    ),
+    Binding("right_square_bracket", "select_part(1)", "Next part", show=False, key_display="]"),
     Binding(
         "E",
         "edit_part",
@@ -104,8 +114,13 @@ MAIN_KEYS: list[BindingType] = [
     Binding("f5", "reload", "Reload", show=False, tooltip="Reload the list and the story"),
     Binding("z", "zen", "Zen", show=False, tooltip="Hide or show the session list"),
     Binding("question_mark", "help", "Help", key_display="?"),
+    Binding("f1", "keys_help", "Help", show=False, tooltip="This help, even while typing"),
     Binding("q", "quit", "Quit"),
 ]
+
+#: What the key bar shows whatever its width: help (? or, while typing, f1) and quit (q, or
+#: the app's ctrl+q while typing).
+ALWAYS_SHOWN: tuple[tuple[str, ...], ...] = (("help", "keys_help"), ("quit",))
 
 #: Actions bound to plain letters: they cannot fire while an input has the keyboard, so the
 #: footer hides them then. (Not undo: its u goes to the input, its ctrl+z works there too.)
@@ -119,6 +134,7 @@ LETTER_ACTIONS = {
     "previous_take",
     "next_take",
     "delete_part",
+    "select_part",
     "trash",
     "recover",
     "export",
@@ -165,9 +181,10 @@ _WORKS_IN: dict[str, tuple[str, ...]] = {
     "bible": _ANY,
     "view_context": _ANY,
     "delete": _ANY,
+    "select_part": _ANY,
 }
 #: Actions on a part: the story needs one.
-_NEEDS_A_PART = {"regenerate", "finish_part", "edit_part", "delete_part"}
+_NEEDS_A_PART = {"regenerate", "finish_part", "edit_part", "delete_part", "select_part"}
 
 
 def available(
@@ -208,7 +225,7 @@ def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterato
     """A command palette entry for every binding of `screen` (quit has its own)."""
     run: Callable[..., Any]
     for binding in bindings:
-        if not isinstance(binding, Binding) or binding.action == "quit":
+        if not isinstance(binding, Binding) or binding.action in ("quit", "keys_help"):
             continue
         action, _, args = binding.action.partition("(")
         params = tuple(a.strip(" '\"") for a in args.rstrip(")").split(",") if a.strip())
@@ -245,6 +262,13 @@ def _rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
     return out
 
 
+def help_screen(story_keys: Iterable[BindingType]) -> Screen[None]:
+    """The help screen: every key of the main screen and of the story pane."""
+    from storyterm.tui.screens.help import HelpScreen
+
+    return HelpScreen(help_sections(story_keys))
+
+
 def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
     """Every key of the main screen and of the story pane (`story_keys`), grouped."""
     screen_rows = [
@@ -261,6 +285,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
                 ("enter", "In the direction input: write the next part"),
                 ("esc", "Stop the generation (text kept), or leave the input"),
                 *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "F")],
+                *[(k, d) for k, d in screen_rows if k == "[ ]"],
                 ("< >", "Show the selected part's previous / next take (else the last part's)"),
                 *[(k, d) for k, d in screen_rows if k in ("E", "b", "m", "v")],
             ],
@@ -294,7 +319,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
         (
             "App",
             [
-                ("?", "This help"),
+                ("? / f1", "This help (f1 also while typing)"),
                 ("ctrl+p", "Command palette: every command, and themes"),
                 ("tab", "Next pane"),
                 ("q / ctrl+q", "Quit"),

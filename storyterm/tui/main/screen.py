@@ -27,9 +27,10 @@ from textual.worker import Worker, WorkerState
 from storyterm.errors import DatabaseUnavailable, NotFound
 from storyterm.tui.main.boot import Boot
 from storyterm.tui.main.keys import (
+    ALWAYS_SHOWN,
     MAIN_KEYS,
     available,
-    help_sections,
+    help_screen,
     logout_command,
     palette_commands,
 )
@@ -99,7 +100,7 @@ class MainScreen(Screen[None]):
                 self.runtime, reader, self._writer_id, self.app.report_error, id="story-column"
             ).data_bind(MainScreen.session)
         yield StatusBar(ServiceCheck(self.runtime)).data_bind(MainScreen.session)
-        yield KeyBar()
+        yield KeyBar(always=ALWAYS_SHOWN)
 
     @property
     def panel(self) -> SessionsPanel:
@@ -204,9 +205,7 @@ class MainScreen(Screen[None]):
 
     def action_logout(self) -> None:
         """Revoke the saved login, forget it here, and show the login screen."""
-        if not self._require_boot():
-            return
-        if self.boot.can_log_out() and not self._busy("log out"):
+        if self._require_boot() and self.boot.can_log_out() and not self._busy("log out"):
             self.boot.logout(self.app.username or "")
 
     @on(LoggedOut)
@@ -489,8 +488,7 @@ class MainScreen(Screen[None]):
         self.column.direction_bar.focus_input(explain=True)
 
     def action_search(self) -> None:
-        if self.has_class("-zen"):
-            self.action_zen()
+        self.remove_class("-zen")  # the list comes back
         self.panel.focus_search()
 
     def action_zen(self) -> None:
@@ -501,14 +499,12 @@ class MainScreen(Screen[None]):
             self.story.focus()
 
     def action_filter(self, status: str) -> None:
-        if self.has_class("-zen"):
-            self.action_zen()
+        self.remove_class("-zen")  # the list comes back
         self.panel.set_filter(status)
         self.panel.session_list.focus()
 
     def action_reload(self) -> None:
-        if not self.booted:
-            self._require_boot()
+        if not self._require_boot():
             return
         keep = self.session.id if self.session else None
         self.panel.load(reset=True, keep=keep)
@@ -517,10 +513,13 @@ class MainScreen(Screen[None]):
         self.status_bar.check()
         self.column.unsaved.look()  # recovery files other runs wrote since
 
-    def action_help(self) -> None:
-        from storyterm.tui.screens.help import HelpScreen
+    def action_select_part(self, step: int | str) -> None:  # [ ]: from any pane
+        self.story.action_select_part(int(step))
 
-        self.app.push_screen(HelpScreen(help_sections(StoryView.BINDINGS)))
+    def action_help(self) -> None:
+        self.app.push_screen(help_screen(StoryView.BINDINGS))
+
+    action_keys_help = action_help  # f1: the same help, a key an input does not take
 
     async def action_quit(self) -> None:
         await self.app.action_quit()

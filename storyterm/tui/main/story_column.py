@@ -163,7 +163,11 @@ class StoryColumn(Vertical):
     def highlighted(self, session_id: str) -> None:
         """The list's cursor is on this story: open it once the cursor rests there. While a
         part is being written the pane stays on it."""
-        if not self._is_open(session_id) and not self.generating:
+        if self.generating:
+            return
+        if self._is_open(session_id):
+            self.story.keep_shown()
+        else:
             self.story.open_when_resting(session_id)
 
     def chosen(self, session_id: str) -> None:

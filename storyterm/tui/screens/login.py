@@ -82,9 +82,11 @@ class LoginScreen(ModalScreen[LoginResult]):
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="form login"):
             yield Tabs(Tab("Create account", id=REGISTER), Tab("Log in", id=LOGIN))
-            if self.reason:
-                yield Static(Content(self.reason), id="reason", classes="note")
+            # The reason scrolls with the fields: at 80x24 the notes can be taller than the
+            # room between the tabs and the buttons (both docked, so always in sight).
             with Vertical(classes="fields"):
+                if self.reason:
+                    yield Static(Content(self.reason), id="reason", classes="note")
                 with Horizontal(classes="field-row"):
                     yield Label("Username", classes="required")
                     yield SafeInput(

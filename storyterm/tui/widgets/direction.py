@@ -81,8 +81,12 @@ class DirectionBar(Vertical):
     DirectionBar {
         height: auto;
         border: round $border-blurred;
-        border-title-color: $text;
-        &:focus-within { border: round $border; }
+        border-title-color: $text-muted;
+        /* The pane with the keyboard stands out: heavy border, title lit. */
+        &:focus-within {
+            border: heavy $border; border-title-color: $text-accent;
+            border-title-style: bold;
+        }
         DirectionInput, DirectionInput.-textual-compact {
             width: 1fr; padding: 0 1; background: transparent;
         }

@@ -6,11 +6,18 @@ the screen being ready) and again each time the writer moves between the list, t
 the input. KeyBar renders the same line (keys bold, descriptions after them, disabled ones dim,
 the command palette on the right) as one Content and only repaints when the bindings change.
 Clicking a key presses it; hovering shows its tooltip.
+
+When the line is wider than the terminal, keys are dropped from the end (the screens list their
+keys most important first), except the ones the screen says must always show (help and quit on
+the main screen): those stay, on the right, whatever the width. A key that must always show but
+cannot work now (q while an input takes the letters) gives way to another key for the same
+action that can (ctrl+q).
 """
 
 from __future__ import annotations
 
 from textual import events
+from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
@@ -46,9 +53,17 @@ class KeyBar(Widget, can_focus=False):
     }
     """
 
-    def __init__(self, *, show_command_palette: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        show_command_palette: bool = True,
+        always: tuple[tuple[str, ...], ...] = (),
+    ) -> None:
+        """`always`: groups of actions; the first binding that works for any action of a group
+        is shown and never dropped for width (shown bindings first, then hidden ones)."""
         super().__init__()
         self.show_command_palette = show_command_palette
+        self.always = always
         #: (start, end, item) of each key on the line as last rendered (for the mouse).
         self._spots: list[tuple[int, int, _Item]] = []
         #: The key under the mouse (items are rebuilt at each render: keys stay).
@@ -61,8 +76,15 @@ class KeyBar(Widget, can_focus=False):
         if self.is_attached and screen is self.screen:
             self.refresh()
 
-    def _items(self) -> tuple[list[_Item], _Item | None]:
-        """The keys to show, one per action (its first binding), and the palette's key."""
+    def _item(self, binding: Binding, enabled: bool, tooltip: str) -> _Item:
+        label = Content.assemble(
+            (self.app.get_key_display(binding), KEY), (f" {binding.description}", DESCRIPTION)
+        )
+        return _Item(binding.key, label, enabled, tooltip or binding.tooltip)
+
+    def _items(self) -> tuple[list[_Item], list[_Item], _Item | None]:
+        """The keys to show, one per action (its first binding), the ones of them never dropped
+        (taken out of the first list), and the palette's key."""
         app = self.app
         active = self.screen.active_bindings
         items: list[_Item] = []
@@ -71,21 +93,24 @@ class KeyBar(Widget, can_focus=False):
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            label = Content.assemble(
-                (app.get_key_display(binding), KEY), (f" {binding.description}", DESCRIPTION)
-            )
-            items.append(_Item(binding.key, label, enabled, tooltip or binding.tooltip))
+            items.append(self._item(binding, enabled, tooltip))
+        kept: list[_Item] = []
+        for group in self.always:
+            working = [a for a in active.values() if a.binding.action in group and a.enabled]
+            if not working:
+                continue
+            first = min(working, key=lambda a: not a.binding.show)  # a shown one first
+            shown = next((i for i in items if i.key == first.binding.key), None)
+            if shown is not None:
+                items.remove(shown)
+            kept.append(shown or self._item(first.binding, first.enabled, first.tooltip))
         palette = None
         if self.show_command_palette and app.ENABLE_COMMAND_PALETTE:
             found = active.get(app.COMMAND_PALETTE_BINDING)
             if found is not None:
-                _node, binding, enabled, _tooltip = found
-                label = Content.assemble(
-                    (app.get_key_display(binding), KEY), (f" {binding.description}", DESCRIPTION)
-                )
-                tooltip = binding.tooltip or binding.description
-                palette = _Item(binding.key, label, enabled, tooltip)
-        return items, palette
+                binding = found.binding
+                palette = self._item(binding, found.enabled, binding.tooltip or binding.description)
+        return items, kept, palette
 
     def _styled(self, item: _Item) -> Content:
         label = item.label
@@ -96,11 +121,22 @@ class KeyBar(Widget, can_focus=False):
         return label
 
     def render(self) -> Content:
-        items, palette = self._items()
+        items, kept, palette = self._items()
+        width = self.size.width
+        if palette is not None:
+            width -= palette.label.cell_length + 2  # the rule and a space before it
+        # Drop keys from the end (the least important) until the rest and the kept ones fit.
+        room = width - sum(i.label.cell_length + 1 for i in kept)
+        fitting: list[_Item] = []
+        for item in items:
+            room -= item.label.cell_length + 1
+            if room < 0:
+                break
+            fitting.append(item)
         parts: list[Content] = []
         spots: list[tuple[int, int, _Item]] = []
         x = 0
-        for item in items:
+        for item in fitting + kept:
             label = self._styled(item)
             spots.append((x, x + label.cell_length, item))
             parts += [label, Content(" ")]

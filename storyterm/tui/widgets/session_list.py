@@ -162,8 +162,12 @@ class SessionsPanel(Vertical):
         min-width: 28;
         max-width: 44;
         border: round $border-blurred;
-        border-title-color: $text;
-        &:focus-within { border: round $border; }
+        border-title-color: $text-muted;
+        /* The pane with the keyboard stands out: heavy border, title lit. */
+        &:focus-within {
+            border: heavy $border; border-title-color: $text-accent;
+            border-title-style: bold;
+        }
         SearchInput, SearchInput:focus {
             border: none; height: 1; padding: 0 1; margin: 0 0 1 0; background: $boost;
         }

@@ -78,31 +78,23 @@ class StoryView(VerticalScroll, can_focus=True):
            window on each frame). */
         height: 1fr;
         border: round $border-blurred;
-        border-title-color: $text;
+        border-title-color: $text-muted;
         border-subtitle-color: $text-muted;
         padding: 0 1;
-        &:focus { border: round $border; }
+        /* The pane with the keyboard stands out: heavy border, title lit. */
+        &:focus {
+            border: heavy $border; border-title-color: $text-accent;
+            border-title-style: bold;
+        }
         #older, #newer { color: $text-muted; text-align: center; padding: 0 0 1 0; width: 1fr; }
         #newer { padding: 1 0 0 0; }
         #story-empty { color: $text-muted; padding: 2 2; width: 1fr; }
     }
     """
 
+    #: Only what means something here alone: [ and ] (select a part) are the screen's, so
+    #: that they work from the list too.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "left_square_bracket",
-            "select_part(-1)",
-            "Prev part",
-            key_display="[",
-            tooltip="Select the part before (E edits the selected part)",
-        ),
-        Binding(
-            "right_square_bracket",
-            "select_part(1)",
-            "Next part",
-            key_display="]",
-            tooltip="Select the part after",
-        ),
         Binding("end", "newest", "Newest", show=False, tooltip="Jump to the newest part"),
         Binding("k", "scroll_up", "Up", show=False, tooltip="Scroll"),
         Binding("j", "scroll_down", "Down", show=False, tooltip="Scroll"),
@@ -189,6 +181,12 @@ class StoryView(VerticalScroll, can_focus=True):
             return None
         return views[-1].part
 
+    @property
+    def settled(self) -> bool:
+        """The story shown is the one the writer is heading for: none is waiting to open (the
+        list's cursor left the shown story less than REST ago, or its parts are being read)."""
+        return self._wanted is None or self._wanted == self._shown_id
+
     def set_empty_text(self, text: str) -> None:
         """What the pane says when there is nothing to show (no story, no parts yet)."""
         self._empty_text = Content(text)
@@ -208,6 +206,13 @@ class StoryView(VerticalScroll, can_focus=True):
         if self._rest_timer is not None:
             self._rest_timer.stop()
         self._rest_timer = self.set_timer(REST, self._open_wanted)
+
+    def keep_shown(self) -> None:
+        """The list's cursor is back on the story shown before the one it had moved to opened:
+        that one is no longer wanted (it used to open anyway, under a cursor resting elsewhere)."""
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+        self._wanted = self._shown_id
 
     def _open_wanted(self) -> None:
         if self._wanted is not None:
