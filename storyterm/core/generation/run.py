@@ -240,10 +240,8 @@ class Run:
         cap = min(context_length, self.settings.max_num_ctx)
         # num_ctx stays fixed for a story (a new value makes Ollama reload the model); it only
         # shrinks when the model or the max_num_ctx setting demands it.
-        if state.num_ctx and state.num_ctx_model == self.model:
-            num_ctx = min(state.num_ctx, cap)
-        else:
-            num_ctx = cap
+        kept = state.num_ctx if state.num_ctx_model == self.model else None
+        num_ctx = min(kept, cap) if kept else cap
         self.sampling = state.options.over(Sampling.from_settings(self.settings))
         self.budget = Budget.for_num_ctx(num_ctx, self.sampling.num_predict)
         return notes
