@@ -60,6 +60,10 @@ class Option:
         """What a value must be: "a number from 0 to 2"."""
         return f"{self.kind} {self.bounds}"
 
+    def refusal(self, value: Any) -> str:
+        """Why `value` is refused: "must be a number from 0 to 2 (got 5)"."""
+        return f"must be {self.rule} (got {_shown(value)})"
+
 
 def _option(name: str, label: str, meaning: str, unset: str, kind: Any) -> Option:
     info = msgspec.inspect.type_info(kind)
@@ -178,7 +182,7 @@ def clean_value(name: str, value: Any) -> Number:
     spec = option(name)
     number = _as_number(value)
     named = spec.label if spec.label.lower() == spec.name else f"{spec.label} ({spec.name})"
-    problem = f"{named} must be {spec.rule} (got {_shown(value)})."
+    problem = f"{named} {spec.refusal(value)}."
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         raise InvalidInput(problem)
     if isinstance(number, float):
