@@ -118,8 +118,8 @@ OPTIONS: dict[str, Option] = {
         _option(
             "num_predict",
             "Reply length",
-            "most tokens per part (at most half the context window)",
-            "as the context window allows",
+            "most tokens per part, up to half the context window",
+            "as the window allows",
             _settings.NumPredict,
         ),
         _option(

@@ -61,7 +61,7 @@ def test_with_no_flags_it_shows_every_option_and_where_it_comes_from(desk: Desk)
     assert rows["seed"] == "7 this story"
     assert rows["temperature"] == "0.6 default (settings)"
     assert rows["top_p"] == "the model's own default"
-    assert rows["num_predict"] == "as the context window allows default"
+    assert rows["num_predict"] == "as the window allows default"
 
 
 def test_flags_set_values_and_reset_goes_back_to_the_default(desk: Desk) -> None:

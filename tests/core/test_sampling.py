@@ -243,7 +243,7 @@ def test_rows_say_where_each_value_comes_from() -> None:
     assert shown["temperature"] == ("1.5", "story")
     assert shown["seed"] == ("7", "default")
     assert shown["top_p"] == ("the model's own", "unset")
-    assert shown["num_predict"] == ("as the context window allows", "unset")
+    assert shown["num_predict"] == ("as the window allows", "unset")
 
 
 # -- story.json ---------------------------------------------------------------------------------
