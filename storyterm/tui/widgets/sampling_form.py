@@ -123,10 +123,6 @@ class SamplingForm(Vertical):
             changes[name] = clean_value(name, text) if text else None
         return {name: value for name, value in changes.items() if value != getattr(self.own, name)}
 
-    @property
-    def changed(self) -> bool:
-        return self.changes != {}
-
     def show_problem(self) -> None:
         problem = self.problem
         error = self.query_one("#sampling-error", Static)
