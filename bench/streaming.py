@@ -69,8 +69,8 @@ def lift_reply_cap(runtime: Any) -> None:
     teller = runtime.storyteller
     default = teller._chat_ollama
 
-    def factory(model: str, num_ctx: int, num_predict: int, purpose: str) -> Any:
-        return default(model, num_ctx, -1 if purpose == "part" else num_predict, purpose)
+    def factory(model: str, num_ctx: int, num_predict: int, purpose: str, sampling: Any) -> Any:
+        return default(model, num_ctx, -1 if purpose == "part" else num_predict, purpose, sampling)
 
     teller.chat_model_factory = factory
 

@@ -61,6 +61,18 @@ def _default_model_preferences() -> list[str]:
     return list(DEFAULT_MODEL_PREFERENCES)
 
 
+# -- sampling: the bounds of Ollama's options a story can set (core/sampling.py) ---------------
+#: One spelling of each bound: the defaults below are held to them here, and a story's own values
+#: (CLI, API, TUI, story.json) by core/sampling.py, which reads them off these types.
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
+TopP = Annotated[float, Meta(gt=0.0, le=1.0)]
+TopK = Annotated[int, Meta(ge=1, le=1000)]
+RepeatPenalty = Annotated[float, Meta(ge=0.5, le=2.0)]
+NumPredict = Annotated[int, Meta(ge=16, le=32768)]
+#: llama.cpp's sampler seed is a 32-bit unsigned number.
+Seed = Annotated[int, Meta(ge=0, le=2**32 - 1)]
+
+
 def config_file_path() -> Path:
     """Where config.toml is read from: STORYTERM_CONFIG, else the user config dir."""
     explicit = os.environ.get("STORYTERM_CONFIG")
@@ -105,6 +117,15 @@ class Settings(msgspec.Struct, kw_only=True):
     checkpoint_interval: Annotated[float, Meta(gt=0)] = 1.0
     #: Days a deleted story or part stays in the trash before it is deleted for good.
     trash_days: Annotated[int, Meta(ge=1, le=36500)] = 30
+    #: Sampling defaults for every story; a story's own values win (`storyterm options`). Unset:
+    #: the model's own (its Modelfile's), except num_predict (a quarter of the context window,
+    #: at most 2,048 tokens) and seed (a new one each time).
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
+    repeat_penalty: RepeatPenalty | None = None
+    num_predict: NumPredict | None = None
+    seed: Seed | None = None
     #: Textual theme, remembered between runs by the TUI.
     theme: str | None = None
     #: When set, the TUI writes how long it took from process start to ready (JSON) to this file,
@@ -146,6 +167,37 @@ def _kinds() -> dict[str, msgspec.inspect.Type]:
     return kinds
 
 
+@cache
+def _optional() -> frozenset[str]:
+    """The settings that may be left unset (their type takes None)."""
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return frozenset(
+        field.name
+        for field in info.fields
+        if isinstance(field.type, msgspec.inspect.UnionType)
+        and any(isinstance(t, msgspec.inspect.NoneType) for t in field.type.types)
+    )
+
+
+def bounds_text(kind: msgspec.inspect.IntType | msgspec.inspect.FloatType) -> str:
+    """A number's bounds in words ("from 0 to 2", "more than 0 and at most 1", "of 512 or
+    more", "greater than 0"): the settings' errors and core/sampling.py's say them alike."""
+
+    def shown(bound: float) -> str:
+        return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+    if kind.ge is not None and kind.le is not None:
+        return f"from {shown(kind.ge)} to {shown(kind.le)}"
+    if kind.gt is not None and kind.le is not None:
+        return f"more than {shown(kind.gt)} and at most {shown(kind.le)}"
+    if kind.ge is not None:
+        return f"of {shown(kind.ge)} or more"
+    if kind.gt is not None:
+        return f"greater than {shown(kind.gt)}"
+    return ""
+
+
 def _number(value: Any, whole: bool) -> Any:
     """Number text as a number, read as Python reads one; a whole float as an int for a
     whole-number setting ("5.0", or 4096.0 in TOML). Anything else is returned as it is, for
@@ -175,6 +227,8 @@ def _prepared(name: str, value: Any) -> Any:
     """A value as found, in the shape its field's type takes."""
     kind = _kinds()[name]
     if isinstance(kind, (msgspec.inspect.IntType, msgspec.inspect.FloatType)):
+        if name in _optional() and isinstance(value, str) and not value.strip():
+            return None  # STORYTERM_TEMPERATURE= leaves it unset, as an empty URL turns off
         return _number(value, isinstance(kind, msgspec.inspect.IntType))
     if name in _TRIMMED and isinstance(value, str):
         return value.strip()
@@ -206,12 +260,13 @@ def _problem(name: str, raw: Any, value: Any, where: str) -> str:
         what = f"a whole number{_UNITS.get(name, '')}"
         reason = f"must be {what}"
         if _fits(value, int):
-            if kind.le is not None:
-                reason = f"must be {what} from {kind.ge} to {kind.le}"
-            else:
-                reason = f"must be {what} of {kind.ge} or more"
+            reason = f"must be {what} {bounds_text(kind)}"
     elif isinstance(kind, msgspec.inspect.FloatType):
-        reason = f"must be greater than {kind.gt}" if _fits(value, float) else "must be a number"
+        reason = "must be a number"
+        if _fits(value, float):
+            bounds = bounds_text(kind)
+            # "greater than 0" reads alone; "from 0 to 2" needs its noun.
+            reason = f"must be {bounds}" if kind.le is None else f"must be a number {bounds}"
     elif isinstance(kind, msgspec.inspect.ListType):
         if not isinstance(value, list):
             reason = (

@@ -322,6 +322,21 @@ def test_numbers_are_read_leniently(storyterm_home: Path, monkeypatch: pytest.Mo
         ("OLLAMA_TIMEOUT", "0", "must be greater than 0 (got '0')"),
         ("OLLAMA_TIMEOUT", "nan", "must be greater than 0 (got 'nan')"),
         ("CHECKPOINT_INTERVAL", "-1", "must be greater than 0 (got '-1')"),
+        ("TEMPERATURE", "2.5", "must be a number from 0 to 2 (got '2.5')"),
+        ("TEMPERATURE", "warm", "must be a number (got 'warm')"),
+        ("TEMPERATURE", "nan", "must be a number from 0 to 2 (got 'nan')"),
+        ("TOP_P", "0", "must be a number more than 0 and at most 1 (got '0')"),
+        ("TOP_P", "inf", "must be a number more than 0 and at most 1 (got 'inf')"),
+        ("TOP_K", "0", "must be a whole number from 1 to 1000 (got '0')"),
+        ("TOP_K", "4.5", "must be a whole number (got '4.5')"),
+        ("REPEAT_PENALTY", "3", "must be a number from 0.5 to 2 (got '3')"),
+        ("NUM_PREDICT", "8", "must be a whole number from 16 to 32768 (got '8')"),
+        (
+            "NUM_PREDICT",
+            "1" + "0" * 30,
+            f"must be a whole number from 16 to 32768 (got '1{'0' * 30}')",
+        ),
+        ("SEED", "-1", "must be a whole number from 0 to 4294967295 (got '-1')"),
     ],
 )
 def test_each_kind_of_bad_environment_value_is_explained(
@@ -445,3 +460,19 @@ def test_settings_can_be_changed_after_loading(storyterm_home: Path) -> None:
     settings.checkpoint_interval = 0.2
     assert settings.ollama_host == "http://elsewhere:1" and not settings.cache_enabled
     assert settings.checkpoint_interval == 0.2
+
+
+def test_sampling_defaults_come_from_the_environment_and_config_toml(
+    storyterm_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every story's sampling defaults: unset by default (the model's own), read from
+    config.toml and STORYTERM_*, and an empty variable leaves one unset again."""
+    assert [getattr(load_settings(), name) for name in ("temperature", "seed")] == [None, None]
+    write_config(storyterm_home, "temperature = 0.7\ntop_k = 40\nseed = 7\nnum_predict = 512.0\n")
+    monkeypatch.setenv("STORYTERM_TOP_P", " 0.9 ")
+    monkeypatch.setenv("STORYTERM_SEED", "")
+    settings = load_settings()
+    assert settings.temperature == 0.7 and settings.top_k == 40 and settings.top_p == 0.9
+    assert settings.num_predict == 512 and isinstance(settings.num_predict, int)
+    assert settings.seed is None  # the empty variable beats the file
+    assert settings.repeat_penalty is None

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
 from storyterm.api.limits import BodyLimit
-from storyterm.api.routes import auth, health, history, models, sessions, story
+from storyterm.api.routes import auth, health, history, models, options, sessions, story
 from storyterm.api.streaming import STOP_GRACE_SECONDS, Generations
 from storyterm.core.runtime import Runtime
 from storyterm.errors import StorytermError
@@ -81,7 +81,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, history, models, health):
+    for module in (auth, story, sessions, options, history, models, health):
         app.include_router(module.router)
     return app
 

@@ -23,7 +23,8 @@ from storyterm.core.basics import (
     MAX_TITLE,
 )
 from storyterm.core.history import HistoryService
-from storyterm.core.memory.state import MAX_COUNT, well_formed
+from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
+from storyterm.core.sampling import clean_changes
 from storyterm.core.storage.cache import CacheState
 from storyterm.core.storage.imports import ImportSource
 from storyterm.core.storage.parts import NewPart, NewTake
@@ -289,6 +290,26 @@ class SessionService:
         if best_effort:
             return self.get(user_id, session_id)
         raise Conflict("The story's memory kept changing underneath this generation. Try again.")
+
+    def set_options(self, user_id: int, session_id: str, changes: Any) -> Session:
+        """Set the story's own sampling options (`changes`: name -> a value, or None to use the
+        default again; the options not named stay as they are). Every value is checked before
+        anything is written; a change made elsewhere meanwhile is kept (written at a version)."""
+        cleaned = clean_changes(changes)
+        for _attempt in range(5):
+            session = self.get(user_id, session_id)
+            own = MemoryState.from_memory(session.memory).options
+            wanted = own.changed(cleaned).values()
+            if wanted == (session.memory or {}).get(OPTIONS, {}):
+                return session
+            memory = {**(session.memory or {}), OPTIONS: wanted}
+            try:
+                return self.update_memory(
+                    user_id, session_id, memory, expected_version=session.version
+                )
+            except Conflict:
+                continue
+        raise Conflict("The story kept changing while its options were saved. Try again.")
 
     def set_model(self, user_id: int, session_id: str, model_name: Any) -> Session:
         model_name = _clean_model_name(model_name)

@@ -138,6 +138,8 @@ ENDPOINTS = [
     ("POST", "{sid}/complete", None),
     ("DELETE", "{sid}", None),
     ("POST", "{sid}/save", {"formats": ["md"]}),
+    ("GET", "{sid}/options", None),
+    ("PATCH", "{sid}/options", {"temperature": 1.0}),
     ("POST", "/api/langchain/story/{sid}/continue", {"direction": "steal it"}),
 ]
 

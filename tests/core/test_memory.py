@@ -36,7 +36,9 @@ class FakeModels:
         self.summaries = 0
         self.calls: list[tuple[str, int, int, RecordingChatModel]] = []
 
-    def __call__(self, model: str, num_ctx: int, num_predict: int, purpose: str) -> Any:
+    def __call__(
+        self, model: str, num_ctx: int, num_predict: int, purpose: str, sampling: Any
+    ) -> Any:
         if purpose == "summary":
             self.summaries += 1
             reply = f"SUMMARY {self.summaries}: Mara kept the letter and the ferryman lied."

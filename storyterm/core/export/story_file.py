@@ -14,7 +14,8 @@ which field and what to do; no input reaches the database (or a traceback) unche
   the others, numbered 1 to n with the chosen one); a file from before takes has none of
   these, and each of its parts is its own first take;
 - `memory` is derived data: only the keys and values the story memory would use are kept
-  (memory_state.well_formed), so a damaged memory never makes a story that cannot continue.
+  (memory_state.well_formed), so a damaged memory never makes a story that cannot continue;
+  the story's sampling options travel in it, each value out of its range left unset.
 
 `import_story` hands the checked story to SessionService, which writes it in one go. No
 LangChain, and no database access of its own.

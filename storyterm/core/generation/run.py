@@ -32,6 +32,7 @@ from storyterm.core.generation.events import Event, Failed, Finished
 from storyterm.core.generation.reply import Reply
 from storyterm.core.generation.watch import CANCEL, END, ERROR, ITEM, Streams
 from storyterm.core.history import HistoryService
+from storyterm.core.sampling import SUMMARY_SAMPLING, Sampling
 from storyterm.core.service import SessionService
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import clean_direction, scrub
@@ -60,9 +61,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Builds the chat model for one call: (model name, num_ctx, num_predict, purpose) where
-#: purpose is "part" or "summary". Tests pass LangChain's fake chat models through this.
-ChatModelFactory = Callable[[str, int, int, str], "BaseChatModel"]
+#: Builds the chat model for one call: (model, num_ctx, num_predict, purpose: "part" or
+#: "summary", sampling options). Tests pass LangChain's fake chat models through this.
+ChatModelFactory = Callable[[str, int, int, str, Sampling], "BaseChatModel"]
 #: Keeps the messages about to be sent for the story: (digest of the prompt record, messages
 #: as (role, text)).
 RememberPrompt = Callable[[str, list[tuple[str, str]]], None]
@@ -109,6 +110,7 @@ class Run:
         self.direction = ""
         self.model = ""
         self.budget: Budget | None = None
+        self.sampling = Sampling()
         self.state: MemoryState | None = None
         self.estimator: TokenEstimator | None = None
         self.expected_seq = 0
@@ -142,7 +144,9 @@ class Run:
         await self.streams.close_clients()
 
     def chat_model(self, num_ctx: int, num_predict: int, purpose: str) -> Any:
-        return self.streams.keep(self.chat_model_factory(self.model, num_ctx, num_predict, purpose))
+        options = SUMMARY_SAMPLING if purpose == "summary" else self.sampling
+        factory = self.chat_model_factory
+        return self.streams.keep(factory(self.model, num_ctx, num_predict, purpose, options))
 
     def translate(self, exc: BaseException) -> StorytermError:
         return translate_ollama_error(exc, self.settings.ollama_host, self.model or None)
@@ -236,11 +240,10 @@ class Run:
         cap = min(context_length, self.settings.max_num_ctx)
         # num_ctx stays fixed for a story (a new value makes Ollama reload the model); it only
         # shrinks when the model or the max_num_ctx setting demands it.
-        if state.num_ctx and state.num_ctx_model == self.model:
-            num_ctx = min(state.num_ctx, cap)
-        else:
-            num_ctx = cap
-        self.budget = Budget.for_num_ctx(num_ctx)
+        kept = state.num_ctx if state.num_ctx_model == self.model else None
+        num_ctx = min(kept, cap) if kept else cap
+        self.sampling = state.options.over(Sampling.from_settings(self.settings))
+        self.budget = Budget.for_num_ctx(num_ctx, self.sampling.num_predict)
         return notes
 
     async def claim(self) -> None:

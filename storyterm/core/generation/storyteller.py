@@ -40,6 +40,7 @@ from storyterm.core.generation.events import Event, Failed, Progress, Saved, Tex
 from storyterm.core.generation.run import ChatModelFactory, Run, Stop
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import STALE, SUMMARY
+from storyterm.core.sampling import Sampling
 from storyterm.core.service import SessionService
 from storyterm.core.views import Part, Session
 from storyterm.errors import GenerationStopped, InvalidInput, StorytermError
@@ -106,16 +107,23 @@ class Storyteller:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
-    def _chat_ollama(self, model: str, num_ctx: int, num_predict: int, purpose: str) -> Any:
+    def _chat_ollama(
+        self, model: str, num_ctx: int, num_predict: int, purpose: str, sampling: Sampling
+    ) -> Any:
         import httpx
         from langchain_ollama import ChatOllama
 
+        # An option left None is not sent: Ollama uses the model's own (its Modelfile's).
         return ChatOllama(
             model=model,
             base_url=self.settings.ollama_host,
             num_ctx=num_ctx,
             num_predict=num_predict,
-            temperature=0.3 if purpose == "summary" else None,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            repeat_penalty=sampling.repeat_penalty,
+            seed=sampling.seed,
             # No read timeout: a hung stream is detected per token (settings.ollama_timeout).
             client_kwargs={
                 "timeout": httpx.Timeout(None, connect=CONNECT_TIMEOUT),

@@ -120,8 +120,14 @@ class Budget:
     margin: int
 
     @classmethod
-    def for_num_ctx(cls, num_ctx: int) -> Budget:
-        reply = max(128, min(2048, num_ctx // 4))
+    def for_num_ctx(cls, num_ctx: int, reply_length: int | None = None) -> Budget:
+        """The shares for `num_ctx`. The reply gets a quarter of it (at most 2,048 tokens), or
+        the writer's reply length (the num_predict option) up to half of it: the prompt is
+        planned in what is left, so prompt and reply never outgrow the window together."""
+        if reply_length is None:
+            reply = max(128, min(2048, num_ctx // 4))
+        else:
+            reply = max(1, min(reply_length, num_ctx // 2))
         margin = max(32, num_ctx // 64)
         return cls(num_ctx=num_ctx, reply_tokens=reply, margin=margin)
 

@@ -1,6 +1,7 @@
 """What `session.memory` holds, its keys spelled once, and the one tolerant reader of it.
 
-`session.memory` is JSON the storyteller writes, but anything can end up there: an imported
+`session.memory` is JSON the storyteller writes (and, under OPTIONS, the writer's own sampling
+options: core/sampling.py checks them), but anything can end up there: an imported
 story.json, an older storyterm, a hand edit of the database. A value of the wrong type or out
 of range is never trusted: `MemoryState.from_memory` treats it exactly as if it were absent
 (a crash in every `continue` of a story is far worse than a summary rebuilt or a window size
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storyterm.core.basics import MAX_MODEL_NAME
+from storyterm.core.sampling import Sampling
 from storyterm.core.text import scrub
 
 # -- the keys ------------------------------------------------------------------------------
@@ -31,6 +33,8 @@ TOKENS = "tokens"
 LAST_ESTIMATE = "last_prompt_tokens_estimated"
 LAST_EVAL_COUNT = "last_prompt_eval_count"
 LAST_PROMPT = "last_prompt"
+#: The writer's own sampling options for the story (core/sampling.py): only those set.
+OPTIONS = "options"
 
 # -- what a value may be ---------------------------------------------------------------------
 #: A context window below this is not one storyterm can write in (the max_num_ctx setting's
@@ -124,6 +128,7 @@ class MemoryState:
     last_prompt_tokens_estimated: int | None = None
     last_prompt_eval_count: int | None = None
     last_prompt: dict[str, Any] | None = None
+    options: Sampling = field(default_factory=Sampling)
 
     @classmethod
     def from_memory(cls, memory: Any) -> MemoryState:
@@ -140,6 +145,7 @@ class MemoryState:
             last_prompt_tokens_estimated=count(memory.get(LAST_ESTIMATE), 0, 2**53),
             last_prompt_eval_count=count(memory.get(LAST_EVAL_COUNT), 0, 2**53),
             last_prompt=_last_prompt(memory.get(LAST_PROMPT)),
+            options=Sampling.stored(memory.get(OPTIONS)),
         )
 
 
@@ -174,4 +180,6 @@ def well_formed(memory: Any) -> dict[str, Any]:
             **{k: record[k] for k in _LAST_PROMPT_SEQS},
             "cut": dict(record["cut"]),
         }
+    if options := state.options.values():
+        out[OPTIONS] = options
     return out

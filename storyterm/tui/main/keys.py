@@ -90,7 +90,9 @@ MAIN_KEYS: list[BindingType] = [
         tooltip="Edit the selected part (saved as a new take)",
     ),
     Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
-    Binding("m", "model", "Model", tooltip="Choose the model this story is written with"),
+    Binding(
+        "m", "model", "Model", tooltip="Model and sampling options: temperature, reply length, seed"
+    ),
     Binding("v", "view_context", "Context", tooltip="See what the model was sent last"),
     Binding("d", "delete", "Delete", tooltip="Move this story to the trash"),
     Binding(

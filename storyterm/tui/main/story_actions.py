@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from storyterm.core.export import ExportResult
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Part, Session
+    from storyterm.tui.screens.model import ModelPick
     from storyterm.tui.widgets.story_view import StoryView
 
 #: What each status move says once done.
@@ -176,26 +177,39 @@ class StoryActions:
         self._push_screen(BibleScreen(session), saved)
 
     def choose_model(self, session: Session) -> None:
+        """The model screen: the story's model and its sampling options."""
+        from storyterm.core.memory.state import MemoryState
+        from storyterm.core.sampling import Sampling
         from storyterm.tui.screens.model import ModelScreen
 
         if str(session.status) == "completed":
             self._refuse(session, "change its model")
             return
 
-        def chosen(name: str | None) -> None:
-            if name and name != session.model_name:
-                self._run(self._set_model, session.id, name, group="status")
+        def chosen(pick: ModelPick | None) -> None:
+            if pick is not None:
+                self._run(self._set_model, session.id, pick, group="status")
 
-        self._push_screen(ModelScreen(session.title, session.model_name), chosen)
+        own = MemoryState.from_memory(session.memory).options
+        defaults = Sampling.from_settings(self._runtime.settings)
+        self._push_screen(ModelScreen(session.title, session.model_name, own, defaults), chosen)
 
-    def _set_model(self, session_id: str, name: str) -> None:
+    def _set_model(self, session_id: str, pick: ModelPick) -> None:
+        """Save the sampling options, then the model, as the model screen chose them."""
+        sessions, notes = self._runtime.sessions, []
+        session: Session | None = None
         try:
-            session = self._runtime.sessions.set_model(self._writer(), session_id, name)
+            if pick.options:
+                session = sessions.set_options(self._writer(), session_id, pick.options)
+                notes.append("Sampling options saved.")
+            if pick.model:
+                session = sessions.set_model(self._writer(), session_id, pick.model)
+                notes.insert(0, f"“{one_line(session.title)}” now uses {pick.model}.")
         except StorytermError as exc:
             self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            note = f"“{one_line(session.title)}” now uses {name}."
-            self._host.post_message(SessionChanged(session, note))
+            if session is not None:
+                self._host.post_message(SessionChanged(session, " ".join(notes)))
 
     # -- a part ----------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
-"""Pick the model a story is written with, from what Ollama has installed."""
+"""The model a story is written with, picked from what Ollama has installed, and the story's
+sampling options (temperature, reply length, ...) beside it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -10,19 +12,32 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from storyterm.core.sampling import Number, Sampling
 from storyterm.tui.models import ModelChoice
 from storyterm.tui.text import one_line
+from storyterm.tui.widgets.sampling_form import SamplingForm
 
 if TYPE_CHECKING:
     from storyterm.tui.host import HostApp
 
 
-class ModelScreen(ModalScreen["str | None"]):
-    """A list of installed models; Enter picks one, Esc keeps the story's model."""
+@dataclass
+class ModelPick:
+    """What the writer chose: another model (None: keep the story's) and changes to the
+    story's sampling options (option -> value, None: the default again)."""
+
+    model: str | None = None
+    options: dict[str, Number | None] = field(default_factory=dict)
+
+
+class ModelScreen(ModalScreen["ModelPick | None"]):
+    """A list of installed models and the story's sampling options. Enter on a model picks it
+    (with the options as edited); ctrl+s or Enter in an option saves the options alone; Esc
+    closes and changes nothing."""
 
     DEFAULT_CSS = """
     ModelScreen {
@@ -31,36 +46,47 @@ class ModelScreen(ModalScreen["str | None"]):
             width: 72;
             max-width: 95%;
             height: auto;
-            max-height: 80%;
+            max-height: 100%;
             border: thick $primary 80%;
             background: $surface;
-            padding: 1 1;
+            padding: 0 1;
         }
-        OptionList { height: auto; max-height: 20; border: none; background: transparent; }
-        #note { color: $text-warning; padding: 1 1 0 1; }
+        OptionList { height: auto; max-height: 8; border: none; background: transparent; }
+        #note { color: $text-warning; padding: 0 1 1 1; }
+        SamplingForm { border-top: solid $primary 50%; padding-top: 1; }
     }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Keep the current model"),
+        Binding("escape", "cancel", "Close, changing nothing"),
+        Binding("ctrl+s", "save", "Save the options", priority=True),
     ]
 
     app: HostApp
 
-    def __init__(self, title: str, current: str | None) -> None:
+    def __init__(
+        self,
+        title: str,
+        current: str | None,
+        own: Sampling | None = None,
+        defaults: Sampling | None = None,
+    ) -> None:
         super().__init__()
         self._title = title
         self._current = current
+        self._own = own or Sampling()
+        self._defaults = defaults or Sampling()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="panel"):
             yield OptionList(Option(Content("Asking Ollama…"), disabled=True), id="models")
             yield Static(id="note")
+            yield SamplingForm(self._own, self._defaults)
 
     def on_mount(self) -> None:
         panel = self.query_one("#panel")
         panel.border_title = Content(f"Model for “{one_line(self._title)}”")
-        panel.border_subtitle = "enter picks · esc keeps"
+        panel.border_subtitle = "enter picks · ctrl+s saves options · esc cancels"
         self.query_one("#note").display = False
         self.query_one(OptionList).focus()
         self._load()
@@ -95,7 +121,30 @@ class ModelScreen(ModalScreen["str | None"]):
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        picked = event.option.id if event.option.id != self._current else None
+        self._finish(picked)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._finish(None)
+
+    def action_save(self) -> None:
+        self._finish(None)
+
+    def _finish(self, model: str | None) -> None:
+        """Close with the choice, unless an option holds a value that would be refused: then
+        say why there, with the cursor on it, and stay."""
+        form = self.query_one(SamplingForm)
+        changes = form.changes
+        if changes is None:
+            form.show_problem()
+            for widget in form.query(Input):
+                if not widget.is_valid:
+                    widget.focus()
+                    break
+            return
+        self.dismiss(ModelPick(model, changes) if model or changes else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
