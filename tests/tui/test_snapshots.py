@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -403,3 +404,14 @@ def test_main_written_from_an_earlier_take(runtime: Runtime, snap_compare: Any) 
     sid = seed_session(runtime, alice, "Salt Roads", parts=3, words_per_part=40)
     runtime.history.edit(alice, sid, 1, content="Mara stayed ashore that winter.")
     assert snap_compare(make_app(runtime), terminal_size=SIZE, run_before=then())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_export_dialog(library: Runtime, snap_compare: Any, size: tuple[int, int]) -> None:
+    # A fixed folder: the test's own export folder lies under a temporary path.
+    library.settings.export_dir = Path("~/Documents/storyterm")
+    assert snap_compare(
+        make_app(library),
+        terminal_size=size,
+        run_before=then(press("escape", "ctrl+e", until=on("ExportScreen"))),
+    )

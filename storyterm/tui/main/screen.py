@@ -333,9 +333,12 @@ class MainScreen(Screen[None]):
     def action_model(self) -> None:
         self._on_story("choose the model of", self.column.actions.choose_model)
 
-    def action_export(self) -> None:
-        """One key: the story as files in the export folder (updated in place next time)."""
-        self._on_story("export", self.column.actions.export)
+    def action_export(self, choose: str = "") -> None:
+        """e: the story as files (updated in place next time); ctrl+e asks formats and folder."""
+        self._on_story("export", lambda s: self.column.actions.export(s, choose=bool(choose)))
+
+    def action_copy_export_folder(self) -> None:
+        self.column.actions.copy_export_folder()
 
     def action_view_context(self) -> None:
         self._on_story("see the context of", self.column.actions.view_context)
