@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from storyterm.core.basics import PASSWORD_MAX, USERNAME_MAX
-from storyterm.errors import StorytermError
+from storyterm.errors import AuthError, StorytermError, WrongCredentials
 from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -203,8 +203,17 @@ class LoginScreen(ModalScreen[LoginResult]):
     @on(Failed)
     def _failed(self, event: Failed) -> None:
         self.query_one("#go", Button).disabled = False
-        self._show_error(event.error.message)
+        error = event.error
+        message = error.message
+        if isinstance(error, WrongCredentials) and self.mode == LOGIN:
+            # The core's message names no way to make an account: this screen has its own.
+            message += " No account yet? Press ctrl+t to create one."
+        self._show_error(message)
         password = self.query_one("#password", Input)
+        if isinstance(error, AuthError):
+            # A refused password is of no more use: the next try starts from an empty field.
+            password.value = ""
+            self.query_one("#confirm", Input).value = ""
         password.focus()
 
     def _show_error(self, text: str) -> None:
