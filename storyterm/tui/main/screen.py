@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
@@ -140,6 +140,10 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._start()
 
+    def on_key(self, event: events.Key) -> None:
+        if self.boot.booting and not self.booted:  # not ready: the keys wait (typeahead.py)
+            self.boot.typed.hold(event)
+
     # -- who is writing, and the first screenful (tui/main/boot.py) -----------------------------
 
     def _start(self) -> None:
@@ -176,6 +180,7 @@ class MainScreen(Screen[None]):
     def _ready(self) -> None:
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
+        self.boot.typed.replay(self.app)  # keys typed while the stories were being read
         self.boot.confirm()
         if self.status_bar.keep_checking():  # the first time only
             self.column.warm(freeze=self.app.freezes_long_lived)
@@ -184,6 +189,7 @@ class MainScreen(Screen[None]):
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
         self.boot.failed()
+        self.boot.typed.take()  # typed blind before an error: not taken as commands
         if isinstance(event.error, DatabaseUnavailable):
             self.status_bar.database_ok = False
         await self.story.clear(could_not_open(event.error.message))

@@ -6,7 +6,7 @@ import getpass
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.basics import PASSWORD_MAX, USERNAME_MAX
 from storyterm.errors import AuthError, StorytermError, WrongCredentials
+from storyterm.tui.typeahead import TypeAhead
 from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -72,12 +73,17 @@ class LoginScreen(ModalScreen[LoginResult]):
         reason: str | None = None,
         keyring_note: str | None = None,
         username: str | None = None,
+        typed: list[events.Key] | None = None,
     ) -> None:
         super().__init__(classes="form-screen")
         self.mode = mode
         self.reason = reason
         self.keyring_note = keyring_note
         self.username = username
+        #: Keys typed before the form could take them (`typed`: before this screen was up),
+        #: typed into it once its first field has the focus.
+        self._typed = TypeAhead(typed)
+        self._taking_keys = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="form login"):
@@ -113,6 +119,20 @@ class LoginScreen(ModalScreen[LoginResult]):
         if self.mode != REGISTER:
             # Tabs mounts its tabs after this screen's mount: switch once they exist.
             self.call_after_refresh(setattr, self.query_one(Tabs), "active", self.mode)
+        self.call_after_refresh(self._take_keys)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key no field took before the form is ready: kept for the field (TypeAhead)."""
+        if not self._taking_keys:
+            self._typed.hold(event)
+
+    def _take_keys(self, tries: int = 0) -> None:
+        """Once a field has the focus, type the keys held so far into it."""
+        if not isinstance(self.focused, Input) and tries < 20:
+            self.call_after_refresh(self._take_keys, tries + 1)
+            return
+        self._taking_keys = True
+        self._typed.replay(self.app)
 
     def _apply_mode(self) -> None:
         registering = self.mode == REGISTER
