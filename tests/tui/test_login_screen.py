@@ -65,8 +65,12 @@ async def login_screen_of(runtime: Runtime) -> tuple[str, str]:
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
         screen = app.screen
-        await wait_until(pilot, lambda: app.focused is not None)
-        await pilot.pause()
+        assert isinstance(screen, LoginScreen)
+        # Settled: the tab shown is the form's, and a field has the cursor.
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.focused, Input) and screen.query_one(Tabs).active == screen.mode,
+        )
         return screen.query_one(Tabs).active, screen.query_one("#username", Input).value
 
 

@@ -14,6 +14,7 @@ from storyterm.tui.app import StorytermApp
 from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.login import LoginScreen
 from storyterm.tui.widgets.direction import DirectionInput
+from tests.helpers import login_as, password_for
 from tests.tui.helpers import make_app, ready, seed_session, wait_until, writer_id
 
 SIZE = (120, 36)
@@ -39,8 +40,6 @@ def notifications(app: StorytermApp) -> list[str]:
 async def test_a_username_typed_before_the_login_screen_is_up_reaches_its_field(
     fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No OS login name to offer: the form opens on an empty username field, focused.
-    monkeypatch.setattr("storyterm.tui.screens.login.os_username", lambda: "")
     gate = held_boot(fresh_runtime, monkeypatch)
     app = make_app(fresh_runtime)
     async with app.run_test(size=SIZE) as pilot:
@@ -50,13 +49,40 @@ async def test_a_username_typed_before_the_login_screen_is_up_reaches_its_field(
         assert not isinstance(app.screen, LoginScreen)
         gate.set()
         await wait_until(pilot, lambda: app.screen.query_one("#username", Input).value == "mara")
-        assert isinstance(app.screen, LoginScreen)
-        username = app.screen.query_one("#username", Input)
+        screen = app.screen
+        assert isinstance(screen, LoginScreen)
+        # The name typed replaces the OS login the form suggests ("alice" here).
+        username = screen.query_one("#username", Input)
         assert app.focused is username
-        # Typing on from there continues where the held keys left off.
-        await pilot.press(*"_b")
-        assert username.value == "mara_b"
+        # Typing on continues where the held keys left off, and the account is made.
+        secret = password_for("mara")
+        await pilot.press(*"_b", "tab", *secret, "tab", *secret, "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.booted)
+        assert app.username == "mara_b"
         assert not any("Still opening" in m for m in notifications(app))
+
+
+async def test_a_returning_writers_early_keys_go_to_the_password_masked(
+    fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    login_as(fresh_runtime, "mara")
+    fresh_runtime.tokens.clear()  # logged out: the login screen, "Log in" as mara
+    monkeypatch.setattr(StorytermApp, "last_username", property(lambda app: "mara"))
+    gate = held_boot(fresh_runtime, monkeypatch)
+    app = make_app(fresh_runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*password_for("mara"))
+        gate.set()
+        await wait_until(
+            pilot,
+            lambda: app.screen.query_one("#password", Input).value == password_for("mara"),
+        )
+        screen = app.screen
+        assert isinstance(screen, LoginScreen)
+        assert screen.query_one("#username", Input).value == "mara"  # never shown in clear
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.booted)
+        assert app.username == "mara"
 
 
 async def test_a_direction_typed_while_the_stories_load_reaches_the_input(

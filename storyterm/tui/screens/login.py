@@ -127,11 +127,25 @@ class LoginScreen(ModalScreen[LoginResult]):
             self._typed.hold(event)
 
     def _take_keys(self, tries: int = 0) -> None:
-        """Once a field has the focus, type the keys held so far into it."""
-        if not isinstance(self.focused, Input) and tries < 20:
+        """Once the form shows its tab and a field has the focus, type the keys held so far
+        into it."""
+        shown = self.query_one(Tabs).active
+        if shown and shown != self.mode and tries > 0:
+            # Tabs' own first activation can be told after the switch to this screen's tab:
+            # the form follows the tab the writer sees.
+            self.mode = shown
+            self._apply_mode()
+        if not (shown == self.mode and isinstance(self.focused, Input)) and tries < 20:
             self.call_after_refresh(self._take_keys, tries + 1)
             return
         self._taking_keys = True
+        if self._typed.keys and self.mode == REGISTER:
+            # A first run: what was typed before the form showed is the writer's name, not
+            # the OS login suggested in its place (there is no password to type yet). A
+            # returning writer's keys go where the form put the cursor: the password, masked.
+            username = self.query_one("#username", Input)
+            username.value = ""
+            username.focus()
         self._typed.replay(self.app)
 
     def _apply_mode(self) -> None:
@@ -152,6 +166,8 @@ class LoginScreen(ModalScreen[LoginResult]):
     @on(Tabs.TabActivated)
     def _tab(self, event: Tabs.TabActivated) -> None:
         event.stop()
+        if event.tab.id != self.query_one(Tabs).active:
+            return  # stale: Tabs' own first activation, told after the switch to this tab
         if event.tab.id and event.tab.id != self.mode:
             self.mode = event.tab.id
             self._hide_error()
