@@ -101,10 +101,24 @@ class LoginScreen(ModalScreen[LoginResult]):
                     )
                 with Horizontal(classes="field-row"):
                     yield Label("Password", classes="required")
-                    yield Input(password=True, id="password", max_length=PASSWORD_MAX, compact=True)
+                    # Not selected on focus, like every field here (SafeInput): keys typed ahead
+                    # land in it before its focus is told, and must not be replaced then.
+                    yield Input(
+                        password=True,
+                        id="password",
+                        max_length=PASSWORD_MAX,
+                        compact=True,
+                        select_on_focus=False,
+                    )
                 with Horizontal(classes="field-row", id="confirm-row"):
                     yield Label("Again", classes="required")
-                    yield Input(password=True, id="confirm", max_length=PASSWORD_MAX, compact=True)
+                    yield Input(
+                        password=True,
+                        id="confirm",
+                        max_length=PASSWORD_MAX,
+                        compact=True,
+                        select_on_focus=False,
+                    )
                 yield Static(id="hint", classes="note -info")
                 if self.keyring_note:
                     yield Static(Content(self.keyring_note), id="keyring", classes="note")
@@ -127,26 +141,32 @@ class LoginScreen(ModalScreen[LoginResult]):
             self._typed.hold(event)
 
     def _take_keys(self, tries: int = 0) -> None:
-        """Once the form shows its tab and a field has the focus, type the keys held so far
-        into it."""
+        """Once the form shows its tab, put the cursor in its field and type the keys held so
+        far into it. No field has the cursor before: a key typed then would go into the field
+        ahead of the ones held."""
         shown = self.query_one(Tabs).active
         if shown and shown != self.mode and tries > 0:
             # Tabs' own first activation can be told after the switch to this screen's tab:
             # the form follows the tab the writer sees.
             self.mode = shown
             self._apply_mode()
-        if not (shown == self.mode and isinstance(self.focused, Input)) and tries < 20:
+        if shown != self.mode and tries < 20:
             self.call_after_refresh(self._take_keys, tries + 1)
             return
         self._taking_keys = True
+        username = self.query_one("#username", Input)
         if self._typed.keys and self.mode == REGISTER:
             # A first run: what was typed before the form showed is the writer's name, not
             # the OS login suggested in its place (there is no password to type yet). A
             # returning writer's keys go where the form put the cursor: the password, masked.
-            username = self.query_one("#username", Input)
             username.value = ""
-            username.focus()
+        self.set_focus(self._first_field())  # now, before the first key is replayed
         self._typed.replay(self.app)
+
+    def _first_field(self) -> Input:
+        """Where the cursor starts: the username, else (a name is there) the password."""
+        username = self.query_one("#username", Input)
+        return self.query_one("#password", Input) if username.value else username
 
     def _apply_mode(self) -> None:
         registering = self.mode == REGISTER
@@ -159,9 +179,8 @@ class LoginScreen(ModalScreen[LoginResult]):
             else "ctrl+t: create a new account instead."
         )
         self.query_one("#hint", Static).update(Content(hint))
-        username = self.query_one("#username", Input)
-        target = self.query_one("#password", Input) if username.value else username
-        target.focus()
+        if self._taking_keys:  # else the cursor goes in once the held keys can follow it
+            self._first_field().focus()
 
     @on(Tabs.TabActivated)
     def _tab(self, event: Tabs.TabActivated) -> None:
