@@ -68,6 +68,12 @@ class AuthError(StorytermError):
     http_status = 401
 
 
+class WrongCredentials(AuthError):
+    """A login refused for a wrong username or password (the two are never told apart). The
+    message names no front end's way to make an account: each adds its own (the CLI its
+    `storyterm register`, the TUI its key)."""
+
+
 class DatabaseUnavailable(StorytermError):
     """The database cannot be reached or opened."""
 

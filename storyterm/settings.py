@@ -32,9 +32,11 @@ APP_NAME = "storyterm"
 
 DEFAULT_MODEL_PREFERENCES = ["gemma3:latest", "mistral-small3.1:latest"]
 
-#: Where exports go when neither the writer nor the settings say otherwise (relative to the
-#: folder storyterm runs in).
-DEFAULT_EXPORT_DIR = Path("generated_stories")
+#: Every format a story can be exported to (core/export writes each; spelled here, below the
+#: core, so that the settings can check export_formats without importing it).
+EXPORT_FORMATS = ("md", "txt", "json", "epub")
+#: What the TUI's `e`, `storyterm export` and the API's save write when nobody names formats.
+DEFAULT_EXPORT_FORMATS = ("md", "json", "epub")
 
 ENV_PREFIX = "STORYTERM_"
 
@@ -55,6 +57,18 @@ def _default_state_dir() -> Path:
     from platformdirs import user_state_path
 
     return user_state_path(APP_NAME)
+
+
+def default_export_dir() -> Path:
+    """Where exports go when neither the writer nor the settings say otherwise: a storyterm
+    folder in the user's documents folder, the same wherever storyterm is started from."""
+    from platformdirs import user_documents_path
+
+    return user_documents_path() / APP_NAME
+
+
+def _default_export_formats() -> list[str]:
+    return list(DEFAULT_EXPORT_FORMATS)
 
 
 def _default_model_preferences() -> list[str]:
@@ -101,7 +115,11 @@ class Settings(msgspec.Struct, kw_only=True):
     redis_url: str = "redis://localhost:6379/0"
     #: Read from STORYTERM_OLLAMA_HOST, else OLLAMA_HOST (Ollama's own variable).
     ollama_host: str = "http://localhost:11434"
-    export_dir: Path = DEFAULT_EXPORT_DIR
+    #: Where exports go (each story in a folder of its own inside it).
+    export_dir: Path = msgspec.field(default_factory=default_export_dir)
+    #: The formats an export writes when the writer names none (the TUI's `e`, `storyterm
+    #: export` without --format, the API's save without formats): any of EXPORT_FORMATS.
+    export_formats: list[str] = msgspec.field(default_factory=_default_export_formats)
     #: JWT signing secret shared by every client of one database; generated when unset.
     jwt_secret: str | None = None
     #: A token to use instead of the keyring (scripts, servers).
@@ -151,6 +169,11 @@ _VARIABLES = {"ollama_host": "OLLAMA_HOST"}
 _TRIMMED = frozenset({"database_url", "redis_url"})
 #: What a whole-number setting counts, for its error ("must be a whole number of days").
 _UNITS = {"token_ttl_days": " of days"}
+#: List settings (a TOML list, or one comma-separated string): what each item is, an example.
+_LISTS = {
+    "model_preferences": ("model name", '["gemma3:latest"]'),
+    "export_formats": ("export format", '["md", "epub"]'),
+}
 
 
 @cache
@@ -232,12 +255,14 @@ def _prepared(name: str, value: Any) -> Any:
         return _number(value, isinstance(kind, msgspec.inspect.IntType))
     if name in _TRIMMED and isinstance(value, str):
         return value.strip()
-    if name == "model_preferences":
+    if name in _LISTS:
         # One comma-separated string (from the environment) or a TOML list.
         if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        if isinstance(value, (tuple, set, frozenset)):
-            return list(value)
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        elif isinstance(value, (tuple, set, frozenset)):
+            value = list(value)
+        if name == "export_formats" and isinstance(value, list):
+            value = [item.strip().lower() if isinstance(item, str) else item for item in value]
     return value
 
 
@@ -268,13 +293,11 @@ def _problem(name: str, raw: Any, value: Any, where: str) -> str:
             # "greater than 0" reads alone; "from 0 to 2" needs its noun.
             reason = f"must be {bounds}" if kind.le is None else f"must be a number {bounds}"
     elif isinstance(kind, msgspec.inspect.ListType):
+        what, example = _LISTS[name]
         if not isinstance(value, list):
-            reason = (
-                'must be a list of model names, like ["gemma3:latest"], or one comma-separated '
-                "string"
-            )
+            reason = f"must be a list of {what}s, like {example}, or one comma-separated string"
         else:
-            reason = "must list each model name as text in quotes"
+            reason = f"must list each {what} as text in quotes"
             shown = next(item for item in value if not isinstance(item, str))
     elif isinstance(kind, msgspec.inspect.CustomType):
         reason = "must be a path in quotes"
@@ -355,7 +378,7 @@ def load_settings(**overrides: Any) -> Settings:
                 found[name] = (source[key], _prepared(name, source[key]))
                 break
     try:
-        return _convert({name: value for name, (_, value) in found.items()}, Settings)
+        settings = _convert({name: value for name, (_, value) in found.items()}, Settings)
     except msgspec.ValidationError as exc:
         # msgspec stops at the first bad value: check each on its own to name them all.
         annotations = {field.name: field.type for field in msgspec.structs.fields(Settings)}
@@ -369,3 +392,28 @@ def load_settings(**overrides: Any) -> Settings:
             + "; ".join(problems or [str(exc)])
             + f". Fix it in the environment or in {path}."
         ) from None
+    if (problem := _export_formats_problem(settings.export_formats)) is not None:
+        raw = found["export_formats"][0] if "export_formats" in found else None
+        got = f" (got {raw!r})" if isinstance(raw, str) else ""
+        raise InvalidInput(
+            f"A setting is not valid: STORYTERM_EXPORT_FORMATS / export_formats in {path.name}: "
+            f"{problem}{got}. Fix it in the environment or in {path}."
+        )
+    # In the order files are listed, each once ("all": every one).
+    wanted = settings.export_formats
+    settings.export_formats = [name for name in EXPORT_FORMATS if name in wanted or "all" in wanted]
+    return settings
+
+
+def _export_formats_problem(formats: list[str]) -> str | None:
+    """What is wrong with a list of export formats (None: nothing): each must be a format
+    storyterm writes (or "all"), and at least one must be named."""
+    known = ", ".join(EXPORT_FORMATS)
+    unknown = [name for name in formats if name not in EXPORT_FORMATS and name != "all"]
+    if unknown:
+        them = ", ".join(repr(name) for name in unknown)
+        kind = "is not an export format" if len(unknown) == 1 else "are not export formats"
+        return f"{them} {kind}; the formats are {known} (comma-separated), or all"
+    if not formats:
+        return f"name at least one export format: {known}"
+    return None

@@ -20,7 +20,6 @@ CORE = Path(storyterm.core.__file__).parent
 KNOWN: dict[tuple[str, str], str] = {
     # The login messages: the CLI's auth commands are being reworked in another branch
     # (cli-polish); their commands move to the front ends with it.
-    ("identity/accounts.py", "register"): "identity",
     ("identity/accounts.py", "login"): "identity",
     ("identity/tokens.py", "logout"): "identity",
     ("runtime.py", "login"): "identity",

@@ -162,6 +162,8 @@ def test_defaults_when_nothing_is_set(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the documents folder is ~/Documents
+    monkeypatch.chdir(tmp_path)
     settings = load_settings()
     assert settings.config_dir == tmp_path / "xdg-config" / "storyterm"
     assert settings.data_dir == tmp_path / "xdg-data" / "storyterm"
@@ -169,7 +171,9 @@ def test_defaults_when_nothing_is_set(
     assert settings.database_url == ""
     assert settings.redis_url == "redis://localhost:6379/0" and settings.cache_enabled
     assert settings.ollama_host == "http://localhost:11434"
-    assert settings.export_dir == Path("generated_stories")
+    # Exports go to the same place wherever storyterm is started: not a cwd-relative folder.
+    assert settings.export_dir == tmp_path / "home" / "Documents" / "storyterm"
+    assert settings.export_formats == ["md", "json", "epub"]
     assert settings.jwt_secret is None and settings.token is None and settings.theme is None
     assert settings.token_ttl_days == 30
     assert settings.model_preferences == ["gemma3:latest", "mistral-small3.1:latest"]
@@ -290,6 +294,65 @@ def test_model_preferences_from_a_string_or_a_list(
     ) in invalid()
     path.write_text("model_preferences = 3\n", encoding="utf-8")
     assert "must be a list of model names" in invalid()
+
+
+def test_export_formats_from_the_environment_or_config_toml(
+    storyterm_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(storyterm_home, 'export_formats = ["epub", "TXT"]\n')
+    # In the order the files are listed, whatever order they were named in.
+    assert load_settings().export_formats == ["txt", "epub"]
+    monkeypatch.setenv("STORYTERM_EXPORT_FORMATS", " md , json,md ")
+    assert load_settings().export_formats == ["md", "json"]  # the environment wins
+    monkeypatch.setenv("STORYTERM_EXPORT_FORMATS", "all")
+    assert load_settings().export_formats == ["md", "txt", "json", "epub"]
+    monkeypatch.delenv("STORYTERM_EXPORT_FORMATS")
+    path.write_text('export_formats = "txt"\n', encoding="utf-8")
+    assert load_settings().export_formats == ["txt"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "md,pdf",
+            "'pdf' is not an export format; the formats are md, txt, json, epub "
+            "(comma-separated), or all (got 'md,pdf')",
+        ),
+        ("docx,pdf", "'docx', 'pdf' are not export formats; the formats are md, txt, json, epub"),
+        (" , ", "name at least one export format: md, txt, json, epub (got ' , ')"),
+    ],
+)
+def test_an_unknown_export_format_is_a_clear_settings_error(
+    storyterm_home: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("STORYTERM_EXPORT_FORMATS", value)
+    text = invalid()
+    assert text.startswith(
+        "A setting is not valid: STORYTERM_EXPORT_FORMATS / export_formats in config.toml: "
+    )
+    assert message in text
+    assert text.endswith(f"Fix it in the environment or in {storyterm_home}/config/config.toml.")
+
+
+def test_export_formats_in_config_toml_must_be_text(storyterm_home: Path) -> None:
+    write_config(storyterm_home, 'export_formats = ["md", 3]\n')
+    assert (
+        "STORYTERM_EXPORT_FORMATS / export_formats in config.toml: must list each export "
+        "format as text in quotes (got 3)"
+    ) in invalid()
+    write_config(storyterm_home, "export_formats = 3\n")
+    assert "must be a list of export formats" in invalid()
+
+
+def test_a_bad_export_format_stops_the_cli_with_the_known_ones(
+    storyterm_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORYTERM_EXPORT_FORMATS", "pdf")
+    result = CliRunner().invoke(cli, ["sessions"])
+    assert result.exit_code != 0
+    assert "'pdf' is not an export format; the formats are md, txt, json, epub" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_numbers_are_read_leniently(storyterm_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -518,12 +518,12 @@ ExportFormat = Literal["md", "txt", "json", "epub", "all"]
 
 
 class SaveRequest(_Request):
-    formats: list[ExportFormat] = Field(
-        default_factory=lambda: list[ExportFormat](("md", "json")),
-        min_length=1,
+    formats: Annotated[list[ExportFormat], Field(min_length=1)] | None = Field(
+        default=None,
         description="Which files to write: md (story.md and one part-NNN.md per part), txt "
         "(story.txt), json (story.json, which `storyterm import` reads back), epub "
-        "(story.epub), or all.",
+        "(story.epub), or all. Left out: the server's export_formats setting (md, json and "
+        "epub unless it says otherwise).",
         examples=[["md", "json"], ["all"]],
     )
 

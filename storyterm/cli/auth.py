@@ -19,7 +19,7 @@ from storyterm.cli.common import (
 from storyterm.core.identity.accounts import NO_KEYRING, Account, check_password, clean_username
 from storyterm.core.runtime import Runtime, TokenSource
 from storyterm.core.storage.database import redact
-from storyterm.errors import AuthError, InvalidInput, StorytermError
+from storyterm.errors import AuthError, InvalidInput, StorytermError, WrongCredentials
 
 # -- prompts -----------------------------------------------------------------------------------
 
@@ -224,7 +224,13 @@ def login_cmd(username: str | None, password_stdin: bool, print_token: bool) -> 
         if password_stdin
         else _secret("Password", missing=_piped("login", "the password"), err=print_token)
     )
-    account, token = runtime.identity.login(name, password)
+    try:
+        account, token = runtime.identity.login(name, password)
+    except WrongCredentials as exc:
+        # The core names no command: making an account is this front end's own advice.
+        exc.message = exc.message.rstrip(".") + " (or `storyterm register` to create an account)."
+        exc.args = (exc.message,)
+        raise
     if print_token:
         say(token)
         days = runtime.settings.token_ttl_days

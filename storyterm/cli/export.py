@@ -8,8 +8,9 @@ import click
 
 from storyterm.cli.common import current_user_id, get_runtime, handle_errors, say
 from storyterm.cli.sessions import resolve_session_id
-from storyterm.core.export import DEFAULT_FORMATS, FORMATS, ExportResult
+from storyterm.core.export import FORMATS, ExportResult
 from storyterm.errors import ExportError
+from storyterm.settings import DEFAULT_EXPORT_FORMATS
 
 
 @click.command("export")
@@ -19,20 +20,20 @@ from storyterm.errors import ExportError
     "out_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Export directory (default: the export_dir setting, ./generated_stories). The story "
-    "goes into a folder of its own inside it.",
+    help="Export directory (default: the export_dir setting, a storyterm folder in your "
+    "documents folder). The story goes into a folder of its own inside it.",
 )
 @click.option(
     "--format",
     "formats",
-    default=",".join(DEFAULT_FORMATS),
-    show_default=True,
+    default=None,
     metavar="LIST",
     help=f"Comma-separated formats: {', '.join(FORMATS)}, or all. md also writes one "
-    "part-NNN.md per part.",
+    "part-NNN.md per part. [default: the export_formats setting, "
+    f"{','.join(DEFAULT_EXPORT_FORMATS)}]",
 )
 @handle_errors
-def export_cmd(session_id: str, out_dir: Path | None, formats: str) -> None:
+def export_cmd(session_id: str, out_dir: Path | None, formats: str | None) -> None:
     """Export a story to a folder of files: Markdown, plain text, JSON (re-importable), EPUB.
 
     Exporting again updates the folder in place.
@@ -48,7 +49,7 @@ def export_cmd(session_id: str, out_dir: Path | None, formats: str) -> None:
             user_id,
             session_id,
             out_dir=out_dir if out_dir is not None else runtime.settings.export_dir,
-            formats=formats,
+            formats=formats if formats is not None else runtime.settings.export_formats,
         )
     except ExportError as exc:
         if exc.another_folder:  # the core names no command; this is the CLI's way

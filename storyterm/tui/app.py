@@ -253,11 +253,11 @@ class StorytermApp(KeepsRunning):
 
     @property
     def last_username(self) -> str | None:
-        return self._state.last_username
+        """Who last logged in here to this run's database (each database has its own)."""
+        return self._state.username_for(self.runtime.settings.resolved_database_url)
 
     def _remember_username(self, username: str) -> None:
-        if username != self._state.last_username:
-            self._state.last_username = username
+        if self._state.remember_username(self.runtime.settings.resolved_database_url, username):
             self._save_state()
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)

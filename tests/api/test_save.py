@@ -37,11 +37,34 @@ def test_save_writes_the_default_formats_into_the_export_dir(
     assert folder.parent == Path(runtime.settings.export_dir).resolve()
     assert folder.name == f"salt-roads-{sid[:8]}"
     names = sorted(Path(f).name for f in body["files"])
-    assert names == ["part-001.md", "part-002.md", "part-003.md", "story.json", "story.md"]
+    # The export_formats setting's default: md, json and epub.
+    assert names == [
+        "part-001.md",
+        "part-002.md",
+        "part-003.md",
+        "story.epub",
+        "story.json",
+        "story.md",
+    ]
     assert all(Path(f).is_file() for f in body["files"])
     assert body["part_count"] == 3 and body["removed"] == []
     story = json.loads((folder / "story.json").read_text())
     assert [p["content"] for p in story["parts"]] == ["Part 1.", "Part 2.", "Part 3."]
+
+
+def test_save_without_formats_writes_the_export_formats_setting(
+    client: TestClient, login: Login, runtime: Runtime
+) -> None:
+    alice = login("alice")
+    sid = story_with_parts(client, runtime, alice, parts=1)
+    runtime.settings.export_formats = ["txt", "json"]
+    for body in (None, {}, {"formats": None}):
+        response = client.post(f"{SESSIONS}/{sid}/save", json=body, headers=alice)
+        assert response.status_code == 200, response.text
+        assert sorted(Path(f).name for f in response.json()["files"]) == [
+            "story.json",
+            "story.txt",
+        ]
 
 
 def test_save_with_chosen_formats(client: TestClient, login: Login, runtime: Runtime) -> None:

@@ -59,19 +59,37 @@ def test_export_with_the_defaults(logged_in_cli: LoggedInCli, storyterm_home: Pa
     result = logged_in_cli("export", session_id[:8])
     assert result.exit_code == 0, result.output
     folder = (storyterm_home / "exports" / f"the-keepers-letter-{session_id[:8]}").resolve()
+    # The export_formats setting's default: md, json and epub.
     assert result.stdout.splitlines() == [
         f"Exported 2 parts, 10 words, to {folder}",
         "  story.md",
         "  story.json",
+        "  story.epub",
         "  part-001.md",
         "  part-002.md",
     ]
     assert sorted(p.name for p in folder.iterdir()) == [
         "part-001.md",
         "part-002.md",
+        "story.epub",
         "story.json",
         "story.md",
     ]
+
+
+def test_export_without_format_writes_the_export_formats_setting(
+    logged_in_cli: LoggedInCli, storyterm_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id = a_story(logged_in_cli)
+    monkeypatch.setenv("STORYTERM_EXPORT_FORMATS", "txt")
+    result = logged_in_cli("export", session_id[:8])
+    assert result.exit_code == 0, result.output
+    folder = (storyterm_home / "exports" / f"the-keepers-letter-{session_id[:8]}").resolve()
+    assert [p.name for p in folder.iterdir()] == ["story.txt"]
+    # --format still wins over the setting.
+    result = logged_in_cli("export", session_id[:8], "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in folder.iterdir()] == ["story.json"]
 
 
 def test_export_every_format_elsewhere(logged_in_cli: LoggedInCli, tmp_path: Path) -> None:

@@ -135,7 +135,10 @@ def test_login_prompts_and_refuses_wrong_passwords(runner: CliRunner) -> None:
     for _ in range(5):
         wrong = run(runner, "login", "-u", "alice", "--password-stdin", input="nope nope\n")
         assert wrong.exit_code == 1
-        assert "storyterm: Wrong username or password." in wrong.output
+        assert (
+            "storyterm: Wrong username or password. Check both and try again (or `storyterm "
+            "register` to create an account)."
+        ) in wrong.output
     unknown = run(runner, "login", "-u", "nobody", "--password-stdin", input="nope nope\n")
     assert unknown.output == wrong.output
     locked = run(runner, "login", "-u", "alice", "--password-stdin", input=PASSWORD + "\n")

@@ -697,12 +697,17 @@ def test_an_export_directory_that_is_a_link_is_followed(
 def test_the_default_export_directory(
     sqlite_service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A storyterm folder in the user's documents folder, wherever storyterm was started."""
     service = sqlite_service
     alice = make_user(service.store)
     s = service.start(alice, "Default")
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))  # no user-dirs.dirs
     monkeypatch.chdir(tmp_path)
     result = export_session(service, alice, s.id)
-    assert result.folder.parent == (tmp_path / "generated_stories").resolve()
+    assert result.folder.parent == (home / "Documents" / "storyterm").resolve()
+    assert not (tmp_path / "generated_stories").exists()
 
 
 # -- bad imports ---------------------------------------------------------------------------

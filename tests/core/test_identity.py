@@ -29,6 +29,7 @@ from storyterm.errors import (
     InvalidInput,
     InvalidToken,
     TooManyAttempts,
+    WrongCredentials,
 )
 from storyterm.settings import load_settings
 
@@ -167,7 +168,7 @@ def test_wrong_password_and_unknown_user_look_the_same(store: Store, clock: Cloc
     with pytest.raises(AuthError) as unknown:
         identity.login("nobody", "not the password")
     assert str(wrong.value) == str(unknown.value) == BAD_CREDENTIALS
-    assert type(wrong.value) is type(unknown.value) is AuthError
+    assert type(wrong.value) is type(unknown.value) is WrongCredentials
     # The unknown user was checked against a dummy hash: the same work, the same time.
     assert CountingHasher.verified == 2
 
@@ -449,3 +450,13 @@ def test_an_absurdly_long_password_is_refused_without_hashing(store: Store) -> N
     with pytest.raises(AuthError, match="Wrong username or password"):
         identity.login("alice", "x" * 1_000_000)
     assert CountingHasher.verified == 0
+
+
+def test_a_wrong_login_names_no_front_end(store: Store, clock: Clock) -> None:
+    """The core's message is shown by the CLI, the TUI and the API alike: none of them may be
+    told to run a command or press a key of another (each adds its own way to an account)."""
+    identity = IdentityService(store, load_settings(), clock=clock, hasher=CountingHasher())
+    with pytest.raises(WrongCredentials) as wrong:
+        identity.login("nobody", "not the password")
+    assert wrong.value.message == "Wrong username or password. Check both and try again."
+    assert "storyterm" not in wrong.value.message

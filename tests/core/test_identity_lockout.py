@@ -149,8 +149,8 @@ def test_an_unknown_username_is_answered_and_locked_like_a_known_one(store: Stor
         before = hasher.verified
         known, unknown = attempt("alice"), attempt("nobody")
         assert known == unknown  # same error, same message, same wait
-        assert known[0] in ("AuthError", "TooManyAttempts")
-        if known[0] == "AuthError":  # both checked a password (the same argon2 work)
+        assert known[0] in ("WrongCredentials", "TooManyAttempts")
+        if known[0] == "WrongCredentials":  # both checked a password (the same argon2 work)
             assert hasher.verified - before == 2
         clock.now += timedelta(seconds=1)
     assert attempt("alice", PASSWORD)[0] == "TooManyAttempts"
@@ -159,8 +159,8 @@ def test_an_unknown_username_is_answered_and_locked_like_a_known_one(store: Stor
     clock.now += timedelta(seconds=30)
     assert attempt("alice", PASSWORD)[0] == "in"
     # A success clears alice's count only.
-    assert attempt("alice")[0] == "AuthError"
-    assert attempt("nobody")[0] == "AuthError"  # its lock ended; one more failure
+    assert attempt("alice")[0] == "WrongCredentials"
+    assert attempt("nobody")[0] == "WrongCredentials"  # its lock ended; one more failure
     assert attempt("nobody")[0] == "TooManyAttempts"
 
 

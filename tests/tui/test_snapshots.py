@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -456,3 +457,14 @@ def test_main_sizes(library: Runtime, size: tuple[int, int], snap_compare: Any) 
     """The list has the keyboard (heavy border) and the key bar every key that fits, help and
     quit always."""
     assert snap_compare(make_app(library), terminal_size=size, run_before=then(press("escape")))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_export_dialog(library: Runtime, snap_compare: Any, size: tuple[int, int]) -> None:
+    # A fixed folder: the test's own export folder lies under a temporary path.
+    library.settings.export_dir = Path("~/Documents/storyterm")
+    assert snap_compare(
+        make_app(library),
+        terminal_size=size,
+        run_before=then(press("escape", "ctrl+e", until=on("ExportScreen"))),
+    )

@@ -199,7 +199,7 @@ def delete_session(
     description=(
         "Writes (or updates in place) the story's folder in the export directory of the "
         "machine the API runs on (the export_dir setting): `<title>-<short id>/` with the "
-        "formats asked for. Any status can be saved."
+        "formats asked for (else the export_formats setting). Any status can be saved."
     ),
     response_model=SaveResponse,
     responses=errors(401, 404, 503),
@@ -207,7 +207,7 @@ def delete_session(
 def save_session(
     session_id: SessionId, account: AccountDep, runtime: RuntimeDep, body: SaveRequest | None = None
 ) -> SaveResponse:
-    formats = (body or SaveRequest()).formats
+    formats = (body or SaveRequest()).formats or runtime.settings.export_formats
     result = export_session(
         runtime.sessions,
         account.id,

@@ -31,9 +31,13 @@ from storyterm.core.export.story_file import FORMAT_MARKER, FORMAT_VERSION
 from storyterm.core.service import SessionService
 from storyterm.core.views import Part, Session, Take
 from storyterm.errors import InvalidInput
+from storyterm.settings import EXPORT_FORMATS, default_export_dir
 
-#: Every format `export_session` can write, in the order files are listed.
-FORMATS = ("md", "txt", "json", "epub")
+#: Every format `export_session` can write, in the order files are listed (spelled once, in the
+#: settings, which check export_formats against it).
+FORMATS = EXPORT_FORMATS
+#: What export_session writes when its caller names no formats; the front ends pass the
+#: export_formats setting instead.
 DEFAULT_FORMATS = ("md", "json")
 #: story.md/story.txt bodies are kept in memory up to this many characters, then on disk.
 SCRATCH_IN_MEMORY = 16 * 1024 * 1024
@@ -65,7 +69,7 @@ def export_session(
     """Write (or update in place) the export folder of one story and say what is in it.
 
     `out_dir` is the export directory (callers pass `settings.export_dir`; None means the
-    settings' default, `generated_stories` in the current folder). `formats` is any of "md"
+    settings' default, a storyterm folder in the user's documents). `formats` is any of "md"
     (story.md and one part-NNN.md per part), "txt" (story.txt), "json" (story.json, which
     `import_story` reads back) and "epub" (story.epub).
     """
@@ -145,9 +149,7 @@ def _remove_older_files(folder: Path, keep: set[str], committed: int) -> list[Pa
 def _default_out_dir() -> Path:
     # The settings' own default, without reading any setting: the core never looks at the
     # environment; callers that have settings pass settings.export_dir.
-    from storyterm.settings import DEFAULT_EXPORT_DIR
-
-    return DEFAULT_EXPORT_DIR
+    return default_export_dir()
 
 
 def _parse_formats(formats: Iterable[str]) -> list[str]:

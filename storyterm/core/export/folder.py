@@ -57,6 +57,27 @@ def prepare_folder(out_dir: Path, session: Session) -> Path:
     return resolved
 
 
+def folder_problem(out_dir: Path) -> str | None:
+    """Why stories cannot be exported into `out_dir` (None: nothing seen against it), found
+    without writing anything: a file where a folder of the path should be, or a folder
+    storyterm may not write into (the nearest one that exists, since the rest is made)."""
+    root = Path(os.path.abspath(out_dir.expanduser()))
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return (
+            f"{existing} is a file, not a folder, so the story cannot be exported to {root}. "
+            "Choose another folder."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return (
+            f"storyterm may not write to {existing} (permission denied), so the story cannot be "
+            f"exported to {root}. Choose another folder."
+        )
+    return None
+
+
 def export_error(folder: Path, exc: OSError, committed: list[str] | int) -> ExportError:
     """`exc`, met while exporting to `folder`, as what happened, what the folder holds now
     (`committed`: whether any file was already replaced) and what the writer can do."""

@@ -58,6 +58,7 @@ from storyterm.errors import (
     InvalidToken,
     NotFound,
     TooManyAttempts,
+    WrongCredentials,
 )
 
 __all__ = ["NO_KEYRING", "Account", "TokenStore"]
@@ -77,10 +78,7 @@ LONGEST_LOCK = timedelta(minutes=15)
 #: Failures older than this are forgotten: a writer who mistypes now and then is never locked.
 FAILURES_FORGOTTEN_AFTER = timedelta(hours=24)
 
-BAD_CREDENTIALS = (
-    "Wrong username or password. Check both and try again "
-    "(or `storyterm register` to create an account)."
-)
+BAD_CREDENTIALS = "Wrong username or password. Check both and try again."
 LOG_IN_AGAIN = "Please log in again (`storyterm login`)."
 
 _USERNAME_RE = re.compile(r"[\w.\-]+")
@@ -283,7 +281,7 @@ class IdentityService:
         refuse_unstorable(password, "The password")
         if len(password) > PASSWORD_MAX:
             # No password is that long: refuse before spending argon2 time on it.
-            raise AuthError(BAD_CREDENTIALS)
+            raise WrongCredentials(BAD_CREDENTIALS)
         key = username_key(unicodedata.normalize("NFC", username).strip())
         with self._db() as conn:
             row = self._user_by_key(conn, key) if len(key) <= USERNAME_MAX else None
@@ -302,7 +300,7 @@ class IdentityService:
         if row is None or not self._verify_hash(row["password_hash"], password):
             if row is None:
                 self._verify_hash(self._dummy_hash, password)
-            raise AuthError(BAD_CREDENTIALS)
+            raise WrongCredentials(BAD_CREDENTIALS)
         with self._db(write=True) as conn:
             conn.execute(attempts_t.delete().where(attempts_t.c.key == attempts))
             if self._needs_rehash(row["password_hash"]):

@@ -23,6 +23,7 @@ from storyterm.tui.messages import (
     NeedLogin,
     WorkFailed,
 )
+from storyterm.tui.typeahead import TypeAhead
 from storyterm.tui.widgets.session_list import LIST_PAGE
 from storyterm.tui.widgets.story_pages import TAIL
 
@@ -51,6 +52,8 @@ class Boot:
         self.booted = False
         #: A boot (or the first load after a login) is under way.
         self.booting = False
+        #: Keys typed while it is: for the login form, or the main screen once it is ready.
+        self.typed = TypeAhead()
 
     def _run(self, work: Callable[..., None], *args: Any, group: str = "boot") -> None:
         run_in_thread(self._screen, work, *args, group=group, exclusive=True)
@@ -161,6 +164,7 @@ class Boot:
             reason=event.reason,
             keyring_note=keyring_note,
             username=known,
+            typed=self.typed.take(),
         )
 
     def _logged_in(self, result: LoginResult | None) -> None:

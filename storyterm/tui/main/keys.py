@@ -14,6 +14,7 @@ from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
+from storyterm.tui.main.story_actions import CHOOSE_KEY, COPY_KEY
 from storyterm.tui.widgets.direction import DirectionInput
 from storyterm.tui.widgets.session_list import FILTERS
 
@@ -56,7 +57,26 @@ MAIN_KEYS: list[BindingType] = [
     Binding("r", "resume", "Resume", tooltip="Resume a paused story"),
     Binding("c", "complete", "Complete", tooltip="Mark the story completed (read-only)"),
     Binding("C", "reopen", "Reopen", key_display="C", tooltip="Reopen a completed story"),
-    Binding("e", "export", "Export", tooltip="Export the story to files"),
+    Binding(
+        "e",
+        "export",
+        "Export",
+        tooltip="Export the story to files (the export_formats setting)",
+    ),
+    Binding(
+        CHOOSE_KEY,
+        "export('choose')",
+        "Export as…",
+        show=False,
+        tooltip="Choose the formats and the folder, then export",
+    ),
+    Binding(
+        COPY_KEY,
+        "copy_export_folder",
+        "Copy folder",
+        show=False,
+        tooltip="Copy the path of the folder the story was last exported to",
+    ),
     Binding(
         "ctrl+r",
         "regenerate",
@@ -140,6 +160,7 @@ LETTER_ACTIONS = {
     "trash",
     "recover",
     "export",
+    "copy_export_folder",
     "edit_part",
     "finish_part",
     "bible",
@@ -294,7 +315,11 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
         ),
         (
             "Stories",
-            [(k, d) for k, d in screen_rows if k in ("n", "p", "r", "c", "C", "e", "d", "f5", "z")],
+            [
+                (k, d)
+                for k, d in screen_rows
+                if k in ("n", "p", "r", "c", "C", "e", CHOOSE_KEY, COPY_KEY, "d", "f5", "z")
+            ],
         ),
         (
             "Undo, the trash and unsaved text",

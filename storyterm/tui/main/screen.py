@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
@@ -141,6 +141,10 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._start()
 
+    def on_key(self, event: events.Key) -> None:
+        if self.boot.booting and not self.booted:  # not ready: the keys wait (typeahead.py)
+            self.boot.typed.hold(event)
+
     # -- who is writing, and the first screenful (tui/main/boot.py) -----------------------------
 
     def _start(self) -> None:
@@ -177,6 +181,7 @@ class MainScreen(Screen[None]):
     def _ready(self) -> None:
         """The list and the newest story are on screen: stop the clock, then do the rest."""
         self.app.mark_ready(self.panel.loaded_count, "main")
+        self.boot.typed.replay(self.app)  # keys typed while the stories were being read
         self.boot.confirm()
         if self.status_bar.keep_checking():  # the first time only
             self.column.warm(freeze=self.app.freezes_long_lived)
@@ -185,6 +190,7 @@ class MainScreen(Screen[None]):
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
         self.boot.failed()
+        self.boot.typed.take()  # typed blind before an error: not taken as commands
         if isinstance(event.error, DatabaseUnavailable):
             self.status_bar.database_ok = False
         await self.story.clear(could_not_open(event.error.message))
@@ -332,9 +338,12 @@ class MainScreen(Screen[None]):
     def action_model(self) -> None:
         self._on_story("choose the model of", self.column.actions.choose_model)
 
-    def action_export(self) -> None:
-        """One key: the story as files in the export folder (updated in place next time)."""
-        self._on_story("export", self.column.actions.export)
+    def action_export(self, choose: str = "") -> None:
+        """e: the story as files (updated in place next time); ctrl+e asks formats and folder."""
+        self._on_story("export", lambda s: self.column.actions.export(s, choose=bool(choose)))
+
+    def action_copy_export_folder(self) -> None:
+        self.column.actions.copy_export_folder()
 
     def action_view_context(self) -> None:
         self._on_story("see the context of", self.column.actions.view_context)

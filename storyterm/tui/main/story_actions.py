@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from storyterm.errors import StorytermError
+from storyterm.errors import ExportError, StorytermError
 from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import (
     ContextLoaded,
@@ -25,6 +25,8 @@ from storyterm.tui.messages import (
 from storyterm.tui.text import count, one_line
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from textual.widget import Widget
 
     from storyterm.core.export import ExportResult
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
     from storyterm.core.views import Part, Session
     from storyterm.tui.screens.model import ModelPick
     from storyterm.tui.widgets.story_view import StoryView
+
+#: The main screen's keys for the export dialog and for copying the exported folder's path
+#: (keys.py binds them).
+CHOOSE_KEY = "ctrl+e"
+COPY_KEY = "y"
 
 #: What each status move says once done.
 _MOVED = {
@@ -90,6 +97,8 @@ class StoryActions:
         self._push_screen = push_screen
         self._stop_generation = stop_generation
         self._story = story
+        #: The folder the story was last exported to in this run (what `y` copies).
+        self.last_export: Path | None = None
 
     def _run(
         self, work: Callable[..., None], *args: Any, group: str, exclusive: bool = False
@@ -258,26 +267,64 @@ class StoryActions:
 
     # -- files and context -----------------------------------------------------------------
 
-    def export(self, session: Session) -> None:
-        """The story as files in the export folder (updated in place next time)."""
-        self._run(self._export, session.id, group="export", exclusive=True)
+    def export(self, session: Session, *, choose: bool = False) -> None:
+        """The story as files in the export folder (updated in place next time), in the
+        export_formats setting's formats; with `choose`, the export dialog asks for the formats
+        and the folder of this export first."""
+        settings = self._runtime.settings
+        if not choose:
+            formats, folder = tuple(settings.export_formats), settings.export_dir
+            self._run(self._export, session.id, formats, folder, group="export", exclusive=True)
+            return
+        from storyterm.tui.screens.export import ExportChoice, ExportScreen
 
-    def _export(self, session_id: str) -> None:
+        def chosen(choice: ExportChoice | None) -> None:
+            if choice is not None:
+                self._run(
+                    self._export,
+                    session.id,
+                    choice.formats,
+                    choice.folder,
+                    group="export",
+                    exclusive=True,
+                )
+
+        dialog = ExportScreen(session.title, settings.export_formats, settings.export_dir)
+        self._push_screen(dialog, chosen)
+
+    def _export(self, session_id: str, formats: tuple[str, ...], folder: Path) -> None:
         from storyterm.core.export import export_session
 
-        runtime = self._runtime
         try:
             result = export_session(
-                runtime.sessions, self._writer(), session_id, out_dir=runtime.settings.export_dir
+                self._runtime.sessions, self._writer(), session_id, out_dir=folder, formats=formats
             )
         except StorytermError as exc:
+            if isinstance(exc, ExportError) and exc.another_folder:
+                # The core names no key: this is the TUI's way to another folder.
+                exc.message += f" Press {CHOOSE_KEY} to export to another folder."
+                exc.args = (exc.message,)
             self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
             self._host.post_message(Exported(result))
 
     def exported(self, event: Exported) -> None:
-        """Say where the story's files are."""
-        self._host.notify(exported_note(event.result), title="Exported", timeout=12, markup=False)
+        """Say where the story's files are, and how to copy that folder's path."""
+        self.last_export = event.result.folder.expanduser().resolve()
+        note = f"{exported_note(event.result)} Press {COPY_KEY} to copy the folder's path."
+        self._host.notify(note, title="Exported", timeout=12, markup=False)
+
+    def copy_export_folder(self) -> None:
+        """Put the path of the folder last exported to (in this run) on the clipboard."""
+        if self.last_export is None:
+            self._host.notify(
+                "Nothing has been exported yet: press e to export the open story (ctrl+e to "
+                "choose the formats and the folder), then y copies the folder's path.",
+                markup=False,
+            )
+            return
+        self._host.app.copy_to_clipboard(str(self.last_export))
+        self._host.notify(f"Copied {self.last_export} to the clipboard.", markup=False)
 
     def view_context(self, session: Session) -> None:
         """What the model was sent last for this story (ContextLoaded, then show_context)."""

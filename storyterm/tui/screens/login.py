@@ -6,7 +6,7 @@ import getpass
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -17,7 +17,8 @@ from textual.widgets import Button, Input, Label, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from storyterm.core.basics import PASSWORD_MAX, USERNAME_MAX
-from storyterm.errors import StorytermError
+from storyterm.errors import AuthError, StorytermError, WrongCredentials
+from storyterm.tui.typeahead import TypeAhead
 from storyterm.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -72,12 +73,17 @@ class LoginScreen(ModalScreen[LoginResult]):
         reason: str | None = None,
         keyring_note: str | None = None,
         username: str | None = None,
+        typed: list[events.Key] | None = None,
     ) -> None:
         super().__init__(classes="form-screen")
         self.mode = mode
         self.reason = reason
         self.keyring_note = keyring_note
         self.username = username
+        #: Keys typed before the form could take them (`typed`: before this screen was up),
+        #: typed into it once its first field has the focus.
+        self._typed = TypeAhead(typed)
+        self._taking_keys = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form", classes="form login"):
@@ -97,10 +103,24 @@ class LoginScreen(ModalScreen[LoginResult]):
                     )
                 with Horizontal(classes="field-row"):
                     yield Label("Password", classes="required")
-                    yield Input(password=True, id="password", max_length=PASSWORD_MAX, compact=True)
+                    # Not selected on focus, like every field here (SafeInput): keys typed ahead
+                    # land in it before its focus is told, and must not be replaced then.
+                    yield Input(
+                        password=True,
+                        id="password",
+                        max_length=PASSWORD_MAX,
+                        compact=True,
+                        select_on_focus=False,
+                    )
                 with Horizontal(classes="field-row", id="confirm-row"):
                     yield Label("Again", classes="required")
-                    yield Input(password=True, id="confirm", max_length=PASSWORD_MAX, compact=True)
+                    yield Input(
+                        password=True,
+                        id="confirm",
+                        max_length=PASSWORD_MAX,
+                        compact=True,
+                        select_on_focus=False,
+                    )
                 yield Static(id="hint", classes="note -info")
                 if self.keyring_note:
                     yield Static(Content(self.keyring_note), id="keyring", classes="note")
@@ -115,6 +135,40 @@ class LoginScreen(ModalScreen[LoginResult]):
         if self.mode != REGISTER:
             # Tabs mounts its tabs after this screen's mount: switch once they exist.
             self.call_after_refresh(setattr, self.query_one(Tabs), "active", self.mode)
+        self.call_after_refresh(self._take_keys)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key no field took before the form is ready: kept for the field (TypeAhead)."""
+        if not self._taking_keys:
+            self._typed.hold(event)
+
+    def _take_keys(self, tries: int = 0) -> None:
+        """Once the form shows its tab, put the cursor in its field and type the keys held so
+        far into it. No field has the cursor before: a key typed then would go into the field
+        ahead of the ones held."""
+        shown = self.query_one(Tabs).active
+        if shown and shown != self.mode and tries > 0:
+            # Tabs' own first activation can be told after the switch to this screen's tab:
+            # the form follows the tab the writer sees.
+            self.mode = shown
+            self._apply_mode()
+        if shown != self.mode and tries < 20:
+            self.call_after_refresh(self._take_keys, tries + 1)
+            return
+        self._taking_keys = True
+        username = self.query_one("#username", Input)
+        if self._typed.keys and self.mode == REGISTER:
+            # A first run: what was typed before the form showed is the writer's name, not
+            # the OS login suggested in its place (there is no password to type yet). A
+            # returning writer's keys go where the form put the cursor: the password, masked.
+            username.value = ""
+        self.set_focus(self._first_field())  # now, before the first key is replayed
+        self._typed.replay(self.app)
+
+    def _first_field(self) -> Input:
+        """Where the cursor starts: the username, else (a name is there) the password."""
+        username = self.query_one("#username", Input)
+        return self.query_one("#password", Input) if username.value else username
 
     def _apply_mode(self) -> None:
         registering = self.mode == REGISTER
@@ -127,13 +181,14 @@ class LoginScreen(ModalScreen[LoginResult]):
             else "ctrl+t: create a new account instead."
         )
         self.query_one("#hint", Static).update(Content(hint))
-        username = self.query_one("#username", Input)
-        target = self.query_one("#password", Input) if username.value else username
-        target.focus()
+        if self._taking_keys:  # else the cursor goes in once the held keys can follow it
+            self._first_field().focus()
 
     @on(Tabs.TabActivated)
     def _tab(self, event: Tabs.TabActivated) -> None:
         event.stop()
+        if event.tab.id != self.query_one(Tabs).active:
+            return  # stale: Tabs' own first activation, told after the switch to this tab
         if event.tab.id and event.tab.id != self.mode:
             self.mode = event.tab.id
             self._hide_error()
@@ -205,8 +260,17 @@ class LoginScreen(ModalScreen[LoginResult]):
     @on(Failed)
     def _failed(self, event: Failed) -> None:
         self.query_one("#go", Button).disabled = False
-        self._show_error(event.error.message)
+        error = event.error
+        message = error.message
+        if isinstance(error, WrongCredentials) and self.mode == LOGIN:
+            # The core's message names no way to make an account: this screen has its own.
+            message += " No account yet? Press ctrl+t to create one."
+        self._show_error(message)
         password = self.query_one("#password", Input)
+        if isinstance(error, AuthError):
+            # A refused password is of no more use: the next try starts from an empty field.
+            password.value = ""
+            self.query_one("#confirm", Input).value = ""
         password.focus()
 
     def _show_error(self, text: str) -> None:

@@ -38,6 +38,18 @@ FIELDS: list[tuple[str, str, bool, str]] = [
 ]
 
 
+def title_problem(title: str) -> str | None:
+    """Why `title` is too long to be a story's title (counted as the core counts it, spaces
+    around it left out), or None."""
+    length = len(title.strip())
+    if length <= MAX_TITLE:
+        return None
+    return (
+        f"Titles are at most {MAX_TITLE} characters (this one is {length:,}). Shorten it to "
+        "create the story."
+    )
+
+
 class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
     """Creates a session in a worker; dismisses with it, or None when cancelled."""
 
@@ -70,12 +82,12 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
             with VerticalScroll(classes="fields"):
                 with Horizontal(classes="field-row"):
                     yield Label("Title", classes="required")
+                    # No max_length: the Input would cut a long paste without a word. The
+                    # note under the field says how long it is, and Create refuses it.
                     yield SafeInput(
-                        placeholder="What is the story called?",
-                        id="title",
-                        max_length=MAX_TITLE,
-                        compact=True,
+                        placeholder="What is the story called?", id="title", compact=True
                     )
+                yield Static(id="title-note", classes="note")
                 for key, label, multi, placeholder in FIELDS:
                     with Horizontal(classes="field-row"):
                         yield Label(label)
@@ -103,7 +115,15 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
         self.query_one("#form").border_title = "New story"
         self.query_one("#title", Input).focus()
         self.query_one("#model-note").display = False
+        self.query_one("#title-note").display = False
         self.load_models()
+
+    @on(Input.Changed, "#title")
+    def _title_changed(self, event: Input.Changed) -> None:
+        problem = title_problem(event.value)
+        note = self.query_one("#title-note", Static)
+        note.display = problem is not None
+        note.update(Content(problem or ""))
 
     @work(exclusive=True, group="models", exit_on_error=False)
     async def load_models(self) -> None:
@@ -146,6 +166,10 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
         title, metadata, model = self._values()
         if not title.strip():
             self.show_error("A story needs a title: type a few words to name it.")
+            self.query_one("#title", Input).focus()
+            return
+        if (problem := title_problem(title)) is not None:
+            self.show_error(problem)
             self.query_one("#title", Input).focus()
             return
         self.query_one("#create", Button).disabled = True
