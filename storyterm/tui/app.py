@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
@@ -84,12 +84,12 @@ class StorytermApp(KeepsRunning):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        # Tab moves the focus before the next key is handed on. As a screen binding (Textual's
+        # Tab moves the focus before the next key is handed on (action_tab). As a screen binding (Textual's
         # default) it runs only when the focused widget has taken the Tab from its queue, and
         # the keys typed after it in one burst (a fast typist, a paste, tmux send-keys) have
         # been queued for the field being left by then: they landed in the wrong field.
-        Binding("tab", "focus_next", show=False, priority=True),
-        Binding("shift+tab", "focus_previous", show=False, priority=True),
+        Binding("tab", "tab('tab')", show=False, priority=True),
+        Binding("shift+tab", "tab('shift+tab')", show=False, priority=True),
     ]
 
     def __init__(
@@ -165,6 +165,17 @@ class StorytermApp(KeepsRunning):
         if not self.quitting:  # already quitting: that quit saves the part (a bounded wait)
             # Nobody is there to answer a question: unsaved text is named on the way out.
             self.call_next(self._quit, ask=False)
+
+    def action_tab(self, key: str) -> None:
+        """Tab and shift+tab: the next or previous field, at once. A screen still holding the
+        keys typed ahead (tui/typeahead.py) gets the Tab in line with them instead."""
+        screen = self.screen
+        if getattr(screen, "holding_keys", False):
+            screen.post_message(events.Key(key, None))
+        elif key == "tab":
+            screen.focus_next()
+        else:
+            screen.focus_previous()
 
     async def action_quit(self) -> None:
         """Quit; a part being written is stopped first so that its text is saved. With text

@@ -141,8 +141,13 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self._start()
 
+    @property
+    def holding_keys(self) -> bool:
+        """Not ready yet: the keys typed wait (typeahead.py)."""
+        return self.boot.booting and not self.booted
+
     def on_key(self, event: events.Key) -> None:
-        if self.boot.booting and not self.booted:  # not ready: the keys wait (typeahead.py)
+        if self.holding_keys:
             self.boot.typed.hold(event)
 
     # -- who is writing, and the first screenful (tui/main/boot.py) -----------------------------

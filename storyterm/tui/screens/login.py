@@ -137,9 +137,14 @@ class LoginScreen(ModalScreen[LoginResult]):
             self.call_after_refresh(setattr, self.query_one(Tabs), "active", self.mode)
         self.call_after_refresh(self._take_keys)
 
+    @property
+    def holding_keys(self) -> bool:
+        """The form is not ready: keys typed wait for its field (TypeAhead)."""
+        return not self._taking_keys
+
     def on_key(self, event: events.Key) -> None:
         """A key no field took before the form is ready: kept for the field (TypeAhead)."""
-        if not self._taking_keys:
+        if self.holding_keys:
             self._typed.hold(event)
 
     def _take_keys(self, tries: int = 0) -> None:
