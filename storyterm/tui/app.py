@@ -84,10 +84,11 @@ class StorytermApp(KeepsRunning):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        # Tab moves the focus before the next key is handed on (action_tab). As a screen binding (Textual's
-        # default) it runs only when the focused widget has taken the Tab from its queue, and
-        # the keys typed after it in one burst (a fast typist, a paste, tmux send-keys) have
-        # been queued for the field being left by then: they landed in the wrong field.
+        # Tab moves the focus before the next key is handed on (action_tab). As a screen
+        # binding (Textual's default) it runs only when the focused widget has taken the Tab
+        # from its queue, and the keys typed after it in one burst (a fast typist, a paste,
+        # tmux send-keys) have been queued for the field being left by then: they landed in
+        # the wrong field.
         Binding("tab", "tab('tab')", show=False, priority=True),
         Binding("shift+tab", "tab('shift+tab')", show=False, priority=True),
     ]
