@@ -46,3 +46,30 @@ async def test_a_5000_character_title_is_said_and_not_cut(runtime: Runtime) -> N
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
     [story] = runtime.sessions.list(writer_id(runtime)).items
     assert story.title == long_title[:MAX_TITLE].strip()
+
+
+async def test_the_bible_says_a_title_is_too_long_and_keeps_the_story_title(
+    runtime: Runtime,
+) -> None:
+    from storyterm.tui.screens.bible import BibleScreen
+    from tests.tui.helpers import seed_session
+
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    long_title = ("Salt roads and the keeper's letter " * 200)[:5000]
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("escape", "b")
+        await wait_until(pilot, lambda: isinstance(app.screen, BibleScreen))
+        form = app.screen
+        title = form.query_one("#title", Input)
+        note = form.query_one("#title-note")
+        assert not note.display
+        title.value = long_title  # as a paste would leave it: kept whole, not cut
+        await wait_until(pilot, lambda: note.display)
+        assert "Titles are at most 200 characters (this one is 5,000)." in str(note.visual)
+        await pilot.press("ctrl+s")
+        await pilot.app.workers.wait_for_complete()
+        assert app.screen is form and len(title.value) == 5000
+        assert runtime.sessions.get(alice, sid).title == "Salt Roads"

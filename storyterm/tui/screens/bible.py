@@ -14,11 +14,10 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from storyterm.core.basics import MAX_TITLE
 from storyterm.core.memory.state import STALE, SUMMARY, SUMMARY_THROUGH
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
-from storyterm.tui.screens.new_session import FIELDS
+from storyterm.tui.screens.new_session import FIELDS, title_problem
 from storyterm.tui.text import safe
 from storyterm.tui.widgets.safe_input import SafeInput
 from storyterm.tui.widgets.safe_text_area import SafeTextArea
@@ -68,13 +67,10 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
             with VerticalScroll(classes="fields"):
                 with Horizontal(classes="field-row"):
                     yield Label("Title", classes="required")
-                    yield SafeInput(
-                        title,
-                        id="title",
-                        max_length=MAX_TITLE,
-                        disabled=self.read_only,
-                        compact=True,
-                    )
+                    # No max_length: the Input would cut a long paste without a word; the
+                    # note under it says what is too long, and Save waits for a shorter one.
+                    yield SafeInput(title, id="title", disabled=self.read_only, compact=True)
+                yield Static(id="title-note", classes="note")
                 for key, label, multi, placeholder in FIELDS:
                     with Horizontal(classes="field-row"):
                         yield Label(label)
@@ -135,6 +131,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         self.query_one("#form").border_title = Content.assemble(
             "Story bible · ", Content(safe(self.session.title))
         )
+        self.query_one("#title-note").display = False
         self.query_one("#title", Input).focus()
 
     def _values(self) -> tuple[str, dict[str, str], str]:
@@ -155,9 +152,20 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         if not self.changed:
             self.dismiss(None)
             return
-        self.query_one("#save", Button).disabled = True
         title, fields, summary = self._values()
+        if (problem := title_problem(title)) is not None:
+            self.show_error(problem)
+            self.query_one("#title", Input).focus()
+            return
+        self.query_one("#save", Button).disabled = True
         self.save(title, fields, summary)
+
+    @on(Input.Changed, "#title")
+    def _title_changed(self, event: Input.Changed) -> None:
+        problem = title_problem(event.value)
+        note = self.query_one("#title-note", Static)
+        note.display = problem is not None
+        note.update(Content(problem or ""))
 
     @work(thread=True, exclusive=True, group="save-bible", exit_on_error=False)
     def save(self, title: str, fields: dict[str, str], summary: str) -> None:
