@@ -399,3 +399,23 @@ async def test_the_cursor_back_on_the_open_story_keeps_it_open(
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "Salt Roads" in str(app.screen.query_one("#question").visual)
+
+
+@pytest.mark.parametrize("key", ["n", "ctrl+e", "m", "b"])
+async def test_a_form_opens_without_the_notices_from_before_over_its_fields(
+    runtime: Runtime, key: str
+) -> None:
+    alice = writer_id(runtime)
+    seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await ready(pilot)
+        app.notify("Exported 1 part to a folder far away.", timeout=30)
+        await wait_until(pilot, lambda: list(app.screen.query("Toast")))
+        await pilot.press("escape", key)
+        await wait_until(pilot, lambda: not isinstance(app.screen, MainScreen))
+        await pilot.pause()
+        assert not list(app.screen.query("Toast"))
+        # A notice raised while the form is open still shows.
+        app.notify("Something new.", timeout=30)
+        await wait_until(pilot, lambda: list(app.screen.query("Toast")))

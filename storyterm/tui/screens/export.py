@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from storyterm.settings import EXPORT_FORMATS
+from storyterm.tui.screens.form import clear_stale_notices
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.safe_input import SafeInput
 
@@ -99,6 +100,7 @@ class ExportScreen(ModalScreen["ExportChoice | None"]):
                 yield Button("Export", id="export", variant="primary")
 
     def on_mount(self) -> None:
+        clear_stale_notices(self.app)
         form = self.query_one("#form")
         form.border_title = Content(f"Export “{one_line(self._title)}”")
         self.query_one(f"#format-{EXPORT_FORMATS[0]}", Checkbox).focus()

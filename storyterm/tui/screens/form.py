@@ -14,7 +14,16 @@ from storyterm.errors import StorytermError
 from storyterm.tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from storyterm.tui.host import HostApp
+
+
+def clear_stale_notices(app: App[Any]) -> None:
+    """A form the writer opens takes the screen: the notices from before (Started, Exported,
+    Welcome) would lie over its fields, and the writer has moved on from them. Notices raised
+    while the form is open still show."""
+    app.clear_notifications()
 
 
 class SaveFailed(Message):
@@ -54,10 +63,15 @@ class FormBehaviour:
             event.stop()
             self.action_cancel()
 
+    def on_mount(self) -> None:
+        # Textual runs every class's own on_mount along the MRO: the screen's runs too.
+        clear_stale_notices(self.app)
+
     def on_save_failed(self, event: SaveFailed) -> None:
+        # Said on the form's own error line, next to the fields: a notice as well would cover
+        # the fields it is about (at 80x24 the notices' corner lies over the form).
         self._ready_again()
         self.show_error(event.error.message)
-        self.app.report_error(event.error)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A bug, not a StorytermError: logged and told; the form keeps what was typed and can

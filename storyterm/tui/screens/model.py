@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.sampling import Number, Sampling
 from storyterm.tui.models import ModelChoice
+from storyterm.tui.screens.form import clear_stale_notices
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.sampling_form import SamplingForm
 
@@ -84,6 +85,7 @@ class ModelScreen(ModalScreen["ModelPick | None"]):
             yield SamplingForm(self._own, self._defaults)
 
     def on_mount(self) -> None:
+        clear_stale_notices(self.app)
         panel = self.query_one("#panel")
         panel.border_title = Content(f"Model for “{one_line(self._title)}”")
         panel.border_subtitle = "enter picks · ctrl+s saves options · esc cancels"
