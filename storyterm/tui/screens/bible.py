@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from storyterm.core.memory.state import STALE, SUMMARY, SUMMARY_THROUGH
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
-from storyterm.tui.screens.new_session import FIELDS, title_problem
+from storyterm.tui.screens.new_session import FIELDS, show_title_problem, title_problem
 from storyterm.tui.text import safe
 from storyterm.tui.widgets.safe_input import SafeInput
 from storyterm.tui.widgets.safe_text_area import SafeTextArea
@@ -162,10 +162,7 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
 
     @on(Input.Changed, "#title")
     def _title_changed(self, event: Input.Changed) -> None:
-        problem = title_problem(event.value)
-        note = self.query_one("#title-note", Static)
-        note.display = problem is not None
-        note.update(Content(problem or ""))
+        show_title_problem(self.query_one("#title-note", Static), event.value)
 
     @work(thread=True, exclusive=True, group="save-bible", exit_on_error=False)
     def save(self, title: str, fields: dict[str, str], summary: str) -> None:

@@ -50,6 +50,13 @@ def title_problem(title: str) -> str | None:
     )
 
 
+def show_title_problem(note: Static, title: str) -> None:
+    """Fill the note under a title field with why `title` is too long, or hide it."""
+    problem = title_problem(title)
+    note.display = problem is not None
+    note.update(Content(problem or ""))
+
+
 class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
     """Creates a session in a worker; dismisses with it, or None when cancelled."""
 
@@ -120,10 +127,7 @@ class NewSessionScreen(FormBehaviour, ModalScreen["Session | None"]):
 
     @on(Input.Changed, "#title")
     def _title_changed(self, event: Input.Changed) -> None:
-        problem = title_problem(event.value)
-        note = self.query_one("#title-note", Static)
-        note.display = problem is not None
-        note.update(Content(problem or ""))
+        show_title_problem(self.query_one("#title-note", Static), event.value)
 
     @work(exclusive=True, group="models", exit_on_error=False)
     async def load_models(self) -> None:
