@@ -53,3 +53,29 @@ class EventBus:
 
     def close(self) -> None:
         self.publisher.close()
+
+
+class LiveText:
+    """The text of one part being written, told to listeners as it grows: each piece with the
+    offset it starts at (a listener whose copy is shorter missed some and reads again)."""
+
+    __slots__ = ("bus", "length", "seq", "session_id", "user_id", "version")
+
+    def __init__(self, bus: EventBus, user_id: int, session_id: str, seq: int, start: int) -> None:
+        self.bus, self.user_id, self.session_id, self.seq = bus, user_id, session_id, seq
+        #: The part's length as listeners have heard it.
+        self.length = start
+        #: The session's version at the part's last save (None before its first checkpoint).
+        self.version: int | None = None
+
+    def add(self, text: str) -> None:
+        """Never waits: called for every piece the model writes."""
+        self.bus.text(
+            self.user_id,
+            self.session_id,
+            self.seq,
+            offset=self.length,
+            text=text,
+            version=self.version,
+        )
+        self.length += len(text)

@@ -309,7 +309,7 @@ class Parts:
                 row,
                 now,
                 part=(old["id"], values),
-                kind=_WRITE_KINDS.get(state, EventKind.PART_CHANGED),
+                kind=_WRITE_KINDS[state] if state is not None else EventKind.PART_CHANGED,
                 seq=seq,
                 word_count=row["word_count"] + delta,
             )

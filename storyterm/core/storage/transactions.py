@@ -208,8 +208,10 @@ class Transactions:
 def change_kind(row: dict[str, Any], changes: dict[str, Any]) -> EventKind:
     """What a change to a session's own columns is, for a listener (the weightiest first)."""
     if "deleted_at" in changes and (changes["deleted_at"] is None) != (row["deleted_at"] is None):
-        return EventKind.SESSION_RESTORED if changes["deleted_at"] is None else (
-            EventKind.SESSION_DELETED
+        return (
+            EventKind.SESSION_RESTORED
+            if changes["deleted_at"] is None
+            else (EventKind.SESSION_DELETED)
         )
     if "status" in changes and changes["status"] != row["status"]:
         return EventKind.STATUS_CHANGED

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storyterm.core.basics import PartState, utcnow
-from storyterm.core.memory.state import STALE, SUMMARY_THROUGH
 from storyterm.core.events.model import EventKind
+from storyterm.core.memory.state import STALE, SUMMARY_THROUGH
 from storyterm.core.storage.statements import changes_t, parts_t, sessions_t, takes_t, trash_t
 from storyterm.core.storage.takes import (
     DELETE_PART,

@@ -48,7 +48,9 @@ class Versions:
 
     def count(self, user_id: int) -> int:
         query = (
-            sa.select(sa.func.count()).select_from(sessions_t).where(sessions_t.c.user_id == user_id)
+            sa.select(sa.func.count())
+            .select_from(sessions_t)
+            .where(sessions_t.c.user_id == user_id)
         )
         with self.tx.read() as conn:
             return int(conn.execute(query).scalar_one())
