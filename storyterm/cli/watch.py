@@ -49,6 +49,9 @@ _WHAT = {
     EventKind.PART_CHANGED: "part {seq} changed",
     EventKind.VERSION_CHOSEN: "part {seq}: another take chosen",
 }
+#: Not printed (--json has them): checkpoints of the text already on screen, and the story
+#: memory's bookkeeping, which every generation changes twice.
+_QUIET = (EventKind.PART_SAVED, EventKind.MEMORY_CHANGED)
 #: Too many to print one by one: the watch of a story prints no more than this many parts it
 #: missed at once (`storyterm show` has them all).
 MAX_CATCH_UP = 3
@@ -158,7 +161,8 @@ def watch_cmd(session_id: str | None, as_json: bool) -> None:
 
     With SESSION_ID (or its first characters), one story, its parts' text printed as the
     model writes them, wherever it runs. Without Redis the database is looked at every few
-    seconds instead, and the watch says so.
+    seconds instead, and the watch says so. --json prints every event, one object a line
+    (checkpoints and story-memory changes included).
     """
     from storyterm.cli.sessions import resolve_session_id
 
@@ -198,7 +202,7 @@ def _show_list(item: Event | Status) -> None:
     if isinstance(item, Status):
         say(styled(f"{_stamp()} {item.reason}", dim=True), err=True)
         return
-    if item.kind in (EventKind.TEXT_ADDED, EventKind.PART_SAVED):
+    if item.kind in _QUIET or item.kind is EventKind.TEXT_ADDED:
         return  # a story's text is watched with its id
     title = styled(f"“{item.title or item.session_id}”", one_line=True, bold=True)
     say(f"{_stamp()} ", title, f" {describe(item)}")
@@ -212,7 +216,7 @@ def _show_story(story: StoryText, item: Event | Status) -> None:
         return
     if item.kind is EventKind.TEXT_ADDED:
         story.text(item)
-    elif item.kind is EventKind.PART_SAVED:
+    elif item.kind in _QUIET:
         return
     elif item.kind is EventKind.SESSION_REMOVED:
         story.note("The story was deleted for good.")
