@@ -324,3 +324,46 @@ async def test_a_part_streamed_by_one_client_is_heard_whole_by_another(
         finally:
             other.close()
             kit.close()
+
+
+def test_without_redis_the_database_is_watched_and_says_so(database_url: str) -> None:
+    one = SessionService(Store.open(database_url, None))
+    other = Store.open(database_url, None)
+    other.events.poll_seconds = 0.1
+    try:
+        alice = make_user(one.store)
+        kept = one.start(alice, "Kept")
+        listening = other.events.subscribe(alice)
+        (status,) = listening.next()
+        assert isinstance(status, Status) and status.mode is Mode.POLLING
+        assert "no Redis" in status.reason
+        new = one.start(alice, "New")
+        one.rename(alice, kept.id, "Kept, renamed")
+        heard = hear(listening, lambda items: len(events(items)) >= 2)
+        assert {(e.kind, e.session_id, e.synthetic) for e in events(heard)} == {
+            (EventKind.SESSION_CREATED, new.id, True),
+            (EventKind.SESSION_CHANGED, kept.id, True),
+        }
+        one.delete(alice, new.id)
+        hear(listening, has(EventKind.SESSION_DELETED, session_id=new.id))
+        one.history.delete_forever(alice, new.id)
+        hear(listening, has(EventKind.SESSION_REMOVED, session_id=new.id))
+        listening.close()
+    finally:
+        one.store.close()
+        other.close()
+
+
+def test_a_save_stands_when_telling_of_it_fails(database_url: str) -> None:
+    service = SessionService(Store.open(database_url, None))
+    try:
+
+        def broken(_events: list[Event]) -> None:
+            raise RuntimeError("a bug in the publisher")
+
+        service.store.tx.on_commit = broken
+        alice = make_user(service.store)
+        story = service.start(alice, "Saved anyway")
+        assert service.get(alice, story.id).title == "Saved anyway"
+    finally:
+        service.store.close()

@@ -3,7 +3,6 @@ SQLAlchemy, Redis, LangChain or Textual)."""
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 
 import msgspec
@@ -60,9 +59,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def with_id(self, entry_id: str) -> Event:
         return msgspec.structs.replace(self, id=entry_id)
-
-    def stamped(self) -> Event:
-        return msgspec.structs.replace(self, at=time.time())
 
     def to_json(self) -> bytes:
         return _encode(self)

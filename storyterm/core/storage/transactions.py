@@ -4,6 +4,7 @@ words a writer can act on, and the session row each call reads or locks and bump
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from storyterm.core.storage.database import describe_data_error, describe_error
 from storyterm.core.storage.statements import sessions_t, statements
 from storyterm.core.views import Session
 from storyterm.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 
 #: No command named: the CLI checks an id itself first (cli/sessions.py, with its own hint).
 NOT_FOUND = "No story session {id!r} here."
@@ -87,9 +90,13 @@ class Transactions:
             raise InvalidInput(describe_data_error(exc)) from exc
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
-        # Committed: only now may anyone hear of it.
+        # Committed: only now may anyone hear of it. Telling never fails the save (the
+        # publisher only queues; a bug there is logged, and the change stands).
         if events and self.on_commit is not None:
-            self.on_commit(events)
+            try:
+                self.on_commit(events)
+            except Exception:
+                log.exception("could not pass on the events of a saved change")
 
     def note(
         self,
