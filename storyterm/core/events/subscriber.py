@@ -95,7 +95,11 @@ class Subscriber:
             resync = self._resume_lost(resume)
             if not resync:
                 self._position = resume
-        self.watch.start()  # NotFound for another writer's story: nothing else is kept
+        try:
+            self.watch.start()  # NotFound for another writer's story
+        except BaseException:
+            self._drop_client()
+            raise
         if live:
             self.mode, self.reason = Mode.LIVE, "live events"
         else:
