@@ -13,7 +13,16 @@ from starlette.concurrency import run_in_threadpool
 from storyterm import __version__
 from storyterm.api.errors import install_error_handlers
 from storyterm.api.limits import BodyLimit
-from storyterm.api.routes import auth, health, history, models, options, sessions, story
+from storyterm.api.routes import (
+    auth,
+    events,
+    health,
+    history,
+    models,
+    options,
+    sessions,
+    story,
+)
 from storyterm.api.streaming import STOP_GRACE_SECONDS, Generations
 from storyterm.core.runtime import Runtime
 from storyterm.errors import StorytermError
@@ -45,6 +54,7 @@ TAGS = [
     {"name": "history", "description": "Undo and redo a story's changes; reopen a completed one."},
     {"name": "trash", "description": "Deleted stories and parts, until restored or emptied."},
     {"name": "models", "description": "The Ollama models a story can be written with."},
+    {"name": "events", "description": "Every change to your sessions as it happens (SSE)."},
     {"name": "health", "description": "Whether the database, the cache and Ollama answer."},
 ]
 
@@ -81,7 +91,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, options, history, models, health):
+    for module in (auth, story, sessions, events, options, history, models, health):
         app.include_router(module.router)
     return app
 

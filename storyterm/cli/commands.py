@@ -62,8 +62,19 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from storyterm.cli import auth, db, export, history, options, recover, serve, sessions, story
+    from storyterm.cli import (
+        auth,
+        db,
+        export,
+        history,
+        options,
+        recover,
+        serve,
+        sessions,
+        story,
+        watch,
+    )
 
-    for module in (auth, sessions, story, options, history, recover, export, db, serve):
+    for module in (auth, sessions, story, options, history, recover, export, db, serve, watch):
         for command in module.COMMANDS:
             cli.add_command(command)

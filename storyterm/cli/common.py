@@ -105,3 +105,10 @@ def print_json(value: Any) -> None:
     and readable (other non-ASCII characters are written as they are)."""
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def json_line(value: Any) -> None:
+    """`value` as one line of JSON (a stream of objects: `watch --json`), escaped as
+    `print_json` escapes."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text))

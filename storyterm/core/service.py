@@ -22,6 +22,7 @@ from storyterm.core.basics import (
     MAX_MODEL_NAME,
     MAX_TITLE,
 )
+from storyterm.core.events.bus import LiveText
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
 from storyterm.core.sampling import clean_changes
@@ -469,6 +470,11 @@ class SessionService:
             expect=expect,
         )
         return part
+
+    def live_text(self, user_id: int, part: Part) -> LiveText:
+        """The text of `part`, claimed for a generation, as other windows see it stream (live
+        events; the text itself is saved at each checkpoint)."""
+        return LiveText(self.store.events, user_id, part.session_id, part.seq, len(part.content))
 
     def remove_last_part(self, user_id: int, session_id: str, seq: int) -> Session:
         return self.store.parts.delete_last(user_id, session_id, seq)

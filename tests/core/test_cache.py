@@ -416,9 +416,14 @@ def test_two_databases_sharing_one_redis_never_see_each_other(
         assert o1.from_cache and o2.from_cache
         settle(one)
         settle(two)
+        one.store.events.publisher.flush()
+        two.store.events.publisher.flush()
         keys = {k.decode() for k in rclient.scan_iter("storyterm:*")}
-        assert keys == {one.store.cache.key(s1.id), two.store.cache.key(s2.id)}
-        assert len(keys) == 2
+        # The hot copies, and each database's live events (core/events), each in its own
+        # namespace although the user and session ids are the same.
+        events = {one.store.events.channel.key(a1), two.store.events.channel.key(a2)}
+        assert keys == {one.store.cache.key(s1.id), two.store.cache.key(s2.id)} | events
+        assert len(keys) == 4
     finally:
         one.store.close()
         two.store.close()

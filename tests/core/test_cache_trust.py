@@ -418,8 +418,12 @@ def test_copies_on_two_postgresql_servers_never_share_hot_entries(
             assert [p.content for p in o2.parts] == ["Common start.", "The copy goes north."]
         assert o1.from_cache and o2.from_cache  # both hot, each in its own entry
         assert one.store.cache.flush() and two.store.cache.flush()
+        assert one.store.events.publisher.flush() and two.store.events.publisher.flush()
         keys = {k.decode() for k in rclient.scan_iter("storyterm:*")}
-        assert keys == {one.store.cache.key(sid), two.store.cache.key(sid)}
+        # The hot copies and the live event streams (core/events), each copy's its own.
+        events = {one.store.events.channel.key(user), two.store.events.channel.key(user)}
+        assert len(events) == 2
+        assert keys == {one.store.cache.key(sid), two.store.cache.key(sid)} | events
     finally:
         one.store.close()
         two.store.close()

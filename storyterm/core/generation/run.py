@@ -50,6 +50,7 @@ from storyterm.settings import Settings
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from storyterm.core.events.bus import LiveText
     from storyterm.core.memory.prompt import (
         Budget,
         FoldChunk,
@@ -126,6 +127,7 @@ class Run:
         self.part: Part | None = None
         self.reply = Reply()
         self.saved_text = ""
+        self.live: LiveText | None = None  # the text as other windows see it stream
         self.next_save = 0.0
         self.raw_estimate = 0
         self.ended = False
@@ -282,6 +284,7 @@ class Run:
                 model_name=self.model,
                 expected_seq=self.expected_seq,
             )
+        self.live = self.sessions.live_text(self.user_id, self.part)
         self.next_save = time.monotonic() + self.settings.checkpoint_interval
 
     async def plan(self) -> PromptPlan:
@@ -383,7 +386,10 @@ class Run:
     def take_chunk(self, chunk: Any) -> str:
         """Account for one chunk from the model; returns what it adds to the part's text."""
         text = self.reply.take(chunk)
-        return text if self.continuation is None else self.continuation.feed(text)
+        added = text if self.continuation is None else self.continuation.feed(text)
+        if added and self.live is not None:
+            self.live.add(added)
+        return added
 
     def written(self) -> str:
         """The part's text so far: the reply, after the text it goes on from when finishing."""
@@ -419,6 +425,8 @@ class Run:
         self.next_save = time.monotonic() + self.settings.checkpoint_interval
         self.part = part
         self.session = session
+        if self.live is not None:
+            self.live.version = session.version
         changed = text != self.saved_text
         self.saved_text = text
         if session.status is not SessionStatus.ACTIVE:

@@ -22,6 +22,7 @@ from storyterm.core.basics import (
     being_written_message,
     status_message,
 )
+from storyterm.core.events.model import EventKind
 from storyterm.core.storage.cache import TAIL_PARTS, Cache
 from storyterm.core.storage.statements import parts_t, statements
 from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
@@ -86,6 +87,14 @@ def refuse_while_writing(conn: sa.Connection, session_id: str, title: str) -> No
     ).scalar()
     if writing is not None:
         raise Conflict(being_written_message(writing, title))
+
+
+#: What a rewrite of a part is, for a listener, by the state it leaves the part in.
+_WRITE_KINDS = {
+    PartState.STREAMING: EventKind.PART_SAVED,
+    PartState.DONE: EventKind.PART_FINISHED,
+    PartState.INTERRUPTED: EventKind.PART_INTERRUPTED,
+}
 
 
 class Parts:
@@ -220,6 +229,12 @@ class Parts:
                     conn,
                     row,
                     now,
+                    kind=(
+                        EventKind.PART_BEGUN
+                        if state is PartState.STREAMING
+                        else EventKind.PART_CHANGED
+                    ),
+                    seq=seq,
                     part_count=seq,
                     word_count=row["word_count"] + words,
                 )
@@ -290,7 +305,13 @@ class Parts:
                 values["completion_tokens"] = completion_tokens
             delta = values.get("word_count", old["word_count"]) - old["word_count"]
             new_row = self.tx.bump(
-                conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
+                conn,
+                row,
+                now,
+                part=(old["id"], values),
+                kind=_WRITE_KINDS[state] if state is not None else EventKind.PART_CHANGED,
+                seq=seq,
+                word_count=row["word_count"] + delta,
             )
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)
@@ -322,7 +343,13 @@ class Parts:
                 parts_t.delete().where(parts_t.c.session_id == session_id, parts_t.c.seq == seq)
             )
             new_row = self.tx.bump(
-                conn, row, now, part_count=seq - 1, word_count=row["word_count"] - old
+                conn,
+                row,
+                now,
+                kind=EventKind.PART_CHANGED,
+                seq=seq,
+                part_count=seq - 1,
+                word_count=row["word_count"] - old,
             )
         session = Session.model_validate(new_row)
         # Simplest correct move: the hot copy is rebuilt on the next open.

@@ -18,6 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from storyterm.core.basics import like_pattern, sqlite_title_search, status_message
+from storyterm.core.events.bus import EventBus
+from storyterm.core.events.channel import Channel
+from storyterm.core.events.model import EventKind
 from storyterm.core.storage.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.storage.database import (
     META_CACHE_KEY,
@@ -42,6 +45,7 @@ from storyterm.core.storage.tables import (
     utcnow,
 )
 from storyterm.core.storage.transactions import Transactions
+from storyterm.core.storage.versions import Versions
 from storyterm.core.views import (
     OpenedSession,
     Page,
@@ -64,11 +68,24 @@ class Store:
     """Sessions and parts in the database, hot copies in Redis: the sessions here, the parts in
     `store.parts`."""
 
-    def __init__(self, engine: Engine, cache: Cache, database_id: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache: Cache,
+        database_id: str,
+        *,
+        events_url: str | None = None,
+        mac_key: bytes | None = None,
+    ) -> None:
         self.engine = engine
         self.cache = cache
         self.database_id = database_id
         self.tx = Transactions(engine)
+        #: Live events (core/events) on Redis at `events_url`, in the cache's namespace: every
+        #: commit of `tx` is published there once it is done.
+        channel = Channel(cache.namespace, mac_key)
+        self.events = EventBus(events_url, channel, Versions(self.tx))
+        self.tx.on_commit = self.events.publish
         #: Days a story or part stays in the trash (the trash_days setting); None: the trash is
         #: only emptied by hand.
         self.trash_days: int | None = None
@@ -80,10 +97,12 @@ class Store:
         meta = ensure_meta(engine)
         database_id = meta[META_DATABASE_ID]
         namespace = cache_namespace(engine, database_id)
-        cache = Cache(redis_url, namespace=namespace, mac_key=meta[META_CACHE_KEY].encode())
-        return cls(engine, cache, database_id)
+        mac_key = meta[META_CACHE_KEY].encode()
+        cache = Cache(redis_url, namespace=namespace, mac_key=mac_key)
+        return cls(engine, cache, database_id, events_url=redis_url, mac_key=mac_key)
 
     def close(self) -> None:
+        self.events.close()
         self.cache.close()
         self.engine.dispose()
 
@@ -117,6 +136,7 @@ class Store:
         try:
             with self.tx.write() as conn:
                 conn.execute(sessions_t.insert().values(**row))
+                self.tx.note(conn, EventKind.SESSION_CREATED, row)
         except IntegrityError as exc:
             # The only constraint a new session can break is its user: a login from another
             # database, or an account removed since.
@@ -193,6 +213,7 @@ class Store:
             for start in range(0, len(part_rows), 500):
                 conn.execute(parts_t.insert(), part_rows[start : start + 500])
             self._restore_takes(conn, row["id"], parts)
+            self.tx.note(conn, EventKind.SESSION_CREATED, row)
         # No hot copy yet: the first open builds it from the database.
         return Session.model_validate(row)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storyterm.core.basics import PartState, SessionStatus, TakeKind, finish_refusal, utcnow
+from storyterm.core.events.model import EventKind
 from storyterm.core.storage.cache import TAIL_PARTS
 from storyterm.core.storage.parts import refuse_while_writing
 from storyterm.core.storage.statements import changes_t, parts_t, takes_t
@@ -207,7 +208,15 @@ class Takes:
                 )
             delta = values["word_count"] - old["word_count"]
             new_row = self.store.tx.bump(
-                conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
+                conn,
+                row,
+                now,
+                part=(old["id"], values),
+                kind=(
+                    EventKind.PART_BEGUN if state is PartState.STREAMING else EventKind.PART_CHANGED
+                ),
+                seq=seq,
+                word_count=row["word_count"] + delta,
             )
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)
@@ -245,7 +254,13 @@ class Takes:
                 )
             delta = values["word_count"] - old["word_count"]
             new_row = self.store.tx.bump(
-                conn, row, now, part=(old["id"], values), word_count=row["word_count"] + delta
+                conn,
+                row,
+                now,
+                part=(old["id"], values),
+                kind=EventKind.VERSION_CHOSEN,
+                seq=seq,
+                word_count=row["word_count"] + delta,
             )
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)
@@ -315,7 +330,14 @@ class Takes:
                 conn.execute(changes_t.delete().where(changes_t.c.id == last["id"]))
             delta = values["word_count"] - current["word_count"]
             new_row = self.store.tx.bump(
-                conn, row, now, part=(current["id"], values), word_count=row["word_count"] + delta
+                conn,
+                row,
+                now,
+                part=(current["id"], values),
+                # The part shows the take it had again (and is no longer being written).
+                kind=EventKind.VERSION_CHOSEN,
+                seq=part.seq,
+                word_count=row["word_count"] + delta,
             )
         restored = Part.model_validate({**current, **values})
         after_part_change(self.store, row["version"], Session.model_validate(new_row), restored)

@@ -4,7 +4,8 @@ words a writer can act on, and the session row each call reads or locks and bump
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -12,14 +13,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
+from storyterm.core.events.model import Event, EventKind
 from storyterm.core.storage.database import describe_data_error, describe_error
 from storyterm.core.storage.statements import sessions_t, statements
 from storyterm.core.views import Session
 from storyterm.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
 
+log = logging.getLogger(__name__)
+
 #: No command named: the CLI checks an id itself first (cli/sessions.py, with its own hint).
 NOT_FOUND = "No story session {id!r} here."
 IN_TRASH = "“{title}” is in the trash. Restore it to open it or change it."
+#: Where a write transaction keeps the events of its changes until it commits (conn.info).
+_EVENTS = "storyterm.events"
 
 
 def _not_trashed(row: dict[str, Any], trashed: bool) -> dict[str, Any]:
@@ -32,10 +38,17 @@ def _not_trashed(row: dict[str, Any], trashed: bool) -> dict[str, Any]:
 
 class Transactions:
     """Transactions on one database, and the session row every write locks and bumps (its
-    version + 1). The Store's session calls and its Parts share one."""
+    version + 1). The Store's session calls and its Parts share one.
 
-    def __init__(self, engine: Engine) -> None:
+    Live events come from here: every bump (and every session made or removed for good) notes
+    an event in its transaction, and `on_commit` gets them once the commit is done, never
+    before and never for a transaction that did not commit (core/events/__init__.py)."""
+
+    def __init__(
+        self, engine: Engine, on_commit: Callable[[list[Event]], None] | None = None
+    ) -> None:
         self.engine = engine
+        self.on_commit = on_commit
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -57,12 +70,19 @@ class Transactions:
         On SQLite that is BEGIN IMMEDIATE (two writers never both read the same "next seq"); on
         Postgres the session row is locked with SELECT ... FOR UPDATE by `lock_session`.
         """
+        events: list[Event] = []
         try:
             with self.engine.connect() as conn:
                 if self.engine.dialect.name == "sqlite":
                     conn.info["sqlite_begin"] = "IMMEDIATE"
-                with conn.begin():
-                    yield conn
+                # conn.info outlives the checkout (it is the pooled connection's): the list
+                # must never be found there by a later transaction.
+                conn.info[_EVENTS] = events
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info.pop(_EVENTS, None)
         except IntegrityError:
             raise
         except DataError as exc:
@@ -70,6 +90,39 @@ class Transactions:
             raise InvalidInput(describe_data_error(exc)) from exc
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(describe_error(str(self.engine.url), exc)) from exc
+        # Committed: only now may anyone hear of it. Telling never fails the save (the
+        # publisher only queues; a bug there is logged, and the change stands).
+        if events and self.on_commit is not None:
+            try:
+                self.on_commit(events)
+            except Exception:
+                log.exception("could not pass on the events of a saved change")
+
+    def note(
+        self,
+        conn: sa.Connection,
+        kind: EventKind,
+        row: dict[str, Any],
+        *,
+        seq: int | None = None,
+        gone: bool = False,
+    ) -> None:
+        """An event for session `row` (as it is after the change), sent if the transaction on
+        `conn` commits. `gone`: the session is no more (deleted for good)."""
+        events = conn.info.get(_EVENTS)
+        if events is None:
+            return
+        events.append(
+            Event(
+                kind=kind,
+                user_id=row["user_id"],
+                session_id=row["id"],
+                version=None if gone else row["version"],
+                seq=seq,
+                title=row["title"],
+                status=row["status"],
+            )
+        )
 
     def lock_session(
         self, conn: sa.Connection, user_id: int, session_id: str, *, trashed: bool = False
@@ -104,12 +157,17 @@ class Transactions:
         now: datetime,
         *,
         part: tuple[int, dict[str, Any]] | None = None,
+        kind: EventKind | None = None,
+        seq: int | None = None,
         **changes: Any,
     ) -> dict[str, Any]:
         """Write `changes` to the session row with version + 1; return the new row.
 
         `part` (a part's id and the columns to set on it) is written in the same transaction:
-        in the same statement on PostgreSQL, just before on SQLite."""
+        in the same statement on PostgreSQL, just before on SQLite.
+
+        The change's event is `kind` (about part `seq`), or, without one, what `changes` say
+        (status, title, trash, bible, memory; else "changed")."""
         values = {**changes, "version": row["version"] + 1, "updated_at": now}
         stmts = statements(conn.dialect.name)
         where = {"b_sid": row["id"], "b_version": row["version"]}
@@ -132,7 +190,9 @@ class Transactions:
                 "This story was changed somewhere else at the same moment. It has been reloaded; "
                 "try again."
             )
-        return {**row, **values}
+        new_row = {**row, **values}
+        self.note(conn, kind or change_kind(row, changes), new_row, seq=seq)
+        return new_row
 
     def read_session(self, user_id: int, session_id: str, *, trashed: bool = False) -> Session:
         """The session, if it is this writer's (a session of another writer is "not found", and
@@ -150,3 +210,22 @@ class Transactions:
         if row is None:
             raise NotFound(NOT_FOUND.format(id=session_id))
         return Session.model_validate(_not_trashed(dict(row), trashed))
+
+
+def change_kind(row: dict[str, Any], changes: dict[str, Any]) -> EventKind:
+    """What a change to a session's own columns is, for a listener (the weightiest first)."""
+    if "deleted_at" in changes and (changes["deleted_at"] is None) != (row["deleted_at"] is None):
+        return (
+            EventKind.SESSION_RESTORED
+            if changes["deleted_at"] is None
+            else (EventKind.SESSION_DELETED)
+        )
+    if "status" in changes and changes["status"] != row["status"]:
+        return EventKind.STATUS_CHANGED
+    if "title" in changes and changes["title"] != row["title"]:
+        return EventKind.SESSION_RENAMED
+    if "session_metadata" in changes:
+        return EventKind.BIBLE_CHANGED
+    if "memory" in changes:
+        return EventKind.MEMORY_CHANGED
+    return EventKind.SESSION_CHANGED

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storyterm.core.basics import PartState, utcnow
+from storyterm.core.events.model import EventKind
 from storyterm.core.memory.state import STALE, SUMMARY_THROUGH
 from storyterm.core.storage.statements import changes_t, parts_t, sessions_t, takes_t, trash_t
 from storyterm.core.storage.takes import (
@@ -116,6 +117,7 @@ class Trash:
             row = self.store.tx.lock_session(conn, user_id, session_id, trashed=True)
             self._refuse_streaming(conn, row)
             self._delete_sessions(conn, [session_id])
+            self.store.tx.note(conn, EventKind.SESSION_REMOVED, row, gone=True)
         self.store.cache.drop(session_id)
 
     def _delete_sessions(self, conn: sa.Connection, ids: Sequence[str]) -> None:
@@ -176,7 +178,9 @@ class Trash:
             memory = _summary_changed(row["memory"], seq)
             if memory is not None:
                 changes["memory"] = memory
-            new_row = self.store.tx.bump(conn, row, now, **changes)
+            new_row = self.store.tx.bump(
+                conn, row, now, kind=EventKind.PART_CHANGED, seq=seq, **changes
+            )
         after_part_change(self.store, row["version"], Session.model_validate(new_row), None)
         return int(trash_id)
 
@@ -233,7 +237,9 @@ class Trash:
             memory = _summary_changed(row["memory"], seq)
             if memory is not None:
                 changes["memory"] = memory
-            new_row = self.store.tx.bump(conn, row, now, **changes)
+            new_row = self.store.tx.bump(
+                conn, row, now, kind=EventKind.PART_CHANGED, seq=seq, **changes
+            )
         part = Part.model_validate({**values, "id": part_id})
         session = Session.model_validate(new_row)
         after_part_change(self.store, row["version"], session, None)
@@ -306,15 +312,20 @@ class Trash:
             return 0
         cutoff = utcnow() - timedelta(days=days)
         with self.store.tx.write() as conn:
-            old = list(
+            rows = (
                 conn.execute(
-                    sa.select(sessions_t.c.id).where(
+                    sa.select(sessions_t).where(
                         sessions_t.c.user_id == user_id, sessions_t.c.deleted_at < cutoff
                     )
-                ).scalars()
+                )
+                .mappings()
+                .all()
             )
+            old = [row["id"] for row in rows]
             if old:
                 self._delete_sessions(conn, old)
+            for row in rows:
+                self.store.tx.note(conn, EventKind.SESSION_REMOVED, dict(row), gone=True)
             parts = conn.execute(
                 trash_t.delete().where(trash_t.c.user_id == user_id, trash_t.c.deleted_at < cutoff)
             )
