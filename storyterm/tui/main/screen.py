@@ -143,8 +143,9 @@ class MainScreen(Screen[None]):
 
     @property
     def holding_keys(self) -> bool:
-        """Not ready yet: the keys typed wait (typeahead.py)."""
-        return self.boot.booting and not self.booted
+        """Not ready yet: the keys typed wait (typeahead.py). That is from the start: keys read
+        with the first screenful are handled before this screen's mount has begun the boot."""
+        return not self.is_mounted or (self.boot.booting and not self.booted)
 
     def on_key(self, event: events.Key) -> None:
         if self.holding_keys:
