@@ -122,7 +122,7 @@ class StorytermApp(KeepsRunning):
         #: The writer is being asked whether to quit with unsaved text (asked once: a second
         #: quit key means yes).
         self._asking_to_quit = False
-        #: Where an unexpected error's traceback goes (opened by a worker once mounted).
+        #: Where an unexpected error's traceback goes (opened by a worker once ready).
         self.error_log = ErrorLog(log_path(runtime.settings.state_dir))
         self._error_times: list[float] = []
 
@@ -137,7 +137,6 @@ class StorytermApp(KeepsRunning):
         self._apply_theme()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._watch_stop_signals()
-        self._open_error_log()
 
     def on_unmount(self) -> None:
         self.error_log.close()
@@ -338,8 +337,11 @@ class StorytermApp(KeepsRunning):
     # -- errors nobody expected -----------------------------------------------------------
 
     @work(thread=True, group="state", exit_on_error=False)
-    def _open_error_log(self) -> None:
-        self.error_log.open()  # off the event loop: it makes the folder
+    def _open_error_log(self, ready_seconds: float) -> None:
+        # Once the first screen is up, off the event loop (it makes the folder and loads
+        # logging.handlers): no part of start-up. An error before then opens it to be written.
+        self.error_log.open()
+        log.info("storyterm ready in %.3f s", ready_seconds)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The app's own workers (saving its state, the start-up report, opening the log).
@@ -407,7 +409,7 @@ class StorytermApp(KeepsRunning):
             gc.freeze()
             gc.enable()
             self.freezes_long_lived = True
-        log.info("storyterm ready in %.3f s", self.startup_seconds)
+        self._open_error_log(self.startup_seconds)
         self.log.info(f"storyterm ready in {self.startup_seconds:.3f} s")
         report = self.runtime.settings.startup_report
         if report is not None:
