@@ -31,14 +31,14 @@ from storyterm.core.export.story_file import FORMAT_MARKER, FORMAT_VERSION
 from storyterm.core.service import SessionService
 from storyterm.core.views import Part, Session, Take
 from storyterm.errors import InvalidInput
-from storyterm.settings import EXPORT_FORMATS, default_export_dir
+from storyterm.settings import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, default_export_dir
 
 #: Every format `export_session` can write, in the order files are listed (spelled once, in the
 #: settings, which check export_formats against it).
 FORMATS = EXPORT_FORMATS
-#: What export_session writes when its caller names no formats; the front ends pass the
-#: export_formats setting instead.
-DEFAULT_FORMATS = ("md", "json")
+#: What export_session writes when its caller names no formats: the export_formats setting's
+#: default (the front ends pass the setting itself).
+DEFAULT_FORMATS = DEFAULT_EXPORT_FORMATS
 #: story.md/story.txt bodies are kept in memory up to this many characters, then on disk.
 SCRATCH_IN_MEMORY = 16 * 1024 * 1024
 
