@@ -1,6 +1,6 @@
 """When the final save of a generation fails: the text goes to a recovery file (never lose a
 word) and the part's claim is let go, so the story can be continued once the database works
-again. Run (core/generation/run.py) calls these from its ending."""
+again. core/generation/ending.py calls these."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.basics import being_written_message, status_message
-from storyterm.core.generation import failed_save
+from storyterm.core.generation import ending
 from storyterm.core.generation.catalog import (
     ModelCatalog,
     pick_model,
@@ -133,7 +133,7 @@ class Run:
         self.ended = False
         #: The model had finished: a text that cannot be saved is kept as a done part's.
         self.finishing = False
-        #: Where the text went when its final save failed (_keep_unsaved).
+        #: Where the text went when its final save failed (ending.keep_unsaved).
         self.recovery: Recovered | None = None
         self.streams = Streams(cancel)
 
@@ -485,84 +485,15 @@ class Run:
             message=reply.ending_note(part),
         )
 
-    def _end_sync(self) -> tuple[Part | None, Session | None, str | None]:
-        """Save how a stopped or failed generation ends: the text as interrupted; with no text,
-        the replaced part put back (regenerate) or the empty claim removed. Returns the part
-        kept, the session, and, if the save itself failed, what the writer is told of it (the
-        text is then in a recovery file)."""
-        self.db.wait_pending()
-        if self.part is None or self.ended:
-            return self.part, self.session, None
-        self.ended = True
-        seq, reply = self.part.seq, self.reply
-        try:
-            if reply.text.strip():
-                part, session = self.sessions.checkpoint_part(
-                    self.user_id,
-                    self.session_id,
-                    seq,
-                    self.written(),
-                    state=PartState.INTERRUPTED,
-                    prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens or reply.chunks or None,
-                    expect=self.part,
-                )
-                return part, session, None
-            if self.replaced is not None:
-                # The new take holds no word: the take it was made from is chosen again.
-                kept = self.history.abandon_take(self.user_id, self.session_id, self.part)
-                return kept, None, None
-            try:
-                session = self.sessions.remove_last_part(self.user_id, self.session_id, seq)
-                return None, session, None
-            except (InvalidTransition, Conflict):
-                # Paused or completed elsewhere: only the newest part of an active story can
-                # go, so keep the empty claim, marked interrupted.
-                part, session = self.sessions.checkpoint_part(
-                    self.user_id, self.session_id, seq, "", state=PartState.INTERRUPTED
-                )
-                return part, session, None
-        except StorytermError as exc:
-            log.error("could not save the end of part %s: %s", seq, exc)
-            return None, None, self._keep_unsaved(exc) + self._let_go()
-
-    def _let_go(self) -> str:
-        assert self.part is not None
-        return failed_save.let_go(self.sessions, self.user_id, self.session_id, self.part)
-
-    def _keep_unsaved(self, error: StorytermError) -> str:
-        """The text a failed save could not store, written to a recovery file (never lose a
-        word); returns what the writer is told of it."""
-        cause = failed_save.cause_of(error)
-        if not self.reply.text.strip():  # no new word (a continuation's text is its take's)
-            return f" ({cause})"
-        assert self.part is not None
-        note, self.recovery = failed_save.keep(
-            self.settings.state_dir,
-            self.reply,
-            self.written(),
-            failed_save.Where(
-                user_id=self.user_id,
-                session_id=self.session_id,
-                title=self.session.title if self.session else "",
-                part=self.part,
-                direction=self.direction,
-                model_name=self.model or None,
-                done=self.finishing,
-            ),
-            cause,
-        )
-        return note
-
     async def _end(self) -> tuple[Part | None, Session | None, str | None]:
         # Shielded: if the caller is cancelled meanwhile, the save still completes.
-        return await self.db.shielded(self._end_sync)
+        return await self.db.shielded(lambda: ending.save_end(self))
 
     def abandon(self) -> None:
         """The consumer went away (task cancelled, iterator closed): save synchronously."""
         self.close_watches()
         try:
-            self._end_sync()
+            ending.save_end(self)
         except Exception:
             log.exception("could not save an abandoned generation")
 
