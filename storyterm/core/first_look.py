@@ -157,6 +157,15 @@ class FirstLook:
             claims = self.signer.decode(token, now)
         else:
             claims = self.signer.peek_claims(token, now)
+        return self._holder(claims)
+
+    def verify_hint(self, unsigned: str, now: datetime) -> Account:
+        """The account of the login hint (a token without its signature, kept beside the token
+        in the keyring: core/identity/keyring_store.py), checked as `verify(signature=False)`
+        checks a token; the caller checks the token itself right after the first frame."""
+        return self._holder(self.signer.peek_unsigned(unsigned, now))
+
+    def _holder(self, claims: dict[str, Any]) -> Account:
         revoked = self._all("SELECT 1 FROM revoked_tokens WHERE jti = ?", claims["jti"])
         rows = self._all(
             "SELECT id, username, created_at, password_hash FROM users WHERE id = ?",

@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from storyterm.core.storage.store import Store
 
 
+#: The state folder's folder of login hints (core/identity/keyring_store.py).
+LOGIN_HINTS = "logins"
+
+
 class TokenSource(StrEnum):
     ENV = "STORYTERM_TOKEN"
     KEYRING = "system keyring"
     MEMORY = "this run only"
+    #: The first frame's stand-in for the keyring's token: its unsigned part (the login hint).
+    HINT = "login hint"
 
 
 class Login:
@@ -117,7 +123,7 @@ class Runtime:
         """This database's login in the OS keyring (or in memory where there is none)."""
         from storyterm.core.identity.keyring_store import TokenStore
 
-        return TokenStore(self.database_id)
+        return TokenStore(self.database_id, self.settings.state_dir / LOGIN_HINTS)
 
     def current_login(self) -> Login | None:
         """The token in effect: STORYTERM_TOKEN first, then the keyring; None without one."""
@@ -139,6 +145,9 @@ class Runtime:
         the database without PyJWT's signature check (a costly import): the caller must call
         `confirm_login` as soon as the first frame is up.
         """
+        hinted = self._hinted_account() if first_frame else None
+        if hinted is not None:
+            return hinted
         login = self.current_login()
         if login is None:
             return None
@@ -157,14 +166,39 @@ class Runtime:
                 raise _in_environment(exc) from exc
             raise
 
+    def _hinted_account(self) -> Account | None:
+        """The first frame's writer from the login hint, without loading keyring: only for the
+        first look's SQLite, with no STORYTERM_TOKEN and a hint kept here; None otherwise (the
+        token is read). A hint that no longer holds is dropped and the keyring decides."""
+        look = self.first_look()
+        if look is None or (self.settings.token or "").strip():
+            return None
+        hint = self.tokens.hint()
+        if hint is None:
+            return None
+        from storyterm.core.basics import utcnow
+
+        try:
+            account = look.verify_hint(hint, utcnow())
+        except InvalidToken:
+            self.tokens.forget_hint()
+            return None
+        self.unconfirmed_login = Login(hint, TokenSource.HINT)
+        return account
+
     def confirm_login(self) -> Account | None:
         """Check the login the first frame was shown for (`current_account(first_frame=True)`)
         completely, signature included; None when there was nothing left to check. Raises
-        InvalidToken, as current_account does, when it does not hold."""
+        InvalidToken, as current_account does, when it does not hold; for a frame shown from
+        the login hint, also when the keyring no longer holds the token it was taken from."""
         login = self.unconfirmed_login
         if login is None:
             return None
         self.unconfirmed_login = None
+        if login.source is TokenSource.HINT:
+            login = self._token_of_hint(login.token)
+        elif login.source is TokenSource.KEYRING and self.tokens.hint() is None:
+            self.tokens.keep_hint(login.token)  # the next start need not load keyring first
         try:
             return self.identity.verify(login.token)
         except InvalidToken as exc:
@@ -193,6 +227,20 @@ class Runtime:
             self.storyteller.close()
         if "store" in self.__dict__:
             self.store.close()
+
+    def _token_of_hint(self, hint: str) -> Login:
+        """The keyring's token for a first frame shown from its hint."""
+        from storyterm.core.identity.tokens import unsigned_part
+
+        login = self.current_login()
+        if login is None or unsigned_part(login.token) != hint:
+            self.tokens.forget_hint()
+            raise InvalidToken(
+                "The saved login is no longer in the system keyring"
+                if login is None
+                else "The saved login changed in the system keyring"
+            )
+        return login
 
 
 def _in_environment(exc: InvalidToken) -> InvalidToken:

@@ -153,3 +153,27 @@ async def test_a_saved_login_that_fails_the_full_check_after_the_first_frame_is_
             assert app.username == "alice"
     finally:
         runtime.close()
+
+
+async def test_a_login_gone_from_the_keyring_ends_the_frame_its_hint_showed(
+    fresh_runtime: Runtime,
+) -> None:
+    """The first frame comes from the login hint (keyring loads after it); the keyring's entry
+    removed by another tool leaves nothing of its writer on screen once the keyring is read."""
+    import keyring
+
+    login_as(fresh_runtime, "alice")
+    keyring.delete_password(fresh_runtime.tokens.service, fresh_runtime.tokens.USERNAME)
+    runtime = Runtime(fresh_runtime.settings)  # a new process: the Store is not open yet
+    app = make_app(runtime)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.query_one(Tabs).active == "login")
+            assert "no longer in the system keyring" in str(screen.query_one("#reason").visual)
+            main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+            await wait_until(pilot, lambda: app.user_id is None)
+            assert not main.booted and app.username is None
+    finally:
+        runtime.close()

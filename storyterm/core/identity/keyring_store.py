@@ -2,9 +2,28 @@
 
 keyring is imported when first needed: the TUI's start-up reads STORYTERM_TOKEN or the keyring
 before anything else, and a writer without a keyring must not pay for it.
+
+The login hint. Loading keyring (and its own imports) is a good part of the TUI's start-up, so
+beside a token saved in the keyring storyterm keeps the token's *unsigned part* (its header and
+claims, `tokens.unsigned_part`) in a file of the state folder: who is logged in, which login
+(its id) and until when, which anyone can read in the token itself; without the signature it
+logs in nowhere. The TUI's first frame checks the hint against the database as it would check
+the token (not expired, not logged out, the account there with the same password) and shows
+that writer's stories; right after the first frame it reads the keyring and checks the real
+token completely (Runtime.confirm_login), which must be the token the hint was taken from. The
+hint shows nothing the database's own credentials do not already let this user read, and
+saving or clearing the token here writes or removes it, so `storyterm login` and `logout` keep
+the two together.
 """
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 NO_KEYRING = (
     "This machine has no system keyring (no Secret Service, KWallet or macOS Keychain was found)"
@@ -22,9 +41,11 @@ class TokenStore:
 
     USERNAME = "token"
 
-    def __init__(self, database_id: str) -> None:
+    def __init__(self, database_id: str, hint_dir: Path | None = None) -> None:
         self.database_id = database_id
         self.service = f"storyterm:{database_id}"
+        #: Where the login hint of a token in the keyring is kept (None: no hint).
+        self.hint_path = hint_dir / f"{database_id}.hint" if hint_dir is not None else None
         self._memory: str | None = None
         self._reason: str | None = None
         self._probed = False
@@ -97,12 +118,15 @@ class TokenStore:
             keyring.set_password(self.service, self.USERNAME, token)
         except Exception as exc:
             self._failed("save", exc)
+            self.forget_hint()
             return False
+        self.keep_hint(token)
         return True
 
     def clear(self) -> None:
-        """Forget the token here (the keyring entry and the in-memory copy)."""
+        """Forget the token here (the keyring entry, its hint and the in-memory copy)."""
         self._memory = None
+        self.forget_hint()
         if not self.available:
             return
         import keyring
@@ -114,6 +138,46 @@ class TokenStore:
             pass  # nothing was saved
         except Exception as exc:
             self._failed("remove", exc)
+
+    # -- the login hint (see the module's docstring) ------------------------------------------
+
+    def hint(self) -> str | None:
+        """The unsigned part of the token saved in the keyring, as kept beside it; None when
+        there is none (or it cannot be read: the keyring is read instead)."""
+        if self.hint_path is None:
+            return None
+        try:
+            with open(self.hint_path, encoding="ascii") as file:
+                return file.read(4096).strip() or None
+        except (OSError, ValueError):
+            return None
+
+    def keep_hint(self, token: str) -> None:
+        """Keep the hint of `token` (in the keyring); a hint that cannot be written is only a
+        slower next start."""
+        if self.hint_path is None:
+            return
+        from storyterm.core.identity.tokens import unsigned_part
+        from storyterm.core.storage.file_modes import make_private_folder, open_private
+
+        temp = self.hint_path.with_name(f".{self.hint_path.name}.tmp")
+        try:
+            make_private_folder(self.hint_path.parent)
+            with open_private(temp) as file:
+                file.write(unsigned_part(token))
+            os.replace(temp, self.hint_path)
+        except OSError as exc:
+            log.warning("Could not keep the login hint %s: %s", self.hint_path, exc)
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+    def forget_hint(self) -> None:
+        if self.hint_path is None:
+            return
+        try:
+            self.hint_path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("Could not remove the login hint %s: %s", self.hint_path, exc)
 
 
 def _describe(exc: BaseException) -> str:

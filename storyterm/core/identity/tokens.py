@@ -82,6 +82,12 @@ def _token_text(token: Any) -> str:
     return token
 
 
+def unsigned_part(token: str) -> str:
+    """A token without its signature ("header.claims"): what anyone can read of it, and no
+    login anywhere (the signature is what `decode` checks)."""
+    return token.strip().rsplit(".", 1)[0]
+
+
 def _expired_on(exp: int) -> str:
     try:
         return f"Your login expired on {datetime.fromtimestamp(exp).strftime('%Y-%m-%d %H:%M')}"
@@ -214,7 +220,17 @@ class TokenSigner:
         right after the first frame; a token that fails then ends the session on screen."""
         token = _token_text(token)
         header, body, signature = token.split(".")
-        if header != OUR_HEADER or not signature:
+        if not signature:
+            raise InvalidToken(NOT_A_TOKEN)
+        return self.peek_unsigned(f"{header}.{body}", now)
+
+    def peek_unsigned(self, unsigned: str, now: datetime) -> dict[str, Any]:
+        """`peek_claims` of a token's first two segments (`unsigned`, see `unsigned_part`): the
+        TUI's first frame reads the login hint (core/identity/keyring_store.py) with it."""
+        if not isinstance(unsigned, str) or len(unsigned) > TOKEN_MAX or unsigned.count(".") != 1:
+            raise InvalidToken(NOT_A_TOKEN)
+        header, body = unsigned.split(".")
+        if header != OUR_HEADER:
             raise InvalidToken(NOT_A_TOKEN)
         try:
             claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
