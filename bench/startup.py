@@ -48,6 +48,8 @@ def storyterm_env(home: Path, database_url: str, token: str | None) -> dict[str,
         {
             "STORYTERM_DATA_DIR": str(home / "data"),
             "STORYTERM_CONFIG_DIR": str(home / "config"),
+            # The login hint beside the keyring's token lives here (not in the real home).
+            "STORYTERM_STATE_DIR": str(home / "state"),
             "STORYTERM_EXPORT_DIR": str(home / "exports"),
             "STORYTERM_DATABASE_URL": database_url,
             "STORYTERM_REDIS_URL": "",
