@@ -48,10 +48,24 @@ def _warm_imports() -> None:
     shared_ssl_context()
 
 
+#: What the first part needs that start-up does not load: LangChain and the Ollama chat model,
+#: the generation's own modules, and the widget a part streams into (Textual's Markdown, with
+#: markdown-it). Imported in a thread after the first frame: on the event loop they held up
+#: the first part after start-up by over a second (bench/FINDINGS.md).
+GENERATION_MODULES = (
+    "httpx",
+    "ollama",
+    "langchain_ollama",
+    "storyterm.core.memory.prompt",
+    "storyterm.core.generation.storyteller",
+    "storyterm.tui.widgets.stream_markdown",
+)
+
+
 def warm_generation_imports() -> None:
-    """Import LangChain and the Ollama chat model ahead of the first Enter (about a second
-    of imports that would otherwise freeze the first generation). Run in a thread."""
-    for name in ("httpx", "ollama", "langchain_ollama", "storyterm.core.memory.prompt"):
+    """Import what the first part needs (GENERATION_MODULES) ahead of the first Enter. Run in
+    a thread."""
+    for name in GENERATION_MODULES:
         importlib.import_module(name)
 
 
