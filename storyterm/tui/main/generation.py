@@ -246,22 +246,32 @@ class Generation:
             Finished: self._finished,
             Failed: self._failed,
         }
-        view = await self._begin(session, direction, replaced, finish)
+        events = self._runtime.storyteller.generate(
+            self._writer(),
+            session.id,
+            direction or None,
+            regenerate=replaced is not None and not finish,
+            finish=finish,
+            part=replaced.seq if replaced is not None else None,
+            cancel=cancel,
+        )
+        # The storyteller checks the story, claims the part and asks the model (database
+        # threads, Ollama) while the part it will write is mounted: mounting and laying out
+        # the pane took ~100 ms of the wait for the first word when one followed the other.
+        first = asyncio.ensure_future(anext(events, None))
+        try:
+            view = await self._begin(session, direction, replaced, finish)
+        except BaseException:
+            first.cancel()
+            raise
         run = _Run(session, direction, view, replaced, finish)
         try:
-            events = self._runtime.storyteller.generate(
-                self._writer(),
-                session.id,
-                direction or None,
-                regenerate=replaced is not None and not finish,
-                finish=finish,
-                part=replaced.seq if replaced is not None else None,
-                cancel=cancel,
-            )
-            async for event in events:
+            event = await first
+            while event is not None:
                 handler = handlers.get(type(event))
                 if handler is not None:
                     await handler(run, event)
+                event = await anext(events, None)
         finally:
             await self._end(run)
 

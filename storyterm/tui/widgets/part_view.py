@@ -311,11 +311,14 @@ class PartView(Vertical):
         text = safe(delta.replace("\r", ""))
         if not text:
             return
-        if not self._streamed_chars:
+        first = not self._streamed_chars
+        if first:
             self.remove_class("-no-text")
         self._streamed_chars += len(text)
         self._pending.append(text)
-        if self._flush_timer is None:
+        if first:
+            await self._flush()  # the first words show at once; later ones once a frame
+        elif self._flush_timer is None:
             self._flush_timer = self.set_timer(FRAME, self._flush)
 
     async def _flush(self) -> None:
@@ -378,6 +381,11 @@ class PartView(Vertical):
         async with self._stream_lock:  # a flush in progress finishes first
             if self._stream is not None:
                 self._pending.clear()  # the full update below shows everything
+                # Textual's MarkdownStream.stop cancels its task and awaits it: a task
+                # cancelled before its first step re-raises CancelledError here (this caller
+                # was not cancelled). A part that fails at once (Ollama down) ends before that
+                # step: let it take it first.
+                await asyncio.sleep(0)
                 await self._stream.stop()
                 self._stream = None
         if self._spinner is not None:
