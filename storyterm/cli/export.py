@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from storyterm.cli.common import current_user_id, get_runtime, handle_errors, say
+from storyterm.cli.common import (
+    current_user_id,
+    get_runtime,
+    handle_errors,
+    require_user,
+    say,
+)
 from storyterm.cli.sessions import resolve_session_id
 from storyterm.core.export import FORMATS, ExportResult
 from storyterm.errors import ExportError
@@ -41,7 +47,8 @@ def export_cmd(session_id: str, out_dir: Path | None, formats: str | None) -> No
     from storyterm.core.export import export_session
 
     runtime = get_runtime()
-    user_id = current_user_id(runtime)
+    account = require_user(runtime)
+    user_id = account.id
     session_id = resolve_session_id(runtime, user_id, session_id)
     try:
         result = export_session(
@@ -50,6 +57,7 @@ def export_cmd(session_id: str, out_dir: Path | None, formats: str | None) -> No
             session_id,
             out_dir=out_dir if out_dir is not None else runtime.settings.export_dir,
             formats=formats if formats is not None else runtime.settings.export_formats,
+            author=account.username,
         )
     except ExportError as exc:
         if exc.another_folder:  # the core names no command; this is the CLI's way

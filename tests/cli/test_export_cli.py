@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,11 @@ def test_export_with_the_defaults(logged_in_cli: LoggedInCli, storyterm_home: Pa
         "story.json",
         "story.md",
     ]
+    # The writer is the author the title block and the EPUB name.
+    assert "- **Author:** mara" in (folder / "story.md").read_text()
+    with zipfile.ZipFile(folder / "story.epub") as epub:
+        opf = next(epub.read(n) for n in epub.namelist() if n.endswith(".opf"))
+    assert b"<dc:creator" in opf and b">mara</dc:creator>" in opf
 
 
 def test_export_without_format_writes_the_export_formats_setting(

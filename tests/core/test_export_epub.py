@@ -149,3 +149,49 @@ def test_markdown_it_loads_only_for_an_epub() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def _opf(folder: Path) -> etree._Element:
+    with zipfile.ZipFile(folder / "story.epub") as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".opf"))
+        return etree.fromstring(zf.read(name))
+
+
+def _creators(folder: Path) -> list[str]:
+    dc = {"dc": "http://purl.org/dc/elements/1.1/"}
+    return [e.text or "" for e in _opf(folder).xpath("//dc:creator", namespaces=dc)]
+
+
+def test_the_writer_is_the_author_of_the_epub_and_the_title_blocks(
+    service: SessionService, tmp_path: Path
+) -> None:
+    alice = make_user(service.store)
+    story = service.start(alice, "Salt Roads")
+    service.append_part(alice, story.id, direction="", content="The tide came in.")
+    result = export_session(
+        service,
+        alice,
+        story.id,
+        out_dir=tmp_path,
+        formats=["epub", "md", "txt", "json"],
+        author="Mara Quill",
+    )
+    assert _creators(result.folder) == ["Mara Quill"]
+    md = (result.folder / "story.md").read_text()
+    assert md.splitlines()[2] == "- **Author:** Mara Quill"  # first, under the title
+    assert "Author: Mara Quill" in (result.folder / "story.txt").read_text()
+    # story.json keeps the story as stored: importing it does not make the name its own.
+    assert "Mara Quill" not in (result.folder / "story.json").read_text()
+
+
+def test_a_story_that_names_its_own_author_keeps_it(
+    service: SessionService, tmp_path: Path
+) -> None:
+    alice = make_user(service.store)
+    story = service.start(alice, "Salt Roads", {"author": "A. Pen Name"})
+    result = export_session(
+        service, alice, story.id, out_dir=tmp_path, formats=["epub", "md"], author="alice"
+    )
+    assert _creators(result.folder) == ["A. Pen Name"]
+    assert "- **Author:** A. Pen Name" in (result.folder / "story.md").read_text()
+    assert "alice" not in (result.folder / "story.md").read_text()

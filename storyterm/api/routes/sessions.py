@@ -214,6 +214,7 @@ def save_session(
         session_id,
         out_dir=runtime.settings.export_dir,
         formats=formats,
+        author=account.username,
     )
     return SaveResponse(
         folder=str(result.folder.resolve()),

@@ -24,6 +24,7 @@ from storyterm.core.export.formats import (
     session_json,
     text_head,
     to_json,
+    with_author,
 )
 from storyterm.core.export.naming import PART_FILE, part_file_name
 from storyterm.core.export.staging import TEMP_PREFIX, Stage, fsync_dir, scan
@@ -65,13 +66,15 @@ def export_session(
     *,
     out_dir: str | os.PathLike[str] | None = None,
     formats: Iterable[str] = DEFAULT_FORMATS,
+    author: str | None = None,
 ) -> ExportResult:
     """Write (or update in place) the export folder of one story and say what is in it.
 
     `out_dir` is the export directory (callers pass `settings.export_dir`; None means the
     settings' default, a storyterm folder in the user's documents). `formats` is any of "md"
     (story.md and one part-NNN.md per part), "txt" (story.txt), "json" (story.json, which
-    `import_story` reads back) and "epub" (story.epub).
+    `import_story` reads back) and "epub" (story.epub). `author` (the writer's name) is the
+    author the title blocks and the EPUB name when the story names none of its own.
     """
     wanted = _parse_formats(formats)
     session = sessions.get(user_id, session_id)
@@ -89,7 +92,7 @@ def export_session(
     # they always sort in order in a file browser.
     width = max(3, len(str(session.part_count)))
     try:
-        with _Writers(stage, session, wanted) as writers:
+        with _Writers(stage, session, wanted, author) as writers:
             for part in sessions.iter_parts(user_id, session_id):
                 count += 1
                 words += part.word_count
@@ -180,12 +183,16 @@ class _Writers:
     """The whole-story files, fed one part at a time (parts are never all in memory, except
     for the EPUB, which EbookLib builds in memory)."""
 
-    def __init__(self, stage: Stage, session: Session, wanted: list[str]) -> None:
+    def __init__(
+        self, stage: Stage, session: Session, wanted: list[str], author: str | None
+    ) -> None:
         self.stage = stage
         self.session = session
+        #: The story as its title blocks and the EPUB show it (with its author).
+        self.shown = with_author(session, author)
         self.wanted = wanted
         # First, before any file is open: EbookLib missing is an error of its own.
-        self.epub = EpubBuilder(session) if "epub" in wanted else None
+        self.epub = EpubBuilder(self.shown) if "epub" in wanted else None
         self._stack = contextlib.ExitStack()
         # story.md and story.txt open with a title block that counts words: their bodies are
         # streamed to scratch files and joined behind the block at the end.
@@ -249,10 +256,10 @@ class _Writers:
     def finish(self, parts: int, words: int, models: list[str]) -> list[str]:
         names: list[str] = []
         if self.md is not None:
-            self._join("story.md", markdown_head(self.session, parts, words, models), self.md)
+            self._join("story.md", markdown_head(self.shown, parts, words, models), self.md)
             names.append("story.md")
         if self.txt is not None:
-            self._join("story.txt", text_head(self.session, parts, words, models), self.txt)
+            self._join("story.txt", text_head(self.shown, parts, words, models), self.txt)
             names.append("story.txt")
         if self.json is not None:
             totals = json.dumps({"parts": parts, "words": words})

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from msgspec import structs
+
 from storyterm.core.basics import BibleField
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import export_safe
@@ -67,6 +69,21 @@ def _detail_value(value: Any) -> str:
     return str(value)
 
 
+#: The metadata key of the story's author: set in the story (story.json's metadata, an
+#: import), else the writer's name (`with_author`). EPUB's dc:creator and the title block.
+AUTHOR = "author"
+
+
+def with_author(session: Session, author: str | None) -> Session:
+    """`session` as the title block and the EPUB show it: by `author` (the writer's name) when
+    the story names no author of its own. story.json keeps the story as stored."""
+    meta = session.session_metadata
+    named = meta.get(AUTHOR)
+    if not author or (isinstance(named, str) and named.strip()):
+        return session
+    return structs.replace(session, session_metadata={AUTHOR: author, **meta})
+
+
 def title_facts(
     session: Session, parts: int, words: int, models: list[str]
 ) -> list[tuple[str, str]]:
@@ -74,7 +91,7 @@ def title_facts(
     text in it is export_safe: no terminal control reaches a file a writer may `cat`."""
     meta = session.session_metadata
     facts: list[tuple[str, str]] = []
-    known = [field.value for field in BibleField]
+    known = [AUTHOR, *(field.value for field in BibleField)]
     order = [k for k in known if k in meta] + [k for k in meta if k not in known]
     for key in order:
         value = export_safe(_detail_value(meta[key])).strip()

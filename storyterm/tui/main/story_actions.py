@@ -11,7 +11,7 @@ WorkFailed) that the column and the screen route onto their widgets. Takes, undo
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from storyterm.errors import ExportError, StorytermError
 from storyterm.tui.main.workers import run_in_thread
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from storyterm.core.export import ExportResult
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Part, Session
+    from storyterm.tui.host import Host
     from storyterm.tui.screens.model import ModelPick
     from storyterm.tui.widgets.story_view import StoryView
 
@@ -297,7 +298,12 @@ class StoryActions:
 
         try:
             result = export_session(
-                self._runtime.sessions, self._writer(), session_id, out_dir=folder, formats=formats
+                self._runtime.sessions,
+                self._writer(),
+                session_id,
+                out_dir=folder,
+                formats=formats,
+                author=cast("Host", self._host.app).username,
             )
         except StorytermError as exc:
             if isinstance(exc, ExportError) and exc.another_folder:
