@@ -109,6 +109,14 @@ MAIN_KEYS: list[BindingType] = [
         key_display="E",
         tooltip="Edit the selected part (saved as a new take)",
     ),
+    Binding(
+        "Y",
+        "copy_part",
+        "Copy part",
+        show=False,
+        key_display="Y",
+        tooltip="Copy the selected part (else the last) to the clipboard",
+    ),
     Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
     Binding(
         "m", "model", "Model", tooltip="Model and sampling options: temperature, reply length, seed"
@@ -161,6 +169,7 @@ LETTER_ACTIONS = {
     "recover",
     "export",
     "copy_export_folder",
+    "copy_part",
     "edit_part",
     "finish_part",
     "bible",
@@ -310,7 +319,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
                 *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "F")],
                 *[(k, d) for k, d in screen_rows if k == "[ ]"],
                 ("< >", "Show the selected part's previous / next take (else the last part's)"),
-                *[(k, d) for k, d in screen_rows if k in ("E", "b", "m", "v")],
+                *[(k, d) for k, d in screen_rows if k in ("E", "Y", "b", "m", "v")],
             ],
         ),
         (

@@ -351,6 +351,9 @@ class MainScreen(Screen[None]):
     def action_copy_export_folder(self) -> None:
         self.column.actions.copy_export_folder()
 
+    def action_copy_part(self) -> None:
+        self._on_story("copy a part of", lambda _s: self.column.actions.copy_part())
+
     def action_view_context(self) -> None:
         self._on_story("see the context of", self.column.actions.view_context)
 

@@ -332,6 +332,24 @@ class StoryActions:
         self._host.app.copy_to_clipboard(str(self.last_export))
         self._host.notify(f"Copied {self.last_export} to the clipboard.", markup=False)
 
+    def copy_part(self) -> None:
+        """Put the selected part's text (else the last part's) on the clipboard: the chosen
+        take as saved, or what is written so far of a part being written."""
+        part = self._target_part()
+        if part is None:
+            self._host.notify("This story has no parts to copy yet.")
+            return
+        view = self._story.part_view(part.seq)
+        streaming = view is not None and view.streaming
+        text = view.shown_text if streaming and view is not None else part.content
+        if not text.strip():
+            self._host.notify(f"Part {part.seq} holds no words to copy yet.")
+            return
+        self._host.app.copy_to_clipboard(text)
+        words = count(len(text.split()), "word")
+        so_far = " written so far" if streaming else ""
+        self._host.notify(f"Copied part {part.seq} ({words}{so_far}) to the clipboard.")
+
     def view_context(self, session: Session) -> None:
         """What the model was sent last for this story (ContextLoaded, then show_context)."""
         self._run(self._load_context, session.id, session.title, group="context", exclusive=True)
