@@ -76,9 +76,7 @@ async def test_a_bad_depth_is_refused_and_nothing_is_saved(runtime: Runtime) -> 
         bible.query_one("#note-depth", Input).value = "77"
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: bible.query_one("#error").has_class("-shown"))
-        assert "from 0 (right before your direction) to 50" in str(
-            bible.query_one("#error").visual
-        )
+        assert "from 0 (right before your direction) to 50" in str(bible.query_one("#error").visual)
         assert app.screen is bible and not bible.query_one("#save").disabled
         assert runtime.sessions.get(alice, sid).version == before.version
         bible.query_one("#note-depth", Input).value = "2"
@@ -121,9 +119,7 @@ async def test_at_80x24_the_form_scrolls_to_the_instructions_and_keeps_its_butto
             assert screen.contains_region(bible.query_one(button).region)
         area(bible, "#instructions").focus()
         await pilot.pause()
-        await wait_until(
-            pilot, lambda: screen.contains_region(area(bible, "#instructions").region)
-        )
+        await wait_until(pilot, lambda: screen.contains_region(area(bible, "#instructions").region))
         assert screen.contains_region(bible.query_one("#save").region)
 
 
