@@ -23,6 +23,7 @@ from storyterm.core.basics import (
     MAX_TITLE,
 )
 from storyterm.core.events.bus import LiveText
+from storyterm.core.events.model import EventKind
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
 from storyterm.core.memory.steering import clean_steering
@@ -329,8 +330,15 @@ class SessionService:
             if memory == (session.memory or {}):
                 return session
             try:
-                return self.update_memory(
-                    user_id, session_id, memory, expected_version=session.version
+                # Heard as the bible changing (the writer's own words), not as the memory's
+                # bookkeeping that every generation changes and `watch` leaves unsaid.
+                return self.store.update_session(
+                    user_id,
+                    session_id,
+                    expected_version=session.version,
+                    allowed_from=_EDITABLE,
+                    memory=memory,
+                    kind=EventKind.BIBLE_CHANGED,
                 )
             except Conflict:
                 continue

@@ -228,7 +228,7 @@ def test_stored_steering_of_the_wrong_shape_reads_as_unset(
 
 
 def test_another_window_hears_the_steering_change(database_url: str, redis_url: str) -> None:
-    """Stored on PostgreSQL as on SQLite, and heard as the story's memory changing."""
+    """Stored on PostgreSQL as on SQLite, and heard as the story bible changing."""
     from storyterm.core.events import EventKind
     from storyterm.core.service import SessionService
     from storyterm.core.storage.store import Store
@@ -242,7 +242,7 @@ def test_another_window_hears_the_steering_change(database_url: str, redis_url: 
         story = one.start(alice, "Heard")
         listening = other.events.subscribe(alice)
         changed = one.set_steering(alice, story.id, {"note": NOTE, "instructions": "Be terse."})
-        hear(listening, has(EventKind.MEMORY_CHANGED, session_id=story.id, version=changed.version))
+        hear(listening, has(EventKind.BIBLE_CHANGED, session_id=story.id, version=changed.version))
         listening.close()
         assert Steering.of(other.get_session(alice, story.id).memory) == Steering(
             NOTE, 3, "Be terse.", True
