@@ -1,7 +1,8 @@
 """What `session.memory` holds, its keys spelled once, and the one tolerant reader of it.
 
 `session.memory` is JSON the storyteller writes (and, under OPTIONS, the writer's own sampling
-options: core/sampling.py checks them), but anything can end up there: an imported
+options: core/sampling.py checks them; under NOTE, NOTE_DEPTH and INSTRUCTIONS the writer's
+steering: core/memory/steering.py checks it), but anything can end up there: an imported
 story.json, an older storyterm, a hand edit of the database. A value of the wrong type or out
 of range is never trusted: `MemoryState.from_memory` treats it exactly as if it were absent
 (a crash in every `continue` of a story is far worse than a summary rebuilt or a window size
