@@ -3,10 +3,11 @@ author's note (a few words, "tense, rain, Mara is lying", put into every prompt 
 among the recent parts until the writer changes it).
 
 Both live in `session.memory` (keys in core/memory/state.py) and travel with it in story.json
-and its import; a change is heard by other windows as the story bible changing. The default instructions are spelled
-here, once, so that every front end can show them. Cheap to import (no LangChain at module
-level): the CLI, the API and the TUI's bible screen check and show steering with it; the
-prompt (core/memory/prompt.py) asks it for the system text and where the note goes.
+and its import; a change is heard by other windows as the story bible changing. The default
+instructions are spelled here, once, so that every front end can show them. Cheap to import
+(no LangChain at module level): the CLI, the API and the TUI's bible screen check and show
+steering with it; the prompt (core/memory/prompt.py) asks it for the system text and where the
+note goes.
 """
 
 from __future__ import annotations

@@ -107,7 +107,6 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                                 disabled=self.read_only,
                                 compact=True,
                             )
-                yield from self._steering_fields(steer)
                 with Horizontal(classes="field-row"):
                     yield Label("Summary")
                     yield SafeTextArea(
@@ -118,6 +117,8 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                         placeholder="Empty until the story outgrows the model's context window.",
                     )
                 yield Static(Content(self._summary_note()), classes="note -info")
+                # After the summary: the bible's own fields stay where a writer knows them.
+                yield from self._steering_fields(steer)
             if self.read_only:
                 yield Static(
                     Content("This story is completed: its bible is read-only."),
