@@ -15,6 +15,7 @@ from storyterm.api.errors import install_error_handlers
 from storyterm.api.limits import BodyLimit
 from storyterm.api.routes import (
     auth,
+    bible,
     events,
     health,
     history,
@@ -91,7 +92,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, events, options, history, models, health):
+    for module in (auth, story, sessions, bible, events, options, history, models, health):
         app.include_router(module.router)
     return app
 

@@ -64,6 +64,7 @@ def _register() -> None:
     _registered = True
     from storyterm.cli import (
         auth,
+        bible,
         db,
         export,
         history,
@@ -75,6 +76,7 @@ def _register() -> None:
         watch,
     )
 
-    for module in (auth, sessions, story, options, history, recover, export, db, serve, watch):
+    modules = (auth, sessions, story, bible, options, history, recover, export, db, serve, watch)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

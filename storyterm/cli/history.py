@@ -139,7 +139,7 @@ def edit_cmd(session_id: str, seq: int, text_file: IO[bytes] | None, direction: 
     part = runtime.sessions.get_part(user_id, session_id, seq)
     _refuse_before_editing(runtime, user_id, session_id, part)
     if text_file is not None:
-        text: str | None = _read_text(text_file)
+        text: str | None = read_text_file(text_file)
     elif direction is not None:
         text = None  # only the direction changes
     else:
@@ -180,7 +180,7 @@ def _refuse_before_editing(runtime: Runtime, user_id: int, session_id: str, part
         )
 
 
-def _read_text(source: IO[bytes]) -> str:
+def read_text_file(source: IO[bytes]) -> str:
     name = getattr(source, "name", "-")
     where = "standard input" if name in ("-", "<stdin>") else str(name)
     raw = source.read(MAX_PART * 4 + 1)  # a part's most characters, at UTF-8's widest

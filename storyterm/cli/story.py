@@ -45,7 +45,7 @@ _BIBLE_HELP = {
 }
 
 
-def _bible_options(command: Callable[..., None]) -> Callable[..., None]:
+def bible_options(command: Callable[..., None]) -> Callable[..., None]:
     """An option per story-bible field, in the bible's order: --genre ... --style-notes."""
     for field in reversed(BibleField):
         option = click.option(
@@ -57,7 +57,7 @@ def _bible_options(command: Callable[..., None]) -> Callable[..., None]:
 
 @click.command("new")
 @click.argument("title")
-@_bible_options
+@bible_options
 @click.option("--model", default=None, help="An installed Ollama model (default: the preferred).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new session as JSON.")
 @handle_errors

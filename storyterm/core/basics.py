@@ -42,6 +42,13 @@ USERNAME_MAX = 64
 PASSWORD_MIN = 8
 #: argon2 takes any length, but nobody types more than this; a bound keeps a request cheap.
 PASSWORD_MAX = 1024
+#: The author's note (a few words steering every prompt: "tense, rain, Mara is lying") and
+#: the story's instructions (the system prompt); core/memory/steering.py checks them.
+MAX_NOTE = 4_000
+MAX_INSTRUCTIONS = MAX_METADATA_VALUE
+#: Where the note goes: before the last N parts sent (0: right before the direction).
+DEFAULT_NOTE_DEPTH = 3
+MAX_NOTE_DEPTH = 50
 
 
 def field_label(key: str) -> str:

@@ -23,8 +23,10 @@ from storyterm.core.basics import (
     MAX_TITLE,
 )
 from storyterm.core.events.bus import LiveText
+from storyterm.core.events.model import EventKind
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
+from storyterm.core.memory.steering import clean_steering
 from storyterm.core.sampling import clean_changes
 from storyterm.core.storage.cache import CacheState
 from storyterm.core.storage.imports import ImportSource
@@ -311,6 +313,36 @@ class SessionService:
             except Conflict:
                 continue
         raise Conflict("The story kept changing while its options were saved. Try again.")
+
+    def set_steering(self, user_id: int, session_id: str, changes: Any) -> Session:
+        """Set the story's author's note, its depth and its instructions (`changes`: name -> a
+        value, or None for the default again; those not named stay). Checked before anything
+        is written; a change made elsewhere meanwhile is kept (written at a version)."""
+        cleaned = clean_steering(changes)
+        for _attempt in range(5):
+            session = self.get(user_id, session_id)
+            memory = dict(session.memory or {})
+            for name, value in cleaned.items():
+                if value is None:
+                    memory.pop(name, None)
+                else:
+                    memory[name] = value
+            if memory == (session.memory or {}):
+                return session
+            try:
+                # Heard as the bible changing (the writer's own words), not as the memory's
+                # bookkeeping that every generation changes and `watch` leaves unsaid.
+                return self.store.update_session(
+                    user_id,
+                    session_id,
+                    expected_version=session.version,
+                    allowed_from=_EDITABLE,
+                    memory=memory,
+                    kind=EventKind.BIBLE_CHANGED,
+                )
+            except Conflict:
+                continue
+        raise Conflict("The story kept changing while its note was saved. Try again.")
 
     def set_model(self, user_id: int, session_id: str, model_name: Any) -> Session:
         model_name = _clean_model_name(model_name)

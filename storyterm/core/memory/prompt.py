@@ -3,10 +3,12 @@ model's context window.
 
 The persisted story *is* the memory (DESIGN.md, "The model"). A prompt is:
 
-1. a system message: how to write, the story bible (title, genre, tone, premise, characters,
-   style notes) and the rolling summary of older parts;
+1. a system message: the story's instructions (its own or the default: core/memory/steering.py),
+   the story bible (title, genre, tone, premise, characters, style notes) and the rolling
+   summary of older parts;
 2. as many recent parts verbatim as fit, each as the writer's direction (HumanMessage) and the
-   part (AIMessage), read from the end of the story a page at a time;
+   part (AIMessage), read from the end of the story a page at a time, with the author's note
+   among them at its depth (counted in the budget);
 3. the writer's direction for the new part.
 
 It is fitted with langchain_core's `trim_messages` and a token estimate
@@ -46,6 +48,7 @@ from langchain_core.runnables import Runnable
 # What session.memory holds, and its reader (tolerant of any stored value), live in
 # memory_state so that code without LangChain can use them; they are re-exported here.
 from storyterm.core.basics import BibleField, field_label
+from storyterm.core.memory import steering
 from storyterm.core.memory.state import (  # noqa: F401 - re-exported
     LAST_ESTIMATE,
     LAST_EVAL_COUNT,
@@ -76,13 +79,8 @@ TAIL_AFTER_FOLD = 0.5
 #: The system message (instructions, bible, summary) may take at most this share of the prompt.
 SYSTEM_SHARE = 0.6
 
-INSTRUCTIONS = (
-    "You are a novelist writing a long story together with its author, one part at a time. "
-    "Write the next part of the story in vivid, polished prose that continues naturally from "
-    "where the story stands, and follow the author's direction for it. Keep names, facts, "
-    "voice and tone consistent with the story bible and with everything that happened before. "
-    "Write only the story itself: no title, no part number, no notes or commentary."
-)
+#: The default instructions (the story's own replace them: core/memory/steering.py).
+INSTRUCTIONS = steering.DEFAULT_INSTRUCTIONS
 
 SUMMARY_SYSTEM = (
     "You keep the running summary of a long story for its author. Merge the new parts into the "
@@ -202,21 +200,23 @@ def summary_section(state: MemoryState) -> str:
 def system_message(
     session: Session, state: MemoryState, max_tokens: int, estimator: TokenEstimator
 ) -> tuple[SystemMessage, bool]:
-    """The system message; cut to `max_tokens` when the bible and summary are that long
-    (the second value says whether it was cut)."""
+    """The system message; cut to `max_tokens` when the instructions, bible and summary are
+    that long (the second value says whether it was cut)."""
+    instructions = steering.instructions_text(state)
     bible = bible_text(session)
     summary = summary_section(state)
-    text = "\n\n".join(part for part in (INSTRUCTIONS, bible, summary) if part)
+    text = "\n\n".join(part for part in (instructions, bible, summary) if part)
     if estimator([SystemMessage(text)]) <= max_tokens:
         return SystemMessage(text), False
-    # Too long: keep the instructions, then share the rest between the bible (its start) and
-    # the summary (its end: the most recent events).
-    room = max(32, max_tokens - estimator([SystemMessage(INSTRUCTIONS)]) - 8)
+    # Too long: keep the instructions (their start, in at most half the room), then share the
+    # rest between the bible (its start) and the summary (its end: the most recent events).
+    instructions = clip_text(instructions, max_tokens // 2, estimator, keep="start")
+    room = max(32, max_tokens - estimator([SystemMessage(instructions)]) - 8)
     summary_room = min(estimator.text(summary), room // 2) if summary else 0
     bible = clip_text(bible, room - summary_room, estimator, keep="start")
     if summary:
         summary = clip_text(summary, summary_room, estimator, keep="end")
-    text = "\n\n".join(part for part in (INSTRUCTIONS, bible, summary) if part)
+    text = "\n\n".join(part for part in (instructions, bible, summary) if part)
     return SystemMessage(text), True
 
 
@@ -283,10 +283,13 @@ class PromptPlan:
     cut: dict[int, int]
     tokens: dict[str, int]
     system_cut: bool
+    #: The author's note as sent, and before how many of the parts sent (None: no note).
+    note: str | None = None
+    note_depth: int | None = None
 
     def record(self) -> dict[str, Any]:
         """What session.memory keeps to rebuild this prompt exactly from the stored parts."""
-        return {
+        record = {
             "system": _content_text(self.messages[0]),
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
@@ -294,6 +297,9 @@ class PromptPlan:
             "direction": _content_text(self.messages[-1]),
             "digest": prompt_digest(self.messages),
         }
+        if self.note is not None:
+            record.update(note=self.note, note_depth=self.note_depth)
+        return record
 
 
 def plan_prompt(
@@ -312,9 +318,14 @@ def plan_prompt(
     """
     through = min(state.summary_through_seq, new_seq - 1)
     final = HumanMessage(direction_text(direction))
-    system_room = min(int(budget.prompt * SYSTEM_SHARE), budget.prompt - estimator([final]) - 32)
+    # The author's note goes in among the parts once they are fitted; its room is kept first.
+    note = steering.note_message(state, budget.prompt, estimator)
+    note_cost = estimator([note]) if note is not None else 0
+    system_room = min(
+        int(budget.prompt * SYSTEM_SHARE), budget.prompt - estimator([final]) - note_cost - 32
+    )
     system, system_cut = system_message(session, state, max(64, system_room), estimator)
-    fixed = estimator([system, final])
+    fixed = estimator([system, final]) + note_cost
     tail_budget = max(0, budget.prompt - fixed)
 
     kept, overflow_part = _newest_that_fit(new_seq, through, tail_budget, estimator, read_before)
@@ -337,7 +348,7 @@ def plan_prompt(
         history.extend(part_messages(part, cut.get(part.seq)))
     fitted = trim_messages(
         [system, *history, final],
-        max_tokens=budget.prompt,
+        max_tokens=budget.prompt - note_cost,
         token_counter=estimator,
         strategy="last",
         include_system=True,
@@ -357,6 +368,7 @@ def plan_prompt(
     chronological = chronological[len(chronological) - kept_pairs :]
     if dropped:
         overflow_seq = max(overflow_seq or 0, dropped[-1][0].seq)
+    fitted, note_at = steering.insert_note(fitted, note, steering.note_depth(state))
 
     fold_through = None
     if overflow_seq is not None and overflow_seq > through:
@@ -380,9 +392,12 @@ def plan_prompt(
             "summary": estimator.text(state.summary) if state.summary else 0,
             "tail": sum(cost for _, cost in chronological),
             "direction": estimator([final]),
+            "note": note_cost,
             "parts_verbatim": len(chronological),
         },
         system_cut=system_cut,
+        note=_content_text(note) if note is not None else None,
+        note_depth=note_at,
     )
 
 
@@ -440,6 +455,8 @@ def rebuild_prompt(record: dict[str, Any], read_before: ReadBefore) -> list[tupl
             if part.seq >= first and _usable(part):
                 messages.extend(part_messages(part, cut.get(part.seq)))
     messages.append(HumanMessage(str(record.get("direction", CONTINUE))))
+    note = HumanMessage(str(record["note"])) if "note" in record else None
+    messages, _ = steering.insert_note(messages, note, int(record.get("note_depth") or 0))
     return as_pairs(messages)
 
 

@@ -1,7 +1,8 @@
 """What `session.memory` holds, its keys spelled once, and the one tolerant reader of it.
 
 `session.memory` is JSON the storyteller writes (and, under OPTIONS, the writer's own sampling
-options: core/sampling.py checks them), but anything can end up there: an imported
+options: core/sampling.py checks them; under NOTE, NOTE_DEPTH and INSTRUCTIONS the writer's
+steering: core/memory/steering.py checks it), but anything can end up there: an imported
 story.json, an older storyterm, a hand edit of the database. A value of the wrong type or out
 of range is never trusted: `MemoryState.from_memory` treats it exactly as if it were absent
 (a crash in every `continue` of a story is far worse than a summary rebuilt or a window size
@@ -18,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from storyterm.core.basics import MAX_MODEL_NAME
+from storyterm.core.basics import MAX_INSTRUCTIONS, MAX_MODEL_NAME, MAX_NOTE, MAX_NOTE_DEPTH
 from storyterm.core.sampling import Sampling
 from storyterm.core.text import scrub
 
@@ -35,6 +36,11 @@ LAST_EVAL_COUNT = "last_prompt_eval_count"
 LAST_PROMPT = "last_prompt"
 #: The writer's own sampling options for the story (core/sampling.py): only those set.
 OPTIONS = "options"
+#: The writer's steering (core/memory/steering.py): the author's note, the depth it goes in
+#: at, and the story's own instructions (the system prompt; absent: the default).
+NOTE = "note"
+NOTE_DEPTH = "note_depth"
+INSTRUCTIONS = "instructions"
 
 # -- what a value may be ---------------------------------------------------------------------
 #: A context window below this is not one storyterm can write in (the max_num_ctx setting's
@@ -50,8 +56,10 @@ MAX_COUNT = 2**31 - 1
 MAX_SUMMARY = 1_000_000
 #: Room for the token estimates kept for the context viewer (about eight today).
 MAX_TOKEN_ENTRIES = 64
-_LAST_PROMPT_TEXTS = ("system", "direction", "digest")
+_LAST_PROMPT_TEXTS = ("system", "direction", "digest", "note")
 _LAST_PROMPT_SEQS = ("first_seq", "last_seq")
+#: Where the last prompt's note went (parts after it), when it had one.
+_LAST_PROMPT_NOTE_DEPTH = "note_depth"
 
 
 def count(value: Any, low: int = 0, high: int = MAX_COUNT) -> int | None:
@@ -102,6 +110,11 @@ def _last_prompt(value: Any) -> dict[str, Any] | None:
         if seq is not None and count(seq, 1) is None:
             return None
         record[key] = seq
+    if _LAST_PROMPT_NOTE_DEPTH in value:
+        depth = count(value[_LAST_PROMPT_NOTE_DEPTH], 0, MAX_NOTE_DEPTH)
+        if depth is None:
+            return None
+        record[_LAST_PROMPT_NOTE_DEPTH] = depth
     cut = value.get("cut") or {}
     if not isinstance(cut, dict):
         return None
@@ -129,6 +142,9 @@ class MemoryState:
     last_prompt_eval_count: int | None = None
     last_prompt: dict[str, Any] | None = None
     options: Sampling = field(default_factory=Sampling)
+    note: str = ""
+    note_depth: int | None = None
+    instructions: str | None = None
 
     @classmethod
     def from_memory(cls, memory: Any) -> MemoryState:
@@ -146,6 +162,9 @@ class MemoryState:
             last_prompt_eval_count=count(memory.get(LAST_EVAL_COUNT), 0, 2**53),
             last_prompt=_last_prompt(memory.get(LAST_PROMPT)),
             options=Sampling.stored(memory.get(OPTIONS)),
+            note=_text(memory.get(NOTE), MAX_NOTE) or "",
+            note_depth=count(memory.get(NOTE_DEPTH), 0, MAX_NOTE_DEPTH),
+            instructions=_text(memory.get(INSTRUCTIONS), MAX_INSTRUCTIONS) or None,
         )
 
 
@@ -178,8 +197,22 @@ def well_formed(memory: Any) -> dict[str, Any]:
         out[LAST_PROMPT] = {
             **{k: scrub(record[k]) for k in _LAST_PROMPT_TEXTS if k in record},
             **{k: record[k] for k in _LAST_PROMPT_SEQS},
+            **{k: record[k] for k in (_LAST_PROMPT_NOTE_DEPTH,) if k in record},
             "cut": dict(record["cut"]),
         }
     if options := state.options.values():
         out[OPTIONS] = options
+    out.update(_steering(state))
+    return out
+
+
+def _steering(state: MemoryState) -> dict[str, Any]:
+    """The writer's steering as well_formed keeps it (only what is set)."""
+    out: dict[str, Any] = {}
+    if state.note:
+        out[NOTE] = scrub(state.note)
+    if state.note_depth is not None:
+        out[NOTE_DEPTH] = state.note_depth
+    if state.instructions is not None:
+        out[INSTRUCTIONS] = scrub(state.instructions)
     return out

@@ -1,5 +1,6 @@
-"""The story bible (title, genre, tone, premise, characters, style notes) and the rolling
-summary the model is given instead of the oldest parts: read, edit, save."""
+"""The story bible (title, genre, tone, premise, characters, style notes), the writer's
+steering (the author's note with its depth, the story's instructions to the model) and the
+rolling summary the model is given instead of the oldest parts: read, edit, save."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from storyterm.core.memory.state import STALE, SUMMARY, SUMMARY_THROUGH
+from storyterm.core.basics import MAX_NOTE_DEPTH
+from storyterm.core.memory.state import (
+    INSTRUCTIONS,
+    NOTE,
+    NOTE_DEPTH,
+    STALE,
+    SUMMARY,
+    SUMMARY_THROUGH,
+)
+from storyterm.core.memory.steering import DEFAULT_INSTRUCTIONS, Steering, clean_steering
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.screens.new_session import FIELDS, show_title_problem, title_problem
@@ -53,16 +63,23 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         self.session = session
         self.read_only = str(session.status) == "completed"
 
-    def _initial(self) -> tuple[str, dict[str, str], str]:
+    def _initial(self) -> tuple[str, dict[str, str], str, dict[str, str]]:
         """The stored values as the fields show them (terminal-safe: SafeInput/SafeTextArea),
-        so that an untouched field compares equal and is not written back."""
+        so that an untouched field compares equal and is not written back. The instructions
+        show the default's text while the story has none of its own."""
         meta = self.session.session_metadata
         fields = {key: safe(_as_text(meta.get(key))) for key, *_ in FIELDS}
         summary = safe(_as_text(self.session.memory.get(SUMMARY)))
-        return safe(self.session.title), fields, summary
+        steering = Steering.of(self.session.memory)
+        steer = {
+            NOTE: safe(steering.note),
+            NOTE_DEPTH: str(steering.note_depth),
+            INSTRUCTIONS: safe(steering.instructions),
+        }
+        return safe(self.session.title), fields, summary, steer
 
     def compose(self) -> ComposeResult:
-        title, fields, summary = self._initial()
+        title, fields, summary, steer = self._initial()
         with Vertical(id="form", classes="form"):
             with VerticalScroll(classes="fields"):
                 with Horizontal(classes="field-row"):
@@ -100,6 +117,8 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                         placeholder="Empty until the story outgrows the model's context window.",
                     )
                 yield Static(Content(self._summary_note()), classes="note -info")
+                # After the summary: the bible's own fields stay where a writer knows them.
+                yield from self._steering_fields(steer)
             if self.read_only:
                 yield Static(
                     Content("This story is completed: its bible is read-only."),
@@ -107,9 +126,65 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                 )
             yield Static(id="error", classes="error")
             with Horizontal(classes="buttons"):
+                if not self.read_only:
+                    # Among the form's buttons, not beside the area: the fields scroll, and a
+                    # button must stay on screen at 80x24.
+                    yield Button("Default instructions", id="default-instructions")
                 yield Button("Close (esc)", id="cancel")
                 if not self.read_only:
                     yield Button("Save (ctrl+s)", id="save", variant="primary")
+
+    def _steering_fields(self, steer: dict[str, str]) -> ComposeResult:
+        with Horizontal(classes="field-row"):
+            yield Label("Author's note")
+            yield SafeTextArea(
+                steer[NOTE],
+                id="note",
+                soft_wrap=True,
+                read_only=self.read_only,
+                placeholder="A few words in every prompt until changed: tense, rain, Mara lies…",
+            )
+        with Horizontal(classes="field-row"):
+            yield Label("Note depth")
+            yield SafeInput(
+                steer[NOTE_DEPTH],
+                id="note-depth",
+                type="integer",
+                disabled=self.read_only,
+                compact=True,
+            )
+            yield Static(
+                Content(
+                    f"before the last N parts, 0–{MAX_NOTE_DEPTH} (0: just before your direction)"
+                ),
+                id="depth-hint",
+            )
+        with Horizontal(classes="field-row"):
+            yield Label("Instructions")
+            yield SafeTextArea(
+                steer[INSTRUCTIONS],
+                id="instructions",
+                soft_wrap=True,
+                read_only=self.read_only,
+                placeholder="Empty: the default instructions.",
+            )
+        yield Static(Content(self._instructions_note()), classes="note -info")
+
+    def _instructions_note(self) -> str:
+        if Steering.of(self.session.memory).own_instructions:
+            return (
+                "This story's own instructions to the model (its system prompt); "
+                "“Default instructions” puts the default back."
+            )
+        return "The default instructions to the model: edit them to make them this story's own."
+
+    @on(Button.Pressed, "#default-instructions")
+    def _default_instructions(self, event: Button.Pressed) -> None:
+        """The default's text back in the area (saved as "no instructions of its own")."""
+        event.stop()
+        area = self.query_one("#instructions", TextArea)
+        area.load_text(DEFAULT_INSTRUCTIONS)
+        area.focus()
 
     def _summary_note(self) -> str:
         memory = self.session.memory
@@ -134,13 +209,18 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         self.query_one("#title-note").display = False
         self.query_one("#title", Input).focus()
 
-    def _values(self) -> tuple[str, dict[str, str], str]:
+    def _values(self) -> tuple[str, dict[str, str], str, dict[str, str]]:
         title = self.query_one("#title", Input).value
         fields: dict[str, str] = {}
         for key, _label, multi, _ in FIELDS:
             widget = self.query_one(f"#{key}")
             fields[key] = widget.text if multi else widget.value
-        return title, fields, self.query_one("#summary", TextArea).text
+        steer = {
+            NOTE: self.query_one("#note", TextArea).text,
+            NOTE_DEPTH: self.query_one("#note-depth", Input).value,
+            INSTRUCTIONS: self.query_one("#instructions", TextArea).text,
+        }
+        return title, fields, self.query_one("#summary", TextArea).text, steer
 
     @property
     def changed(self) -> bool:
@@ -152,23 +232,38 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
         if not self.changed:
             self.dismiss(None)
             return
-        title, fields, summary = self._values()
+        title, fields, summary, steer = self._values()
         if (problem := title_problem(title)) is not None:
             self.show_error(problem)
             self.query_one("#title", Input).focus()
             return
+        steering = self._steering_changes(steer)
+        try:
+            # Checked before anything is written: a bad depth leaves the rest unsaved too.
+            clean_steering(steering)
+        except StorytermError as exc:
+            self.show_error(exc.message)
+            return
         self.query_one("#save", Button).disabled = True
-        self.save(title, fields, summary)
+        self.save(title, fields, summary, steering)
+
+    def _steering_changes(self, steer: dict[str, str]) -> dict[str, str]:
+        """The steering fields the writer changed, as typed (the core reads empty as "the
+        default")."""
+        initial = self._initial()[3]
+        return {key: value for key, value in steer.items() if value != initial[key]}
 
     @on(Input.Changed, "#title")
     def _title_changed(self, event: Input.Changed) -> None:
         show_title_problem(self.query_one("#title-note", Static), event.value)
 
     @work(thread=True, exclusive=True, group="save-bible", exit_on_error=False)
-    def save(self, title: str, fields: dict[str, str], summary: str) -> None:
+    def save(
+        self, title: str, fields: dict[str, str], summary: str, steering: dict[str, str]
+    ) -> None:
         sessions = self.app.runtime.sessions
         session = self.session
-        initial_title, initial_fields, initial_summary = self._initial()
+        initial_title, initial_fields, initial_summary, _ = self._initial()
         try:
             user_id = self.app.writer_id
             if summary != initial_summary:
@@ -182,6 +277,8 @@ class BibleScreen(FormBehaviour, ModalScreen["Session | None"]):
                     else:
                         metadata.pop(key, None)
                 session = sessions.update_metadata(user_id, session.id, metadata)
+            if steering:
+                session = sessions.set_steering(user_id, session.id, steering)
             if title != initial_title:
                 session = sessions.rename(user_id, session.id, title)
         except StorytermError as exc:

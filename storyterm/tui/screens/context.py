@@ -14,7 +14,7 @@ from textual.widgets import Static
 from storyterm.tui.text import count, safe
 
 ROLE_NAMES = {
-    "system": "System (story bible and summary)",
+    "system": "System (instructions, story bible and summary)",
     "human": "Writer",
     "user": "Writer",
     "ai": "Model",
