@@ -79,6 +79,19 @@ def test_results_follow_edits_takes_and_the_trash(desk: Desk) -> None:
     assert _found(desk, "gull") == []
     desk.history.restore(desk.alice, sid)
     assert _found(desk, "gull") == [("The Lighthouse", 1)]
+    desk.history.undo(desk.alice, sid)  # the restore
+    desk.history.delete_forever(desk.alice, sid)
+    assert _found(desk, "gull") == []
+    _index_matches_the_parts(desk)
+
+
+def _index_matches_the_parts(desk: Desk) -> None:
+    """SQLite's FTS5 checks its index against story_parts (it raises when they differ)."""
+    if desk.store.backend == "sqlite":
+        with desk.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO story_parts_fts (story_parts_fts, rank) VALUES ('integrity-check', 1)"
+            )
 
 
 def test_a_part_is_found_once_it_is_written_not_while_it_streams(desk: Desk) -> None:
