@@ -69,12 +69,25 @@ def _register() -> None:
         history,
         options,
         recover,
+        search,
         serve,
         sessions,
         story,
         watch,
     )
 
-    for module in (auth, sessions, story, options, history, recover, export, db, serve, watch):
+    for module in (
+        auth,
+        sessions,
+        search,
+        story,
+        options,
+        history,
+        recover,
+        export,
+        db,
+        serve,
+        watch,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
