@@ -7,8 +7,12 @@ import json
 
 import pytest
 
-from tests.cli.test_cli_sessions import Shelf, assert_refused, shelf  # noqa: F401
+from tests.cli import test_cli_sessions
+from tests.cli.test_cli_sessions import Shelf, assert_refused
 from tests.helpers import make_user
+
+#: The session commands' shelf: a writer with three stories, the CLI pointed at them.
+shelf = pytest.fixture(test_cli_sessions.shelf.__wrapped__, name="shelf")  # type: ignore[attr-defined]
 
 
 def test_search_prints_each_story_part_and_its_snippet(shelf: Shelf) -> None:
