@@ -184,8 +184,7 @@ def test_empty_long_and_wrong_queries_are_refused_clearly(desk: Desk) -> None:
             desk.sessions.searching.search(desk.alice, query)
     with pytest.raises(InvalidInput, match=f"keep it to {MAX_QUERY}"):
         desk.sessions.searching.search(desk.alice, "lamp " * 2000)
-    with pytest.raises(InvalidInput, match="at most 32"):
-        desk.sessions.searching.search(desk.alice, "a " * 40)
+    assert _found(desk, "a " * 250) == []  # as many words as 500 characters hold
     with pytest.raises(InvalidInput, match="must be text"):
         desk.sessions.searching.search(desk.alice, None)
     with pytest.raises(InvalidInput, match="from 1 to 200"):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
 from storyterm.api.rules import NO_NUL_PATTERN, matches
-from storyterm.core.search import MAX_OFFSET, MAX_PAGE, MAX_QUERY, PAGE
+from storyterm.core.search import MAX_OFFSET, MAX_PAGE, MAX_QUERY, PAGE, NothingToSearch
 from storyterm.core.views import SearchResults as FoundParts
 
 router = APIRouter(prefix="/api/langchain/search", tags=["search"])
@@ -44,6 +44,11 @@ class SearchResults(BaseModel):
     next_offset: int | None = Field(
         default=None, description="Pass as `offset` for the next page; null at the end."
     )
+    note: str | None = Field(
+        default=None,
+        description="Why there can be no hits, when `q` holds no word to search for "
+        "(only punctuation, symbols or spaces).",
+    )
 
     @classmethod
     def of(cls, results: FoundParts) -> SearchResults:
@@ -57,7 +62,7 @@ class SearchResults(BaseModel):
         "The parts of your stories (their chosen takes; nothing in the trash) that hold every "
         'word of `q`, whole words in any case; "words in quotes" must stand together. '
         "Punctuation only separates words, so no query syntax is interpreted. A `q` with no "
-        "word in it is a 422 that says so."
+        "word in it finds nothing, and `note` says why."
     ),
     response_model=SearchResults,
     responses=errors(401, 404, 422, 503),
@@ -88,7 +93,12 @@ def search(
     ] = PAGE,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip.")] = 0,
 ) -> SearchResults:
-    results = runtime.sessions.searching.search(
-        account.id, q, session_id=session, limit=limit, offset=offset
-    )
+    try:
+        results = runtime.sessions.searching.search(
+            account.id, q, session_id=session, limit=limit, offset=offset
+        )
+    except NothingToSearch as exc:
+        # A well-formed request that can find nothing: said, not refused (no pattern the
+        # document could show tells every script's letters from its punctuation).
+        return SearchResults(query=q, hits=[], note=exc.message)
     return SearchResults.of(results)
