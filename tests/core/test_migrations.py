@@ -222,10 +222,7 @@ def test_a_0005_database_has_its_parts_indexed_for_search_by_the_upgrade(
                 "('s-1', :s, 'go', :c, :state, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, 1, "
                 "'generated')"
             ),
-            [
-                {"s": seq, "c": text, "state": "done"}
-                for seq, text in enumerate(texts, start=1)
-            ]
+            [{"s": seq, "c": text, "state": "done"} for seq, text in enumerate(texts, start=1)]
             + [{"s": len(texts) + 1, "c": "A streaming heron", "state": "streaming"}],
         )
     engine.dispose()
