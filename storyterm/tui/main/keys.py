@@ -129,7 +129,14 @@ MAIN_KEYS: list[BindingType] = [
     Binding("ctrl+y", "redo", "Redo", show=False, tooltip="Redo what was undone"),
     Binding("T", "trash", "Trash", show=False, key_display="T", tooltip="Open the trash"),
     Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
-    Binding("ctrl+f", "find(0)", "Find", tooltip="Search inside your stories (outside the input)"),
+    # Not in the key bar (full already): in the help, the palette and the README.
+    Binding(
+        "ctrl+f",
+        "find(0)",
+        "Find",
+        show=False,
+        tooltip="Search inside your stories (outside the input)",
+    ),
     Binding(
         "f3",
         "find(1)",
