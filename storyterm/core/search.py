@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import Any
 
-from storyterm.core.storage.search import Found, Phrases
+from storyterm.core.storage.search import Phrases
 from storyterm.core.storage.store import Store
 from storyterm.core.views import SearchHit, SearchResults, SnippetPiece
 from storyterm.errors import InvalidInput
@@ -75,41 +75,45 @@ def _word_pattern(words: list[str]) -> str:
     return rf"(?<![^\W_]){inner}(?![^\W_])"
 
 
+class Marker:
+    """Finds a search's words in a part's text: its patterns compiled once per search."""
+
+    def __init__(self, phrases: Phrases) -> None:
+        self._first = re.compile(_word_pattern(list(phrases[0])), re.IGNORECASE)
+        words = sorted({w for p in phrases for w in p}, key=len, reverse=True)
+        self._any = re.compile("|".join(_word_pattern([w]) for w in words), re.IGNORECASE)
+
+    def snippet(self, content: str) -> list[SnippetPiece]:
+        """The text around the first match in `content` (the first phrase's, else any word's),
+        on one line, cut at word boundaries, every searched word in it marked."""
+        where = self._first.search(content) or self._any.search(content)
+        at, after = (where.start(), where.end()) if where else (0, 0)
+        start = max(0, at - _BEFORE)
+        if start > 0:
+            space = content.find(" ", start, at)
+            start = space + 1 if space != -1 else start
+        end = min(len(content), after + _AFTER)
+        if end < len(content):
+            space = content.rfind(" ", after, end)
+            end = space if space != -1 else end
+        window = " ".join(content[start:end].split())
+        pieces = [SnippetPiece(text="…")] if start > 0 else []
+        last = 0
+        for m in self._any.finditer(window):
+            if m.start() > last:
+                pieces.append(SnippetPiece(text=window[last : m.start()]))
+            pieces.append(SnippetPiece(text=m.group(), match=True))
+            last = m.end()
+        if last < len(window):
+            pieces.append(SnippetPiece(text=window[last:]))
+        if end < len(content):
+            pieces.append(SnippetPiece(text="…"))
+        return _merge(pieces)
+
+
 def snippet(content: str, phrases: Phrases) -> list[SnippetPiece]:
-    """The text around the first match of `phrases` in `content`, on one line, cut at word
-    boundaries, with every searched word in it marked."""
-    first = re.search(_word_pattern(list(phrases[0])), content, re.IGNORECASE)
-    any_word = re.compile(
-        "|".join(
-            _word_pattern([w]) for w in sorted({w for p in phrases for w in p}, key=len)[::-1]
-        ),
-        re.IGNORECASE,
-    )
-    where = first or any_word.search(content)
-    at = where.start() if where else 0
-    start = max(0, at - _BEFORE)
-    if start > 0:
-        space = content.find(" ", start, at)
-        start = space + 1 if space != -1 else start
-    end = min(len(content), (where.end() if where else 0) + _AFTER)
-    if end < len(content):
-        space = content.rfind(" ", (where.end() if where else 0), end)
-        end = space if space != -1 else end
-    window = " ".join(content[start:end].split())
-    pieces: list[SnippetPiece] = []
-    if start > 0:
-        pieces.append(SnippetPiece(text="…"))
-    last = 0
-    for m in any_word.finditer(window):
-        if m.start() > last:
-            pieces.append(SnippetPiece(text=window[last : m.start()]))
-        pieces.append(SnippetPiece(text=m.group(), match=True))
-        last = m.end()
-    if last < len(window):
-        pieces.append(SnippetPiece(text=window[last:]))
-    if end < len(content):
-        pieces.append(SnippetPiece(text="…"))
-    return _merge(pieces)
+    """`Marker(phrases).snippet(content)`: one part's snippet."""
+    return Marker(phrases).snippet(content)
 
 
 def _merge(pieces: list[SnippetPiece]) -> list[SnippetPiece]:
@@ -144,7 +148,9 @@ class SearchService:
         limit: int = PAGE,
         offset: int = 0,
     ) -> SearchResults:
-        """The parts of the writer's stories (or of `session_id`) holding `query`, best first."""
+        """The parts of the writer's stories holding `query`, best first (of the newest 1,000
+        that match: storage/search.py's CANDIDATES); of one story (`session_id`), in story
+        order."""
         phrases = parse_query(query)
         limit = _bounded(limit, "The number of results", 1, MAX_PAGE)
         offset = _bounded(offset, "The offset", 0, MAX_OFFSET)
@@ -153,7 +159,13 @@ class SearchService:
         found = self.store.search.search(
             user_id, phrases, session_id=session_id, limit=limit + 1, offset=offset
         )
-        hits = [self._hit(f, phrases) for f in found[:limit]]
+        marker = Marker(phrases)
+        hits = [
+            SearchHit(
+                session_id=f.session_id, title=f.title, seq=f.seq, snippet=marker.snippet(f.content)
+            )
+            for f in found[:limit]
+        ]
         more = len(found) > limit and offset + limit <= MAX_OFFSET
         return SearchResults(query=query, hits=hits, next_offset=offset + limit if more else None)
 
@@ -163,12 +175,3 @@ class SearchService:
         phrases = parse_query(query)
         self.store.get_session(user_id, session_id)
         return self.store.search.seqs(user_id, session_id, phrases, MAX_FOUND_IN_STORY)
-
-    @staticmethod
-    def _hit(found: Found, phrases: Phrases) -> SearchHit:
-        return SearchHit(
-            session_id=found.session_id,
-            title=found.title,
-            seq=found.seq,
-            snippet=snippet(found.content, phrases),
-        )

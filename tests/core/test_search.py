@@ -217,3 +217,22 @@ def test_snippet_marks_the_words_and_cuts_at_words() -> None:
     assert [p.text for p in pieces if p.match] == ["Keeper", "keeper"]
     joined = "".join(p.text for p in pieces)
     assert "\n" not in joined and "\x1b[31m" in joined  # data: the front ends make it safe
+
+
+def test_one_story_is_searched_in_story_order(desk: Desk) -> None:
+    sid = desk.story("owl", "owl owl owl", "an owl")
+    desk.story("owl owl")  # another story: not in this one's results
+    hits = desk.sessions.searching.search(desk.alice, "owl", session_id=sid).hits
+    assert [(h.session_id, h.seq) for h in hits] == [(sid, 1), (sid, 2), (sid, 3)]
+
+
+def test_a_common_word_ranks_the_newest_matches(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past CANDIDATES matches, the best of the newest are listed (ranking thousands of parts
+    holding an everyday word is slow and tells a writer little)."""
+    monkeypatch.setattr("storyterm.core.storage.search.CANDIDATES", 3)
+    desk.story("tide tide tide", "tide", "tide and sand", "the tide", "tide, tide")
+    results = desk.sessions.searching.search(desk.alice, "tide")
+    assert sorted(h.seq for h in results.hits) == [3, 4, 5]
+    assert results.hits[0].seq == 5 and results.next_offset is None

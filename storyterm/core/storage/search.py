@@ -55,6 +55,12 @@ def fts5_query(phrases: Phrases) -> str:
     return " ".join('"' + " ".join(words) + '"' for words in phrases)
 
 
+#: A search of every story ranks the writer's newest this many matching parts (those
+#: holding a common word can be thousands; ranking them all took ~100 ms on the benchmark's
+#: library, bench/RESULTS.md). A search with fewer matches ranks them all.
+CANDIDATES = 1000
+
+
 class PartSearch:
     """Searches one database's full-text index, a writer's stories only."""
 
@@ -70,18 +76,18 @@ class PartSearch:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Found]:
-        """Up to `limit` parts after the first `offset`, best match first (then the newest
-        story, then story order)."""
+        """Up to `limit` parts after the first `offset`: of every story, best match first
+        (then the newest story, then story order); of one story (`session_id`), in story
+        order."""
+        params: dict[str, Any] = {"uid": user_id, "sid": session_id, "lim": limit, "off": offset}
         with self.tx.read() as conn:
-            sql, params = self._matches(conn.dialect.name, phrases, ranked=True)
-            sql += " AND s.user_id = :uid AND s.deleted_at IS NULL"
-            if session_id is not None:
-                sql += " AND s.id = :sid"
-            sql += " ORDER BY rank, s.updated_at DESC, s.id, p.seq LIMIT :lim OFFSET :off"
-            params.update(uid=user_id, sid=session_id, lim=limit, off=offset)
+            dialect = conn.dialect.name
+            if session_id is None:
+                sql = _ranked(dialect, phrases, params)
+            else:
+                sql = _in_story(dialect, phrases, params) + " LIMIT :lim OFFSET :off"
             rows = conn.execute(sa.text(sql), params).all()
-            # The texts of this page only: sorting every match with its text would carry
-            # thousands of whole parts through the sort for a common word.
+            # The texts of this page only, for the snippets.
             ids = [row.id for row in rows]
             texts: dict[int, str] = {}
             if ids:
@@ -91,34 +97,65 @@ class PartSearch:
 
     def seqs(self, user_id: int, session_id: str, phrases: Phrases, limit: int) -> list[int]:
         """The numbers of the parts of one story that match, in story order."""
+        params: dict[str, Any] = {"uid": user_id, "sid": session_id, "lim": limit}
         with self.tx.read() as conn:
-            sql, params = self._matches(conn.dialect.name, phrases, ranked=False)
-            sql += " AND s.user_id = :uid AND s.deleted_at IS NULL AND s.id = :sid"
-            sql += " ORDER BY p.seq LIMIT :lim"
-            params.update(uid=user_id, sid=session_id, lim=limit)
+            sql = _in_story(conn.dialect.name, phrases, params) + " LIMIT :lim"
             return [row.seq for row in conn.execute(sa.text(sql), params)]
 
-    @staticmethod
-    def _matches(dialect: str, phrases: Phrases, *, ranked: bool) -> tuple[str, dict[str, Any]]:
-        """The SELECT ... WHERE <matches> of a search, its terms as bound parameters."""
-        columns = "p.id, p.session_id, s.title, p.seq"
-        if dialect == "sqlite":
-            rank = ", bm25(story_parts_fts) AS rank" if ranked else ""
-            sql = (
-                f"SELECT {columns}{rank} FROM story_parts_fts "
-                "JOIN story_parts p ON p.id = story_parts_fts.rowid "
-                "JOIN story_sessions s ON s.id = p.session_id "
-                "WHERE story_parts_fts MATCH :q"
-            )
-            return sql, {"q": fts5_query(phrases)}
-        params = {f"q{i}": " ".join(words) for i, words in enumerate(phrases)}
-        query = " && ".join(f"phraseto_tsquery('simple'::regconfig, :{name})" for name in params)
-        # ts_rank is higher for a better match: negated so that both sort ascending.
-        rank = ", -ts_rank(p.search_vector, q.query, 1) AS rank" if ranked else ""
-        sql = (
-            f"SELECT {columns}{rank} FROM story_parts p "
-            "JOIN story_sessions s ON s.id = p.session_id "
-            f"CROSS JOIN (SELECT {query} AS query) AS q "
-            "WHERE p.search_vector @@ q.query"
+
+def _tsquery(phrases: Phrases, params: dict[str, Any]) -> str:
+    """PostgreSQL: every phrase, all required, each a bound parameter."""
+    names = []
+    for i, words in enumerate(phrases):
+        params[f"q{i}"] = " ".join(words)
+        names.append(f"phraseto_tsquery('simple'::regconfig, :q{i})")
+    return " && ".join(names)
+
+
+_MINE = "s.user_id = :uid AND s.deleted_at IS NULL"
+
+
+def _ranked(dialect: str, phrases: Phrases, params: dict[str, Any]) -> str:
+    """The writer's newest CANDIDATES matching parts, best first (bm25 on SQLite, ts_rank
+    on PostgreSQL, both favouring a short part that says it often)."""
+    params["cand"] = CANDIDATES
+    order = "ORDER BY rank, updated_at DESC, session_id, seq LIMIT :lim OFFSET :off"
+    if dialect == "sqlite":
+        params["q"] = fts5_query(phrases)
+        # CROSS JOIN keeps the index outermost, read newest first (rowid order, no sort).
+        return (
+            "SELECT id, session_id, title, seq FROM ("
+            "SELECT p.id, p.session_id, s.title, p.seq, s.updated_at, "
+            "bm25(story_parts_fts) AS rank FROM story_parts_fts "
+            "CROSS JOIN story_parts p ON p.id = story_parts_fts.rowid "
+            "CROSS JOIN story_sessions s ON s.id = p.session_id "
+            f"WHERE story_parts_fts MATCH :q AND {_MINE} "
+            f"ORDER BY story_parts_fts.rowid DESC LIMIT :cand) AS c {order}"
         )
-        return sql, params
+    query = _tsquery(phrases, params)
+    # ts_rank is higher for a better match: negated, so that both sort ascending. It runs
+    # outside the LIMIT, on the candidates alone.
+    return (
+        "SELECT id, session_id, title, seq, "
+        f"-ts_rank(c.search_vector, {query}, 1) AS rank FROM ("
+        "SELECT p.id, p.session_id, s.title, p.seq, s.updated_at, p.search_vector "
+        "FROM story_parts p JOIN story_sessions s ON s.id = p.session_id "
+        f"WHERE p.search_vector @@ ({query}) AND {_MINE} "
+        f"ORDER BY p.id DESC LIMIT :cand) AS c {order}"
+    )
+
+
+def _in_story(dialect: str, phrases: Phrases, params: dict[str, Any]) -> str:
+    """One story's matching parts, in story order."""
+    if dialect == "sqlite":
+        params["q"] = fts5_query(phrases)
+        # The matches' ids once (a set), then the story's parts checked against it: matching
+        # each part on its own costs ~0.15 ms a part.
+        match = "p.id IN (SELECT rowid FROM story_parts_fts WHERE story_parts_fts MATCH :q)"
+    else:
+        match = f"p.search_vector @@ ({_tsquery(phrases, params)})"
+    return (
+        "SELECT p.id, p.session_id, s.title, p.seq FROM story_parts p "
+        "JOIN story_sessions s ON s.id = p.session_id "
+        f"WHERE p.session_id = :sid AND {_MINE} AND {match} ORDER BY p.seq"
+    )
