@@ -28,9 +28,9 @@ AREAS: list[tuple[str, str, str]] = [
     ),
     ("saving", "bench.saving", "Saving parts and checkpoints"),
     ("search", "bench.search", "Search and filter over 10,000 sessions"),
-    ("fulltext", "bench.fulltext", "Searching inside stories over 10,000 sessions"),
     ("memory", "bench.memory", "Memory with the 1,000-part session open"),
     ("export", "bench.export", "Export of the 1,000-part session"),
+    ("fulltext", "bench.fulltext", "Searching inside stories over 10,000 sessions"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
 RUN_ORDER = [

@@ -28,7 +28,9 @@ def _snippet_line(hit: SearchHit) -> list[str]:
 
 @click.command("search")
 @click.argument("text")
-@click.option("--session", "session_id", default=None, help="Search this story only.")
+@click.option(
+    "--session", "session_id", default=None, help="Search this story only (in story order)."
+)
 @click.option("--limit", default=PAGE, show_default=True, type=click.IntRange(1, MAX_PAGE))
 @click.option(
     "--offset", default=0, type=click.IntRange(0, MAX_OFFSET), help="Skip this many results."
@@ -36,7 +38,8 @@ def _snippet_line(hit: SearchHit) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @handle_errors
 def search_cmd(text: str, session_id: str | None, limit: int, offset: int, as_json: bool) -> None:
-    """Find the parts of your stories that hold TEXT, best match first.
+    """Find the parts of your stories that hold TEXT, best match first (among your newest
+    1,000 parts that hold it).
 
     Every word must be in the part (whole words, any case); "words in quotes" must stand
     together. Punctuation only separates words. Parts in the trash are not searched."""

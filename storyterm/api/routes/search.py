@@ -60,7 +60,8 @@ class SearchResults(BaseModel):
     summary="Search inside your stories",
     description=(
         "The parts of your stories (their chosen takes; nothing in the trash) that hold every "
-        'word of `q`, whole words in any case; "words in quotes" must stand together. '
+        'word of `q`, whole words in any case; "words in quotes" must stand together. Best '
+        "first (among your newest 1,000 parts that match). "
         "Punctuation only separates words, so no query syntax is interpreted. A `q` with no "
         "word in it finds nothing, and `note` says why."
     ),
@@ -83,7 +84,8 @@ def search(
     session: Annotated[
         str | None,
         Query(
-            description="Search this session only (404 if it is not yours).",
+            description="Search this session only, its parts in story order (404 if it is not "
+            "yours).",
             json_schema_extra={"pattern": NO_NUL_PATTERN},
         ),
         matches(NO_NUL_PATTERN, NO_NUL),

@@ -57,7 +57,8 @@ def fts5_query(phrases: Phrases) -> str:
 
 #: A search of every story ranks the writer's newest this many matching parts (those
 #: holding a common word can be thousands; ranking them all took ~100 ms on the benchmark's
-#: library, bench/RESULTS.md). A search with fewer matches ranks them all.
+#: library, bench/RESULTS.md). A search with fewer matches ranks them all. (PostgreSQL takes
+#: the newest parts holding every word, then keeps those where its phrases stand together.)
 CANDIDATES = 1000
 
 
@@ -133,6 +134,12 @@ def _ranked(dialect: str, phrases: Phrases, params: dict[str, Any]) -> str:
             f"ORDER BY story_parts_fts.rowid DESC LIMIT :cand) AS c {order}"
         )
     query = _tsquery(phrases, params)
+    params["words"] = " ".join(w for words in phrases for w in words)
+    # The candidates hold every word (the index answers that alone); whether a phrase's words
+    # stand together is checked on the candidates only: checking it on every part holding
+    # two everyday words read thousands of them (~180 ms on the benchmark's library).
+    phrase = any(len(words) > 1 for words in phrases)
+    together = f"WHERE c.search_vector @@ ({query}) " if phrase else ""
     # ts_rank is higher for a better match: negated, so that both sort ascending. It runs
     # outside the LIMIT, on the candidates alone.
     return (
@@ -140,8 +147,8 @@ def _ranked(dialect: str, phrases: Phrases, params: dict[str, Any]) -> str:
         f"-ts_rank(c.search_vector, {query}, 1) AS rank FROM ("
         "SELECT p.id, p.session_id, s.title, p.seq, s.updated_at, p.search_vector "
         "FROM story_parts p JOIN story_sessions s ON s.id = p.session_id "
-        f"WHERE p.search_vector @@ ({query}) AND {_MINE} "
-        f"ORDER BY p.id DESC LIMIT :cand) AS c {order}"
+        "WHERE p.search_vector @@ plainto_tsquery('simple'::regconfig, :words) "
+        f"AND {_MINE} ORDER BY p.id DESC LIMIT :cand) AS c {together}{order}"
     )
 
 
