@@ -63,6 +63,7 @@ def run(ctx: Context, area: AreaResult) -> None:
     from storyterm.core.storage.store import Store
 
     n = ctx.repeat(full=100, quick=10)
+    parts = 0
     for backend in ("sqlite", "postgres"):
         label = "SQLite" if backend == "sqlite" else "PostgreSQL"
         try:
@@ -70,13 +71,14 @@ def run(ctx: Context, area: AreaResult) -> None:
         except Skip as exc:
             area.note(f"{label}: not measured — {exc}")
             continue
+        parts = dataset.parts
         store = Store.open(dataset.url, None)
         try:
             _measure(area, store, dataset, label, n)
         finally:
             store.close()
     area.note(
-        f"{ctx.size.sessions:,} sessions of one writer, ~{ctx.size.sessions * 3 // 2:,} parts "
+        f"{ctx.size.sessions:,} sessions of one writer, {parts:,} parts "
         "(the 1,000-part story's chosen takes among them); a page of 50 results, best first, "
         "each with its snippet. Every word of the library's vocabulary is in hundreds of parts "
         "or more (see the module's docstring)."
