@@ -31,6 +31,7 @@ AREAS: list[tuple[str, str, str]] = [
     ("memory", "bench.memory", "Memory with the 1,000-part session open"),
     ("export", "bench.export", "Export of the 1,000-part session"),
     ("first_part", "bench.first_part", "From Enter to the model's words on screen"),
+    ("fulltext", "bench.fulltext", "Searching inside stories over 10,000 sessions"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
 RUN_ORDER = [
@@ -43,6 +44,8 @@ RUN_ORDER = [
     "streaming",
     "export",
     "first_part",
+    # Last: it edits a part of the shared PostgreSQL dataset (a take the others would count).
+    "fulltext",
 ]
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import storyterm.core.storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storyterm.core.storage.search import include_object
 
 target_metadata = SQLModel.metadata
 
@@ -28,6 +29,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -21,6 +21,7 @@ from storyterm.api.routes import (
     history,
     models,
     options,
+    search,
     sessions,
     story,
 )
@@ -55,6 +56,7 @@ TAGS = [
     {"name": "history", "description": "Undo and redo a story's changes; reopen a completed one."},
     {"name": "trash", "description": "Deleted stories and parts, until restored or emptied."},
     {"name": "models", "description": "The Ollama models a story can be written with."},
+    {"name": "search", "description": "Find words in your stories' parts."},
     {"name": "events", "description": "Every change to your sessions as it happens (SSE)."},
     {"name": "health", "description": "Whether the database, the cache and Ollama answer."},
 ]
@@ -92,7 +94,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, bible, events, options, history, models, health):
+    for module in (auth, story, sessions, bible, search, events, options, history, models, health):
         app.include_router(module.router)
     return app
 

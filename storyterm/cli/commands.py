@@ -70,13 +70,27 @@ def _register() -> None:
         history,
         options,
         recover,
+        search,
         serve,
         sessions,
         story,
         watch,
     )
 
-    modules = (auth, sessions, story, bible, options, history, recover, export, db, serve, watch)
+    modules = (
+        auth,
+        sessions,
+        search,
+        story,
+        bible,
+        options,
+        history,
+        recover,
+        export,
+        db,
+        serve,
+        watch,
+    )
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -28,6 +28,7 @@ from storyterm.core.history import HistoryService
 from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
 from storyterm.core.memory.steering import clean_steering
 from storyterm.core.sampling import clean_changes
+from storyterm.core.search import SearchService
 from storyterm.core.storage.cache import CacheState
 from storyterm.core.storage.imports import ImportSource
 from storyterm.core.storage.parts import NewPart, NewTake
@@ -228,6 +229,11 @@ class SessionService:
     @functools.cached_property
     def history(self) -> HistoryService:
         return HistoryService(self.store)
+
+    @functools.cached_property
+    def searching(self) -> SearchService:
+        """Searching inside the writer's stories (core/search.py)."""
+        return SearchService(self.store)
 
     def complete(self, user_id: int, session_id: str) -> Session:
         return self.history.complete(user_id, session_id)

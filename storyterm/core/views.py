@@ -296,3 +296,31 @@ def ago(when: datetime, now: datetime | None = None) -> str:
     if days < 60:
         return f"{days // 7}w ago"
     return when.strftime("%Y-%m-%d")
+
+
+class SnippetPiece(_View, frozen=True, kw_only=True):
+    """A run of a search result's snippet: `match` marks the words the search found. The
+    front ends draw the marking their own way (the text itself is shown terminal-safe)."""
+
+    text: str
+    match: bool = False
+
+
+class SearchHit(_View, frozen=True, kw_only=True):
+    """A part of the writer's stories that holds what was searched for."""
+
+    session_id: str
+    title: str
+    #: The part's number in its story.
+    seq: int
+    #: The text around the first match, on one line, cut at words ("…" where it is cut).
+    snippet: list[SnippetPiece]
+
+
+class SearchResults(_View, frozen=True, kw_only=True):
+    """One page of search results, best first; `next_offset` asks for the next (None: no
+    more)."""
+
+    query: str
+    hits: list[SearchHit]
+    next_offset: int | None = None

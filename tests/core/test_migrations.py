@@ -30,6 +30,7 @@ from storyterm.core.storage.database import (
     make_engine,
     open_database,
 )
+from storyterm.core.storage.search import include_object
 from tests.conftest import REQUIRE_SERVICES
 
 WORKTREE = Path(__file__).resolve().parents[2]
@@ -48,7 +49,8 @@ TABLES = {
 
 def schema_diff(engine: sa.Engine) -> list:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": include_object}
+        context = MigrationContext.configure(conn, opts=opts)
         return compare_metadata(context, SQLModel.metadata)
 
 
@@ -182,6 +184,74 @@ def test_a_0003_database_with_stories_upgrades_to_takes_keeping_every_word(
         assert store.get_session(alice, "s-1").word_count == words
     finally:
         store.close()
+
+
+def test_a_0005_database_has_its_parts_indexed_for_search_by_the_upgrade(
+    empty_database_url: str,
+) -> None:
+    """Parts written before search existed are found after the upgrade (a part still marked
+    streaming once it ends); the index then follows new writes, and going back to 0005 drops
+    it, leaving every word."""
+    from storyterm.core.search import SearchService
+    from storyterm.core.storage.store import Store
+
+    engine = make_engine(empty_database_url)
+    database.upgrade(engine, "0005_import_source")
+    texts = [f"Part {n}: the lamp burned low." for n in range(1, 900)] + ["The quillfeather."]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (username, username_key, password_hash, failed_logins, "
+                "created_at) VALUES ('alice', 'alice', '!', 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        alice = conn.execute(sa.text("SELECT id FROM users")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO story_sessions (id, user_id, title, status, session_metadata, "
+                "memory, part_count, word_count, version, created_at, updated_at) VALUES "
+                "('s-1', :u, 'Old Lamp', 'active', '{}', '{}', :n, 0, 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"u": alice, "n": len(texts) + 1},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO story_parts (session_id, seq, direction, content, state, "
+                "word_count, created_at, updated_at, take, takes, take_kind) VALUES "
+                "('s-1', :s, 'go', :c, :state, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, 1, "
+                "'generated')"
+            ),
+            [{"s": seq, "c": text, "state": "done"} for seq, text in enumerate(texts, start=1)]
+            + [{"s": len(texts) + 1, "c": "A streaming heron", "state": "streaming"}],
+        )
+    engine.dispose()
+
+    store = Store.open(empty_database_url, None)
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        search = SearchService(store)
+        assert [h.seq for h in search.search(alice, "quillfeather").hits] == [900]
+        assert search.find_in_story(alice, "s-1", "lamp") == list(range(1, 900))
+        assert search.search(alice, "heron").hits == []
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE story_parts SET state = 'interrupted' WHERE seq = 901"))
+        assert [h.seq for h in search.search(alice, "heron").hits] == [901]
+        assert schema_diff(store.engine) == []
+    finally:
+        store.close()
+    engine = make_engine(empty_database_url)
+    try:
+        from alembic import command
+
+        with engine.begin() as conn:
+            command.downgrade(database._alembic_config(conn), "0005_import_source")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM story_parts")).scalar_one() == 901
+            names = set(sa.inspect(conn).get_table_names())
+        assert not any(name.startswith("story_parts_fts") for name in names)
+    finally:
+        engine.dispose()
 
 
 def _open_in_child(url: str, barrier, results) -> None:  # type: ignore[no-untyped-def]

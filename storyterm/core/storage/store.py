@@ -36,6 +36,7 @@ from storyterm.core.storage.imports import (
 )
 from storyterm.core.storage.namespace import cache_namespace
 from storyterm.core.storage.parts import NewPart, NewTake, Parts, count_words
+from storyterm.core.storage.search import PartSearch
 from storyterm.core.storage.statements import parts_t, sessions_t
 from storyterm.core.storage.tables import (
     PartState,
@@ -90,6 +91,8 @@ class Store:
         #: only emptied by hand.
         self.trash_days: int | None = None
         self.parts = Parts(self.tx, cache)
+        #: The full-text index (kept by the database's triggers; this only reads it).
+        self.search = PartSearch(self.tx)
 
     @classmethod
     def open(cls, database_url: str, redis_url: str | None) -> Store:

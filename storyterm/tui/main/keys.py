@@ -137,6 +137,23 @@ MAIN_KEYS: list[BindingType] = [
     Binding("ctrl+y", "redo", "Redo", show=False, tooltip="Redo what was undone"),
     Binding("T", "trash", "Trash", show=False, key_display="T", tooltip="Open the trash"),
     Binding("slash", "search", "Search", key_display="/", tooltip="Search titles"),
+    # Not in the key bar (full already): in the help, the palette and the README.
+    Binding(
+        "ctrl+f",
+        "find(0)",
+        "Find",
+        show=False,
+        tooltip="Search inside your stories (outside the input)",
+    ),
+    Binding(
+        "f3",
+        "find(1)",
+        "Next match",
+        show=False,
+        key_display="f3 / shift+f3",
+        tooltip="The open story's next / previous part holding the last search",
+    ),
+    Binding("shift+f3", "find(-1)", "Previous match", show=False),
     Binding("1", "filter('all')", "Filter", key_display="1-4", tooltip="All stories"),
     Binding("2", "filter('active')", "Active", show=False),
     Binding("3", "filter('paused')", "Paused", show=False),
@@ -268,6 +285,8 @@ def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterato
         title = binding.description
         if action == "filter":
             title = f"Show {FILTERS[str(params[0])].lower()} stories"
+        elif action == "find" and params == ("0",):
+            title = "Search inside your stories"
         yield SystemCommand(
             f"{title} ({binding.key_display or key_name(binding.key)})",
             binding.tooltip or title,
@@ -306,7 +325,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
     screen_rows = [
         (k, d)
         for k, d in _rows(MAIN_KEYS)
-        if k not in ("2", "3", "4")  # listed as 1-4 below
+        if k not in ("2", "3", "4", "shift+f3")  # listed as 1-4 and with f3 below
     ]
     filters = ", ".join(f"{i} {label.lower()}" for i, label in enumerate(FILTERS.values(), 1))
     screen_rows = [(k, filters if k == "1-4" else d) for k, d in screen_rows]
@@ -337,7 +356,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
         (
             "Finding stories",
             [
-                *[(k, d) for k, d in screen_rows if k in ("/", "1-4")],
+                *[(k, d) for k, d in screen_rows if k in ("/", "1-4", "ctrl+f", "f3 / shift+f3")],
                 ("↑ ↓ / j k", "Move in the list (the story opens as you stop)"),
                 ("enter", "On a story: open it and go to the direction input"),
                 ("esc", "In the search: clear it, then back to the list"),

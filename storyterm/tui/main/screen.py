@@ -509,6 +509,10 @@ class MainScreen(Screen[None]):
         self.remove_class("-zen")  # the list comes back
         self.panel.focus_search()
 
+    def action_find(self, step: str) -> None:  # ctrl+f (0) searches; f3 / shift+f3 go on
+        if self._require_boot():
+            self.column.finder.step(self.session, int(step))
+
     def action_zen(self) -> None:
         """Hide the session list to give the story the whole width (z again brings it back)."""
         zen = not self.has_class("-zen")

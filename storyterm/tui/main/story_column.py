@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Session
     from storyterm.errors import StorytermError
+    from storyterm.tui.main.find import Finder
     from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.history_actions import HistoryActions
     from storyterm.tui.main.story_actions import StoryActions
@@ -145,6 +146,22 @@ class StoryColumn(Vertical):
             self, self._runtime, self._writer, push_screen=self.app.push_screen, story=self.story
         )
 
+    @cached_property
+    def finder(self) -> Finder:
+        """Searching inside stories: the search screen, find next and previous."""
+        from storyterm.tui.main.find import Finder
+
+        return Finder(
+            self,
+            self._runtime,
+            self._writer,
+            self._reader,
+            self.story,
+            open_story=self.open,
+            push_screen=self.app.push_screen,
+            writing=lambda: self.generating,
+        )
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker states do not bubble: the app hears of a bug in the owners' work from here.
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -188,6 +205,8 @@ class StoryColumn(Vertical):
             self.generating = True
         if self._unsaved is not None:  # (made after the first frame: start-up told the rest)
             self._unsaved.tell(session.id)
+        if "finder" in self.__dict__:  # a search result waiting for its story
+            self.finder.shown(session.id)
         return focused
 
     async def forget(self, note: str) -> None:

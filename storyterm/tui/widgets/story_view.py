@@ -250,6 +250,24 @@ class StoryView(VerticalScroll, can_focus=True):
         self.anchor()
         self.call_after_refresh(self._settled)
 
+    async def show_window(self, session_id: str, parts: list[Part], part_count: int) -> None:
+        """Replace the window with `parts`, a page from inside the open story (a search result
+        is among them): older and newer parts page in as the writer scrolls."""
+        if session_id != self._shown_id or not parts:
+            return
+        self._paging = True
+        self._pager.drop_held()
+        with self.app.batch_update():
+            await self.remove_children(PartView)
+            release_drawings()
+            self.selected = None
+            self.has_more_before = parts[0].seq > 1
+            self.has_more_after = parts[-1].seq < part_count
+            await self.mount_all(self._new_views(parts), before=self.query_one("#newer"))
+            self._update_markers()
+        self.anchor(False)
+        self.call_after_refresh(self._settled)
+
     def _settled(self) -> None:
         self._paging = False
         self._check_edges()
