@@ -59,11 +59,30 @@ TAGS = [
 ]
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """A new app serving `runtime`. The caller owns the runtime and closes it."""
+def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
+    """A new app serving `runtime`. The caller owns the runtime and closes it, except with
+    `worker=True` (a worker process of `storyterm serve --workers N`, api/workers.py): the app
+    then closes the runtime when it shuts down, and stops its running generations the moment
+    the worker is asked to quit, as `storyterm serve` does for its one process."""
 
     @asynccontextmanager
     async def lifespan(served: FastAPI) -> AsyncIterator[None]:
+        if worker:
+            from storyterm.api.stopping import stop_generations_on_signals
+
+            restore = stop_generations_on_signals(served.state.generations)
+            try:
+                async with _serving(served):
+                    yield
+            finally:
+                restore()
+                await run_in_threadpool(runtime.close)
+        else:
+            async with _serving(served):
+                yield
+
+    @asynccontextmanager
+    async def _serving(served: FastAPI) -> AsyncIterator[None]:
         # Open the database (and migrate it) once, before the first request, rather than in
         # whichever request comes first. A database that is down is reported by /api/health
         # and by every call that needs it; the server still starts.
