@@ -90,6 +90,9 @@ def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
             await run_in_threadpool(lambda: runtime.store)
         except StorytermError as exc:
             log.warning("database not available at start-up: %s", exc.message)
+        # LangChain too (about a second of imports): imported by the first generation instead,
+        # it would hold the event loop, and every request of this process, for that second.
+        await run_in_threadpool(_import_generation)
         yield
         # Shutting down: a generation still running is stopped and its part saved (marked
         # interrupted) before the process ends.
@@ -113,6 +116,15 @@ def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
     for module in (auth, story, sessions, events, options, history, models, health):
         app.include_router(module.router)
     return app
+
+
+def _import_generation() -> None:
+    try:
+        import langchain_ollama  # noqa: F401
+
+        import storyterm.core.memory.prompt  # noqa: F401
+    except ImportError as exc:  # the first generation says what is missing
+        log.warning("the model libraries cannot be imported: %s", exc)
 
 
 class _StorytermAPI(FastAPI):
