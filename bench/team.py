@@ -1,4 +1,4 @@
-"""Area 9, a team on one server: `storyterm serve --workers 4` on PostgreSQL + Redis, 50 writers
+"""A team on one server: `storyterm serve --workers 4` on PostgreSQL + Redis, 50 writers
 continuing stories at once through the API (the Ollama stand-in at ~50 tokens a second each),
 50 watchers on the event streams, and a session list asked for throughout.
 

@@ -70,7 +70,7 @@ def test_quick_team_run_loses_nothing(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = out.read_text()
-    assert "## 9. A team on one server" in report
+    assert ". A team on one server: 50 writers and 50 watchers" in report
     for row in ("parts lost", "streamed text missing at a watcher", "errors"):
         line = next(line for line in report.splitlines() if line.startswith(f"| {row}"))
         assert line.endswith("| pass |"), line
