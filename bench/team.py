@@ -134,27 +134,26 @@ async def _load(
     timeout = httpx.Timeout(60.0, read=90.0)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
         await _wait_ready(http)
-        tokens = await asyncio.gather(*(_login(http, i) for i in range(shape.writers)))
-        stories = await asyncio.gather(*(_start(http, tokens[i], i) for i in range(shape.writers)))
-        ready = [asyncio.Event() for _ in range(shape.writers)]
+        joined = await asyncio.gather(*(_join(http, i, tally) for i in range(shape.writers)))
+        team = [(i, *pair) for i, pair in enumerate(joined) if pair is not None]
+        tokens = [token for _i, token, _story in team]
+        ready = [asyncio.Event() for _ in team]
         watchers = [
-            asyncio.create_task(
-                _watch(http, tokens[i], stories[i], i, shape.parts, ready[i], tally)
-            )
-            for i in range(shape.writers)
+            asyncio.create_task(_watch(http, token, story, i, shape.parts, ready[n], tally))
+            for n, (i, token, story) in enumerate(team)
         ]
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
-        log(f"{shape.writers} watchers listening; {shape.writers} writers start")
+        try:
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
+        except TimeoutError:
+            tally.errors.append("not every watcher was listening after 60 s")
+        log(f"{len(team)} watchers listening; {len(team)} writers start")
         workers = _workers(server_pid)
         cpu_before = {pid: _cpu_s(pid) for pid in [*workers, fake.pid]}
         client_before, wall_before = time.process_time(), time.perf_counter()
         stop = asyncio.Event()
         lister = asyncio.create_task(_list_sessions(http, tokens, stop, tally))
         writers = asyncio.gather(
-            *(
-                _write(http, tokens[i], stories[i], i, shape.parts, tally)
-                for i in range(shape.writers)
-            )
+            *(_write(http, token, story, i, shape.parts, tally) for i, token, story in team)
         )
         try:
             await asyncio.wait_for(writers, LOAD_LIMIT_S)
@@ -189,6 +188,16 @@ async def _wait_ready(http: Any) -> None:
             pass
         await asyncio.sleep(0.2)
     raise RuntimeError("the server did not answer /api/health within 60 s")
+
+
+async def _join(http: Any, i: int, tally: Tally) -> tuple[str, str] | None:
+    """Writer i logs in and starts a story: (token, story id), or None (counted as an error)."""
+    try:
+        token = await _login(http, i)
+        return token, await _start(http, token, i)
+    except Exception as exc:
+        tally.errors.append(f"writer {i} could not log in and start: {exc!r}")
+        return None
 
 
 async def _login(http: Any, i: int) -> str:

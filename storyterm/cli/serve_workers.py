@@ -12,6 +12,11 @@ from storyterm.core.runtime import Runtime
 
 log = logging.getLogger("storyterm.api")
 
+#: How long a worker may take to answer the supervisor's ping before it is killed and replaced
+#: (uvicorn's default is 5 s). A worker busy with logins (argon2) and streams on a loaded machine
+#: missed 5 s in the team benchmark and was killed, cutting every stream it held; a worker
+#: really stuck for this long is rare, and killing a busy one loses more than it saves.
+WORKER_HEALTHCHECK_SECONDS = 30
 #: The most connections one worker's database pool opens (SQLAlchemy's default QueuePool:
 #: 5 kept, 10 more under load).
 POOL_CONNECTIONS = 15
@@ -79,6 +84,7 @@ def run_workers(
         log_config=log_config,
         log_level="info",
         timeout_graceful_shutdown=graceful_seconds,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     sock = config.bind_socket()
     try:
