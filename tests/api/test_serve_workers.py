@@ -97,6 +97,8 @@ class Server:
 
 @pytest.fixture
 def server(postgres_url: str, redis_url: str) -> Iterator[Server]:
+    """The server in a session of its own, so that a test can signal its whole process group
+    (as a closing terminal does)."""
     port = free_port()
     with FakeOllama(tokens=300, rate=100.0) as fake:
         env = {
@@ -111,6 +113,7 @@ def server(postgres_url: str, redis_url: str) -> Iterator[Server]:
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             wait_for_port(port, timeout=60)
@@ -260,11 +263,15 @@ def test_failed_logins_on_different_workers_count_together(
             conn.close()
 
 
+@pytest.mark.parametrize(
+    "whom", ["SIGTERM to the server", "SIGHUP to its process group"], ids=["SIGTERM", "SIGHUP"]
+)
 def test_stopping_the_server_mid_stream_saves_the_part_and_tells_the_client(
-    server: Server, postgres_url: str, redis_url: str
+    server: Server, postgres_url: str, redis_url: str, whom: str
 ) -> None:
-    """SIGTERM to `storyterm serve` (a service stop): the parent stops its workers, and the
-    worker writing a part stops the generation first, as a single-process server does."""
+    """SIGTERM to `storyterm serve` (a service stop: the parent stops its workers), or SIGHUP to
+    all of its processes (its terminal closed): the worker writing a part stops the generation
+    first, as a single-process server does, and the server ends instead of restarting them."""
     _register(postgres_url, redis_url, "alice")
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     alice = _json(_login(conn, "alice"))["token"]
@@ -275,7 +282,10 @@ def test_stopping_the_server_mid_stream_saves_the_part_and_tells_the_client(
     frames = _frames(writing)
     for _ in range(20):
         assert next(frames)[0] in ("progress", "delta")
-    server.proc.send_signal(signal.SIGTERM)
+    if whom.startswith("SIGTERM"):
+        server.proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(server.proc.pid, signal.SIGHUP)
     event, data = next((event, data) for event, data in frames if event in ("done", "error"))
     assert event == "done"
     assert data["done_reason"] == "cancel"
@@ -283,3 +293,57 @@ def test_stopping_the_server_mid_stream_saves_the_part_and_tells_the_client(
     assert data["part"]["content"]
     conn.close()
     server.proc.wait(30)
+
+
+def _serve_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[Any, dict[str, Any]]:
+    from click.testing import CliRunner
+
+    from storyterm.cli import cli, serve_workers
+
+    seen: dict[str, Any] = {}
+
+    def fake_run(host: str, port: int, workers: int, *_rest: Any) -> None:
+        seen.update(host=host, port=port, workers=workers)
+
+    monkeypatch.setattr(serve_workers, "run_workers", fake_run)
+    return CliRunner().invoke(cli, ["serve", "--port", str(free_port()), *args]), seen
+
+
+@pytest.mark.parametrize("workers", ["0", "33", "-1"])
+def test_a_number_of_workers_out_of_range_is_refused_with_the_range(
+    monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    result, seen = _serve_cli(monkeypatch, "--workers", workers)
+    assert result.exit_code == 2
+    assert f"give 1 to 32 worker processes, not {workers}" in result.output
+    assert "Traceback" not in result.output and not seen
+
+
+def test_workers_on_sqlite_without_redis_start_with_warnings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # tests/conftest.py: a SQLite file in the test's data folder, no Redis.
+    result, seen = _serve_cli(monkeypatch, "--workers", "3")
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 3
+    assert "warning: the database is a SQLite file: the workers take turns" in result.output
+    assert "warning: no Redis is set (STORYTERM_REDIS_URL)" in result.output
+    assert "3 workers. Ctrl+C stops it." in result.output
+
+
+def test_workers_past_postgresqls_connections_are_warned_about(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str, redis_url: str
+) -> None:
+    monkeypatch.setenv("STORYTERM_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("STORYTERM_REDIS_URL", redis_url)
+    result, seen = _serve_cli(monkeypatch, "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 2
+    assert "warning" not in result.output
+    # The tests' server allows PostgreSQL's default 100 connections.
+    result, seen = _serve_cli(monkeypatch, "--workers", "8")
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 8
+    assert "8 workers may open up to 120 database connections and PostgreSQL allows 100" in (
+        result.output
+    )
