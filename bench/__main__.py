@@ -32,6 +32,7 @@ AREAS: list[tuple[str, str, str]] = [
     ("export", "bench.export", "Export of the 1,000-part session"),
     ("first_part", "bench.first_part", "From Enter to the model's words on screen"),
     ("fulltext", "bench.fulltext", "Searching inside stories over 10,000 sessions"),
+    ("team", "bench.team", "A team on one server: 50 writers and 50 watchers, 4 API workers"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
 RUN_ORDER = [
@@ -44,6 +45,7 @@ RUN_ORDER = [
     "streaming",
     "export",
     "first_part",
+    "team",
     # Last: it edits a part of the shared PostgreSQL dataset (a take the others would count).
     "fulltext",
 ]

@@ -47,3 +47,31 @@ def test_unknown_area_is_refused_with_the_list() -> None:
     )
     assert done.returncode == 2
     assert "no area named nonsense" in done.stderr and "search" in done.stderr
+
+
+def test_quick_team_run_loses_nothing(tmp_path: Path) -> None:
+    """The team area's smoke run: `serve --workers 2`, 4 writers and 4 watchers on PostgreSQL
+    and Redis. What it judges by count (parts lost, text missing, errors) must be zero; its
+    times are the report's business."""
+    import shutil
+
+    from tests.conftest import service_missing
+    from tests.services import PG_BIN_DIRS
+
+    if not PG_BIN_DIRS or shutil.which("redis-server") is None:
+        service_missing("the team area needs the PostgreSQL and Redis server binaries")
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "team", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = out.read_text()
+    assert ". A team on one server: 50 writers and 50 watchers" in report
+    for row in ("parts lost", "streamed text missing at a watcher", "errors"):
+        line = next(line for line in report.splitlines() if line.startswith(f"| {row}"))
+        assert line.endswith("| pass |"), line
+    assert "peak RSS, worker 2" in report

@@ -62,11 +62,30 @@ TAGS = [
 ]
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """A new app serving `runtime`. The caller owns the runtime and closes it."""
+def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
+    """A new app serving `runtime`. The caller owns the runtime and closes it, except with
+    `worker=True` (a worker process of `storyterm serve --workers N`, api/workers.py): the app
+    then closes the runtime when it shuts down, and stops its running generations the moment
+    the worker is asked to quit, as `storyterm serve` does for its one process."""
 
     @asynccontextmanager
     async def lifespan(served: FastAPI) -> AsyncIterator[None]:
+        if worker:
+            from storyterm.api.stopping import stop_generations_on_signals
+
+            restore = stop_generations_on_signals(served.state.generations)
+            try:
+                async with _serving(served):
+                    yield
+            finally:
+                restore()
+                await run_in_threadpool(runtime.close)
+        else:
+            async with _serving(served):
+                yield
+
+    @asynccontextmanager
+    async def _serving(served: FastAPI) -> AsyncIterator[None]:
         # Open the database (and migrate it) once, before the first request, rather than in
         # whichever request comes first. A database that is down is reported by /api/health
         # and by every call that needs it; the server still starts.
@@ -74,6 +93,9 @@ def create_app(runtime: Runtime) -> FastAPI:
             await run_in_threadpool(lambda: runtime.store)
         except StorytermError as exc:
             log.warning("database not available at start-up: %s", exc.message)
+        # LangChain too (about a second of imports): imported by the first generation instead,
+        # it would hold the event loop, and every request of this process, for that second.
+        await run_in_threadpool(_import_generation)
         yield
         # Shutting down: a generation still running is stopped and its part saved (marked
         # interrupted) before the process ends.
@@ -97,6 +119,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in (auth, story, sessions, bible, search, events, options, history, models, health):
         app.include_router(module.router)
     return app
+
+
+def _import_generation() -> None:
+    try:
+        import langchain_ollama  # noqa: F401
+
+        import storyterm.core.memory.prompt  # noqa: F401
+    except ImportError as exc:  # the first generation says what is missing
+        log.warning("the model libraries cannot be imported: %s", exc)
 
 
 class _StorytermAPI(FastAPI):

@@ -583,10 +583,17 @@ class DatabaseHealth(ComponentHealth):
 
 
 class HealthResponse(BaseModel):
-    """`ok`: everything answers; `degraded`: the cache or Ollama does not (stories still open,
-    list and export); `unavailable`: the database does not."""
+    """`ok`: everything answers; `degraded`: the cache, live events or Ollama does not (stories
+    still open, list and export); `unavailable`: the database does not."""
 
     status: Literal["ok", "degraded", "unavailable"]
     database: DatabaseHealth
     cache: ComponentHealth
     ollama: ComponentHealth
+    events: ComponentHealth = Field(
+        description="Live events: `live` (a probe went through Redis and came back), "
+        "`database_watch` (Redis is set up but the probe did not come back: windows watch the "
+        "database every few seconds), `off` (no Redis set up), `unknown` (the database is not "
+        "open).",
+        examples=[{"state": "live", "detail": "changes reach every window as they happen"}],
+    )

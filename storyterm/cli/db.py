@@ -77,6 +77,24 @@ def _line(ok: bool, what: str, detail: str, *, warn: bool = False) -> bool:
     return ok
 
 
+def _live_events(settings: Settings, database_id: str | None) -> None:
+    """A probe event through Redis and back, as every window's changes travel. Optional like
+    the cache: without it windows watch the database, so it warns, never fails."""
+    from storyterm.core.events.channel import Channel
+    from storyterm.core.events.probe import LiveState, check_live_events
+    from storyterm.core.events.publisher import Publisher
+
+    publisher = Publisher(settings.redis_url or None, Channel(database_id or "doctor"))
+    try:
+        check = check_live_events(publisher)
+    finally:
+        publisher.close()
+    detail = f"{check.state.label}: {check.detail}"
+    if check.round_trip_ms is not None:
+        detail += f" (a probe went round in {check.round_trip_ms:.1f} ms)"
+    _line(True, "live events", detail, warn=check.state is LiveState.DATABASE_WATCH)
+
+
 def _ollama(settings: Settings) -> bool:
     """Ollama's lines: reachable, version, models, the model new stories use, its context."""
     import asyncio
@@ -200,6 +218,7 @@ def doctor_cmd() -> None:
                 "STORYTERM_REDIS_URL= to turn the cache off"
             ),
         )
+    _live_events(settings, database_id)
     from storyterm.core.identity.accounts import TokenStore
 
     tokens = TokenStore(database_id or "doctor")

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import errno
 import ipaddress
+import os
 import signal
 import socket
 import threading
@@ -26,6 +27,9 @@ DEFAULT_PORT = 8000
 #: On Ctrl+C (or SIGTERM, SIGHUP), streams still running get this long to finish; then they are
 #: stopped, and each part being written is saved as interrupted before the process ends.
 GRACEFUL_SHUTDOWN_SECONDS = 5
+#: The most worker processes `--workers` takes. Each holds its own database pool (up to 15
+#: PostgreSQL connections) and Redis clients; past a few per core they only add memory.
+MAX_WORKERS = 32
 
 
 def is_loopback(host: str) -> bool:
@@ -86,8 +90,17 @@ def log_config() -> dict[str, Any]:
     help="Address to listen on. Anything but loopback makes the API reachable from the network.",
 )
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    callback=lambda _ctx, _param, value: check_workers(value),
+    help=f"Worker processes answering on the port (1 to {MAX_WORKERS}); more serve more "
+    "writers at once. Use PostgreSQL (and Redis for live events) with more than one.",
+)
 @handle_errors
-def serve_cmd(host: str, port: int) -> None:
+def serve_cmd(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API: the same sessions and accounts as the app, for editor plugins,
     web pages and scripts. Documentation at http://HOST:PORT/docs. Ctrl+C stops it (so do
     SIGTERM and SIGHUP); each part being written is saved first, marked interrupted."""
@@ -109,8 +122,30 @@ def serve_cmd(host: str, port: int) -> None:
     # than a server that fails every request.
     runtime.store  # noqa: B018
     shown = f"[{host}]" if ":" in host else host
+    if workers > 1:
+        from storyterm.cli.serve_workers import run_workers, warn_about_setup
+
+        warn_about_setup(runtime, workers)
+        runtime.close()  # each worker opens its own; this one only migrated the database
+        say(
+            f"storyterm: API at http://{shown}:{port}/api (docs: /docs), {workers} workers. "
+            "Ctrl+C stops it."
+        )
+        run_workers(host, port, workers, log_config(), GRACEFUL_SHUTDOWN_SECONDS)
+        return
     say(f"storyterm: API at http://{shown}:{port}/api (docs: /docs). Ctrl+C stops it.")
     run_server(create_app(runtime), host, port)
+
+
+def check_workers(workers: int) -> int:
+    """--workers within 1..MAX_WORKERS, or a message saying what it takes."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise click.BadParameter(
+            f"give 1 to {MAX_WORKERS} worker processes, not {workers} (about one per core is "
+            f"a good start; this machine has {os.cpu_count() or 1}).",
+            param_hint="'--workers'",
+        )
+    return workers
 
 
 def run_server(app: FastAPI, host: str, port: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from storyterm.api import create_app
@@ -16,6 +17,10 @@ def test_health_with_everything_local(client: TestClient) -> None:
     body = response.json()
     assert body["database"] == {"state": "online", "detail": None, "backend": "sqlite"}
     assert body["cache"]["state"] == "online"
+    assert body["events"] == {
+        "state": "live",
+        "detail": "changes reach every window as they happen",
+    }
 
 
 def test_health_when_redis_goes_away(sqlite_url: str, own_redis: RedisServer) -> None:
@@ -30,9 +35,13 @@ def test_health_when_redis_goes_away(sqlite_url: str, own_redis: RedisServer) ->
             assert body["status"] == "degraded"
             assert body["cache"]["state"] == "offline"
             assert body["cache"]["detail"]
+            assert body["events"]["state"] == "database_watch"
+            assert "watching the database every few seconds" in body["events"]["detail"]
         finally:
             own_redis.start()
-        assert client.get("/api/health").json()["cache"]["state"] == "online"
+        body = client.get("/api/health").json()
+        assert body["cache"]["state"] == "online"
+        assert body["events"]["state"] == "live"
     runtime.close()
 
 
@@ -41,6 +50,8 @@ def test_health_without_a_cache(sqlite_url: str) -> None:
     with TestClient(create_app(runtime)) as client:
         body = client.get("/api/health").json()
     assert body["cache"]["state"] == "disabled"
+    assert body["events"]["state"] == "off"
+    assert body["status"] != "unavailable"
     runtime.close()
 
 
@@ -55,4 +66,25 @@ def test_health_when_the_database_is_down() -> None:
     assert body["database"]["state"] == "offline"
     assert "Cannot open the database" in body["database"]["detail"]
     assert body["cache"]["state"] == "unknown"
+    assert body["events"]["state"] == "unknown"
+    runtime.close()
+
+
+def test_health_says_events_are_not_flowing_when_redis_does_not_hand_them_back(
+    sqlite_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis answers, but what is published never comes back (here: the publisher sends
+    nowhere): the probe, not the ping, decides."""
+    from storyterm.core.events.publisher import Publisher
+
+    monkeypatch.setattr(Publisher, "_send", lambda self, batch: None)
+    runtime = Runtime(load_settings(database_url=sqlite_url, redis_url=redis_url))
+    with TestClient(create_app(runtime)) as client:
+        response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["cache"]["state"] == "online"
+    assert body["events"]["state"] == "database_watch"
+    assert "did not come back within 1 s" in body["events"]["detail"]
+    assert body["status"] == "degraded"
     runtime.close()

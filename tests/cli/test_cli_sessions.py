@@ -255,6 +255,8 @@ def test_a_garbage_redis_url_still_works_and_doctor_says_offline(
     cache_line = next(line for line in doctor.stdout.splitlines() if "cache:" in line)
     assert "offline" in cache_line and "this is not redis" in cache_line
     assert "STORYTERM_REDIS_URL= to turn the cache off" in cache_line
+    events_line = next(line for line in doctor.stdout.splitlines() if "live events:" in line)
+    assert events_line.startswith("WARN live events: database watch: Redis is not reachable")
 
 
 # -- doctor --------------------------------------------------------------------------------
@@ -273,6 +275,7 @@ def test_doctor_on_a_healthy_setup(  # type: ignore[no-untyped-def]
         "OK   database",
         "OK   migrations",
         "OK   cache",
+        "OK   live events",
         "OK   keyring",
         "OK   ollama",
         "OK   models",
@@ -283,13 +286,15 @@ def test_doctor_on_a_healthy_setup(  # type: ignore[no-untyped-def]
     assert "(sqlite)" in lines[2]
     assert lines[3].endswith("(head)")
     assert lines[4] == "OK   cache: redis at " + redis_url
-    assert lines[6].startswith(f"OK   ollama: running at {healthy_ollama} (version ")
+    assert lines[5].startswith("OK   live events: live: changes reach every window")
+    assert lines[7].startswith(f"OK   ollama: running at {healthy_ollama} (version ")
 
 
 def test_doctor_with_the_cache_turned_off(shelf: Shelf, healthy_ollama: str) -> None:
     result = shelf.invoke("doctor")
     assert result.exit_code == 0
     assert "cache: off (STORYTERM_REDIS_URL is empty)" in result.stdout
+    assert "OK   live events: off: no Redis is set up" in result.stdout
 
 
 def test_doctor_on_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -460,3 +460,47 @@ def test_a_wrong_login_names_no_front_end(store: Store, clock: Clock) -> None:
         identity.login("nobody", "not the password")
     assert wrong.value.message == "Wrong username or password. Check both and try again."
     assert "storyterm" not in wrong.value.message
+
+
+def test_logins_arriving_at_once_compute_two_hashes_at_a_time(
+    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each argon2 hash holds 64 MiB while it runs: a crowd of logins at one server process
+    queues for it instead of holding that much each, and every one of them still gets in."""
+    import threading
+    import time
+
+    from storyterm.core.identity.accounts import HASHES_AT_ONCE, BoundedHasher
+
+    hasher = BoundedHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    identity = IdentityService(store, load_settings(), clock=clock, hasher=hasher)
+    for i in range(8):
+        identity.register(f"writer{i}", PASSWORD)
+    running, most = 0, 0
+    lock = threading.Lock()
+    verify = PasswordHasher.verify
+
+    def watched_verify(self: PasswordHasher, hash: str, password: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)  # long enough for the others to arrive
+        try:
+            return verify(self, hash, password)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(PasswordHasher, "verify", watched_verify)
+    accounts = []
+    threads = [
+        threading.Thread(target=lambda i=i: accounts.append(identity.login(f"writer{i}", PASSWORD)))
+        for i in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accounts) == 8
+    assert most == HASHES_AT_ONCE == 2

@@ -1,4 +1,5 @@
-"""/api/health: database, cache and Ollama, each with a state. It never answers 500."""
+"""/api/health: database, cache, live events and Ollama, each with a state. It never answers
+500."""
 
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ def _cache(runtime: Runtime, database_open: bool) -> ComponentHealth:
     )
 
 
+def _events(runtime: Runtime, database_open: bool) -> ComponentHealth:
+    if not database_open:
+        return ComponentHealth(state="unknown", detail="Not checked: the database is not open.")
+    from storyterm.core.events.probe import check_live_events
+
+    check = check_live_events(runtime.store.events.publisher)
+    return ComponentHealth(state=check.state.value, detail=check.detail)
+
+
 async def _ollama(runtime: Runtime) -> ComponentHealth:
     try:
         models = await asyncio.wait_for(runtime.models.list_models(), OLLAMA_CHECK_SECONDS)
@@ -80,10 +90,12 @@ async def _guard(name: str, check: Awaitable[ComponentHealth]) -> ComponentHealt
 
 @router.get(
     "/api/health",
-    summary="Is the database, the cache and Ollama reachable?",
+    summary="Is the database, the cache and Ollama reachable? Are live events flowing?",
     description=(
         "No login needed. 200 while the database answers (status `ok`, or `degraded` when the "
-        "cache or Ollama does not); 503 with the same body when the database does not."
+        "cache, live events or Ollama does not); 503 with the same body when the database does "
+        "not. Live events are checked by sending a probe through Redis and reading it back "
+        "(at most a second)."
     ),
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "The database cannot be reached."}},
@@ -95,16 +107,23 @@ async def health(runtime: RuntimeDep, response: Response) -> HealthResponse:
         log.exception("health check of the database failed")
         database = DatabaseHealth(state="unknown", detail="The database check failed; see the log.")
     online = database.state == "online"
-    cache, ollama = await asyncio.gather(
+    cache, events, ollama = await asyncio.gather(
         _guard("cache", run_in_threadpool(_cache, runtime, online)),
+        _guard("live events", run_in_threadpool(_events, runtime, online)),
         _guard("Ollama", _ollama(runtime)),
     )
     status: Literal["ok", "degraded", "unavailable"]
     if not online:
         status = "unavailable"
         response.status_code = 503
-    elif cache.state in ("online", "disabled") and ollama.state == "online":
+    elif (
+        cache.state in ("online", "disabled")
+        and events.state in ("live", "off")
+        and ollama.state == "online"
+    ):
         status = "ok"
     else:
         status = "degraded"
-    return HealthResponse(status=status, database=database, cache=cache, ollama=ollama)
+    return HealthResponse(
+        status=status, database=database, cache=cache, ollama=ollama, events=events
+    )

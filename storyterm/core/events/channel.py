@@ -15,6 +15,9 @@ from storyterm.core.events.model import Event, decode_event
 SEAL_LEN = 64
 #: The one field of a stream entry.
 FIELD = b"e"
+#: The "writer" of the health stream (`...:events:health`), where health checks send a probe
+#: and read it back (core/events/probe.py); no account has this id, no listener reads it.
+PROBE_USER_ID = -1
 
 
 class Rejected(ValueError):
@@ -30,6 +33,8 @@ class Channel:
         self._mac = hmac.new(mac_key or secrets.token_bytes(32), digestmod="sha256")
 
     def key(self, user_id: int) -> str:
+        if user_id == PROBE_USER_ID:
+            return f"storyterm:{self.namespace}:events:health"
         return f"storyterm:{self.namespace}:events:{user_id}"
 
     def _digest(self, key: str, body: bytes) -> bytes:

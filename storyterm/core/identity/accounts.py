@@ -26,12 +26,13 @@ import hashlib
 import math
 import re
 import secrets
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -149,10 +150,30 @@ def describe_wait(wait: timedelta) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
+#: argon2 takes 64 MiB for each hash it computes (the low-memory profile), for the whole
+#: computation: logins arriving at once at one server process would each hold that much (50 at
+#: once: 3.2 GiB; the team benchmark saw a worker reach 970 MiB while 12 logged in). They queue
+#: here instead. Each hash already keeps 4 threads busy, so more at once would not finish sooner.
+HASHES_AT_ONCE = 2
+_hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
+
+
+class BoundedHasher(PasswordHasher):
+    """argon2's hasher, computing at most HASHES_AT_ONCE hashes at a time in this process."""
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        with _hashing:
+            return super().hash(password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with _hashing:
+            return super().verify(hash, password)
+
+
 def default_hasher() -> PasswordHasher:
     """argon2id with argon2-cffi's current parameters (RFC 9106's low-memory profile). When a
     new version raises them, stored hashes are upgraded at each writer's next login."""
-    return PasswordHasher()
+    return BoundedHasher()
 
 
 # -- the service -------------------------------------------------------------------------------
