@@ -30,9 +30,20 @@ AREAS: list[tuple[str, str, str]] = [
     ("search", "bench.search", "Search and filter over 10,000 sessions"),
     ("memory", "bench.memory", "Memory with the 1,000-part session open"),
     ("export", "bench.export", "Export of the 1,000-part session"),
+    ("lore", "bench.lore", "Lorebook matching: 200 entries, 4 parts and the direction"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
-RUN_ORDER = ["search", "opening", "saving", "startup", "tui_open", "memory", "streaming", "export"]
+RUN_ORDER = [
+    "search",
+    "opening",
+    "saving",
+    "startup",
+    "tui_open",
+    "memory",
+    "streaming",
+    "export",
+    "lore",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

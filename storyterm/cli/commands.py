@@ -67,6 +67,7 @@ def _register() -> None:
         db,
         export,
         history,
+        lore,
         options,
         recover,
         serve,
@@ -75,6 +76,7 @@ def _register() -> None:
         watch,
     )
 
-    for module in (auth, sessions, story, options, history, recover, export, db, serve, watch):
+    modules = (auth, sessions, story, options, lore, history, recover, export, db, serve, watch)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -24,6 +24,8 @@ from storyterm.core.basics import (
 )
 from storyterm.core.events.bus import LiveText
 from storyterm.core.history import HistoryService
+from storyterm.core.lorebook import LoreService
+from storyterm.core.memory.lore import LoreDraft
 from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
 from storyterm.core.sampling import clean_changes
 from storyterm.core.storage.cache import CacheState
@@ -227,6 +229,11 @@ class SessionService:
     def history(self) -> HistoryService:
         return HistoryService(self.store)
 
+    @functools.cached_property
+    def lore(self) -> LoreService:
+        """The story's lorebook (core/lorebook.py)."""
+        return LoreService(self)
+
     def complete(self, user_id: int, session_id: str) -> Session:
         return self.history.complete(user_id, session_id)
 
@@ -333,6 +340,7 @@ class SessionService:
         paused_at: datetime | None,
         completed_at: datetime | None,
         parts: Sequence[NewPart],
+        lore: Sequence[LoreDraft] = (),
         source: ImportSource | None = None,
         again: bool = False,
     ) -> Session:
@@ -370,6 +378,7 @@ class SessionService:
             paused_at=paused_at,
             completed_at=completed_at,
             parts=cleaned,
+            lore=lore,
             source=source,
             again=again,
         )

@@ -31,6 +31,7 @@ from storyterm.core.storage.database import (
     open_database,
 )
 from tests.conftest import REQUIRE_SERVICES
+from tests.helpers import make_user
 
 WORKTREE = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -43,6 +44,7 @@ TABLES = {
     "app_meta",
     "revoked_tokens",
     "login_attempts",
+    "lore_entries",
 }
 
 
@@ -180,6 +182,36 @@ def test_a_0003_database_with_stories_upgrades_to_takes_keeping_every_word(
         history.choose(alice, "s-1", 7, 1)
         assert [p.content for p in store.parts.iterate(alice, "s-1")] == texts
         assert store.get_session(alice, "s-1").word_count == words
+    finally:
+        store.close()
+
+
+def test_a_0005_database_gets_an_empty_lorebook_per_story_and_can_go_back(
+    empty_database_url: str,
+) -> None:
+    """Stories from before lorebooks upgrade with none; entries can then be added, and going
+    back to 0005 drops only the lorebook."""
+    from alembic import command
+
+    from storyterm.core.service import SessionService
+    from storyterm.core.storage.store import Store
+
+    engine = make_engine(empty_database_url)
+    database.upgrade(engine, "0005_import_source")
+    engine.dispose()
+    store = Store.open(empty_database_url, None)
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        sessions = SessionService(store)
+        alice = make_user(store, "alice")
+        story = sessions.start(alice, "Old Lamp", {}, None)
+        assert sessions.lore.list(alice, story.id) == []
+        sessions.lore.add(alice, story.id, {"name": "Lamp", "keys": ["lamp"], "content": "Old."})
+        with database._migration_lock(store.engine) as conn:
+            command.downgrade(database._alembic_config(conn), "0005_import_source")
+            conn.commit()
+        assert "lore_entries" not in sa.inspect(store.engine).get_table_names()
+        assert sessions.get(alice, story.id).title == "Old Lamp"
     finally:
         store.close()
 

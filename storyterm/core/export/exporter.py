@@ -17,6 +17,7 @@ from storyterm.core.export.epub import EpubBuilder
 from storyterm.core.export.folder import export_error, prepare_folder
 from storyterm.core.export.formats import (
     iso,
+    lore_json,
     markdown_head,
     part_json,
     part_markdown,
@@ -29,7 +30,7 @@ from storyterm.core.export.naming import PART_FILE, part_file_name
 from storyterm.core.export.staging import TEMP_PREFIX, Stage, fsync_dir, scan
 from storyterm.core.export.story_file import FORMAT_MARKER, FORMAT_VERSION
 from storyterm.core.service import SessionService
-from storyterm.core.views import Part, Session, Take
+from storyterm.core.views import LoreEntry, Part, Session, Take
 from storyterm.errors import InvalidInput
 from storyterm.settings import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, default_export_dir
 
@@ -89,7 +90,8 @@ def export_session(
     # they always sort in order in a file browser.
     width = max(3, len(str(session.part_count)))
     try:
-        with _Writers(stage, session, wanted) as writers:
+        lore = sessions.lore.list(user_id, session_id) if "json" in wanted else []
+        with _Writers(stage, session, wanted, lore) as writers:
             for part in sessions.iter_parts(user_id, session_id):
                 count += 1
                 words += part.word_count
@@ -180,9 +182,12 @@ class _Writers:
     """The whole-story files, fed one part at a time (parts are never all in memory, except
     for the EPUB, which EbookLib builds in memory)."""
 
-    def __init__(self, stage: Stage, session: Session, wanted: list[str]) -> None:
+    def __init__(
+        self, stage: Stage, session: Session, wanted: list[str], lore: list[LoreEntry]
+    ) -> None:
         self.stage = stage
         self.session = session
+        self.lore = lore
         self.wanted = wanted
         # First, before any file is open: EbookLib missing is an error of its own.
         self.epub = EpubBuilder(session) if "epub" in wanted else None
@@ -231,6 +236,8 @@ class _Writers:
             self.json.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
         session = to_json(session_json(self.session), indent=2)
         self.json.write('  "session": ' + session.replace("\n", "\n  ") + ",\n")
+        lore = to_json([lore_json(e) for e in self.lore], indent=2)
+        self.json.write('  "lore": ' + lore.replace("\n", "\n  ") + ",\n")
         self.json.write('  "parts": [')
 
     def add(self, part: Part, takes: list[Take]) -> None:

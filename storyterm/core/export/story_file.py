@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from storyterm.core.basics import MAX_MODEL_NAME, MAX_PART
+from storyterm.core.memory.lore import FIELDS as LORE_FIELDS
+from storyterm.core.memory.lore import MAX_ENTRIES, LoreDraft, clean_draft
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.service import (
     SessionService,
@@ -84,6 +86,8 @@ class StoryFile:
     #: The id of the session the file was exported from; None when it gives none that could
     #: be one (a file written by hand).
     source_id: str | None = None
+    #: The story's lorebook (a file from before lorebooks has none).
+    lore: tuple[LoreDraft, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -274,6 +278,7 @@ def _story(data: dict[str, Any]) -> StoryFile:
         completed_at=_date(session, "completed_at", where),
         parts=[],
         source_id=_source_id(session.get("id")),
+        lore=lore_drafts(data.get("lore")),
     )
     now = datetime.now(UTC)
     story.parts.extend(_part(index, item, now) for index, item in enumerate(parts_data, start=1))
@@ -289,6 +294,27 @@ def _story(data: dict[str, Any]) -> StoryFile:
                 f"the file says it holds {declared:,} parts but holds {len(parts_data):,}",
             )
     return story
+
+
+def lore_drafts(value: Any) -> tuple[LoreDraft, ...]:
+    """The lorebook's entries, checked as a writer's are (text scrubbed first); none when the
+    file has no "lore" (written before lorebooks)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _Bad('field "lore"', f"must be a list of lore entries, not {_show(value)}")
+    if len(value) > MAX_ENTRIES:
+        raise _Bad('field "lore"', f"holds {len(value):,} entries; a story holds {MAX_ENTRIES:,}")
+    drafts = []
+    for index, item in enumerate(value, start=1):
+        where = f"lore entry {index}"
+        _object(item, where)
+        fields = {k: scrub_json(v) for k, v in item.items() if k in LORE_FIELDS}
+        try:
+            drafts.append(clean_draft(fields))
+        except InvalidInput as exc:
+            raise _Bad(where, exc.message) from None
+    return tuple(drafts)
 
 
 def _source_id(value: Any) -> str | None:
@@ -577,6 +603,7 @@ def import_story(
             paused_at=story.paused_at,
             completed_at=story.completed_at,
             parts=story.parts,
+            lore=story.lore,
             source=ImportSource(story.source_id, story.fingerprint if story.parts else None),
             again=again,
         )

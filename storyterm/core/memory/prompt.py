@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -46,6 +46,7 @@ from langchain_core.runnables import Runnable
 # What session.memory holds, and its reader (tolerant of any stored value), live in
 # memory_state so that code without LangChain can use them; they are re-exported here.
 from storyterm.core.basics import BibleField, field_label
+from storyterm.core.memory.lore import LoreBook, LoreReport, plan_lore
 from storyterm.core.memory.state import (  # noqa: F401 - re-exported
     LAST_ESTIMATE,
     LAST_EVAL_COUNT,
@@ -283,6 +284,8 @@ class PromptPlan:
     cut: dict[int, int]
     tokens: dict[str, int]
     system_cut: bool
+    #: Which lore entries went in, and which were left out for want of room.
+    lore: LoreReport = field(default_factory=LoreReport)
 
     def record(self) -> dict[str, Any]:
         """What session.memory keeps to rebuild this prompt exactly from the stored parts."""
@@ -304,16 +307,26 @@ def plan_prompt(
     budget: Budget,
     estimator: TokenEstimator,
     read_before: ReadBefore,
+    lore: LoreBook | None = None,
 ) -> PromptPlan:
-    """Fit bible + summary + the newest unsummarised parts + the direction into the budget.
+    """Fit bible + summary + active lore + the newest unsummarised parts + the direction into
+    the budget.
 
     Reads only the parts it can use, walking back from `new_seq` a page at a time, and stops
-    at the budget or at the end of what the summary covers.
+    at the budget or at the end of what the summary covers. The lore block ends the system
+    message: it is fitted whole entry by whole entry to its own share (never clipped with the
+    bible and summary), and it sits closest to the recent parts that brought it in.
     """
     through = min(state.summary_through_seq, new_seq - 1)
     final = HumanMessage(direction_text(direction))
     system_room = min(int(budget.prompt * SYSTEM_SHARE), budget.prompt - estimator([final]) - 32)
+    lore_text, lore_report = plan_lore(
+        lore, direction, new_seq, budget.num_ctx, system_room // 2, estimator.text, read_before
+    )
+    system_room -= lore_report.tokens
     system, system_cut = system_message(session, state, max(64, system_room), estimator)
+    if lore_text:
+        system = SystemMessage(f"{_content_text(system)}\n\n{lore_text}")
     fixed = estimator([system, final])
     tail_budget = max(0, budget.prompt - fixed)
 
@@ -381,8 +394,10 @@ def plan_prompt(
             "tail": sum(cost for _, cost in chronological),
             "direction": estimator([final]),
             "parts_verbatim": len(chronological),
+            "lore": lore_report.tokens,
         },
         system_cut=system_cut,
+        lore=lore_report,
     )
 
 

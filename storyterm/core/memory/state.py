@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storyterm.core.basics import MAX_MODEL_NAME
+from storyterm.core.memory.lore import MAX_ENTRIES, MAX_NAME, LoreSettings
 from storyterm.core.sampling import Sampling
 from storyterm.core.text import scrub
 
@@ -35,6 +36,10 @@ LAST_EVAL_COUNT = "last_prompt_eval_count"
 LAST_PROMPT = "last_prompt"
 #: The writer's own sampling options for the story (core/sampling.py): only those set.
 OPTIONS = "options"
+#: The lorebook's settings for the story (core/memory/lore.py: LoreSettings), and which
+#: entries the last prompt used and left out (LoreReport.record()).
+LORE = "lore"
+LAST_LORE = "last_lore"
 
 # -- what a value may be ---------------------------------------------------------------------
 #: A context window below this is not one storyterm can write in (the max_num_ctx setting's
@@ -114,6 +119,34 @@ def _last_prompt(value: Any) -> dict[str, Any] | None:
     return record
 
 
+def _last_lore(value: Any) -> dict[str, Any] | None:
+    """Which lore entries the last prompt used and left out, when every piece has its shape:
+    {"used": [[id, name], ...], "left_out": [...], "tokens": n}."""
+    if not isinstance(value, dict) or count(value.get("tokens")) is None:
+        return None
+    record: dict[str, Any] = {"tokens": value["tokens"]}
+    for key in ("used", "left_out"):
+        items = value.get(key)
+        if not isinstance(items, list) or len(items) > MAX_ENTRIES:
+            return None
+        pairs = []
+        for item in items:
+            ok = isinstance(item, list) and len(item) == 2
+            if not ok or count(item[0], 1) is None or _text(item[1], MAX_NAME) is None:
+                return None
+            pairs.append((item[0], item[1]))
+        record[key] = pairs
+    return record
+
+
+def _last_lore_json(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "used": [[i, scrub(n)] for i, n in record["used"]],
+        "left_out": [[i, scrub(n)] for i, n in record["left_out"]],
+        "tokens": record["tokens"],
+    }
+
+
 @dataclass
 class MemoryState:
     """session.memory, typed; every value of the wrong type or out of range reads as absent."""
@@ -129,6 +162,8 @@ class MemoryState:
     last_prompt_eval_count: int | None = None
     last_prompt: dict[str, Any] | None = None
     options: Sampling = field(default_factory=Sampling)
+    lore: LoreSettings = field(default_factory=LoreSettings)
+    last_lore: dict[str, Any] | None = None
 
     @classmethod
     def from_memory(cls, memory: Any) -> MemoryState:
@@ -146,6 +181,8 @@ class MemoryState:
             last_prompt_eval_count=count(memory.get(LAST_EVAL_COUNT), 0, 2**53),
             last_prompt=_last_prompt(memory.get(LAST_PROMPT)),
             options=Sampling.stored(memory.get(OPTIONS)),
+            lore=LoreSettings.stored(memory.get(LORE)),
+            last_lore=_last_lore(memory.get(LAST_LORE)),
         )
 
 
@@ -180,6 +217,16 @@ def well_formed(memory: Any) -> dict[str, Any]:
             **{k: record[k] for k in _LAST_PROMPT_SEQS},
             "cut": dict(record["cut"]),
         }
+    return out | _writer_settings(state)
+
+
+def _writer_settings(state: MemoryState) -> dict[str, Any]:
+    """The writer's own settings for the story (options, lore), and the last lore report."""
+    out: dict[str, Any] = {}
     if options := state.options.values():
         out[OPTIONS] = options
+    if lore := state.lore.values():
+        out[LORE] = lore
+    if state.last_lore is not None:
+        out[LAST_LORE] = _last_lore_json(state.last_lore)
     return out

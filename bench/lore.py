@@ -1,0 +1,104 @@
+"""Area 9, lorebook matching: which of 200 entries are active for the direction and the last 4
+parts (core/memory/lore.py's `choose`), and the whole lore step of a prompt (`plan_lore`:
+matching and fitting to 15% of an 8,192-token window). Pure Python, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bench.common import AreaResult, add_percentiles, time_calls
+from bench.context import Context
+
+TITLE = "Lorebook matching"
+#: Matching runs at every generation, before the first token: it should cost next to nothing.
+TARGET_MS = 3.0
+ENTRIES = 200
+SCAN_PARTS = 4
+
+
+def _entries() -> list:
+    from storyterm.core.views import LoreEntry
+    from storyterm.devtools.fake_ollama import prose
+
+    words = sorted({w.strip(".,;:!?\"'").lower() for w in prose(3000, seed=3).split()})
+    now = datetime.now(UTC)
+    entries = []
+    for n in range(ENTRIES):
+        # Plain one-word keys, phrases and (one in ten) a regex: the mix a lorebook has.
+        keys = [f"name{n}", words[n % len(words)], f"the {words[(n * 7) % len(words)]} of"]
+        regex = n % 10 == 0
+        if regex:
+            keys = [rf"\b{words[n % len(words)]}(s|es)?\b", rf"name{n}\d*"]
+        entries.append(
+            LoreEntry(
+                id=n + 1,
+                session_id="bench",
+                name=f"Entry {n}",
+                keys=keys,
+                content=prose(60, seed=100 + n),
+                priority=n % 5,
+                always_on=n % 50 == 0,
+                regex=regex,
+                case_sensitive=n % 3 == 0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return entries
+
+
+def run(ctx: Context, area: AreaResult) -> None:
+    from storyterm.core.memory.lore import LoreBook, choose, plan_lore
+    from storyterm.core.memory.prompt import TokenEstimator
+    from storyterm.core.views import Part
+    from storyterm.devtools.fake_ollama import prose
+
+    n = ctx.repeat(full=300, quick=20)
+    entries = _entries()
+    now = datetime.now(UTC)
+    parts = [
+        Part(
+            id=seq,
+            session_id="bench",
+            seq=seq,
+            direction=f"Step {seq}: the keeper goes down to the harbour",
+            content=prose(900, seed=seq),
+            model_name=None,
+            state="done",  # type: ignore[arg-type]
+            word_count=900,
+            created_at=now,
+            updated_at=now,
+        )
+        for seq in range(1, SCAN_PARTS + 1)
+    ]
+    direction = "Mara opens the sealed letter at the harbour wall"
+    texts = [direction, *(f"{p.direction}\n{p.content}" for p in reversed(parts))]
+    active = len(choose(entries, texts))
+    samples = time_calls(lambda _i: choose(entries, texts), n, warmup=3)
+    add_percentiles(
+        area,
+        f"{ENTRIES} entries against {SCAN_PARTS} parts of 900 words + the direction",
+        samples,
+        target_p99=TARGET_MS,
+    )
+    book = LoreBook(entries)
+    estimator = TokenEstimator(None)
+
+    def read_before(before: int, limit: int) -> list[Part]:
+        return parts[max(0, before - 1 - limit) : before - 1]
+
+    samples = time_calls(
+        lambda _i: plan_lore(
+            book, direction, SCAN_PARTS + 1, 8192, 4096, estimator.text, read_before
+        ),
+        n,
+        warmup=3,
+    )
+    add_percentiles(
+        area, "the lore step of a prompt (match + fit, 8,192 window)", samples, target_p99=TARGET_MS
+    )
+    area.note(
+        f"{ENTRIES} entries of 3 keys each (one-word, a name, a three-word phrase; one in ten "
+        f"two regular expressions; one in three case-sensitive); {active} active for this "
+        "text. Keys are compiled once per process (the first, unmeasured calls)."
+    )
