@@ -18,6 +18,7 @@ from storyterm.api.routes import (
     events,
     health,
     history,
+    lore,
     models,
     options,
     sessions,
@@ -53,6 +54,7 @@ TAGS = [
     },
     {"name": "history", "description": "Undo and redo a story's changes; reopen a completed one."},
     {"name": "trash", "description": "Deleted stories and parts, until restored or emptied."},
+    {"name": "lore", "description": "A story's lorebook: entries sent when their keys come up."},
     {"name": "models", "description": "The Ollama models a story can be written with."},
     {"name": "events", "description": "Every change to your sessions as it happens (SSE)."},
     {"name": "health", "description": "Whether the database, the cache and Ollama answer."},
@@ -91,7 +93,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, events, options, history, models, health):
+    for module in (auth, story, sessions, events, options, lore, history, models, health):
         app.include_router(module.router)
     return app
 

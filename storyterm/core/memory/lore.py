@@ -115,12 +115,8 @@ def clean_draft(values: dict[str, Any], base: LoreDraft | None = None) -> LoreDr
     regex = _flag(merged.get("regex", False), "regex")
     case_sensitive = _flag(merged.get("case_sensitive", False), "case_sensitive")
     always_on = _flag(merged.get("always_on", False), "always_on")
+    # An entry with no keys is sent only while it is always on (the lists say so).
     keys = clean_keys(merged.get("keys", ()), regex=regex, case_sensitive=case_sensitive)
-    if not keys and not always_on:
-        raise InvalidInput(
-            "A lore entry needs at least one key (a word or phrase that brings it in), "
-            "or mark it always on."
-        )
     return LoreDraft(
         name=_clean_name(merged["name"]),
         keys=keys,
@@ -139,8 +135,9 @@ def split_keys(text: str) -> list[str]:
 
 
 def clean_keys(keys: Any, *, regex: bool, case_sensitive: bool) -> tuple[str, ...]:
-    """The keys as a tuple of distinct, trimmed keys; a regex that does not compile (or that
-    matches empty text, so would always match) is refused here, at save time."""
+    """The keys as a tuple of distinct, trimmed keys; a regex that does not compile is refused
+    here, at save time. (A regex matches where it matches at least one character: one that
+    matches empty text, like `a*`, is not active everywhere.)"""
     if isinstance(keys, str):
         keys = split_keys(keys)
     if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
@@ -169,14 +166,9 @@ def _compile_regex(key: str, case_sensitive: bool) -> re.Pattern[str]:
         pattern = re.compile(key, 0 if case_sensitive else re.IGNORECASE)
     except re.error as exc:
         raise InvalidInput(
-            f"The key {key!r} is not a valid regular expression ({exc}). Fix it, or save the "
-            "entry without --regex to match it as plain words."
+            f"The key {key!r} is not a valid regular expression ({exc}). Fix it, or turn "
+            "regex off for the entry to match its keys as plain words."
         ) from None
-    if pattern.search("") is not None:
-        raise InvalidInput(
-            f"The regular expression {key!r} matches empty text, so it would match everywhere. "
-            "Make it match at least one character, or mark the entry always on."
-        )
     return pattern
 
 
@@ -229,7 +221,12 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def _has_controls(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch != "\u200d" for ch in text)
+    """Control characters or invisible marks (spaces, tabs and newlines are not counted: a
+    plain key has them made one space, a regex may use them)."""
+    return any(
+        unicodedata.category(ch) in ("Cc", "Cf") and ch != "\u200d" and not ch.isspace()
+        for ch in text
+    )
 
 
 # -- the story's own settings ----------------------------------------------------------------
@@ -346,8 +343,15 @@ class Window:
 
     def search(self, pattern: re.Pattern[str]) -> int | None:
         """The index of the most recent text `pattern` matches in, or None."""
-        found = pattern.search(self.raw.joined)
-        return None if found is None else self.raw.index(found.start())
+        joined = self.raw.joined
+        found = pattern.search(joined)
+        if found is None:
+            return None
+        if found.end() == found.start():  # only a match of one character or more counts
+            found = next((m for m in pattern.finditer(joined) if m.end() > m.start()), None)
+            if found is None:
+                return None
+        return self.raw.index(found.start())
 
 
 def _is_word(ch: str) -> bool:

@@ -5,6 +5,7 @@ transaction, so listeners hear `session.lore` and the hot copy moves on with it.
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,6 +126,7 @@ class LoreStore:
         now = utcnow()
         with self.tx.write() as conn:
             row = self._lock(conn, user_id, session_id)
+            self._refuse_present(conn, session_id, entry_id)
             self._entry(conn, session_id, entry_id, deleted=True)
             count = conn.execute(
                 sa.select(sa.func.count())
@@ -177,6 +179,14 @@ class LoreStore:
         if found is None:
             raise entry_missing(entry_id, deleted=deleted)
         return LoreEntry.model_validate(dict(found))
+
+    def _refuse_present(self, conn: sa.Connection, session_id: str, entry_id: int) -> None:
+        """An entry that is in the lorebook has nothing to come back from."""
+        with contextlib.suppress(NotFound):
+            entry = self._entry(conn, session_id, entry_id)
+            raise InvalidTransition(
+                f"The lore entry “{entry.name}” is in the lorebook already: nothing to bring back."
+            )
 
     def _bump(self, conn: sa.Connection, row: dict[str, Any], now: datetime) -> Session:
         return Session.model_validate(self.tx.bump(conn, row, now, kind=EventKind.LORE_CHANGED))
