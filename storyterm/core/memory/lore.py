@@ -533,3 +533,15 @@ def plan_lore(
     texts = [direction, *(f"{p.direction}\n{p.content}" for p in reversed(recent))]
     room = max(0, min(int(num_ctx * book.settings.share), room_cap))
     return fit(choose(book.entries, texts), room, cost)
+
+
+def describe_report(record: dict[str, Any] | None) -> str:
+    """The last prompt's lore in a sentence (the context viewer's note); empty without any."""
+    if not record or not (record.get("used") or record.get("left_out")):
+        return ""
+    used = [name for _, name in record.get("used", [])]
+    left_out = [name for _, name in record.get("left_out", [])]
+    said = f"Lore sent: {', '.join(used)}." if used else "No lore entry fitted."
+    if left_out:
+        said += f" Left out for want of room: {', '.join(left_out)}."
+    return said
