@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -334,12 +335,31 @@ class Window:
         return _Texts([_ODD_SPACE.sub(" ", t) for t in self.texts])
 
     @functools.cached_property
+    def _folded_list(self) -> list[str]:
+        return _WORD.findall(self.folded.joined)
+
+    @functools.cached_property
+    def _list(self) -> list[str]:
+        return _WORD.findall(self.raw.joined)
+
+    @functools.cached_property
     def folded_words(self) -> frozenset[str]:
-        return frozenset(_WORD.findall(self.folded.joined))
+        return frozenset(self._folded_list)
 
     @functools.cached_property
     def words(self) -> frozenset[str]:
-        return frozenset(_WORD.findall(self.raw.joined))
+        return frozenset(self._list)
+
+    @functools.cached_property
+    def folded_pairs(self) -> frozenset[tuple[str, str]]:
+        """Every two neighbouring words: a phrase whose pairs are not all here is nowhere."""
+        words = self._folded_list
+        return frozenset(itertools.pairwise(words))
+
+    @functools.cached_property
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        words = self._list
+        return frozenset(itertools.pairwise(words))
 
     def search(self, pattern: re.Pattern[str]) -> int | None:
         """The index of the most recent text `pattern` matches in, or None."""
@@ -370,6 +390,9 @@ class _Key:
     bound_end: bool
     case_sensitive: bool
     pattern: re.Pattern[str] | None = None
+    #: A phrase's neighbouring words (a phrase of words and spaces only: one with other marks
+    #: between its words, like "K-9", is found by the text alone).
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def first_in(self, window: Window) -> int | None:
         """The index of the most recent scanned text the key is in, or None."""
@@ -379,6 +402,10 @@ class _Key:
         have = window.words if cased else window.folded_words
         if not all(w in have for w in self.words):
             return None
+        if self.pairs:
+            have_pairs = window.pairs if cased else window.folded_pairs
+            if not all(p in have_pairs for p in self.pairs):
+                return None
         texts = window.cased if cased else window.folded
         joined, needle = texts.joined, self.needle
         at = joined.find(needle)
@@ -405,23 +432,29 @@ def _compiled(key: str, regex: bool, case_sensitive: bool) -> _Key | None:
     needle = _SPACE.sub(" ", key if case_sensitive else key.casefold()).strip()
     if not needle:
         return None
+    words = tuple(_WORD.findall(needle))
+    phrase = len(words) > 1 and " ".join(words) == needle
     return _Key(
-        tuple(_WORD.findall(needle)),
+        words,
         needle,
         _is_word(needle[0]),
         _is_word(needle[-1]),
         case_sensitive,
+        pairs=tuple(itertools.pairwise(words)) if phrase else (),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry_keys(keys: tuple[str, ...], regex: bool, case_sensitive: bool) -> tuple[_Key, ...]:
+    compiled = (_compiled(key, regex, case_sensitive) for key in keys)
+    return tuple(key for key in compiled if key is not None)
 
 
 def matches(entry: LoreEntry, window: Window) -> int | None:
     """Where `entry` matches first in `window` (most recent first): its index, else None."""
     best: int | None = None
-    for key in entry.keys:
-        compiled = _compiled(key, entry.regex, entry.case_sensitive)
-        if compiled is None:
-            continue
-        found = compiled.first_in(window)
+    for key in _entry_keys(tuple(entry.keys), entry.regex, entry.case_sensitive):
+        found = key.first_in(window)
         if found is not None and (best is None or found < best):
             best = found
             if best == 0:
