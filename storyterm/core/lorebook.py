@@ -29,7 +29,7 @@ def entry_number(value: Any) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-        raise InvalidInput("A lore entry is named by its number (see `storyterm lore ID`).")
+        raise InvalidInput("A lore entry is named by its number, as the lorebook lists it.")
     return value
 
 

@@ -28,7 +28,7 @@ _EDITABLE = (SessionStatus.ACTIVE.value, SessionStatus.PAUSED.value)
 def entry_missing(entry_id: int, *, deleted: bool = False) -> NotFound:
     if deleted:
         return NotFound(f"This story has no deleted lore entry {entry_id}.")
-    return NotFound(f"This story has no lore entry {entry_id}. List them with `storyterm lore ID`.")
+    return NotFound(f"This story has no lore entry {entry_id}; the lorebook lists the ones it has.")
 
 
 class LoreStore:
