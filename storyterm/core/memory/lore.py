@@ -317,10 +317,11 @@ class _Texts:
 
 class Window:
     """The scanned texts, most recent first, made ready for matching when a key first needs
-    it: their words as a set (most keys are in none of the texts: one lookup says so), and
-    their text with every run of spaces made one space (casefolded for keys that ignore case),
-    where a plain key is then found with str.find and its ends checked for whole words. The
-    first match in the joined text lies in the most recent text that has one."""
+    it: every (casefolded) word with the most recent text that has it, so a one-word key is one
+    dict lookup; every pair of neighbouring words, so a phrase that is in no text is refused by
+    set lookups; and the texts with every run of spaces made one space (casefolded, or not for
+    case-sensitive keys), where what got through is found with str.find, its ends checked for
+    whole words. The first match in the joined text lies in the most recent text with one."""
 
     def __init__(self, texts: Sequence[str]) -> None:
         self.texts = [t for t in texts if t]
@@ -335,31 +336,23 @@ class Window:
         return _Texts([_ODD_SPACE.sub(" ", t) for t in self.texts])
 
     @functools.cached_property
-    def _folded_list(self) -> list[str]:
-        return _WORD.findall(self.folded.joined)
+    def _words(self) -> list[list[str]]:
+        """Each text's casefolded words."""
+        joined = self.folded.joined
+        return [_WORD.findall(part) for part in joined.split("\0")] if joined else []
 
     @functools.cached_property
-    def _list(self) -> list[str]:
-        return _WORD.findall(self.raw.joined)
-
-    @functools.cached_property
-    def folded_words(self) -> frozenset[str]:
-        return frozenset(self._folded_list)
-
-    @functools.cached_property
-    def words(self) -> frozenset[str]:
-        return frozenset(self._list)
-
-    @functools.cached_property
-    def folded_pairs(self) -> frozenset[tuple[str, str]]:
-        """Every two neighbouring words: a phrase whose pairs are not all here is nowhere."""
-        words = self._folded_list
-        return frozenset(itertools.pairwise(words))
+    def first(self) -> dict[str, int]:
+        """Casefolded word -> the index of the most recent text holding it."""
+        first: dict[str, int] = {}
+        for index in range(len(self._words) - 1, -1, -1):  # the newer overwrite the older
+            first.update(dict.fromkeys(self._words[index], index))
+        return first
 
     @functools.cached_property
     def pairs(self) -> frozenset[tuple[str, str]]:
-        words = self._list
-        return frozenset(itertools.pairwise(words))
+        """Every two neighbouring casefolded words of any text."""
+        return frozenset(p for words in self._words for p in itertools.pairwise(words))
 
     def search(self, pattern: re.Pattern[str]) -> int | None:
         """The index of the most recent text `pattern` matches in, or None."""
@@ -380,9 +373,11 @@ def _is_word(ch: str) -> bool:
 
 @dataclass(frozen=True)
 class _Key:
-    """A compiled key. A plain one: its words (all must be in the texts' word set), the text
-    to find (spaces made one, casefolded unless the key keeps case) and whether each of its
-    ends must be a word boundary. A regex: its pattern."""
+    """A compiled key. A plain one: its casefolded words (all must be in some text), its pairs
+    of neighbouring words when it is a phrase of words and spaces, the text to find (spaces
+    made one; casefolded unless the key keeps case), whether each of its ends must be a word
+    boundary, and whether the first word alone decides (one word, any case). A regex: its
+    pattern."""
 
     words: tuple[str, ...]
     needle: str
@@ -390,23 +385,25 @@ class _Key:
     bound_end: bool
     case_sensitive: bool
     pattern: re.Pattern[str] | None = None
-    #: A phrase's neighbouring words (a phrase of words and spaces only: one with other marks
-    #: between its words, like "K-9", is found by the text alone).
     pairs: tuple[tuple[str, str], ...] = ()
+    one_word: bool = False
 
     def first_in(self, window: Window) -> int | None:
         """The index of the most recent scanned text the key is in, or None."""
         if self.pattern is not None:
             return window.search(self.pattern)
-        cased = self.case_sensitive
-        have = window.words if cased else window.folded_words
-        if not all(w in have for w in self.words):
-            return None
-        if self.pairs:
-            have_pairs = window.pairs if cased else window.folded_pairs
-            if not all(p in have_pairs for p in self.pairs):
+        first = window.first
+        if self.one_word:
+            return first.get(self.words[0])
+        for word in self.words:
+            if word not in first:
                 return None
-        texts = window.cased if cased else window.folded
+        if self.pairs:
+            pairs = window.pairs
+            for pair in self.pairs:
+                if pair not in pairs:
+                    return None
+        texts = window.cased if self.case_sensitive else window.folded
         joined, needle = texts.joined, self.needle
         at = joined.find(needle)
         while at >= 0:
@@ -429,11 +426,12 @@ def _compiled(key: str, regex: bool, case_sensitive: bool) -> _Key | None:
         except re.error:
             return None
         return _Key((), "", False, False, case_sensitive, pattern)
-    needle = _SPACE.sub(" ", key if case_sensitive else key.casefold()).strip()
+    folded = _SPACE.sub(" ", key.casefold()).strip()
+    needle = _SPACE.sub(" ", key).strip() if case_sensitive else folded
     if not needle:
         return None
-    words = tuple(_WORD.findall(needle))
-    phrase = len(words) > 1 and " ".join(words) == needle
+    words = tuple(_WORD.findall(folded))
+    phrase = len(words) > 1 and " ".join(words) == folded
     return _Key(
         words,
         needle,
@@ -441,6 +439,7 @@ def _compiled(key: str, regex: bool, case_sensitive: bool) -> _Key | None:
         _is_word(needle[-1]),
         case_sensitive,
         pairs=tuple(itertools.pairwise(words)) if phrase else (),
+        one_word=not case_sensitive and len(words) == 1 and words[0] == folded,
     )
 
 
