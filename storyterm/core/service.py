@@ -26,7 +26,13 @@ from storyterm.core.events.bus import LiveText
 from storyterm.core.history import HistoryService
 from storyterm.core.lorebook import LoreService
 from storyterm.core.memory.lore import LoreDraft
-from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
+from storyterm.core.memory.state import (
+    LAST_LORE,
+    MAX_COUNT,
+    OPTIONS,
+    MemoryState,
+    well_formed,
+)
 from storyterm.core.sampling import clean_changes
 from storyterm.core.storage.cache import CacheState
 from storyterm.core.storage.imports import ImportSource
@@ -358,6 +364,9 @@ class SessionService:
         if not isinstance(memory, dict):
             raise InvalidInput("The story memory must be an object.")
         memory = well_formed(memory)
+        # Which lore entries the last prompt used names them by their ids where the story was
+        # exported from; the copy's entries get new ones, so the marks would point anywhere.
+        memory.pop(LAST_LORE, None)
         status = parse_status(status) or SessionStatus.ACTIVE
         now = utcnow()
         if status is SessionStatus.ACTIVE:

@@ -205,6 +205,8 @@ def test_the_lorebook_travels_in_story_json(service: SessionService, tmp_path: P
         alice, story.id, {"name": "Tone", "keys": [], "content": "Grey.", "always_on": True}
     )
     service.lore.set_settings(alice, story.id, scan_depth=2, share=0.2)
+    report = {"used": [[1, "Mara"]], "left_out": [], "tokens": 9}
+    service.merge_memory(alice, story.id, {"last_lore": report})
     result = export_session(service, alice, story.id, out_dir=tmp_path, formats=["json"])
     copy_ = import_story(service, alice, result.folder, again=True)
 
@@ -215,6 +217,8 @@ def test_the_lorebook_travels_in_story_json(service: SessionService, tmp_path: P
     assert [shape(e) for e in service.lore.list(alice, copy_.id)] == originals
     settings = service.lore.settings(alice, copy_.id)
     assert (settings.scan_depth, settings.share) == (2, 0.2)
+    # The last prompt's marks name the original's entry ids: the copy starts without them.
+    assert "last_lore" not in service.get(alice, copy_.id).memory
 
 
 def test_a_story_file_from_before_lorebooks_still_imports(
