@@ -39,7 +39,6 @@ class LoreEntryScreen(FormBehaviour, ModalScreen["LoreEntry | None"]):
 
     DEFAULT_CSS = """
     LoreEntryScreen #content { height: 6; }
-    LoreEntryScreen #priority { width: 12; }
     LoreEntryScreen .marks { height: auto; padding: 0 0 1 14; }
     LoreEntryScreen Checkbox { border: none; padding: 0; height: 1; background: transparent; }
     """
@@ -128,6 +127,8 @@ class LoreEntryScreen(FormBehaviour, ModalScreen["LoreEntry | None"]):
         self.query_one("#form").border_title = Content.assemble(
             f"{what} · ", Content(one_line(self.session.title))
         )
+        # Inline: the app's stylesheet gives every form input the whole row.
+        self.query_one("#priority", Input).styles.width = 12
         self.query_one("#name", Input).focus()
 
     def _values(self) -> dict[str, Any]:
