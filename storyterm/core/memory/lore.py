@@ -49,8 +49,6 @@ LORE_HEADING = "# Lore (people, places and things that matter now)"
 
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
-#: Whitespace that is not already one plain space (what scanning makes one space).
-_ODD_SPACE = re.compile(r"\s{2,}|[^\S ]")
 
 
 # -- what a writer may save ------------------------------------------------------------------
@@ -329,11 +327,12 @@ class Window:
 
     @functools.cached_property
     def folded(self) -> _Texts:
-        return _Texts([_ODD_SPACE.sub(" ", t.casefold()) for t in self.texts])
+        # str.split() and re's \s agree on what a space is; split is many times faster.
+        return _Texts([" ".join(t.casefold().split()) for t in self.texts])
 
     @functools.cached_property
     def cased(self) -> _Texts:
-        return _Texts([_ODD_SPACE.sub(" ", t) for t in self.texts])
+        return _Texts([" ".join(t.split()) for t in self.texts])
 
     @functools.cached_property
     def _words(self) -> list[list[str]]:
@@ -352,7 +351,7 @@ class Window:
     @functools.cached_property
     def pairs(self) -> frozenset[tuple[str, str]]:
         """Every two neighbouring casefolded words of any text."""
-        return frozenset(p for words in self._words for p in itertools.pairwise(words))
+        return frozenset().union(*(itertools.pairwise(words) for words in self._words))
 
     def search(self, pattern: re.Pattern[str]) -> int | None:
         """The index of the most recent text `pattern` matches in, or None."""
