@@ -47,6 +47,32 @@ def _entries(with_regex: bool = True) -> list:
     return entries
 
 
+def _name_entries() -> list:
+    """A lorebook as writers keep one: a name and a longer name per entry, most of them not
+    in the recent parts (the stand-in's prose names a few of its own)."""
+    from storyterm.core.views import LoreEntry
+    from storyterm.devtools.fake_ollama import prose
+
+    now = datetime.now(UTC)
+    known = ["Mara", "Tobias", "Ilse", "Jonah", "Elin", "the keeper", "Old Wren"]
+    entries = []
+    for n in range(ENTRIES):
+        first = known[n // 10 % len(known)] if n % 10 == 0 else f"Person{n}"
+        entries.append(
+            LoreEntry(
+                id=n + 1,
+                session_id="bench",
+                name=first,
+                keys=[first, f"{first} of House{n}"],
+                content=prose(60, seed=100 + n),
+                priority=n % 5,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return entries
+
+
 def run(ctx: Context, area: AreaResult) -> None:
     from storyterm.core.memory.lore import LoreBook, choose, plan_lore
     from storyterm.core.memory.prompt import TokenEstimator
@@ -75,6 +101,14 @@ def run(ctx: Context, area: AreaResult) -> None:
     texts = [direction, *(f"{p.direction}\n{p.content}" for p in reversed(parts))]
     active = len(choose(entries, texts))
     plain = _entries(with_regex=False)
+    names = _name_entries()
+    samples = time_calls(lambda _i: choose(names, texts), n, warmup=3)
+    add_percentiles(
+        area,
+        f"{ENTRIES} entries keyed by names (2 each, 1 in 10 mentioned) against the same text",
+        samples,
+        target_p99=TARGET_MS,
+    )
     samples = time_calls(lambda _i: choose(plain, texts), n, warmup=3)
     add_percentiles(
         area,
