@@ -9,7 +9,10 @@ import builtins
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.memory.lore import (
+    FIELDS,
+    MAX_ENTRIES,
     LoreBook,
+    LoreDraft,
     LoreSettings,
     clean_draft,
     clean_settings,
@@ -17,6 +20,7 @@ from storyterm.core.memory.lore import (
 )
 from storyterm.core.memory.state import LORE, MemoryState
 from storyterm.core.storage.lore import LoreStore
+from storyterm.core.text import scrub_json
 from storyterm.core.views import LoreEntry, Session
 from storyterm.errors import InvalidInput
 
@@ -100,3 +104,36 @@ class LoreService:
         """What the prompt needs: the enabled entries and the story's settings."""
         entries = [e for e in self.rows.list(user_id, session.id) if e.enabled]
         return LoreBook(entries, MemoryState.from_memory(session.memory).lore)
+
+
+class BadLore(Exception):
+    """A story file's lorebook that does not hold up: where, and what is wrong."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(problem)
+        self.where = where
+        self.problem = problem
+
+
+def lore_from_file(value: Any) -> tuple[LoreDraft, ...]:
+    """A story.json's "lore": each entry checked as a writer's is (its text scrubbed of what
+    no database can store first); none when the file has none (written before lorebooks)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadLore('field "lore"', "must be a list of lore entries")
+    if len(value) > MAX_ENTRIES:
+        raise BadLore(
+            'field "lore"', f"holds {len(value):,} entries; a story holds {MAX_ENTRIES:,}"
+        )
+    drafts = []
+    for index, item in enumerate(value, start=1):
+        where = f"lore entry {index}"
+        if not isinstance(item, dict):
+            raise BadLore(where, "must be an object of the entry's fields")
+        fields = {k: scrub_json(v) for k, v in item.items() if k in FIELDS}
+        try:
+            drafts.append(clean_draft(fields))
+        except InvalidInput as exc:
+            raise BadLore(where, exc.message) from None
+    return tuple(drafts)

@@ -239,6 +239,12 @@ def test_a_story_file_from_before_lorebooks_still_imports(
     path.write_text(json.dumps(data))
     with pytest.raises(InvalidInput, match="lore entry 1: The key '\\(' is not a valid regular"):
         import_story(service, alice, path, again=True)
+    for bad, said in (({"a": 1}, 'field "lore": must be a list'), ([7], "lore entry 1: must be")):
+        data["lore"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(InvalidInput, match=said):
+            import_story(service, alice, path, again=True)
+    assert len(service.list(alice).items) == 2  # the story and the one good copy, no more
 
 
 # -- the prompts the model receives -----------------------------------------------------------

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from storyterm.core.basics import MAX_MODEL_NAME, MAX_PART
-from storyterm.core.memory.lore import FIELDS as LORE_FIELDS
-from storyterm.core.memory.lore import MAX_ENTRIES, LoreDraft, clean_draft
+from storyterm.core.lorebook import BadLore, lore_from_file
+from storyterm.core.memory.lore import LoreDraft
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.service import (
     SessionService,
@@ -278,7 +278,7 @@ def _story(data: dict[str, Any]) -> StoryFile:
         completed_at=_date(session, "completed_at", where),
         parts=[],
         source_id=_source_id(session.get("id")),
-        lore=lore_drafts(data.get("lore")),
+        lore=_lore(data.get("lore")),
     )
     now = datetime.now(UTC)
     story.parts.extend(_part(index, item, now) for index, item in enumerate(parts_data, start=1))
@@ -296,25 +296,11 @@ def _story(data: dict[str, Any]) -> StoryFile:
     return story
 
 
-def lore_drafts(value: Any) -> tuple[LoreDraft, ...]:
-    """The lorebook's entries, checked as a writer's are (text scrubbed first); none when the
-    file has no "lore" (written before lorebooks)."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise _Bad('field "lore"', f"must be a list of lore entries, not {_show(value)}")
-    if len(value) > MAX_ENTRIES:
-        raise _Bad('field "lore"', f"holds {len(value):,} entries; a story holds {MAX_ENTRIES:,}")
-    drafts = []
-    for index, item in enumerate(value, start=1):
-        where = f"lore entry {index}"
-        _object(item, where)
-        fields = {k: scrub_json(v) for k, v in item.items() if k in LORE_FIELDS}
-        try:
-            drafts.append(clean_draft(fields))
-        except InvalidInput as exc:
-            raise _Bad(where, exc.message) from None
-    return tuple(drafts)
+def _lore(value: Any) -> tuple[LoreDraft, ...]:
+    try:
+        return lore_from_file(value)
+    except BadLore as bad:
+        raise _Bad(bad.where, bad.problem) from None
 
 
 def _source_id(value: Any) -> str | None:
