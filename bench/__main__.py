@@ -33,6 +33,7 @@ AREAS: list[tuple[str, str, str]] = [
     ("first_part", "bench.first_part", "From Enter to the model's words on screen"),
     ("fulltext", "bench.fulltext", "Searching inside stories over 10,000 sessions"),
     ("team", "bench.team", "A team on one server: 50 writers and 50 watchers, 4 API workers"),
+    ("lore", "bench.lore", "Lorebook matching: 200 entries, 4 parts and the direction"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
 RUN_ORDER = [
@@ -46,6 +47,7 @@ RUN_ORDER = [
     "export",
     "first_part",
     "team",
+    "lore",
     # Last: it edits a part of the shared PostgreSQL dataset (a take the others would count).
     "fulltext",
 ]

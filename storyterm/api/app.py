@@ -19,6 +19,7 @@ from storyterm.api.routes import (
     events,
     health,
     history,
+    lore,
     models,
     options,
     search,
@@ -55,6 +56,7 @@ TAGS = [
     },
     {"name": "history", "description": "Undo and redo a story's changes; reopen a completed one."},
     {"name": "trash", "description": "Deleted stories and parts, until restored or emptied."},
+    {"name": "lore", "description": "A story's lorebook: entries sent when their keys come up."},
     {"name": "models", "description": "The Ollama models a story can be written with."},
     {"name": "search", "description": "Find words in your stories' parts."},
     {"name": "events", "description": "Every change to your sessions as it happens (SSE)."},
@@ -116,7 +118,8 @@ def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
-    for module in (auth, story, sessions, bible, search, events, options, history, models, health):
+    routers = (auth, story, sessions, bible, search, events, options, lore, history, models, health)
+    for module in routers:
         app.include_router(module.router)
     return app
 

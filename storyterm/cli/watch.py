@@ -42,6 +42,7 @@ _WHAT = {
     EventKind.SESSION_REMOVED: "deleted for good",
     EventKind.MEMORY_CHANGED: "memory changed",
     EventKind.BIBLE_CHANGED: "story bible changed",
+    EventKind.LORE_CHANGED: "lorebook changed",
     EventKind.SESSION_CHANGED: "changed",
     EventKind.PART_BEGUN: "part {seq} is being written",
     EventKind.PART_FINISHED: "part {seq} finished",

@@ -16,7 +16,7 @@ from typing import Any
 
 #: The newest migration. A test checks it against the migration scripts, so that opening a
 #: database that is already at head never has to load Alembic (start-up stays fast).
-HEAD_REVISION = "0006_part_search"
+HEAD_REVISION = "0007_lore_entries"
 
 #: app_meta keys: the database's own id (namespaces Redis keys and tokens), the generated
 #: JWT signing secret, and the generated key that seals the values storyterm writes to Redis

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from storyterm.core.history import HistoryService
     from storyterm.core.identity.accounts import IdentityService
     from storyterm.core.identity.keyring_store import TokenStore
+    from storyterm.core.lorebook import LoreService
     from storyterm.core.service import SessionService
     from storyterm.core.storage.store import Store
 
@@ -87,6 +88,10 @@ class Runtime:
     @property
     def history(self) -> HistoryService:
         return self.sessions.history
+
+    @property
+    def lore(self) -> LoreService:
+        return self.sessions.lore
 
     @cached_property
     def identity(self) -> IdentityService:

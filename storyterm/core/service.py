@@ -25,7 +25,15 @@ from storyterm.core.basics import (
 from storyterm.core.events.bus import LiveText
 from storyterm.core.events.model import EventKind
 from storyterm.core.history import HistoryService
-from storyterm.core.memory.state import MAX_COUNT, OPTIONS, MemoryState, well_formed
+from storyterm.core.lorebook import LoreService
+from storyterm.core.memory.lore import LoreDraft
+from storyterm.core.memory.state import (
+    LAST_LORE,
+    MAX_COUNT,
+    OPTIONS,
+    MemoryState,
+    well_formed,
+)
 from storyterm.core.memory.steering import clean_steering
 from storyterm.core.sampling import clean_changes
 from storyterm.core.search import SearchService
@@ -235,6 +243,11 @@ class SessionService:
         """Searching inside the writer's stories (core/search.py)."""
         return SearchService(self.store)
 
+    @functools.cached_property
+    def lore(self) -> LoreService:
+        """The story's lorebook (core/lorebook.py)."""
+        return LoreService(self)
+
     def complete(self, user_id: int, session_id: str) -> Session:
         return self.history.complete(user_id, session_id)
 
@@ -371,6 +384,7 @@ class SessionService:
         paused_at: datetime | None,
         completed_at: datetime | None,
         parts: Sequence[NewPart],
+        lore: Sequence[LoreDraft] = (),
         source: ImportSource | None = None,
         again: bool = False,
     ) -> Session:
@@ -388,6 +402,9 @@ class SessionService:
         if not isinstance(memory, dict):
             raise InvalidInput("The story memory must be an object.")
         memory = well_formed(memory)
+        # Which lore entries the last prompt used names them by their ids where the story was
+        # exported from; the copy's entries get new ones, so the marks would point anywhere.
+        memory.pop(LAST_LORE, None)
         status = parse_status(status) or SessionStatus.ACTIVE
         now = utcnow()
         if status is SessionStatus.ACTIVE:
@@ -408,6 +425,7 @@ class SessionService:
             paused_at=paused_at,
             completed_at=completed_at,
             parts=cleaned,
+            lore=lore,
             source=source,
             again=again,
         )

@@ -324,3 +324,25 @@ class SearchResults(_View, frozen=True, kw_only=True):
     query: str
     hits: list[SearchHit]
     next_offset: int | None = None
+
+
+class LoreEntry(_View, frozen=True, kw_only=True):
+    """One entry of a story's lorebook (core/memory/lore.py says what each field means)."""
+
+    id: int
+    session_id: str
+    name: str
+    keys: list[str] = msgspec.field(default_factory=list)
+    content: str
+    priority: int = 0
+    always_on: bool = False
+    enabled: bool = True
+    regex: bool = False
+    case_sensitive: bool = False
+    created_at: datetime
+    updated_at: datetime
+    #: When the entry was deleted (None: it is in the lorebook); a deleted entry can be
+    #: brought back until the trash is emptied.
+    deleted_at: datetime | None = None
+
+    _utc_fields: ClassVar[tuple[str, ...]] = ("created_at", "updated_at", "deleted_at")

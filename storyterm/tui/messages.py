@@ -270,10 +270,12 @@ class Exported(Message):
 
 
 class ContextLoaded(Message):
-    def __init__(self, title: str, messages: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, messages: list[tuple[str, str]], lore: str = "") -> None:
         super().__init__()
         self.title = title
         self.messages = messages
+        #: Which lore entries the prompt used and left out (core/memory/lore.py).
+        self.lore = lore
 
 
 class Health(Message):

@@ -32,6 +32,7 @@ from storyterm.core.storage.database import (
 )
 from storyterm.core.storage.search import include_object
 from tests.conftest import REQUIRE_SERVICES
+from tests.helpers import make_user
 
 WORKTREE = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -44,6 +45,7 @@ TABLES = {
     "app_meta",
     "revoked_tokens",
     "login_attempts",
+    "lore_entries",
 }
 
 
@@ -252,6 +254,36 @@ def test_a_0005_database_has_its_parts_indexed_for_search_by_the_upgrade(
         assert not any(name.startswith("story_parts_fts") for name in names)
     finally:
         engine.dispose()
+
+
+def test_a_0006_database_gets_an_empty_lorebook_per_story_and_can_go_back(
+    empty_database_url: str,
+) -> None:
+    """Stories from before lorebooks upgrade with none; entries can then be added, and going
+    back to 0006 drops only the lorebook."""
+    from alembic import command
+
+    from storyterm.core.service import SessionService
+    from storyterm.core.storage.store import Store
+
+    engine = make_engine(empty_database_url)
+    database.upgrade(engine, "0006_part_search")
+    engine.dispose()
+    store = Store.open(empty_database_url, None)
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        sessions = SessionService(store)
+        alice = make_user(store, "alice")
+        story = sessions.start(alice, "Old Lamp", {}, None)
+        assert sessions.lore.list(alice, story.id) == []
+        sessions.lore.add(alice, story.id, {"name": "Lamp", "keys": ["lamp"], "content": "Old."})
+        with database._migration_lock(store.engine) as conn:
+            command.downgrade(database._alembic_config(conn), "0006_part_search")
+            conn.commit()
+        assert "lore_entries" not in sa.inspect(store.engine).get_table_names()
+        assert sessions.get(alice, story.id).title == "Old Lamp"
+    finally:
+        store.close()
 
 
 def _open_in_child(url: str, barrier, results) -> None:  # type: ignore[no-untyped-def]

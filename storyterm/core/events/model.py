@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     SESSION_REMOVED = "session.removed"  # deleted for good
     MEMORY_CHANGED = "session.memory"
     BIBLE_CHANGED = "session.bible"
+    LORE_CHANGED = "session.lore"  # a lorebook entry added, changed, deleted or restored
     SESSION_CHANGED = "session.changed"
     PART_BEGUN = "part.begun"
     TEXT_ADDED = "part.text"

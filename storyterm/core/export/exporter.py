@@ -17,6 +17,7 @@ from storyterm.core.export.epub import EpubBuilder
 from storyterm.core.export.folder import export_error, prepare_folder
 from storyterm.core.export.formats import (
     iso,
+    lore_json,
     markdown_head,
     part_json,
     part_markdown,
@@ -30,7 +31,7 @@ from storyterm.core.export.naming import PART_FILE, part_file_name
 from storyterm.core.export.staging import TEMP_PREFIX, Stage, fsync_dir, scan
 from storyterm.core.export.story_file import FORMAT_MARKER, FORMAT_VERSION
 from storyterm.core.service import SessionService
-from storyterm.core.views import Part, Session, Take
+from storyterm.core.views import LoreEntry, Part, Session, Take
 from storyterm.errors import InvalidInput
 from storyterm.settings import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, default_export_dir
 
@@ -92,7 +93,8 @@ def export_session(
     # they always sort in order in a file browser.
     width = max(3, len(str(session.part_count)))
     try:
-        with _Writers(stage, session, wanted, author) as writers:
+        lore = sessions.lore.list(user_id, session_id) if "json" in wanted else []
+        with _Writers(stage, session, wanted, author, lore) as writers:
             for part in sessions.iter_parts(user_id, session_id):
                 count += 1
                 words += part.word_count
@@ -184,12 +186,18 @@ class _Writers:
     for the EPUB, which EbookLib builds in memory)."""
 
     def __init__(
-        self, stage: Stage, session: Session, wanted: list[str], author: str | None
+        self,
+        stage: Stage,
+        session: Session,
+        wanted: list[str],
+        author: str | None,
+        lore: list[LoreEntry],
     ) -> None:
         self.stage = stage
         self.session = session
         #: The story as its title blocks and the EPUB show it (with its author).
         self.shown = with_author(session, author)
+        self.lore = lore
         self.wanted = wanted
         # First, before any file is open: EbookLib missing is an error of its own.
         self.epub = EpubBuilder(self.shown) if "epub" in wanted else None
@@ -238,6 +246,8 @@ class _Writers:
             self.json.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
         session = to_json(session_json(self.session), indent=2)
         self.json.write('  "session": ' + session.replace("\n", "\n  ") + ",\n")
+        lore = to_json([lore_json(e) for e in self.lore], indent=2)
+        self.json.write('  "lore": ' + lore.replace("\n", "\n  ") + ",\n")
         self.json.write('  "parts": [')
 
     def add(self, part: Part, takes: list[Take]) -> None:

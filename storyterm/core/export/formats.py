@@ -14,7 +14,7 @@ from msgspec import structs
 from storyterm.core.basics import BibleField
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.core.text import export_safe
-from storyterm.core.views import Part, Session, Take
+from storyterm.core.views import LoreEntry, Part, Session, Take
 
 
 def state_note(part: Part) -> str:
@@ -169,6 +169,20 @@ def session_json(session: Session) -> dict[str, Any]:
         "updated_at": iso(session.updated_at),
         "paused_at": iso(session.paused_at),
         "completed_at": iso(session.completed_at),
+    }
+
+
+def lore_json(entry: LoreEntry) -> dict[str, Any]:
+    """A lorebook entry as story.json keeps it (core/export/story_file.py reads it back)."""
+    return {
+        "name": entry.name,
+        "keys": list(entry.keys),
+        "content": entry.content,
+        "priority": entry.priority,
+        "always_on": entry.always_on,
+        "enabled": entry.enabled,
+        "regex": entry.regex,
+        "case_sensitive": entry.case_sensitive,
     }
 
 

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from storyterm.core.basics import MAX_MODEL_NAME, MAX_PART
+from storyterm.core.lorebook import BadLore, lore_from_file
+from storyterm.core.memory.lore import LoreDraft
 from storyterm.core.memory.state import MAX_COUNT, well_formed
 from storyterm.core.service import (
     SessionService,
@@ -84,6 +86,8 @@ class StoryFile:
     #: The id of the session the file was exported from; None when it gives none that could
     #: be one (a file written by hand).
     source_id: str | None = None
+    #: The story's lorebook (a file from before lorebooks has none).
+    lore: tuple[LoreDraft, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -274,6 +278,7 @@ def _story(data: dict[str, Any]) -> StoryFile:
         completed_at=_date(session, "completed_at", where),
         parts=[],
         source_id=_source_id(session.get("id")),
+        lore=_lore(data.get("lore")),
     )
     now = datetime.now(UTC)
     story.parts.extend(_part(index, item, now) for index, item in enumerate(parts_data, start=1))
@@ -289,6 +294,13 @@ def _story(data: dict[str, Any]) -> StoryFile:
                 f"the file says it holds {declared:,} parts but holds {len(parts_data):,}",
             )
     return story
+
+
+def _lore(value: Any) -> tuple[LoreDraft, ...]:
+    try:
+        return lore_from_file(value)
+    except BadLore as bad:
+        raise _Bad(bad.where, bad.problem) from None
 
 
 def _source_id(value: Any) -> str | None:
@@ -577,6 +589,7 @@ def import_story(
             paused_at=story.paused_at,
             completed_at=story.completed_at,
             parts=story.parts,
+            lore=story.lore,
             source=ImportSource(story.source_id, story.fingerprint if story.parts else None),
             again=again,
         )

@@ -300,6 +300,7 @@ class Run:
             self.earlier_part = True
         self.estimator = TokenEstimator(self.state.token_ratio)
         carry = self.continuation
+        lore = await self.db(self.sessions.lore.book, self.user_id, self.session)
         return await self.db(
             plan_prompt,
             self.session,
@@ -309,6 +310,7 @@ class Run:
             self.budget,
             self.estimator,
             self._read_before,
+            lore,
         )
 
     async def next_chunk(self, fold_through: int) -> FoldChunk | None:
@@ -363,6 +365,7 @@ class Run:
     async def save_prompt(self, plan: PromptPlan) -> None:
         """Remember what is about to be sent (the context viewer, calibration, num_ctx)."""
         from storyterm.core.memory import prompt as m
+        from storyterm.core.memory.state import LAST_LORE
 
         record = plan.record()
         self.raw_estimate = plan.raw_estimate
@@ -378,6 +381,7 @@ class Run:
                 m.LAST_ESTIMATE: plan.estimated,
                 m.LAST_EVAL_COUNT: None,
                 m.LAST_PROMPT: record,
+                LAST_LORE: plan.lore.record(),
             },
         )
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -49,6 +49,7 @@ from langchain_core.runnables import Runnable
 # memory_state so that code without LangChain can use them; they are re-exported here.
 from storyterm.core.basics import BibleField, field_label
 from storyterm.core.memory import steering
+from storyterm.core.memory.lore import LoreBook, LoreReport, plan_lore
 from storyterm.core.memory.state import (  # noqa: F401 - re-exported
     LAST_ESTIMATE,
     LAST_EVAL_COUNT,
@@ -286,6 +287,8 @@ class PromptPlan:
     #: The author's note as sent, and before how many of the parts sent (None: no note).
     note: str | None = None
     note_depth: int | None = None
+    #: Which lore entries went in, and which were left out for want of room.
+    lore: LoreReport = field(default_factory=LoreReport)
 
     def record(self) -> dict[str, Any]:
         """What session.memory keeps to rebuild this prompt exactly from the stored parts."""
@@ -310,11 +313,15 @@ def plan_prompt(
     budget: Budget,
     estimator: TokenEstimator,
     read_before: ReadBefore,
+    lore: LoreBook | None = None,
 ) -> PromptPlan:
-    """Fit bible + summary + the newest unsummarised parts + the direction into the budget.
+    """Fit bible + summary + active lore + the newest unsummarised parts + the direction into
+    the budget.
 
     Reads only the parts it can use, walking back from `new_seq` a page at a time, and stops
-    at the budget or at the end of what the summary covers.
+    at the budget or at the end of what the summary covers. The lore block ends the system
+    message: it is fitted whole entry by whole entry to its own share (never clipped with the
+    bible and summary), and it sits closest to the recent parts that brought it in.
     """
     through = min(state.summary_through_seq, new_seq - 1)
     final = HumanMessage(direction_text(direction))
@@ -324,7 +331,13 @@ def plan_prompt(
     system_room = min(
         int(budget.prompt * SYSTEM_SHARE), budget.prompt - estimator([final]) - note_cost - 32
     )
+    lore_text, lore_report = plan_lore(
+        lore, direction, new_seq, budget.num_ctx, system_room // 2, estimator.text, read_before
+    )
+    system_room -= lore_report.tokens
     system, system_cut = system_message(session, state, max(64, system_room), estimator)
+    if lore_text:
+        system = SystemMessage(f"{_content_text(system)}\n\n{lore_text}")
     fixed = estimator([system, final]) + note_cost
     tail_budget = max(0, budget.prompt - fixed)
 
@@ -394,10 +407,12 @@ def plan_prompt(
             "direction": estimator([final]),
             "note": note_cost,
             "parts_verbatim": len(chronological),
+            "lore": lore_report.tokens,
         },
         system_cut=system_cut,
         note=_content_text(note) if note is not None else None,
         note_depth=note_at,
+        lore=lore_report,
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storyterm.core.basics import MAX_INSTRUCTIONS, MAX_MODEL_NAME, MAX_NOTE, MAX_NOTE_DEPTH
+from storyterm.core.memory.lore import MAX_ENTRIES, MAX_NAME, LoreSettings
 from storyterm.core.sampling import Sampling
 from storyterm.core.text import scrub
 
@@ -41,6 +42,10 @@ OPTIONS = "options"
 NOTE = "note"
 NOTE_DEPTH = "note_depth"
 INSTRUCTIONS = "instructions"
+#: The lorebook's settings for the story (core/memory/lore.py: LoreSettings), and which
+#: entries the last prompt used and left out (LoreReport.record()).
+LORE = "lore"
+LAST_LORE = "last_lore"
 
 # -- what a value may be ---------------------------------------------------------------------
 #: A context window below this is not one storyterm can write in (the max_num_ctx setting's
@@ -127,6 +132,34 @@ def _last_prompt(value: Any) -> dict[str, Any] | None:
     return record
 
 
+def _last_lore(value: Any) -> dict[str, Any] | None:
+    """Which lore entries the last prompt used and left out, when every piece has its shape:
+    {"used": [[id, name], ...], "left_out": [...], "tokens": n}."""
+    if not isinstance(value, dict) or count(value.get("tokens")) is None:
+        return None
+    record: dict[str, Any] = {"tokens": value["tokens"]}
+    for key in ("used", "left_out"):
+        items = value.get(key)
+        if not isinstance(items, list) or len(items) > MAX_ENTRIES:
+            return None
+        pairs = []
+        for item in items:
+            ok = isinstance(item, list) and len(item) == 2
+            if not ok or count(item[0], 1) is None or _text(item[1], MAX_NAME) is None:
+                return None
+            pairs.append((item[0], item[1]))
+        record[key] = pairs
+    return record
+
+
+def _last_lore_json(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "used": [[i, scrub(n)] for i, n in record["used"]],
+        "left_out": [[i, scrub(n)] for i, n in record["left_out"]],
+        "tokens": record["tokens"],
+    }
+
+
 @dataclass
 class MemoryState:
     """session.memory, typed; every value of the wrong type or out of range reads as absent."""
@@ -145,6 +178,8 @@ class MemoryState:
     note: str = ""
     note_depth: int | None = None
     instructions: str | None = None
+    lore: LoreSettings = field(default_factory=LoreSettings)
+    last_lore: dict[str, Any] | None = None
 
     @classmethod
     def from_memory(cls, memory: Any) -> MemoryState:
@@ -165,6 +200,8 @@ class MemoryState:
             note=_text(memory.get(NOTE), MAX_NOTE) or "",
             note_depth=count(memory.get(NOTE_DEPTH), 0, MAX_NOTE_DEPTH),
             instructions=_text(memory.get(INSTRUCTIONS), MAX_INSTRUCTIONS) or None,
+            lore=LoreSettings.stored(memory.get(LORE)),
+            last_lore=_last_lore(memory.get(LAST_LORE)),
         )
 
 
@@ -200,8 +237,18 @@ def well_formed(memory: Any) -> dict[str, Any]:
             **{k: record[k] for k in (_LAST_PROMPT_NOTE_DEPTH,) if k in record},
             "cut": dict(record["cut"]),
         }
+    return out | _writer_settings(state)
+
+
+def _writer_settings(state: MemoryState) -> dict[str, Any]:
+    """The writer's own settings for the story (options, lore), and the last lore report."""
+    out: dict[str, Any] = {}
     if options := state.options.values():
         out[OPTIONS] = options
+    if lore := state.lore.values():
+        out[LORE] = lore
+    if state.last_lore is not None:
+        out[LAST_LORE] = _last_lore_json(state.last_lore)
     out.update(_steering(state))
     return out
 

@@ -21,6 +21,7 @@ from storyterm.core.basics import like_pattern, sqlite_title_search, status_mess
 from storyterm.core.events.bus import EventBus
 from storyterm.core.events.channel import Channel
 from storyterm.core.events.model import EventKind
+from storyterm.core.memory.lore import LoreDraft
 from storyterm.core.storage.cache import TAIL_PARTS, Cache, CacheState
 from storyterm.core.storage.database import (
     META_CACHE_KEY,
@@ -34,6 +35,7 @@ from storyterm.core.storage.imports import (
     find_earlier_copy,
     lock_writer,
 )
+from storyterm.core.storage.lore import LoreStore
 from storyterm.core.storage.namespace import cache_namespace
 from storyterm.core.storage.parts import NewPart, NewTake, Parts, count_words
 from storyterm.core.storage.search import PartSearch
@@ -164,6 +166,7 @@ class Store:
         paused_at: datetime | None,
         completed_at: datetime | None,
         parts: Sequence[NewPart],
+        lore: Sequence[LoreDraft] = (),
         source: ImportSource | None = None,
         again: bool = False,
     ) -> Session:
@@ -216,6 +219,7 @@ class Store:
             for start in range(0, len(part_rows), 500):
                 conn.execute(parts_t.insert(), part_rows[start : start + 500])
             self._restore_takes(conn, row["id"], parts)
+            LoreStore.insert_all(conn, row["id"], lore)
             self.tx.note(conn, EventKind.SESSION_CREATED, row)
         # No hot copy yet: the first open builds it from the database.
         return Session.model_validate(row)

@@ -1,5 +1,5 @@
 """The tables: users, story_sessions, story_parts and part_takes, the trash and the undo log
-(trashed_parts, story_changes), plus app_meta, revoked_tokens and login_attempts."""
+(trashed_parts, story_changes), lore_entries, plus app_meta, revoked_tokens and login_attempts."""
 
 from __future__ import annotations
 
@@ -214,6 +214,34 @@ class StoryChange(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     undone: bool = Field(default=False)
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+class LoreRow(SQLModel, table=True):
+    """One entry of a story's lorebook (core/memory/lore.py: what each field means, and the
+    limits). `deleted_at` set: deleted, kept so that it can be brought back."""
+
+    __tablename__ = "lore_entries"
+    __table_args__ = (sa.Index("ix_lore_entries_session", "session_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(36),
+            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    name: str = Field(max_length=100)
+    keys: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    content: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    priority: int = Field(default=0)
+    always_on: bool = Field(default=False)
+    enabled: bool = Field(default=True)
+    regex: bool = Field(default=False)
+    case_sensitive: bool = Field(default=False)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    deleted_at: datetime | None = _ts(default=None)
 
 
 class AppMeta(SQLModel, table=True):

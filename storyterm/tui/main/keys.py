@@ -118,6 +118,14 @@ MAIN_KEYS: list[BindingType] = [
         tooltip="Copy the selected part (else the last) to the clipboard",
     ),
     Binding("b", "bible", "Bible", tooltip="Edit the story bible and the rolling summary"),
+    # Not on the key bar (it would push Context off at 130 columns): help and the palette.
+    Binding(
+        "l",
+        "lore",
+        "Lore",
+        show=False,
+        tooltip="The lorebook: entries the model gets when their keys come up",
+    ),
     Binding(
         "m", "model", "Model", tooltip="Model and sampling options: temperature, reply length, seed"
     ),
@@ -190,6 +198,7 @@ LETTER_ACTIONS = {
     "edit_part",
     "finish_part",
     "bible",
+    "lore",
     "view_context",
     "model",
     "delete",
@@ -228,6 +237,7 @@ _WORKS_IN: dict[str, tuple[str, ...]] = {
     "model": _WRITABLE,
     "export": _ANY,
     "bible": _ANY,
+    "lore": _ANY,
     "view_context": _ANY,
     "delete": _ANY,
     "select_part": _ANY,
@@ -338,7 +348,7 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
                 *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "F")],
                 *[(k, d) for k, d in screen_rows if k == "[ ]"],
                 ("< >", "Show the selected part's previous / next take (else the last part's)"),
-                *[(k, d) for k, d in screen_rows if k in ("E", "Y", "b", "m", "v")],
+                *[(k, d) for k, d in screen_rows if k in ("E", "Y", "b", "l", "m", "v")],
             ],
         ),
         (

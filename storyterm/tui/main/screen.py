@@ -338,6 +338,9 @@ class MainScreen(Screen[None]):
     def action_bible(self) -> None:
         self._on_story("edit the bible of", self.column.actions.edit_bible)
 
+    def action_lore(self) -> None:
+        self._on_story("open the lorebook of", self.column.actions.edit_lore)
+
     def action_edit_part(self) -> None:
         self._on_story("edit", self.column.actions.edit_part)
 

@@ -186,6 +186,15 @@ class StoryActions:
 
         self._push_screen(BibleScreen(session), saved)
 
+    def edit_lore(self, session: Session) -> None:
+        from storyterm.tui.screens.lore import LoreScreen
+
+        def closed(updated: Session | None) -> None:
+            if updated is not None:  # something changed: the story moved to a new version
+                self._host.post_message(SessionChanged(updated))
+
+        self._push_screen(LoreScreen(session), closed)
+
     def choose_model(self, session: Session) -> None:
         """The model screen: the story's model and its sampling options."""
         from storyterm.core.memory.state import MemoryState
@@ -357,17 +366,26 @@ class StoryActions:
     def _load_context(self, session_id: str, title: str) -> None:
         try:
             messages = self._runtime.storyteller.last_prompt(self._writer(), session_id)
+            lore = lore_note(self._runtime.sessions.get(self._writer(), session_id))
         except StorytermError as exc:
             self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
-            self._host.post_message(ContextLoaded(title, messages))
+            self._host.post_message(ContextLoaded(title, messages, lore))
 
     def show_context(self, event: ContextLoaded) -> None:
         from storyterm.tui.screens.context import ContextScreen
 
         note = (
-            ""
+            one_line(event.lore)
             if event.messages
             else "Nothing has been sent to the model for this story yet: write a part first."
         )
         self._push_screen(ContextScreen(event.title, event.messages, note))
+
+
+def lore_note(session: Session) -> str:
+    """What the context viewer says of the lore its prompt used and left out."""
+    from storyterm.core.memory.lore import describe_report
+    from storyterm.core.memory.state import MemoryState
+
+    return describe_report(MemoryState.from_memory(session.memory).last_lore)
