@@ -39,6 +39,7 @@ from storyterm.core.generation.catalog import CONNECT_TIMEOUT, ModelCatalog, sha
 from storyterm.core.generation.events import Event, Failed, Progress, Saved, TextDelta
 from storyterm.core.generation.run import ChatModelFactory, Run, Stop
 from storyterm.core.history import HistoryService
+from storyterm.core.memory.meter import ContextMeter
 from storyterm.core.memory.state import STALE, SUMMARY
 from storyterm.core.sampling import Sampling
 from storyterm.core.service import SessionService
@@ -247,6 +248,49 @@ class Storyteller:
                     return
 
     # -- the context viewer and the summary -----------------------------------------------
+
+    def context_meter(self, user_id: int, session_id: str) -> ContextMeter:
+        """How much of the model's window the story's next prompt takes (core/memory/meter.py):
+        planned as the next generation plans it (its window, reply length, memory, lore, the
+        newest parts that fit), with no direction. It reads the database: a UI calls it from a
+        worker thread."""
+        from storyterm.core.memory.prompt import (
+            Budget,
+            MemoryState,
+            TokenEstimator,
+            direction_text,
+            plan_prompt,
+        )
+
+        session = self.sessions.get(user_id, session_id)
+        state = MemoryState.from_memory(session.memory)
+        known = bool(state.num_ctx) and state.num_ctx_model == session.model_name
+        num_ctx = state.num_ctx if known and state.num_ctx else self.settings.max_num_ctx
+        sampling = state.options.over(Sampling.from_settings(self.settings))
+        budget = Budget.for_num_ctx(num_ctx, sampling.num_predict)
+        estimator = TokenEstimator(state.token_ratio)
+
+        def read(before: int, limit: int) -> list[Part]:
+            return self.sessions.parts_before(user_id, session_id, before, limit)
+
+        plan = plan_prompt(
+            session,
+            state,
+            "",
+            session.part_count + 1,
+            budget,
+            estimator,
+            read,
+            self.sessions.lore.book(user_id, session),
+        )
+        return ContextMeter(
+            num_ctx=num_ctx,
+            room=budget.prompt,
+            planned=plan.estimated,
+            ratio=estimator.ratio,
+            continue_chars=len(direction_text("")),
+            known_window=known,
+        )
 
     def last_prompt(self, user_id: int, session_id: str) -> list[tuple[str, str]]:
         """The exact messages last sent for this story, as (role, text) with Ollama's roles
