@@ -14,6 +14,7 @@ widgets. Nothing here waits on the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -38,9 +39,11 @@ from storyterm.tui.main.story_column import StoryColumn
 from storyterm.tui.messages import (
     Booted,
     BootFailed,
+    ClosedElsewhere,
     Crashed,
     Health,
     HistoryStepped,
+    LiveHeard,
     LoggedOut,
     LoginRefused,
     NeedLogin,
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
     from storyterm.core.views import OpenedSession, Session
     from storyterm.tui.host import HostApp
     from storyterm.tui.main.history_actions import HistoryActions
+    from storyterm.tui.main.live import Live
 
 
 class MainScreen(Screen[None]):
@@ -192,6 +196,8 @@ class MainScreen(Screen[None]):
         if self.status_bar.keep_checking():  # the first time only
             self.column.warm(freeze=self.app.freezes_long_lived)
         self.status_bar.check()
+        if self.app.user_id is not None:
+            self.live.start(self.app.user_id)
 
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
@@ -236,6 +242,7 @@ class MainScreen(Screen[None]):
     async def _forget_writer(self, note: str, reason: str | None = None) -> None:
         """Nothing of the writer stays on screen; the login screen follows (NeedLogin)."""
         self.boot.forget(reason)
+        self.live.stop()
         self.session = None
         self.query_one(TitleBar).user = None
         self.panel.show_page([], reset=True)
@@ -273,6 +280,29 @@ class MainScreen(Screen[None]):
             self.panel.update_session(opened.session)
             await self.story.show(opened)
         return self.column.shown(opened.session, focus_input=focus_input)
+
+    # -- changes made in other windows (tui/main/live.py) ---------------------------------
+
+    @cached_property
+    def live(self) -> Live:
+        from storyterm.tui.main.live import Live
+
+        bar, story = self.status_bar, self.column.live
+        return Live(self, self.runtime, panel=self.panel, status_bar=bar, story=story)
+
+    @on(LiveHeard)
+    async def _live_heard(self, event: LiveHeard) -> None:
+        await self.live.heard(event.items)
+
+    @on(ClosedElsewhere)
+    async def _closed_elsewhere(self, event: ClosedElsewhere) -> None:
+        if self.session is not None and self.session.id == event.session_id:
+            self.notify(event.note, severity="warning", timeout=15, markup=False)
+            self.session = None
+            await self.story.clear(event.note)
+
+    def on_unmount(self) -> None:
+        self.live.stop()
 
     # -- errors ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from storyterm.tui.messages import (
     Crashed,
     Exported,
     GenerationEnded,
+    LiveRead,
     NotPutBack,
     PartDeleted,
     PutBack,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from storyterm.errors import StorytermError
     from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.history_actions import HistoryActions
+    from storyterm.tui.main.live_story import LiveStory
     from storyterm.tui.main.story_actions import StoryActions
     from storyterm.tui.main.unsaved import UnsavedParts
     from storyterm.tui.readers import Reader
@@ -145,6 +147,18 @@ class StoryColumn(Vertical):
             self, self._runtime, self._writer, push_screen=self.app.push_screen, story=self.story
         )
 
+    @cached_property
+    def live(self) -> LiveStory:
+        """The open story as other windows change it (a part they write streams in)."""
+        from storyterm.tui.main.live_story import LiveStory
+
+        return LiveStory(self, self._runtime, self._writer, self.story, self.direction_bar)
+
+    @on(LiveRead)
+    async def _live_read(self, event: LiveRead) -> None:
+        event.stop()
+        await self.live.arrived(event)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker states do not bubble: the app hears of a bug in the owners' work from here.
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -188,6 +202,7 @@ class StoryColumn(Vertical):
             self.generating = True
         if self._unsaved is not None:  # (made after the first frame: start-up told the rest)
             self._unsaved.tell(session.id)
+        self.call_later(self.live.shown, session)  # a part another window is writing
         return focused
 
     async def forget(self, note: str) -> None:
