@@ -5,6 +5,7 @@ the same writer's stories over the tests' real Redis, or without it."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -233,3 +234,35 @@ async def test_redis_killed_mid_stream_the_database_is_watched_then_live_again(
         there.close()
         here.close()
         own_redis.start() if own_redis.proc is None else None
+
+
+@pytest.mark.redis
+def test_snapshot_a_part_being_written_in_another_window(
+    two: tuple[Runtime, Runtime, int], snap_compare: Any
+) -> None:
+    """Its header says so, the direction bar says why Enter waits, and its text (data: an
+    escape sequence shows as symbols) streams in as the other window's core publishes it."""
+    here, there, alice = two
+    sid = seed_session(here, alice, "The Keeper's Letter", parts=1)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await listening(pilot)
+        part = there.sessions.begin_part(
+            alice, sid, direction="Mara reads the letter aloud", model_name="gemma3:latest"
+        )
+        live = there.sessions.live_text(alice, part)
+        live.add("The keeper broke the seal at last, and the \x1b[31mred\x1b[0m ink ")
+        live.add("was older than the lighthouse itself.")
+        story = screen.story
+        await wait_until(pilot, lambda: story.part_view(2).shown_text.endswith("itself."))
+        view = story.part_view(2)
+        assert "␛[31mred" in view.shown_text
+        # The spinner's frame must not depend on the millisecond (private: a test's pin).
+        view._spinner.stop()
+        view._frames = itertools.repeat("⠋")
+        view._refresh_header()
+        pilot.app.clear_notifications()
+        screen.query_one(DirectionBar).input.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(make_app(here), terminal_size=SIZE, run_before=run_before)
