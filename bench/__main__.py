@@ -30,9 +30,20 @@ AREAS: list[tuple[str, str, str]] = [
     ("search", "bench.search", "Search and filter over 10,000 sessions"),
     ("memory", "bench.memory", "Memory with the 1,000-part session open"),
     ("export", "bench.export", "Export of the 1,000-part session"),
+    ("live", "bench.live", "Live events: a token streamed in one window, on screen in another"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
-RUN_ORDER = ["search", "opening", "saving", "startup", "tui_open", "memory", "streaming", "export"]
+RUN_ORDER = [
+    "search",
+    "opening",
+    "saving",
+    "startup",
+    "tui_open",
+    "memory",
+    "streaming",
+    "export",
+    "live",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,11 +20,10 @@ from storyterm.tui.app import StorytermApp
 from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.text import safe
 from storyterm.tui.widgets.direction import ELSEWHERE, DirectionBar
-from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.status_bar import StatusBar
 from tests.helpers import login_as
 from tests.services import RedisServer
-from tests.tui.helpers import make_app, ready, screen_text, seed_session, wait_until
+from tests.tui.helpers import make_app, ready, screen_text, seed_session, wait_until, writer_id
 
 SIZE = (120, 36)
 
@@ -37,7 +36,9 @@ def main(app: StorytermApp) -> MainScreen:
 def titles(screen: MainScreen) -> list[str]:
     """The list's titles, top to bottom."""
     rows = screen.panel.session_list
-    return [str(rows.get_option_at_index(i).prompt).split("\n")[0][2:] for i in range(rows.option_count)]
+    return [
+        str(rows.get_option_at_index(i).prompt).split("\n")[0][2:] for i in range(rows.option_count)
+    ]
 
 
 def notes(app: StorytermApp) -> list[str]:
@@ -48,7 +49,7 @@ async def listening(pilot: Pilot[Any], mode: str = "live") -> MainScreen:
     """The app is up and hears the other client's changes."""
     app = await ready(pilot)
     screen = main(app)
-    await wait_until(pilot, lambda: screen.live.mode == mode)
+    await wait_until(pilot, lambda: screen.changes.live.mode == mode)
     return screen
 
 
@@ -209,6 +210,7 @@ async def test_redis_killed_mid_stream_the_database_is_watched_then_live_again(
                 await wait_until(pilot, lambda: bar.live == "every 0.3 s")
                 text, _raw = screen_text(app)
                 assert "live: every 0.3 s" in text
+                await wait_until(pilot, lambda: bar.cache == "offline")  # checked again
                 # The list still follows the other window, from the database.
                 there.sessions.start(alice, "Glass Cartographer", {}, "gemma3:latest")
                 await wait_until(pilot, lambda: "Glass Cartographer" in titles(screen))
@@ -223,7 +225,8 @@ async def test_redis_killed_mid_stream_the_database_is_watched_then_live_again(
             assert story.part_view(2).shown_text == safe(stored.content)
 
             own_redis.start()
-            await wait_until(pilot, lambda: screen.live.mode == "live" and bar.live is None)
+            await wait_until(pilot, lambda: screen.changes.live.mode == "live" and not bar.live)
+            await wait_until(pilot, lambda: bar.cache == "online")
             there.sessions.rename(alice, sid, "The Keeper's Last Letter")
             await wait_until(pilot, lambda: "The Keeper's Last Letter" in titles(screen))
             # Nothing missed on screen: the list is the database's, the open story its title.
@@ -233,7 +236,8 @@ async def test_redis_killed_mid_stream_the_database_is_watched_then_live_again(
     finally:
         there.close()
         here.close()
-        own_redis.start() if own_redis.proc is None else None
+        if own_redis.proc is None:
+            own_redis.start()
 
 
 @pytest.mark.redis
@@ -266,3 +270,30 @@ def test_snapshot_a_part_being_written_in_another_window(
         await pilot.pause()
 
     assert snap_compare(make_app(here), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_without_redis_the_list_follows_the_database_quietly_until_logout(
+    runtime: Runtime,
+) -> None:
+    """No Redis set up (the default for one machine): the database is watched, the status
+    line has nothing to add, and a logout stops the listening."""
+    runtime.store.events.poll_seconds = 0.3
+    alice = writer_id(runtime)
+    seed_session(runtime, alice, "Salt Roads")
+    other = Runtime(load_settings())
+    try:
+        app = make_app(runtime)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            screen = await listening(pilot, mode="polling")
+            bar = screen.query_one(StatusBar)
+            assert bar.live is None
+            assert "live:" not in screen_text(app)[0]
+            other.sessions.start(alice, "Glass Cartographer", {}, "gemma3:latest")
+            await wait_until(pilot, lambda: "Glass Cartographer" in titles(screen))
+            thread = screen.changes.live._thread
+            assert thread is not None and thread.is_alive()
+            screen.action_logout()
+            await wait_until(pilot, lambda: not thread.is_alive())
+            assert screen.changes.live.mode is None
+    finally:
+        other.close()

@@ -156,6 +156,8 @@ class Live:
     def _show_status(self, status: Status) -> None:
         from storyterm.core.events import Mode
 
+        if self.mode is not None and self.mode != str(status.mode):
+            self._status_bar.check()  # Redis went or came back: the cache's word follows
         self.mode = str(status.mode)
         bar = self._status_bar
         # Without Redis set up there is nothing missing to speak of (the cache says "off").
@@ -164,4 +166,3 @@ class Live:
         else:
             bar.live = f"every {self._poll_seconds:g} s"
             bar.live_reason = one_line(status.reason)
-

@@ -135,18 +135,13 @@ class LiveStory:
             self._host.post_message(ClosedElsewhere(session.id, note))
         elif kind is EventKind.TEXT_ADDED:
             await self._text(event)
-        elif kind is EventKind.PART_SAVED and self._following(event.seq):
-            pass  # a checkpoint of text already on screen
         elif event.synthetic or event.version is None or event.version > session.version:
+            # (A checkpoint of a part being written elsewhere, too: its words, and the text a
+            # missed piece left out, come from the database.)
+            if (remote := self._current()) is not None and remote.seq == event.seq:
+                remote.last_heard = time.monotonic()
             self.read(event.seq)
         # else: a change this window made and shows already
-
-    def _following(self, seq: int | None) -> bool:
-        remote = self._current()
-        if remote is None or remote.seq != seq:
-            return False
-        remote.last_heard = time.monotonic()
-        return not remote.stale
 
     async def _text(self, event: Event) -> None:
         remote = self._current()
@@ -241,7 +236,11 @@ class LiveStory:
         if view is None or view.streaming:
             return False
         shown = view.part
-        return (shown.take, shown.updated_at, shown.state) == (part.take, part.updated_at, part.state)
+        return (shown.take, shown.updated_at, shown.state) == (
+            part.take,
+            part.updated_at,
+            part.state,
+        )
 
     async def _streaming(self, part: Part) -> None:
         """Part `part` is being written elsewhere: stream it in from what the database has."""
