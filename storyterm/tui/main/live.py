@@ -147,7 +147,11 @@ class Live:
                     self._story.resync()
                 self._show_status(item)
                 continue
-            if item.kind is not EventKind.TEXT_ADDED:
+            # (The checkpoints of a part written here: its row follows when it ends.)
+            quiet = item.kind is EventKind.TEXT_ADDED or (
+                item.kind is EventKind.PART_SAVED and self._story.writing_here(item.session_id)
+            )
+            if not quiet:
                 again = again or self._panel.behind(item.session_id, item.version)
             await self._story.heard(item)
         if again:

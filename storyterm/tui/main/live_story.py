@@ -103,6 +103,11 @@ class LiveStory:
         remote = self._current()
         return remote.seq if remote is not None else None
 
+    def writing_here(self, session_id: str) -> bool:
+        """Whether this window is writing a part of that story (its events are its own)."""
+        session = self._host.session
+        return self._host.generating and session is not None and session.id == session_id
+
     def _open(self) -> Session | None:
         """The open story when its events are to be listened to (not while this window writes
         a part of it: those events are its own)."""
