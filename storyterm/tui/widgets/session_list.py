@@ -234,8 +234,9 @@ class SessionsPanel(Vertical):
         self._sessions: dict[str, Session] = {}
         self._search_timer: Timer | None = None
         self._loaded_once = False
-        #: A reading again of the loaded rows is under way / another was asked for meanwhile.
-        self._refreshing = False
+        #: The load reading the loaded rows again (refresh_loaded) while it is under way, and
+        #: whether another was asked for meanwhile.
+        self._refresh_request: int | None = None
         self._refresh_again = False
 
     def compose(self) -> ComposeResult:
@@ -320,11 +321,12 @@ class SessionsPanel(Vertical):
         another window): the list shows them as the database now has them, in its order, the
         cursor staying on the story it was on. One reading at a time; changes heard while one
         is under way read again once it is done."""
-        if self._refreshing:
+        if self._refresh_request == self._request:  # under way, and no other load since
             self._refresh_again = True
             return
-        self._refreshing, self._refresh_again = True, False
+        self._refresh_again = False
         self._request += 1
+        self._refresh_request = self._request
         rows = max(self.loaded_count, LIST_PAGE)
         self._load(self._request, self.status, self.search, None, True, None, rows)
 
@@ -358,24 +360,21 @@ class SessionsPanel(Vertical):
     @on(SessionsLoaded)
     def _loaded(self, event: SessionsLoaded) -> None:
         event.stop()
-        if event.again:
-            self._refreshing = False
         if event.request != self._request:
-            if event.again and self._refresh_again:
-                self.refresh_loaded()
-            return  # a newer query has been asked for since
+            return  # a newer load has been asked for since
         if event.again:
+            self._refresh_request = None
             self._show_again(event.page, event.total)
-            if self._refresh_again:
-                self.refresh_loaded()
-            return
-        self.show_page(
-            event.page.items,
-            reset=event.reset,
-            cursor=event.page.next_cursor,
-            total=event.total,
-            keep=event.keep,
-        )
+        else:
+            self.show_page(
+                event.page.items,
+                reset=event.reset,
+                cursor=event.page.next_cursor,
+                total=event.total,
+                keep=event.keep,
+            )
+        if self._refresh_again:  # changes heard meanwhile (a load may have overtaken it)
+            self.refresh_loaded()
 
     @on(SessionList.NeedMore)
     def _need_more(self, event: SessionList.NeedMore) -> None:
@@ -441,7 +440,7 @@ class SessionsPanel(Vertical):
     def page_failed(self) -> None:
         """A page could not be loaded: let a later scroll ask again."""
         self.session_list.loading = False
-        self._refreshing = False
+        self._refresh_request = None
 
     def _show_again(self, page: Page[Session], total: int | None) -> None:
         """The loaded rows as read again (refresh_loaded): the cursor stays on its story, or
