@@ -96,6 +96,9 @@ class LiveStory:
         #: Another read was asked for while one was under way: of this part (0: the last).
         self._read_again: int | None = None
         self._quiet: Timer | None = None
+        #: A part being written elsewhere that the pane does not show (scrolled far up): its
+        #: text events are let go, and its checkpoints look again whether it is in sight.
+        self._out_of_sight: int | None = None
 
     @property
     def remote_seq(self) -> int | None:
@@ -153,6 +156,8 @@ class LiveStory:
         following = remote is not None and remote.seq == event.seq
         if remote is not None and following and not self._reading:
             await self._apply(remote, event)
+            return
+        if event.seq == self._out_of_sight:
             return
         if len(self._waiting) < MAX_WAITING:
             self._waiting.append(event)
@@ -228,6 +233,8 @@ class LiveStory:
             return
         remote = self._current()
         self._waiting = [e for e in self._waiting if e.seq != part.seq]
+        if self._out_of_sight == part.seq:
+            self._out_of_sight = None
         if remote is not None and remote.seq == part.seq:
             self._drop()
             await remote.view.end_stream(part)  # the saved part, whole
@@ -253,7 +260,10 @@ class LiveStory:
         if remote is None or remote.seq != part.seq:
             remote = await self._begin(part)
             if remote is None:
+                self._out_of_sight = part.seq
+                self._waiting = [e for e in self._waiting if e.seq != part.seq]
                 return
+            self._out_of_sight = None
         elif len(part.content) > remote.heard:
             await remote.view.write(part.content[remote.heard :])
             remote.heard = len(part.content)
@@ -315,6 +325,7 @@ class LiveStory:
         """The pane shows `session`'s newest parts now (opened, or opened again): a part of it
         that another window is writing streams in from here on."""
         self._current()  # a part shown before is gone with the views it had
+        self._out_of_sight = None
         self._waiting = [e for e in self._waiting if e.session_id == session.id]
         last = self._story.last_part
         if self._open() is not None and last is not None and being_written(last):
