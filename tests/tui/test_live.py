@@ -302,3 +302,39 @@ async def test_without_redis_the_list_follows_the_database_quietly_until_logout(
             assert screen.changes.live.mode is None
     finally:
         other.close()
+
+
+@pytest.mark.redis
+async def test_a_story_opened_while_another_window_writes_it_follows_the_part(
+    two: tuple[Runtime, Runtime, int],
+) -> None:
+    """Opened (here, at start) in the middle of a part written elsewhere: the text so far
+    (its last checkpoint), then the rest as it comes; Enter waits from the start; the end shows
+    the part as saved."""
+    from storyterm.core.basics import PartState
+
+    here, there, alice = two
+    seed_session(here, alice, "Winter Orchard", age=timedelta(days=2))
+    letter = seed_session(here, alice, "The Keeper's Letter", parts=1, age=timedelta(days=1))
+    sessions = there.sessions
+    part = sessions.begin_part(alice, letter, direction="Mara reads", model_name="gemma3:latest")
+    live = sessions.live_text(alice, part)
+    live.add("The seal broke. ")
+    sessions.checkpoint_part(alice, letter, part.seq, "The seal broke. ", expect=part)
+    app = make_app(here)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await listening(pilot)
+        story = screen.story
+        await wait_until(pilot, lambda: story.shown_session_id == letter)
+        await wait_until(pilot, lambda: story.part_view(2).elsewhere)
+        assert screen.query_one(DirectionBar).elsewhere
+        live.add("Mara read on.")
+        await wait_until(
+            pilot, lambda: story.part_view(2).shown_text == "The seal broke. Mara read on."
+        )
+        sessions.checkpoint_part(
+            alice, letter, part.seq, "The seal broke. Mara read on.", state=PartState.DONE
+        )
+        await wait_until(pilot, lambda: not story.part_view(2).streaming)
+        assert story.part_view(2).shown_text == "The seal broke. Mara read on."
+        assert not screen.query_one(DirectionBar).elsewhere
