@@ -338,3 +338,25 @@ async def test_a_story_opened_while_another_window_writes_it_follows_the_part(
         await wait_until(pilot, lambda: not story.part_view(2).streaming)
         assert story.part_view(2).shown_text == "The seal broke. Mara read on."
         assert not screen.query_one(DirectionBar).elsewhere
+
+
+async def test_a_bug_in_the_listener_is_told_as_any_other(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, unexpected_errors: list[BaseException]
+) -> None:
+    """The listening thread is not a Textual worker: a bug there still reaches the writer
+    through the app (and its error log), not as a traceback printed over the screen."""
+    from storyterm.core.events import Subscriber
+
+    def broken(self: Subscriber, timeout: float = 1.0) -> list[Any]:
+        raise RuntimeError("a bug in the listener")
+
+    monkeypatch.setattr(Subscriber, "next", broken)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        await wait_until(pilot, lambda: unexpected_errors)
+        assert [str(e) for e in unexpected_errors] == ["a bug in the listener"]
+        unexpected_errors.clear()
+        thread = main(app).changes.live._thread
+        assert thread is not None
+        await wait_until(pilot, lambda: not thread.is_alive())  # it ended; the app goes on

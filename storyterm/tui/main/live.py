@@ -15,9 +15,10 @@ again": one lost, or heard twice (this window's own changes come back too), chan
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from storyterm.errors import StorytermError
 from storyterm.tui.messages import LiveHeard
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from storyterm.core.events import Event, Status, Subscriber
     from storyterm.core.runtime import Runtime
+    from storyterm.tui.host import HostApp
     from storyterm.tui.main.live_story import LiveStory
     from storyterm.tui.widgets.session_list import SessionsPanel
     from storyterm.tui.widgets.status_bar import StatusBar
@@ -108,6 +110,10 @@ class Live:
                 items = subscriber.next(WAIT_SECONDS)
                 if items and not stop.is_set():
                     post(LiveHeard(items))
+        except Exception as exc:  # a bug: told as any other (not printed over the screen)
+            app = cast("HostApp", self._host.app)
+            with contextlib.suppress(Exception):  # the app is closing: nobody to tell
+                app.call_from_thread(app.report_unexpected, exc, "live updates")
         finally:
             if subscriber is not None:
                 subscriber.close()
