@@ -111,6 +111,8 @@ class Live:
                 if items and not stop.is_set():
                     post(LiveHeard(items))
         except Exception as exc:  # a bug: told as any other (not printed over the screen)
+            if stop.is_set():
+                return  # closed under it (stop() closes the subscriber from the event loop)
             app = cast("HostApp", self._host.app)
             with contextlib.suppress(Exception):  # the app is closing: nobody to tell
                 app.call_from_thread(app.report_unexpected, exc, "live updates")
