@@ -34,6 +34,7 @@ AREAS: list[tuple[str, str, str]] = [
     ("fulltext", "bench.fulltext", "Searching inside stories over 10,000 sessions"),
     ("team", "bench.team", "A team on one server: 50 writers and 50 watchers, 4 API workers"),
     ("lore", "bench.lore", "Lorebook matching: 200 entries, 4 parts and the direction"),
+    ("live", "bench.live", "Live events: a token streamed in one window, on screen in another"),
 ]
 #: The order they run in: the PostgreSQL dataset is shared, and saving adds rows to it.
 RUN_ORDER = [
@@ -48,6 +49,7 @@ RUN_ORDER = [
     "first_part",
     "team",
     "lore",
+    "live",
     # Last: it edits a part of the shared PostgreSQL dataset (a take the others would count).
     "fulltext",
 ]

@@ -12,6 +12,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from textual.worker import Worker
 
+    from storyterm.core.events import Event, Status
     from storyterm.core.export import ExportResult
     from storyterm.core.identity.accounts import Account
     from storyterm.core.recovery import Recovered
@@ -94,7 +95,14 @@ class LoggedOut(Message):
 
 class SessionsLoaded(Message):
     def __init__(
-        self, request: int, page: Page[Session], reset: bool, total: int | None, keep: str | None
+        self,
+        request: int,
+        page: Page[Session],
+        reset: bool,
+        total: int | None,
+        keep: str | None,
+        *,
+        again: bool = False,
     ) -> None:
         super().__init__()
         self.request = request
@@ -102,6 +110,8 @@ class SessionsLoaded(Message):
         self.reset = reset
         self.total = total
         self.keep = keep
+        #: The loaded rows read again (SessionsPanel.refresh_loaded), not a page.
+        self.again = again
 
 
 class StoryOpened(Message):
@@ -301,3 +311,36 @@ class Health(Message):
         self.model_error = model_error
         self.model_ok = model_ok
         self.recheck = recheck
+
+
+class LiveHeard(Message):
+    """What the live events said (core/events): changes made in this window or any other, and
+    the listener's word about itself (a Status: live from Redis, or watching the database)."""
+
+    def __init__(self, items: list[Event | Status]) -> None:
+        super().__init__()
+        self.items = items
+
+
+class LiveRead(Message):
+    """The open story as the database holds it after a change heard live: the session (None:
+    not read, or `gone`: not there any more) and its part `seq` (None: no such part)."""
+
+    def __init__(
+        self, session_id: str, session: Session | None, part: Part | None, *, gone: bool
+    ) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.session = session
+        self.part = part
+        self.gone = gone
+
+
+class ClosedElsewhere(Message):
+    """The open story was moved to the trash (or deleted for good) in another window: close
+    it, saying so (`note`)."""
+
+    def __init__(self, session_id: str, note: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.note = note

@@ -367,3 +367,40 @@ def test_a_save_stands_when_telling_of_it_fails(database_url: str) -> None:
         assert service.get(alice, story.id).title == "Saved anyway"
     finally:
         service.store.close()
+
+
+def test_a_change_made_as_redis_comes_back_is_heard(
+    own_redis: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer's publisher that failed while Redis was down rests a while before it tries
+    again, dropping what it is given meanwhile; a listener already back to live events still
+    hears of a change made then, from the database (subscriber.GRACE_SECONDS)."""
+    # Rests long enough that the change below is surely made while it does.
+    monkeypatch.setattr("storyterm.core.events.publisher.RETRY_AFTER_SECONDS", 4.0)
+    url = f"sqlite:///{tmp_path / 'stories.db'}"
+    one = SessionService(Store.open(url, own_redis.url))
+    other = Store.open(url, own_redis.url)
+    other.events.poll_seconds = 0.2
+    try:
+        alice = make_user(one.store)
+        story = one.start(alice, "The Keeper's Letter")
+        listening = other.events.subscribe(alice)
+        hear(listening, status_is(Mode.LIVE))
+        own_redis.stop()
+        one.rename(alice, story.id, "Written while Redis was down")
+        publisher = one.store.events.publisher
+        deadline = time.monotonic() + 5
+        while publisher.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        hear(listening, status_is(Mode.POLLING))
+        own_redis.start()
+        hear(listening, status_is(Mode.LIVE))
+        assert publisher._resting()  # what the publisher is given now reaches no stream
+        one.rename(alice, story.id, "Written as Redis came back")
+        version = one.get(alice, story.id).version
+        heard = hear(listening, lambda items: any(e.version == version for e in events(items)))
+        assert next(e for e in events(heard) if e.version == version).synthetic
+        listening.close()
+    finally:
+        other.close()
+        one.store.close()

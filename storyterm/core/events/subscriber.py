@@ -22,6 +22,7 @@ from typing import Any
 from storyterm.core.events.channel import FIELD, Channel, Rejected
 from storyterm.core.events.database_watch import DatabaseWatch
 from storyterm.core.events.model import Event, Mode, Status
+from storyterm.core.events.publisher import RETRY_AFTER_SECONDS
 from storyterm.errors import StorytermError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,11 @@ POLL_SECONDS = 2.0
 WAIT_SECONDS = 1.0
 #: Entries read from the stream at once.
 BATCH = 500
+#: Back to live after an outage, the database is still looked at for this long: a writer's
+#: publisher that failed during the outage drops its events until it tries Redis again
+#: (publisher.RETRY_AFTER_SECONDS), so a change made just as Redis came back reaches nobody's
+#: stream.
+GRACE_SECONDS = 2 * RETRY_AFTER_SECONDS + 1.0
 
 Item = Event | Status
 
@@ -79,6 +85,8 @@ class Subscriber:
         self._client: Any = None
         self._position = "0-0"
         self._next_poll = 0.0
+        #: Until when the database is still looked at while live (GRACE_SECONDS).
+        self._grace_until = 0.0
         self._closed = threading.Event()
         self._pending: list[Item] = []
         resume = last_id if valid_entry_id(last_id) else None
@@ -180,6 +188,9 @@ class Subscriber:
     def _read_live(self, timeout: float) -> list[Item]:
         import redis
 
+        grace = time.monotonic() < self._grace_until
+        if grace:
+            timeout = max(0.001, min(timeout, self._next_poll - time.monotonic()))
         try:
             found = self._client.xread(
                 {self.key: self._position}, count=BATCH, block=max(1, int(timeout * 1000))
@@ -204,6 +215,9 @@ class Subscriber:
                     continue
                 self.watch.note(event)
                 out.append(event.with_id(entry_id))
+        if grace and time.monotonic() >= self._next_poll:
+            out += self._poll()  # after what was heard: those changes are known by now
+            self._next_poll = time.monotonic() + self.poll_seconds
         return out
 
     def _fall_back(self, reason: str) -> list[Item]:
@@ -226,6 +240,7 @@ class Subscriber:
         self._next_poll = time.monotonic() + self.poll_seconds
         if live:
             self.mode, self.reason = Mode.LIVE, "live events again"
+            self._grace_until = time.monotonic() + GRACE_SECONDS
             out.append(Status(mode=Mode.LIVE, reason=self.reason))
         return out
 

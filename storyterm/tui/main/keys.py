@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
     from storyterm.core.views import Part, Session
+    from storyterm.tui.main.story_column import StoryColumn
     from storyterm.tui.screens.help import HelpSections
 
 MAIN_KEYS: list[BindingType] = [
@@ -302,6 +303,20 @@ def palette_commands(screen: object, bindings: Iterable[BindingType]) -> Iterato
             binding.tooltip or title,
             run,
         )
+
+
+def story_key(
+    what: str, act: Callable[[StoryColumn], Callable[[Session], object]], busy: str = ""
+) -> Callable[[Any], None]:
+    """The main screen's action for a key that acts on the open story: `act(column)` is called
+    with the open session (`what` the key does to it, for a writer told there is none); with
+    `busy`, not while a part is being written (`busy` says what to do then). The screen's class
+    body lists them, one line a key."""
+
+    def action(screen: Any) -> None:
+        screen.on_story(what, act(screen.column), busy)
+
+    return action
 
 
 def logout_command(username: str | None, logout: Callable[[], object]) -> SystemCommand:

@@ -1,7 +1,9 @@
 """The writer's room: sessions on the left, the story on the right, the direction under it.
 
 The screen composes the widgets and routes; the work has owners, beside it in tui/main/: Boot
-(boot.py) finds the writer, and the story column (story_column.py) holds the story pane and the
+(boot.py) finds the writer and Arrival (arrival.py) shows what it found, StoryChanges
+(changes.py) puts changes to the stories on the widgets, made here or in other windows (live.py,
+live_story.py), and the story column (story_column.py) holds the story pane and the
 direction bar with what is done to the open story: the part being written (Generation), its
 other use cases (StoryActions) and its takes, undo and the trash (HistoryActions). The widgets
 own what they show: the panes load their own pages from a Reader (tui/readers.py), the story
@@ -14,6 +16,7 @@ widgets. Nothing here waits on the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -24,8 +27,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from storyterm.errors import DatabaseUnavailable, NotFound
+from storyterm.errors import NotFound
+from storyterm.tui.main.arrival import Arrival
 from storyterm.tui.main.boot import Boot
+from storyterm.tui.main.changes import StoryChanges
 from storyterm.tui.main.keys import (
     ALWAYS_SHOWN,
     MAIN_KEYS,
@@ -33,14 +38,18 @@ from storyterm.tui.main.keys import (
     help_screen,
     logout_command,
     palette_commands,
+    story_key,
 )
+from storyterm.tui.main.panes import Panes
 from storyterm.tui.main.story_column import StoryColumn
 from storyterm.tui.messages import (
     Booted,
     BootFailed,
+    ClosedElsewhere,
     Crashed,
     Health,
     HistoryStepped,
+    LiveHeard,
     LoggedOut,
     LoginRefused,
     NeedLogin,
@@ -52,11 +61,10 @@ from storyterm.tui.messages import (
     WorkFailed,
 )
 from storyterm.tui.readers import Reader, ServiceCheck
-from storyterm.tui.widgets.direction import DirectionInput, why_disabled
+from storyterm.tui.widgets.direction import DirectionInput
 from storyterm.tui.widgets.key_bar import KeyBar
 from storyterm.tui.widgets.session_list import SessionsPanel
 from storyterm.tui.widgets.status_bar import StatusBar
-from storyterm.tui.widgets.story_notes import GONE, NO_STORIES, NONE_LEFT, could_not_open
 from storyterm.tui.widgets.story_view import StoryView
 from storyterm.tui.widgets.title_bar import TitleBar
 
@@ -139,7 +147,7 @@ class MainScreen(Screen[None]):
         return self.app.writer_id
 
     def on_mount(self) -> None:
-        self._start()
+        self.arrival.start()
 
     @property
     def holding_keys(self) -> bool:
@@ -151,69 +159,32 @@ class MainScreen(Screen[None]):
         if self.holding_keys:
             self.boot.typed.hold(event)
 
-    # -- who is writing, and the first screenful (tui/main/boot.py) -----------------------------
+    # -- who is writing, and the first screenful (tui/main/boot.py, arrival.py) ---------------
 
-    def _start(self) -> None:
-        """Open the database and find the writer, then the first page and the newest story."""
-        if self.boot.start():
-            self.status_bar.database_ok = None
+    @cached_property
+    def panes(self) -> Panes:
+        return Panes(self.panel, self.column, self.status_bar, self.query_one(TitleBar))
+
+    @cached_property
+    def arrival(self) -> Arrival:
+        first = partial(self._show_opened, focus_input=True)
+        return Arrival(self, self.app, self.boot, self.panes, self.changes, first)
 
     @on(NeedLogin)
     def _need_login(self, event: NeedLogin) -> None:
-        bar = self.status_bar
-        bar.database, bar.database_ok = self.runtime.database_backend, True
-        self.panel.focus_list()  # where the writer lands when the login screen closes
-        self.boot.ask_login(event, self.app.last_username)
-        self.call_after_refresh(self.app.mark_ready, 0, "login")
+        self.arrival.need_login(event)
 
     @on(Booted)
     async def _booted(self, event: Booted) -> None:
-        self.boot.arrived()
-        self.query_one(TitleBar).user = event.account.username
-        bar = self.status_bar
-        bar.database, bar.database_ok, bar.cache = event.database, True, event.cache
-        self.panel.show_page(
-            event.page.items, reset=True, cursor=event.page.next_cursor, total=event.total
-        )
-        focused = False
-        if event.opened is not None:
-            focused = await self._show_opened(event.opened, focus_input=True)
-        else:
-            await self.story.clear(NO_STORIES)
-        if not focused and self.focused is None:
-            self.panel.focus_list()
-        self.call_after_refresh(self._ready)
-
-    def _ready(self) -> None:
-        """The list and the newest story are on screen: stop the clock, then do the rest."""
-        self.app.mark_ready(self.panel.loaded_count, "main")
-        self.boot.typed.replay(self.app)  # keys typed while the stories were being read
-        self.boot.confirm()
-        if self.status_bar.keep_checking():  # the first time only
-            self.column.warm(freeze=self.app.freezes_long_lived)
-        self.status_bar.check()
+        await self.arrival.booted(event)
 
     @on(BootFailed)
     async def _boot_failed(self, event: BootFailed) -> None:
-        self.boot.failed()
-        self.boot.typed.take()  # typed blind before an error: not taken as commands
-        if isinstance(event.error, DatabaseUnavailable):
-            self.status_bar.database_ok = False
-        await self.story.clear(could_not_open(event.error.message))
-        if self.focused is None:
-            self.panel.focus_list()
-        self.app.report_error(event.error)
+        await self.arrival.failed(event)
 
     def _require_boot(self) -> bool:
         """True when the screen can act; otherwise start (or wait for) the boot and say so."""
-        if self.booted:
-            return True
-        if self.boot.booting:
-            self.notify("Still opening your stories: one moment.", markup=False)
-        else:
-            self.notify("Trying the database again…", markup=False)
-            self._start()
-        return False
+        return self.arrival.required()
 
     def action_logout(self) -> None:
         """Revoke the saved login, forget it here, and show the login screen."""
@@ -235,11 +206,8 @@ class MainScreen(Screen[None]):
 
     async def _forget_writer(self, note: str, reason: str | None = None) -> None:
         """Nothing of the writer stays on screen; the login screen follows (NeedLogin)."""
-        self.boot.forget(reason)
         self.session = None
-        self.query_one(TitleBar).user = None
-        self.panel.show_page([], reset=True)
-        await self.column.forget(note)
+        await self.arrival.forget(note, reason)
 
     # -- the session list ------------------------------------------------------------------
 
@@ -274,22 +242,37 @@ class MainScreen(Screen[None]):
             await self.story.show(opened)
         return self.column.shown(opened.session, focus_input=focus_input)
 
-    # -- errors ----------------------------------------------------------------------------
+    # -- changes to the stories, made here or elsewhere (tui/main/changes.py, live.py) -------
+
+    @cached_property
+    def changes(self) -> StoryChanges:
+        report = self.app.report_error
+        return StoryChanges(
+            self, self.runtime, self.panes, open_session=self.open_session, report_error=report
+        )
+
+    def _is_open(self, session_id: str | None) -> bool:
+        return self.session is not None and self.session.id == session_id
+
+    @on(LiveHeard)
+    async def _live_heard(self, event: LiveHeard) -> None:
+        await self.changes.live.heard(event.items)
+
+    @on(ClosedElsewhere)
+    async def _closed_elsewhere(self, event: ClosedElsewhere) -> None:
+        if self._is_open(event.session_id):
+            self.session = None
+            await self.changes.closed_elsewhere(event)
+
+    def on_unmount(self) -> None:
+        self.changes.stop_listening()
 
     @on(WorkFailed)
     def _work_failed(self, event: WorkFailed) -> None:
-        error = event.error
-        if isinstance(error, DatabaseUnavailable):
-            self.status_bar.database_ok = False
-        elif self.booted:
-            self.status_bar.database_ok = True
-        if isinstance(error, NotFound) and event.session_id is not None:
-            # Deleted from another window or machine: take it off the list too.
-            self.panel.remove_session(event.session_id)
-            if self.session is not None and self.session.id == event.session_id:
-                self.session = None
-                self.call_later(self.story.clear, GONE)
-        self.app.report_error(error)
+        was_open = isinstance(event.error, NotFound) and self._is_open(event.session_id)
+        if was_open:
+            self.session = None
+        self.changes.failed(event, booted=self.booted, was_open=was_open)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -314,69 +297,37 @@ class MainScreen(Screen[None]):
             self.notify(f"A part is being written. Stop it first (Esc), then {then}.")
         return self.generating
 
-    def _on_story(self, what: str, act: Callable[[Session], object], busy: str = "") -> None:
+    def on_story(self, what: str, act: Callable[[Session], object], busy: str = "") -> None:
         """`act` on the open story (`what` it is, for the writer told there is none); with
         `busy`, not while a part is being written (`busy` says what to do then)."""
         if (session := self._current(what)) is not None and not (busy and self._busy(busy)):
             act(session)
 
-    def action_pause(self) -> None:
-        self._on_story("pause", self.column.actions.pause)
-
-    def action_resume(self) -> None:
-        self._on_story("resume", self.column.actions.resume)
-
-    def action_complete(self) -> None:
-        self._on_story("complete", self.column.actions.complete)
-
-    def action_reopen(self) -> None:
-        self._on_story("reopen", self.history.reopen)
-
-    def action_delete(self) -> None:
-        self._on_story("delete", self.history.delete, busy="delete")
-
-    def action_bible(self) -> None:
-        self._on_story("edit the bible of", self.column.actions.edit_bible)
-
-    def action_lore(self) -> None:
-        self._on_story("open the lorebook of", self.column.actions.edit_lore)
-
-    def action_edit_part(self) -> None:
-        self._on_story("edit", self.column.actions.edit_part)
-
-    def action_model(self) -> None:
-        self._on_story("choose the model of", self.column.actions.choose_model)
+    # (keys.story_key: each calls on_story with the open session)
+    action_pause = story_key("pause", lambda column: column.actions.pause)
+    action_resume = story_key("resume", lambda column: column.actions.resume)
+    action_complete = story_key("complete", lambda column: column.actions.complete)
+    action_reopen = story_key("reopen", lambda column: column.history.reopen)
+    action_delete = story_key("delete", lambda column: column.history.delete, busy="delete")
+    action_bible = story_key("edit the bible of", lambda column: column.actions.edit_bible)
+    action_lore = story_key("open the lorebook of", lambda column: column.actions.edit_lore)
+    action_edit_part = story_key("edit", lambda column: column.actions.edit_part)
+    action_model = story_key("choose the model of", lambda column: column.actions.choose_model)
+    action_view_context = story_key("see the context of", lambda c: c.actions.view_context)
+    action_copy_part = story_key("copy a part of", lambda c: c.actions.copy_part)
 
     def action_export(self, choose: str = "") -> None:
         """e: the story as files (updated in place next time); ctrl+e asks formats and folder."""
-        self._on_story("export", lambda s: self.column.actions.export(s, choose=bool(choose)))
+        self.on_story("export", lambda s: self.column.actions.export(s, choose=bool(choose)))
 
     def action_copy_export_folder(self) -> None:
         self.column.actions.copy_export_folder()
 
-    def action_copy_part(self) -> None:
-        self._on_story("copy a part of", lambda _s: self.column.actions.copy_part())
-
-    def action_view_context(self) -> None:
-        self._on_story("see the context of", self.column.actions.view_context)
-
     @on(SessionChanged)
     def _session_changed(self, event: SessionChanged) -> None:
-        if event.note:
-            self.history.forget_deleted()  # the writer changed something: `u` is about that
-        self.status_bar.database_ok = True
-        self.panel.update_session(event.session)
-        if self.session is not None and self.session.id == event.session.id:
+        if self._is_open(event.session.id):
             self.session = event.session
-        if event.note:
-            self.notify(event.note, markup=False)
-        if event.focus_input:
-            self.column.direction_bar.focus_input()
-        elif (
-            why_disabled(self.session) is not None
-            and self.focused is self.column.direction_bar.input
-        ):
-            self.panel.session_list.focus()
+        self.changes.changed(event, self.session, self.focused)
 
     @on(SessionDeleted)
     async def _deleted(self, event: SessionDeleted) -> None:
@@ -385,26 +336,22 @@ class MainScreen(Screen[None]):
 
     async def _gone(self, session_id: str) -> None:
         """The story left the list (to the trash): show the next one."""
-        self.panel.remove_session(session_id)
-        if self.session is not None and self.session.id == session_id:
+        was_open = self._is_open(session_id)
+        if was_open:
             self.session = None
-            next_id = self.panel.highlighted_id
-            if next_id is not None:
-                self.open_session(next_id)
-            else:
-                await self.story.clear(NONE_LEFT)
-            self.panel.session_list.focus()
+        await self.changes.gone(session_id, was_open=was_open)
 
     # -- takes, undo and the trash (tui/main/history_actions.py) ------------------------------
 
-    def action_previous_take(self) -> None:
-        self._on_story("compare the takes of", lambda s: self.history.flip(s, -1), "flip takes")
-
-    def action_next_take(self) -> None:
-        self._on_story("compare the takes of", lambda s: self.history.flip(s, 1), "flip takes")
-
-    def action_delete_part(self) -> None:
-        self._on_story("delete a part of", self.history.delete_part, busy="delete a part")
+    action_previous_take = story_key(
+        "compare the takes of", lambda c: partial(c.history.flip, step=-1), "flip takes"
+    )
+    action_next_take = story_key(
+        "compare the takes of", lambda c: partial(c.history.flip, step=1), "flip takes"
+    )
+    action_delete_part = story_key(
+        "delete a part of", lambda c: c.history.delete_part, busy="delete a part"
+    )
 
     def action_undo(self) -> None:
         if self._require_boot() and not self._busy("undo"):
@@ -429,25 +376,14 @@ class MainScreen(Screen[None]):
         session = event.session
         if session is None:  # (back) in the trash
             await self._gone(event.session_id)
-        elif self.panel.shows(session.id):
+            return
+        if self.panel.shows(session.id):
             self._session_changed(SessionChanged(session))
-            if self.session is not None and self.session.id == session.id:
-                self.story.reload()
-            else:
-                self.open_session(session.id)
-        else:  # back from the trash
-            self.panel.load(reset=True, keep=session.id)
-            self.open_session(session.id)
+        self.changes.stepped(session, is_open=self._is_open(session.id))
 
     @on(TrashClosed)
     def _trash_closed(self, event: TrashClosed) -> None:
-        changes = event.changes  # (the story column shows the open story's parts back)
-        if changes.stories_back:
-            self.panel.load(reset=True, keep=self.session.id if self.session else None)
-        for session_id in changes.gone:
-            self.panel.remove_session(session_id)
-        if self.session is not None and self.session.id in changes.parts_back:
-            self.column.actions.refresh(self.session.id)
+        self.changes.trash_closed(event.changes, self.session)
 
     # -- a new story -----------------------------------------------------------------------
 

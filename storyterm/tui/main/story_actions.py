@@ -341,9 +341,10 @@ class StoryActions:
         self._host.app.copy_to_clipboard(str(self.last_export))
         self._host.notify(f"Copied {self.last_export} to the clipboard.", markup=False)
 
-    def copy_part(self) -> None:
-        """Put the selected part's text (else the last part's) on the clipboard: the chosen
-        take as saved, or what is written so far of a part being written."""
+    def copy_part(self, session: Session) -> None:
+        """Put the selected part's text (else the last part's) of `session`, the open story,
+        on the clipboard: the chosen take as saved, or what is written so far of a part being
+        written."""
         part = self._target_part()
         if part is None:
             self._host.notify("This story has no parts to copy yet.")

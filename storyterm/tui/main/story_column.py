@@ -28,6 +28,7 @@ from storyterm.tui.messages import (
     Crashed,
     Exported,
     GenerationEnded,
+    LiveRead,
     NotPutBack,
     PartDeleted,
     PutBack,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from storyterm.tui.main.find import Finder
     from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.history_actions import HistoryActions
+    from storyterm.tui.main.live_story import LiveStory
     from storyterm.tui.main.story_actions import StoryActions
     from storyterm.tui.main.unsaved import UnsavedParts
     from storyterm.tui.readers import Reader
@@ -162,6 +164,18 @@ class StoryColumn(Vertical):
             writing=lambda: self.generating,
         )
 
+    @cached_property
+    def live(self) -> LiveStory:
+        """The open story as other windows change it (a part they write streams in)."""
+        from storyterm.tui.main.live_story import LiveStory
+
+        return LiveStory(self, self._runtime, self._writer, self.story, self.direction_bar)
+
+    @on(LiveRead)
+    async def _live_read(self, event: LiveRead) -> None:
+        event.stop()
+        await self.live.arrived(event)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker states do not bubble: the app hears of a bug in the owners' work from here.
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -207,6 +221,7 @@ class StoryColumn(Vertical):
             self._unsaved.tell(session.id)
         if "finder" in self.__dict__:  # a search result waiting for its story
             self.finder.shown(session.id)
+        self.call_later(self.live.shown, session)  # a part another window is writing
         return focused
 
     async def forget(self, note: str) -> None:

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from storyterm.core.views import Session
 
 PLACEHOLDER = "Type a direction and press Enter · Esc leaves the input"
+#: Enter while another window writes a part of the open story (the core would refuse it).
+ELSEWHERE = (
+    "A part is being written in another window — wait for it to finish; your direction stays "
+    "in the input."
+)
 
 
 def why_disabled(session: Session | None) -> str | None:
@@ -106,6 +111,9 @@ class DirectionBar(Vertical):
     session: reactive[Session | None] = reactive(None, init=False)
     #: A generation is running: Enter waits; Esc stops it.
     generating: reactive[bool] = reactive(False, init=False)
+    #: Another window is writing a part of the open story (tui/main/live_story.py): Enter
+    #: waits for it; Esc here cannot stop it.
+    elsewhere: reactive[bool] = reactive(False, init=False)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         # Composed with no session: disabled from the start, so that mounting it does not
@@ -150,6 +158,8 @@ class DirectionBar(Vertical):
                 "direction stays in the input.",
                 markup=False,
             )
+        elif self.elsewhere:
+            self.notify(ELSEWHERE, markup=False)
         else:
             self.post_message(self.Write(event.value.strip()))
 
@@ -157,6 +167,9 @@ class DirectionBar(Vertical):
         self._apply()
 
     def watch_generating(self) -> None:
+        self._apply()
+
+    def watch_elsewhere(self) -> None:
         self._apply()
 
     def _apply(self) -> None:
@@ -169,5 +182,7 @@ class DirectionBar(Vertical):
         self.input.generating = self.generating
         if self.generating:
             self.border_title = "What happens next? · writing… (Esc stops)"
+        elif self.elsewhere:
+            self.border_title = "What happens next? · a part is being written in another window"
         else:
             self.border_title = "What happens next?"

@@ -128,6 +128,8 @@ class PartView(Vertical):
         self._unsaved: str | None = None
         #: The nearest earlier part whose chosen take was made after this part (None: none).
         self._earlier: int | None = None
+        #: The text streaming in is written by another window (heard through live events).
+        self.elsewhere = False
 
     @property
     def seq(self) -> int:
@@ -158,6 +160,8 @@ class PartView(Vertical):
         frame = next(self._frames)
         if self._stopping:
             return Content.styled(f"{frame} stopping… the text so far is kept", "$text-warning")
+        if self.elsewhere:  # (its words so far are the other window's to count)
+            return Content.styled(f"{frame} being written in another window", "$text-accent")
         if not self._streamed_chars:
             return Content.styled(f"{frame} {self._note}", "$text-accent")
         bits = [f"{frame} writing"]
@@ -261,9 +265,13 @@ class PartView(Vertical):
 
     # -- streaming -------------------------------------------------------------------------
 
-    def begin_stream(self, note: str | None = None, *, text: str = "") -> None:
+    def begin_stream(
+        self, note: str | None = None, *, text: str = "", elsewhere: bool = False
+    ) -> None:
         """Start showing tokens as they arrive, with a spinner and the live rate; `text` is
-        what the part already holds (an interrupted part being finished), shown first."""
+        what the part already holds (an interrupted part being finished, or the part another
+        window is writing: `elsewhere`), shown first."""
+        self.elsewhere = elsewhere
         from storyterm.tui.widgets.stream_markdown import StreamMarkdown
 
         segments = self._segments
@@ -393,6 +401,7 @@ class PartView(Vertical):
             self._spinner = None
         if part is not None:
             self.part = part
+        self.elsewhere = False
         await self._show_prose()
         self._segment_chars = 0
         self._apply_state()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from msgspec import structs
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -43,6 +44,8 @@ FILTERS: dict[str, str] = {
 }
 #: Sessions per page of the list.
 LIST_PAGE = 50
+#: The most sessions the database gives at once (SessionService.list).
+MAX_PAGE = 500
 #: Ask for the next page when the cursor or the scroll position is this close to the end.
 NEAR_END = 10
 
@@ -231,6 +234,10 @@ class SessionsPanel(Vertical):
         self._sessions: dict[str, Session] = {}
         self._search_timer: Timer | None = None
         self._loaded_once = False
+        #: The load reading the loaded rows again (refresh_loaded) while it is under way, and
+        #: whether another was asked for meanwhile.
+        self._refresh_request: int | None = None
+        self._refresh_again = False
 
     def compose(self) -> ComposeResult:
         yield FilterBar(FILTERS, id="filters")
@@ -309,6 +316,20 @@ class SessionsPanel(Vertical):
         cursor = None if reset else self._cursor
         self._load(self._request, self.status, self.search, cursor, reset, keep)
 
+    def refresh_loaded(self) -> None:
+        """Read the rows loaded so far again (a story was changed, started or deleted in
+        another window): the list shows them as the database now has them, in its order, the
+        cursor staying on the story it was on. One reading at a time; changes heard while one
+        is under way read again once it is done."""
+        if self._refresh_request == self._request:  # under way, and no other load since
+            self._refresh_again = True
+            return
+        self._refresh_again = False
+        self._request += 1
+        self._refresh_request = self._request
+        rows = max(self.loaded_count, LIST_PAGE)
+        self._load(self._request, self.status, self.search, None, True, None, rows)
+
     @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def _load(
         self,
@@ -318,27 +339,42 @@ class SessionsPanel(Vertical):
         cursor: str | None,
         reset: bool,
         keep: str | None,
+        rows: int = 0,
     ) -> None:
+        """A page (LIST_PAGE rows), or with `rows` the first that many again (refresh_loaded),
+        read a page of at most MAX_PAGE at a time."""
         try:
-            page = self._reader.sessions(status, search, cursor, LIST_PAGE)
+            page = self._reader.sessions(status, search, cursor, min(rows or LIST_PAGE, MAX_PAGE))
+            while rows and len(page.items) < rows and page.next_cursor is not None:
+                more = self._reader.sessions(
+                    status, search, page.next_cursor, min(rows - len(page.items), MAX_PAGE)
+                )
+                items = [*page.items, *more.items]
+                page = structs.replace(page, items=items, next_cursor=more.next_cursor)
             total = self._reader.count(status, search) if reset else None
         except StorytermError as exc:
             self.post_message(WorkFailed(exc))
         else:
-            self.post_message(SessionsLoaded(request, page, reset, total, keep))
+            self.post_message(SessionsLoaded(request, page, reset, total, keep, again=bool(rows)))
 
     @on(SessionsLoaded)
     def _loaded(self, event: SessionsLoaded) -> None:
         event.stop()
         if event.request != self._request:
-            return  # a newer query has been asked for since
-        self.show_page(
-            event.page.items,
-            reset=event.reset,
-            cursor=event.page.next_cursor,
-            total=event.total,
-            keep=event.keep,
-        )
+            return  # a newer load has been asked for since
+        if event.again:
+            self._refresh_request = None
+            self._show_again(event.page, event.total)
+        else:
+            self.show_page(
+                event.page.items,
+                reset=event.reset,
+                cursor=event.page.next_cursor,
+                total=event.total,
+                keep=event.keep,
+            )
+        if self._refresh_again:  # changes heard meanwhile (a load may have overtaken it)
+            self.refresh_loaded()
 
     @on(SessionList.NeedMore)
     def _need_more(self, event: SessionList.NeedMore) -> None:
@@ -404,6 +440,31 @@ class SessionsPanel(Vertical):
     def page_failed(self) -> None:
         """A page could not be loaded: let a later scroll ask again."""
         self.session_list.loading = False
+        self._refresh_request = None
+
+    def _show_again(self, page: Page[Session], total: int | None) -> None:
+        """The loaded rows as read again (refresh_loaded): the cursor stays on its story, or
+        where it was when that story is gone; the story pane is not told (the cursor did not
+        move to another story: the writer did nothing)."""
+        option_list = self.session_list
+        highlighted, index = self.highlighted_id, option_list.highlighted
+        scroll_y = option_list.scroll_y
+        now = self._now()
+        self._sessions = {s.id: s for s in page.items}
+        self._cursor = page.next_cursor
+        with option_list.prevent(OptionList.OptionHighlighted):
+            option_list.set_options(Option(session_prompt(s, now), id=s.id) for s in page.items)
+            if highlighted in self._sessions:
+                option_list.highlighted = option_list.get_option_index(highlighted)
+            elif index is not None and option_list.option_count:
+                option_list.highlighted = min(index, option_list.option_count - 1)
+        option_list.has_more = page.next_cursor is not None
+        option_list.loading = False
+        option_list.scroll_to(y=scroll_y, animate=False, immediate=True)
+        option_list.scroll_to_highlight()
+        if total is not None:
+            self.total = total
+        self._update_empty()
 
     def update_session(self, session: Session) -> None:
         """Show a changed session. The list is newest change first, as the database orders it:
@@ -428,6 +489,12 @@ class SessionsPanel(Vertical):
         )
         if highlighted is not None:
             option_list.highlighted = option_list.get_option_index(highlighted)
+
+    def behind(self, session_id: str, version: int | None) -> bool:
+        """Whether a change to this story, at `version`, is newer than its row (a story not in
+        the list may belong in it now)."""
+        shown = self._sessions.get(session_id)
+        return shown is None or version is None or version > shown.version
 
     def shows(self, session_id: str) -> bool:
         """Whether the story is in the list (as far as its pages are loaded)."""

@@ -1,6 +1,8 @@
-"""The status line: is Ollama answering, which database, is the Redis cache on.
+"""The status line: is Ollama answering, which database, is the Redis cache on, and how this
+window hears of changes made in others (only when that is not live from Redis as it should be).
 
-It checks Ollama and the cache itself, from the probe it is given, once asked to start.
+It checks Ollama and the cache itself, from the probe it is given, once asked to start; the
+live state is set by the main screen's listener (tui/main/live.py).
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ class StatusBar(Static):
     database_ok: reactive[bool | None] = reactive(None)
     #: "online" / "offline" / "disabled" (core.cache.CacheState values).
     cache: reactive[str | None] = reactive(None)
+    #: How changes made elsewhere are heard, when it is worth a word: None while live from
+    #: Redis (or with no Redis set up: nothing is missing then), else e.g. "every 2 s" while
+    #: Redis is set up but not answering and the database is watched instead.
+    live: reactive[str | None] = reactive(None)
+    #: Why (the listener's own words), shown as the tooltip of that word.
+    live_reason: reactive[str | None] = reactive(None)
 
     def __init__(self, probe: HealthProbe) -> None:
         super().__init__()
@@ -103,7 +111,7 @@ class StatusBar(Static):
             # Ollama listing its models says nothing about the model: a model error stays
             # until a generation goes through.
             self.ollama, self.model_error = OLLAMA_UP, None
-        self.tooltip = self.model_error
+        self._show_why()
         if event.cache is not None:
             self.cache = event.cache
         if event.recheck:
@@ -132,7 +140,16 @@ class StatusBar(Static):
             cache = [Content("cache "), _mark(None), Content(" off")]
 
         sep = Content.styled("  ·  ", "$text-muted 50%")
-        return Content.assemble(*self._ollama(), sep, *db, sep, *cache)
+        live = [] if self.live is None else [sep, Content.styled(f"live: {self.live}", "$warning")]
+        return Content.assemble(*self._ollama(), sep, *db, sep, *cache, *live)
+
+    def watch_live_reason(self) -> None:
+        self._show_why()
+
+    def _show_why(self) -> None:
+        # Text from elsewhere (an error's words): a Content, never read as markup.
+        why = self.model_error or self.live_reason
+        self.tooltip = plain(why) if why else None
 
     def _ollama(self) -> list[Content]:
         model = (
