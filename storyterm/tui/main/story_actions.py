@@ -332,7 +332,12 @@ class StoryActions:
 
     def _load_context(self, session_id: str, title: str) -> None:
         try:
-            messages = self._runtime.storyteller.last_prompt(self._writer(), session_id)
+            teller = self._runtime.storyteller
+            messages = teller.last_prompt(self._writer(), session_id)
+            thought = teller.last_thinking(self._writer(), session_id)
+            if thought is not None:  # after the prompt: the model thought, then wrote
+                cut = "… (its last part only)\n\n" if thought["cut"] else ""
+                messages.append(("thinking", cut + thought["text"]))
         except StorytermError as exc:
             self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
