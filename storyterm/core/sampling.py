@@ -322,9 +322,13 @@ def story_rows(own: Sampling, settings: Settings) -> list[Row]:
     return rows(own, Sampling.from_settings(settings))
 
 
-def rows_json(rows: list[Row]) -> dict[str, dict[str, Any]]:
-    """Rows as the CLI's --json and the API write them: name -> {value, source}."""
-    return {row.option.name: {"value": row.value, "source": row.source} for row in rows}
+def rows_json(rows: list[Row], own: Sampling | None = None) -> dict[str, dict[str, Any]]:
+    """Rows as the CLI's --json and the API write them: name -> {value, source}; with `own`
+    (the story's own values), THINK after them (null: off)."""
+    out = {row.option.name: {"value": row.value, "source": row.source} for row in rows}
+    if own is not None:
+        out[THINK] = {"value": own.think, "source": "story" if own.think else "unset"}
+    return out
 
 
 def rows(own: Sampling, defaults: Sampling) -> list[Row]:

@@ -20,19 +20,24 @@ Cheap to import: no LangChain, no ollama.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
+from collections.abc import Mapping
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.memory.state import MAX_THINKING
-from storyterm.core.sampling import THINK_LEVELS
+from storyterm.core.sampling import THINK, THINK_LEVELS, clean_think
 from storyterm.core.text import scrub
-from storyterm.errors import StorytermError
+from storyterm.errors import InvalidInput, StorytermError
 
 if TYPE_CHECKING:
+    from storyterm.core.generation.catalog import ModelCatalog
     from storyterm.core.generation.run import Run
+    from storyterm.core.service import SessionService
+    from storyterm.core.views import Session
 
 OPEN = "<think>"
 CLOSE = "</think>"
@@ -70,7 +75,7 @@ def think_refusal(choice: str | None, model: str, traits: ThinkingTraits) -> str
     if not traits.thinks:
         return (
             f"{model} does not think before it answers (Ollama lists no thinking capability "
-            "for it), so thinking stays off. Models that think: qwen3, deepseek-r1, gpt-oss."
+            "for it); models that do: qwen3, deepseek-r1, gpt-oss."
         )
     if choice in THINK_LEVELS and not traits.levels:
         return (
@@ -87,7 +92,8 @@ def think_request(choice: str | None, model: str, traits: ThinkingTraits) -> tup
     choice = choice or "off"
     if traits.thinks is False:
         # A model that cannot think is sent nothing (Ollama refuses `think` for it).
-        return None, think_refusal(choice, model, traits) or ""
+        refused = think_refusal(choice, model, traits)
+        return None, f"{refused} This part is written without thinking." if refused else ""
     if choice == "off":
         # Unknown (an older Ollama): leave it to the model; thinking in tags is taken out.
         return ("off" if traits.thinks else None), ""
@@ -103,6 +109,49 @@ def wire_think(choice: str | None) -> bool | str | None:
     if choice is None:
         return None
     return {"off": False, "on": True}.get(choice, choice)
+
+
+async def check_setting(catalog: ModelCatalog, model: str | None, changes: Any) -> str:
+    """Refuse (InvalidInput, saying why) a thinking setting in `changes` that the story's
+    `model` cannot follow, as Ollama's /api/show tells; returns a note when that could not be
+    asked (the setting is then kept, and a part written with a model that cannot follow it is
+    written without, saying so)."""
+    if not isinstance(changes, Mapping):
+        return ""  # set_options refuses it, saying the shape
+    key = next((k for k in changes if isinstance(k, str) and k.strip().lower() == THINK), None)
+    if key is None or changes[key] is None:
+        return ""
+    choice = clean_think(changes[key])
+    if choice == "off":
+        return ""
+    if not model:
+        return "The story has no model yet: whether it can think is checked when it has one."
+    try:
+        traits = await catalog.thinking(model)
+    except StorytermError as exc:
+        return (
+            f"Whether {model} can think could not be asked ({exc.message}); thinking is set to "
+            f"{choice}, and a part is written without it if {model} cannot."
+        )
+    if refused := think_refusal(choice, model, traits):
+        if traits.thinks:  # a level for a model without levels: the words say what to use
+            raise InvalidInput(refused)
+        raise InvalidInput(
+            f"{refused} Switch the story to one of those first (m in the app, or `storyterm "
+            "continue ID --model qwen3`), or leave thinking off."
+        )
+    return ""
+
+
+def set_options(
+    sessions: SessionService, catalog: ModelCatalog, user_id: int, session_id: str, changes: Any
+) -> tuple[Session, str]:
+    """`SessionService.set_options` with the thinking setting checked against the story's
+    model first (`check_setting`); returns the story and the note. Called from a thread
+    without an event loop (the CLI, a TUI worker, a synchronous API route)."""
+    session = sessions.get(user_id, session_id)
+    note = asyncio.run(check_setting(catalog, session.model_name, changes)) if changes else ""
+    return sessions.set_options(user_id, session_id, changes), note
 
 
 async def prepare(run: Run) -> list[str]:
