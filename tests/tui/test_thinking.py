@@ -71,3 +71,44 @@ async def test_thinking_shows_as_thinking_with_its_time_and_never_in_the_part(
         assert roles[-1].startswith("The model's thinking")
         messages = [str(s.visual) for s in app.screen.query(".message")]
         assert messages[-1].startswith("Let me think.")
+
+
+async def test_thinking_is_set_on_the_model_screen_and_refused_for_a_model_that_cannot(
+    writing: Runtime, fake: FakeOllama
+) -> None:
+    from storyterm.core.memory.state import OPTIONS
+    from tests.tui.test_sampling import field, open_model_screen, type_into
+
+    fake.models.append(FakeModel("gemma3:latest"))
+    alice = writer_id(writing)
+    plain = seed_session(writing, alice, "Salt Roads", model="gemma3:latest")
+    app = make_app(writing)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        screen = await open_model_screen(pilot)
+        think = field(screen, "think")
+        assert think.placeholder == "default: off"
+        await type_into(pilot, think, "on")
+        await pilot.press("ctrl+s")
+        await wait_until(
+            pilot, lambda: any("does not think" in n.message for n in app._notifications)
+        )
+        assert writing.sessions.get(alice, plain).memory.get(OPTIONS, {}) == {}
+
+        # Switching to a model that thinks and asking for thinking, in one go, is kept.
+        screen = await open_model_screen(pilot)
+        await type_into(pilot, field(screen, "think"), "on")
+        models = screen.query_one("OptionList")
+        models.focus()
+        index = next(
+            i
+            for i in range(models.option_count)
+            if THINKER in str(models.get_option_at_index(i).prompt)
+        )
+        models.highlighted = index
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: writing.sessions.get(alice, plain).memory.get(OPTIONS) == {"think": "on"},
+        )
+        assert writing.sessions.get(alice, plain).model_name == THINKER
