@@ -143,9 +143,7 @@ async def test_the_last_parts_thinking_is_kept_for_the_context_viewer(
     assert kit.storyteller.last_thinking(kit.user_id, finished.part.session_id) is None
 
 
-async def test_a_long_think_is_not_taken_for_a_hung_model(
-    tmp_path: Path, fake: FakeOllama
-) -> None:
+async def test_a_long_think_is_not_taken_for_a_hung_model(tmp_path: Path, fake: FakeOllama) -> None:
     # 25 thinking tokens at 20 a second: over a second of thinking, with no word of the part,
     # against a hang timer of 0.4 s.
     fake.rate = 20
