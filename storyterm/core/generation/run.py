@@ -471,7 +471,7 @@ class Run:
             self.session_id,
             self.part.seq,
             self.written(),
-            state=PartState.DONE,
+            state=PartState.CUT if reply.done_reason == "length" else PartState.DONE,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=completion,
             expect=self.part,

@@ -346,8 +346,8 @@ class Generation:
             self._host.notify(event.message, timeout=15, markup=False)
         elif event.done_reason == "length":
             self._host.notify(
-                f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
-                "to continue it.",
+                f"Part {part.seq} filled the model's reply length and stops where it was cut; "
+                "F goes on from there (a new take of the part), m sets a longer reply.",
                 markup=False,
             )
         elif run.finish:
