@@ -261,3 +261,14 @@ def test_capabilities_say_whether_a_model_thinks_and_takes_levels() -> None:
     assert oss.levels
     assert ThinkingTraits.from_show("gemma3:latest", ["completion"], "gemma3").thinks is False
     assert ThinkingTraits.from_show("old:latest", None, "llama").thinks is None
+
+
+async def test_a_reply_that_is_all_thinking_says_so(kit: StoryKit, fake: FakeOllama) -> None:
+    from storyterm.core.generation.events import Failed
+
+    fake.tokens = 0  # the model thinks, then writes nothing
+    events = await _write(kit, "on")
+    failed = events[-1]
+    assert isinstance(failed, Failed), failed
+    assert "only thought and wrote nothing of the part" in failed.error.message
+    assert failed.part is None  # nothing kept: no empty part in the story

@@ -454,11 +454,14 @@ class Run:
         reply = self.reply
         if not reply.text.strip():
             raise ModelFailed(
-                f"{self.model} finished without writing anything. Try again, perhaps with a "
-                "direction."
-                if self.continuation is None
-                else f"{self.model} finished without adding anything. Try again, or try "
-                "another model."
+                thinking.only_thought(self)
+                or (
+                    f"{self.model} finished without writing anything. Try again, perhaps with a "
+                    "direction."
+                    if self.continuation is None
+                    else f"{self.model} finished without adding anything. Try again, or try "
+                    "another model."
+                )
             )
         assert self.part is not None
         completion = (

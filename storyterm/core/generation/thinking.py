@@ -176,6 +176,21 @@ def record(run: Run) -> dict[str, Any] | None:
     return {"seq": run.part.seq, "model": run.model, "text": text, "cut": thoughts.cut}
 
 
+def only_thought(run: Run) -> str:
+    """What the writer is told of a reply that was all thinking ("" when it did not think)."""
+    if run.reply.thoughts.started_at is None:
+        return ""
+    room = (
+        "filled its reply length with thinking"
+        if run.reply.done_reason == "length"
+        else ("only thought")
+    )
+    return (
+        f"{run.model} {room} and wrote nothing of the part. Give parts "
+        "more room (Reply length, m), or set thinking off or lower, and try again."
+    )
+
+
 def strip_thinking(text: str) -> str:
     """`text` without its `<think>...</think>` blocks (a summary written by a thinking model)."""
     return _TAGS.sub("", text).strip() if OPEN in text else text
