@@ -137,29 +137,31 @@ def test_think_is_read_set_and_sent_to_ollama(
 
 
 @pytest.mark.parametrize(
-    ("model", "body", "said"),
+    ("model", "body", "status", "said"),
     [
-        ("gemma3", {"think": "on"}, "gemma3 does not think before it answers"),
-        ("qwen3:4b", {"think": "high"}, "use on (or off) rather than high"),
-        ("qwen3:4b", {"think": "deep"}, "one of off, on, low, medium or high (got 'deep')"),
-        ("qwen3:4b", {"think": 1}, "one of off, on, low, medium or high"),
+        ("gemma3", {"think": "on"}, 409, "gemma3 does not think before it answers"),
+        ("qwen3:4b", {"think": "high"}, 409, "use on (or off) rather than high"),
+        ("qwen3:4b", {"think": "deep"}, 422, "one of off, on, low, medium or high (got 'deep')"),
+        ("qwen3:4b", {"think": 1}, 422, "one of off, on, low, medium or high"),
     ],
 )
-def test_a_think_the_model_cannot_follow_is_a_422_and_changes_nothing(
+def test_a_think_that_is_no_setting_or_that_the_model_cannot_follow_changes_nothing(
     fake_ollama: FakeOllama,
     client: TestClient,
     login: Login,
     model: str,
     body: dict[str, Any],
+    status: int,
     said: str,
 ) -> None:
     fake_ollama.models = [FakeModel("gemma3"), FakeModel("qwen3:4b", thinks=True)]
     alice = login("alice")
     sid = start(client, alice, model=model)
     refused = client.patch(options_url(sid), json={"seed": 3, **body}, headers=alice)
-    assert refused.status_code == 422, refused.text
+    assert refused.status_code == status, refused.text
     error = refused.json()["error"]
-    assert error["code"] == "invalid_input" and said in error["message"]
+    code = "invalid_input" if status == 422 else "invalid_transition"
+    assert error["code"] == code and said in error["message"]
     options = client.get(options_url(sid), headers=alice).json()["options"]
     assert options["think"]["source"] == "unset" and options["seed"]["source"] == "unset"
 

@@ -65,6 +65,8 @@ async def test_a_cut_part_says_so_and_f_goes_on_mid_sentence(
         await pilot.press("<")
         await wait_until(
             pilot,
-            lambda: "cut at the reply length"
-            in screen.query_one("#part-1", PartView).query_one(PartHeader).meta.plain,
+            lambda: (
+                "cut at the reply length"
+                in screen.query_one("#part-1", PartView).query_one(PartHeader).meta.plain
+            ),
         )

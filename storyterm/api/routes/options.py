@@ -82,12 +82,12 @@ def _think_type() -> Any:
         except InvalidInput as exc:
             raise PydanticCustomError("think", exc.message) from None
 
-    return Annotated[str, BeforeValidator(checked)]
+    return Annotated[Literal[THINK_CHOICES], BeforeValidator(checked)]
 
 
 _THINK_DESCRIPTION = (
     f"Thinking: {THINK_MEANING}; one of off, on, low, medium, high. A model that cannot do "
-    "it is a 422 when Ollama can say so. null: off again."
+    "it is a 409 when Ollama can say so. null: off again."
 )
 
 
@@ -159,7 +159,8 @@ def get_options(session_id: SessionId, account: AccountDep, runtime: RuntimeDep)
     summary="Change a story's sampling options",
     description=(
         "Sets the options given (null: back to the default) and keeps the others. Every value "
-        "is checked before any is kept. 409 for a completed story (reopen it first)."
+        "is checked before any is kept. 409 for a completed story (reopen it first), or for "
+        "a think the story's model cannot follow (Ollama's capabilities say so)."
     ),
     response_model=OptionsOut,
     responses=errors(401, 404, 409, 503),

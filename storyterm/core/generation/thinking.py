@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from storyterm.core.memory.state import MAX_THINKING
 from storyterm.core.sampling import THINK, THINK_LEVELS, clean_think
 from storyterm.core.text import scrub
-from storyterm.errors import InvalidInput, StorytermError
+from storyterm.errors import InvalidTransition, StorytermError
 
 if TYPE_CHECKING:
     from storyterm.core.generation.catalog import ModelCatalog
@@ -112,7 +112,7 @@ def wire_think(choice: str | None) -> bool | str | None:
 
 
 async def check_setting(catalog: ModelCatalog, model: str | None, changes: Any) -> str:
-    """Refuse (InvalidInput, saying why) a thinking setting in `changes` that the story's
+    """Refuse (InvalidTransition, saying why) a thinking setting in `changes` that the story's
     `model` cannot follow, as Ollama's /api/show tells; returns a note when that could not be
     asked (the setting is then kept, and a part written with a model that cannot follow it is
     written without, saying so)."""
@@ -133,12 +133,13 @@ async def check_setting(catalog: ModelCatalog, model: str | None, changes: Any) 
             f"Whether {model} can think could not be asked ({exc.message}); thinking is set to "
             f"{choice}, and a part is written without it if {model} cannot."
         )
+    # A good value the story's model cannot follow: refused for the story as it stands (the
+    # same value is fine with another model), like a move its status does not allow.
     if refused := think_refusal(choice, model, traits):
         if traits.thinks:  # a level for a model without levels: the words say what to use
-            raise InvalidInput(refused)
-        raise InvalidInput(
-            f"{refused} Switch the story to one of those first (m in the app, or `storyterm "
-            "continue ID --model qwen3`), or leave thinking off."
+            raise InvalidTransition(refused)
+        raise InvalidTransition(
+            f"{refused} Switch the story to one of those first, or leave thinking off."
         )
     return ""
 
