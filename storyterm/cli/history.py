@@ -92,6 +92,8 @@ def _print_take(take: Take) -> None:
         facts.append(f"from take {take.take_from}")
     if take.state is PartState.INTERRUPTED:
         facts.append("interrupted")
+    elif take.state is PartState.CUT:
+        facts.append("cut at the reply length")
     elif take.state is PartState.STREAMING:
         facts.append("being written")
     say(f"{mark} {take.number:>3}  ", " · ".join(facts))

@@ -120,6 +120,8 @@ def show_cmd(session_id: str, as_json: bool) -> None:
         heading = f"## Part {part.seq}"
         if part.state is PartState.INTERRUPTED:
             heading += "  (interrupted)"
+        elif part.state is PartState.CUT:
+            heading += "  (cut at the reply length)"
         elif part.state is PartState.STREAMING:
             heading += "  (being written)"
         say(styled(heading, bold=True))

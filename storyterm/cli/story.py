@@ -275,8 +275,14 @@ def _report_finished(event: Any, out: StoryOut) -> int:
             f"`storyterm continue {part.session_id} --finish{which}` goes on from where it stopped."
         )
         return EXIT_STOPPED
-    tail = " (it reached the length limit)" if event.done_reason == "length" else ""
+    tail = " (cut at the reply length)" if event.done_reason == "length" else ""
     out.note(f"Part {part.seq} saved · {stats}{tail}", dim=False)
+    if event.done_reason == "length":
+        which = f" --part {part.seq}" if part.seq != event.session.part_count else ""
+        out.note(
+            f"`storyterm continue {part.session_id} --finish{which}` goes on from where it was "
+            "cut; `storyterm options ID --num-predict N` gives parts more room."
+        )
     if event.message:
         out.note(f"storyterm: {event.message}", dim=False)
     return 0

@@ -82,6 +82,9 @@ class PartState(StrEnum):
     STREAMING = "streaming"
     DONE = "done"
     INTERRUPTED = "interrupted"
+    #: The model stopped because it filled its reply length (Ollama's done_reason "length"),
+    #: usually mid-sentence: a finished part that can be gone on from like an interrupted one.
+    CUT = "cut"
 
 
 class TakeKind(StrEnum):
@@ -107,8 +110,9 @@ def status_message(title: str, status: str, target: SessionStatus | None = None)
 
 def finish_refusal(seq: int, state: str) -> str | None:
     """Why part `seq`, in `state`, cannot be finished (continued from where its text stops),
-    or None when it can: only an interrupted part has an end to go on from."""
-    if state == PartState.INTERRUPTED.value:
+    or None when it can: only an interrupted part, or one cut at its reply length, has an end
+    to go on from."""
+    if state in (PartState.INTERRUPTED.value, PartState.CUT.value):
         return None
     if state == PartState.STREAMING.value:
         return (

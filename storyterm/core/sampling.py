@@ -13,6 +13,7 @@ story memory's reader reads stored options with it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -133,6 +134,27 @@ OPTIONS: dict[str, Option] = {
 }
 NAMES = tuple(OPTIONS)
 
+#: Whether the model thinks before it writes (models that can: core/generation/thinking.py),
+#: kept with the options and sent to Ollama as `think`. Unset is off: prose wants no thinking.
+THINK = "think"
+THINK_LEVELS = ("low", "medium", "high")
+THINK_CHOICES = ("off", "on", *THINK_LEVELS)
+THINK_MEANING = (
+    "whether a model that can think first does so (off, on, or low/medium/high for gpt-oss)"
+)
+
+
+def clean_think(value: Any) -> str:
+    """The thinking setting `value`, checked: off, on or a level (true/false read as on/off)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    choice = value.strip().lower() if isinstance(value, str) else None
+    if choice not in THINK_CHOICES:
+        raise InvalidInput(
+            f"Thinking (think) must be one of off, on, low, medium or high (got {_shown(value)})."
+        )
+    return choice
+
 
 def option(name: Any) -> Option:
     """The option called `name` (Ollama's name, or with dashes as the CLI writes it)."""
@@ -144,7 +166,7 @@ def option(name: Any) -> Option:
 
 
 def _listed() -> str:
-    return ", ".join(NAMES[:-1]) + " and " + NAMES[-1]
+    return ", ".join(NAMES) + " and " + THINK
 
 
 def _shown(value: Any) -> str:
@@ -199,7 +221,7 @@ def clean_value(name: str, value: Any) -> Number:
     return int(number) if spec.whole else float(number)
 
 
-def clean_changes(changes: Any) -> dict[str, Number | None]:
+def clean_changes(changes: Any) -> dict[str, Number | str | None]:
     """Changes to a story's options, checked: option name -> its new value, or None to go back
     to the default. Every value is checked before any is kept; the first bad one is refused."""
     if not isinstance(changes, Mapping):
@@ -207,8 +229,11 @@ def clean_changes(changes: Any) -> dict[str, Number | None]:
             'The options must be an object, like {"temperature": 0.8, "seed": null}, '
             f"not {type(changes).__name__}."
         )
-    cleaned: dict[str, Number | None] = {}
+    cleaned: dict[str, Number | str | None] = {}
     for name, value in changes.items():
+        if isinstance(name, str) and name.strip().lower() == THINK:
+            cleaned[THINK] = None if value is None else clean_think(value)
+            continue
         key = option(name).name
         cleaned[key] = None if value is None else clean_value(key, value)
     return cleaned
@@ -224,17 +249,24 @@ class Sampling:
     repeat_penalty: float | None = None
     num_predict: int | None = None
     seed: int | None = None
+    #: THINK's setting (off, on, low, medium, high); None: not set (off).
+    think: str | None = None
 
-    def values(self) -> dict[str, Number]:
-        """The options set here, by name (what a story stores, what Ollama is sent)."""
-        return {name: value for name in NAMES if (value := getattr(self, name)) is not None}
+    def values(self) -> dict[str, Number | str]:
+        """The options set here, by name (what a story stores)."""
+        out: dict[str, Number | str] = {
+            name: value for name in NAMES if (value := getattr(self, name)) is not None
+        }
+        if self.think is not None:
+            out[THINK] = self.think
+        return out
 
     def over(self, defaults: Sampling) -> Sampling:
         """These values, and the defaults' where these are unset."""
         merged: dict[str, Any] = {**defaults.values(), **self.values()}
         return Sampling(**merged)
 
-    def changed(self, changes: Mapping[str, Number | None]) -> Sampling:
+    def changed(self, changes: Mapping[str, Number | str | None]) -> Sampling:
         """These values with `changes` (clean_changes') applied: None unsets."""
         values: dict[str, Any] = dict(changes)
         return dataclasses.replace(self, **values)
@@ -257,6 +289,9 @@ class Sampling:
                     kept[name] = clean_value(name, raw)
                 except InvalidInput:
                     continue
+        if isinstance(value.get(THINK), str):
+            with contextlib.suppress(InvalidInput):
+                kept[THINK] = clean_think(value[THINK])
         return cls(**kept)
 
 
@@ -287,9 +322,13 @@ def story_rows(own: Sampling, settings: Settings) -> list[Row]:
     return rows(own, Sampling.from_settings(settings))
 
 
-def rows_json(rows: list[Row]) -> dict[str, dict[str, Any]]:
-    """Rows as the CLI's --json and the API write them: name -> {value, source}."""
-    return {row.option.name: {"value": row.value, "source": row.source} for row in rows}
+def rows_json(rows: list[Row], own: Sampling | None = None) -> dict[str, dict[str, Any]]:
+    """Rows as the CLI's --json and the API write them: name -> {value, source}; with `own`
+    (the story's own values), THINK after them (null: off)."""
+    out = {row.option.name: {"value": row.value, "source": row.source} for row in rows}
+    if own is not None:
+        out[THINK] = {"value": own.think, "source": "story" if own.think else "unset"}
+    return out
 
 
 def rows(own: Sampling, defaults: Sampling) -> list[Row]:

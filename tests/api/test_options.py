@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.devtools.fake_ollama import FakeModel, FakeOllama
 from tests.api.conftest import Login
 from tests.api.test_continue import continue_url, start
 
@@ -113,3 +113,66 @@ def test_the_options_reach_ollama(
     assert response.status_code == 200
     options = fake_ollama.chat_requests[-1].body["options"]
     assert (options["temperature"], options["top_p"], options["num_predict"]) == (0.6, 0.8, 64)
+
+
+# -- thinking -----------------------------------------------------------------------------------
+
+
+def test_think_is_read_set_and_sent_to_ollama(
+    fake_ollama: FakeOllama, client: TestClient, login: Login
+) -> None:
+    fake_ollama.models = [FakeModel("gemma3"), FakeModel("qwen3:4b", thinks=True)]
+    alice = login("alice")
+    sid = start(client, alice, model="qwen3:4b")
+    first = client.get(options_url(sid), headers=alice).json()
+    assert first["options"]["think"] == {"value": None, "source": "unset"}
+    changed = client.patch(options_url(sid), json={"think": "On"}, headers=alice)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["options"]["think"] == {"value": "on", "source": "story"}
+    assert changed.json()["note"] == ""
+    response = client.post(continue_url(sid), json={"direction": "Mara opens it"}, headers=alice)
+    assert response.status_code == 200
+    assert "Let me think" not in response.text  # the thinking is not streamed as the part
+    assert fake_ollama.chat_requests[-1].body["think"] is True
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "status", "said"),
+    [
+        ("gemma3", {"think": "on"}, 409, "gemma3 does not think before it answers"),
+        ("qwen3:4b", {"think": "high"}, 409, "use on (or off) rather than high"),
+        ("qwen3:4b", {"think": "deep"}, 422, "one of off, on, low, medium or high (got 'deep')"),
+        ("qwen3:4b", {"think": 1}, 422, "one of off, on, low, medium or high"),
+    ],
+)
+def test_a_think_that_is_no_setting_or_that_the_model_cannot_follow_changes_nothing(
+    fake_ollama: FakeOllama,
+    client: TestClient,
+    login: Login,
+    model: str,
+    body: dict[str, Any],
+    status: int,
+    said: str,
+) -> None:
+    fake_ollama.models = [FakeModel("gemma3"), FakeModel("qwen3:4b", thinks=True)]
+    alice = login("alice")
+    sid = start(client, alice, model=model)
+    refused = client.patch(options_url(sid), json={"seed": 3, **body}, headers=alice)
+    assert refused.status_code == status, refused.text
+    error = refused.json()["error"]
+    code = "invalid_input" if status == 422 else "invalid_transition"
+    assert error["code"] == code and said in error["message"]
+    options = client.get(options_url(sid), headers=alice).json()["options"]
+    assert options["think"]["source"] == "unset" and options["seed"]["source"] == "unset"
+
+
+def test_a_level_for_a_model_that_takes_levels_is_kept(
+    fake_ollama: FakeOllama, client: TestClient, login: Login
+) -> None:
+    fake_ollama.models = [FakeModel("gpt-oss:20b", thinks=True)]
+    alice = login("alice")
+    sid = start(client, alice, model="gpt-oss:20b")
+    changed = client.patch(options_url(sid), json={"think": "high"}, headers=alice)
+    assert changed.status_code == 200, changed.text
+    client.post(continue_url(sid), json={"direction": "Mara opens it"}, headers=alice)
+    assert fake_ollama.chat_requests[-1].body["think"] == "high"

@@ -15,6 +15,7 @@ from storyterm.cli import cli
 from storyterm.core.memory.state import OPTIONS
 from storyterm.core.service import SessionService
 from storyterm.core.storage.store import Store
+from storyterm.devtools.fake_ollama import FakeModel, FakeOllama
 from tests.helpers import login_as
 
 
@@ -128,3 +129,57 @@ def test_another_writers_story_is_not_found(desk: Desk, monkeypatch: pytest.Monk
     assert result.exit_code == 1
     assert "No story session" in result.stderr, result.stderr
     assert desk.stored() == {}
+
+
+# -- thinking -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
+    models = [FakeModel("gemma3:latest"), FakeModel("qwen3:4b", thinks=True)]
+    with FakeOllama(models=models) as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.url)
+        yield fake
+
+
+def test_think_is_set_shown_and_reset(desk: Desk, ollama: FakeOllama) -> None:
+    desk.service.set_model(desk.user, desk.story, "qwen3:4b")
+    assert lines_of(desk.invoke("options", desk.story))["think"] == "off default"
+    result = desk.invoke("options", desk.story, "--think", "on")
+    assert result.exit_code == 0, result.output
+    assert lines_of(result)["think"] == "on this story"
+    assert desk.stored() == {"think": "on"}
+    listed = json.loads(desk.invoke("options", desk.story, "--json").stdout)
+    assert listed["options"]["think"] == {"value": "on", "source": "story"}
+    assert desk.invoke("options", desk.story, "--reset", "think").exit_code == 0
+    assert desk.stored() == {}
+
+
+@pytest.mark.parametrize(
+    ("model", "value", "message"),
+    [
+        ("gemma3:latest", "on", "gemma3:latest does not think before it answers"),
+        ("qwen3:4b", "high", "takes no level: use on (or off) rather than high"),
+        ("qwen3:4b", "lots", "Thinking (think) must be one of off, on, low, medium or high"),
+    ],
+)
+def test_a_think_the_model_cannot_follow_is_refused_and_nothing_changes(
+    desk: Desk, ollama: FakeOllama, model: str, value: str, message: str
+) -> None:
+    desk.service.set_model(desk.user, desk.story, model)
+    result = desk.invoke("options", desk.story, "--think", value, "--seed", "4")
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert desk.stored() == {}
+
+
+def test_without_ollama_think_is_kept_with_a_note(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens there
+    desk.service.set_model(desk.user, desk.story, "qwen3:4b")
+    result = desk.invoke("options", desk.story, "--think", "on")
+    assert result.exit_code == 0, result.output
+    assert "could not be asked" in result.stdout
+    assert desk.stored() == {"think": "on"}

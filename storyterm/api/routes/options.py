@@ -17,7 +17,17 @@ from storyterm.api.deps import AccountDep, RuntimeDep
 from storyterm.api.errors import errors
 from storyterm.api.routes.sessions import SessionId
 from storyterm.core.memory.state import MemoryState
-from storyterm.core.sampling import OPTIONS, Option, clean_value, rows_json, story_rows
+from storyterm.core.sampling import (
+    OPTIONS,
+    THINK,
+    THINK_CHOICES,
+    THINK_MEANING,
+    Option,
+    clean_think,
+    clean_value,
+    rows_json,
+    story_rows,
+)
 from storyterm.errors import InvalidInput
 
 router = APIRouter(prefix="/api/langchain/sessions", tags=["sessions"])
@@ -54,6 +64,33 @@ def _value_type(spec: Option) -> Any:
     return Annotated[kind, bounds, BeforeValidator(checked)]
 
 
+class ThinkValue(BaseModel):
+    """Whether the story's model thinks before it writes."""
+
+    value: Literal[THINK_CHOICES] | None = Field(  # type: ignore[valid-type]
+        description="off, on, or a level (low, medium, high: gpt-oss); null: not set, so off."
+    )
+    source: Literal["story", "unset"] = Field(description="story: the story's own; unset: off.")
+
+
+def _think_type() -> Any:
+    """off, on or a level, in any case, checked by the core (which says the choices)."""
+
+    def checked(value: Any) -> Any:
+        try:
+            return clean_think(value if isinstance(value, str) else object())
+        except InvalidInput as exc:
+            raise PydanticCustomError("think", exc.message) from None
+
+    return Annotated[Literal[THINK_CHOICES], BeforeValidator(checked)]
+
+
+_THINK_DESCRIPTION = (
+    f"Thinking: {THINK_MEANING}; one of off, on, low, medium, high. A model that cannot do "
+    "it is a 409 when Ollama can say so. null: off again."
+)
+
+
 def _description(spec: Option) -> str:
     return f"{spec.label}: {spec.meaning}; {spec.rule}. null: use the default again."
 
@@ -64,8 +101,11 @@ OptionsChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
     __doc__="The options to change: a value sets the story's own, null goes back to the "
     "default, an option left out stays as it is.",
     **{
-        name: (_value_type(spec) | None, Field(default=None, description=_description(spec)))
-        for name, spec in OPTIONS.items()
+        **{
+            name: (_value_type(spec) | None, Field(default=None, description=_description(spec)))
+            for name, spec in OPTIONS.items()
+        },
+        THINK: (_think_type() | None, Field(default=None, description=_THINK_DESCRIPTION)),
     },
 )
 
@@ -73,8 +113,14 @@ OptionValues: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "OptionValues",
     __doc__="Every option, in Ollama's names.",
     **{
-        name: (OptionValue, Field(description=f"{spec.label}: {spec.meaning} ({spec.rule})."))
-        for name, spec in OPTIONS.items()
+        **{
+            name: (
+                OptionValue,
+                Field(description=f"{spec.label}: {spec.meaning} ({spec.rule})."),
+            )
+            for name, spec in OPTIONS.items()
+        },
+        THINK: (ThinkValue, Field(description=f"Thinking: {THINK_MEANING}.")),
     },
 )
 
@@ -84,12 +130,17 @@ class OptionsOut(BaseModel):
 
     session_id: str
     options: OptionValues  # type: ignore[valid-type]
+    note: str = Field(
+        default="",
+        description="What the writer should know about the change (whether the model can "
+        "think could not be asked of Ollama, for one); empty when nothing.",
+    )
 
 
-def _answer(runtime: Any, session: Any) -> OptionsOut:
+def _answer(runtime: Any, session: Any, note: str = "") -> OptionsOut:
     own = MemoryState.from_memory(session.memory).options
-    shown = rows_json(story_rows(own, runtime.settings))
-    return OptionsOut(session_id=session.id, options=OptionValues.model_validate(shown))
+    shown = rows_json(story_rows(own, runtime.settings), own)
+    return OptionsOut(session_id=session.id, options=OptionValues.model_validate(shown), note=note)
 
 
 @router.get(
@@ -108,7 +159,8 @@ def get_options(session_id: SessionId, account: AccountDep, runtime: RuntimeDep)
     summary="Change a story's sampling options",
     description=(
         "Sets the options given (null: back to the default) and keeps the others. Every value "
-        "is checked before any is kept. 409 for a completed story (reopen it first)."
+        "is checked before any is kept. 409 for a completed story (reopen it first), or for "
+        "a think the story's model cannot follow (Ollama's capabilities say so)."
     ),
     response_model=OptionsOut,
     responses=errors(401, 404, 409, 503),
@@ -119,6 +171,10 @@ def change_options(
     account: AccountDep,
     runtime: RuntimeDep,
 ) -> OptionsOut:
+    from storyterm.core.generation import thinking
+
     changes = {name: getattr(body, name) for name in body.model_fields_set}  # type: ignore[attr-defined]
-    session = runtime.sessions.set_options(account.id, session_id, changes)
-    return _answer(runtime, session)
+    session, note = thinking.set_options(
+        runtime.sessions, runtime.models, account.id, session_id, changes
+    )
+    return _answer(runtime, session, note)

@@ -20,6 +20,8 @@ from storyterm.core.views import LoreEntry, Part, Session, Take
 def state_note(part: Part) -> str:
     if part.state is PartState.INTERRUPTED:
         return " (interrupted)"
+    if part.state is PartState.CUT:
+        return " (cut short)"
     if part.state is PartState.STREAMING:
         return " (still being written when exported)"
     return ""

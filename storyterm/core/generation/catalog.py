@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from storyterm.core.generation.thinking import ThinkingTraits
 from storyterm.errors import (
     ModelFailed,
     ModelMissing,
@@ -170,6 +171,7 @@ class ModelCatalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._context: dict[str, int] = {}
+        self._thinking: dict[str, ThinkingTraits] = {}
 
     @property
     def host(self) -> str:
@@ -247,13 +249,21 @@ class ModelCatalog:
         """The context window Ollama reports for the model (/api/show model_info
         "<arch>.context_length"), or None when it does not say. ModelMissing when the model is
         not installed."""
+        return (await self._show(name))[0]
+
+    async def _show(self, name: str) -> tuple[int | None, ThinkingTraits]:
+        """The context window and the thinking /api/show reports; the thinking is remembered
+        for the catalog's life."""
         name = normalise_model_name(name)
         try:
             async with self._client() as client:
                 shown = await client.show(name)
         except Exception as exc:
             raise translate_ollama_error(exc, self.host, name) from exc
-        return _context_from_model_info(shown.modelinfo or {})
+        family = shown.details.family if shown.details else None
+        traits = ThinkingTraits.from_show(name, shown.capabilities, family)
+        self._thinking[name] = traits
+        return _context_from_model_info(shown.modelinfo or {}), traits
 
     async def context_length(self, name: str) -> int:
         """The model's trained context window (`reported_context_length`), remembered for the
@@ -263,6 +273,14 @@ class ModelCatalog:
             length = await self.reported_context_length(name)
             self._context[name] = length or FALLBACK_CONTEXT_LENGTH
         return self._context[name]
+
+    async def thinking(self, name: str) -> ThinkingTraits:
+        """Whether the model thinks and takes levels (/api/show's capabilities), remembered for
+        the catalog's life (a model's capabilities change only with a new pull)."""
+        name = normalise_model_name(name)
+        if name not in self._thinking:
+            await self._show(name)
+        return self._thinking[name]
 
     async def resolve(self, preferred: str | None) -> ModelChoice:
         """Choose a model for a new story and say why when it is not the writer's pick."""

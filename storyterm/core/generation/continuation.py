@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 #: What the model is asked, before the part's text (which ends the message).
 FINISH_REQUEST = (
-    "This part of the story was interrupted before it was finished.{direction} Continue it "
+    "This part of the story stopped before it was finished.{direction} Continue it "
     "from exactly where the text below stops, even in the middle of a sentence or a word, in "
     "the same voice. Do not repeat any of it: reply with only the words that come next, and "
     "end the part where it naturally ends.\n\n"

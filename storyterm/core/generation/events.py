@@ -71,10 +71,19 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Thinking:
+    """The model is thinking before it writes (its thinking is not the part's text): sent when
+    it starts and about once a second while it goes on."""
+
+    #: Seconds since it started thinking.
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Progress:
     """A note for the writer before or between the streamed text."""
 
     message: str
 
 
-Event = TextDelta | Saved | Finished | Failed | Progress
+Event = TextDelta | Saved | Finished | Failed | Progress | Thinking

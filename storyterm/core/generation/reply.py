@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from storyterm.core import text as text_rules
+from storyterm.core.generation.thinking import ThinkSplitter
 from storyterm.core.text import scrub
 from storyterm.core.views import Part
 
@@ -38,13 +39,14 @@ class Reply:
         self.eval_duration_ns: int | None = None
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
+        #: The model's thinking, kept out of the text (core/generation/thinking.py).
+        self.thoughts = ThinkSplitter()
 
     def take(self, chunk: Any) -> str:
-        """Account for one chunk from the model; returns its text."""
+        """Account for one chunk from the model; returns its text (its thinking kept aside)."""
         content = chunk.content if isinstance(chunk.content, str) else chunk.text
-        # The model's text is data from outside: what no database can store becomes U+FFFD
-        # here, so the screen, every checkpoint and the final part hold the same text.
-        content = scrub(content)
+        extra = getattr(chunk, "additional_kwargs", None) or {}
+        content = self.thoughts.feed(content, extra.get("reasoning_content"))
         usage = getattr(chunk, "usage_metadata", None)
         if usage:
             self.prompt_tokens = usage.get("input_tokens")
@@ -54,6 +56,16 @@ class Reply:
             self.done_reason = meta.get("done_reason")
             self.eval_count = meta.get("eval_count")
             self.eval_duration_ns = meta.get("eval_duration")
+        return self._add(content)
+
+    def end(self) -> str:
+        """The reply is complete: the text held back in case it began a <think> tag."""
+        return self._add(self.thoughts.flush())
+
+    def _add(self, content: str) -> str:
+        # The model's text is data from outside: what no database can store becomes U+FFFD
+        # here, so the screen, every checkpoint and the final part hold the same text.
+        content = scrub(content)
         room = self.limit - self.used - self.length
         if len(content) > room:
             # A model that ignores num_predict: keep what a part can hold, and end it there.
@@ -72,11 +84,14 @@ class Reply:
 
     @property
     def text(self) -> str:
-        """The text so far."""
+        """The text so far (with what is held back in case it begins a tag: a reply stopped
+        there keeps it)."""
         pieces = self._pieces
         if len(pieces) > 1:
             pieces[:] = ["".join(pieces)]
-        return pieces[0] if pieces else ""
+        text = pieces[0] if pieces else ""
+        held = self.thoughts.pending
+        return text + scrub(held) if held else text
 
     def tokens_per_second(self) -> float | None:
         if self.eval_count and self.eval_duration_ns:

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.basics import being_written_message, status_message
-from storyterm.core.generation import ending
+from storyterm.core.generation import ending, thinking
 from storyterm.core.generation.catalog import (
     ModelCatalog,
     pick_model,
@@ -32,6 +32,7 @@ from storyterm.core.generation.events import Event, Failed, Finished
 from storyterm.core.generation.reply import Reply
 from storyterm.core.generation.watch import CANCEL, END, ERROR, ITEM, Streams
 from storyterm.core.history import HistoryService
+from storyterm.core.memory.state import LAST_THINKING
 from storyterm.core.sampling import SUMMARY_SAMPLING, Sampling
 from storyterm.core.service import SessionService
 from storyterm.core.storage.tables import PartState, SessionStatus
@@ -112,6 +113,8 @@ class Run:
         self.model = ""
         self.budget: Budget | None = None
         self.sampling = Sampling()
+        #: What a summary is sent as `think` (thinking.prepare: off for a model that thinks).
+        self.summary_think: str | None = None
         self.state: MemoryState | None = None
         self.estimator: TokenEstimator | None = None
         self.expected_seq = 0
@@ -146,7 +149,9 @@ class Run:
         await self.streams.close_clients()
 
     def chat_model(self, num_ctx: int, num_predict: int, purpose: str) -> Any:
-        options = SUMMARY_SAMPLING if purpose == "summary" else self.sampling
+        options = self.sampling
+        if purpose == "summary":  # no thinking for the bookkeeping (when it can be said)
+            options = dataclasses.replace(SUMMARY_SAMPLING, think=self.summary_think)
         factory = self.chat_model_factory
         return self.streams.keep(factory(self.model, num_ctx, num_predict, purpose, options))
 
@@ -246,6 +251,7 @@ class Run:
         num_ctx = min(kept, cap) if kept else cap
         self.sampling = state.options.over(Sampling.from_settings(self.settings))
         self.budget = Budget.for_num_ctx(num_ctx, self.sampling.num_predict)
+        notes += await thinking.prepare(self)
         return notes
 
     async def claim(self) -> None:
@@ -340,7 +346,7 @@ class Run:
             async for piece, _saved in items:
                 if piece is not None:
                     pieces.append(str(piece))
-        summary = scrub("".join(pieces)).strip()
+        summary = thinking.strip_thinking(scrub("".join(pieces))).strip()
         if not summary:
             raise ModelFailed(
                 f"{self.model} returned an empty summary of the older parts. Try again; if it "
@@ -382,6 +388,7 @@ class Run:
                 m.LAST_EVAL_COUNT: None,
                 m.LAST_PROMPT: record,
                 LAST_LORE: plan.lore.record(),
+                LAST_THINKING: None,
             },
         )
 
@@ -389,7 +396,13 @@ class Run:
 
     def take_chunk(self, chunk: Any) -> str:
         """Account for one chunk from the model; returns what it adds to the part's text."""
-        text = self.reply.take(chunk)
+        return self._added(self.reply.take(chunk))
+
+    def end_reply(self) -> str:
+        """The reply is whole: what it adds at its end (text held back in case of a tag)."""
+        return self._added(self.reply.end())
+
+    def _added(self, text: str) -> str:
         added = text if self.continuation is None else self.continuation.feed(text)
         if added and self.live is not None:
             self.live.add(added)
@@ -445,11 +458,14 @@ class Run:
         reply = self.reply
         if not reply.text.strip():
             raise ModelFailed(
-                f"{self.model} finished without writing anything. Try again, perhaps with a "
-                "direction."
-                if self.continuation is None
-                else f"{self.model} finished without adding anything. Try again, or try "
-                "another model."
+                thinking.only_thought(self)
+                or (
+                    f"{self.model} finished without writing anything. Try again, perhaps with a "
+                    "direction."
+                    if self.continuation is None
+                    else f"{self.model} finished without adding anything. Try again, or try "
+                    "another model."
+                )
             )
         assert self.part is not None
         completion = (
@@ -462,7 +478,7 @@ class Run:
             self.session_id,
             self.part.seq,
             self.written(),
-            state=PartState.DONE,
+            state=PartState.CUT if reply.done_reason == "length" else PartState.DONE,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=completion,
             expect=self.part,
@@ -473,7 +489,10 @@ class Run:
         ratio = m.calibrate(
             state.token_ratio if state else None, self.raw_estimate, reply.prompt_tokens
         )
-        changes: dict[str, Any] = {m.LAST_EVAL_COUNT: reply.prompt_tokens}
+        changes: dict[str, Any] = {
+            m.LAST_EVAL_COUNT: reply.prompt_tokens,
+            LAST_THINKING: thinking.record(self),
+        }
         if ratio is not None:
             changes[m.TOKEN_RATIO] = ratio
         session = await self.db(

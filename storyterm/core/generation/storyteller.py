@@ -36,8 +36,16 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from storyterm.core.generation.catalog import CONNECT_TIMEOUT, ModelCatalog, shared_ssl_context
-from storyterm.core.generation.events import Event, Failed, Progress, Saved, TextDelta
+from storyterm.core.generation.events import (
+    Event,
+    Failed,
+    Progress,
+    Saved,
+    TextDelta,
+    Thinking,
+)
 from storyterm.core.generation.run import ChatModelFactory, Run, Stop
+from storyterm.core.generation.thinking import wire_think
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.meter import ContextMeter
 from storyterm.core.memory.state import STALE, SUMMARY
@@ -125,6 +133,9 @@ class Storyteller:
             top_k=sampling.top_k,
             repeat_penalty=sampling.repeat_penalty,
             seed=sampling.seed,
+            # Ollama's `think` (core/generation/thinking.py); its thinking comes apart from
+            # the text (additional_kwargs["reasoning_content"]) when it is asked for.
+            reasoning=wire_think(sampling.think),
             # No read timeout: a hung stream is detected per token (settings.ollama_timeout).
             client_kwargs={
                 "timeout": httpx.Timeout(None, connect=CONNECT_TIMEOUT),
@@ -233,12 +244,19 @@ class Storyteller:
         yield plan
 
     async def _stream_part(self, run: Run, plan: PromptPlan) -> AsyncGenerator[Event]:
-        """The model's reply as TextDelta events, with Saved after each checkpoint."""
+        """The model's reply as TextDelta events, with Saved after each checkpoint and
+        Thinking while the model thinks (its thinking is not the part's text)."""
         llm = run.chat_model(plan.budget.num_ctx, plan.budget.reply_tokens, "part")
+        thoughts, told = run.reply.thoughts, -1.0
         async with contextlib.aclosing(run.stream(llm.astream(plan.messages))) as items:
             async for chunk, saved in items:
                 if chunk is not None and (delta := run.take_chunk(chunk)):
                     yield TextDelta(delta)
+                if thoughts.active and thoughts.last_at is not None:
+                    since = thoughts.last_at - (thoughts.started_at or thoughts.last_at)
+                    if told < 0 or since - told >= 1:
+                        told = since
+                        yield Thinking(since)
                 if saved is not None:
                     yield Saved(saved)
                 if run.reply.full:
@@ -246,6 +264,8 @@ class Storyteller:
                     # drop) the rest of a reply that ignores its num_predict.
                     run.close_watches()
                     return
+        if tail := run.end_reply():
+            yield TextDelta(tail)
 
     # -- the context viewer and the summary -----------------------------------------------
 
@@ -314,6 +334,15 @@ class Storyteller:
             return self.sessions.parts_before(user_id, session_id, before, limit)
 
         return rebuild_prompt(record, read)
+
+    def last_thinking(self, user_id: int, session_id: str) -> dict[str, Any] | None:
+        """What the model thought before it wrote the story's last part ({"seq", "model",
+        "text", "cut"}: core/memory/state.py's LAST_THINKING), None when it did not think. It
+        reads the database: a UI calls it from a worker thread."""
+        from storyterm.core.memory.state import MemoryState
+
+        session = self.sessions.get(user_id, session_id)
+        return MemoryState.from_memory(session.memory).last_thinking
 
     def set_summary(self, user_id: int, session_id: str, summary: str) -> Session:
         """The writer's own version of the rolling summary (clears 'stale')."""

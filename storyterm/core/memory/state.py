@@ -35,6 +35,10 @@ TOKENS = "tokens"
 LAST_ESTIMATE = "last_prompt_tokens_estimated"
 LAST_EVAL_COUNT = "last_prompt_eval_count"
 LAST_PROMPT = "last_prompt"
+#: What the model thought before it wrote the last part (a model that thinks; the context
+#: viewer shows it): {"seq": the part, "model", "text": at most MAX_THINKING characters, its
+#: end, "cut": whether there was more}.
+LAST_THINKING = "last_thinking"
 #: The writer's own sampling options for the story (core/sampling.py): only those set.
 OPTIONS = "options"
 #: The writer's steering (core/memory/steering.py): the author's note, the depth it goes in
@@ -59,6 +63,8 @@ MAX_TOKEN_RATIO = 4.0
 MAX_COUNT = 2**31 - 1
 #: The summary is written by the model (or the writer); no real one comes near this.
 MAX_SUMMARY = 1_000_000
+#: The most thinking kept (core/generation/thinking.py keeps its end).
+MAX_THINKING = 20_000
 #: Room for the token estimates kept for the context viewer (about eight today).
 MAX_TOKEN_ENTRIES = 64
 _LAST_PROMPT_TEXTS = ("system", "direction", "digest", "note")
@@ -160,6 +166,18 @@ def _last_lore_json(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _last_thinking(value: Any) -> dict[str, Any] | None:
+    """The record of the last part's thinking when every piece has its shape."""
+    if not isinstance(value, dict):
+        return None
+    seq, text, model = value.get("seq"), value.get("text"), value.get("model")
+    if count(seq, 1) is None or _text(text, MAX_THINKING) is None:
+        return None
+    if model is not None and _text(model, MAX_MODEL_NAME) is None:
+        return None
+    return {"seq": seq, "model": model, "text": text, "cut": value.get("cut") is True}
+
+
 @dataclass
 class MemoryState:
     """session.memory, typed; every value of the wrong type or out of range reads as absent."""
@@ -174,6 +192,7 @@ class MemoryState:
     last_prompt_tokens_estimated: int | None = None
     last_prompt_eval_count: int | None = None
     last_prompt: dict[str, Any] | None = None
+    last_thinking: dict[str, Any] | None = None
     options: Sampling = field(default_factory=Sampling)
     note: str = ""
     note_depth: int | None = None
@@ -196,6 +215,7 @@ class MemoryState:
             last_prompt_tokens_estimated=count(memory.get(LAST_ESTIMATE), 0, 2**53),
             last_prompt_eval_count=count(memory.get(LAST_EVAL_COUNT), 0, 2**53),
             last_prompt=_last_prompt(memory.get(LAST_PROMPT)),
+            last_thinking=_last_thinking(memory.get(LAST_THINKING)),
             options=Sampling.stored(memory.get(OPTIONS)),
             note=_text(memory.get(NOTE), MAX_NOTE) or "",
             note_depth=count(memory.get(NOTE_DEPTH), 0, MAX_NOTE_DEPTH),
@@ -203,6 +223,10 @@ class MemoryState:
             lore=LoreSettings.stored(memory.get(LORE)),
             last_lore=_last_lore(memory.get(LAST_LORE)),
         )
+
+
+def _scrubbed(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: scrub(v) if isinstance(v, str) else v for k, v in record.items()}
 
 
 def well_formed(memory: Any) -> dict[str, Any]:
@@ -229,6 +253,13 @@ def well_formed(memory: Any) -> dict[str, Any]:
         out[LAST_ESTIMATE] = state.last_prompt_tokens_estimated
     if state.last_prompt_eval_count is not None:
         out[LAST_EVAL_COUNT] = state.last_prompt_eval_count
+    out.update(_records(state))
+    return out | _writer_settings(state)
+
+
+def _records(state: MemoryState) -> dict[str, Any]:
+    """The records of the last prompt and the last thinking, scrubbed."""
+    out: dict[str, Any] = {}
     if state.last_prompt is not None:
         record = state.last_prompt
         out[LAST_PROMPT] = {
@@ -237,7 +268,9 @@ def well_formed(memory: Any) -> dict[str, Any]:
             **{k: record[k] for k in (_LAST_PROMPT_NOTE_DEPTH,) if k in record},
             "cut": dict(record["cut"]),
         }
-    return out | _writer_settings(state)
+    if state.last_thinking is not None:
+        out[LAST_THINKING] = _scrubbed(state.last_thinking)
+    return out
 
 
 def _writer_settings(state: MemoryState) -> dict[str, Any]:

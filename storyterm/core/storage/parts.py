@@ -93,6 +93,7 @@ def refuse_while_writing(conn: sa.Connection, session_id: str, title: str) -> No
 _WRITE_KINDS = {
     PartState.STREAMING: EventKind.PART_SAVED,
     PartState.DONE: EventKind.PART_FINISHED,
+    PartState.CUT: EventKind.PART_FINISHED,
     PartState.INTERRUPTED: EventKind.PART_INTERRUPTED,
 }
 

@@ -4,11 +4,16 @@ It speaks the part of Ollama's HTTP API that storyterm uses, the way Ollama does
 
 - ``GET /api/version``: ``version`` (None answers 404, as an Ollama too old to have it);
 - ``GET /api/tags``: the installed models;
-- ``POST /api/show``: details and ``model_info["<arch>.context_length"]`` (left out for a
-  model whose ``context_length`` is None);
+- ``POST /api/show``: details, ``capabilities`` ("thinking" for a model that thinks) and
+  ``model_info["<arch>.context_length"]`` (left out for a model whose ``context_length`` is
+  None);
 - ``POST /api/chat``: streamed NDJSON (one line per token, then a final line with ``done``,
   ``done_reason``, ``prompt_eval_count``, ``eval_count`` and durations) or, with
-  ``"stream": false``, one JSON reply;
+  ``"stream": false``, one JSON reply; a thinking model (``FakeModel(thinks=True)``) asked to
+  think sends its thinking first, in a ``thinking`` field (or, as an older Ollama and when
+  ``think`` is not sent, between ``<think>`` tags in the text: ``think_in_content``), and
+  ``think`` for a model that cannot think is a 400 as in Ollama; ``done_reason`` is "length"
+  when ``num_predict`` ended the reply;
 - ``404 {"error": "model 'x' not found"}`` for a model it does not have, and on request an
   ``{"error": "..."}`` line in the middle of a stream (HTTP 200, as Ollama fails mid-stream).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncGenerator
@@ -63,6 +64,8 @@ class _Reply:
     tokens: list[str]
     started: int  # time.monotonic_ns() when the request came in
     length_cut: bool  # num_predict ended it (done_reason "length")
+    #: Per token: True for thinking sent in the `thinking` field (the first ones), else text.
+    thought: list[bool] = dataclasses.field(default_factory=list)
 
     def final(self, count: int, first_token_at: int) -> dict[str, Any]:
         now = time.monotonic_ns()
@@ -186,7 +189,7 @@ class _Api:
                 "template": "{{ .Prompt }}",
                 "details": _details(model),
                 "model_info": info,
-                "capabilities": ["completion"],
+                "capabilities": model.capabilities,
                 "modified_at": _now(),
             },
         )
@@ -207,7 +210,11 @@ class _Api:
         tokens = fake.reply_tokens(body, num_predict if capped else 1_000_000)
         length_cut = capped and len(tokens) >= num_predict
         record.overflowed = record.prompt_tokens + len(tokens) > num_ctx
-        reply = _Reply(model, record, tokens, time.monotonic_ns(), length_cut)
+        thinking, in_field = self._thinking(model, body)
+        if thinking is None:
+            return _json(400, {"error": f'"{model.name}" does not support thinking'})
+        thought = [in_field] * len(thinking) + [False] * len(tokens)
+        reply = _Reply(model, record, thinking + tokens, time.monotonic_ns(), length_cut, thought)
         # Ollama answers only once the model is loaded: the headers wait too.
         if fake.load_delay and not await self._pause(fake.load_delay, request):
             record.disconnected = True
@@ -215,6 +222,21 @@ class _Api:
         if body.get("stream", True) is False:
             return await self._chat_whole(request, reply)
         return _NDJSONStream(self._lines(reply))
+
+    def _thinking(self, model: FakeModel, body: dict[str, Any]) -> tuple[list[str] | None, bool]:
+        """The thinking tokens sent before the reply (None: `think` refused, as Ollama refuses
+        it for a model that cannot think) and whether they go in the `thinking` field (else
+        they are text between <think> tags, as an older Ollama sends them)."""
+        fake, think = self.fake, body.get("think")
+        if not model.thinks:
+            if think not in (None, False) and not fake.think_in_content:
+                return None, False
+            return [], False
+        if fake.think_in_content or think is None:
+            return ["<th", "ink>", *fake.thinking_tokens(body), "</thi", "nk>\n\n"], False
+        if think is False:
+            return [], False
+        return fake.thinking_tokens(body), True
 
     async def _chat_whole(self, request: Request, reply: _Reply) -> Response:
         fake, record = self.fake, reply.record
@@ -231,10 +253,14 @@ class _Api:
         if fake.rate and not await self._pause(len(reply.tokens) / fake.rate, request):
             record.disconnected = True
             return Response()
-        text = "".join(reply.tokens)
+        text = "".join(t for t, field in zip(reply.tokens, reply.thought, strict=True) if not field)
         record.sent.append((time.monotonic(), text))
         final = reply.final(len(reply.tokens), first)
         final["message"] = {"role": "assistant", "content": text}
+        if any(reply.thought):
+            final["message"]["thinking"] = "".join(
+                t for t, f in zip(reply.tokens, reply.thought, strict=True) if f
+            )
         record.finished = True
         return _json(200, final)
 
@@ -281,14 +307,18 @@ class _Api:
                             yield flush()
                         if not await self._pause(delay):
                             raise ServerClosing
+                message = {"role": "assistant", "content": token}
+                if reply.thought[index]:
+                    message = {"role": "assistant", "content": "", "thinking": token}
                 line = {
                     "model": reply.model.name,
                     "created_at": _now(),
-                    "message": {"role": "assistant", "content": token},
+                    "message": message,
                     "done": False,
                 }
                 lines.append(_line(line))
-                tokens.append(token)
+                if not reply.thought[index]:
+                    tokens.append(token)
                 # At a rate every token goes out alone; flat out, the first does (the time to
                 # the first token is unchanged) and then BATCH_LINES at a time.
                 if fake.rate or index == 0 or len(lines) >= BATCH_LINES:

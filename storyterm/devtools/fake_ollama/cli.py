@@ -25,6 +25,20 @@ def main(argv: list[str] | None = None) -> int:
         dest="models",
         help="an installed model (repeat for more; default gemma3:latest)",
     )
+    parser.add_argument(
+        "--thinking-model",
+        action="append",
+        dest="thinkers",
+        help="an installed model that thinks before it answers, like qwen3:4b (repeatable)",
+    )
+    parser.add_argument(
+        "--think-tokens", type=int, default=40, help="tokens of thinking (default 40)"
+    )
+    parser.add_argument(
+        "--think-in-content",
+        action="store_true",
+        help="act as an older Ollama: thinking in the text between <think> tags",
+    )
     parser.add_argument("--context-length", type=int, default=DEFAULT_CONTEXT_LENGTH)
     parser.add_argument("--tokens", type=int, default=300, help="tokens per reply (default 300)")
     parser.add_argument(
@@ -37,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     args = parser.parse_args(argv)
     models = [FakeModel(m, context_length=args.context_length) for m in args.models or []]
+    models += [
+        FakeModel(m, context_length=args.context_length, thinks=True) for m in args.thinkers or []
+    ]
     if not models:
         models = [FakeModel("gemma3:latest", context_length=args.context_length)]
     try:
@@ -49,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             error_after=args.error_after,
             load_delay=args.load_delay,
             seed=args.seed,
+            think_tokens=args.think_tokens,
+            think_in_content=args.think_in_content,
             verbose=not args.quiet,
         )
     except OSError as exc:

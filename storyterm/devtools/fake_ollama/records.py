@@ -26,11 +26,17 @@ class FakeModel:
     size: int = 3_338_801_804
     parameter_size: str = "4.3B"
     quantization_level: str = "Q4_K_M"
+    #: A model that thinks before it answers ("thinking" in /api/show's capabilities).
+    thinks: bool = False
 
     def __post_init__(self) -> None:
         self.name = normalise_name(self.name)
         if not self.family:
             self.family = self.name.split(":", 1)[0].split("/")[-1] or "llm"
+
+    @property
+    def capabilities(self) -> list[str]:
+        return ["completion", "thinking"] if self.thinks else ["completion"]
 
     @property
     def digest(self) -> str:

@@ -42,6 +42,8 @@ class FakeOllama:
         chars_per_token: float = 3.8,
         reply: str | Callable[[dict[str, Any]], str] | None = None,
         seed: int = 7,
+        think_tokens: int = 40,
+        think_in_content: bool = False,
         version: str | None = "0.12.0-fake",
         verbose: bool = False,
     ) -> None:
@@ -67,6 +69,14 @@ class FakeOllama:
         #: Fixed reply text, or a function of the request body; None writes seeded prose.
         self.reply = reply
         self.seed = seed
+        #: Tokens of thinking a thinking model (FakeModel.thinks) sends before its answer when
+        #: asked to think (`think` true or a level): in a `thinking` field of their own, as
+        #: Ollama does.
+        self.think_tokens = think_tokens
+        #: An older Ollama: `think` is ignored and a thinking model writes its thinking into
+        #: the content between <think> and </think> (each tag split over two tokens, as a
+        #: tokenizer may send it). A newer one does that only when `think` is not sent.
+        self.think_in_content = think_in_content
         #: What /api/version reports; None answers it 404, like an Ollama too old to have it.
         self.version = version
         #: Let uvicorn's log lines from this server through (the command line prints them).
@@ -199,6 +209,12 @@ class FakeOllama:
             digest = hashlib.sha256(f"{self.seed}:{prompt}".encode()).digest()
             tokens = list(prose_tokens(random.Random(digest), self.tokens))
         return tokens[:limit]
+
+    def thinking_tokens(self, body: dict[str, Any]) -> list[str]:
+        """The thinking a thinking model sends before its reply: deterministic musing."""
+        digest = hashlib.sha256(f"think:{self.seed}:{len(str(body))}".encode()).digest()
+        words = list(prose_tokens(random.Random(digest), self.think_tokens))
+        return (["Let me think.", *words])[: self.think_tokens]
 
 
 def _listen(host: str, port: int) -> socket.socket:

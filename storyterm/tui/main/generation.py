@@ -40,7 +40,14 @@ if TYPE_CHECKING:
     from textual.widget import Widget
     from textual.worker import Worker
 
-    from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
+    from storyterm.core.generation.events import (
+        Failed,
+        Finished,
+        Progress,
+        Saved,
+        TextDelta,
+        Thinking,
+    )
     from storyterm.core.recovery import Recovered
     from storyterm.core.runtime import Runtime
     from storyterm.core.views import Part, Session
@@ -237,10 +244,18 @@ class Generation:
         cancel: asyncio.Event,
         finish: bool = False,
     ) -> None:
-        from storyterm.core.generation.events import Failed, Finished, Progress, Saved, TextDelta
+        from storyterm.core.generation.events import (
+            Failed,
+            Finished,
+            Progress,
+            Saved,
+            TextDelta,
+            Thinking,
+        )
 
         handlers: dict[type, Callable[[_Run, Any], Awaitable[None]]] = {
             TextDelta: self._text,
+            Thinking: self._thinking,
             Saved: self._saved,
             Progress: self._progress,
             Finished: self._finished,
@@ -305,6 +320,9 @@ class Generation:
         run.view.set_rate(run.tokens / elapsed if elapsed > 0.5 else None)
         await run.view.write(event.text)
 
+    async def _thinking(self, run: _Run, event: Thinking) -> None:
+        run.view.thinking(event.seconds)
+
     async def _saved(self, run: _Run, event: Saved) -> None:
         if not run.cleared:
             run.cleared = self._clear_direction(run.direction)
@@ -328,8 +346,8 @@ class Generation:
             self._host.notify(event.message, timeout=15, markup=False)
         elif event.done_reason == "length":
             self._host.notify(
-                f"Part {part.seq} filled the model's reply room and stops mid-flow; press Enter "
-                "to continue it.",
+                f"Part {part.seq} filled the model's reply length and stops where it was cut; "
+                "F goes on from there (a new take of the part), m sets a longer reply.",
                 markup=False,
             )
         elif run.finish:

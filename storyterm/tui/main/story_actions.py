@@ -214,16 +214,21 @@ class StoryActions:
         self._push_screen(ModelScreen(session.title, session.model_name, own, defaults), chosen)
 
     def _set_model(self, session_id: str, pick: ModelPick) -> None:
-        """Save the sampling options, then the model, as the model screen chose them."""
+        """Save the model, then the sampling options (thinking is checked against the model
+        the story then has), as the model screen chose them."""
+        from storyterm.core.generation import thinking
+
         sessions, notes = self._runtime.sessions, []
         session: Session | None = None
         try:
-            if pick.options:
-                session = sessions.set_options(self._writer(), session_id, pick.options)
-                notes.append("Sampling options saved.")
             if pick.model:
                 session = sessions.set_model(self._writer(), session_id, pick.model)
-                notes.insert(0, f"“{one_line(session.title)}” now uses {pick.model}.")
+                notes.append(f"“{one_line(session.title)}” now uses {pick.model}.")
+            if pick.options:
+                session, note = thinking.set_options(
+                    sessions, self._runtime.models, self._writer(), session_id, pick.options
+                )
+                notes += ["Sampling options saved.", note] if note else ["Sampling options saved."]
         except StorytermError as exc:
             self._host.post_message(WorkFailed(exc, session_id=session_id))
         else:
@@ -366,7 +371,12 @@ class StoryActions:
 
     def _load_context(self, session_id: str, title: str) -> None:
         try:
-            messages = self._runtime.storyteller.last_prompt(self._writer(), session_id)
+            teller = self._runtime.storyteller
+            messages = teller.last_prompt(self._writer(), session_id)
+            thought = teller.last_thinking(self._writer(), session_id)
+            if thought is not None:  # after the prompt: the model thought, then wrote
+                cut = "… (its last part only)\n\n" if thought["cut"] else ""
+                messages.append(("thinking", cut + thought["text"]))
             lore = lore_note(self._runtime.sessions.get(self._writer(), session_id))
         except StorytermError as exc:
             self._host.post_message(WorkFailed(exc, session_id=session_id))

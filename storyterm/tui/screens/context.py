@@ -19,6 +19,7 @@ ROLE_NAMES = {
     "user": "Writer",
     "ai": "Model",
     "assistant": "Model",
+    "thinking": "The model's thinking before it wrote (not in the story)",
 }
 
 

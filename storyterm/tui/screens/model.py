@@ -32,7 +32,7 @@ class ModelPick:
     story's sampling options (option -> value, None: the default again)."""
 
     model: str | None = None
-    options: dict[str, Number | None] = field(default_factory=dict)
+    options: dict[str, Number | str | None] = field(default_factory=dict)
 
 
 class ModelScreen(ModalScreen["ModelPick | None"]):

@@ -50,6 +50,8 @@ def resting_meta(part: Part, unsaved: str | None = None) -> Content:
         return Content.styled(f"unsaved · {unsaved} · {words}", "$text-warning")
     if state == "interrupted":
         return Content.styled(f"interrupted · text kept · {words}", "$text-warning")
+    if state == "cut":
+        return Content.styled(f"cut at the reply length · F goes on · {words}", "$text-warning")
     if state == "streaming":
         return Content.styled(f"being written… · {words}", "$text-accent")
     return Content.styled(words, "$text-muted")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
@@ -117,6 +118,8 @@ class PartView(Vertical):
         self._rate: float | None = None
         self._streamed_chars = 0
         self._note = "waiting for the model…"
+        #: time.monotonic() when the model began to think (None: it has not).
+        self._thinking_since: float | None = None
         self._stopping = False
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
@@ -163,6 +166,9 @@ class PartView(Vertical):
         if self.elsewhere:  # (its words so far are the other window's to count)
             return Content.styled(f"{frame} being written in another window", "$text-accent")
         if not self._streamed_chars:
+            if self._thinking_since is not None:
+                seconds = time.monotonic() - self._thinking_since
+                return Content.styled(f"{frame} thinking · {seconds:.0f}s", "$text-accent")
             return Content.styled(f"{frame} {self._note}", "$text-accent")
         bits = [f"{frame} writing"]
         if part.word_count:
@@ -296,6 +302,12 @@ class PartView(Vertical):
     def set_note(self, note: str) -> None:
         """What the spinner says before the first token (waiting, summarising...)."""
         self._note = note
+
+    def thinking(self, seconds: float) -> None:
+        """The model has been thinking for `seconds` (its thinking is not shown: the header
+        says "thinking" and for how long, until the first word)."""
+        if self._thinking_since is None:
+            self._thinking_since = time.monotonic() - seconds
 
     def stopping(self) -> None:
         """The writer asked to stop: say so until the part is saved."""

@@ -12,7 +12,16 @@ from textual.events import DescendantFocus
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Static
 
-from storyterm.core.sampling import OPTIONS, Number, Option, Sampling, clean_value
+from storyterm.core.sampling import (
+    OPTIONS,
+    THINK,
+    THINK_MEANING,
+    Number,
+    Option,
+    Sampling,
+    clean_think,
+    clean_value,
+)
 from storyterm.errors import InvalidInput
 from storyterm.tui.text import safe
 from storyterm.tui.widgets.safe_input import SafeInput
@@ -26,25 +35,33 @@ GENERAL_HELP = (
 )
 
 
-def shown(value: Number | None) -> str:
-    """A value as the inputs write it: 0.8, 40."""
+#: Every input's name: the options, then thinking (off, on or a level: text, not a number).
+NAMES = (*OPTIONS, THINK)
+
+
+def shown(value: Number | str | None) -> str:
+    """A value as the inputs write it: 0.8, 40, on."""
     if value is None:
         return ""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _clean(name: str, text: str) -> Number | str:
+    return clean_think(text) if name == THINK else clean_value(name, text)
+
+
 class _Check(Validator):
     """The core's check of one option (empty is valid: it means "the default")."""
 
-    def __init__(self, option: Option) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self.option = option
+        self.name = name
 
     def validate(self, value: str) -> ValidationResult:
         if not value.strip():
             return self.success()
         try:
-            clean_value(self.option.name, value)
+            _clean(self.name, value)
         except InvalidInput as exc:
             return self.failure(exc.message)
         return self.success()
@@ -76,16 +93,17 @@ class SamplingForm(Vertical):
         self.defaults = defaults
 
     def compose(self) -> ComposeResult:
-        for name, option in OPTIONS.items():
-            placeholder = f"default: {self._default(option)}"
+        for name in NAMES:
+            option = OPTIONS.get(name)
+            placeholder = f"default: {self._default(option) if option else 'off'}"
             with Horizontal(classes="option-row"):
-                yield Label(option.label)
+                yield Label(option.label if option else "Thinking")
                 yield SafeInput(
                     shown(getattr(self.own, name)),
                     placeholder=placeholder,
                     id=self.INPUT_PREFIX + name,
                     max_length=MAX_INPUT,
-                    validators=[_Check(option)],
+                    validators=[_Check(name)],
                     validate_on=["changed", "submitted"],
                     compact=True,
                 )
@@ -103,24 +121,24 @@ class SamplingForm(Vertical):
     @property
     def problem(self) -> str | None:
         """What is wrong with the first refused value, or None."""
-        for name, option in OPTIONS.items():
-            result = _Check(option).validate(self._input(name).value)
+        for name in NAMES:
+            result = _Check(name).validate(self._input(name).value)
             if not result.is_valid:
                 return result.failure_descriptions[0]
         return None
 
     @property
-    def changes(self) -> dict[str, Number | None] | None:
+    def changes(self) -> dict[str, Number | str | None] | None:
         """What the writer changed: option -> new value, or None to use the default again.
         None (not {}) while any value is refused."""
         if self.problem is not None:
             return None
-        changes: dict[str, Number | None] = {}
-        for name in OPTIONS:
+        changes: dict[str, Number | str | None] = {}
+        for name in NAMES:
             text = self._input(name).value.strip()
             if text == shown(getattr(self.own, name)):
                 continue
-            changes[name] = clean_value(name, text) if text else None
+            changes[name] = _clean(name, text) if text else None
         return {name: value for name, value in changes.items() if value != getattr(self.own, name)}
 
     def show_problem(self) -> None:
@@ -138,6 +156,14 @@ class SamplingForm(Vertical):
         widget = event.widget
         name = (widget.id or "").removeprefix(self.INPUT_PREFIX)
         help_line = self.query_one("#sampling-help", Static)
+        if name == THINK:
+            help_line.update(
+                Content(
+                    f"Thinking: {THINK_MEANING}. Off, on, low, medium or high; empty: off. "
+                    "Its thinking never goes into the story (v shows it)."
+                )
+            )
+            return
         if name not in OPTIONS:
             help_line.update(Content(GENERAL_HELP))
             return
