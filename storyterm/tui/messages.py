@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from storyterm.core.events import Event, Status
     from storyterm.core.export import ExportResult
     from storyterm.core.identity.accounts import Account
+    from storyterm.core.memory.meter import ContextMeter
     from storyterm.core.recovery import Recovered
     from storyterm.core.views import OpenedSession, Page, Part, Session
     from storyterm.errors import StorytermError
@@ -286,6 +287,32 @@ class ContextLoaded(Message):
         self.messages = messages
         #: Which lore entries the prompt used and left out (core/memory/lore.py).
         self.lore = lore
+
+
+class ContextMeasured(Message):
+    """The open story's next prompt was planned (tui/main/gauge.py)."""
+
+    def __init__(
+        self, session_id: str, meter: ContextMeter | None, key: tuple[str, int] | None
+    ) -> None:
+        super().__init__()
+        self.session_id = session_id
+        #: None: it could not be planned (the database, say): the meter says nothing.
+        self.meter = meter
+        #: The (session id, version) it was planned for.
+        self.key = key
+
+
+class ContextLabel(Message):
+    """What the status line's context meter says now ("ctx 5.1k/8k"; None: nothing)."""
+
+    def __init__(self, label: str | None) -> None:
+        super().__init__()
+        self.label = label
+
+
+class Warmed(Message):
+    """The generation stack is loaded (the warm-up after the first frame is done)."""
 
 
 class Health(Message):

@@ -57,6 +57,9 @@ async def ready(pilot: Pilot[Any]) -> StorytermApp:
     assert isinstance(app, StorytermApp)
     await wait_until(pilot, lambda: app.startup_seconds is not None)
     await wait_until(pilot, lambda: app.screen.query_one("StatusBar").ollama != "checking")
+    column = getattr(app.screen, "column", None)  # the main screen's: its context meter
+    if column is not None:
+        await wait_until(pilot, lambda: column.gauge.settled)
     await pilot.pause()
     return app
 

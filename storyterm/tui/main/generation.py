@@ -30,7 +30,7 @@ from storyterm.errors import (
     StorytermError,
 )
 from storyterm.tui.main.workers import run_in_thread
-from storyterm.tui.messages import GenerationEnded, Health
+from storyterm.tui.messages import GenerationEnded, Health, Warmed
 from storyterm.tui.models import warm_generation_imports
 from storyterm.tui.text import count
 from storyterm.tui.widgets.direction import why_disabled
@@ -434,6 +434,8 @@ class Generation:
         with contextlib.suppress(StorytermError):  # the next action that needs it will say
             self._runtime.sessions  # noqa: B018
         warm_generation_imports()
+        self._runtime.storyteller  # noqa: B018 - made now, not at the first Enter
+        self._host.post_message(Warmed())
         # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
         # frozen (StorytermApp.mark_ready), so that full collections stop walking it on every
         # later pause (opening a story, streaming).

@@ -46,6 +46,7 @@ from storyterm.tui.messages import (
     Booted,
     BootFailed,
     ClosedElsewhere,
+    ContextLabel,
     Crashed,
     Health,
     HistoryStepped,
@@ -434,6 +435,10 @@ class MainScreen(Screen[None]):
     @on(Health)
     def _health(self, event: Health) -> None:
         self.status_bar.show(event)  # a generation found out whether Ollama answers
+
+    @on(ContextLabel)
+    def _context_label(self, event: ContextLabel) -> None:
+        self.status_bar.context = event.label  # the story column's context meter
 
     # -- focus and small actions -----------------------------------------------------------
 

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.tui.messages import (
     ContextLoaded,
+    ContextMeasured,
     Crashed,
     Exported,
     GenerationEnded,
@@ -36,6 +37,7 @@ from storyterm.tui.messages import (
     SessionChanged,
     TakeShown,
     TrashClosed,
+    Warmed,
 )
 from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
 from storyterm.tui.widgets.story_view import StoryView
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from storyterm.core.views import Session
     from storyterm.errors import StorytermError
     from storyterm.tui.main.find import Finder
+    from storyterm.tui.main.gauge import ContextGauge
     from storyterm.tui.main.generation import Generation
     from storyterm.tui.main.history_actions import HistoryActions
     from storyterm.tui.main.live_story import LiveStory
@@ -303,6 +306,34 @@ class StoryColumn(Vertical):
         for text earlier runs could not save."""
         self.generation.warm(freeze=freeze)
         self.unsaved.look()
+
+    # -- the context meter (gauge.py): the status line's "ctx 5.1k/8k" ----------------------
+
+    @cached_property
+    def gauge(self) -> ContextGauge:
+        from storyterm.tui.main.gauge import ContextGauge
+
+        return ContextGauge(
+            self, self._runtime, self._writer, lambda: self.direction_bar.input.value
+        )
+
+    def watch_session(self, session: Session | None) -> None:
+        if not self.generating:  # measured again once the part is saved
+            self.gauge.follow(session)
+
+    @on(Warmed)
+    def _warmed(self, event: Warmed) -> None:
+        event.stop()
+        self.gauge.ready()
+
+    @on(ContextMeasured)
+    def _measured(self, event: ContextMeasured) -> None:
+        event.stop()
+        self.gauge.measured(event)
+
+    @on(DirectionInput.Changed)
+    def _typed(self, event: DirectionInput.Changed) -> None:
+        self.gauge.typed(event.value)
 
     # -- takes, undo and the trash (history_actions.py): the parts' side --------------------
 

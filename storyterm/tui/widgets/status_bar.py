@@ -71,6 +71,9 @@ class StatusBar(Static):
     live: reactive[str | None] = reactive(None)
     #: Why (the listener's own words), shown as the tooltip of that word.
     live_reason: reactive[str | None] = reactive(None)
+    #: How much of the model's window the open story's next prompt takes, as typed so far
+    #: ("ctx 5.1k/8k", tui/main/gauge.py); None: not known (yet).
+    context: reactive[str | None] = reactive(None)
 
     def __init__(self, probe: HealthProbe) -> None:
         super().__init__()
@@ -141,7 +144,8 @@ class StatusBar(Static):
 
         sep = Content.styled("  ·  ", "$text-muted 50%")
         live = [] if self.live is None else [sep, Content.styled(f"live: {self.live}", "$warning")]
-        return Content.assemble(*self._ollama(), sep, *db, sep, *cache, *live)
+        ctx = [] if self.context is None else [sep, Content(self.context)]
+        return Content.assemble(*self._ollama(), *ctx, sep, *db, sep, *cache, *live)
 
     def watch_live_reason(self) -> None:
         self._show_why()
