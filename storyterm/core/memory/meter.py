@@ -69,3 +69,30 @@ def _short(n: int) -> str:
         return f"{n // 1024}k"
     value = n / 1000
     return f"{value:.1f}k".replace(".0k", "k") if value < 100 else f"{round(value)}k"
+
+
+def describe_tokens(
+    tokens: dict[str, int], estimated: int | None, last_prompt: dict[str, object] | None
+) -> str:
+    """The last prompt block by block, in a sentence (the context viewer's note): the tokens
+    plan_prompt counted for each (memory's "tokens", PromptPlan.tokens), what was kept for the
+    reply, and which parts were sent word for word; empty before the first part."""
+    if not tokens or "num_ctx" not in tokens:
+        return ""
+    system = tokens.get("system", 0)
+    summary, lore = tokens.get("summary", 0), tokens.get("lore", 0)
+    blocks = [("instructions and bible", max(0, system - summary - lore))]
+    blocks += [("summary", summary), ("lore", lore), ("author's note", tokens.get("note", 0))]
+    verbatim = tokens.get("parts_verbatim", 0)
+    first = last_prompt.get("first_seq") if last_prompt else None
+    last = last_prompt.get("last_seq") if last_prompt else None
+    which = f" ({first}–{last})" if first and last and first != last else ""
+    parts = f"{verbatim} recent part{'' if verbatim == 1 else 's'}{which}"
+    blocks += [(parts, tokens.get("tail", 0)), ("direction", tokens.get("direction", 0))]
+    shown = " · ".join(f"{name} {n:,}" for name, n in blocks if n)
+    total = f"≈ {estimated:,}" if estimated is not None else "The prompt"
+    said = f"{total} of {tokens['num_ctx']:,} tokens: {shown}; {tokens.get('reply', 0):,} kept"
+    said += " for the reply."
+    if isinstance(first, int) and first > 1:
+        said += f" Parts before {first} reach the model through the summary."
+    return said

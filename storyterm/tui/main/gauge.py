@@ -17,6 +17,7 @@ from storyterm.tui.main.workers import run_in_thread
 from storyterm.tui.messages import ContextLabel, ContextMeasured
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
     from textual.widget import Widget
 
     from storyterm.core.memory.meter import ContextMeter
@@ -24,13 +25,24 @@ if TYPE_CHECKING:
     from storyterm.core.views import Session
 
 
+#: Seconds the open story must stay unchanged before its next prompt is planned.
+SETTLE = 0.3
+
+
 class ContextGauge:
     """Measures the open story's next prompt and says its size (ContextLabel messages)."""
 
     def __init__(
-        self, host: Widget, runtime: Runtime, writer: Callable[[], int], typed: Callable[[], str]
+        self,
+        host: Widget,
+        runtime: Runtime,
+        writer: Callable[[], int],
+        typed: Callable[[], str],
+        busy: Callable[[], bool],
     ) -> None:
         self._host = host
+        #: A part is being written.
+        self._busy = busy
         self._runtime = runtime
         self._writer = writer
         #: The direction input's text now.
@@ -42,6 +54,7 @@ class ContextGauge:
         self._measured: tuple[str, int] | None = None
         self._answered: tuple[str, int] | None = None
         self._meter: ContextMeter | None = None
+        self._timer: Timer | None = None
 
     def ready(self) -> None:
         """The warm-up is done: measure the story open now."""
@@ -62,13 +75,32 @@ class ContextGauge:
         if not self._ready or key == self._measured:
             return
         self._measured = key
+        # A moment later, and not while a part is being written: a story changes in bursts
+        # (a part saved, then its counts), and planning competes with the next part's start.
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self._host.set_timer(SETTLE, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        session = self._session
+        if session is None or self._measured is None or self._measured[0] != session.id:
+            return
+        if self._busy():
+            self._measured = None  # measured once the part is saved (the story changes then)
+            return
         run_in_thread(self._host, self._measure, session.id, group="meter", exclusive=True)
 
     @property
     def settled(self) -> bool:
         """Nothing to measure, or the open story's figure is in (tests wait for it)."""
         session = self._session
-        return session is None or not self._ready or self._answered == self._measured
+        return (
+            session is None
+            or not self._ready
+            or self._measured is None
+            or self._answered == self._measured
+        )
 
     def _measure(self, session_id: str) -> None:
         key = self._measured

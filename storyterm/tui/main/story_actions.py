@@ -395,8 +395,12 @@ class StoryActions:
 
 
 def lore_note(session: Session) -> str:
-    """What the context viewer says of the lore its prompt used and left out."""
+    """What the context viewer says of its prompt: the tokens of each block, and the lore it
+    used and left out."""
     from storyterm.core.memory.lore import describe_report
+    from storyterm.core.memory.meter import describe_tokens
     from storyterm.core.memory.state import MemoryState
 
-    return describe_report(MemoryState.from_memory(session.memory).last_lore)
+    state = MemoryState.from_memory(session.memory)
+    blocks = describe_tokens(state.tokens, state.last_prompt_tokens_estimated, state.last_prompt)
+    return " ".join(filter(None, (blocks, describe_report(state.last_lore))))

@@ -314,7 +314,11 @@ class StoryColumn(Vertical):
         from storyterm.tui.main.gauge import ContextGauge
 
         return ContextGauge(
-            self, self._runtime, self._writer, lambda: self.direction_bar.input.value
+            self,
+            self._runtime,
+            self._writer,
+            typed=lambda: self.direction_bar.input.value,
+            busy=lambda: self.generating,
         )
 
     def watch_session(self, session: Session | None) -> None:
