@@ -44,6 +44,23 @@ def add_lore(runtime: Any, dataset: Dataset, entries: int) -> int:
     return add_lorebook(runtime, dataset.user_id, dataset.big_session_id, entries)
 
 
+#: What the app looked like when a part did not end (reported in the area's notes).
+stuck: list[str] = []
+
+
+def _stuck(app: Any, screen: Any, seq: int) -> str:
+    generation = screen.column.generation
+    worker = generation._worker
+    view = screen.story.part_view(seq)
+    tasks = [repr(t.get_coro()) for t in asyncio.all_tasks() if "generat" in repr(t.get_coro())]
+    return (
+        f"part {seq} did not end: running={generation.running}, worker="
+        f"{worker.state if worker else None} {worker.error if worker else ''}, view="
+        f"{(view.part.state, view.streaming) if view else None}, notices="
+        f"{[n.message for n in app._notifications][-3:]}, tasks={tasks}"
+    )
+
+
 async def first_tokens(dataset: Dataset, url: str, runs: int) -> tuple[list[float], int]:
     lore: list[int] = []
 
@@ -69,7 +86,11 @@ async def first_tokens(dataset: Dataset, url: str, runs: int) -> tuple[list[floa
             shown = await painted(app)
             if i >= 2:
                 samples.append((shown - t0) * 1000)
-            await wait_until(lambda: not screen.generating, timeout=60, what="the part's end")
+            try:
+                await wait_until(lambda: not screen.generating, timeout=30, what="the part's end")
+            except TimeoutError:
+                stuck.append(_stuck(app, screen, seq))
+                break
     return samples, lore[0] if lore else 0
 
 
@@ -117,6 +138,8 @@ def run(ctx: Context, area: AreaResult) -> None:
         dataset = ctx.sqlite_dataset("first-part-big")
         samples, lore = asyncio.run(first_tokens(dataset, fake.url, runs))
         fresh = first_part_after_start(ctx, fake.url, starts)
+    for note in stuck:
+        area.note(f"MISS: {note}")
     what = f"Enter to the first token on screen, 1,000-part story, {lore} lore entries"
     add_percentiles(area, what, samples, target_p99=FIRST_TOKEN_P99_MS)
     area.add(
