@@ -57,11 +57,20 @@ async def ready(pilot: Pilot[Any]) -> StorytermApp:
     assert isinstance(app, StorytermApp)
     await wait_until(pilot, lambda: app.startup_seconds is not None)
     await wait_until(pilot, lambda: app.screen.query_one("StatusBar").ollama != "checking")
-    column = getattr(app.screen, "column", None)  # the main screen's: its context meter
-    if column is not None:
-        await wait_until(pilot, lambda: column.gauge.settled)
+    await meter_settled(pilot)
     await pilot.pause()
     return app
+
+
+async def meter_settled(pilot: Pilot[Any]) -> None:
+    """Wait until the main screen's context meter has measured the open story (it plans in a
+    worker a moment after the story settles): a snapshot then always shows its figure."""
+    from storyterm.tui.main.screen import MainScreen
+
+    for screen in pilot.app.screen_stack:
+        if isinstance(screen, MainScreen) and screen.is_mounted:
+            gauge = screen.column.gauge
+            await wait_until(pilot, lambda gauge=gauge: gauge.settled)
 
 
 def seed_session(

@@ -24,6 +24,7 @@ from storyterm.tui.main.screen import MainScreen
 from tests.tui.helpers import (
     bulk_parts,
     make_app,
+    meter_settled,
     ready,
     seed_session,
     sessions_t,
@@ -49,6 +50,7 @@ def then(*steps: Callable[[Pilot[Any]], Awaitable[None]]) -> Before:
         await ready(pilot)
         for step in steps:
             await step(pilot)
+        await meter_settled(pilot)
         await pilot.pause()
         steady(pilot.app)  # type: ignore[arg-type]
         await pilot.pause()
@@ -430,6 +432,7 @@ def test_notice_over_the_main_screen(
         await pilot.press("r")
         await wait_until(pilot, lambda: list(app.screen.query("Toast")))
         await wait_until(pilot, lambda: isinstance(app.focused, Input))
+        await meter_settled(pilot)
         await pilot.app.workers.wait_for_complete()
         for widget in app.screen.query("Input"):
             widget.cursor_blink = False

@@ -55,6 +55,8 @@ class ContextGauge:
         self._answered: tuple[str, int] | None = None
         self._meter: ContextMeter | None = None
         self._timer: Timer | None = None
+        #: A measurement is asked for and not in yet.
+        self._pending = False
 
     def ready(self) -> None:
         """The warm-up is done: measure the story open now."""
@@ -79,28 +81,26 @@ class ContextGauge:
         # (a part saved, then its counts), and planning competes with the next part's start.
         if self._timer is not None:
             self._timer.stop()
+        self._pending = True
         self._timer = self._host.set_timer(SETTLE, self._start)
 
     def _start(self) -> None:
         self._timer = None
         session = self._session
         if session is None or self._measured is None or self._measured[0] != session.id:
+            self._pending = False
             return
         if self._busy():
             self._measured = None  # measured once the part is saved (the story changes then)
+            self._pending = False
             return
         run_in_thread(self._host, self._measure, session.id, group="meter", exclusive=True)
 
     @property
     def settled(self) -> bool:
-        """Nothing to measure, or the open story's figure is in (tests wait for it)."""
-        session = self._session
-        return (
-            session is None
-            or not self._ready
-            or self._measured is None
-            or self._answered == self._measured
-        )
+        """Nothing to measure, or the open story's figure is in (tests wait for it): with a
+        story open, not before the warm-up has let it be measured."""
+        return self._session is None or (self._ready and not self._pending)
 
     def _measure(self, session_id: str) -> None:
         key = self._measured
@@ -112,6 +112,8 @@ class ContextGauge:
 
     def measured(self, event: ContextMeasured) -> None:
         self._answered = event.key
+        if event.key == self._measured:
+            self._pending = False
         if self._session is None or event.session_id != self._session.id:
             return
         self._meter = event.meter
