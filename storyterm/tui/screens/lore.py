@@ -11,7 +11,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -19,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from storyterm.core.memory.state import MemoryState
 from storyterm.errors import StorytermError
 from storyterm.tui.messages import Crashed
+from storyterm.tui.screens.list_screen import ListScreen
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.key_bar import KeyBar
 
@@ -75,26 +75,12 @@ class LoreFailed(Message):
         self.error = error
 
 
-class LoreScreen(ModalScreen["Session | None"]):
+class LoreScreen(ListScreen["Session | None"]):
     """Lists one story's lorebook; dismisses with the story as it is now when anything
     changed (None when nothing did)."""
 
     DEFAULT_CSS = """
     LoreScreen {
-        align: center middle;
-        #panel {
-            width: 100%;
-            max-width: 110;
-            height: 1fr;
-            border: thick $primary 80%;
-            background: $surface;
-            padding: 0 1;
-        }
-        OptionList, OptionList:focus {
-            height: 1fr; border: none; background: transparent; padding: 0;
-            text-wrap: nowrap; text-overflow: ellipsis;
-        }
-        OptionList > .option-list--option { padding: 0 1; }
         #lore-note { color: $text-muted; padding: 1 2; }
         #lore-legend { color: $text-muted; padding: 0 1; }
     }

@@ -12,7 +12,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -20,6 +19,7 @@ from textual.worker import Worker, WorkerState
 from storyterm.core.search import MAX_QUERY
 from storyterm.errors import StorytermError
 from storyterm.tui.messages import Crashed
+from storyterm.tui.screens.list_screen import ListScreen
 from storyterm.tui.text import one_line, safe
 from storyterm.tui.widgets.key_bar import KeyBar
 
@@ -63,27 +63,13 @@ class SearchDone(Message):
         self.error = error
 
 
-class SearchScreen(ModalScreen[SearchPick | None]):
+class SearchScreen(ListScreen[SearchPick | None]):
     """A search box over the writer's stories; ↓ into the results, Enter opens one, Esc
     closes."""
 
     DEFAULT_CSS = """
     SearchScreen {
-        align: center middle;
-        #panel {
-            width: 100%;
-            max-width: 110;
-            height: 1fr;
-            border: thick $primary 80%;
-            background: $surface;
-            padding: 0 1;
-        }
         Input { margin: 0 0 1 0; }
-        OptionList, OptionList:focus {
-            height: 1fr; border: none; background: transparent; padding: 0;
-            text-wrap: nowrap; text-overflow: ellipsis;
-        }
-        OptionList > .option-list--option { padding: 0 1; }
         #search-note { color: $text-muted; padding: 0 2; }
     }
     """

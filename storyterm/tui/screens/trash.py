@@ -10,7 +10,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -18,6 +17,7 @@ from textual.worker import Worker, WorkerState
 from storyterm.core.views import ago
 from storyterm.errors import StorytermError
 from storyterm.tui.messages import Crashed
+from storyterm.tui.screens.list_screen import ListScreen
 from storyterm.tui.text import count, one_line
 from storyterm.tui.widgets.key_bar import KeyBar
 
@@ -100,26 +100,12 @@ class TrashFailed(Message):
         self.item = item
 
 
-class TrashScreen(ModalScreen[TrashChanges]):
+class TrashScreen(ListScreen[TrashChanges]):
     """Lists the writer's trash; Enter or r restores, D deletes for good, Esc closes (with
     what changed, for the main screen)."""
 
     DEFAULT_CSS = """
     TrashScreen {
-        align: center middle;
-        #panel {
-            width: 100%;
-            max-width: 110;
-            height: 1fr;
-            border: thick $primary 80%;
-            background: $surface;
-            padding: 0 1;
-        }
-        OptionList, OptionList:focus {
-            height: 1fr; border: none; background: transparent; padding: 0;
-            text-wrap: nowrap; text-overflow: ellipsis;
-        }
-        OptionList > .option-list--option { padding: 0 1; }
         #trash-note { color: $text-muted; padding: 1 2; }
     }
     """
