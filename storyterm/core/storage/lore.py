@@ -69,11 +69,7 @@ class LoreStore:
         now = utcnow()
         with self.tx.write() as conn:
             row = self._lock(conn, user_id, session_id)
-            count = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(lore_t)
-                .where(lore_t.c.session_id == session_id, lore_t.c.deleted_at.is_(None))
-            ).scalar_one()
+            count = _entries_in(conn, session_id)
             if count >= MAX_ENTRIES:
                 raise InvalidInput(
                     f"“{row['title']}” has {count:,} lore entries, the most a story can hold. "
@@ -128,11 +124,7 @@ class LoreStore:
             row = self._lock(conn, user_id, session_id)
             self._refuse_present(conn, session_id, entry_id)
             self._entry(conn, session_id, entry_id, deleted=True)
-            count = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(lore_t)
-                .where(lore_t.c.session_id == session_id, lore_t.c.deleted_at.is_(None))
-            ).scalar_one()
+            count = _entries_in(conn, session_id)
             if count >= MAX_ENTRIES:
                 raise InvalidInput(
                     f"“{row['title']}” has {count:,} lore entries, the most a story can hold. "
@@ -209,3 +201,14 @@ class LoreStore:
                 lore_t.c.deleted_at < now - timedelta(days=keep_days),
             )
         )
+
+
+def _entries_in(conn: sa.Connection, session_id: str) -> int:
+    """How many entries the story's lorebook holds (not counting deleted ones)."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(lore_t)
+            .where(lore_t.c.session_id == session_id, lore_t.c.deleted_at.is_(None))
+        ).scalar_one()
+    )
