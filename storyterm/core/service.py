@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 from storyterm.core.basics import (
     MAX_METADATA_KEY,
     MAX_METADATA_VALUE,
-    MAX_MODEL_NAME,
     MAX_TITLE,
 )
 from storyterm.core.events.bus import LiveText
@@ -46,6 +45,8 @@ from storyterm.core.text import (
     MAX_PART,
     clean_content,
     clean_direction,
+    clean_model_name,
+    clean_title_search,
     refuse_unstorable,
     scrub,
 )
@@ -158,7 +159,7 @@ class SessionService:
         model_name: str | None = None,
     ) -> Session:
         return self.store.create_session(
-            user_id, clean_title(title), clean_metadata(metadata), _clean_model_name(model_name)
+            user_id, clean_title(title), clean_metadata(metadata), clean_model_name(model_name)
         )
 
     def list(
@@ -175,7 +176,7 @@ class SessionService:
         return self.store.list_sessions(
             user_id,
             status=parse_status(status),
-            search=_clean_search(search),
+            search=clean_title_search(search),
             limit=limit,
             cursor=cursor,
         )
@@ -184,7 +185,7 @@ class SessionService:
         self, user_id: int, *, status: SessionStatus | str | None = None, search: str | None = None
     ) -> int:
         return self.store.count_sessions(
-            user_id, status=parse_status(status), search=_clean_search(search)
+            user_id, status=parse_status(status), search=clean_title_search(search)
         )
 
     def get(self, user_id: int, session_id: str) -> Session:
@@ -364,7 +365,7 @@ class SessionService:
         raise Conflict("The story kept changing while its note was saved. Try again.")
 
     def set_model(self, user_id: int, session_id: str, model_name: Any) -> Session:
-        model_name = _clean_model_name(model_name)
+        model_name = clean_model_name(model_name)
         if model_name is None:
             raise InvalidInput("Name a model, like gemma3:latest.")
         return self.store.update_session(
@@ -419,7 +420,7 @@ class SessionService:
             title=clean_title(title),
             metadata=clean_metadata(metadata),
             memory=memory,
-            model_name=_clean_model_name(model_name),
+            model_name=clean_model_name(model_name),
             status=status,
             created_at=created_at or now,
             paused_at=paused_at,
@@ -574,38 +575,8 @@ def _clean_imported(take: _Imported) -> _Imported:
         take,
         direction=clean_direction(take.direction),
         content=clean_content(take.content),
-        model_name=_clean_model_name(take.model_name),
+        model_name=clean_model_name(take.model_name),
         state=(
             PartState.INTERRUPTED if take.state is PartState.STREAMING else PartState(take.state)
         ),
     )
-
-
-def _clean_model_name(model_name: Any) -> str | None:
-    if model_name is None:
-        return None
-    if not isinstance(model_name, str):
-        raise InvalidInput("A model name must be text, like gemma3:latest.")
-    model_name = model_name.strip()
-    if len(model_name) > MAX_MODEL_NAME:
-        raise InvalidInput(
-            f"A model name can be at most {MAX_MODEL_NAME} characters long; this one has "
-            f"{len(model_name):,}. Use the name Ollama lists, like gemma3:latest."
-        )
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in model_name):
-        raise InvalidInput(
-            "A model name cannot hold control characters or invisible marks. Use the name "
-            "Ollama lists, like gemma3:latest."
-        )
-    return model_name or None
-
-
-def _clean_search(search: Any) -> str | None:
-    if search is None:
-        return None
-    if not isinstance(search, str):
-        raise InvalidInput("A search must be text.")
-    search = refuse_unstorable(search, "The search").strip()
-    if len(search) > MAX_TITLE:
-        raise InvalidInput(f"Titles are at most {MAX_TITLE} characters; shorten the search.")
-    return search or None

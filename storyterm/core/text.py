@@ -17,9 +17,10 @@ Cheap to import (re only): the CLI, the TUI's first frame and the core all use i
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-from storyterm.core.basics import MAX_DIRECTION, MAX_PART
+from storyterm.core.basics import MAX_DIRECTION, MAX_MODEL_NAME, MAX_PART, MAX_TITLE
 from storyterm.errors import InvalidInput
 
 #: What no database can store: NUL and UTF-16 surrogates (alone, they are not characters).
@@ -153,3 +154,35 @@ def clean_content(content: Any) -> str:
     if len(content) > MAX_PART:
         raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
     return refuse_unstorable(content, "The part's text")
+
+
+def clean_model_name(model_name: Any) -> str | None:
+    """A model name as given (stripped; None for none), refused with the rule it breaks."""
+    if model_name is None:
+        return None
+    if not isinstance(model_name, str):
+        raise InvalidInput("A model name must be text, like gemma3:latest.")
+    model_name = model_name.strip()
+    if len(model_name) > MAX_MODEL_NAME:
+        raise InvalidInput(
+            f"A model name can be at most {MAX_MODEL_NAME} characters long; this one has "
+            f"{len(model_name):,}. Use the name Ollama lists, like gemma3:latest."
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in model_name):
+        raise InvalidInput(
+            "A model name cannot hold control characters or invisible marks. Use the name "
+            "Ollama lists, like gemma3:latest."
+        )
+    return model_name or None
+
+
+def clean_title_search(search: Any) -> str | None:
+    """A search of titles as given (stripped; None for none), refused when unusable."""
+    if search is None:
+        return None
+    if not isinstance(search, str):
+        raise InvalidInput("A search must be text.")
+    search = refuse_unstorable(search, "The search").strip()
+    if len(search) > MAX_TITLE:
+        raise InvalidInput(f"Titles are at most {MAX_TITLE} characters; shorten the search.")
+    return search or None
