@@ -72,7 +72,11 @@ def test_a_hint_whose_token_left_the_keyring_ends_the_frame_it_showed(
         with pytest.raises(InvalidToken, match="no longer in the system keyring"):
             later.confirm_login()
         assert later.tokens.hint() is None  # the next start asks the keyring first
-        assert fresh(runtime).current_account(first_frame=True) is None
+        again = fresh(runtime)
+        try:
+            assert again.current_account(first_frame=True) is None
+        finally:
+            again.close()
     finally:
         later.close()
 
@@ -115,7 +119,11 @@ def test_a_forged_hint_shows_nobody(runtime: Runtime) -> None:
     import json
 
     login_as(runtime, "alice")
-    bob = login_as(fresh(runtime), "bob")
+    other = fresh(runtime)
+    try:
+        bob = login_as(other, "bob")
+    finally:
+        other.close()  # its Store (and the Store's threads) go with it
     login_as(runtime, "alice")
     hint_file = runtime.settings.state_dir / LOGIN_HINTS / f"{runtime.database_id}.hint"
     head, body = hint_file.read_text().split(".")
