@@ -56,6 +56,17 @@ def _ts(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+def _session_id() -> Any:
+    """The story a row belongs to (it goes when the story goes for good)."""
+    return Field(
+        sa_column=sa.Column(
+            sa.String(36),
+            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+
+
 class User(SQLModel, table=True):
     __tablename__ = "users"
 
@@ -115,13 +126,7 @@ class StoryPart(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("session_id", "seq", name="uq_story_parts_session_seq"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    session_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(36),
-            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    session_id: str = _session_id()
     seq: int
     direction: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
     content: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
@@ -181,13 +186,7 @@ class TrashedPart(SQLModel, table=True):
             sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
         )
     )
-    session_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(36),
-            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    session_id: str = _session_id()
     seq: int
     word_count: int = Field(default=0)
     payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
@@ -203,13 +202,7 @@ class StoryChange(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_story_changes_session", "session_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    session_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(36),
-            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    session_id: str = _session_id()
     action: str = Field(max_length=32)
     payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     undone: bool = Field(default=False)
@@ -224,13 +217,7 @@ class LoreRow(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_lore_entries_session", "session_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    session_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(36),
-            sa.ForeignKey("story_sessions.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    session_id: str = _session_id()
     name: str = Field(max_length=100)
     keys: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     content: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
