@@ -50,9 +50,8 @@ class ContextGauge:
         #: The generation stack is loaded (the warm-up after the first frame is done).
         self._ready = False
         self._session: Session | None = None
-        #: (session id, version) last asked for, and last answered.
+        #: (session id, version) last asked for.
         self._measured: tuple[str, int] | None = None
-        self._answered: tuple[str, int] | None = None
         self._meter: ContextMeter | None = None
         self._timer: Timer | None = None
         #: A measurement is asked for and not in yet.
@@ -111,7 +110,6 @@ class ContextGauge:
         self._host.post_message(ContextMeasured(session_id, meter, key))
 
     def measured(self, event: ContextMeasured) -> None:
-        self._answered = event.key
         if event.key == self._measured:
             self._pending = False
         if self._session is None or event.session_id != self._session.id:
