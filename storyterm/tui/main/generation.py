@@ -120,6 +120,13 @@ class _Run:
         self.recovery: Recovered | None = None
 
 
+async def _drain(first: asyncio.Future[Any], events: Any) -> None:
+    """Let a storyteller that was told to stop run to its end (it saves what it wrote)."""
+    event = await first
+    while event is not None:
+        event = await anext(events, None)
+
+
 class Generation:
     """Writes one part at a time into the story pane: start(), stop() on Esc, and
     stop_and_wait() when the app quits, so that the text written so far is saved."""
@@ -277,7 +284,13 @@ class Generation:
         try:
             view = await self._begin(session, direction, replaced, finish)
         except BaseException:
-            first.cancel()
+            # The part could not be shown: the storyteller stops, keeping what it wrote, and
+            # the pane shows what the database holds; the error goes on to the error log.
+            cancel.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(_drain(first, events), 5.0)
+            self._cancel = self._worker = self._view = None
+            self._host.post_message(GenerationEnded(session.id, None, reopen=True))
             raise
         run = _Run(session, direction, view, replaced, finish)
         try:
@@ -304,7 +317,7 @@ class Generation:
                 part = structs.replace(
                     part, content=replaced.content, word_count=replaced.word_count
                 )
-        view = await self._story.add_part(part, replace=replaced is not None)
+        view = await self._story.add_part(part)
         view.begin_stream(f"waiting for {session.model_name or 'the model'}…", text=part.content)
         self._view = view
         self._story.follow(view)

@@ -343,13 +343,16 @@ class StoryView(VerticalScroll, can_focus=True):
             self.selected = None
         self._update_markers()
 
-    async def add_part(self, part: Part, *, replace: bool = False) -> PartView:
-        """Mount a part at the bottom (a new generation) and return its view; with `replace`
-        the view of the same part is replaced where it stands (a new take of it), and stays
-        selected if it was."""
+    async def add_part(self, part: Part) -> PartView:
+        """Mount a part being written and return its view: at the bottom (the next part), or
+        in place of the view of the same part (a new take of it), which stays selected if it
+        was."""
         view = PartView(part)
         before = self.query_one("#newer")
-        if replace and (old := self.part_view(part.seq)) is not None:
+        # A read of the story that ended just before (a reload, the live watcher) may have
+        # shown this part already, as the database held it: the part being written takes its
+        # place rather than standing beside it under the same id.
+        if (old := self.part_view(part.seq)) is not None:
             before = self.children[self.children.index(old) + 1]
             view.set_class(self.selected == part.seq, "-selected")
             await old.remove()

@@ -1,0 +1,98 @@
+"""A part written from the TUI when something else touched the story pane at the same moment:
+the writer is never left with a story stuck "generating"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from storyterm.core.runtime import Runtime
+from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.tui.main.screen import MainScreen
+from storyterm.tui.widgets.part_view import PartView, provisional_part
+from storyterm.tui.widgets.story_view import StoryView
+from tests.tui.helpers import make_app, ready, seed_session, wait_until, writer_id
+
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def writing(runtime: Runtime) -> Iterator[tuple[Runtime, FakeOllama]]:
+    with FakeOllama(models=["gemma3:latest"], tokens=5) as fake:
+        runtime.settings.ollama_host = fake.url
+        yield runtime, fake
+
+
+async def test_a_part_already_shown_by_a_read_is_taken_over_by_the_part_being_written(
+    writing: tuple[Runtime, FakeOllama],
+) -> None:
+    # A read of the story (the live watcher, a reload) that ended just before Enter can show
+    # the part about to be written as the database held it; the part being written takes its
+    # place instead of failing to mount beside it under the same id.
+    runtime, fake = writing
+    fake.reply = "The lamp went out."
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        await story.mount(
+            PartView(provisional_part(screen.session, 2, "as read")), before="#newer"
+        )
+        await pilot.press(*"Go on", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        assert [view.seq for view in story.part_views] == [1, 2]
+        assert story.loaded_part(2).content == "The lamp went out."
+        assert runtime.sessions.open(alice, sid).parts[-1].content == "The lamp went out."
+
+
+async def test_a_part_that_cannot_be_shown_ends_the_run_and_the_next_enter_writes(
+    writing: tuple[Runtime, FakeOllama],
+    monkeypatch: pytest.MonkeyPatch,
+    unexpected_errors: list[BaseException],
+) -> None:
+    runtime, fake = writing
+    fake.reply = "Rain."
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    real_add_part = StoryView.add_part
+    calls = 0
+
+    async def add_part_once_broken(self: StoryView, part):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the pane could not take the part")
+        return await real_add_part(self, part)
+
+    monkeypatch.setattr(StoryView, "add_part", add_part_once_broken)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        await pilot.press(*"First", "enter")
+        # The run ends (it is not left "generating"), and the pane shows what is stored: the
+        # storyteller, told to stop, kept whatever it had written as part 2.
+        await wait_until(pilot, lambda: calls == 1 and not screen.generating)
+        stored = runtime.sessions.open(alice, sid).parts
+        await wait_until(
+            pilot, lambda: [v.seq for v in story.part_views] == [p.seq for p in stored]
+        )
+        await pilot.press(*"Second", "enter")
+        await wait_until(
+            pilot,
+            lambda: calls == 2
+            and not screen.generating
+            and screen.session.part_count == len(stored) + 1,
+        )
+        assert runtime.sessions.open(alice, sid).parts[-1].content == "Rain."
+        assert story.part_views[-1].part.content == "Rain."
+    # The writer was told (the error log), and nothing else went wrong.
+    assert [str(e) for e in unexpected_errors] == ["the pane could not take the part"]
+    unexpected_errors.clear()
