@@ -32,6 +32,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import importlib
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,20 @@ class Storyteller:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+    def warm(self) -> None:
+        """Ahead of the first part (a UI's warm-up thread, once LangChain is imported): what
+        LangChain imports only when a chat model first streams, its callback managers' tracers
+        (LangSmith's run helpers with them) and the message normaliser's block translators,
+        ~10-25 ms on the event loop at the first part after start-up (bench/FINDINGS.md).
+        Nothing is asked of Ollama and no run is started, so nothing is traced."""
+        from langchain_core.callbacks import AsyncCallbackManager
+
+        AsyncCallbackManager.configure()
+        # Imported by the normaliser when a stream starts (not public: a LangChain without
+        # it simply goes without the warm-up).
+        with contextlib.suppress(ImportError):
+            importlib.import_module("langchain_core.messages.block_translators.langchain_v0")
 
     def _chat_ollama(
         self, model: str, num_ctx: int, num_predict: int, purpose: str, sampling: Sampling
