@@ -204,7 +204,7 @@ class Run:
         try:
             await story_check.check_story(self, direction, regenerate, part_seq, finish)
         except BaseException:
-            story_check.drop(listing)
+            listing.cancel()  # (a failure it already had is then not logged as unretrieved)
             raise
         session = self.session
         assert session is not None

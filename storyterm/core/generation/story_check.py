@@ -3,8 +3,7 @@ core/generation/run.py), while Ollama's listing is asked for at the same time.""
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from storyterm.core.basics import being_written_message, status_message
 from storyterm.core.generation.continuation import check_finishable
@@ -50,10 +49,3 @@ async def check_story(
         run.expected_seq = session.part_count + 1
     run.direction = direction
     run.session = session
-
-
-def drop(task: asyncio.Future[Any]) -> None:
-    """`task`'s answer is no longer wanted (the story check failed first): cancel it, and keep
-    an error it already ended with from being logged as never retrieved."""
-    task.cancel()
-    task.add_done_callback(lambda done: done.cancelled() or done.exception())
