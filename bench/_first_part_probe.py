@@ -4,7 +4,8 @@ Run as a script: ``python bench/_first_part_probe.py DATABASE_URL TOKEN OLLAMA_U
 WAIT_S``. The app starts headless (App.run_test, 160x45) on the database, logged in with TOKEN,
 its newest story fresh (no part); once the main screen is ready it waits WAIT_S (the writer
 reads and types a direction), then writes a part and another one, each timed from Enter to the
-whole reply on screen. Prints one JSON line: {"first_ms": ..., "second_ms": ...}.
+whole reply on screen (saved, and drawn as saved). Prints one JSON line: {"first_ms": ...,
+"second_ms": ...}.
 """
 
 from __future__ import annotations
@@ -46,8 +47,15 @@ async def main(url: str, token: str, ollama: str, state: Path, wait: float) -> d
         for name in ("first_ms", "second_ms"):
             session = screen.session
             before = session.part_count
+            field = screen.column.direction_bar.input
+            # The writer types a direction, then presses Enter. The pilot's press waits for
+            # the process to go idle after each key (Textual's wait_for_idle: until a 20 ms
+            # slice takes under 1 ms of CPU), which is the harness's wait, not the writer's:
+            # the keys go in as a writer's would, and the clock watches the screen.
+            typed = asyncio.ensure_future(pilot.press("x"))
+            await wait_until(lambda field=field: field.value.endswith("x"), what="the x typed")
             t0 = time.perf_counter()
-            await pilot.press("x", "enter")
+            enter = asyncio.ensure_future(pilot.press("enter"))
 
             def done(before: int = before) -> bool:
                 shown = screen.session
@@ -60,6 +68,7 @@ async def main(url: str, token: str, ollama: str, state: Path, wait: float) -> d
 
             await wait_until(done, timeout=60, what="the part on screen")
             times[name] = (await painted(app) - t0) * 1000
+            await asyncio.gather(typed, enter)
             await asyncio.sleep(0.3)
     return times
 

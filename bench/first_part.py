@@ -179,6 +179,7 @@ def run(ctx: Context, area: AreaResult) -> None:
         "call Enter makes (MainScreen.generate) to the first screen refresh showing text, after "
         f"two untimed parts. First part after start-up: each sample is a fresh interpreter on a "
         f"new database with one fresh story; the writer reads for {WAIT_S:.0f} s after the main "
-        "screen is ready (the warm-up after the first frame runs then), then presses x and "
-        "Enter; timed to the refresh after the part is saved and shown."
+        "screen is ready (the warm-up after the first frame runs then), then types x and "
+        "presses Enter; timed from Enter to the refresh after the part is saved and shown (the "
+        "keys go in without the pilot's waits for an idle process, which are not the writer's)."
     )

@@ -49,9 +49,10 @@ def _warm_imports() -> None:
 
 
 #: What the first part needs that start-up does not load: LangChain and the Ollama chat model,
-#: the generation's own modules, and the widget a part streams into (Textual's Markdown, with
-#: markdown-it). Imported in a thread after the first frame: on the event loop they held up
-#: the first part after start-up by over a second (bench/FINDINGS.md).
+#: the generation's own modules, the widget a part streams into (Textual's Markdown, with
+#: markdown-it) and the column's takes-and-undo keys (Enter forgets the last deletion's undo).
+#: Imported in a thread after the first frame: on the event loop they held up the first part
+#: after start-up by over a second (bench/FINDINGS.md).
 GENERATION_MODULES = (
     "httpx",
     "ollama",
@@ -59,6 +60,7 @@ GENERATION_MODULES = (
     "storyterm.core.memory.prompt",
     "storyterm.core.generation.storyteller",
     "storyterm.tui.widgets.stream_markdown",
+    "storyterm.tui.main.history_actions",
 )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from storyterm.core.generation.catalog import ModelInfo
 from storyterm.core.generation.events import Failed, Finished, Saved, TextDelta
 from storyterm.core.memory import prompt as m
 from storyterm.core.storage.tables import PartState, SessionStatus
@@ -22,6 +23,7 @@ from storyterm.errors import (
     InvalidTransition,
     ModelMissing,
     ModelUnavailable,
+    OllamaUnreachable,
 )
 from tests.story_helpers import (
     BIBLE,
@@ -168,6 +170,25 @@ async def test_ollama_down_says_so_and_adds_nothing(tmp_path: Path) -> None:
         assert isinstance(failed.error, ModelUnavailable) and failed.part is None
         assert "Ollama is not running at http://127.0.0.1:9" in failed.error.message
         assert down.sessions.get(down.user_id, session.id).part_count == 0
+    finally:
+        down.close()
+
+
+async def test_a_paused_story_says_so_even_with_ollama_down(tmp_path: Path) -> None:
+    # Ollama's models are listed while the story is read: the story's own state still answers
+    # first.
+    class Down(StubCatalog):
+        async def list_models(self) -> list[ModelInfo]:
+            raise OllamaUnreachable("Ollama is not running.")  # at once, before the story
+
+    down = make_kit(tmp_path, None)
+    down.storyteller.catalog = Down(down.settings, [])
+    try:
+        session = down.new_session()
+        down.sessions.pause(down.user_id, session.id)
+        [failed] = await down.run(session.id)
+        assert isinstance(failed.error, InvalidTransition)
+        assert "is paused. Resume it first" in failed.error.message
     finally:
         down.close()
 

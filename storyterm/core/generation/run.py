@@ -18,15 +18,14 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from storyterm.core.basics import being_written_message, status_message
-from storyterm.core.generation import ending, thinking
+from storyterm.core.generation import ending, story_check, thinking
 from storyterm.core.generation.catalog import (
     ModelCatalog,
     pick_model,
     silent_model_error,
     translate_ollama_error,
 )
-from storyterm.core.generation.continuation import Continuation, check_finishable
+from storyterm.core.generation.continuation import Continuation
 from storyterm.core.generation.database_calls import DatabaseCalls
 from storyterm.core.generation.events import Event, Failed, Finished
 from storyterm.core.generation.reply import Reply
@@ -36,13 +35,12 @@ from storyterm.core.memory.state import LAST_THINKING
 from storyterm.core.sampling import SUMMARY_SAMPLING, Sampling
 from storyterm.core.service import SessionService
 from storyterm.core.storage.tables import PartState, SessionStatus
-from storyterm.core.text import clean_direction, scrub
+from storyterm.core.text import scrub
 from storyterm.core.views import Part, Session
 from storyterm.errors import (
     Conflict,
     GenerationStopped,
     InvalidInput,
-    InvalidTransition,
     ModelFailed,
     StorytermError,
 )
@@ -200,40 +198,20 @@ class Run:
         the context window."""
         from storyterm.core.memory.prompt import Budget, MemoryState
 
-        opened = await self.db(self.sessions.open, self.user_id, self.session_id, 1)
-        session = opened.session
-        if session.status is not SessionStatus.ACTIVE:
-            raise InvalidTransition(status_message(session.title, session.status.value))
-        direction = clean_direction(direction)
-        last = opened.parts[-1] if opened.parts else None
-        if last is not None and last.state is PartState.STREAMING:
-            raise Conflict(being_written_message(last.seq, session.title))
-        if regenerate or finish:
-            if last is None:
-                what = "finish" if finish else "write again"
-                raise InvalidTransition(
-                    f"“{session.title}” has no part to {what} yet; continue it first."
-                )
-            target = last
-            if part_seq is not None and part_seq != last.seq:
-                target = await self.db(
-                    self.sessions.get_part, self.user_id, self.session_id, part_seq
-                )
-            if finish:
-                check_finishable(target, direction)
-                self.finishing_part = True
-            self.replaced = target
-            self.newest_only = part_seq is None
-            direction = direction or target.direction
-            self.expected_seq = target.seq
-        else:
-            self.expected_seq = session.part_count + 1
-        self.direction = direction
-        self.session = session
+        # Ollama's listing is asked for while the story is read: one round trip's wait, not
+        # two in a row. A story that cannot take a part still says so first.
+        listing = asyncio.ensure_future(self.catalog.list_models())
+        try:
+            await story_check.check_story(self, direction, regenerate, part_seq, finish)
+        except BaseException:
+            listing.cancel()  # (a failure it already had is then not logged as unretrieved)
+            raise
+        session = self.session
+        assert session is not None
 
         notes: list[str] = []
         catalog = self.catalog
-        models = await catalog.list_models()
+        models = await listing
         if session.model_name:
             self.model = catalog.ensure_installed(session.model_name, models)
         else:

@@ -32,6 +32,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import importlib
+import threading
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,8 @@ if TYPE_CHECKING:
 MAX_FOLD_ROUNDS = 4
 #: Sessions whose last prompt is kept in memory (older ones are rebuilt from the database).
 LAST_PROMPTS_KEPT = 64
+#: Threads for a generation's database work.
+DATABASE_THREADS = 4
 
 
 class LastPrompts:
@@ -109,12 +113,34 @@ class Storyteller:
         self.chat_model_factory = chat_model_factory or self._chat_ollama
         # Database work runs here so that the event loop (the TUI) never waits on the disk.
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=4, thread_name_prefix="storyterm-save"
+            max_workers=DATABASE_THREADS, thread_name_prefix="storyterm-save"
         )
         self._prompts = LastPrompts()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+    def warm(self) -> None:
+        """Ahead of the first part (a UI's warm-up thread, once LangChain is imported), what
+        the first part after start-up did for the first time on the event loop
+        (bench/FINDINGS.md): start the database threads (a thread pool starts one when a call
+        finds none idle, and Thread.start waits until the new thread runs: ~10 ms each under
+        load), and import what LangChain imports only when a chat model first streams, its
+        callback managers' tracers (LangSmith's run helpers with them) and the message
+        normaliser's block translators. Nothing is asked of Ollama and no run is started, so
+        nothing is traced."""
+        started = threading.Barrier(DATABASE_THREADS)
+        with contextlib.suppress(RuntimeError):  # closed meanwhile (the app quit)
+            # Each call holds its thread until all have one: every thread is started.
+            calls = [self._executor.submit(started.wait, 5) for _ in range(DATABASE_THREADS)]
+            concurrent.futures.wait(calls)
+        from langchain_core.callbacks import AsyncCallbackManager
+
+        AsyncCallbackManager.configure()
+        # Imported by the normaliser when a stream starts (not public: a LangChain without
+        # it simply goes without the warm-up).
+        with contextlib.suppress(ImportError):
+            importlib.import_module("langchain_core.messages.block_translators.langchain_v0")
 
     def _chat_ollama(
         self, model: str, num_ctx: int, num_predict: int, purpose: str, sampling: Sampling

@@ -447,7 +447,11 @@ class Generation:
         with contextlib.suppress(StorytermError):  # the next action that needs it will say
             self._runtime.sessions  # noqa: B018
         warm_generation_imports()
-        self._runtime.storyteller  # noqa: B018 - made now, not at the first Enter
+        from storyterm.tui.widgets.stream_markdown import warm_parser
+
+        warm_parser()
+        # Made now, not at the first Enter; with what LangChain loads at a first stream.
+        self._runtime.storyteller.warm()
         self._host.post_message(Warmed())
         # What this loaded (SQLAlchemy, LangChain, the Ollama client) lives as long as the app:
         # frozen (StorytermApp.mark_ready), so that full collections stop walking it on every

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from markdown_it import MarkdownIt
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownStream
 
@@ -36,3 +37,11 @@ class StreamMarkdown(Markdown):
 
     def open_stream(self) -> MarkdownStream:
         return Markdown.get_stream(self)
+
+
+def warm_parser() -> None:
+    """Parse a line as a streaming part's Markdown does (Textual's "gfm-like" markdown-it, with
+    linkify), in the warm-up thread: the first parse of the process compiles its patterns
+    (linkify-it's are large; Python keeps compiled patterns for the whole process), ~10 ms on
+    the event loop at the first words of the first part otherwise (bench/FINDINGS.md)."""
+    MarkdownIt("gfm-like").parse("Warm *words*, **bold**, `code` and www.example.com.\n\n- one\n")
