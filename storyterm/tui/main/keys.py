@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from storyterm.tui.main.story_actions import CHOOSE_KEY, COPY_KEY
 from storyterm.tui.widgets.direction import DirectionInput
@@ -259,7 +259,7 @@ def available(
     """Whether `action` can work now, so that the footer shows nothing that cannot. `part` is
     the part the part keys act on (the selected one, else the last); `unsaved`, whether text a
     failed save kept waits to be put back."""
-    if action in LETTER_ACTIONS and isinstance(focused, Input):
+    if action in LETTER_ACTIONS and isinstance(focused, (Input, TextArea)):
         return False  # the input is taking the letters
     if action == "stop":
         return generating
