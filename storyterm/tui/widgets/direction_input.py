@@ -9,10 +9,8 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets.text_area import Edit, EditResult
 
 from storyterm.core.basics import MAX_DIRECTION
-from storyterm.core.text import terminal_safe
 from storyterm.tui.widgets.direction_history import DirectionHistory
 from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
@@ -23,23 +21,15 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 NEWLINE_KEYS = "ctrl+j,shift+enter,alt+enter"
 NEWLINE_KEY = "ctrl+j"
 
-#: The most lines the box grows to before it scrolls (the CSS max-height says it again).
-MAX_LINES = 6
-
-TOO_LONG = (
-    "A direction holds up to {limit:,} characters; {cut:,} of what you typed or pasted did not "
-    "fit. Put lasting facts in the story bible (b) instead."
-)
-
 
 class DirectionInput(SafeTextArea):
     """Where the writer says what happens next. Enter asks for the next part; ctrl+j (and
     shift+enter or alt+enter where the terminal tells them from Enter) breaks the line. Up on
     its first line and down on its last walk through the story's earlier directions.
 
-    A TextArea (terminal-safe, SafeTextArea) that grows with its text to MAX_LINES and then
-    scrolls. What it holds never passes MAX_DIRECTION: an edit that would is cut to fit, and
-    the writer is told. Its own undo keys are left to the screen's (u / ctrl+z undo the last
+    A TextArea (terminal-safe, SafeTextArea) that grows with its text to six lines (the bar's
+    CSS) and then scrolls. What it holds never passes MAX_DIRECTION (SafeTextArea cuts an edit
+    to fit and says so). Its own undo keys are left to the screen's (u / ctrl+z undo the last
     change to the story, in the input as outside it, as they did when it was one line)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,11 +57,17 @@ class DirectionInput(SafeTextArea):
     class Stop(Message):
         """Esc while a part is being written: stop it."""
 
+    TOO_LONG = (
+        "A direction holds up to {limit:,} characters; {cut:,} of what you typed or pasted did "
+        "not fit. Put lasting facts in the story bible (b) instead."
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("soft_wrap", True)
         kwargs.setdefault("compact", True)
         super().__init__(
             "",
+            max_length=MAX_DIRECTION,
             show_line_numbers=False,
             highlight_cursor_line=False,
             tab_behavior="focus",
@@ -79,8 +75,6 @@ class DirectionInput(SafeTextArea):
         )
         #: The open story's earlier directions (the bar says which story is open).
         self.earlier = DirectionHistory()
-        #: The writer has been told the box is full (again once it has room).
-        self._told_full = False
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -154,19 +148,4 @@ class DirectionInput(SafeTextArea):
     def empty(self) -> None:
         """Nothing in the box any more (its direction is in a part now)."""
         self.earlier.stop()
-        self._told_full = False
         self.load_text("")
-
-    def edit(self, edit: Edit) -> EditResult:
-        edit.text = terminal_safe(edit.text)
-        kept = len(self.text) - len(self.get_text_range(edit.top, edit.bottom))
-        room = max(MAX_DIRECTION - kept, 0)
-        if len(edit.text) > room:
-            cut = len(edit.text) - room
-            edit.text = edit.text[:room]
-            if not self._told_full:
-                self._told_full = True
-                self.notify(TOO_LONG.format(limit=MAX_DIRECTION, cut=cut), markup=False)
-        elif kept + len(edit.text) < MAX_DIRECTION:
-            self._told_full = False
-        return super().edit(edit)
