@@ -479,9 +479,9 @@ async def test_help_lists_every_key(runtime: Runtime) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = {str(s.visual).strip() for s in app.screen.query(".key")}
         for key in (
-            "n", "w", "esc", "enter", "p", "r", "c", "C", "e", "ctrl+r", "< >", "E", "b", "v",
-            "d", "x", "u / ctrl+z", "ctrl+y", "T", "/", "1-4", "f5", "? / f1", "[ ]", "ctrl+p",
-            "q / ctrl+q",
+            "n", "w", "esc", "enter", "ctrl+j", "↑ ↓", "p", "r", "c", "C", "e", "ctrl+r", "< >",
+            "E", "b", "v", "d", "x", "u / ctrl+z", "ctrl+y", "T", "/", "1-4", "f5", "? / f1",
+            "[ ]", "ctrl+p", "q / ctrl+q",
         ):  # fmt: skip
             assert key in keys, key
         await pilot.press("escape")

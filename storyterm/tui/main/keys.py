@@ -16,6 +16,7 @@ from textual.widgets import Input, TextArea
 
 from storyterm.tui.main.story_actions import CHOOSE_KEY, COPY_KEY
 from storyterm.tui.widgets.direction import DirectionInput
+from storyterm.tui.widgets.direction_input import NEWLINE_KEY
 from storyterm.tui.widgets.session_list import FILTERS
 
 if TYPE_CHECKING:
@@ -359,6 +360,16 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
             "Writing",
             [
                 ("enter", "In the direction input: write the next part"),
+                (
+                    NEWLINE_KEY,
+                    "In the direction input: a new line (shift+enter and alt+enter too, where the "
+                    "terminal tells them from Enter)",
+                ),
+                (
+                    "↑ ↓",
+                    "In the direction input, on its first / last line: this story's earlier "
+                    "directions, newest first; past the newest, what you were typing",
+                ),
                 ("esc", "Stop the generation (text kept), or leave the input"),
                 *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "F")],
                 *[(k, d) for k, d in screen_rows if k == "[ ]"],
