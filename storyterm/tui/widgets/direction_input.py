@@ -20,6 +20,7 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 #: Elsewhere a terminal sends them as a plain Enter, which sends the direction.
 NEWLINE_KEYS = "ctrl+j,shift+enter,alt+enter"
 NEWLINE_KEY = "ctrl+j"
+_NEWLINE_KEYS = frozenset(NEWLINE_KEYS.split(","))
 
 
 class DirectionInput(SafeTextArea):
@@ -79,10 +80,20 @@ class DirectionInput(SafeTextArea):
     # -- keys ------------------------------------------------------------------------------
 
     async def _on_key(self, event: events.Key) -> None:
-        # Textual calls each class's _on_key in turn: TextArea's would break the line on
-        # Enter. Without it the key bubbles on to the submit binding.
+        # Enter and the newline keys act here, in the order the keys came, not through their
+        # bindings (which list them in the key bar): a binding acts once the key has bubbled
+        # up to the app, after the keys typed behind it have reached the box (tried in tmux:
+        # "Mara", ctrl+j, "reads it" sent at once gave "Marareads it\n"; Enter would send
+        # the words typed after it). prevent_default keeps TextArea's own handler (Textual
+        # calls each class's in turn) from breaking the line on Enter as well.
         if event.key == "enter":
+            event.stop()
             event.prevent_default()
+            self.action_submit()
+        elif event.key in _NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.action_newline()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
