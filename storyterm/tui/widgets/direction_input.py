@@ -16,8 +16,9 @@ from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 #: The keys that break the line. ctrl+j is a line feed, which every terminal sends as it is;
 #: shift+enter and alt+enter only reach the app where the terminal reports them apart from
-#: Enter (the kitty keyboard protocol: kitty, WezTerm, foot, Ghostty; Textual asks for it).
-#: Elsewhere a terminal sends them as a plain Enter, which sends the direction.
+#: Enter (the kitty keyboard protocol, which Textual asks for: kitty, foot, Ghostty, WezTerm
+#: with it on). Elsewhere shift+enter is a plain CR, and Textual 8.2.8 reads alt+enter's
+#: ESC CR as Enter too (tried in tmux): both send the direction.
 NEWLINE_KEYS = "ctrl+j,shift+enter,alt+enter"
 NEWLINE_KEY = "ctrl+j"
 _NEWLINE_KEYS = frozenset(NEWLINE_KEYS.split(","))
