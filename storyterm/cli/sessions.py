@@ -125,8 +125,9 @@ def show_cmd(session_id: str, as_json: bool) -> None:
         elif part.state is PartState.STREAMING:
             heading += "  (being written)"
         say(styled(heading, bold=True))
-        if part.direction:
-            say(f"> {part.direction}")
+        if part.direction:  # a direction of several lines: each line quoted
+            for line in terminal_safe(part.direction).split("\n"):
+                say(f"> {line}".rstrip())
         say(part.content)
 
 

@@ -200,6 +200,10 @@ class SessionService:
     ) -> builtins.list[Part]:
         return self.store.parts.before(user_id, session_id, before_seq, limit)
 
+    def directions(self, user_id: int, session_id: str, limit: int = 100) -> builtins.list[str]:
+        """The story's recent different directions, newest first (the input's history)."""
+        return self.store.parts.directions(user_id, session_id, limit)
+
     def all_parts(self, user_id: int, session_id: str) -> builtins.list[Part]:
         return builtins.list(self.store.parts.iterate(user_id, session_id))
 

@@ -42,6 +42,9 @@ class Reader:
             self._writer(), session_id, before_seq, limit=limit
         )
 
+    def directions(self, session_id: str, limit: int) -> list[str]:
+        return self._runtime.sessions.directions(self._writer(), session_id, limit)
+
     def parts_after(self, session_id: str, after_seq: int, limit: int) -> tuple[list[Part], int]:
         sessions = self._runtime.sessions
         user_id = self._writer()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual import events
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -55,7 +55,9 @@ class TypeAhead:
                     field.insert_text_at_cursor(key.character)
                 else:
                     field.replace(key.character, *field.selection)
-            elif isinstance(field, Input) and key.key == "backspace":
+            elif isinstance(field, TextArea) and key.is_printable and key.character:
+                field.replace(key.character, *field.selection, maintain_selection_offset=False)
+            elif isinstance(field, (Input, TextArea)) and key.key == "backspace":
                 field.action_delete_left()
             else:
                 break

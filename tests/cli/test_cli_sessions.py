@@ -139,6 +139,15 @@ def test_show_prints_the_story_and_json(shelf: Shelf) -> None:
     assert data["parts"][1]["model_name"] == "gemma3:latest"
 
 
+def test_show_quotes_every_line_of_a_direction_of_several_lines(shelf: Shelf) -> None:
+    shelf.service.append_part(
+        shelf.user, shelf.keeper, direction="The boat leaves\n\nRain, then calm", content="Go."
+    )
+    result = shelf.invoke("show", shelf.keeper)
+    assert result.exit_code == 0, result.output
+    assert "## Part 3\n> The boat leaves\n>\n> Rain, then calm\nGo." in result.stdout
+
+
 def test_pause_resume_complete_delete(shelf: Shelf) -> None:
     svc, user = shelf.service, shelf.user
     result = shelf.invoke("pause", shelf.orchard[:8])

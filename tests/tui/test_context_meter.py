@@ -37,7 +37,7 @@ async def test_the_meter_shows_the_next_prompt_and_follows_the_direction(
         before = tokens(shown(app))
         await pilot.press(*"Mara reads the letter aloud, slowly, twice, and then once more")
         await wait_until(pilot, lambda: tokens(shown(app)) > before)
-        typed = app.screen.column.direction_bar.input.value
+        typed = app.screen.column.direction_bar.input.text
         assert meter.label(typed) in shown(app) and meter.tokens(typed) > meter.tokens("")
 
 

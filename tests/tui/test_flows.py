@@ -166,7 +166,7 @@ async def test_pause_resume_complete_with_the_reason_under_the_input(runtime: Ru
         await wait_until(pilot, lambda: str(screen.session.status) == "active")
         assert not bar.input.disabled
         await wait_until(pilot, lambda: isinstance(app.focused, DirectionInput))
-        assert bar.input.value == "Mara reads it"
+        assert bar.input.text == "Mara reads it"
 
         await pilot.press("escape", "c")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -175,7 +175,7 @@ async def test_pause_resume_complete_with_the_reason_under_the_input(runtime: Ru
         await wait_until(pilot, lambda: str(screen.session.status) == "completed")
         why = str(bar.query_one("#why").visual)
         assert "completed and read-only" in why and "e to export" in why
-        assert bar.input.value == "Mara reads it"
+        assert bar.input.text == "Mara reads it"
         # The list row shows the new status mark.
         row = screen.panel.session_list.get_option(sid)
         assert str(row.prompt).startswith("✓")
@@ -479,9 +479,9 @@ async def test_help_lists_every_key(runtime: Runtime) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = {str(s.visual).strip() for s in app.screen.query(".key")}
         for key in (
-            "n", "w", "esc", "enter", "p", "r", "c", "C", "e", "ctrl+r", "< >", "E", "b", "v",
-            "d", "x", "u / ctrl+z", "ctrl+y", "T", "/", "1-4", "f5", "? / f1", "[ ]", "ctrl+p",
-            "q / ctrl+q",
+            "n", "w", "esc", "enter", "ctrl+j", "↑ ↓", "p", "r", "c", "C", "e", "ctrl+r", "< >",
+            "E", "b", "v", "d", "x", "u / ctrl+z", "ctrl+y", "T", "/", "1-4", "f5", "? / f1",
+            "[ ]", "ctrl+p", "q / ctrl+q",
         ):  # fmt: skip
             assert key in keys, key
         await pilot.press("escape")
@@ -559,7 +559,7 @@ async def test_typed_direction_is_kept_when_writing_is_not_possible(runtime: Run
         await ready(pilot)
         await pilot.press(*"They reach the harbour", "enter")
         await pilot.pause()
-        assert main(app).query_one(DirectionBar).input.value == "They reach the harbour"
+        assert main(app).query_one(DirectionBar).input.text == "They reach the harbour"
 
 
 async def test_a_story_deleted_elsewhere_leaves_the_list_with_a_message(

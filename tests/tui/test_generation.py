@@ -73,7 +73,7 @@ async def test_enter_streams_the_next_part_and_saves_it(writing: Runtime) -> Non
         assert part.word_count > 20
         view = screen.query_one("#part-2", PartView)
         assert view.part.content == part.content and not view.streaming
-        assert screen.query_one(DirectionBar).input.value == ""  # used: it is in the part now
+        assert screen.query_one(DirectionBar).input.text == ""  # used: it is in the part now
         assert screen.session.part_count == 2
         row = screen.panel.session_list.get_option(sid)
         assert "2p" in str(row.prompt)
@@ -150,10 +150,10 @@ async def test_enter_while_a_part_is_written_keeps_the_new_direction(
         screen = main(app)
         await pilot.press(*"The storm", "enter")
         view = screen.query_one(DirectionBar)
-        await wait_until(pilot, lambda: screen.generating and view.input.value == "")
+        await wait_until(pilot, lambda: screen.generating and view.input.text == "")
         await pilot.press(*"Then calm", "enter")
         await wait_until(pilot, lambda: any("stays in the input" in m for m in notifications(app)))
-        assert view.input.value == "Then calm" and screen.session.part_count == 0
+        assert view.input.text == "Then calm" and screen.session.part_count == 0
         await pilot.press("escape")
         await wait_until(pilot, lambda: not screen.generating)
         assert writing.sessions.get(alice, screen.session.id).part_count == 1
@@ -188,7 +188,7 @@ async def test_ollama_down_is_a_notification_and_the_direction_stays(runtime: Ru
             pilot, lambda: any("Ollama is not running" in m for m in notifications(app))
         )
         await wait_until(pilot, lambda: not screen.generating)
-        assert screen.query_one(DirectionBar).input.value == "They reach the harbour"
+        assert screen.query_one(DirectionBar).input.text == "They reach the harbour"
         assert runtime.sessions.get(alice, sid).part_count == 1
         assert screen.query_one(StoryView).part_view(2) is None
         assert screen.query_one(StatusBar).ollama == "down"
@@ -202,7 +202,7 @@ async def test_a_missing_model_says_how_to_get_it(writing: Runtime) -> None:
         await ready(pilot)
         await pilot.press(*"Go", "enter")
         await wait_until(pilot, lambda: any("ollama pull" in m for m in notifications(app)))
-        assert main(app).query_one(DirectionBar).input.value == "Go"
+        assert main(app).query_one(DirectionBar).input.text == "Go"
         # The core's message names no key; the main screen adds its own.
         [missing] = [m for m in notifications(app) if "ollama pull" in m]
         assert missing.endswith("Press m to choose the story's model.")

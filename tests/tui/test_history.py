@@ -411,5 +411,5 @@ async def test_u_in_the_direction_input_types_a_u(runtime: Runtime) -> None:
         await ready(pilot)
         screen = main(app)
         await pilot.press("u", "less_than_sign", "greater_than_sign", "x", "T", "C")
-        assert screen.query_one(DirectionBar).input.value == "u<>xTC"
+        assert screen.query_one(DirectionBar).input.text == "u<>xTC"
         assert contents(runtime, sid)[1] == "Second thoughts."

@@ -41,3 +41,35 @@ def test_the_main_screen_holds_keys_from_before_its_mount(fresh_runtime: Runtime
     from storyterm.tui.main.screen import MainScreen
 
     assert MainScreen(fresh_runtime).holding_keys
+
+
+async def test_a_burst_into_the_direction_input_keeps_its_line_break_and_its_enter_in_place(
+    runtime: Runtime,
+) -> None:
+    """tmux send-keys "Mara" C-j "reads it" Enter "Next": the line break between the words
+    (a binding acting once the key had bubbled up put it after them), and Enter sends what came
+    before it; what came after stays in the input."""
+    from storyterm.devtools.fake_ollama import FakeOllama
+    from storyterm.tui.main.screen import MainScreen
+    from storyterm.tui.widgets.direction import DirectionBar, DirectionInput
+    from tests.tui.helpers import ready, seed_session, writer_id
+
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    with FakeOllama(models=["gemma3:latest"], tokens=20) as fake:
+        runtime.settings.ollama_host = fake.url
+        app = make_app(runtime)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(pilot)
+            screen = app.screen
+            assert isinstance(screen, MainScreen) and isinstance(app.focused, DirectionInput)
+            _burst(app, "Mara")
+            app.post_message(events.Key("ctrl+j", "\n"))
+            _burst(app, "reads it")
+            app.post_message(events.Key("enter", "\r"))
+            _burst(app, "Next")
+            await wait_until(pilot, lambda: screen.session.part_count == 2)
+            await wait_until(pilot, lambda: not screen.generating)
+            assert runtime.sessions.open(alice, sid).parts[-1].direction == "Mara\nreads it"
+            # Typed after Enter: new, so kept when the part was written.
+            assert screen.query_one(DirectionBar).input.text == "Mara\nreads itNext"

@@ -97,7 +97,7 @@ async def test_notices_never_cover_the_direction_input(
                 assert not toast.overlaps(region), (name, region, toast)
         # Typing goes on while the notices show.
         await pilot.press(*"The storm")
-        assert direction.value == "The storm"
+        assert direction.text == "The storm"
 
 
 # -- which pane has the keyboard -------------------------------------------------------------
@@ -168,7 +168,7 @@ async def test_brackets_select_parts_of_the_open_story_from_the_list(runtime: Ru
         await wait_until(pilot, lambda: app.screen is screen)
         # In the direction input a bracket is text.
         await pilot.press("w", "left_square_bracket")
-        assert screen.column.direction_bar.input.value == "["
+        assert screen.column.direction_bar.input.text == "["
         assert story.selected == 2
 
 

@@ -140,7 +140,7 @@ async def test_a_part_written_in_another_window_streams_in_then_shows_as_saved(
             await pilot.press(*"Tobias rows out", "enter")
             assert ELSEWHERE in notes(app)
             assert not screen.generating
-            assert bar.input.value == "Tobias rows out"  # kept for later
+            assert bar.input.text == "Tobias rows out"  # kept for later
             # Writing the part again is refused by the core, which says why.
             await pilot.press("ctrl+r")
             await wait_until(pilot, lambda: any("being written right now" in n for n in notes(app)))

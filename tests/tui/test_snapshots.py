@@ -21,6 +21,7 @@ from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.tui.app import StorytermApp
 from storyterm.tui.main.screen import MainScreen
+from storyterm.tui.widgets.direction import DirectionInput
 from tests.tui.helpers import (
     bulk_parts,
     make_app,
@@ -324,7 +325,7 @@ def test_database_unreachable(monkeypatch: pytest.MonkeyPatch, snap_compare: Any
     async def failed(pilot: Pilot[Any]) -> None:
         await wait_until(pilot, lambda: pilot.app._notifications)
         await pilot.pause()
-        for widget in pilot.app.screen.query("Input"):
+        for widget in pilot.app.screen.query("Input, TextArea"):
             widget.cursor_blink = False
 
     try:
@@ -431,10 +432,10 @@ def test_notice_over_the_main_screen(
         await wait_until(pilot, lambda: app.screen.session.title == "Salt Roads")
         await pilot.press("r")
         await wait_until(pilot, lambda: list(app.screen.query("Toast")))
-        await wait_until(pilot, lambda: isinstance(app.focused, Input))
+        await wait_until(pilot, lambda: isinstance(app.focused, DirectionInput))
         await meter_settled(pilot)
         await pilot.app.workers.wait_for_complete()
-        for widget in app.screen.query("Input"):
+        for widget in app.screen.query("Input, TextArea"):
             widget.cursor_blink = False
         await pilot.pause()
 

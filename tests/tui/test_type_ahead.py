@@ -101,6 +101,6 @@ async def test_a_direction_typed_while_the_stories_load_reaches_the_input(
         screen = app.screen
         assert isinstance(screen, MainScreen)
         direction = screen.query_one(DirectionInput)
-        await wait_until(pilot, lambda: direction.value == "She opens it")
+        await wait_until(pilot, lambda: direction.text == "She opens it")
         assert app.focused is direction
         assert not any("Still opening" in m for m in notifications(app))

@@ -140,6 +140,21 @@ class Parts:
             )
         return [Part.model_validate(dict(r)) for r in reversed(rows)]
 
+    def directions(self, user_id: int, session_id: str, limit: int) -> list[str]:
+        """Up to `limit` different directions of the story's parts, newest first (the
+        direction input's history). Only the newest parts are read (four per direction asked
+        for: a story's directions repeat little), and only their direction column."""
+        self.tx.read_session(user_id, session_id)
+        with self.tx.read() as conn:
+            rows = conn.execute(
+                sa.select(parts_t.c.direction)
+                .where(parts_t.c.session_id == session_id, parts_t.c.direction != "")
+                .order_by(parts_t.c.seq.desc())
+                .limit(max(limit, 0) * 4)
+            ).scalars()
+            seen = dict.fromkeys(rows)  # first seen is newest; insertion order is kept
+        return list(seen)[:limit]
+
     def iterate(self, user_id: int, session_id: str, batch: int = 200) -> Iterator[Part]:
         """Every part in order, read a batch at a time (export, memory building)."""
         self.tx.read_session(user_id, session_id)

@@ -430,9 +430,7 @@ class Generation:
 
     def _clear_direction(self, direction: str) -> bool:
         """Empty the input, unless the writer has typed something new there meanwhile."""
-        field = self._direction.input
-        if field.value.strip() == direction:
-            field.value = ""
+        self._direction.clear_sent(direction)
         return True
 
     # -- ahead of the first part -----------------------------------------------------------

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from storyterm.tui.main.story_actions import CHOOSE_KEY, COPY_KEY
 from storyterm.tui.widgets.direction import DirectionInput
+from storyterm.tui.widgets.direction_input import NEWLINE_KEY
 from storyterm.tui.widgets.session_list import FILTERS
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ def available(
     """Whether `action` can work now, so that the footer shows nothing that cannot. `part` is
     the part the part keys act on (the selected one, else the last); `unsaved`, whether text a
     failed save kept waits to be put back."""
-    if action in LETTER_ACTIONS and isinstance(focused, Input):
+    if action in LETTER_ACTIONS and isinstance(focused, (Input, TextArea)):
         return False  # the input is taking the letters
     if action == "stop":
         return generating
@@ -359,6 +360,16 @@ def help_sections(story_keys: Iterable[BindingType]) -> HelpSections:
             "Writing",
             [
                 ("enter", "In the direction input: write the next part"),
+                (
+                    NEWLINE_KEY,
+                    "In the direction input: a new line (shift+enter and alt+enter too, where the "
+                    "terminal tells them from Enter)",
+                ),
+                (
+                    "↑ ↓",
+                    "In the direction input, on its first / last line: this story's earlier "
+                    "directions, newest first; past the newest, what you were typing",
+                ),
                 ("esc", "Stop the generation (text kept), or leave the input"),
                 *[(k, d) for k, d in screen_rows if k in ("w", "ctrl+r", "F")],
                 *[(k, d) for k, d in screen_rows if k == "[ ]"],

@@ -21,6 +21,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
+from textual.widgets import TextArea
 from textual.worker import Worker, WorkerState
 
 from storyterm.tui.messages import (
@@ -87,7 +88,7 @@ class StoryColumn(Vertical):
 
     def compose(self) -> ComposeResult:
         yield StoryView(self._reader, id="story").data_bind(StoryColumn.session)
-        yield DirectionBar(id="direction-bar").data_bind(
+        yield DirectionBar(self._reader, id="direction-bar").data_bind(
             StoryColumn.session, StoryColumn.generating
         )
 
@@ -267,7 +268,9 @@ class StoryColumn(Vertical):
         elif session.part_count == 0:
             self.notify("This story has no part to write again yet: write one with Enter.")
         else:
-            direction = self.direction_bar.input.value.strip()
+            direction = self.direction_bar.text.strip()
+            if direction:
+                self.direction_bar.sent(direction)
             self.generate(session, direction, regenerate=True, part=self.story.selected)
 
     def finish(self, session: Session) -> None:
@@ -317,7 +320,7 @@ class StoryColumn(Vertical):
             self,
             self._runtime,
             self._writer,
-            typed=lambda: self.direction_bar.input.value,
+            typed=lambda: self.direction_bar.text,
             busy=lambda: self.generating,
         )
 
@@ -329,15 +332,16 @@ class StoryColumn(Vertical):
     def _warmed(self, event: Warmed) -> None:
         event.stop()
         self.gauge.ready()
+        self.direction_bar.start()  # the open story's earlier directions, now the Store is open
 
     @on(ContextMeasured)
     def _measured(self, event: ContextMeasured) -> None:
         event.stop()
         self.gauge.measured(event)
 
-    @on(DirectionInput.Changed)
-    def _typed(self, event: DirectionInput.Changed) -> None:
-        self.gauge.typed(event.value)
+    @on(TextArea.Changed, "#direction")
+    def _typed(self, event: TextArea.Changed) -> None:
+        self.gauge.typed(event.text_area.text)
 
     # -- takes, undo and the trash (history_actions.py): the parts' side --------------------
 

@@ -11,13 +11,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Footer, Label, Static, TextArea
 
 from storyterm.core.basics import MAX_DIRECTION
 from storyterm.errors import StorytermError
 from storyterm.tui.screens.form import FormBehaviour, SaveFailed
 from storyterm.tui.text import one_line, safe
-from storyterm.tui.widgets.safe_input import SafeInput
 from storyterm.tui.widgets.safe_text_area import SafeTextArea
 
 if TYPE_CHECKING:
@@ -33,7 +32,8 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
         #editor { padding: 0 1; }
         #heading { text-style: bold; color: $text-primary; padding: 1 1 0 1; }
         Label { color: $text-muted; margin: 1 0 0 1; }
-        #direction { margin: 0 0 0 0; }
+        /* A direction may hold several lines: it grows to six, then scrolls. */
+        #direction { height: auto; max-height: 6; }
         #content { height: 1fr; }
         #error { color: $text-error; padding: 0 1; display: none; }
         #error.-shown { display: block; }
@@ -70,7 +70,9 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
                 id="heading",
             )
             yield Label("Direction (what you asked for)")
-            yield SafeInput(self.shown[0], id="direction", max_length=MAX_DIRECTION)
+            yield SafeTextArea(
+                self.shown[0], id="direction", max_length=MAX_DIRECTION, soft_wrap=True
+            )
             yield Label("Text")
             # Control characters show as symbols (␛); saving an edit keeps them as symbols.
             yield SafeTextArea(self.shown[1], id="content", soft_wrap=True)
@@ -84,7 +86,8 @@ class PartEditorScreen(FormBehaviour, Screen["Part | None"]):
         self.query_one("#content", TextArea).focus()
 
     def _values(self) -> tuple[str, str]:
-        return self.query_one("#direction", Input).value, self.query_one("#content", TextArea).text
+        direction = self.query_one("#direction", TextArea)
+        return direction.text, self.query_one("#content", TextArea).text
 
     @property
     def changed(self) -> bool:
