@@ -53,7 +53,7 @@ async def main(url: str, token: str, ollama: str, state: Path, wait: float) -> d
             # slice takes under 1 ms of CPU), which is the harness's wait, not the writer's:
             # the keys go in as a writer's would, and the clock watches the screen.
             typed = asyncio.ensure_future(pilot.press("x"))
-            await wait_until(lambda field=field: field.value.endswith("x"), what="the x typed")
+            await wait_until(lambda field=field: field.text.endswith("x"), what="the x typed")
             t0 = time.perf_counter()
             enter = asyncio.ensure_future(pilot.press("enter"))
 
