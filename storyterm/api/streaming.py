@@ -237,13 +237,26 @@ class Generation:
 
     async def _body(self, first: object) -> AsyncIterator[bytes]:
         try:
-            event = first
+            event: object = first
             while event is not _END:
+                after: object = None
+                if isinstance(event, TextDelta):
+                    event, after = self._with_queued_text(event)
                 data = event_frame(event)
                 if data:
                     yield data
+                if after is not None:
+                    event = after
+                    continue
+                queue = self._queue
+                if not queue.empty():
+                    event = queue.get_nowait()
+                    continue
                 try:
-                    event = await asyncio.wait_for(self._queue.get(), KEEPALIVE_SECONDS)
+                    # Not asyncio.wait_for: in Python 3.11 it makes a task for every wait,
+                    # and this waits once for every token.
+                    async with asyncio.timeout(KEEPALIVE_SECONDS):
+                        event = await queue.get()
                 except TimeoutError:
                     yield KEEPALIVE_COMMENT
                     event = None
@@ -251,3 +264,23 @@ class Generation:
             # A normal end, or the response torn down by a disconnect: either way the part is
             # saved before the request is over.
             await self.stop()
+
+    def _with_queued_text(self, delta: TextDelta) -> tuple[TextDelta, object]:
+        """`delta` joined with the text already queued behind it, so that what came while the
+        last frame was being sent goes out as one frame (a busy server sends fewer, larger
+        frames; an idle one still sends each piece at once); and the event after that text
+        (None: nothing is queued)."""
+        queue = self._queue
+        if queue.empty():
+            return delta, None
+        pieces = [delta.text]
+        after: object = None
+        while not queue.empty():
+            event = queue.get_nowait()
+            if not isinstance(event, TextDelta):
+                after = event
+                break
+            pieces.append(event.text)
+        if len(pieces) == 1:
+            return delta, after
+        return TextDelta("".join(pieces)), after

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -97,6 +98,9 @@ class Publisher:
         self._closing = False
         #: A batch taken off the queue is being sent.
         self._busy = False
+        #: When the thread looks at the queue next on its own (time.monotonic(); inf: only
+        #: when told; in the past: it is awake and will look before it waits again).
+        self._wake_at = 0.0
         self._client: Any = None
         self._down_until = 0.0
         self._warned = False
@@ -148,14 +152,22 @@ class Publisher:
             if self._closing:
                 return
             buffered = self._texts.get(key)
+            wake = False
             if buffered is not None and buffered.end != offset:
                 self._queue(self._texts.pop(key).event())
                 buffered = None
+                wake = True
             if buffered is None:
                 buffered = self._texts[key] = _Text(user_id, session_id, seq, version, offset)
+                # The thread must hear of a new piece only when it would look later than the
+                # piece is due: text added to one already waiting goes out with it. Waking it
+                # for every token cost a thread switch a token (most of this call's time).
+                due = self._text_sent.get(key, 0.0) + self.text_interval
+                wake = wake or due < self._wake_at
             buffered.add(text, version)
             self._start()
-            self._cond.notify()
+            if wake:
+                self._cond.notify()
 
     def _queue(self, event: Event) -> None:
         if len(self._items) >= MAX_PENDING:
@@ -197,7 +209,9 @@ class Publisher:
                     return batch
                 if self._closing:
                     return None
+                self._wake_at = math.inf if wait is None else now + wait
                 self._cond.wait(wait)
+                self._wake_at = 0.0
 
     def _loop(self) -> None:
         while (batch := self._take()) is not None:
