@@ -141,6 +141,60 @@ async def _through_api(base: str, writers: int, watch: bool, server_pid: int) ->
         return used, tally["tokens"]
 
 
+async def _watchers_alone(
+    base: str, pg: str, redis_url: str, writers: int, tokens: int, rate: float, server_pid: int
+) -> tuple[float, int]:
+    """(server CPU seconds, tokens x watchers) while a part of each story streams from this
+    process (its own Store, as another server's worker would write it: no model, no writer's
+    SSE) and one watcher a story listens on the server: the watchers' path alone."""
+    import httpx
+
+    from storyterm.core.basics import PartState
+    from storyterm.core.runtime import Runtime
+    from storyterm.settings import load_settings
+
+    limits = httpx.Limits(max_connections=2 * writers + 10, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=90) as http:
+        tokens_ = [await _login(http, i) for i in range(writers)]
+        stories = [await _start(http, t, i) for i, t in enumerate(tokens_)]
+        ready = [asyncio.Event() for _ in stories]
+        tally: Tally = {"frames": 0}
+        watchers = [
+            asyncio.create_task(_watcher(http, t, s, r, tally))
+            for t, s, r in zip(tokens_, stories, ready, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 30)
+        runtime = Runtime(load_settings(database_url=pg, redis_url=redis_url))
+        sessions = runtime.sessions
+        try:
+            ids = [runtime.identity.login(f"writer{i}", PASSWORD)[0].id for i in range(writers)]
+            parts = [
+                sessions.begin_part(u, s, direction="go", model_name="m")
+                for u, s in zip(ids, stories, strict=True)
+            ]
+            lives = [sessions.live_text(u, p) for u, p in zip(ids, parts, strict=True)]
+            await asyncio.sleep(0.5)
+            spy = _spy(server_pid, "watchers")
+            before = _cpu_s(server_pid)
+            for n in range(tokens):
+                for live in lives:
+                    live.add(f" word{n}")
+                await asyncio.sleep(1 / rate)
+            runtime.store.events.publisher.flush()
+            for u, s, p in zip(ids, stories, parts, strict=True):
+                sessions.checkpoint_part(u, s, p.seq, "done", state=PartState.DONE)
+            await asyncio.wait_for(asyncio.gather(*watchers), 10)
+            await asyncio.sleep(0.3)
+            used = _cpu_s(server_pid) - before
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+        finally:
+            runtime.close()
+        print(f"  watchers alone heard {tally['frames']} part.text frames", flush=True)
+        return used, tokens * writers
+
+
 def _spy(pid: int, name: str) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the server (all threads, no idle), when TOKENCPU_SPY names a folder."""
     folder = os.environ.get("TOKENCPU_SPY")
@@ -180,6 +234,19 @@ def _serve(pg: str, redis_url: str, ollama: str, home: Path) -> tuple[subprocess
     return proc, f"http://127.0.0.1:{port}"
 
 
+def _writers(base: str, writers: int, repeat: int, pid: int) -> None:
+    alone, watched = [], []
+    for _ in range(repeat):
+        cpu, n = asyncio.run(_through_api(base, writers, False, pid))
+        alone.append(cpu / n)
+        cpu, n = asyncio.run(_through_api(base, writers, True, pid))
+        watched.append(cpu / n)
+    print(f"server, no watchers, ms/token: {_ms(alone)}", flush=True)
+    print(f"server, one watcher a story, ms/token: {_ms(watched)}", flush=True)
+    each = [w - a for w, a in zip(watched, alone, strict=True)]
+    print(f"per watcher (difference), ms/token: {_ms(each)}", flush=True)
+
+
 def _ms(values: list[float]) -> str:
     """Median (and each run) in ms."""
     ordered = sorted(values)
@@ -193,7 +260,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=250)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--profile", help="cProfile the generation alone into this file")
-    parser.add_argument("--skip", default="", help="generation,api: parts not to run")
+    parser.add_argument("--skip", default="", help="generation,api,writers: parts not to run")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     servers = Servers()
@@ -212,16 +279,17 @@ def main() -> None:
             proc, base = _serve(pg, redis_url, fake.url, home)
             try:
                 asyncio.run(_through_api(base, args.writers, False, proc.pid))  # warm
-                alone, watched = [], []
+                if "writers" not in args.skip:
+                    _writers(base, args.writers, args.repeat, proc.pid)
+                only = []
                 for _ in range(args.repeat):
-                    cpu, n = asyncio.run(_through_api(base, args.writers, False, proc.pid))
-                    alone.append(cpu / n)
-                    cpu, n = asyncio.run(_through_api(base, args.writers, True, proc.pid))
-                    watched.append(cpu / n)
-                print(f"server, no watchers, ms/token: {_ms(alone)}", flush=True)
-                print(f"server, one watcher a story, ms/token: {_ms(watched)}", flush=True)
-                each = [w - a for w, a in zip(watched, alone, strict=True)]
-                print(f"per watcher, ms/token: {_ms(each)}", flush=True)
+                    cpu, n = asyncio.run(
+                        _watchers_alone(
+                            base, pg, redis_url, args.writers, args.tokens, args.rate, proc.pid
+                        )
+                    )
+                    only.append(cpu / n)
+                print(f"per watcher (watchers alone), ms/token: {_ms(only)}", flush=True)
             finally:
                 proc.send_signal(signal.SIGINT)
                 try:

@@ -1,10 +1,11 @@
-"""A generation's frames as the writer's client receives them: text that came faster than it
-could be sent goes out joined in one `delta` frame, whole and in order, never past a
-checkpoint or the end."""
+"""A generation's frames as the writer's client receives them: text the model writes faster
+than 25 frames a second goes out joined in fewer `delta` frames, whole and in order, never
+behind a checkpoint or the end."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,14 +32,19 @@ async def _never_leaves() -> Message:
     return {"type": "http.disconnect"}
 
 
-async def _frames(events: list[object], *, pause_after: int | None = None) -> list[Any]:
+async def _frames(
+    events: list[object], *, pause_after: int | None = None, every: float = 0.0
+) -> list[Any]:
     """The frames sent for `events`, which the storyteller hands over all at once (a model
-    faster than the server sends), or with a pause after the first `pause_after`."""
+    faster than the server sends), with a pause after the first `pause_after`, or one each
+    `every` seconds."""
 
     async def generate(cancel: asyncio.Event) -> AsyncIterator[object]:
         for n, event in enumerate(events):
             if n == pause_after:
                 await asyncio.sleep(0.05)
+            if every:
+                await asyncio.sleep(every)
             yield event
 
     response = await Generation(generate, _never_leaves).response()
@@ -68,3 +74,15 @@ async def test_the_last_pieces_go_out_when_the_stream_ends_without_a_word() -> N
     assert [name for name, _data in frames] == ["delta"] * len(deltas)
     assert "".join(deltas) == "".join(pieces)
     assert len(deltas) >= 2  # the pieces before the pause were not held back for the rest
+
+
+@pytest.mark.asyncio
+async def test_a_fast_model_s_text_goes_out_at_most_25_times_a_second() -> None:
+    pieces = [f"word{i} " for i in range(40)]
+    started = time.monotonic()
+    frames = await _frames([TextDelta(p) for p in pieces], every=0.005)
+    spent = time.monotonic() - started
+    deltas = [data["text"] for name, data in frames if name == "delta"]
+    assert deltas[0] == pieces[0]  # the first words at once
+    assert "".join(deltas) == "".join(pieces)
+    assert len(deltas) <= 25 * spent + 2, (len(deltas), spent)
