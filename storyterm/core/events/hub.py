@@ -200,8 +200,11 @@ class Hub:
                 self._let_go("an unexpected error")
                 continue
             self.reads += 1
-            if found:
-                self._hand_out(found)
+            try:
+                self._hand_out(found or [])
+            except Exception:  # as above
+                log.exception("handing out live events failed")
+                self._let_go("an unexpected error")
         self._drop_client()
 
     def _hand_out(self, found: list[Any]) -> None:
@@ -231,8 +234,9 @@ class Hub:
     def _open(self, user_id: int, key: str, entries: list[Any]) -> list[Entry]:
         opened: list[Entry] = []
         for raw_id, fields in entries:
+            value = fields.get(FIELD) if isinstance(fields, dict) else None
             try:
-                event: Event | None = self.channel.open(user_id, fields.get(FIELD))
+                event: Event | None = self.channel.open(user_id, value)
             except Rejected as exc:
                 log.warning("ignored an event in %s: %s", key, exc)
                 event = None
