@@ -1,16 +1,21 @@
 """CPU time per streamed token, through the real code paths (not a timed area: CPU time, not
-latency, so it can be taken on a busy machine).
+latency, so it can be taken on a busy machine; bench/FINDINGS.md, "CPU per streamed token").
 
-Run: ``python -m bench._token_cpu_probe [--writers 10] [--tokens 250] [--rate 50] [--profile
-FILE]``. PostgreSQL and Redis of our own (bench/servers.py), the Ollama stand-in in a process
-of its own at `--rate` tokens a second per stream. Prints, in CPU ms per token:
+Run: ``python -m bench._token_cpu_probe [--writers 10] [--tokens 250] [--rate 50] [--repeat 3]
+[--skip generation,api,writers] [--profile FILE]``. PostgreSQL and Redis of our own
+(bench/servers.py), the Ollama stand-in in a process of its own at `--rate` tokens a second per
+stream. Prints, in CPU ms per token (the median of `--repeat` runs, and each run):
 
-- generation: `Storyteller.generate` consumed in this process (LangChain's ChatOllama, the
-  reply, checkpoints, the live text handed to the publisher and sent to Redis), `--writers`
-  generations at once, as one server worker runs them;
-- server: `storyterm serve` (one process) while the writers continue their stories through
-  the API, without watchers and with one watcher per story on its SSE events endpoint; per
-  watcher is the difference, divided by the watchers.
+- generation alone: `Storyteller.generate` consumed in this process (LangChain's ChatOllama,
+  the reply, checkpoints, the live text handed to the publisher and sent to Redis), `--writers`
+  generations at once, as one server worker runs them (`--profile`: cProfile of them);
+- server: `storyterm serve` (one process, CPU read from /proc) while the writers continue their
+  stories through the API, without watchers and with one watcher per story on its SSE events
+  endpoint (per watcher: the difference; noisy);
+- per watcher (watchers alone): the server while one watcher a story listens and the parts are
+  written from this process's own core (no model, no writer's stream), divided by watchers.
+
+With TOKENCPU_SPY=<folder>, py-spy (on PATH) samples the server during each API phase.
 """
 
 from __future__ import annotations
