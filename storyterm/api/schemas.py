@@ -300,7 +300,7 @@ class ProgressEvent(BaseModel):
 
 
 class DeltaEvent(BaseModel):
-    """`event: delta`: the next piece of text the model wrote."""
+    """`event: delta`: the text the model wrote since the last one (up to 25 a second)."""
 
     text: str
 

@@ -10,7 +10,9 @@ session, a paused one, a lost race, Ollama down, a missing model) is an ordinary
 with its status. After that a failure is an `event: error` frame that ends the stream.
 
 Wire format (each frame is `event: <name>` and one `data:` line of JSON):
-`progress` {"message"} · `delta` {"text"} · `saved` {"seq", "state", "word_count"} ·
+`progress` {"message"} · `delta` {"text"} (the text written since the last one: the first
+piece at once, then at most DELTA_FRAMES_PER_SECOND a second; text always goes out before the
+`saved`, `done` or `error` that follows it) · `saved` {"seq", "state", "word_count"} ·
 `done` {"part", "session", "prompt_tokens", "completion_tokens", "tokens_per_second",
 "done_reason", "message"} · `error` {"code", "message", "part"}. Comment lines (FastAPI's
 keep-alive, `: ping`) are sent while the model is quiet, so proxies keep the connection open.
@@ -54,7 +56,15 @@ KEEPALIVE_SECONDS = 15.0
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+#: `delta` frames a second at most, as live events are (core/events/publisher.py): text the
+#: model writes faster goes out joined. Each frame costs the server as much CPU as a token
+#: costs the model client (~0.1 ms: the response's send path and the socket's write).
+DELTA_FRAMES_PER_SECOND = 25
+DELTA_INTERVAL = 1.0 / DELTA_FRAMES_PER_SECOND
+
 _END = object()
+#: No event for KEEPALIVE_SECONDS: a comment line goes out.
+_QUIET = object()
 
 
 class EventStreamResponse(StreamingResponse):
@@ -236,18 +246,53 @@ class Generation:
         return EventStreamResponse(self._body(first), headers=SSE_HEADERS)
 
     async def _body(self, first: object) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        last_text = -DELTA_INTERVAL  # when the last `delta` frame went out (loop.time())
         try:
-            event = first
+            event: object = first
             while event is not _END:
-                data = event_frame(event)
+                after: object = None
+                if isinstance(event, TextDelta):
+                    wait = last_text + DELTA_INTERVAL - loop.time()
+                    if wait > 0:  # what the model writes meanwhile goes out with it
+                        await asyncio.sleep(wait)
+                    event, after = self._with_queued_text(event)
+                    last_text = loop.time()
+                data = KEEPALIVE_COMMENT if event is _QUIET else event_frame(event)
                 if data:
                     yield data
-                try:
-                    event = await asyncio.wait_for(self._queue.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield KEEPALIVE_COMMENT
-                    event = None
+                event = after if after is not None else await self._next_event()
         finally:
             # A normal end, or the response torn down by a disconnect: either way the part is
             # saved before the request is over.
             await self.stop()
+
+    async def _next_event(self) -> object:
+        """The storyteller's next event (_QUIET after KEEPALIVE_SECONDS without one)."""
+        queue = self._queue
+        if not queue.empty():
+            return queue.get_nowait()
+        try:
+            # Not asyncio.wait_for: in Python 3.11 it makes a task for every wait.
+            async with asyncio.timeout(KEEPALIVE_SECONDS):
+                return await queue.get()
+        except TimeoutError:
+            return _QUIET
+
+    def _with_queued_text(self, delta: TextDelta) -> tuple[TextDelta, object]:
+        """`delta` joined with the text queued behind it, and the event after that text
+        (None: nothing more is queued)."""
+        queue = self._queue
+        if queue.empty():
+            return delta, None
+        pieces = [delta.text]
+        after: object = None
+        while not queue.empty():
+            event = queue.get_nowait()
+            if not isinstance(event, TextDelta):
+                after = event
+                break
+            pieces.append(event.text)
+        if len(pieces) == 1:
+            return delta, after
+        return TextDelta("".join(pieces)), after

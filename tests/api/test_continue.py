@@ -53,6 +53,9 @@ def test_a_part_streams_and_is_saved(
 ) -> None:
     alice = login("alice")
     sid = start(client, alice, model="gemma3")
+    # A model at a pace the server keeps up with: each piece goes out as it comes (text that
+    # arrives faster than it is sent goes out joined: test_streaming_frames.py).
+    fake_ollama.rate = 100
     response = client.post(continue_url(sid), json={"direction": "Mara opens it"}, headers=alice)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -63,7 +66,7 @@ def test_a_part_streams_and_is_saved(
     assert names.count("done") == 1 and names[-1] == "done"
     assert "error" not in names
     deltas = [data["text"] for name, data in frames if name == "delta"]
-    assert len(deltas) > 10
+    assert len(deltas) > 5
     done = frames[-1][1]
     text = "".join(deltas)
     assert done["part"]["content"] == text

@@ -25,7 +25,7 @@ from storyterm.api.errors import errors
 from storyterm.api.rules import NO_NUL_PATTERN
 from storyterm.api.schemas import _Frame
 from storyterm.api.streaming import SSE_HEADERS, EventStreamResponse
-from storyterm.core.events import EventKind, Mode, Status, Subscriber
+from storyterm.core.events import Event, EventKind, Mode, Status, Subscriber
 
 router = APIRouter(prefix="/api/langchain", tags=["events"])
 
@@ -132,21 +132,25 @@ async def session_events(
 
 async def frames(subscriber: Subscriber) -> AsyncIterator[bytes]:
     """The subscriber's events as SSE frames, with keep-alives; it is closed when the client
-    goes away (Starlette cancels the response)."""
+    goes away (Starlette cancels the response). The frames of one batch (what one read of the
+    stream brought) go out in one write."""
     try:
         quiet_since = time.monotonic()
         async for batch in subscriber.stream():
-            for item in batch:
-                if isinstance(item, Status):
-                    data = WatchStatus(mode=item.mode, reason=item.reason, resync=item.resync)
-                    yield format_sse_event(event="status", data_str=data.model_dump_json())
-                else:
-                    yield format_sse_event(
-                        event=item.kind.value, id=item.id or None, data_str=item.to_json().decode()
-                    )
+            if batch:
+                yield b"".join(_frame(item) for item in batch)
                 quiet_since = time.monotonic()
-            if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                 yield KEEPALIVE_COMMENT
                 quiet_since = time.monotonic()
     finally:
         subscriber.close()
+
+
+def _frame(item: Event | Status) -> bytes:
+    if isinstance(item, Status):
+        data = WatchStatus(mode=item.mode, reason=item.reason, resync=item.resync)
+        return format_sse_event(event="status", data_str=data.model_dump_json())
+    return format_sse_event(
+        event=item.kind.value, id=item.id or None, data_str=item.to_json().decode()
+    )

@@ -19,7 +19,7 @@ Writes the next part with the story's model and streams it as server-sent events
 (`text/event-stream`), each an `event:` line and one `data:` line of JSON:
 
 - `progress` `{"message"}`: a note before the text (older parts folded into the summary, ...)
-- `delta` `{"text"}`: the next piece of text
+- `delta` `{"text"}`: the text written since the last `delta` (up to 25 of them a second)
 - `saved` `{"seq", "state", "word_count"}`: the text so far is in the database
 - `done` `{"part", "session", "prompt_tokens", "completion_tokens", "tokens_per_second",
   "done_reason"}`: the end; the part is `done`, or `interrupted` if it was stopped

@@ -27,7 +27,10 @@ Shape
 - Subscriber (subscriber.py): reads the writer's stream (optionally only one story's events);
   without Redis, or when Redis goes away, it falls back to the database (database_watch.py: the
   versions of the writer's sessions every ~2 s, turned into synthetic events), says which mode
-  it is in (`Status`), and goes back to live as soon as Redis answers.
+  it is in (`Status`), and goes back to live as soon as Redis answers. Listeners that wait with
+  asyncio (the API's SSE endpoints) read live through one hub per process (hub.py: one thread
+  and one connection for all of them); the TUI and `storyterm watch` read in a thread of their
+  own.
 
 A lost event is harmless: an event only says "look again"; the version decides what is shown.
 A listener that sees a version jump by more than one, or text whose offset is not the length of

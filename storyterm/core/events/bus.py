@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from storyterm.core.events.channel import Channel
 from storyterm.core.events.database_watch import DatabaseWatch, VersionReader
+from storyterm.core.events.hub import Hub
 from storyterm.core.events.model import Event
 from storyterm.core.events.publisher import Publisher
 from storyterm.core.events.subscriber import POLL_SECONDS, Subscriber
@@ -21,6 +22,8 @@ class EventBus:
         self.channel = channel
         self.versions = versions
         self.publisher = Publisher(self.url, channel)
+        #: One reader of the streams for the listeners that wait with asyncio (the API).
+        self.hub = Hub(self.url, channel) if self.url else None
         #: How often a subscriber without Redis looks at the database (tests make it shorter).
         self.poll_seconds = POLL_SECONDS
 
@@ -48,11 +51,18 @@ class EventBus:
         `last_id` when Redis still holds it. NotFound for a story that is not the writer's."""
         watch = DatabaseWatch(self.versions, user_id, session_id)
         return Subscriber(
-            self.url, self.channel, watch, last_id=last_id, poll_seconds=self.poll_seconds
+            self.url,
+            self.channel,
+            watch,
+            last_id=last_id,
+            poll_seconds=self.poll_seconds,
+            hub=self.hub,
         )
 
     def close(self) -> None:
         self.publisher.close()
+        if self.hub is not None:
+            self.hub.close()
 
 
 class LiveText:

@@ -21,6 +21,7 @@ from typing import Any
 
 from storyterm.core.events.channel import FIELD, Channel, Rejected
 from storyterm.core.events.database_watch import DatabaseWatch
+from storyterm.core.events.hub import Entry, Hub, Membership
 from storyterm.core.events.model import Event, Mode, Status
 from storyterm.core.events.publisher import RETRY_AFTER_SECONDS
 from storyterm.errors import StorytermError
@@ -70,8 +71,12 @@ class Subscriber:
         *,
         last_id: str | None = None,
         poll_seconds: float = POLL_SECONDS,
+        hub: Hub | None = None,
     ) -> None:
         self.url = url or None
+        #: Where `stream` reads live events (None: from a connection of its own).
+        self.hub = hub
+        self._membership: Membership | None = None
         self.channel = channel
         self.watch = watch
         self.user_id = watch.user_id
@@ -200,24 +205,33 @@ class Subscriber:
                 return []
             why = str(exc) or exc.__class__.__name__
             return self._fall_back(f"Redis went away ({why}): watching the database instead")
-        out: list[Item] = []
-        for _key, entries in found or ():
-            for raw_id, fields in entries:
-                entry_id = raw_id.decode()
-                self._position = entry_id
+        entries: list[Entry] = []
+        for _key, raw in found or ():
+            for raw_id, fields in raw:
                 try:
-                    event = self.channel.open(self.user_id, fields.get(FIELD))
+                    event: Event | None = self.channel.open(self.user_id, fields.get(FIELD))
                 except Rejected as exc:
-                    self.rejected += 1
                     log.warning("ignored an event in %s: %s", self.key, exc)
-                    continue
-                if self.session_id is not None and event.session_id != self.session_id:
-                    continue
-                self.watch.note(event)
-                out.append(event.with_id(entry_id))
+                    event = None
+                entries.append((raw_id.decode(), event))
+        out = self._take(entries)
         if grace and time.monotonic() >= self._next_poll:
             out += self._poll()  # after what was heard: those changes are known by now
             self._next_poll = time.monotonic() + self.poll_seconds
+        return out
+
+    def _take(self, entries: list[Entry]) -> list[Item]:
+        """The events of entries read from the stream (None: one that failed its seal)."""
+        out: list[Item] = []
+        for entry_id, event in entries:
+            self._position = entry_id
+            if event is None:
+                self.rejected += 1
+                continue
+            if self.session_id is not None and event.session_id != self.session_id:
+                continue
+            self.watch.note(event)
+            out.append(event.with_id(entry_id))
         return out
 
     def _fall_back(self, reason: str) -> list[Item]:
@@ -259,16 +273,58 @@ class Subscriber:
             yield from self.next()
 
     async def stream(self, timeout: float = WAIT_SECONDS) -> AsyncIterator[list[Item]]:
-        """The same batches for asyncio (the API): each wait runs in a thread of its own, so
-        many listeners never hold the event loop. An empty batch comes every `timeout`
-        seconds of quiet (time for a keep-alive)."""
+        """The same batches for asyncio (the API). Live, the events come from the hub when
+        there is one (one reader for every listener of the process: core/events/hub.py);
+        otherwise, and while falling back to the database or coming back from it, each wait
+        runs in a thread of its own, so that many listeners never hold the event loop. An
+        empty batch comes every `timeout` seconds of quiet (time for a keep-alive)."""
         loop = asyncio.get_running_loop()
         pool = _pool()
-        while not self._closed.is_set():
-            yield await loop.run_in_executor(pool, self.next, timeout)
+        try:
+            while not self._closed.is_set():
+                if not self._from_hub():
+                    self._leave_hub()
+                    yield await loop.run_in_executor(pool, self.next, timeout)
+                    continue
+                member = self._membership or self._join_hub(pool)
+                await member.wait(timeout)
+                if member.failed is not None and not member.inbox:
+                    self._membership = None
+                    why = f"Redis went away ({member.failed}): watching the database instead"
+                    yield await loop.run_in_executor(pool, self._fall_back, why)
+                    continue
+                yield self._take(member.take())
+        finally:
+            self._leave_hub()
+
+    def _from_hub(self) -> bool:
+        """Whether the next live events come from the hub: live, past the grace period, with
+        nothing said yet waiting."""
+        return (
+            self.hub is not None
+            and self.mode is Mode.LIVE
+            and not self._pending
+            and time.monotonic() >= self._grace_until
+        )
+
+    def _join_hub(self, pool: concurrent.futures.Executor) -> Membership:
+        hub = self.hub
+        assert hub is not None
+        member, poke = hub.join(self.key, self.user_id, self._position)
+        if poke:  # a call to Redis: never on the event loop
+            pool.submit(hub.poke)
+        self._membership = member
+        self._drop_client()  # the hub reads for it now; _connect makes one again when needed
+        return member
+
+    def _leave_hub(self) -> None:
+        member, self._membership = self._membership, None
+        if member is not None and self.hub is not None:
+            self.hub.leave(member)
 
     def close(self) -> None:
         self._closed.set()
+        self._leave_hub()
         self._drop_client()
 
 

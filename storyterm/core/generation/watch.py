@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,51 +19,70 @@ ITEM, END, ERROR, CANCEL, TICK = "item", "end", "error", "cancel", "tick"
 
 class Watch:
     """Reads an async iterator in a task of its own, so that the reader can wait for the next
-    item, the cancel event or a timer, whichever comes first, and drop the stream at once."""
+    item, the cancel event or a timer, whichever comes first, and drop the stream at once.
+
+    A wait is one future and one timer: this runs for every token, and a task per wait (a
+    queue's `get` under `asyncio.wait`) cost several times as much."""
 
     def __init__(self, source: AsyncIterator[Any], cancel: asyncio.Event) -> None:
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._items: deque[tuple[str, Any]] = deque()
         self._cancel = cancel
         self._cancel_wait: asyncio.Task[Any] | None = None
-        self._getter: asyncio.Future[Any] | None = None
+        #: The reader's wait, woken by an item, the cancel event, its timer or close().
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
         self._task = asyncio.ensure_future(self._pump(source))
+
+    def _put(self, kind: str, value: Any) -> None:
+        self._items.append((kind, value))
+        self._wake()
+
+    def _wake(self, *_: object) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _pump(self, source: AsyncIterator[Any]) -> None:
         try:
             async for item in source:
-                self._queue.put_nowait((ITEM, item))
-            self._queue.put_nowait((END, None))
+                self._put(ITEM, item)
+            self._put(END, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._queue.put_nowait((ERROR, exc))
+            self._put(ERROR, exc)
 
     async def next(self, timeout: float) -> tuple[str, Any]:
         if self._cancel.is_set():
             return CANCEL, None
-        if not self._queue.empty():
-            return self._queue.get_nowait()
+        if self._items:
+            return self._items.popleft()
+        if self._closed:  # nothing more will come
+            return TICK, None
         if self._cancel_wait is None:
             self._cancel_wait = asyncio.ensure_future(self._cancel.wait())
-        self._getter = asyncio.ensure_future(self._queue.get())
-        await asyncio.wait(
-            {self._getter, self._cancel_wait},
-            timeout=max(0.0, timeout),
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        getter, self._getter = self._getter, None
-        if getter.done() and not getter.cancelled():
-            return getter.result()
-        getter.cancel()
+            self._cancel_wait.add_done_callback(self._wake)
+        waiter = self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(max(0.0, timeout), self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if self._items:
+            return self._items.popleft()
         if self._cancel.is_set():
             return CANCEL, None
         return TICK, None
 
     def close(self) -> asyncio.Future[Any]:
         """Drop the stream; returns the reading task, to wait for it to unwind."""
-        for task in (self._task, self._cancel_wait, self._getter):
+        self._closed = True
+        for task in (self._task, self._cancel_wait):
             if task is not None and not task.done():
                 task.cancel()
+        self._wake()
         return self._task
 
 
