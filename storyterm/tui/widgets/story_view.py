@@ -276,10 +276,13 @@ class StoryView(VerticalScroll, can_focus=True):
         self._shown_id = None
         self._pager.drop_held()
         self.has_more_before = self.has_more_after = False
+        # What the pane says is in place before the parts go (their removal takes a refresh):
+        # never a moment of the start-up's "Opening your stories…" in between.
+        self.set_empty_text(text)
         await self.remove_children(PartView)
         release_drawings()
         self.selected = None
-        self.set_empty_text(text)
+        self._update_markers()
 
     async def prepend(self, session_id: str, parts: list[Part], has_more_before: bool) -> None:
         """Mount an older page above the window, keeping the writer's place on the screen."""
