@@ -30,8 +30,10 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
 @pytest.fixture
 def fake() -> Iterator[FakeOllama]:
     # About a second of streaming, some 20 KB of text: far more than the room left in the
-    # database's last blocks, so no save of it fits once the disk is full.
-    with FakeOllama(tokens=3_000, rate=3_000) as server:
+    # database's last blocks, so no save of it fits once the disk is full. The model holds
+    # after 400 tokens until the disk is full: the part is still being written then, however
+    # far the generation runs ahead of its reader on a busy machine.
+    with FakeOllama(tokens=3_000, rate=3_000, hang_after=400) as server:
         yield server
 
 
@@ -48,13 +50,16 @@ def _kit(disk: SmallDisk, fake: FakeOllama, state_dir: Path) -> StoryKit:
     return make_kit(disk.path, fake, state_dir=state_dir)  # the database: disk.path/stories.db
 
 
-async def _fill_the_disk_mid_stream(kit: StoryKit, disk: SmallDisk) -> tuple[str, Failed]:
+async def _fill_the_disk_mid_stream(
+    kit: StoryKit, disk: SmallDisk, fake: FakeOllama
+) -> tuple[str, Failed]:
     """A part streams; once 200 pieces have come (and checkpoints were saved) the disk fills.
     Returns the id of the story and how the generation ended."""
     session = kit.new_session()
     stream = kit.storyteller.generate(kit.user_id, session.id, "The storm")
     seen = await consume_until(stream, lambda s: sum(isinstance(e, TextDelta) for e in s) >= 200)
     disk.fill()
+    fake.release_hang()
     seen += [event async for event in stream]
     failed = seen[-1]
     assert isinstance(failed, Failed), failed
@@ -73,7 +78,7 @@ async def test_a_disk_that_fills_mid_stream_loses_no_word(
 ) -> None:
     kit = _kit(disk, fake, state_dir=tmp_path / "state")  # another, roomy filesystem
     try:
-        session_id, failed = await _fill_the_disk_mid_stream(kit, disk)
+        session_id, failed = await _fill_the_disk_mid_stream(kit, disk, fake)
         sent = fake.chat_requests[-1].text_sent
         assert fake.chat_requests[-1].finished and failed.text == sent
         message = failed.error.message
@@ -122,7 +127,7 @@ async def test_a_state_folder_on_the_full_disk_sends_the_text_to_the_temp_folder
     state_dir = disk.path / "state"
     kit = _kit(disk, fake, state_dir=state_dir)
     try:
-        session_id, failed = await _fill_the_disk_mid_stream(kit, disk)
+        session_id, failed = await _fill_the_disk_mid_stream(kit, disk, fake)
         sent = fake.chat_requests[-1].text_sent
         path = _recovery_path(failed.error.message)
         assert path.parent == temp_folder and path.name.startswith(recovery.TEMP_PREFIX)

@@ -45,6 +45,23 @@ THREAD_NAME = "storyterm-listen-hub"
 Entry = tuple[str, Event | None]
 
 
+def reader_client(url: str) -> Any:
+    """A Redis connection for blocking stream reads: bytes as they are stored, a read that
+    waits at most WAIT_SECONDS on a socket that gives up a little after, no retries (a
+    failure is the caller's to handle: it watches the database instead)."""
+    import redis
+
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=0.5,
+        socket_timeout=WAIT_SECONDS + 2.0,
+        health_check_interval=0,
+        retry_on_timeout=False,
+    )
+    client.connection_pool.connection_kwargs["decode_responses"] = False
+    return client
+
+
 def entry_order(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq)
@@ -179,14 +196,7 @@ class Hub:
         while (streams := self._streams()) is not None:
             try:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(
-                        self.url,
-                        socket_connect_timeout=0.5,
-                        socket_timeout=WAIT_SECONDS + 2.0,
-                        health_check_interval=0,
-                        retry_on_timeout=False,
-                    )
-                    self._client.connection_pool.connection_kwargs["decode_responses"] = False
+                    self._client = reader_client(self.url)
                 found = self._client.xread(
                     streams, count=BATCH, block=max(1, int(WAIT_SECONDS * 1000))
                 )

@@ -21,7 +21,7 @@ from typing import Any
 
 from storyterm.core.events.channel import FIELD, Channel, Rejected
 from storyterm.core.events.database_watch import DatabaseWatch
-from storyterm.core.events.hub import Entry, Hub, Membership
+from storyterm.core.events.hub import Entry, Hub, Membership, reader_client
 from storyterm.core.events.model import Event, Mode, Status
 from storyterm.core.events.publisher import RETRY_AFTER_SECONDS
 from storyterm.errors import StorytermError
@@ -129,14 +129,7 @@ class Subscriber:
 
         try:
             if self._client is None:
-                self._client = redis.Redis.from_url(
-                    self.url,
-                    socket_connect_timeout=0.5,
-                    socket_timeout=WAIT_SECONDS + 2.0,
-                    health_check_interval=0,
-                    retry_on_timeout=False,
-                )
-                self._client.connection_pool.connection_kwargs["decode_responses"] = False
+                self._client = reader_client(self.url)
             newest = self._client.xrevrange(self.key, count=1)
         except (redis.RedisError, OSError, ValueError) as exc:
             self._drop_client()
