@@ -15,7 +15,7 @@ from storyterm.core.generation.storyteller import Storyteller
 from storyterm.core.service import SessionService
 from storyterm.core.storage.store import Store
 from storyterm.core.views import Session
-from storyterm.devtools.fake_ollama import FakeOllama
+from storyterm.devtools.fake_ollama import FakeOllama, prose
 from storyterm.settings import Settings, load_settings
 from tests.helpers import make_user
 
@@ -132,3 +132,29 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > end:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+def is_summary_request(body: dict[str, Any]) -> bool:
+    """Whether a chat request the stand-in received asks for the running summary (the memory's
+    own call), not for a part."""
+    return bool(body["messages"][0]["content"].startswith("You keep the running summary"))
+
+
+def summarising_reply(summaries: list[str]) -> Callable[[dict[str, Any]], str]:
+    """A stand-in reply: each summary numbered and kept in `summaries`; a part of 150 words."""
+
+    def reply(body: dict[str, Any]) -> str:
+        if is_summary_request(body):
+            summaries.append(f"SUMMARY-{len(summaries) + 1}: " + prose(60, seed=len(summaries)))
+            return summaries[-1]
+        return prose(150, seed=len(body["messages"]))
+
+    return reply
+
+
+def append_prose_parts(kit: StoryKit, session_id: str, count: int) -> None:
+    """`count` parts of 70 words ("Step 1", "Step 2"... their directions), stored directly."""
+    for n in range(1, count + 1):
+        kit.sessions.append_part(
+            kit.user_id, session_id, direction=f"Step {n}", content=prose(70, seed=n)
+        )

@@ -22,7 +22,13 @@ from storyterm.core.views import LoreEntry
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
 from storyterm.errors import InvalidInput, InvalidTransition, NotFound
 from tests.helpers import make_user
-from tests.story_helpers import BIBLE, StoryKit, make_kit
+from tests.story_helpers import (
+    BIBLE,
+    StoryKit,
+    append_prose_parts,
+    make_kit,
+    summarising_reply,
+)
 
 
 def entry(entry_id: int, name: str, keys: list[str], **fields: Any) -> LoreEntry:
@@ -340,21 +346,14 @@ async def test_priorities_decide_what_fits_and_the_rest_is_reported(tmp_path: Pa
 async def test_a_300_part_story_with_200_lore_entries_always_fits(tmp_path: Path) -> None:
     summaries: list[str] = []
 
-    def reply(body: dict) -> str | None:
-        if body["messages"][0]["content"].startswith("You keep the running summary"):
-            summaries.append(f"SUMMARY-{len(summaries) + 1}: " + prose(60, seed=len(summaries)))
-            return summaries[-1]
-        return prose(150, seed=len(body["messages"]))
-
     model = FakeModel("gemma3:latest", context_length=2048)
-    with FakeOllama(models=[model], reply=reply, chars_per_token=3.6) as fake:
+    with FakeOllama(
+        models=[model], reply=summarising_reply(summaries), chars_per_token=3.6
+    ) as fake:
         kit = make_kit(tmp_path, fake)
         try:
             story = kit.new_session()
-            for n in range(1, 301):
-                kit.sessions.append_part(
-                    kit.user_id, story.id, direction=f"Step {n}", content=prose(70, seed=n)
-                )
+            append_prose_parts(kit, story.id, 300)
             words = sorted({w.strip(".,;:!?\"'").lower() for w in prose(2000, seed=7).split()})
             for n in range(200):
                 kit.sessions.lore.add(

@@ -19,7 +19,7 @@ from storyterm.core.sampling import NAMES, Sampling, clean_value, rows
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
 from storyterm.errors import InvalidInput, InvalidTransition, NotFound
 from tests.helpers import make_user
-from tests.story_helpers import StoryKit, make_kit
+from tests.story_helpers import StoryKit, append_prose_parts, is_summary_request, make_kit
 
 #: Every option set to a value none of them has by default.
 MINE = {
@@ -47,12 +47,8 @@ def kit(tmp_path: Path, fake: FakeOllama) -> Iterator[StoryKit]:
 
 def sent(fake: FakeOllama) -> dict[str, Any]:
     """The options of the last request for a part (summaries left out)."""
-    parts = [r for r in fake.chat_requests if not _is_summary(r.body)]
+    parts = [r for r in fake.chat_requests if not is_summary_request(r.body)]
     return parts[-1].options
-
-
-def _is_summary(body: dict[str, Any]) -> bool:
-    return body["messages"][0]["content"].startswith("You keep the running summary")
 
 
 # -- Ollama's request -------------------------------------------------------------------------
@@ -118,7 +114,7 @@ async def test_the_summary_keeps_its_own_low_temperature_and_the_window_holds(
     reply length far beyond the window is cut to half of it, so prompt and reply still fit."""
 
     def reply(body: dict[str, Any]) -> str:
-        if _is_summary(body):
+        if is_summary_request(body):
             return "SUMMARY: " + prose(60, seed=1)
         return prose(150, seed=len(body["messages"]))
 
@@ -127,17 +123,14 @@ async def test_the_summary_keeps_its_own_low_temperature_and_the_window_holds(
         kit = make_kit(tmp_path, fake)
         try:
             story = kit.new_session()
-            for n in range(1, 61):
-                kit.sessions.append_part(
-                    kit.user_id, story.id, direction=f"Step {n}", content=prose(70, seed=n)
-                )
+            append_prose_parts(kit, story.id, 60)
             kit.sessions.set_options(
                 kit.user_id, story.id, {"temperature": 1.3, "seed": 9, "num_predict": 32768}
             )
             events = await kit.run(story.id, "The ferryman confesses")
             assert isinstance(events[-1], Finished), events[-1]
-            summaries = [r for r in fake.chat_requests if _is_summary(r.body)]
-            parts = [r for r in fake.chat_requests if not _is_summary(r.body)]
+            summaries = [r for r in fake.chat_requests if is_summary_request(r.body)]
+            parts = [r for r in fake.chat_requests if not is_summary_request(r.body)]
             assert summaries and len(parts) == 1
             for request in summaries:
                 assert request.options["temperature"] == 0.3 and "seed" not in request.options

@@ -22,7 +22,13 @@ from storyterm.core.memory.steering import (
 from storyterm.core.storage.tables import SessionStatus
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
 from storyterm.errors import InvalidInput, InvalidTransition
-from tests.story_helpers import BIBLE, StoryKit, make_kit
+from tests.story_helpers import (
+    BIBLE,
+    StoryKit,
+    append_prose_parts,
+    is_summary_request,
+    make_kit,
+)
 
 NOTE = "tense, rain, Mara is lying"
 
@@ -126,7 +132,7 @@ async def test_a_300_part_story_with_a_long_note_and_instructions_fits_every_pro
     tmp_path: Path,
 ) -> None:
     def reply(body: dict) -> str | None:
-        if body["messages"][0]["content"].startswith("You keep the running summary"):
+        if is_summary_request(body):
             return "SUMMARY: " + prose(60, seed=len(body["messages"]))
         return prose(150, seed=len(body["messages"]))
 
@@ -137,10 +143,7 @@ async def test_a_300_part_story_with_a_long_note_and_instructions_fits_every_pro
         kit = make_kit(tmp_path, fake)
         try:
             session = kit.new_session()
-            for n in range(1, 301):
-                kit.sessions.append_part(
-                    kit.user_id, session.id, direction=f"Step {n}", content=prose(70, seed=n)
-                )
+            append_prose_parts(kit, session.id, 300)
             kit.sessions.set_steering(
                 kit.user_id,
                 session.id,

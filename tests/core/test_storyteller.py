@@ -15,7 +15,7 @@ from storyterm.core.generation.catalog import ModelInfo
 from storyterm.core.generation.events import Failed, Finished, Saved, TextDelta
 from storyterm.core.memory import prompt as m
 from storyterm.core.storage.tables import PartState, SessionStatus
-from storyterm.devtools.fake_ollama import FakeModel, FakeOllama, prose
+from storyterm.devtools.fake_ollama import FakeModel, FakeOllama
 from storyterm.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -29,8 +29,10 @@ from tests.story_helpers import (
     BIBLE,
     StoryKit,
     StubCatalog,
+    append_prose_parts,
     consume_until,
     make_kit,
+    summarising_reply,
     text_of,
     wait_for,
 )
@@ -425,21 +427,14 @@ async def test_a_300_part_story_always_fits_and_carries_bible_and_summary(
 ) -> None:
     summaries: list[str] = []
 
-    def reply(body: dict) -> str | None:
-        if body["messages"][0]["content"].startswith("You keep the running summary"):
-            summaries.append(f"SUMMARY-{len(summaries) + 1}: " + prose(60, seed=len(summaries)))
-            return summaries[-1]
-        return prose(150, seed=len(body["messages"]))
-
     model = FakeModel("gemma3:latest", context_length=2048)
-    with FakeOllama(models=[model], reply=reply, chars_per_token=3.6) as fake:
+    with FakeOllama(
+        models=[model], reply=summarising_reply(summaries), chars_per_token=3.6
+    ) as fake:
         kit = make_kit(tmp_path, fake)
         try:
             session = kit.new_session()
-            for n in range(1, 301):
-                kit.sessions.append_part(
-                    kit.user_id, session.id, direction=f"Step {n}", content=prose(70, seed=n)
-                )
+            append_prose_parts(kit, session.id, 300)
             reads: list[int] = []
             original = kit.sessions.parts_before
 
