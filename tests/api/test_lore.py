@@ -85,6 +85,21 @@ def test_keys_that_do_not_fit_a_regex_entry_are_a_409(client: TestClient, login:
     assert "not a valid regular expression" in refused.json()["error"]["message"]
 
 
+def test_a_full_lorebook_is_a_409_and_keeps_its_entries(
+    client: TestClient, login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storyterm.core.storage.lore.MAX_ENTRIES", 2)
+    alice = login("alice")
+    sid = start(client, alice)
+    for name in ("Mara", "Ilse"):
+        assert client.post(lore_url(sid), json={**MARA, "name": name}, headers=alice).is_success
+    refused = client.post(lore_url(sid), json={**MARA, "name": "Wren"}, headers=alice)
+    assert refused.status_code == 409, refused.text
+    assert "the most a story can hold" in refused.json()["error"]["message"]
+    entries = client.get(lore_url(sid), headers=alice).json()["entries"]
+    assert [e["name"] for e in entries] == ["Mara", "Ilse"]
+
+
 def test_another_writers_lorebook_is_a_404(client: TestClient, login: Login) -> None:
     alice, bob = login("alice"), login("bob")
     sid = start(client, alice)

@@ -221,10 +221,8 @@ def add_lore(
 ) -> LoreEntryOut:
     try:
         entry = runtime.lore.add(account.id, session_id, body.model_dump())
-    except InvalidInput as exc:
-        if "lore entries, the most" in exc.message:
-            raise Conflict(exc.message) from exc
-        raise
+    except rules.LorebookFull as exc:
+        raise Conflict(exc.message) from exc
     return _out(entry)
 
 
@@ -248,8 +246,8 @@ def change_lore(
         return _out(runtime.lore.get(account.id, session_id, entry_id))
     try:
         entry = runtime.lore.edit(account.id, session_id, entry_id, changes)
-    except InvalidInput as exc:
-        if "regular expression" in exc.message and not {"keys", "regex"} <= changes.keys():
+    except rules.BadPattern as exc:
+        if not {"keys", "regex"} <= changes.keys():
             # Valid on its own; it is the entry as stored that it does not fit.
             raise Conflict(exc.message) from exc
         raise

@@ -54,6 +54,14 @@ _SPACE = re.compile(r"\s+")
 # -- what a writer may save ------------------------------------------------------------------
 
 
+class LorebookFull(InvalidInput):
+    """The story holds MAX_ENTRIES lore entries already (a state of the story: the API's 409)."""
+
+
+class BadPattern(InvalidInput):
+    """A key marked as a regular expression is not one."""
+
+
 @dataclass(frozen=True)
 class LoreDraft:
     """An entry as a writer asked for it, checked: what the storage writes."""
@@ -164,7 +172,7 @@ def _compile_regex(key: str, case_sensitive: bool) -> re.Pattern[str]:
     try:
         pattern = re.compile(key, 0 if case_sensitive else re.IGNORECASE)
     except re.error as exc:
-        raise InvalidInput(
+        raise BadPattern(
             f"The key {key!r} is not a valid regular expression ({exc}). Fix it, or turn "
             "regex off for the entry to match its keys as plain words."
         ) from None

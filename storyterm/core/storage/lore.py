@@ -14,12 +14,12 @@ import sqlalchemy as sa
 
 from storyterm.core.basics import SessionStatus, status_message, utcnow
 from storyterm.core.events.model import EventKind
-from storyterm.core.memory.lore import MAX_ENTRIES, LoreDraft
+from storyterm.core.memory.lore import MAX_ENTRIES, LorebookFull, LoreDraft
 from storyterm.core.storage.cache import Cache
 from storyterm.core.storage.tables import LoreRow, table_of
 from storyterm.core.storage.transactions import Transactions
 from storyterm.core.views import LoreEntry, Session
-from storyterm.errors import InvalidInput, InvalidTransition, NotFound
+from storyterm.errors import InvalidTransition, NotFound
 
 lore_t = table_of(LoreRow)
 _EDITABLE = (SessionStatus.ACTIVE.value, SessionStatus.PAUSED.value)
@@ -71,7 +71,7 @@ class LoreStore:
             row = self._lock(conn, user_id, session_id)
             count = _entries_in(conn, session_id)
             if count >= MAX_ENTRIES:
-                raise InvalidInput(
+                raise LorebookFull(
                     f"“{row['title']}” has {count:,} lore entries, the most a story can hold. "
                     "Delete or merge some first."
                 )
@@ -126,7 +126,7 @@ class LoreStore:
             self._entry(conn, session_id, entry_id, deleted=True)
             count = _entries_in(conn, session_id)
             if count >= MAX_ENTRIES:
-                raise InvalidInput(
+                raise LorebookFull(
                     f"“{row['title']}” has {count:,} lore entries, the most a story can hold. "
                     "Delete one first, then bring this one back."
                 )
