@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from storyterm.core.runtime import Runtime
+from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.settings import load_settings
 from tests.helpers import login_as
 
@@ -27,6 +28,15 @@ def runtime(fresh_runtime: Runtime) -> Runtime:
     """A writer who has logged in before: alice's token is in the (test) keyring."""
     login_as(fresh_runtime, "alice")
     return fresh_runtime
+
+
+@pytest.fixture
+def writing(runtime: Runtime, fake: FakeOllama) -> Runtime:
+    """alice's runtime writing through the test module's own stand-in (its `fake` fixture),
+    checkpointing every 0.2 s."""
+    runtime.settings.ollama_host = fake.url
+    runtime.settings.checkpoint_interval = 0.2
+    return runtime
 
 
 @pytest.fixture(autouse=True)

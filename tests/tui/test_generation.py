@@ -39,13 +39,6 @@ def fake() -> Iterator[FakeOllama]:
         yield server
 
 
-@pytest.fixture
-def writing(runtime: Runtime, fake: FakeOllama) -> Runtime:
-    runtime.settings.ollama_host = fake.url
-    runtime.settings.checkpoint_interval = 0.2
-    return runtime
-
-
 def main(app) -> MainScreen:  # type: ignore[no-untyped-def]
     assert isinstance(app.screen, MainScreen)
     return app.screen

@@ -40,9 +40,7 @@ async def test_a_part_already_shown_by_a_read_is_taken_over_by_the_part_being_wr
         screen = app.screen
         assert isinstance(screen, MainScreen)
         story = screen.query_one(StoryView)
-        await story.mount(
-            PartView(provisional_part(screen.session, 2, "as read")), before="#newer"
-        )
+        await story.mount(PartView(provisional_part(screen.session, 2, "as read")), before="#newer")
         await pilot.press(*"Go on", "enter")
         await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
         assert [view.seq for view in story.part_views] == [1, 2]
@@ -87,9 +85,11 @@ async def test_a_part_that_cannot_be_shown_ends_the_run_and_the_next_enter_write
         await pilot.press(*"Second", "enter")
         await wait_until(
             pilot,
-            lambda: calls == 2
-            and not screen.generating
-            and screen.session.part_count == len(stored) + 1,
+            lambda: (
+                calls == 2
+                and not screen.generating
+                and screen.session.part_count == len(stored) + 1
+            ),
         )
         assert runtime.sessions.open(alice, sid).parts[-1].content == "Rain."
         assert story.part_views[-1].part.content == "Rain."

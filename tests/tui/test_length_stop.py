@@ -23,13 +23,6 @@ def fake() -> Iterator[FakeOllama]:
         yield server
 
 
-@pytest.fixture
-def writing(runtime: Runtime, fake: FakeOllama) -> Runtime:
-    runtime.settings.ollama_host = fake.url
-    runtime.settings.checkpoint_interval = 0.2
-    return runtime
-
-
 async def test_a_cut_part_says_so_and_f_goes_on_mid_sentence(
     writing: Runtime, fake: FakeOllama
 ) -> None:

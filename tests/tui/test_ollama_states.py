@@ -21,13 +21,6 @@ def fake() -> Iterator[FakeOllama]:
         yield server
 
 
-@pytest.fixture
-def writing(runtime: Runtime, fake: FakeOllama) -> Runtime:
-    runtime.settings.ollama_host = fake.url
-    runtime.settings.checkpoint_interval = 0.2
-    return runtime
-
-
 def status_line(app) -> str:  # type: ignore[no-untyped-def]
     text, _raw = screen_text(app)
     return next(line for line in text.splitlines() if line.lstrip().startswith("Ollama"))

@@ -27,13 +27,6 @@ def fake() -> Iterator[FakeOllama]:
         yield server
 
 
-@pytest.fixture
-def writing(runtime: Runtime, fake: FakeOllama) -> Runtime:
-    runtime.settings.ollama_host = fake.url
-    runtime.settings.checkpoint_interval = 0.2
-    return runtime
-
-
 @pytest.mark.parametrize("in_text", [False, True], ids=["thinking-field", "think-tags"])
 async def test_thinking_shows_as_thinking_with_its_time_and_never_in_the_part(
     writing: Runtime, fake: FakeOllama, in_text: bool
