@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 from storyterm.core.basics import MAX_DIRECTION
 from storyterm.errors import StorytermError
 from storyterm.tui.messages import Crashed
-from storyterm.tui.text import one_line
+from storyterm.tui.text import one_line, show_note
 from storyterm.tui.widgets.direction_history import HISTORY_SIZE
 from storyterm.tui.widgets.direction_input import NEWLINE_KEY, DirectionInput
 
@@ -246,7 +246,7 @@ class DirectionBar(Vertical):
             return
         why = why_disabled(self.session)
         self.set_class(why is not None, "-disabled")
-        self.query_one("#why", Static).update(Content(why or ""))
+        show_note(self.query_one("#why", Static), why or "")
         self.input.disabled = why is not None
         self.input.generating = self.generating
         if self.generating:

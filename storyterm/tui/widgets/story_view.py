@@ -36,6 +36,7 @@ from storyterm.tui.messages import (
     StoryOpened,
     WorkFailed,
 )
+from storyterm.tui.text import show_note
 from storyterm.tui.widgets.part_header import written_from_earlier
 from storyterm.tui.widgets.part_view import PartView
 from storyterm.tui.widgets.story_notes import (
@@ -470,16 +471,16 @@ class StoryView(VerticalScroll, can_focus=True):
         older = self.query_one("#older", Static)
         first_seq = views[0].seq if views else None
         if self.has_more_before and first_seq is not None:
-            older.update(Content(older_note(first_seq)))
+            show_note(older, older_note(first_seq))
             older.display = True
         elif views and first_seq == 1:
-            older.update(Content(BEGINNING))
+            show_note(older, BEGINNING)
             older.display = True
         else:
             older.display = False
         newer = self.query_one("#newer", Static)
         newer.display = self.has_more_after
-        newer.update(Content(NEWER))
+        show_note(newer, NEWER)
         self.query_one("#story-empty").display = not views
         self._update_title()
         self.mark_earlier_takes()
