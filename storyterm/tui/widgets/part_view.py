@@ -110,7 +110,11 @@ class PartView(Vertical):
             self.seq = seq
 
     def __init__(self, part: Part) -> None:
-        super().__init__(id=f"part-{part.seq}")
+        # Born with the class it will have (on_mount would set it): a class added after the
+        # mount restyles the part again and lays the story pane out once more (~15 ms on a
+        # big story, before the first word of a new part).
+        empty = not part.content.strip()
+        super().__init__(id=f"part-{part.seq}", classes="-no-text" if empty else None)
         self.part = part
         self._stream: MarkdownStream | None = None
         self._spinner: Timer | None = None
@@ -214,6 +218,10 @@ class PartView(Vertical):
     def update_part(self, part: Part) -> None:
         """Show a new version of this part (an edit, a checkpoint from another window)."""
         self.part = part
+        if not self.children:
+            # Mounted a moment ago (a reload of the pane) and not composed yet: compose shows
+            # this version. (A live event for the part may come in between.)
+            return
         self.query_one(".direction", Static).update(plain(part.direction))
         if self._stream is None:  # while it streams here, the stream owns the text
             prose = self._prose
