@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from msgspec import structs
 
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
@@ -96,3 +97,27 @@ async def test_a_part_that_cannot_be_shown_ends_the_run_and_the_next_enter_write
     # The writer was told (the error log), and nothing else went wrong.
     assert [str(e) for e in unexpected_errors] == ["the pane could not take the part"]
     unexpected_errors.clear()
+
+
+async def test_a_new_version_of_a_part_that_arrives_while_its_view_is_being_mounted_is_shown(
+    runtime: Runtime, unexpected_errors: list[BaseException]
+) -> None:
+    # A reload of the pane mounts a part's view; a live event for that part (written in
+    # another window) can reach it before the view is composed. It used to fail looking for
+    # the view's direction line (the writer got an error notice); the new version is shown.
+    alice = writer_id(runtime)
+    seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        read = provisional_part(screen.session, 2, "as the reload read it")
+        view = PartView(read)
+        mounting = story.mount(view, before="#newer")
+        view.update_part(structs.replace(read, direction="as the other window wrote it"))
+        await mounting
+        await pilot.pause()
+        assert "as the other window wrote it" in str(view.query_one(".direction").render())
+    assert unexpected_errors == []

@@ -148,7 +148,9 @@ class PartView(Vertical):
         header.meta = self._meta()
         header.earlier = self._earlier
         yield header
-        yield Static(plain(self.part.direction), classes="direction")
+        direction = Static(plain(self.part.direction), classes="direction")
+        direction.display = bool(self.part.direction.strip())  # (as _apply_state keeps it)
+        yield direction
         if str(self.part.state) == "streaming" and not self.part.content:
             # About to stream (a new part): the Markdown the stream writes into.
             from storyterm.tui.widgets.stream_markdown import StreamMarkdown
