@@ -26,13 +26,16 @@ __all__ = [
     "clear_inner_outer_cache",
     "divide_line",
     "layout_generation",
+    "replace_option_prompt",
     "widgets_listed_for_layout",
 ]
 
 if TYPE_CHECKING:
     from textual.css.styles import StylesBase
     from textual.message import Message
+    from textual.visual import VisualType
     from textual.widget import Widget
+    from textual.widgets import OptionList
 
 
 def clear_inner_outer_cache() -> None:
@@ -70,6 +73,33 @@ def layout_generation(widget: Widget) -> int:
     pending (`Widget._layout_required`): MeasuringStreamLayout keeps a child's height while it
     is unchanged."""
     return -1 if widget._layout_required else widget._layout_updates
+
+
+def replace_option_prompt(option_list: OptionList, option_id: str, prompt: VisualType) -> None:
+    """`OptionList.replace_option_prompt`, redrawing that option only.
+
+    Textual 8.2.8's clears every option's drawn lines (`_option_render_cache`) and the line map
+    (`_line_cache`), so the next frame draws every visible row again: ~7 ms for the session
+    list's rows, paid each time a part ends (its story's row shows the new counts). When the
+    option keeps its height, only its own drawn lines are dropped (the cache's keys are
+    `(option, style, padding)`); when its height changes, Textual's way is taken.
+    """
+    index = option_list.get_option_index(option_id)
+    option = option_list.get_option_at_index(index)
+    region = option_list.scrollable_content_region
+    padding = option_list.get_component_styles("option-list--option").padding
+    width = region.width - option_list._get_left_gutter_width() - padding.width
+    old_height = option_list._line_cache.heights.get(index)
+    option._set_prompt(prompt)
+    new_height = option_list._get_visual(option).get_height(option_list.styles, width)
+    if not region or old_height != new_height + option._divider:
+        option_list._clear_caches()
+        return
+    cache = option_list._option_render_cache
+    # (LRUCache has no __iter__: keys() it is.)
+    for key in [key for key in cache.keys() if key[0] is option]:  # noqa: SIM118
+        cache.discard(key)
+    option_list.refresh()
 
 
 class KeepsRunning(App[None]):

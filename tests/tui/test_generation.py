@@ -70,8 +70,11 @@ async def test_enter_streams_the_next_part_and_saves_it(writing: Runtime) -> Non
         assert screen.session.part_count == 2
         row = screen.panel.session_list.get_option(sid)
         assert "2p" in str(row.prompt)
+        await pilot.pause()
         text, _raw = screen_text(app)
         assert "Part 2" in text and "Mara reads the letter" in text
+        # The row as drawn, not only its data (it is redrawn alone, from a cache of drawn rows).
+        assert "2p ·" in text and "1p ·" not in text
 
 
 async def test_esc_stops_mid_stream_and_keeps_the_text(writing: Runtime, fake: FakeOllama) -> None:

@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from storyterm.core.views import STATUS_MARK, ago
 from storyterm.errors import StorytermError
+from storyterm.tui.compat import replace_option_prompt
 from storyterm.tui.messages import Crashed, SessionsLoaded, WorkFailed
 from storyterm.tui.text import one_line
 from storyterm.tui.widgets.filter_bar import FilterBar
@@ -477,7 +478,7 @@ class SessionsPanel(Vertical):
         option_list = self.session_list
         prompt = session_prompt(session, self._now())
         if session.updated_at == old.updated_at or option_list.get_option_index(session.id) == 0:
-            option_list.replace_option_prompt(session.id, prompt)
+            replace_option_prompt(option_list, session.id, prompt)
             return
         # The loaded pages are a prefix of the newest-first order, and the changed story is now
         # the newest of all: moved to the top, they still are.
