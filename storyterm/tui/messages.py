@@ -147,13 +147,15 @@ class SessionStarted(Message):
 
 class PartsReloaded(Message):
     """The parts of the story pane's window, read again (after an undo, a deleted or restored
-    part): `parts` from the window's first part on, and the story's part count."""
+    part): `parts` from the window's first part on, and the story's part count. `asked` is
+    the pane's count of its own changes when the read was asked for (StoryView.reload)."""
 
-    def __init__(self, session_id: str, parts: list[Part], part_count: int) -> None:
+    def __init__(self, session_id: str, parts: list[Part], part_count: int, asked: int = 0) -> None:
         super().__init__()
         self.session_id = session_id
         self.parts = parts
         self.part_count = part_count
+        self.asked = asked
 
 
 class SessionChanged(Message):

@@ -137,6 +137,9 @@ class PartView(Vertical):
         self._earlier: int | None = None
         #: The text streaming in is written by another window (heard through live events).
         self.elsewhere = False
+        #: Shown before the story's reads hold it (StoryView.add_part: the part about to be
+        #: written), until its stream ends: a read of the story made a moment before leaves it.
+        self.provisional = False
 
     @property
     def seq(self) -> int:
@@ -423,7 +426,7 @@ class PartView(Vertical):
             self._spinner = None
         if part is not None:
             self.part = part
-        self.elsewhere = False
+        self.elsewhere = self.provisional = False
         await self._show_prose()
         self._segment_chars = 0
         self._apply_state()

@@ -123,17 +123,18 @@ class PartPager:
         else:
             self._pane.post_message(StoryOpened(opened, focus_input))
 
-    def reload(self, session_id: str, first_seq: int, limit: int) -> None:
-        """Up to `limit` parts from `first_seq` on, and the part count (PartsReloaded)."""
-        self._run(self._reload, session_id, first_seq, limit, group="reload")
+    def reload(self, session_id: str, first_seq: int, limit: int, asked: int) -> None:
+        """Up to `limit` parts from `first_seq` on, and the part count (PartsReloaded, which
+        carries `asked` back)."""
+        self._run(self._reload, session_id, first_seq, limit, asked, group="reload")
 
-    def _reload(self, session_id: str, first_seq: int, limit: int) -> None:
+    def _reload(self, session_id: str, first_seq: int, limit: int, asked: int) -> None:
         try:
             parts, part_count = self._reader.parts_after(session_id, first_seq - 1, limit)
         except StorytermError as exc:
             self._failed(exc, session_id)
         else:
-            self._pane.post_message(PartsReloaded(session_id, parts, part_count))
+            self._pane.post_message(PartsReloaded(session_id, parts, part_count, asked))
 
     def older(self, session_id: str, before_seq: int) -> None:
         """The page before part `before_seq` (OlderLoaded)."""

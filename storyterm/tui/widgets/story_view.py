@@ -132,6 +132,9 @@ class StoryView(VerticalScroll, can_focus=True):
         self._paging = False
         self._empty_text = Content("Opening your stories…")
         self._stream_layout = MeasuringStreamLayout()
+        #: Parts put on or taken off the pane here (add_part, remove_part): a read of the
+        #: story asked for before the newest of those may not know of it.
+        self._own_changes = 0
 
     @property
     def layout(self) -> Layout:
@@ -352,6 +355,8 @@ class StoryView(VerticalScroll, can_focus=True):
         in place of the view of the same part (a new take of it), which stays selected if it
         was."""
         view = PartView(part)
+        view.provisional = True
+        self._own_changes += 1
         before = self.query_one("#newer")
         # A read of the story that ended just before (a reload, the live watcher) may have
         # shown this part already, as the database held it: the part being written takes its
@@ -381,19 +386,27 @@ class StoryView(VerticalScroll, can_focus=True):
             self.open(session_id)
             return
         limit = len(views) if self.has_more_after else len(views) + PAGE
-        self._pager.reload(session_id, views[0].seq, limit)
+        self._pager.reload(session_id, views[0].seq, limit, self._own_changes)
 
     @on(PartsReloaded)
     async def _reloaded(self, event: PartsReloaded) -> None:
         event.stop()
         if event.session_id != self._shown_id:
             return
+        if event.asked != self._own_changes:
+            # Read before a part was put on or taken off here (the part written since Enter,
+            # say): it would take that part away, or bring back one just taken. Read again.
+            self.reload()
+            return
         fresh = {part.seq: part for part in event.parts}
         gone = []
         for view in self.part_views:
             part = fresh.pop(view.seq, None)
             if part is None:
-                gone.append(view)
+                # (Not the part being written: this read may have been made just before Enter.
+                # Its run takes it away if nothing is written.)
+                if not view.provisional:
+                    gone.append(view)
             elif not view.streaming:
                 self._unsaved.show(view, part)
         if gone:
@@ -458,6 +471,7 @@ class StoryView(VerticalScroll, can_focus=True):
             view.set_earlier(found.get(view.seq))
 
     async def remove_part(self, seq: int) -> None:
+        self._own_changes += 1
         view = self.part_view(seq)
         if view is not None:
             await view.remove()
