@@ -11,6 +11,7 @@ from msgspec import structs
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
 from storyterm.tui.main.screen import MainScreen
+from storyterm.tui.messages import PartsReloaded, StoryOpened
 from storyterm.tui.widgets.part_view import PartView, provisional_part
 from storyterm.tui.widgets.story_view import StoryView
 from tests.tui.helpers import make_app, ready, seed_session, wait_until, writer_id
@@ -120,4 +121,114 @@ async def test_a_new_version_of_a_part_that_arrives_while_its_view_is_being_moun
         await mounting
         await pilot.pause()
         assert "as the other window wrote it" in str(view.query_one(".direction").render())
+    assert unexpected_errors == []
+
+
+async def test_a_read_of_the_story_made_just_before_enter_leaves_the_part_being_written(
+    runtime: Runtime,
+) -> None:
+    # A reload of the pane (after the part before ended) read the story without the part
+    # that Enter has just put on screen; it used to take that part's view away, and the run
+    # failed to show its first words (the writer got an error notice; seen under load).
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        read_before = runtime.sessions.open(alice, sid).parts
+        view = await story.add_part(provisional_part(screen.session, 2, "Go on"))
+        story.post_message(PartsReloaded(sid, read_before, len(read_before)))
+        await pilot.pause()
+        assert story.part_view(2) is view and view.is_attached
+        assert [v.seq for v in story.part_views] == [1, 2]
+        view.begin_stream("waiting…")  # what the run does next
+
+
+async def test_a_read_of_the_story_that_lands_after_the_part_is_written_does_not_take_it_away(
+    writing: tuple[Runtime, FakeOllama],
+) -> None:
+    # The same read, landing after the part was written and saved: the part stayed in the
+    # database but left the pane (the bench's "part did not show", under load).
+    runtime, fake = writing
+    fake.reply = "The lamp went out."
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        read_before = runtime.sessions.open(alice, sid).parts
+        asked_before = story._own_changes
+        await pilot.press(*"Go on", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        story.post_message(PartsReloaded(sid, read_before, len(read_before), asked_before))
+        await pilot.pause()
+        await wait_until(pilot, lambda: story.part_view(2) is not None)
+        await pilot.pause(0.2)
+        assert [v.seq for v in story.part_views] == [1, 2]
+        assert story.loaded_part(2).content == "The lamp went out."
+
+
+async def test_enter_the_moment_a_part_ends_numbers_the_next_part_from_the_story_as_it_is_now(
+    writing: tuple[Runtime, FakeOllama],
+) -> None:
+    # The screen hears of the story's new counts a moment after a part ends; an Enter in that
+    # moment (the session it holds still one part behind) put the next part on screen under
+    # the number of the part just written, in its place, and the pane was read again.
+    runtime, fake = writing
+    fake.reply = "The lamp went out."
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        before = screen.session
+        await pilot.press(*"Go on", "enter")
+        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        second = story.part_view(2)
+        screen.column.generate(before, "And on", regenerate=False)  # as it was before part 2
+        await wait_until(pilot, lambda: screen.session.part_count == 3 and not screen.generating)
+        await pilot.pause(0.2)
+        assert story.part_view(2) is second  # never taken off the pane
+        assert [v.seq for v in story.part_views] == [1, 2, 3]
+        stored = runtime.sessions.open(alice, sid).parts
+        assert [p.direction for p in stored][1:] == ["Go on", "And on"]
+
+
+async def test_a_reading_of_the_story_asked_for_before_enter_waits_for_the_part_to_end(
+    writing: tuple[Runtime, FakeOllama], unexpected_errors: list[BaseException]
+) -> None:
+    # A reading of the open story that lands while a part is being written would put the pane
+    # back as the story was, taking the part being written away: its run failed, read the
+    # story again, and the next Enter failed the same way (seen under load in the bench).
+    runtime, fake = writing
+    fake.tokens, fake.rate = 40, 40.0
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        story = screen.query_one(StoryView)
+        read_before = runtime.sessions.open(alice, sid)
+        await pilot.press(*"Go on", "enter")
+        await wait_until(pilot, lambda: story.part_view(2) is not None and screen.generating)
+        writing_view = story.part_view(2)
+        story.post_message(StoryOpened(read_before, False))
+        await pilot.pause(0.1)
+        assert story.part_view(2) is writing_view and screen.generating
+        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        # Read again once the part ended: the pane shows what is stored.
+        stored = runtime.sessions.open(alice, sid).parts
+        await wait_until(pilot, lambda: story.loaded_part(2) == stored[-1])
+        assert str(stored[-1].state) == "done"
     assert unexpected_errors == []

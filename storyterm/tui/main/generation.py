@@ -156,6 +156,10 @@ class Generation:
         #: A part asked for while the story's newest parts were being opened: (direction,
         #: regenerate, part, finish).
         self._waiting: tuple[str, bool, int | None, bool] | None = None
+        #: The story as the last run left it: the screen hears of it a moment after the run
+        #: ends (SessionChanged), and an Enter in that moment must not number the next part
+        #: from the story as it was before.
+        self._latest: Session | None = None
 
     @property
     def running(self) -> bool:
@@ -174,6 +178,9 @@ class Generation:
         of it) from `direction`; True when the run started. When the story pane does not show
         the story's newest parts (the writer scrolled far up) they are opened first, and the
         run waits for them (shown)."""
+        latest = self._latest
+        if latest is not None and latest.id == session.id and latest.version > session.version:
+            session = latest
         if (why := why_disabled(session)) is not None:
             self._host.notify(why, markup=False)
             return False
@@ -423,6 +430,8 @@ class Generation:
             await view.end_stream(None)
             await self._story.remove_part(view.seq)
         self._cancel = self._worker = self._view = None
+        if run.outcome is not None:
+            self._latest = run.outcome
         session_id = run.outcome.id if run.outcome is not None else view.part.session_id
         # Saved under another number: another window wrote meanwhile.
         reopen = (kept is not None and kept.seq != shown_seq) or run.reload

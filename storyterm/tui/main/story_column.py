@@ -36,6 +36,7 @@ from storyterm.tui.messages import (
     PutBack,
     RecoveriesFound,
     SessionChanged,
+    StoryOpened,
     TakeShown,
     TrashClosed,
     Warmed,
@@ -85,6 +86,9 @@ class StoryColumn(Vertical):
         self._report_error = report_error
         self._generation: Generation | None = None
         self._unsaved: UnsavedParts | None = None
+        #: The open story was read while a part of it was being written: read it again once
+        #: the part ends (StoryOpened, below).
+        self._open_after_run = False
 
     def compose(self) -> ComposeResult:
         yield StoryView(self._reader, id="story").data_bind(StoryColumn.session)
@@ -286,6 +290,16 @@ class StoryColumn(Vertical):
         event.stop()
         self.stop()
 
+    @on(StoryOpened)
+    def _story_opened(self, event: StoryOpened) -> None:
+        # A reading of the open story asked for before Enter (the end of the part before, a
+        # reload) would put the pane back as the story was then, taking away the part being
+        # written (whose run then failed, and asked for a reading of its own: one failure
+        # after the other while the writer kept writing). It is read again after the part.
+        if self.generating and self._is_open(event.opened.session.id):
+            event.stop()
+            self._open_after_run = True
+
     @on(GenerationEnded)
     def _generation_ended(self, event: GenerationEnded) -> None:
         # The part shows as saved already; the session (its counts) goes up to the screen.
@@ -295,7 +309,8 @@ class StoryColumn(Vertical):
             self.post_message(SessionChanged(event.outcome))
         else:
             self.actions.refresh(event.session_id)
-        if event.reopen:
+        if event.reopen or self._open_after_run:
+            self._open_after_run = False
             self.open(event.session_id)  # show what is stored
         self.story.mark_earlier_takes()  # the part written again may be back to its old take
 
