@@ -1,8 +1,8 @@
 """Area 9, the writer's Enter: from Enter to the model's words on screen.
 
 - Enter to the first token on screen, continuing the 1,000-part story (20 newest parts on
-  screen) with the stand-in answering at once: in-process (App.run_test), after two untimed
-  parts. With a lorebook of 200 entries on the story where this branch has lorebooks.
+  screen) with the stand-in answering at once: App.run_test in an interpreter of its own,
+  after two untimed parts. With a lorebook of 200 entries on the story.
 - The first part after start-up: a fresh interpreter per sample, a fresh story; the writer
   reads for WAIT_S after the main screen is ready, then Enter; timed to the whole 5-token reply
   on screen, and the second part for comparison.
@@ -94,6 +94,27 @@ async def first_tokens(dataset: Dataset, url: str, runs: int) -> tuple[list[floa
     return samples, lore[0] if lore else 0
 
 
+def first_tokens_apart(dataset: Dataset, url: str, runs: int) -> tuple[list[float], int]:
+    """first_tokens in a fresh interpreter (bench/_first_token_probe.py)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "_first_token_probe.py"),
+            json.dumps(dataset.to_json()),
+            url,
+            str(runs),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    stuck.extend(result["stuck"])
+    return result["samples"], result["lore"]
+
+
 def first_part_after_start(ctx: Context, url: str, runs: int) -> list[dict[str, float]]:
     from bench.data import empty_sqlite
     from bench.startup import login_token
@@ -136,7 +157,7 @@ def run(ctx: Context, area: AreaResult) -> None:
     starts = ctx.repeat(full=7, quick=1)
     with FakeOllamaProcess(tokens=5) as fake:
         dataset = ctx.sqlite_dataset("first-part-big")
-        samples, lore = asyncio.run(first_tokens(dataset, fake.url, runs))
+        samples, lore = first_tokens_apart(dataset, fake.url, runs)
         fresh = first_part_after_start(ctx, fake.url, starts)
     for note in stuck:
         area.note(f"MISS: {note}")
