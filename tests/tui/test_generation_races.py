@@ -210,7 +210,7 @@ async def test_a_reading_of_the_story_asked_for_before_enter_waits_for_the_part_
     # back as the story was, taking the part being written away: its run failed, read the
     # story again, and the next Enter failed the same way (seen under load in the bench).
     runtime, fake = writing
-    fake.tokens, fake.rate = 40, 40.0
+    fake.tokens, fake.hang_after = 40, 10  # the part holds after 10 tokens until released
     alice = writer_id(runtime)
     sid = seed_session(runtime, alice, "Salt Roads", parts=1)
     app = make_app(runtime)
@@ -221,11 +221,13 @@ async def test_a_reading_of_the_story_asked_for_before_enter_waits_for_the_part_
         story = screen.query_one(StoryView)
         read_before = runtime.sessions.open(alice, sid)
         await pilot.press(*"Go on", "enter")
+        await wait_until(pilot, lambda: bool(fake.chat_requests))
         await wait_until(pilot, lambda: story.part_view(2) is not None and screen.generating)
         writing_view = story.part_view(2)
         story.post_message(StoryOpened(read_before, False))
         await pilot.pause(0.1)
         assert story.part_view(2) is writing_view and screen.generating
+        fake.release_hang()
         await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
         # Read again once the part ended: the pane shows what is stored.
         stored = runtime.sessions.open(alice, sid).parts
