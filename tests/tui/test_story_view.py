@@ -3,6 +3,8 @@ changed size."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import App, ComposeResult
 
 from storyterm.core.runtime import Runtime
@@ -163,3 +165,31 @@ async def test_a_part_that_changes_length_pushes_the_parts_below_it(runtime: Run
             lambda: first.outer_size.height == height + 4 and second.virtual_region.y == below + 4,
         )
         assert isinstance(first, PartView)
+
+
+async def test_text_that_arrives_after_a_pause_is_handed_to_the_screen_at_once(
+    runtime: Runtime,
+) -> None:
+    # Streamed text goes to the Markdown at most once a frame; a piece that comes after a
+    # pause longer than a frame (every piece of a part written in another window, ~25 a
+    # second) used to wait a whole frame more before it was shown.
+    from storyterm.tui.widgets.part_view import FRAME, provisional_part
+
+    alice = writer_id(runtime)
+    session = runtime.sessions.get(alice, seed_session(runtime, alice, "Salt Roads"))
+
+    class PartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PartView(provisional_part(session, 1, "Go on"))
+
+    app = PartApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        view = app.query_one(PartView)
+        view.begin_stream("waiting…")
+        await view.write("One")
+        await pilot.pause(FRAME * 2)
+        await view.write(" two")
+        for _ in range(5):  # the stream's own task takes it from there
+            await asyncio.sleep(0)
+        assert view.shown_text == "One two"
+        await view.end_stream(None)

@@ -127,6 +127,8 @@ class PartView(Vertical):
         self._stopping = False
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
+        #: time.monotonic() when text was last handed to the Markdown widget.
+        self._flushed_at = 0.0
         self._stream_lock = asyncio.Lock()
         #: Characters streamed into the Markdown segment being written (see SEGMENT_CHARS).
         self._segment_chars = 0
@@ -335,7 +337,7 @@ class PartView(Vertical):
         return self._stream is not None
 
     async def write(self, delta: str) -> None:
-        """Append model output. Deltas are gathered and handed to the MarkdownStream once a
+        """Append model output. Deltas are gathered and handed to the MarkdownStream at most once a
         frame: every append re-parses the growing paragraph, so one per token would spend the
         event loop on parsing instead of painting when a model streams fast."""
         if self._stream is None:
@@ -349,13 +351,20 @@ class PartView(Vertical):
             self.remove_class("-no-text")
         self._streamed_chars += len(text)
         self._pending.append(text)
-        if first:
-            await self._flush()  # the first words show at once; later ones once a frame
-        elif self._flush_timer is None:
-            self._flush_timer = self.set_timer(FRAME, self._flush)
+        if self._flush_timer is not None:
+            return  # a frame's text is already waiting for its moment
+        # Text shows at once when no frame was handed over in the last FRAME (the first words;
+        # every piece of a part written in another window, which arrive ~25 a second), and at
+        # most once a frame when they come faster. (It used to wait a whole FRAME every time.)
+        wait = self._flushed_at + FRAME - time.monotonic()
+        if first or wait <= 0:
+            await self._flush()
+        else:
+            self._flush_timer = self.set_timer(wait, self._flush)
 
     async def _flush(self) -> None:
         self._flush_timer = None
+        self._flushed_at = time.monotonic()
         async with self._stream_lock:  # never at the same time as end_stream
             await self._flush_pending()
 
