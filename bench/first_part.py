@@ -195,8 +195,10 @@ def run(ctx: Context, area: AreaResult) -> None:
     )
     area.note(
         "The stand-in (storyterm.devtools.fake_ollama, its own process) answers every request "
-        "at once with 5 tokens. First token: the TUI runs headless (App.run_test, 160x45) on a "
-        "copy of the 10,000-session database and continues the 1,000-part story, timed from the "
+        "at once with 5 tokens. First token: the TUI runs headless (App.run_test, 160x45) in an "
+        "interpreter of its own (bench/_first_token_probe.py; the benchmark's own holds what "
+        "earlier areas left) on a copy of the 10,000-session database and continues the "
+        "1,000-part story, timed from the "
         "call Enter makes (MainScreen.generate) to the first screen refresh showing text, after "
         f"two untimed parts. First part after start-up: each sample is a fresh interpreter on a "
         f"new database with one fresh story; the writer reads for {WAIT_S:.0f} s after the main "

@@ -51,7 +51,8 @@ def run(ctx: Context, area: AreaResult) -> None:
         "the same database and Redis, claiming a part and handing tokens to the core's "
         "LiveText from a thread at a steady rate, as a generation does. The publisher sends a "
         "part's text at most 25 times a second (up to 40 ms of the latency by design), and "
-        "the part view hands text to its Markdown once a frame (1/30 s)."
+        "the part view hands text to its Markdown at once when it handed none in the last frame "
+        "(1/30 s), else at the frame's end."
     )
 
 
