@@ -94,23 +94,24 @@ async def first_tokens(dataset: Dataset, url: str, runs: int) -> tuple[list[floa
     return samples, lore[0] if lore else 0
 
 
-def first_tokens_apart(dataset: Dataset, url: str, runs: int) -> tuple[list[float], int]:
-    """first_tokens in a fresh interpreter (bench/_first_token_probe.py)."""
+def _probe(script: str, *args: str, timeout: float) -> Any:
+    """Run bench/`script` in a fresh interpreter; the JSON of its last line of output."""
     out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "_first_token_probe.py"),
-            json.dumps(dataset.to_json()),
-            url,
-            str(runs),
-        ],
+        [sys.executable, str(ROOT / "bench" / script), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=True,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def first_tokens_apart(dataset: Dataset, url: str, runs: int) -> tuple[list[float], int]:
+    """first_tokens in a fresh interpreter (bench/_first_token_probe.py)."""
+    result = _probe(
+        "_first_token_probe.py", json.dumps(dataset.to_json()), url, str(runs), timeout=600
+    )
     stuck.extend(result["stuck"])
     return result["samples"], result["lore"]
 
@@ -131,23 +132,8 @@ def first_part_after_start(ctx: Context, url: str, runs: int) -> list[dict[str, 
             runtime.close()
         token = login_token(dataset.url, dataset.username, dataset.password) or ""
         state = Path(tempfile.mkdtemp(prefix="storyterm-bench-first-part-"))
-        out = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "_first_part_probe.py"),
-                dataset.url,
-                token,
-                url,
-                str(state),
-                str(WAIT_S),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=True,
-        )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        probe_args = (dataset.url, token, url, str(state), str(WAIT_S))
+        results.append(_probe("_first_part_probe.py", *probe_args, timeout=180))
     return results
 
 

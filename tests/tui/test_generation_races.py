@@ -3,10 +3,12 @@ the writer is never left with a story stuck "generating"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from msgspec import structs
+from textual.pilot import Pilot
 
 from storyterm.core.runtime import Runtime
 from storyterm.devtools.fake_ollama import FakeOllama
@@ -17,6 +19,22 @@ from storyterm.tui.widgets.story_view import StoryView
 from tests.tui.helpers import make_app, ready, seed_session, wait_until, writer_id
 
 SIZE = (120, 36)
+
+
+@asynccontextmanager
+async def salt_roads(
+    runtime: Runtime,
+) -> AsyncIterator[tuple[Pilot[None], MainScreen, StoryView, int, str]]:
+    """The app on alice's one-part story "Salt Roads": the pilot, the main screen, the story
+    pane, alice and the story."""
+    alice = writer_id(runtime)
+    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
+    app = make_app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        yield pilot, screen, screen.query_one(StoryView), alice, sid
 
 
 @pytest.fixture
@@ -34,14 +52,7 @@ async def test_a_part_already_shown_by_a_read_is_taken_over_by_the_part_being_wr
     # place instead of failing to mount beside it under the same id.
     runtime, fake = writing
     fake.reply = "The lamp went out."
-    alice = writer_id(runtime)
-    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         await story.mount(PartView(provisional_part(screen.session, 2, "as read")), before="#newer")
         await pilot.press(*"Go on", "enter")
         await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
@@ -57,8 +68,6 @@ async def test_a_part_that_cannot_be_shown_ends_the_run_and_the_next_enter_write
 ) -> None:
     runtime, fake = writing
     fake.reply = "Rain."
-    alice = writer_id(runtime)
-    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
     real_add_part = StoryView.add_part
     calls = 0
 
@@ -70,12 +79,7 @@ async def test_a_part_that_cannot_be_shown_ends_the_run_and_the_next_enter_write
         return await real_add_part(self, part)
 
     monkeypatch.setattr(StoryView, "add_part", add_part_once_broken)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         await pilot.press(*"First", "enter")
         # The run ends (it is not left "generating"), and the pane shows what is stored: the
         # storyteller, told to stop, kept whatever it had written as part 2.
@@ -106,14 +110,7 @@ async def test_a_new_version_of_a_part_that_arrives_while_its_view_is_being_moun
     # A reload of the pane mounts a part's view; a live event for that part (written in
     # another window) can reach it before the view is composed. It used to fail looking for
     # the view's direction line (the writer got an error notice); the new version is shown.
-    alice = writer_id(runtime)
-    seed_session(runtime, alice, "Salt Roads", parts=1)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, _alice, _sid):
         read = provisional_part(screen.session, 2, "as the reload read it")
         view = PartView(read)
         mounting = story.mount(view, before="#newer")
@@ -130,14 +127,7 @@ async def test_a_read_of_the_story_made_just_before_enter_leaves_the_part_being_
     # A reload of the pane (after the part before ended) read the story without the part
     # that Enter has just put on screen; it used to take that part's view away, and the run
     # failed to show its first words (the writer got an error notice; seen under load).
-    alice = writer_id(runtime)
-    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         read_before = runtime.sessions.open(alice, sid).parts
         view = await story.add_part(provisional_part(screen.session, 2, "Go on"))
         story.post_message(PartsReloaded(sid, read_before, len(read_before)))
@@ -154,14 +144,7 @@ async def test_a_read_of_the_story_that_lands_after_the_part_is_written_does_not
     # database but left the pane (the bench's "part did not show", under load).
     runtime, fake = writing
     fake.reply = "The lamp went out."
-    alice = writer_id(runtime)
-    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         read_before = runtime.sessions.open(alice, sid).parts
         asked_before = story._own_changes
         await pilot.press(*"Go on", "enter")
@@ -182,14 +165,7 @@ async def test_enter_the_moment_a_part_ends_numbers_the_next_part_from_the_story
     # the number of the part just written, in its place, and the pane was read again.
     runtime, fake = writing
     fake.reply = "The lamp went out."
-    alice = writer_id(runtime)
-    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         before = screen.session
         await pilot.press(*"Go on", "enter")
         await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
@@ -211,14 +187,7 @@ async def test_a_reading_of_the_story_asked_for_before_enter_waits_for_the_part_
     # story again, and the next Enter failed the same way (seen under load in the bench).
     runtime, fake = writing
     fake.tokens, fake.hang_after = 40, 10  # the part holds after 10 tokens until released
-    alice = writer_id(runtime)
-    sid = seed_session(runtime, alice, "Salt Roads", parts=1)
-    app = make_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        story = screen.query_one(StoryView)
+    async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         read_before = runtime.sessions.open(alice, sid)
         await pilot.press(*"Go on", "enter")
         await wait_until(pilot, lambda: bool(fake.chat_requests))
