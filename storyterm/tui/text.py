@@ -28,10 +28,10 @@ def plain(text: str | None, style: str = "") -> Content:
 
 
 def show_note(static: Static, text: str) -> None:
-    """Put the app's own plain `text` in `static`, unless it shows those words already:
-    Static.update lays the whole screen out again even for the same words (a full layout is
-    ~15-30 ms on a big story pane, and Enter used to pay for two of them before the first
-    word)."""
+    """Put `text` in `static` literally (stored words in it already made safe, as `one_line`
+    does), unless it shows those words already: Static.update lays the whole screen out again
+    even for the same words (a full layout is ~15-30 ms on a big story pane, and Enter used to
+    pay for two of them before the first word)."""
     if static.content != text:
         static.update(Content(text))
 

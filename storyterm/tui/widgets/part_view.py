@@ -337,9 +337,9 @@ class PartView(Vertical):
         return self._stream is not None
 
     async def write(self, delta: str) -> None:
-        """Append model output. Deltas are gathered and handed to the MarkdownStream at most once a
-        frame: every append re-parses the growing paragraph, so one per token would spend the
-        event loop on parsing instead of painting when a model streams fast."""
+        """Append model output. Deltas are gathered and handed to the MarkdownStream at most
+        once a frame: every append re-parses the growing paragraph, so one per token would
+        spend the event loop on parsing instead of painting when a model streams fast."""
         if self._stream is None:
             return
         # A CR LF split across two deltas must not become two line breaks.
