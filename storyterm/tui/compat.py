@@ -7,7 +7,7 @@ that a Textual upgrade means reading this one file (and running tests/tui) and n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 # Both are loaded by Textual itself before the first frame: importing them here costs nothing.
 # `divide_line(text, width, fold=True)`: the offsets where Rich wraps `text` at `width` cells.
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from textual.css.styles import StylesBase
+    from textual.css.styles import RulesMap, StylesBase
     from textual.message import Message
     from textual.visual import VisualType
     from textual.widget import Widget
@@ -91,7 +91,8 @@ def replace_option_prompt(option_list: OptionList, option_id: str, prompt: Visua
     width = region.width - option_list._get_left_gutter_width() - padding.width
     old_height = option_list._line_cache.heights.get(index)
     option._set_prompt(prompt)
-    new_height = option_list._get_visual(option).get_height(option_list.styles, width)
+    rules = cast("RulesMap", option_list.styles)  # (as Textual's OptionList passes them)
+    new_height = option_list._get_visual(option).get_height(rules, width)
     if not region or old_height != new_height + option._divider:
         option_list._clear_caches()
         return
