@@ -270,3 +270,18 @@ async def test_the_part_editor_keeps_every_line_of_a_direction(runtime: Runtime)
                 == "The boat leaves\nat dawn\nin fog"
             ),
         )
+
+
+def test_a_direction_sent_from_another_window_joins_the_history_without_moving_a_walk() -> None:
+    from storyterm.tui.widgets.direction_history import DirectionHistory
+
+    history = DirectionHistory()
+    history.open("s")
+    history.read("s", ["Mara reads the letter", "The storm breaks"])
+    assert history.back("my draft") == "Mara reads the letter"
+    history.heard("Tobias rows out")  # another window's part begins meanwhile
+    assert history.back("Mara reads the letter") == "The storm breaks"  # the walk goes on
+    assert history.forward("The storm breaks") == "Mara reads the letter"
+    assert history.forward("Mara reads the letter") == "my draft"
+    assert history.back("my draft") == "Tobias rows out"  # the newest, from the next walk
+    assert history.entries == ["Tobias rows out", "Mara reads the letter", "The storm breaks"]

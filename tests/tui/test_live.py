@@ -158,6 +158,13 @@ async def test_a_part_written_in_another_window_streams_in_then_shows_as_saved(
         view = story.part_view(2)
         assert view is not None and not view.elsewhere
         assert view.part.content == stored.content
+        # Its direction is the newest of the story's earlier directions here too (up), before
+        # the ones this window read from the story; down gives the draft back.
+        bar.input.focus()
+        await pilot.press("up")
+        assert bar.input.text == "Mara reads the letter"
+        await pilot.press("down")
+        assert bar.input.text == "Tobias rows out"
         assert view.shown_text == safe(stored.content)
         assert not bar.elsewhere
         await wait_until(pilot, lambda: screen.session.part_count == 2)

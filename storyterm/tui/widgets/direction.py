@@ -161,6 +161,11 @@ class DirectionBar(Vertical):
         story's earlier directions."""
         self.input.sent(direction)
 
+    def heard(self, direction: str) -> None:
+        """Another window asked for a part of the open story from `direction`: the newest of
+        its earlier directions here too."""
+        self.input.earlier.heard(direction)
+
     @on(DirectionInput.Submitted)
     def _submitted(self, event: DirectionInput.Submitted) -> None:
         event.stop()

@@ -48,12 +48,17 @@ class DirectionHistory:
 
     def sent(self, direction: str) -> None:
         """The writer sent `direction`: it is the newest entry now, and the walk is over."""
+        self.heard(direction)
+        self.stop()
+
+    def heard(self, direction: str) -> None:
+        """Another window sent `direction` to this story: the newest entry now. A walk under
+        way goes on over the entries it began with (nothing under the cursor moves)."""
         direction = terminal_safe(direction.strip())
         if direction:
             if direction in self._sent:
                 self._sent.remove(direction)
             self._sent.append(direction)
-        self.stop()
 
     def stop(self) -> None:
         """Back to the draft, forgetting the walk (the input was emptied or sent)."""
