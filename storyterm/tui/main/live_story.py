@@ -260,7 +260,7 @@ class LiveStory:
         if remote is None or remote.seq != part.seq:
             view = self._story.part_view(part.seq)
             if view is None or not view.streaming:  # (this window's own part: sent from here)
-                self._direction.heard(part.direction)
+                self._direction.heard(part.session_id, part.direction)
             remote = await self._begin(part)
             if remote is None:
                 self._out_of_sight = part.seq

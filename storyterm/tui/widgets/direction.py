@@ -161,10 +161,11 @@ class DirectionBar(Vertical):
         story's earlier directions."""
         self.input.sent(direction)
 
-    def heard(self, direction: str) -> None:
-        """Another window asked for a part of the open story from `direction`: the newest of
-        its earlier directions here too."""
-        self.input.earlier.heard(direction)
+    def heard(self, session_id: str, direction: str) -> None:
+        """Another window asked for a part of story `session_id` from `direction`: if it is
+        the open story, the newest of its earlier directions here too."""
+        if self.session is not None and self.session.id == session_id:
+            self.input.earlier.heard(direction)
 
     @on(DirectionInput.Submitted)
     def _submitted(self, event: DirectionInput.Submitted) -> None:
