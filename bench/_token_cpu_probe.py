@@ -37,8 +37,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.fake_server import FakeOllamaProcess  # noqa: E402
 from bench.servers import Servers  # noqa: E402
-from bench.team import PASSWORD, _auth, _cpu_s, _frames, _login, _register, _start  # noqa: E402
-from tests.services import free_port, wait_for_port  # noqa: E402
+from bench.team import (  # noqa: E402
+    PASSWORD,
+    _auth,
+    _cpu_s,
+    _frames,
+    _login,
+    _register,
+    _start,
+    serving,
+)
 
 Tally = dict[str, int]
 
@@ -216,29 +224,6 @@ def _spy(pid: int, name: str) -> subprocess.Popen[bytes] | None:
     )
 
 
-def _serve(pg: str, redis_url: str, ollama: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYTERM_")}
-    env.update(
-        STORYTERM_DATABASE_URL=pg,
-        STORYTERM_REDIS_URL=redis_url,
-        OLLAMA_HOST=ollama,
-        STORYTERM_DATA_DIR=str(home / "data"),
-        STORYTERM_CONFIG_DIR=str(home / "config"),
-        STORYTERM_STATE_DIR=str(home / "state"),
-    )
-    log = (home / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "storyterm", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, timeout=60)
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def _writers(base: str, writers: int, repeat: int, pid: int) -> None:
     alone, watched = [], []
     for _ in range(repeat):
@@ -281,8 +266,7 @@ def main() -> None:
             if "api" in args.skip:
                 return
             home = Path(tempfile.mkdtemp(prefix="storyterm-tokencpu-"))
-            proc, base = _serve(pg, redis_url, fake.url, home)
-            try:
+            with serving(pg, redis_url, fake.url, home) as (proc, base):
                 asyncio.run(_through_api(base, args.writers, False, proc.pid))  # warm
                 if "writers" not in args.skip:
                     _writers(base, args.writers, args.repeat, proc.pid)
@@ -295,12 +279,6 @@ def main() -> None:
                     )
                     only.append(cpu / n)
                 print(f"per watcher (watchers alone), ms/token: {_ms(only)}", flush=True)
-            finally:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
     finally:
         servers.close()
 

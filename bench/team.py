@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,43 +75,53 @@ def run(ctx: Context, area: AreaResult) -> None:
         raise Skip(f"needs PostgreSQL and Redis: {exc}") from exc
     _register(database_url, redis_url, shape.writers)
     home = Path(tempfile.mkdtemp(prefix="storyterm-team-"))
-    with FakeOllamaProcess(tokens=shape.tokens, rate=shape.rate) as fake:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STORYTERM_")}
-        env.update(
-            STORYTERM_DATABASE_URL=database_url,
-            STORYTERM_REDIS_URL=redis_url,
-            OLLAMA_HOST=fake.url,
-            STORYTERM_DATA_DIR=str(home / "data"),
-            STORYTERM_CONFIG_DIR=str(home / "config"),
-            STORYTERM_STATE_DIR=str(home / "state"),
-        )
-        serve = [sys.executable, "-m", "storyterm", "serve", "--port", str(port)]
-        # The server's log goes to a file: a pipe nobody reads during the run would fill and
-        # stall the workers.
-        with (home / "serve.log").open("wb") as server_log:
-            proc = subprocess.Popen(
-                [*serve, "--workers", str(shape.workers)],
-                cwd=ROOT,
-                env=env,
-                stdout=server_log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_for_port(port, timeout=60)
-                base = f"http://127.0.0.1:{port}"
-                tally, rss = asyncio.run(_load(base, shape, proc.pid, fake.proc))
-            finally:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    with (
+        FakeOllamaProcess(tokens=shape.tokens, rate=shape.rate) as fake,
+        serving(database_url, redis_url, fake.url, home, workers=shape.workers) as (proc, base),
+    ):
+        tally, rss = asyncio.run(_load(base, shape, proc.pid, fake.proc))
     stderr = (home / "serve.log").read_text(errors="replace")
     if "Traceback" in stderr:
         tally.errors.append("a worker logged a traceback: " + stderr.split("Traceback")[1][:300])
     _report(area, shape, tally, rss, _lost(database_url, tally))
+
+
+@contextmanager
+def serving(
+    database_url: str, redis_url: str, ollama: str, home: Path, *, workers: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`storyterm serve` on a free port over these services (with `workers` API workers), its
+    state under `home` and its log in `home`/serve.log: the process and its base URL; stopped
+    (Ctrl-C, then killed after 30 s) on the way out."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYTERM_")}
+    env.update(
+        STORYTERM_DATABASE_URL=database_url,
+        STORYTERM_REDIS_URL=redis_url,
+        OLLAMA_HOST=ollama,
+        STORYTERM_DATA_DIR=str(home / "data"),
+        STORYTERM_CONFIG_DIR=str(home / "config"),
+        STORYTERM_STATE_DIR=str(home / "state"),
+    )
+    serve = [sys.executable, "-m", "storyterm", "serve", "--port", str(port)]
+    if workers is not None:
+        serve += ["--workers", str(workers)]
+    # The server's log goes to a file: a pipe nobody reads during the run would fill and stall
+    # the workers.
+    with (home / "serve.log").open("wb") as server_log:
+        proc = subprocess.Popen(
+            serve, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for_port(port, timeout=60)
+            yield proc, f"http://127.0.0.1:{port}"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _register(database_url: str, redis_url: str, writers: int) -> None:
