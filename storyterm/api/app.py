@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,11 +65,15 @@ TAGS = [
 ]
 
 
-def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
+def create_app(runtime: Runtime, *, worker: bool = False, own_process: bool = False) -> FastAPI:
     """A new app serving `runtime`. The caller owns the runtime and closes it, except with
     `worker=True` (a worker process of `storyterm serve --workers N`, api/workers.py): the app
     then closes the runtime when it shuts down, and stops its running generations the moment
-    the worker is asked to quit, as `storyterm serve` does for its one process."""
+    the worker is asked to quit, as `storyterm serve` does for its one process.
+
+    With `own_process` (`storyterm serve`; implied by `worker`), the app is all the process
+    serves: once started, what start-up loaded is frozen out of the garbage collector's full
+    passes (`_freeze_start_up`)."""
 
     @asynccontextmanager
     async def lifespan(served: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +103,8 @@ def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
         # LangChain too (about a second of imports): imported by the first generation instead,
         # it would hold the event loop, and every request of this process, for that second.
         await run_in_threadpool(_import_generation)
+        if served.state.own_process:
+            _freeze_start_up()
         yield
         # Shutting down: a generation still running is stopped and its part saved (marked
         # interrupted) before the process ends.
@@ -115,6 +122,8 @@ def create_app(runtime: Runtime, *, worker: bool = False) -> FastAPI:
     )
     app.add_middleware(BodyLimit)
     app.state.runtime = runtime
+    #: Whether the app is all its process serves (`storyterm serve`, a worker).
+    app.state.own_process = worker or own_process
     #: Running generations; `storyterm serve` stops them all when it is asked to quit.
     app.state.generations = Generations()
     install_error_handlers(app)
@@ -131,6 +140,17 @@ def _import_generation() -> None:
         import storyterm.core.memory.prompt  # noqa: F401
     except ImportError as exc:  # the first generation says what is missing
         log.warning("the model libraries cannot be imported: %s", exc)
+
+
+def _freeze_start_up() -> None:
+    """Move what start-up built (FastAPI, SQLAlchemy, LangChain and the Ollama client: ~110,000
+    objects the collector tracks) out of the collector's reach: it lives as long as the
+    process, and each full collection walked all of it again with the event loop held, every
+    request and stream of the worker waiting (120-900 ms a pass under the team load,
+    bench/FINDINGS.md). Only for a process that is the server: a frozen object is never
+    collected, so an app made and dropped many times in one process (the tests) must not."""
+    gc.collect()  # start-up's own garbage goes now, not into the frozen heap
+    gc.freeze()
 
 
 class _StorytermAPI(FastAPI):

@@ -134,7 +134,7 @@ def serve_cmd(host: str, port: int, workers: int) -> None:
         run_workers(host, port, workers, log_config(), GRACEFUL_SHUTDOWN_SECONDS)
         return
     say(f"storyterm: API at http://{shown}:{port}/api (docs: /docs). Ctrl+C stops it.")
-    run_server(create_app(runtime), host, port)
+    run_server(create_app(runtime, own_process=True), host, port)
 
 
 def check_workers(workers: int) -> int:

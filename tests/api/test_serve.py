@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -15,9 +16,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
+from storyterm.api import create_app
 from storyterm.cli import cli
 from storyterm.cli.serve import check_port, is_loopback, log_config
+from storyterm.core.runtime import Runtime
 from storyterm.errors import InvalidInput
 from tests.services import free_port, wait_for_port
 
@@ -62,7 +66,7 @@ def _serve(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[Any, dict[str, 
     seen: dict[str, Any] = {}
 
     def fake_run(app: Any, host: str, port: int) -> None:
-        seen.update(app=app, host=host, port=port)
+        seen.update(app=app, host=host, port=port, own_process=app.state.own_process)
 
     monkeypatch.setattr(serve, "run_server", fake_run)
     result = CliRunner().invoke(cli, ["serve", *args])
@@ -75,7 +79,22 @@ def test_serve_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> Non
     assert seen["host"] == "127.0.0.1"
     assert "warning" not in result.output
     assert seen["app"].state.runtime is not None
+    assert seen["own_process"]
     assert "storyterm" in log_config()["loggers"]
+
+
+def test_only_the_server_freezes_what_start_up_loaded(runtime: Runtime) -> None:
+    # `storyterm serve` keeps its start-up heap out of every full collection (a pause of every
+    # stream it serves); a frozen object is never freed, so an app made in a process that goes
+    # on (a script, these tests) leaves the collector as it was.
+    before = gc.get_freeze_count()
+    with TestClient(create_app(runtime)):
+        assert gc.get_freeze_count() == before
+    try:
+        with TestClient(create_app(runtime, own_process=True)):
+            assert gc.get_freeze_count() > before + 10_000
+    finally:
+        gc.unfreeze()
 
 
 def test_serve_warns_when_binding_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
