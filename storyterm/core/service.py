@@ -298,25 +298,17 @@ class SessionService:
         self, user_id: int, session_id: str, changes: dict[str, Any], best_effort: bool = False
     ) -> Session:
         """Merge `changes` into the story's memory without losing a change made elsewhere in
-        the meantime (read, merge, write at that version; again when it moved). With
-        `best_effort`, a story that cannot take the change now (completed, deleted) or that
-        keeps changing is returned as it is instead of raising."""
-        for _attempt in range(5):
-            session = self.get(user_id, session_id)
-            memory = {**(session.memory or {}), **changes}
-            try:
-                return self.update_memory(
-                    user_id, session_id, memory, expected_version=session.version
-                )
-            except Conflict:
-                continue
-            except InvalidTransition:
-                if best_effort:
-                    return session
-                raise
-        if best_effort:
-            return self.get(user_id, session_id)
-        raise Conflict("The story's memory kept changing underneath this generation. Try again.")
+        the meantime (read and written under the row's lock, one transaction). With
+        `best_effort`, a story that cannot take the change now (completed) is returned as it
+        is instead of raising."""
+        try:
+            return self.store.update_session(
+                user_id, session_id, allowed_from=_EDITABLE, merge_memory=changes
+            )
+        except (InvalidTransition, Conflict):
+            if best_effort:
+                return self.get(user_id, session_id)
+            raise
 
     def set_options(self, user_id: int, session_id: str, changes: Any) -> Session:
         """Set the story's own sampling options (`changes`: name -> a value, or None to use the

@@ -12,8 +12,8 @@ from storyterm.core import views as views_module
 from storyterm.core.service import SessionService
 from storyterm.core.storage import store as store_module
 from storyterm.core.storage.store import Store
-from storyterm.core.storage.tables import PartState, utcnow
-from storyterm.errors import AuthError, InvalidInput, NotFound, StorytermError
+from storyterm.core.storage.tables import PartState, SessionStatus, utcnow
+from storyterm.errors import AuthError, InvalidInput, InvalidTransition, NotFound, StorytermError
 from tests.helpers import make_user
 
 
@@ -98,6 +98,24 @@ def test_word_and_part_counts_stay_consistent(service: SessionService) -> None:
     assert [p.seq for p in parts] == [1, 2]
     # The next part takes seq 3 again, not 4: seqs have no gaps.
     assert service.append_part(alice, s.id, direction="", content="x").seq == 3
+
+
+def test_memory_changes_from_two_places_are_both_kept(service: SessionService) -> None:
+    # A generation's notes and the writer's lorebook choice land in one memory.
+    alice = make_user(service.store)
+    s = service.start(alice, "Remembering")
+    service.merge_memory(alice, s.id, {"lore_wanted": ["Mara"], "num_ctx": 4096})
+    merged = service.merge_memory(alice, s.id, {"num_ctx": 8192, "last_estimate": 900})
+    assert merged.memory == {"lore_wanted": ["Mara"], "num_ctx": 8192, "last_estimate": 900}
+    assert service.get(alice, s.id).memory == merged.memory
+    assert merged.version == s.version + 2
+    # A completed story's memory stays as it is: a generation's last notes are dropped
+    # (best effort), anything else is told why.
+    service.complete(alice, s.id)
+    kept = service.merge_memory(alice, s.id, {"last_estimate": 1}, best_effort=True)
+    assert kept.memory == merged.memory and kept.status is SessionStatus.COMPLETED
+    with pytest.raises(InvalidTransition, match="completed"):
+        service.merge_memory(alice, s.id, {"last_estimate": 1})
 
 
 def test_a_session_for_a_user_this_database_does_not_know(service: SessionService) -> None:

@@ -38,6 +38,8 @@ class Statements:
         s, p = sessions_t.c, parts_t.c
         this_session = (s.id == sa.bindparam("b_sid"), s.user_id == sa.bindparam("b_uid"))
         lock = sa.select(sessions_t).where(*this_session)
+        #: The session row, read as it is (a story's every read and ownership check).
+        self.read_session = lock
         #: The session row, write-locked (SQLite holds the lock from BEGIN IMMEDIATE).
         self.lock_session = lock.with_for_update() if pg else lock
         self.session_columns = len(sessions_t.c)

@@ -330,12 +330,14 @@ class Store:
         *,
         expected_version: int | None = None,
         allowed_from: Sequence[SessionStatus] | None = None,
+        merge_memory: dict[str, Any] | None = None,
         **changes: Any,
     ) -> Session:
         """Change columns of a session (status, title, metadata, memory, model, timestamps).
 
         `allowed_from` is checked inside the transaction, so two clients moving one session at
-        once cannot both succeed on a stale view.
+        once cannot both succeed on a stale view. `merge_memory` is merged into the memory as
+        the locked row holds it: a change made elsewhere meanwhile is kept, in one transaction.
         """
         now = utcnow()
         with self.tx.write() as conn:
@@ -354,6 +356,8 @@ class Store:
                         SessionStatus(target) if target is not None else None,
                     )
                 )
+            if merge_memory is not None:
+                changes["memory"] = {**(row["memory"] or {}), **merge_memory}
             status = changes.get("status")
             if isinstance(status, SessionStatus):
                 changes["status"] = status.value

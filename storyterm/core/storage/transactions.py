@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 
 from storyterm.core.events.model import Event, EventKind
 from storyterm.core.storage.database import describe_data_error, describe_error
-from storyterm.core.storage.statements import sessions_t, statements
+from storyterm.core.storage.statements import statements
 from storyterm.core.views import Session
 from storyterm.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
 
@@ -198,15 +198,8 @@ class Transactions:
         """The session, if it is this writer's (a session of another writer is "not found", and
         so is one in the trash unless `trashed`)."""
         with self.read() as conn:
-            row = (
-                conn.execute(
-                    sa.select(sessions_t).where(
-                        sessions_t.c.id == session_id, sessions_t.c.user_id == user_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            query = statements(conn.dialect.name).read_session
+            row = conn.execute(query, {"b_sid": session_id, "b_uid": user_id}).mappings().first()
         if row is None:
             raise NotFound(NOT_FOUND.format(id=session_id))
         return Session.model_validate(_not_trashed(dict(row), trashed))
