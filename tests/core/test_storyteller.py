@@ -225,6 +225,31 @@ async def test_a_missing_model_names_the_fallback(kit: StoryKit, fake_ollama) ->
     assert kit.sessions.get(kit.user_id, session.id).part_count == 0
 
 
+async def test_parts_started_together_ask_ollama_for_its_models_once(
+    kit: StoryKit, fake_ollama: FakeOllama
+) -> None:
+    # A server starting many parts at once (a team pressing Enter) asks once, not once a part.
+    fake_ollama.tokens = 5
+    stories = [kit.new_session(f"Story {n}") for n in range(6)]
+    runs = await asyncio.gather(*(kit.run(story.id) for story in stories))
+    assert all(isinstance(events[-1], Finished) for events in runs)
+    assert [
+        story.part_count
+        for story in map(kit.sessions.get, [kit.user_id] * 6, [s.id for s in stories])
+    ] == [1] * 6
+    assert sum(1 for r in fake_ollama.requests if r.path == "/api/tags") == 1
+
+
+async def test_a_model_pulled_a_moment_ago_is_found(kit: StoryKit, fake_ollama: FakeOllama) -> None:
+    fake_ollama.tokens = 5
+    first = kit.new_session()
+    assert isinstance((await kit.run(first.id))[-1], Finished)  # the listing is now remembered
+    later = kit.new_session("Pulled", model="llama3:8b")
+    fake_ollama.models.append(FakeModel("llama3:8b"))  # `ollama pull llama3:8b` meanwhile
+    finished = (await kit.run(later.id))[-1]
+    assert isinstance(finished, Finished) and finished.part.model_name == "llama3:8b"
+
+
 async def test_an_error_line_mid_stream_keeps_what_was_written(kit: StoryKit, fake_ollama) -> None:
     fake_ollama.tokens, fake_ollama.error_after = 100, 12
     fake_ollama.error_message = "model runner has unexpectedly stopped"

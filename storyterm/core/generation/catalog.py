@@ -8,6 +8,8 @@ listing is first asked for, never at start-up.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,10 @@ CONNECT_TIMEOUT = 5.0
 ANSWER_TIMEOUT = 30.0
 #: Context length assumed when /api/show does not report one (small enough to be safe).
 FALLBACK_CONTEXT_LENGTH = 4096
+#: How long a generation may use the listing another generation of this process fetched
+#: (seconds): a server starting many parts at once asks Ollama once, not once a part (each ask
+#: a new HTTP client, a request and a reply parsed: ~4 ms of the worker's CPU a part).
+LISTING_REUSE_SECONDS = 2.0
 #: Families and name parts of embedding-only models, which cannot write a story.
 _EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
 
@@ -172,6 +178,12 @@ class ModelCatalog:
         self.settings = settings
         self._context: dict[str, int] = {}
         self._thinking: dict[str, ThinkingTraits] = {}
+        #: The last listing a generation fetched, and when (time.monotonic()).
+        self._recent: tuple[float, list[ModelInfo]] | None = None
+        #: The listing being fetched for generations, on its event loop.
+        self._fetching: tuple[asyncio.AbstractEventLoop, asyncio.Task[list[ModelInfo]]] | None = (
+            None
+        )
 
     @property
     def host(self) -> str:
@@ -220,6 +232,38 @@ class ModelCatalog:
                 )
             )
         return models
+
+    async def recent_models(self) -> list[ModelInfo]:
+        """Installed models, for a generation about to start: the listing fetched for another
+        generation in the last LISTING_REUSE_SECONDS, or the one being fetched, else a new
+        one. A model missing from it must be looked for again (`installed`): it may have
+        been pulled since. ModelUnavailable as `list_models`."""
+        recent = self._recent
+        if recent is not None and time.monotonic() - recent[0] < LISTING_REUSE_SECONDS:
+            return recent[1]
+        loop = asyncio.get_running_loop()
+        fetching = self._fetching
+        if fetching is None or fetching[0] is not loop or fetching[1].done():
+            task = loop.create_task(self._fetch_recent())
+            # Every caller may have gone (cancelled) by the time it fails: not an error to log.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._fetching = fetching = (loop, task)
+        # A caller that is cancelled leaves the fetch to the others.
+        return await asyncio.shield(fetching[1])
+
+    async def _fetch_recent(self) -> list[ModelInfo]:
+        asked_at = time.monotonic()
+        models = await self.list_models()
+        self._recent = (asked_at, models)
+        return models
+
+    async def installed(self, name: str, models: list[ModelInfo]) -> str:
+        """The installed model `name` stands for, as `ensure_installed`; when a reused listing
+        (`recent_models`) lacks it, Ollama is asked again before the writer is told."""
+        if self.find(name, models) is None:
+            models = await self.list_models()
+            self._recent = (time.monotonic(), models)
+        return self.ensure_installed(name, models)
 
     async def version(self) -> str | None:
         """The version Ollama reports (GET /api/version); None when it has no such route (an
@@ -311,12 +355,19 @@ class ModelCatalog:
         when it is not installed."""
         return self.ensure_installed(name, await self.list_models())
 
-    def ensure_installed(self, name: str, models: list[ModelInfo]) -> str:
-        """Like `check_installed`, on a listing already fetched."""
+    @staticmethod
+    def find(name: str, models: list[ModelInfo]) -> str | None:
+        """The installed name `name` stands for in `models` (gemma3 for gemma3:latest), if any."""
         wanted = normalise_model_name(name)
         for model in models:
             if normalise_model_name(model.name) == wanted:
                 return model.name
+        return None
+
+    def ensure_installed(self, name: str, models: list[ModelInfo]) -> str:
+        """Like `check_installed`, on a listing already fetched."""
+        if (found := self.find(name, models)) is not None:
+            return found
         writable = [m for m in models if m.can_write] or models
         fallback = None
         if writable:

@@ -200,7 +200,7 @@ class Run:
 
         # Ollama's listing is asked for while the story is read: one round trip's wait, not
         # two in a row. A story that cannot take a part still says so first.
-        listing = asyncio.ensure_future(self.catalog.list_models())
+        listing = asyncio.ensure_future(self.catalog.recent_models())
         try:
             await story_check.check_story(self, direction, regenerate, part_seq, finish)
         except BaseException:
@@ -213,7 +213,7 @@ class Run:
         catalog = self.catalog
         models = await listing
         if session.model_name:
-            self.model = catalog.ensure_installed(session.model_name, models)
+            self.model = await catalog.installed(session.model_name, models)
         else:
             self.model = pick_model(models, None, self.settings.model_preferences).name
             self.session = await self.db(
