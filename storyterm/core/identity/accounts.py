@@ -438,7 +438,9 @@ class IdentityService:
         """The account a token stands for, checked completely; InvalidToken (an AuthError whose
         message ends in "Please log in again") for anything else."""
         claims = self._decode(token)
-        with self._db() as conn:
+        # Every request of the API verifies its token: read without a transaction around it
+        # on PostgreSQL (Transactions.read), two round trips instead of four.
+        with self.store.tx.read() as conn:
             revoked = conn.execute(
                 sa.select(revoked_t.c.jti).where(revoked_t.c.jti == claims["jti"])
             ).first()
