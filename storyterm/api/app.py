@@ -104,6 +104,7 @@ def create_app(runtime: Runtime, *, worker: bool = False, own_process: bool = Fa
         # it would hold the event loop, and every request of this process, for that second.
         await run_in_threadpool(_import_generation)
         if served.state.own_process:
+            await run_in_threadpool(_warm_first_part, runtime)
             _freeze_start_up()
         yield
         # Shutting down: a generation still running is stopped and its part saved (marked
@@ -140,6 +141,20 @@ def _import_generation() -> None:
         import storyterm.core.memory.prompt  # noqa: F401
     except ImportError as exc:  # the first generation says what is missing
         log.warning("the model libraries cannot be imported: %s", exc)
+
+
+def _warm_first_part(runtime: Runtime) -> None:
+    """What each server process's first part did on the event loop, every stream of the
+    process waiting (20-60 ms under load): load the CA bundle for the Ollama clients, start
+    the generation's database threads and import what LangChain loads at a first stream
+    (Storyteller.warm). A failure here is the first part's to report."""
+    try:
+        from storyterm.core.generation.catalog import shared_ssl_context
+
+        shared_ssl_context()
+        runtime.storyteller.warm()
+    except Exception as exc:
+        log.warning("could not prepare for the first part: %s", exc)
 
 
 def _freeze_start_up() -> None:
