@@ -64,6 +64,8 @@ class Tally:
     #: CPU seconds each part of the set-up used while the writers wrote, and how long that was.
     cpu: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
+    #: How busy the machine's cores were (every process, PostgreSQL and Redis too), 0-1.
+    machine_busy: float | None = None
 
 
 def run(ctx: Context, area: AreaResult) -> None:
@@ -162,6 +164,7 @@ async def _load(
         workers = _workers(server_pid)
         cpu_before = {pid: _cpu_s(pid) for pid in [*workers, fake.pid]}
         client_before, wall_before = time.process_time(), time.perf_counter()
+        machine_before = _machine_ticks()
         stop = asyncio.Event()
         lister = asyncio.create_task(_list_sessions(http, tokens, stop, tally))
         writers = asyncio.gather(
@@ -180,6 +183,10 @@ async def _load(
             "the client (every writer and watcher)": time.process_time() - client_before,
         }
         tally.wall = wall
+        machine_after = _machine_ticks()
+        if machine_before and machine_after and machine_after[1] > machine_before[1]:
+            busy = machine_after[0] - machine_before[0]
+            tally.machine_busy = busy / (machine_after[1] - machine_before[1])
         stop.set()
         await lister
         # Each watcher ends once it has heard the last part finish (or after a grace period).
@@ -345,6 +352,16 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_ticks() -> tuple[int, int] | None:
+    """The machine's CPU ticks so far, busy and in all (/proc/stat), or None where unread."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
 def _peak_rss(pid: int) -> float:
     """A process's peak resident memory so far (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -438,6 +455,15 @@ def _report(
                 seconds,
                 "s",
                 how=f"over {tally.wall:.1f} s of wall time, {os.cpu_count()} cores",
+            )
+        )
+    if tally.machine_busy is not None:
+        area.add(
+            Figure(
+                "the machine's cores busy while the writers wrote (every process)",
+                tally.machine_busy * 100,
+                "%",
+                how=f"of {os.cpu_count()} cores, PostgreSQL, Redis and the kernel included",
             )
         )
     for error in tally.errors[:5]:
