@@ -54,6 +54,12 @@ class BodyLimit:
         if declared is not None and declared > limit:
             await _refuse(limit, scope, receive, send)
             return
+        if not _chunked(scope):
+            # The server hands over no more than a declared length, and a request with neither
+            # a length nor chunks has no body: only a chunked body needs counting. (Counting
+            # wraps `send` too, one more call for every frame of a streamed answer.)
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         started = False
@@ -85,6 +91,13 @@ async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> Non
     from storyterm.api.errors import too_large_response
 
     await too_large_response(limit)(scope, receive, send)
+
+
+def _chunked(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return b"chunked" in value.lower()
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:
