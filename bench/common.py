@@ -95,6 +95,8 @@ def fmt(value: float, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "%":
+        return f"{value:.0f}%"
     if unit in ("tok/s", "MiB", "words", "KiB"):
         return f"{value:,.0f} {unit}"
     return f"{value:g} {unit}".strip()
