@@ -37,6 +37,12 @@ class HistoryService:
     def takes(self, user_id: int, session_id: str, seq: Any) -> builtins.list[Take]:
         return self.history.takes.takes(user_id, session_id, _number(seq, "A part number"))
 
+    def takes_of(
+        self, user_id: int, session_id: str, seqs: builtins.list[int]
+    ) -> dict[int, builtins.list[Take]]:
+        """The takes of each of the parts `seqs`, read together (an export's batch)."""
+        return self.history.takes.takes_of(user_id, session_id, seqs)
+
     def choose(self, user_id: int, session_id: str, seq: Any, number: Any) -> Part:
         """Make take `number` the one the story tells (shown, sent to the model, exported)."""
         part, _ = self.history.takes.choose(

@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,8 @@ FORMATS = EXPORT_FORMATS
 DEFAULT_FORMATS = DEFAULT_EXPORT_FORMATS
 #: story.md/story.txt bodies are kept in memory up to this many characters, then on disk.
 SCRATCH_IN_MEMORY = 16 * 1024 * 1024
+#: Parts whose other takes are read together (story.json keeps every take of a part).
+TAKES_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,22 @@ def export_session(
     try:
         lore = sessions.lore.list(user_id, session_id) if "json" in wanted else []
         with _Writers(stage, session, wanted, author, lore) as writers:
-            for part in sessions.iter_parts(user_id, session_id):
-                count += 1
-                words += part.word_count
-                if part.model_name and part.model_name not in models:
-                    models.append(part.model_name)
-                if "md" in wanted:
-                    if part.seq >= 10**width:  # the story grew while it was being exported
-                        width = len(str(part.seq))
-                    name = part_file_name(part.seq, width)
-                    stage.put_bytes(name, part_markdown(part, level=1).encode())
-                    part_names.append(name)
-                takes = (
-                    sessions.history.takes(user_id, session_id, part.seq) if part.takes > 1 else []
-                )
-                writers.add(part, takes)
+            for batch in _batches(sessions.iter_parts(user_id, session_id), TAKES_BATCH):
+                # Only story.json keeps the other takes: read for a batch of parts at once.
+                several = [part.seq for part in batch if part.takes > 1 and "json" in wanted]
+                takes = sessions.history.takes_of(user_id, session_id, several) if several else {}
+                for part in batch:
+                    count += 1
+                    words += part.word_count
+                    if part.model_name and part.model_name not in models:
+                        models.append(part.model_name)
+                    if "md" in wanted:
+                        if part.seq >= 10**width:  # the story grew while it was being exported
+                            width = len(str(part.seq))
+                        name = part_file_name(part.seq, width)
+                        stage.put_bytes(name, part_markdown(part, level=1).encode())
+                        part_names.append(name)
+                    writers.add(part, takes.get(part.seq, []))
             written = writers.finish(count, words, models)
         stage.commit()
     except OSError as exc:
@@ -179,6 +182,17 @@ def _parse_formats(formats: Iterable[str]) -> list[str]:
     if not wanted:
         raise InvalidInput(f"Name at least one export format: {', '.join(FORMATS)}.")
     return [name for name in FORMATS if name in wanted]
+
+
+def _batches(parts: Iterable[Part], size: int) -> Iterator[list[Part]]:
+    batch: list[Part] = []
+    for part in parts:
+        batch.append(part)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class _Writers:
