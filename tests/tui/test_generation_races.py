@@ -37,6 +37,11 @@ async def salt_roads(
         yield pilot, screen, screen.query_one(StoryView), alice, sid
 
 
+async def written(pilot: Pilot[None], screen: MainScreen, parts: int) -> None:
+    """Until the story holds `parts` parts and none is being written."""
+    await wait_until(pilot, lambda: screen.session.part_count == parts and not screen.generating)
+
+
 @pytest.fixture
 def writing(runtime: Runtime) -> Iterator[tuple[Runtime, FakeOllama]]:
     with FakeOllama(models=["gemma3:latest"], tokens=5) as fake:
@@ -55,7 +60,7 @@ async def test_a_part_already_shown_by_a_read_is_taken_over_by_the_part_being_wr
     async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         await story.mount(PartView(provisional_part(screen.session, 2, "as read")), before="#newer")
         await pilot.press(*"Go on", "enter")
-        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        await written(pilot, screen, 2)
         assert [view.seq for view in story.part_views] == [1, 2]
         assert story.loaded_part(2).content == "The lamp went out."
         assert runtime.sessions.open(alice, sid).parts[-1].content == "The lamp went out."
@@ -148,7 +153,7 @@ async def test_a_read_of_the_story_that_lands_after_the_part_is_written_does_not
         read_before = runtime.sessions.open(alice, sid).parts
         asked_before = story._own_changes
         await pilot.press(*"Go on", "enter")
-        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        await written(pilot, screen, 2)
         story.post_message(PartsReloaded(sid, read_before, len(read_before), asked_before))
         await pilot.pause()
         await wait_until(pilot, lambda: story.part_view(2) is not None)
@@ -168,10 +173,10 @@ async def test_enter_the_moment_a_part_ends_numbers_the_next_part_from_the_story
     async with salt_roads(runtime) as (pilot, screen, story, alice, sid):
         before = screen.session
         await pilot.press(*"Go on", "enter")
-        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        await written(pilot, screen, 2)
         second = story.part_view(2)
         screen.column.generate(before, "And on", regenerate=False)  # as it was before part 2
-        await wait_until(pilot, lambda: screen.session.part_count == 3 and not screen.generating)
+        await written(pilot, screen, 3)
         await pilot.pause(0.2)
         assert story.part_view(2) is second  # never taken off the pane
         assert [v.seq for v in story.part_views] == [1, 2, 3]
@@ -197,7 +202,7 @@ async def test_a_reading_of_the_story_asked_for_before_enter_waits_for_the_part_
         await pilot.pause(0.1)
         assert story.part_view(2) is writing_view and screen.generating
         fake.release_hang()
-        await wait_until(pilot, lambda: screen.session.part_count == 2 and not screen.generating)
+        await written(pilot, screen, 2)
         # Read again once the part ended: the pane shows what is stored.
         stored = runtime.sessions.open(alice, sid).parts
         await wait_until(pilot, lambda: story.loaded_part(2) == stored[-1])
