@@ -97,9 +97,10 @@ def export_session(
     try:
         lore = sessions.lore.list(user_id, session_id) if "json" in wanted else []
         with _Writers(stage, session, wanted, author, lore) as writers:
+            # Only story.json keeps the other takes: read for a batch of parts at once.
+            keeps_takes = "json" in wanted
             for batch in _batches(sessions.iter_parts(user_id, session_id), TAKES_BATCH):
-                # Only story.json keeps the other takes: read for a batch of parts at once.
-                several = [part.seq for part in batch if part.takes > 1 and "json" in wanted]
+                several = [part.seq for part in batch if keeps_takes and part.takes > 1]
                 takes = sessions.history.takes_of(user_id, session_id, several) if several else {}
                 for part in batch:
                     count += 1
