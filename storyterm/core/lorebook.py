@@ -100,9 +100,10 @@ class LoreService:
 
     # -- for a prompt ---------------------------------------------------------------------
 
-    def book(self, user_id: int, session: Session) -> LoreBook:
-        """What the prompt needs: the enabled entries and the story's settings."""
-        entries = [e for e in self.rows.list(user_id, session.id) if e.enabled]
+    def book(self, session: Session) -> LoreBook:
+        """What the prompt needs: the enabled entries and the story's settings. `session` is
+        the writer's, as the caller read it (its ownership is not checked again)."""
+        entries = [e for e in self.rows.entries(session.id) if e.enabled]
         return LoreBook(entries, MemoryState.from_memory(session.memory).lore)
 
 

@@ -482,12 +482,15 @@ class SessionService:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         expect: Part | None = None,
+        memory: dict[str, Any] | None = None,
     ) -> tuple[Part, Session]:
         """Save a streaming part's text so far (state streaming), or its end (done or
         interrupted). Returns the session too, so a generation sees a pause from elsewhere.
 
         `expect` is the part as the generation claimed it: if another window has replaced it
-        since, Conflict is raised instead of writing over the replacement."""
+        since, Conflict is raised instead of writing over the replacement. `memory` is merged
+        into the story's memory in the same transaction (as merge_memory does, best effort: a
+        completed story's memory is left as it is)."""
         if len(content) > MAX_PART:
             raise InvalidInput(f"A part can hold at most {MAX_PART:,} characters.")
         return self.store.parts.write(
@@ -501,6 +504,7 @@ class SessionService:
             completion_tokens=completion_tokens,
             allow_read_only=True,
             expect=expect,
+            merge_memory=memory,
         )
 
     def let_go_part(self, user_id: int, session_id: str, seq: int, *, expect: Part) -> Part | None:

@@ -118,6 +118,49 @@ def test_memory_changes_from_two_places_are_both_kept(service: SessionService) -
         service.merge_memory(alice, s.id, {"last_estimate": 1})
 
 
+def test_a_parts_end_and_its_memory_notes_land_together(service: SessionService) -> None:
+    # A generation's last save carries what it learnt (the window's calibration): merged into
+    # the memory as it is then, so a change made elsewhere meanwhile is kept.
+    alice = make_user(service.store)
+    s = service.start(alice, "Calibrated")
+    part = service.begin_part(alice, s.id, direction="", model_name="m")
+    service.merge_memory(alice, s.id, {"lore_wanted": ["Mara"], "last_eval_count": None})
+    saved, session = service.checkpoint_part(
+        alice, s.id, part.seq, "The end.", state=PartState.DONE, memory={"last_eval_count": 812}
+    )
+    assert saved.content == "The end." and saved.state is PartState.DONE
+    assert session.memory == {"lore_wanted": ["Mara"], "last_eval_count": 812}
+    assert service.get(alice, s.id).memory == session.memory
+    # A story completed while its part was being written: the part's text is saved, the
+    # memory of a completed story stays as it was.
+    part = service.begin_part(alice, s.id, direction="", model_name="m")
+    service.complete(alice, s.id)
+    saved, session = service.checkpoint_part(
+        alice, s.id, part.seq, "Kept.", state=PartState.DONE, memory={"last_eval_count": 1}
+    )
+    assert service.get_part(alice, s.id, part.seq).content == "Kept."
+    assert session.memory == {"lore_wanted": ["Mara"], "last_eval_count": 812}
+
+
+def test_earlier_parts_of_a_story_in_the_trash_or_without_parts(service: SessionService) -> None:
+    # Scrolling up (and a prompt's parts) checks the story is the writer's in the same read.
+    alice = make_user(service.store)
+    empty = service.start(alice, "Nothing yet")
+    assert service.parts_before(alice, empty.id, 10) == []
+    s = service.start(alice, "Binned")
+    for n in range(3):
+        service.append_part(alice, s.id, direction="", content=f"part {n + 1}")
+    assert [p.content for p in service.parts_before(alice, s.id, 4, limit=2)] == [
+        "part 2",
+        "part 3",
+    ]
+    service.delete(alice, s.id)
+    with pytest.raises(NotFound):
+        service.parts_before(alice, s.id, 4)
+    service.history.restore(alice, s.id)
+    assert len(service.parts_before(alice, s.id, 4)) == 3
+
+
 def test_a_session_for_a_user_this_database_does_not_know(service: SessionService) -> None:
     """A token or id from another database must not surface as a raw IntegrityError."""
     with pytest.raises(AuthError, match="Log in again"):

@@ -272,11 +272,16 @@ class Run:
         self.next_save = time.monotonic() + self.settings.checkpoint_interval
 
     async def plan(self) -> PromptPlan:
+        """The prompt, from the story as it is now (read after the claim): one trip to the
+        database threads for the story, its lorebook and the parts the window holds."""
+        return await self.db(self._plan)
+
+    def _plan(self) -> PromptPlan:
         from storyterm.core.memory.prompt import MemoryState, TokenEstimator, plan_prompt
 
         assert self.part is not None and self.budget is not None
-        self.session = await self.db(self.sessions.get, self.user_id, self.session_id)
-        self.state = MemoryState.from_memory(self.session.memory)
+        self.session = session = self.sessions.get(self.user_id, self.session_id)
+        self.state = MemoryState.from_memory(session.memory)
         if self.part.seq <= self.state.summary_through_seq:
             # An earlier part written again: the rolling summary tells what comes after it, so
             # the prompt holds the parts just before it instead (and folds nothing).
@@ -284,17 +289,15 @@ class Run:
             self.earlier_part = True
         self.estimator = TokenEstimator(self.state.token_ratio)
         carry = self.continuation
-        lore = await self.db(self.sessions.lore.book, self.user_id, self.session)
-        return await self.db(
-            plan_prompt,
-            self.session,
+        return plan_prompt(
+            session,
             self.state,
             self.direction if carry is None else carry.request(self.budget, self.estimator),
             self.part.seq,
             self.budget,
             self.estimator,
             self._read_before,
-            lore,
+            self.sessions.lore.book(session),
         )
 
     async def next_chunk(self, fold_through: int) -> FoldChunk | None:
@@ -449,7 +452,19 @@ class Run:
         completion = (
             reply.completion_tokens if reply.completion_tokens is not None else reply.chunks
         )
+        state = self.state
+        ratio = m.calibrate(
+            state.token_ratio if state else None, self.raw_estimate, reply.prompt_tokens
+        )
+        memory: dict[str, Any] = {
+            m.LAST_EVAL_COUNT: reply.prompt_tokens,
+            LAST_THINKING: thinking.record(self),
+        }
+        if ratio is not None:
+            memory[m.TOKEN_RATIO] = ratio
         self.finishing = True
+        # The part's end and what it taught about the model (the window's calibration, its
+        # thinking) in one transaction.
         part, session = await self.db(
             self.sessions.checkpoint_part,
             self.user_id,
@@ -460,22 +475,10 @@ class Run:
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=completion,
             expect=self.part,
+            memory=memory,
         )
         self.ended = True
         self.part = part
-        state = self.state
-        ratio = m.calibrate(
-            state.token_ratio if state else None, self.raw_estimate, reply.prompt_tokens
-        )
-        changes: dict[str, Any] = {
-            m.LAST_EVAL_COUNT: reply.prompt_tokens,
-            LAST_THINKING: thinking.record(self),
-        }
-        if ratio is not None:
-            changes[m.TOKEN_RATIO] = ratio
-        session = await self.db(
-            self.sessions.merge_memory, self.user_id, self.session_id, changes, True
-        )
         return Finished(
             part=part,
             session=session,

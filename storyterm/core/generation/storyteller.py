@@ -327,7 +327,7 @@ class Storyteller:
             budget,
             estimator,
             read,
-            self.sessions.lore.book(user_id, session),
+            self.sessions.lore.book(session),
         )
         return ContextMeter(
             num_ctx=num_ctx,

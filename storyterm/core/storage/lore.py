@@ -46,6 +46,11 @@ class LoreStore:
         """The story's entries in the order they were made (`deleted`: the deleted ones,
         newest deletion first)."""
         self.tx.read_session(user_id, session_id)
+        return self.entries(session_id, deleted=deleted)
+
+    def entries(self, session_id: str, *, deleted: bool = False) -> builtins.list[LoreEntry]:
+        """As `list`, without the ownership check: for a caller that has just read the
+        session as its writer's (a prompt's lorebook)."""
         query = sa.select(lore_t).where(lore_t.c.session_id == session_id)
         if deleted:
             query = query.where(lore_t.c.deleted_at.is_not(None)).order_by(

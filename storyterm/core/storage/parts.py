@@ -125,19 +125,15 @@ class Parts:
         return [Part.model_validate(dict(r)) for r in reversed(rows)]
 
     def before(self, user_id: int, session_id: str, before_seq: int, limit: int = 20) -> list[Part]:
-        """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up)."""
-        self.tx.read_session(user_id, session_id)
+        """Up to `limit` parts just before seq `before_seq`, oldest first (scrolling up, a
+        prompt's parts). The writer's ownership is checked in the same statement; only when it
+        finds no part is the session read, to tell "none" from "not yours"."""
         with self.tx.read() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(parts_t)
-                    .where(parts_t.c.session_id == session_id, parts_t.c.seq < before_seq)
-                    .order_by(parts_t.c.seq.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
+            query = statements(conn.dialect.name).parts_before
+            params = {"b_sid": session_id, "b_uid": user_id, "b_seq": before_seq, "b_limit": limit}
+            rows = conn.execute(query, params).mappings().all()
+        if not rows:
+            self.tx.read_session(user_id, session_id)
         return [Part.model_validate(dict(r)) for r in reversed(rows)]
 
     def directions(self, user_id: int, session_id: str, limit: int) -> list[str]:
@@ -279,12 +275,15 @@ class Parts:
         completion_tokens: int | None = None,
         allow_read_only: bool = False,
         expect: Part | None = None,
+        merge_memory: dict[str, Any] | None = None,
     ) -> tuple[Part, Session]:
         """Rewrite a part: a streaming checkpoint, its final text, or a writer's edit.
 
         A checkpoint of a generation that is still running is taken whatever the session's
         status now is (pausing keeps what was written); edits need `allow_read_only=False`
-        and refuse a completed story.
+        and refuse a completed story. `merge_memory` is merged into the story's memory as the
+        locked row holds it, in the same transaction, unless the story is completed (its
+        memory is then left as it is; the part is still written).
         """
         now = utcnow()
         with self.tx.write() as conn:
@@ -320,6 +319,9 @@ class Parts:
             if completion_tokens is not None:
                 values["completion_tokens"] = completion_tokens
             delta = values.get("word_count", old["word_count"]) - old["word_count"]
+            session_values: dict[str, Any] = {"word_count": row["word_count"] + delta}
+            if merge_memory and row["status"] != SessionStatus.COMPLETED.value:
+                session_values["memory"] = {**(row["memory"] or {}), **merge_memory}
             new_row = self.tx.bump(
                 conn,
                 row,
@@ -327,7 +329,7 @@ class Parts:
                 part=(old["id"], values),
                 kind=_WRITE_KINDS[state] if state is not None else EventKind.PART_CHANGED,
                 seq=seq,
-                word_count=row["word_count"] + delta,
+                **session_values,
             )
         part = Part.model_validate({**old, **values})
         session = Session.model_validate(new_row)

@@ -58,6 +58,20 @@ class Statements:
                 query.with_for_update(of=sessions_t) if pg else query,
                 [c.name for c in columns],
             )
+        #: A page of parts before seq b_seq, newest first, of a session that is the writer's
+        #: and not in the trash (the ownership check in the same statement).
+        self.parts_before = (
+            sa.select(parts_t)
+            .join(sessions_t, s.id == p.session_id)
+            .where(
+                p.session_id == sa.bindparam("b_sid"),
+                s.user_id == sa.bindparam("b_uid"),
+                s.deleted_at.is_(None),
+                p.seq < sa.bindparam("b_seq"),
+            )
+            .order_by(p.seq.desc())
+            .limit(sa.bindparam("b_limit"))
+        )
         #: SET columns come from the execution parameters.
         self.insert_part = parts_t.insert().returning(p.id)
         self.update_part = parts_t.update().where(p.id == sa.bindparam("b_pid"))
