@@ -4,7 +4,8 @@ continuing stories at once through the API (the Ollama stand-in at ~50 tokens a 
 
 One client process (asyncio + httpx) plays every writer and watcher, so the writer->watcher
 latency is two readings of one clock: when the writer's `continue` stream brought a piece of
-text, and when the watcher's event stream brought the event holding its end.
+text, and when the watcher's event stream brought the event holding its end. The session list
+is asked for from a process of its own (bench/_list_probe.py), as one writer's client would.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tests.services import free_port, wait_for_port
 PASSWORD = "correct horse battery"
 #: How long the load itself may run before what is unfinished counts as an error.
 LOAD_LIMIT_S = 150.0
+#: The session list is asked for again this long after each answer.
+LIST_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -160,13 +163,13 @@ async def _load(
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
         except TimeoutError:
             tally.errors.append("not every watcher was listening after 60 s")
+        lister = _Lister(base, tokens)
         log(f"{len(team)} watchers listening; {len(team)} writers start")
         workers = _workers(server_pid)
         cpu_before = {pid: _cpu_s(pid) for pid in [*workers, fake.pid]}
         client_before, wall_before = time.process_time(), time.perf_counter()
         machine_before = _machine_ticks()
-        stop = asyncio.Event()
-        lister = asyncio.create_task(_list_sessions(http, tokens, stop, tally))
+        lister.start()
         writers = asyncio.gather(
             *(_write(http, token, story, i, shape.parts, tally) for i, token, story in team)
         )
@@ -187,8 +190,8 @@ async def _load(
         if machine_before and machine_after and machine_after[1] > machine_before[1]:
             busy = machine_after[0] - machine_before[0]
             tally.machine_busy = busy / (machine_after[1] - machine_before[1])
-        stop.set()
-        await lister
+        tally.list_ms, list_errors = lister.stop()
+        tally.errors += list_errors
         # Each watcher ends once it has heard the last part finish (or after a grace period).
         _done, pending = await asyncio.wait(watchers, timeout=10)
         for task in pending:
@@ -312,21 +315,40 @@ async def _watch(
         ready.set()
 
 
-async def _list_sessions(http: Any, tokens: list[str], stop: asyncio.Event, tally: Tally) -> None:
-    n = 0
-    while not stop.is_set():
-        t0 = time.perf_counter()
+class _Lister:
+    """The session list asked for every LIST_INTERVAL_S from a process of its own
+    (bench/_list_probe.py) while the writers write: what one writer's client would see, not a
+    wait for this process's own busy event loop."""
+
+    def __init__(self, base: str, tokens: list[str]) -> None:
+        probe = ROOT / "bench" / "_list_probe.py"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(probe), base, str(LIST_INTERVAL_S)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(tokens) + "\n")
+        self.proc.stdin.flush()
+
+    def start(self) -> None:
+        """Begin asking (the process is started ahead: its start-up is not the load's)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> tuple[list[float], list[str]]:
+        """(each answer's time in ms, errors) once it has stopped."""
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            response = await http.get(
-                "/api/langchain/sessions", headers=_auth(tokens[n % len(tokens)])
-            )
-            if response.status_code != 200:
-                tally.errors.append(f"session list: {response.status_code}")
-        except Exception as exc:
-            tally.errors.append(f"session list: {exc.__class__.__name__}: {exc}")
-        tally.list_ms.append((time.perf_counter() - t0) * 1000)
-        n += 1
-        await asyncio.sleep(0.05)
+            out, _ = self.proc.communicate(timeout=60)
+            found = json.loads(out)
+        except (subprocess.TimeoutExpired, ValueError) as exc:
+            self.proc.kill()
+            self.proc.wait()
+            return [], [f"the session list's process gave no result: {exc!r}"]
+        return list(found["ms"]), list(found["errors"])
 
 
 def _workers(server_pid: int) -> list[int]:
@@ -474,10 +496,12 @@ def _report(
         f"{shape.parts} time(s), all at once, the Ollama stand-in streaming {shape.tokens} "
         f"tokens a part at {shape.rate:g} tokens a second; {shape.writers} watchers, one on "
         "each story's event stream (`/sessions/{id}/events`), connected before the writers "
-        "start; a session list (a different writer each time) asked for every 50 ms while they "
-        "write. Every writer and watcher is one asyncio client process (httpx) on the same "
-        "machine. The latency target is judged on each `part.text` event's own stamp (when the "
-        "model's text reached the publisher in the worker, time.time()) against the moment "
+        "start; a session list (a different writer each time) asked for 50 ms after each answer "
+        "while they write, from a process of its own (one keep-alive connection, as a "
+        "writer's client would). Every writer and watcher is one asyncio client process "
+        "(httpx) on the same machine. The latency target is judged on each `part.text` "
+        "event's own stamp (when the model's text reached the publisher in the worker, "
+        "time.time()) against the moment "
         "the watcher's client read it: the text's path through the worker, Redis, the "
         "watcher's worker and its SSE stream, plus the up to 40 ms of coalescing (25 events a "
         "second). The client-side row compares two streams read by the same busy client: a "
