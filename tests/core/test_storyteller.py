@@ -8,11 +8,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storyterm.core.generation.catalog import ModelInfo
 from storyterm.core.generation.events import Failed, Finished, Saved, TextDelta
+from storyterm.core.generation.run import Run
+from storyterm.core.generation.starts import Starts
 from storyterm.core.memory import prompt as m
 from storyterm.core.storage.tables import PartState, SessionStatus
 from storyterm.devtools.fake_ollama import FakeModel, FakeOllama
@@ -238,6 +241,75 @@ async def test_parts_started_together_ask_ollama_for_its_models_once(
         for story in map(kit.sessions.get, [kit.user_id] * 6, [s.id for s in stories])
     ] == [1] * 6
     assert sum(1 for r in fake_ollama.requests if r.path == "/api/tags") == 1
+
+
+async def test_parts_started_together_take_turns_from_claim_to_prompt(
+    kit: StoryKit, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A team pressing Enter at once: each part's start (its claim, the story read, the prompt
+    # planned and saved) runs whole before the next begins, so the first part starts after
+    # one start's time, not after all of them.
+    fake_ollama.tokens = 5
+    steps: list[tuple[str, str]] = []
+    claim, save_prompt = Run.claim, Run.save_prompt
+
+    async def claiming(run: Run) -> None:
+        steps.append(("claim", run.session_id))
+        await claim(run)
+
+    async def saving(run: Run, plan: Any) -> None:
+        await save_prompt(run, plan)
+        steps.append(("saved", run.session_id))
+
+    monkeypatch.setattr(Run, "claim", claiming)
+    monkeypatch.setattr(Run, "save_prompt", saving)
+    stories = [kit.new_session(f"Story {n}") for n in range(4)]
+    runs = await asyncio.gather(*(kit.run(story.id) for story in stories))
+    assert all(isinstance(events[-1], Finished) for events in runs)
+    assert [step for step, _story in steps] == ["claim", "saved"] * 4
+    assert all(steps[n][1] == steps[n + 1][1] for n in range(0, 8, 2))
+
+
+async def test_a_start_that_fails_or_is_cancelled_gives_its_turn_back(
+    kit: StoryKit, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were a turn kept, every later part would wait out the whole patience.
+    kit.storyteller.starts = Starts(patience=3600)
+    fake_ollama.tokens = 5
+    broken, stuck, fine = (kit.new_session(title) for title in ("Broken", "Stuck", "Fine"))
+    claim = Run.claim
+    claiming = asyncio.Event()
+
+    async def claim_or_fail(run: Run) -> None:
+        if run.session_id == broken.id:
+            raise DatabaseUnavailable("The database went away for a moment.")
+        if run.session_id == stuck.id:
+            claiming.set()
+            await asyncio.sleep(3600)
+        await claim(run)
+
+    monkeypatch.setattr(Run, "claim", claim_or_fail)
+    [failed] = await kit.run(broken.id)
+    assert isinstance(failed, Failed) and isinstance(failed.error, DatabaseUnavailable)
+    waiting = asyncio.create_task(kit.run(stuck.id))
+    await asyncio.wait_for(claiming.wait(), 30)
+    waiting.cancel()  # the writer went away while the part was being claimed
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    finished = (await asyncio.wait_for(kit.run(fine.id), 30))[-1]
+    assert isinstance(finished, Finished) and finished.part.seq == 1
+
+
+async def test_a_start_holding_its_turn_too_long_does_not_hold_the_others(
+    kit: StoryKit, fake_ollama: FakeOllama
+) -> None:
+    kit.storyteller.starts = Starts(patience=0.05)
+    fake_ollama.tokens = 5
+    slow = await kit.storyteller.starts.turn()  # a start stuck on a slow database
+    assert slow.held
+    finished = (await asyncio.wait_for(kit.run(kit.new_session().id), 30))[-1]
+    assert isinstance(finished, Finished)
+    slow.done()
 
 
 async def test_a_model_pulled_a_moment_ago_is_found(kit: StoryKit, fake_ollama: FakeOllama) -> None:

@@ -47,6 +47,7 @@ from storyterm.core.generation.events import (
     Thinking,
 )
 from storyterm.core.generation.run import ChatModelFactory, Run, Stop
+from storyterm.core.generation.starts import Starts, Turn
 from storyterm.core.generation.thinking import wire_think
 from storyterm.core.history import HistoryService
 from storyterm.core.memory.meter import ContextMeter
@@ -116,6 +117,8 @@ class Storyteller:
             max_workers=DATABASE_THREADS, thread_name_prefix="storyterm-save"
         )
         self._prompts = LastPrompts()
+        #: Parts starting at once take turns (core/generation/starts.py).
+        self.starts = Starts()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -204,6 +207,7 @@ class Storyteller:
             executor=self._executor,
             remember_prompt=functools.partial(self._prompts.remember, user_id, session_id),
         )
+        turn = Turn(None)  # none yet
         try:
             if regenerate and finish:
                 raise InvalidInput(
@@ -216,8 +220,14 @@ class Storyteller:
                 stopped = GenerationStopped("Stopped. Nothing was added to the story.")
                 yield Failed(stopped, None)
                 return
+            # From the claim to the saved prompt, parts starting together take turns
+            # (core/generation/starts.py).
+            turn = await self.starts.turn()
             await run.claim()
-        except StorytermError as exc:
+        except BaseException as exc:
+            turn.done()
+            if not isinstance(exc, StorytermError):
+                raise
             yield Failed(exc, None)
             return
 
@@ -225,7 +235,7 @@ class Storyteller:
             # Each step is closed at once when the consumer goes away (aclosing), so the
             # stream's own clean-up runs before `abandon` below, as when it was inline.
             plan: PromptPlan | None = None
-            async with contextlib.aclosing(self._fit_to_window(run)) as steps:
+            async with contextlib.aclosing(self._fit_to_window(run, turn)) as steps:
                 async for step in steps:
                     if isinstance(step, Progress):
                         yield step
@@ -246,18 +256,21 @@ class Storyteller:
             run.abandon()
             raise
         finally:
+            turn.done()
             run.close_watches()
             await run.close_clients()
 
-    async def _fit_to_window(self, run: Run) -> AsyncGenerator[Progress | PromptPlan]:
+    async def _fit_to_window(self, run: Run, turn: Turn) -> AsyncGenerator[Progress | PromptPlan]:
         """The prompt for the part, fitted to the model's window: older parts are folded into
-        the rolling summary (a Progress each) until the verbatim tail fits; the plan last."""
+        the rolling summary (a Progress each) until the verbatim tail fits; the plan last.
+        `turn` ends once the prompt is saved, or before the model is asked for a summary."""
         from storyterm.core.memory.prompt import summary_chain
 
         plan = await run.plan()
         for _round in range(MAX_FOLD_ROUNDS):
             if plan.fold_through is None or run.earlier_part:
                 break
+            turn.done()
             while (chunk := await run.next_chunk(plan.fold_through)) is not None:
                 yield Progress(
                     f"Summarising {_range_text(chunk.first_seq, chunk.last_seq)} into the "
@@ -267,6 +280,7 @@ class Storyteller:
             plan = await run.plan()
         run.check_fits(plan)
         await run.save_prompt(plan)
+        turn.done()
         yield plan
 
     async def _stream_part(self, run: Run, plan: PromptPlan) -> AsyncGenerator[Event]:
