@@ -31,8 +31,6 @@ from bench.fake_server import FakeOllamaProcess
 from tests.services import free_port, wait_for_port
 
 PASSWORD = "correct horse battery"
-#: How long the load itself may run before what is unfinished counts as an error.
-LOAD_LIMIT_S = 150.0
 #: The session list is asked for again this long after each answer.
 LIST_INTERVAL_S = 0.05
 
@@ -46,7 +44,8 @@ class Shape:
     rate: float = 50.0  # tokens a second per stream
 
 
-FULL = Shape(workers=4, writers=50, parts=2, tokens=250)
+#: 36 parts of 5 s each: "for a few minutes" (the issue), about three of writing.
+FULL = Shape(workers=4, writers=50, parts=36, tokens=250)
 QUICK = Shape(workers=2, writers=4, parts=1, tokens=40)
 
 
@@ -173,10 +172,11 @@ async def _load(
         writers = asyncio.gather(
             *(_write(http, token, story, i, shape.parts, tally) for i, token, story in team)
         )
+        limit = _load_limit(shape)
         try:
-            await asyncio.wait_for(writers, LOAD_LIMIT_S)
+            await asyncio.wait_for(writers, limit)
         except TimeoutError:
-            tally.errors.append(f"the writers had not finished after {LOAD_LIMIT_S:.0f} s")
+            tally.errors.append(f"the writers had not finished after {limit:.0f} s")
         rss = {pid: _peak_rss(pid) for pid in workers}
         wall = time.perf_counter() - wall_before
         cpu = {pid: _cpu_s(pid) - before for pid, before in cpu_before.items()}
@@ -198,6 +198,12 @@ async def _load(
             tally.errors.append("a watcher never heard its writer's last part finish")
             task.cancel()
     return tally, rss
+
+
+def _load_limit(shape: Shape) -> float:
+    """How long the load itself may run before what is unfinished counts as an error: three
+    times the model's own time for the parts, and never under 150 s."""
+    return max(150.0, 3 * shape.parts * shape.tokens / shape.rate)
 
 
 async def _wait_ready(http: Any) -> None:
