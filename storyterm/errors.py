@@ -50,6 +50,18 @@ class Conflict(StorytermError):
     http_status = 409
 
 
+class NameTaken(Conflict):
+    """A new account's username is an account's already (in any letter case). `log_in` says how
+    the owner logs in instead, in the words of the front end that asked."""
+
+    def __init__(self, username: str, log_in: str = "log in with `storyterm login`") -> None:
+        super().__init__(
+            f"The username {username!r} is taken (usernames ignore upper and lower case). "
+            f"Pick another, or {log_in} if it is yours."
+        )
+        self.username = username
+
+
 class AlreadyImported(Conflict):
     """The story being imported is here already: imported before, or the session it was
     exported from. `session_id` is that session; importing again must be asked for."""

@@ -61,6 +61,7 @@ async def test_a_taken_username_or_a_wrong_password_keeps_the_form(
         await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
         await pilot.press(*"a long enough secret", "enter", *"a long enough secret", "enter")
         await wait_until(pilot, lambda: "is taken" in str(screen.query_one("#error").visual))
+        assert "press ctrl+t to log in if it is yours" in str(screen.query_one("#error").visual)
         await pilot.press("ctrl+t")  # to "Log in"
         assert screen.query_one(Tabs).active == "login"
         assert not screen.query_one("#confirm-row").display

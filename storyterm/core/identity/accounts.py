@@ -53,10 +53,10 @@ from storyterm.core.text import refuse_unstorable
 from storyterm.core.views import Account
 from storyterm.errors import (
     AuthError,
-    Conflict,
     DatabaseUnavailable,
     InvalidInput,
     InvalidToken,
+    NameTaken,
     NotFound,
     TooManyAttempts,
     WrongCredentials,
@@ -250,14 +250,11 @@ class IdentityService:
     # -- accounts -------------------------------------------------------------------------
 
     def register(self, username: str, password: str) -> Account:
-        """A new account. Conflict when the name is taken in any letter case."""
+        """A new account. NameTaken (a Conflict) when the name is taken in any letter case."""
         name = clean_username(username)
         check_password(password, name)
         key = username_key(name)
-        taken = Conflict(
-            f"The username {name!r} is taken (usernames ignore upper and lower case). "
-            "Pick another, or `storyterm login` if it is yours."
-        )
+        taken = NameTaken(name)
         with self._db() as conn:
             if self._user_by_key(conn, key) is not None:
                 raise taken

@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from storyterm.core.basics import PASSWORD_MAX, USERNAME_MAX
-from storyterm.errors import AuthError, StorytermError, WrongCredentials
+from storyterm.errors import AuthError, NameTaken, StorytermError, WrongCredentials
 from storyterm.tui.typeahead import TypeAhead
 from storyterm.tui.widgets.safe_input import SafeInput
 
@@ -270,6 +270,9 @@ class LoginScreen(ModalScreen[LoginResult]):
         if isinstance(error, WrongCredentials) and self.mode == LOGIN:
             # The core's message names no way to make an account: this screen has its own.
             message += " No account yet? Press ctrl+t to create one."
+        elif isinstance(error, NameTaken):
+            # The core's message names the command line's way in: this screen has its own.
+            message = NameTaken(error.username, "press ctrl+t to log in").message
         self._show_error(message)
         password = self.query_one("#password", Input)
         if isinstance(error, AuthError):
