@@ -56,7 +56,7 @@ def sessions_cmd(
             f"{STATUS_MARK[s.status]} {s.id[:8]}  ",
             styled(s.title, one_line=True, bold=True),
             f"  {words} · {ago(s.updated_at)}",
-            terminal_line(f" · {s.model_name}") if s.model_name else "",
+            f" · {terminal_line(s.model_name)}" if s.model_name else "",
         )
     if page.next_cursor:
         say(f"… more: storyterm sessions --cursor {page.next_cursor}")

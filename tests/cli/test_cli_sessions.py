@@ -88,6 +88,13 @@ def test_sessions_lists_newest_first_with_short_ids(shelf: Shelf) -> None:
     assert "2p · 6w" in lines[2]
 
 
+def test_a_sessions_row_names_its_model_after_a_spaced_dot(shelf: Shelf) -> None:
+    shelf.service.set_model(shelf.user, shelf.keeper, "gemma3:latest")
+    result = shelf.invoke("sessions")
+    [row] = [line for line in result.stdout.splitlines() if "Keeper" in line]
+    assert row.endswith("2p · 6w · just now · gemma3:latest"), row
+
+
 def test_sessions_filters_searches_and_prints_json(shelf: Shelf) -> None:
     paused = shelf.invoke("sessions", "--status", "paused")
     assert [line.split("  ")[1] for line in paused.stdout.splitlines()] == ["Salt Roads"]
