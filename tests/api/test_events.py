@@ -102,6 +102,9 @@ def test_one_storys_stream_carries_its_text_as_it_is_written(
     as_alice = login_headers(http, "alice")
     story = other_client.start(alice.id, "Salt Roads")
     elsewhere = other_client.start(alice.id, "Winter Orchard")
+    # The story's own `session.created` is sent before the stream opens (on a busy machine its
+    # send could land just after, and the stream would rightly carry it first).
+    assert other_client.store.events.publisher.flush(10)
     url = f"/api/langchain/sessions/{story.id}/events"
     with http.stream("GET", url, headers=as_alice) as response:
         frames = Frames(response)
