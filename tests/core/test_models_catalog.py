@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import ollama
 import pytest
@@ -130,3 +132,41 @@ def test_errors_from_ollama_become_writer_messages() -> None:
     assert "out of memory" in mid.message
     broken = translate_ollama_error(httpx.RemoteProtocolError("incomplete"), host, "x")
     assert "broke off" in broken.message
+
+
+async def test_a_listing_nobody_waits_for_is_stopped_one_still_awaited_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parts starting together share one listing. A part that gives up (its story check
+    # failed) leaves it to the others; when the last one goes, it is stopped while the loop
+    # runs, not cut by the loop's shutdown (a command ending there warned on the terminal).
+    catalog = catalog_for("http://127.0.0.1:9")
+    answer = asyncio.Event()
+    stopped = asyncio.Event()
+    listing = [ModelInfo(name="gemma3:latest")]
+
+    async def slow_listing() -> list[ModelInfo]:
+        try:
+            await answer.wait()
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return listing
+
+    monkeypatch.setattr(catalog, "list_models", slow_listing)
+    first = asyncio.create_task(catalog.recent_models())
+    second = asyncio.create_task(catalog.recent_models())
+    await asyncio.sleep(0.01)
+    first.cancel()
+    await asyncio.sleep(0.01)
+    assert not stopped.is_set()  # the second part still waits for it
+    answer.set()
+    assert await second == listing
+    # A listing only one part waited for, which went away: stopped at once.
+    alone = catalog_for("http://127.0.0.1:9")
+    monkeypatch.setattr(alone, "list_models", slow_listing)
+    answer.clear()
+    lone = asyncio.create_task(alone.recent_models())
+    await asyncio.sleep(0.01)
+    lone.cancel()
+    await asyncio.wait_for(stopped.wait(), 5)

@@ -171,6 +171,17 @@ def translate_ollama_error(
     return ModelUnavailable(f"Ollama at {host} failed: {exc}.")
 
 
+class _Fetch:
+    """A listing being fetched on `loop`, and how many generations wait for it."""
+
+    __slots__ = ("loop", "task", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[list[ModelInfo]]):
+        self.loop = loop
+        self.task = task
+        self.waiting = 0
+
+
 class ModelCatalog:
     """The models Ollama at `settings.ollama_host` has, and the choice rules."""
 
@@ -181,9 +192,7 @@ class ModelCatalog:
         #: The last listing a generation fetched, and when (time.monotonic()).
         self._recent: tuple[float, list[ModelInfo]] | None = None
         #: The listing being fetched for generations, on its event loop.
-        self._fetching: tuple[asyncio.AbstractEventLoop, asyncio.Task[list[ModelInfo]]] | None = (
-            None
-        )
+        self._fetching: _Fetch | None = None
 
     @property
     def host(self) -> str:
@@ -243,13 +252,22 @@ class ModelCatalog:
             return recent[1]
         loop = asyncio.get_running_loop()
         fetching = self._fetching
-        if fetching is None or fetching[0] is not loop or fetching[1].done():
+        if fetching is None or fetching.loop is not loop or fetching.task.done():
             task = loop.create_task(self._fetch_recent())
             # Every caller may have gone (cancelled) by the time it fails: not an error to log.
             task.add_done_callback(lambda done: done.cancelled() or done.exception())
-            self._fetching = fetching = (loop, task)
-        # A caller that is cancelled leaves the fetch to the others.
-        return await asyncio.shield(fetching[1])
+            self._fetching = fetching = _Fetch(loop, task)
+        fetching.waiting += 1
+        try:
+            # A caller that is cancelled leaves the fetch to the others...
+            return await asyncio.shield(fetching.task)
+        finally:
+            fetching.waiting -= 1
+            if not fetching.waiting and not fetching.task.done():
+                # ...and the last one to go stops it, while the loop still runs: a fetch left
+                # to the loop's own shutdown (a command that ends as its story check fails)
+                # could be cut inside the HTTP client's connect, which then warns on stderr.
+                fetching.task.cancel()
 
     async def _fetch_recent(self) -> list[ModelInfo]:
         asked_at = time.monotonic()
