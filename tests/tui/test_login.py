@@ -73,7 +73,10 @@ async def test_a_taken_username_or_a_wrong_password_keeps_the_form(
         assert isinstance(app.screen, LoginScreen)
         assert screen.query_one("#username", Input).value == "alice"
         screen.query_one("#password", Input).value = password_for("alice")
-        await pilot.press("ctrl+s")
+        # Tab from the last field goes to "Log in", not to "Quit": Tab, Enter logs in.
+        await pilot.press("tab")
+        assert app.focused is screen.query_one("#go")
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.booted)
 
 
@@ -178,3 +181,17 @@ async def test_a_login_gone_from_the_keyring_ends_the_frame_its_hint_showed(
             assert not main.booted and app.username is None
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize("way", ["click", "ctrl+q"])
+async def test_the_quit_button_quits_by_mouse_and_ctrl_q(fresh_runtime: Runtime, way: str) -> None:
+    app = make_app(fresh_runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+        if way == "click":
+            await pilot.click("#quit")
+        else:
+            await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: app._exit)

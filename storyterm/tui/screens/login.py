@@ -126,7 +126,11 @@ class LoginScreen(ModalScreen[LoginResult]):
                     yield Static(Content(self.keyring_note), id="keyring", classes="note")
             yield Static(id="error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Quit (ctrl+q)", id="quit")
+                # Out of the Tab order: Tab from the last field, then Enter, logs in (a
+                # writer who means to quit has ctrl+q, named on the button, or the mouse).
+                quit_button = Button("Quit (ctrl+q)", id="quit")
+                quit_button.can_focus = False
+                yield quit_button
                 yield Button("Create account", id="go", variant="primary")
 
     def on_mount(self) -> None:
