@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from storyterm.core.runtime import Runtime
 from storyterm.core.storage.tables import StoryPart, StorySession
 from storyterm.tui.app import StorytermApp
+from storyterm.tui.screens.login import LoginScreen
 
 #: "Now" for every TUI test: ages like "2h ago" are measured from here.
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -199,3 +200,12 @@ async def wait_idle(pilot: Pilot[Any]) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await asyncio.sleep(0)
+
+
+async def login_form(pilot: Pilot[Any], app: StorytermApp) -> LoginScreen:
+    """The login screen, once its password field has the cursor (the form is settled)."""
+    await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
+    screen = app.screen
+    assert isinstance(screen, LoginScreen)
+    await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+    return screen

@@ -9,7 +9,7 @@ from storyterm.core.runtime import Runtime
 from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.login import LoginScreen
 from tests.helpers import MemoryKeyring, login_as, password_for
-from tests.tui.helpers import make_app, ready, wait_until
+from tests.tui.helpers import login_form, make_app, ready, wait_until
 
 SIZE = (120, 36)
 
@@ -56,9 +56,7 @@ async def test_a_taken_username_or_a_wrong_password_keeps_the_form(
     fresh_runtime.tokens.clear()
     app = make_app(fresh_runtime)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
-        screen = app.screen
-        await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+        screen = await login_form(pilot, app)
         await pilot.press(*"a long enough secret", "enter", *"a long enough secret", "enter")
         await wait_until(pilot, lambda: "is taken" in str(screen.query_one("#error").visual))
         assert "press ctrl+t to log in if it is yours" in str(screen.query_one("#error").visual)
@@ -101,8 +99,7 @@ async def test_without_a_keyring_a_line_says_the_login_lasts_this_run(
 ) -> None:
     app = make_app(fresh_runtime)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
-        await wait_until(pilot, lambda: app.focused is app.screen.query_one("#password"))
+        await login_form(pilot, app)
         note = str(app.screen.query_one("#keyring").visual)
         assert "no system keyring" in note and "this run only" in note
         await pilot.press(*"a long enough secret", "enter", *"a long enough secret", "enter")
@@ -187,9 +184,7 @@ async def test_a_login_gone_from_the_keyring_ends_the_frame_its_hint_showed(
 async def test_the_quit_button_quits_by_mouse_and_ctrl_q(fresh_runtime: Runtime, way: str) -> None:
     app = make_app(fresh_runtime)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
-        screen = app.screen
-        await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+        await login_form(pilot, app)
         if way == "click":
             await pilot.click("#quit")
         else:

@@ -13,7 +13,7 @@ from storyterm.tui.main.screen import MainScreen
 from storyterm.tui.screens.login import LoginScreen
 from storyterm.tui.state import STATE_FILE, TuiState, database_key
 from tests.helpers import login_as, password_for
-from tests.tui.helpers import make_app, wait_until
+from tests.tui.helpers import login_form, make_app, wait_until
 
 SIZE = (120, 36)
 
@@ -25,9 +25,7 @@ async def test_a_wrong_password_is_cleared_and_the_screen_says_its_own_key(
     fresh_runtime.tokens.clear()
     app = make_app(fresh_runtime)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
-        screen = app.screen
-        await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+        screen = await login_form(pilot, app)
         password = screen.query_one("#password", Input)
         await pilot.press("ctrl+t")  # to "Log in"
         assert screen.query_one(Tabs).active == "login"
@@ -49,9 +47,7 @@ async def test_a_wrong_password_is_cleared_and_the_screen_says_its_own_key(
 async def register_in_the_app(runtime: Runtime, username: str) -> None:
     app = make_app(runtime)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen))
-        screen = app.screen
-        await wait_until(pilot, lambda: app.focused is screen.query_one("#password"))
+        screen = await login_form(pilot, app)
         screen.query_one("#username", Input).value = username
         secret = password_for(username)
         await pilot.press(*secret, "enter", *secret, "enter")
