@@ -210,10 +210,12 @@ class SessionService:
     def get_part(self, user_id: int, session_id: str, seq: int) -> Part:
         return self.store.parts.get(user_id, session_id, seq)
 
-    def iter_parts(self, user_id: int, session_id: str) -> Iterator[Part]:
-        """Every part in order, read from the database a batch at a time (export): a story of
-        any length is never held in memory whole."""
-        return self.store.parts.iterate(user_id, session_id)
+    def part_pages(
+        self, user_id: int, session_id: str, size: int = 200
+    ) -> Iterator[builtins.list[Part]]:
+        """Every part in order, a page of `size` at a time as the database gives them
+        (export): a story of any length is never held in memory whole."""
+        return self.store.parts.pages(user_id, session_id, size)
 
     def pause(self, user_id: int, session_id: str) -> Session:
         return self.store.update_session(

@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ FORMATS = EXPORT_FORMATS
 DEFAULT_FORMATS = DEFAULT_EXPORT_FORMATS
 #: story.md/story.txt bodies are kept in memory up to this many characters, then on disk.
 SCRATCH_IN_MEMORY = 16 * 1024 * 1024
-#: Parts whose other takes are read together (story.json keeps every take of a part).
+#: Parts read as a page, their other takes together (story.json keeps every take of a part).
 TAKES_BATCH = 200
 
 
@@ -97,9 +97,9 @@ def export_session(
     try:
         lore = sessions.lore.list(user_id, session_id) if "json" in wanted else []
         with _Writers(stage, session, wanted, author, lore) as writers:
-            # Only story.json keeps the other takes: read for a batch of parts at once.
+            # Only story.json keeps the other takes: read for a page of parts at once.
             keeps_takes = "json" in wanted
-            for batch in _batches(sessions.iter_parts(user_id, session_id), TAKES_BATCH):
+            for batch in sessions.part_pages(user_id, session_id, TAKES_BATCH):
                 several = [part.seq for part in batch if keeps_takes and part.takes > 1]
                 takes = sessions.history.takes_of(user_id, session_id, several) if several else {}
                 for part in batch:
@@ -183,17 +183,6 @@ def _parse_formats(formats: Iterable[str]) -> list[str]:
     if not wanted:
         raise InvalidInput(f"Name at least one export format: {', '.join(FORMATS)}.")
     return [name for name in FORMATS if name in wanted]
-
-
-def _batches(parts: Iterable[Part], size: int) -> Iterator[list[Part]]:
-    batch: list[Part] = []
-    for part in parts:
-        batch.append(part)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class _Writers:

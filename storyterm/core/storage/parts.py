@@ -152,7 +152,12 @@ class Parts:
         return list(seen)[:limit]
 
     def iterate(self, user_id: int, session_id: str, batch: int = 200) -> Iterator[Part]:
-        """Every part in order, read a batch at a time (export, memory building)."""
+        """Every part in order, read a batch at a time (memory building, checks)."""
+        for page in self.pages(user_id, session_id, batch):
+            yield from page
+
+    def pages(self, user_id: int, session_id: str, size: int = 200) -> Iterator[list[Part]]:
+        """Every part in order, a page of `size` parts at a time as each is read (export)."""
         self.tx.read_session(user_id, session_id)
         after = 0
         while True:
@@ -162,15 +167,14 @@ class Parts:
                         sa.select(parts_t)
                         .where(parts_t.c.session_id == session_id, parts_t.c.seq > after)
                         .order_by(parts_t.c.seq)
-                        .limit(batch)
+                        .limit(size)
                     )
                     .mappings()
                     .all()
                 )
             if not rows:
                 return
-            for row in rows:
-                yield Part.model_validate(dict(row))
+            yield [Part.model_validate(dict(row)) for row in rows]
             after = rows[-1]["seq"]
 
     def get(self, user_id: int, session_id: str, seq: int) -> Part:
